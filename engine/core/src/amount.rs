@@ -1,0 +1,312 @@
+//! Exact amounts. Points and money are integer minor units (hundredths); rates are
+//! `rust_decimal` values. There is one rounding rule for every derived amount:
+//! [`round_minor`] rounds half away from zero to the minor unit, and proportional splits
+//! use [`allocate`] (largest remainder) so that parts always sum exactly to the whole.
+
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Largest absolute amount the engine accepts, in minor units (one hundred billion units).
+pub const AMOUNT_MINOR_MAX: i64 = 10_000_000_000_000;
+/// Largest quantity on one line, in thousandths (one million units).
+pub const QTY_MILLI_MAX: i64 = 1_000_000_000;
+
+/// Why a decimal string was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AmountError {
+    #[error("not a decimal number: {0:?}")]
+    NotDecimal(String),
+    #[error("more than {max_places} decimal places: {value:?}")]
+    TooPrecise { value: String, max_places: u32 },
+    #[error("negative amount: {0:?}")]
+    Negative(String),
+    #[error("amount out of range: {0:?}")]
+    OutOfRange(String),
+}
+
+fn parse_scaled(s: &str, places: u32, max: i64) -> Result<i64, AmountError> {
+    let trimmed = s.trim();
+    let digits = trimmed.strip_prefix('-').unwrap_or(trimmed);
+    let mut parts = digits.split('.');
+    let plain = parts.all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        && digits.matches('.').count() <= 1;
+    if !plain || trimmed.len() > 40 {
+        return Err(AmountError::NotDecimal(s.to_owned()));
+    }
+    let d: Decimal = trimmed
+        .parse()
+        .map_err(|_| AmountError::NotDecimal(s.to_owned()))?;
+    if d.is_sign_negative() && !d.is_zero() {
+        return Err(AmountError::Negative(s.to_owned()));
+    }
+    let d = d.normalize();
+    if d.scale() > places {
+        return Err(AmountError::TooPrecise {
+            value: s.to_owned(),
+            max_places: places,
+        });
+    }
+    let scaled = d
+        .checked_mul(Decimal::from(10i64.pow(places)))
+        .and_then(|v| v.to_i64())
+        .ok_or_else(|| AmountError::OutOfRange(s.to_owned()))?;
+    if scaled > max {
+        return Err(AmountError::OutOfRange(s.to_owned()));
+    }
+    Ok(scaled)
+}
+
+fn format_scaled(v: i64, places: u32) -> String {
+    Decimal::new(v, places).to_string()
+}
+
+macro_rules! minor_amount {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        pub struct $name(pub i64);
+
+        impl $name {
+            pub const ZERO: $name = $name(0);
+
+            /// Parses a non-negative decimal string with at most two places ("10", "10.5", "10.50").
+            pub fn parse(s: &str) -> Result<Self, AmountError> {
+                parse_scaled(s, 2, AMOUNT_MINOR_MAX).map($name)
+            }
+            pub fn minor(self) -> i64 {
+                self.0
+            }
+            pub fn to_decimal(self) -> Decimal {
+                Decimal::new(self.0, 2)
+            }
+            pub fn checked_add(self, o: Self) -> Option<Self> {
+                self.0.checked_add(o.0).map($name)
+            }
+            pub fn checked_sub(self, o: Self) -> Option<Self> {
+                self.0.checked_sub(o.0).map($name)
+            }
+            /// Addition that treats overflow as a broken invariant: amounts are bounded by
+            /// [`AMOUNT_MINOR_MAX`] at the edge, so sums of them cannot reach `i64::MAX`.
+            pub fn plus(self, o: Self) -> Self {
+                self.checked_add(o).expect("amount overflow")
+            }
+            pub fn minus(self, o: Self) -> Self {
+                self.checked_sub(o).expect("amount overflow")
+            }
+            pub fn is_zero(self) -> bool {
+                self.0 == 0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&format_scaled(self.0, 2))
+            }
+        }
+    };
+}
+
+minor_amount!(
+    /// Bonus points in hundredths of a point.
+    Points
+);
+minor_amount!(
+    /// Money in minor currency units (kopecks).
+    Money
+);
+
+/// A quantity in thousandths of a unit (weighed goods have fractional quantities).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub struct Qty(pub i64);
+
+impl Qty {
+    pub fn parse(s: &str) -> Result<Self, AmountError> {
+        parse_scaled(s, 3, QTY_MILLI_MAX).map(Qty)
+    }
+    pub fn milli(self) -> i64 {
+        self.0
+    }
+    pub fn to_decimal(self) -> Decimal {
+        Decimal::new(self.0, 3)
+    }
+}
+
+impl fmt::Display for Qty {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&format_scaled(self.0, 3))
+    }
+}
+
+/// A percentage in (0, 100], e.g. `5` or `7.5`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Percent(pub Decimal);
+
+impl Percent {
+    pub fn parse(s: &str) -> Result<Self, AmountError> {
+        let d: Decimal = s
+            .trim()
+            .parse()
+            .map_err(|_| AmountError::NotDecimal(s.to_owned()))?;
+        if d.is_sign_negative() || d.is_zero() || d > Decimal::ONE_HUNDRED {
+            return Err(AmountError::OutOfRange(s.to_owned()));
+        }
+        if d.normalize().scale() > 4 {
+            return Err(AmountError::TooPrecise {
+                value: s.to_owned(),
+                max_places: 4,
+            });
+        }
+        Ok(Percent(d.normalize()))
+    }
+    pub fn decimal(self) -> Decimal {
+        self.0
+    }
+}
+
+impl fmt::Display for Percent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// The engine's one rounding rule: half away from zero, to the minor unit.
+pub fn round_minor(value_in_units: Decimal) -> i64 {
+    value_in_units
+        .round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
+        .checked_mul(Decimal::ONE_HUNDRED)
+        .and_then(|v| v.to_i64())
+        .expect("rounded amount fits in i64")
+}
+
+/// `percent` of `base` minor units, rounded by the one rule.
+pub fn percent_of(base_minor: i64, percent: Percent) -> i64 {
+    let units = Decimal::new(base_minor, 2) * percent.0 / Decimal::ONE_HUNDRED;
+    round_minor(units)
+}
+
+/// Price (minor units per unit) times quantity (thousandths), rounded by the one rule.
+pub fn extend(price_minor: i64, qty: Qty) -> i64 {
+    round_minor(Decimal::new(price_minor, 2) * qty.to_decimal())
+}
+
+/// The part of `whole` that corresponds to `num / den`, rounded by the one rule.
+/// `prorate(w, d, d) == w` and it is non-decreasing in `num`, so cumulative differences
+/// never exceed the whole.
+pub fn prorate(whole_minor: i64, num: i64, den: i64) -> i64 {
+    assert!(den > 0 && (0..=den).contains(&num), "prorate {num}/{den}");
+    if num == den {
+        return whole_minor;
+    }
+    let units = Decimal::new(whole_minor, 2) * Decimal::from(num) / Decimal::from(den);
+    round_minor(units)
+}
+
+/// Splits `total` into parts proportional to `weights` by largest remainder; ties go to the
+/// earlier index. The parts sum exactly to `total`, and no part exceeds its weight when
+/// `total <= sum(weights)`.
+pub fn allocate(total: i64, weights: &[i64]) -> Vec<i64> {
+    let sum: i128 = weights.iter().map(|&w| i128::from(w.max(0))).sum();
+    if sum == 0 || total == 0 {
+        return vec![0; weights.len()];
+    }
+    let mut parts = Vec::with_capacity(weights.len());
+    let mut rems = Vec::with_capacity(weights.len());
+    let mut given: i128 = 0;
+    for (i, &w) in weights.iter().enumerate() {
+        let exact = i128::from(total) * i128::from(w.max(0));
+        let part = exact / sum;
+        given += part;
+        parts.push(part as i64);
+        rems.push((exact % sum, i));
+    }
+    rems.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let mut left = i128::from(total) - given;
+    for (_, i) in rems {
+        if left == 0 {
+            break;
+        }
+        parts[i] += 1;
+        left -= 1;
+    }
+    parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn parses_and_normalises() {
+        assert_eq!(Points::parse("10").unwrap(), Points(1000));
+        assert_eq!(Points::parse("10.5").unwrap(), Points(1050));
+        assert_eq!(Points::parse("10.50").unwrap(), Points(1050));
+        assert_eq!(Points(1050).to_string(), "10.50");
+        assert_eq!(Qty::parse("0.5").unwrap(), Qty(500));
+        assert!(matches!(
+            Points::parse("1.001"),
+            Err(AmountError::TooPrecise { .. })
+        ));
+        assert!(matches!(Points::parse("-1"), Err(AmountError::Negative(_))));
+        assert!(matches!(
+            Points::parse("1e3"),
+            Err(AmountError::NotDecimal(_))
+        ));
+        assert!(matches!(
+            Points::parse("NaN"),
+            Err(AmountError::NotDecimal(_))
+        ));
+        assert!(matches!(
+            Points::parse("100000000000.01"),
+            Err(AmountError::OutOfRange(_))
+        ));
+        assert!(Percent::parse("0").is_err());
+        assert!(Percent::parse("100.5").is_err());
+        assert_eq!(Percent::parse("7.50").unwrap().to_string(), "7.5");
+    }
+
+    #[test]
+    fn one_rounding_rule() {
+        let five = Percent::parse("5").unwrap();
+        // 5% of 0.50 = 0.025 -> 0.03 (half away from zero)
+        assert_eq!(percent_of(50, five), 3);
+        assert_eq!(percent_of(49, five), 2);
+        assert_eq!(extend(1999, Qty(1500)), 2999); // 19.99 * 1.5 = 29.985 -> 29.99
+    }
+
+    proptest! {
+        #[test]
+        fn allocation_sums_exactly_and_respects_weights(
+            weights in prop::collection::vec(0i64..1_000_000, 1..40),
+            frac in 0u32..=1000,
+        ) {
+            let sum: i64 = weights.iter().sum();
+            let total = sum * i64::from(frac) / 1000;
+            let parts = allocate(total, &weights);
+            prop_assert_eq!(parts.iter().sum::<i64>(), total);
+            for (p, w) in parts.iter().zip(&weights) {
+                prop_assert!(*p >= 0 && p <= w);
+            }
+        }
+
+        #[test]
+        fn prorate_is_monotone_and_exact_at_the_end(whole in 0i64..1_000_000_000, den in 1i64..10_000) {
+            let mut last = 0;
+            for num in 0..=den.min(200) {
+                let v = prorate(whole, num, den);
+                prop_assert!(v >= last);
+                last = v;
+            }
+            prop_assert_eq!(prorate(whole, den, den), whole);
+        }
+
+        #[test]
+        fn display_parse_round_trip(v in 0i64..AMOUNT_MINOR_MAX) {
+            prop_assert_eq!(Points::parse(&Points(v).to_string()).unwrap(), Points(v));
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! Applying events to state. Infallible: an event that cannot be applied means the log or
+//! the state is corrupt, and the process stops loudly rather than guess.
+
+use crate::event::Event;
+use crate::model::*;
+use crate::state::StateStore;
+
+fn account_of(state: &impl StateStore, id: crate::ids::AccountId, event: &Event) -> Account {
+    state
+        .account(id)
+        .unwrap_or_else(|| panic!("corrupt: {} names unknown account {id:?}", event.name()))
+}
+
+fn purchase_of(state: &impl StateStore, key: &crate::ids::PurchaseKey, event: &Event) -> Purchase {
+    state
+        .purchase(key)
+        .unwrap_or_else(|| panic!("corrupt: {} names unknown purchase {key:?}", event.name()))
+}
+
+fn put_checked(state: &mut impl StateStore, account: Account) {
+    account.check();
+    state.put_account(account);
+}
+
+/// Applies one event. `apply` never decides: every amount comes from the event.
+pub fn apply(state: &mut impl StateStore, event: &Event) {
+    match event {
+        Event::CashboxRegistered { cashbox } => state.put_cashbox(cashbox.clone()),
+        Event::CashboxEnabledChanged { cashbox, enabled } => {
+            let mut c = state
+                .cashbox(*cashbox)
+                .unwrap_or_else(|| panic!("corrupt: unknown cashbox {cashbox:?}"));
+            c.enabled = *enabled;
+            state.put_cashbox(c);
+        }
+        Event::ProductUpserted { product } => state.put_product(product.clone()),
+        Event::OfferUpserted { offer } => state.put_offer(offer.clone()),
+        Event::AccountOpened {
+            account,
+            name,
+            phone,
+        } => {
+            assert!(
+                state.account(*account).is_none(),
+                "corrupt: account reopened"
+            );
+            state.put_account(Account {
+                id: *account,
+                status: AccountStatus::Active,
+                balance: crate::amount::Points::ZERO,
+                held: crate::amount::Points::ZERO,
+                name: name.clone(),
+                phone: phone.clone(),
+            });
+            let opened = state.accounts_opened().max(account.0);
+            state.set_accounts_opened(opened);
+        }
+        Event::CardIssued { card } => state.put_card(card.clone()),
+        Event::CardActivated { card } | Event::CardBlocked { card } => {
+            let mut c = state
+                .card(card)
+                .unwrap_or_else(|| panic!("corrupt: unknown card {card}"));
+            c.status = if matches!(event, Event::CardActivated { .. }) {
+                CardStatus::Activated
+            } else {
+                CardStatus::Blocked
+            };
+            state.put_card(c);
+        }
+        Event::BonusHeld { purchase } => {
+            if let Some(id) = purchase.account {
+                let mut a = account_of(state, id, event);
+                a.held = a.held.plus(purchase.paid);
+                put_checked(state, a);
+            }
+            state.put_purchase(purchase.clone());
+        }
+        Event::PurchaseRegistered { purchase } => state.put_purchase(purchase.clone()),
+        Event::PurchaseConfirmed {
+            purchase,
+            account,
+            points_debited,
+            points_credited,
+        } => {
+            if let Some(id) = account {
+                let mut a = account_of(state, *id, event);
+                a.held = a.held.minus(*points_debited);
+                a.balance = a.balance.minus(*points_debited).plus(*points_credited);
+                put_checked(state, a);
+            }
+            let mut p = purchase_of(state, purchase, event);
+            p.status = PurchaseStatus::Confirmed;
+            state.put_purchase(p);
+        }
+        Event::PurchaseCancelled {
+            purchase,
+            account,
+            points_released,
+        }
+        | Event::HoldExpired {
+            purchase,
+            account,
+            points_released,
+        } => {
+            if let Some(id) = account {
+                let mut a = account_of(state, *id, event);
+                a.held = a.held.minus(*points_released);
+                put_checked(state, a);
+            }
+            let mut p = purchase_of(state, purchase, event);
+            p.status = if matches!(event, Event::HoldExpired { .. }) {
+                PurchaseStatus::Expired
+            } else {
+                PurchaseStatus::Cancelled
+            };
+            state.put_purchase(p);
+        }
+        Event::RefundRecorded {
+            purchase,
+            refund,
+            account,
+            lines,
+            money_returned,
+            points_returned,
+            accrual_reversed,
+            ..
+        } => {
+            if let Some(id) = account {
+                let mut a = account_of(state, *id, event);
+                a.balance = a.balance.plus(*points_returned).minus(*accrual_reversed);
+                put_checked(state, a);
+            }
+            let mut p = purchase_of(state, purchase, event);
+            for l in lines {
+                let line = &mut p.lines[l.index as usize];
+                line.refunded_qty.0 += l.qty.0;
+                assert!(line.refunded_qty <= line.line.qty, "corrupt: over-refund");
+            }
+            p.refunds.push(refund.clone());
+            p.refunded_money = p.refunded_money.plus(*money_returned);
+            p.points_returned = p.points_returned.plus(*points_returned);
+            p.accrual_reversed = p.accrual_reversed.plus(*accrual_reversed);
+            state.put_purchase(p);
+        }
+    }
+}

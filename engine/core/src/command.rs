@@ -1,0 +1,109 @@
+//! Commands: what a cashbox or an administrator asks for. Verbs. Every field is already
+//! validated (ids, amounts) by construction at the edge.
+
+use crate::amount::{Money, Points};
+use crate::ids::*;
+use crate::model::*;
+use chrono::NaiveDateTime;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// A cheque as the till sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Cheque {
+    pub cheque: ChequeId,
+    pub card: Option<CardNo>,
+    /// The cashbox's local time; offers are evaluated in it (no time zone is sent).
+    pub local_time: NaiveDateTime,
+    pub lines: Vec<Line>,
+}
+
+/// Commands that change state. Each is recorded under its operation id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    /// Put a hold on points to pay part of the cheque.
+    PayWithBonus { cheque: Cheque, points: Points },
+    /// Record the cheque with its discounts and a pending accrual.
+    RegisterPurchase { cheque: Cheque },
+    /// Post the hold and credit the accrual.
+    Confirm { cheque: ChequeId },
+    /// Release the hold and drop the accrual.
+    Cancel { cheque: ChequeId },
+    /// Return lines (index into the purchase's lines, quantity) of a confirmed purchase.
+    Refund {
+        refund: ChequeId,
+        purchase: ChequeId,
+        lines: Vec<RefundLine>,
+    },
+    /// Admin: register a cashbox.
+    RegisterCashbox {
+        id: CashboxId,
+        store: StoreId,
+        kind: CashboxKind,
+        secret_sha256: [u8; 32],
+    },
+    /// Admin: enable or disable a cashbox.
+    SetCashboxEnabled { id: CashboxId, enabled: bool },
+    /// Admin: create or update products.
+    ImportProducts { products: Vec<Product> },
+    /// Admin: create or update an offer.
+    UpsertOffer { offer: Offer },
+    /// Admin: issue a card, opening a new account unless one is given.
+    IssueCard {
+        number: CardNo,
+        card_type: String,
+        status: CardStatus,
+        account: Option<AccountId>,
+        holder_name: String,
+        holder_phone: String,
+    },
+    /// Admin: activate a card.
+    ActivateCard { number: CardNo },
+    /// Admin: block a card.
+    BlockCard { number: CardNo },
+    /// System: expire unconfirmed purchases whose lifetime has passed.
+    ExpireHolds,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RefundLine {
+    pub index: u32,
+    pub qty: crate::amount::Qty,
+}
+
+/// Who sends a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Actor {
+    Cashbox(CashboxId),
+    Admin,
+    System,
+}
+
+/// A command with everything the engine needs to decide it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    pub op: OpId,
+    pub actor: Actor,
+    pub command: Command,
+}
+
+impl Request {
+    /// The content fingerprint for idempotency: SHA-256 of the canonical encoding of actor
+    /// and command. Amounts are integers and ids validated, so equal content always has
+    /// equal bytes ("10.5" and "10.50" are the same request).
+    pub fn fingerprint(&self) -> [u8; 32] {
+        let bytes =
+            postcard::to_stdvec(&(&self.actor, &self.command)).expect("commands always encode");
+        Sha256::digest(bytes).into()
+    }
+}
+
+/// The cheque money totals, for answers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Totals {
+    pub amount: Money,
+    pub discount: Money,
+    pub paid: Points,
+    pub accrual: Points,
+    pub redeem_max: Points,
+}

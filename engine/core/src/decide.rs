@@ -1,0 +1,633 @@
+//! Decisions. `execute` is the one entry point for commands that change state:
+//! idempotency first, then `decide` (reads only), then `apply` of each event, then the
+//! operation record. Read-only queries (`calculate`, `balance`, `operation_status`) decide
+//! against the same view and change nothing.
+
+use crate::amount::{prorate, Money, Points};
+use crate::apply::apply;
+use crate::command::*;
+use crate::event::Event;
+use crate::ids::*;
+use crate::model::*;
+use crate::outcome::*;
+use crate::pricing::{cap_sum, price, totals};
+use crate::state::{StateStore, StateView};
+
+/// What `execute` produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Executed {
+    pub reply: Reply,
+    pub events: Vec<Event>,
+    /// The answer is the stored original (same operation id and content seen before).
+    pub replayed: bool,
+}
+
+type Decided = Result<(Vec<Event>, Reply), Reply>;
+
+fn reject(code: Code, detail: impl Into<String>) -> Reply {
+    Reply::rejected(code, detail)
+}
+
+/// Executes a state-changing command: the whole path of one operation.
+pub fn execute(
+    state: &mut impl StateStore,
+    program: &Program,
+    req: &Request,
+    now: UnixMillis,
+) -> Executed {
+    let fingerprint = req.fingerprint();
+    if let Some(rec) = state.operation(req.op) {
+        let reply = if rec.fingerprint == fingerprint {
+            rec.reply
+        } else {
+            reject(
+                Code::OperationConflict,
+                format!("operation {} was recorded with other content", req.op),
+            )
+        };
+        return Executed {
+            reply,
+            events: Vec::new(),
+            replayed: true,
+        };
+    }
+    let (events, mut reply) = match decide(state, program, req, now) {
+        Ok(d) => d,
+        Err(r) => (Vec::new(), r),
+    };
+    for e in &events {
+        apply(state, e);
+    }
+    reply.events = events.len() as u32;
+    if let Some(h) = &reply.holder {
+        reply.balance = state.account(h.account).as_ref().map(BalanceInfo::from);
+    }
+    state.put_operation(OperationRecord {
+        op: req.op,
+        actor: req.actor,
+        fingerprint,
+        at: now,
+        reply: reply.clone(),
+    });
+    Executed {
+        reply,
+        events,
+        replayed: false,
+    }
+}
+
+/// The pure decision: the events a command produces and its answer, or a rejection.
+pub fn decide(view: &impl StateView, program: &Program, req: &Request, now: UnixMillis) -> Decided {
+    match (&req.actor, &req.command) {
+        (Actor::Cashbox(id), cmd) if is_cash_command(cmd) => {
+            let cashbox = active_cashbox(view, *id)?;
+            decide_cash(view, program, &cashbox, cmd, now)
+        }
+        (Actor::Admin, cmd) if !is_cash_command(cmd) => decide_admin(view, cmd),
+        (Actor::System, Command::ExpireHolds) => {
+            decide_admin(view, &Command::ExpireHolds).and_then(|_| expire(view, program, now))
+        }
+        _ => Err(reject(Code::Forbidden, "")),
+    }
+}
+
+fn is_cash_command(cmd: &Command) -> bool {
+    matches!(
+        cmd,
+        Command::PayWithBonus { .. }
+            | Command::RegisterPurchase { .. }
+            | Command::Confirm { .. }
+            | Command::Cancel { .. }
+            | Command::Refund { .. }
+    )
+}
+
+fn active_cashbox(view: &impl StateView, id: CashboxId) -> Result<Cashbox, Reply> {
+    let c = view
+        .cashbox(id)
+        .ok_or_else(|| reject(Code::CashboxUnknown, format!("cashbox {}", id.0)))?;
+    if !c.enabled {
+        return Err(reject(Code::CashboxDisabled, format!("cashbox {}", id.0)));
+    }
+    Ok(c)
+}
+
+/// Resolves the card of a cheque. Blocked cards and accounts are refused outright.
+pub fn identify(
+    view: &impl StateView,
+    card: Option<&CardNo>,
+) -> Result<Option<(Card, Account)>, Reply> {
+    let Some(number) = card else { return Ok(None) };
+    let card = view
+        .card(number)
+        .ok_or_else(|| reject(Code::CardUnknown, number.masked()))?;
+    if card.status == CardStatus::Blocked {
+        return Err(reject(Code::CardBlocked, card.number.masked()));
+    }
+    let account = view
+        .account(card.account)
+        .unwrap_or_else(|| panic!("corrupt: card {} without account", card.number.masked()));
+    if account.status == AccountStatus::Blocked {
+        return Err(reject(Code::AccountBlocked, card.number.masked()));
+    }
+    Ok(Some((card, account)))
+}
+
+fn holder(card: &Card, account: &Account) -> Holder {
+    Holder {
+        account: account.id,
+        name: account.name.clone(),
+        card_type: card.card_type.clone(),
+        masked_card: card.number.masked(),
+        card_status: card.status,
+    }
+}
+
+fn check_lines(program: &Program, cheque: &Cheque) -> Result<(), Reply> {
+    if cheque.lines.is_empty() {
+        return Err(reject(Code::EmptyCheque, cheque.cheque.as_str()));
+    }
+    if cheque.lines.len() > program.lines_per_cheque_max {
+        return Err(reject(
+            Code::TooManyLines,
+            format!("{} > {}", cheque.lines.len(), program.lines_per_cheque_max),
+        ));
+    }
+    Ok(())
+}
+
+fn spendable_if_redeemable(card: &Card, account: &Account) -> Option<Points> {
+    card.status.may_redeem().then(|| account.spendable())
+}
+
+/// The preview of a cheque: discounts, accrual, the most points payable and the balance.
+/// Always answers for a cheque without a card too.
+pub fn calculate(
+    view: &impl StateView,
+    program: &Program,
+    cashbox: CashboxId,
+    cheque: &Cheque,
+) -> Reply {
+    let run = || -> Result<Reply, Reply> {
+        active_cashbox(view, cashbox)?;
+        check_lines(program, cheque)?;
+        let who = identify(view, cheque.card.as_ref())?;
+        let lines = price(view, program, cheque, Points::ZERO, who.is_some());
+        let spendable = who
+            .as_ref()
+            .and_then(|(c, a)| spendable_if_redeemable(c, a));
+        Ok(Reply {
+            totals: Some(totals(&lines, spendable)),
+            lines,
+            holder: who.as_ref().map(|(c, a)| holder(c, a)),
+            balance: who.as_ref().map(|(_, a)| BalanceInfo::from(a)),
+            ..Reply::ok()
+        })
+    };
+    run().unwrap_or_else(|r| r)
+}
+
+/// The balance behind a card.
+pub fn balance(view: &impl StateView, cashbox: CashboxId, card: &CardNo) -> Reply {
+    let run = || -> Result<Reply, Reply> {
+        active_cashbox(view, cashbox)?;
+        let (c, a) = identify(view, Some(card))?.expect("a card was given");
+        Ok(Reply {
+            holder: Some(holder(&c, &a)),
+            balance: Some(BalanceInfo::from(&a)),
+            ..Reply::ok()
+        })
+    };
+    run().unwrap_or_else(|r| r)
+}
+
+/// The original answer of an earlier operation of this cashbox, or `None` if the engine
+/// never recorded it (the till should resend it with the same id).
+pub fn operation_status(view: &impl StateView, actor: Actor, op: OpId) -> Option<OperationRecord> {
+    view.operation(op)
+        .filter(|rec| rec.actor == actor || actor == Actor::Admin)
+}
+
+fn purchase_key(cashbox: &Cashbox, cheque: &ChequeId) -> PurchaseKey {
+    PurchaseKey {
+        cashbox: cashbox.id,
+        cheque: cheque.clone(),
+    }
+}
+
+fn decide_cash(
+    view: &impl StateView,
+    program: &Program,
+    cashbox: &Cashbox,
+    cmd: &Command,
+    now: UnixMillis,
+) -> Decided {
+    match cmd {
+        Command::PayWithBonus { cheque, points } => {
+            check_lines(program, cheque)?;
+            if points.0 <= 0 {
+                return Err(reject(Code::AmountInvalid, "points"));
+            }
+            let key = purchase_key(cashbox, &cheque.cheque);
+            let number = cheque
+                .card
+                .as_ref()
+                .ok_or_else(|| reject(Code::CardRequired, ""))?;
+            let (card, account) = identify(view, Some(number))?.expect("a card was given");
+            if !card.status.may_redeem() {
+                return Err(reject(Code::CardNotActivated, card.number.masked()));
+            }
+            if let Some(p) = view.purchase(&key) {
+                return Err(reject(Code::PurchaseWrongState, format!("{:?}", p.status)));
+            }
+            if *points > account.spendable() {
+                return Err(reject(
+                    Code::InsufficientPoints,
+                    format!("{} > {}", points, account.spendable()),
+                ));
+            }
+            let preview = price(view, program, cheque, Points::ZERO, true);
+            let cap = cap_sum(&preview);
+            if *points > cap {
+                return Err(reject(
+                    Code::RedeemLimitExceeded,
+                    format!("{points} > {cap}"),
+                ));
+            }
+            let lines = price(view, program, cheque, *points, true);
+            let t = totals(&lines, Some(account.spendable().minus(*points)));
+            let purchase = Purchase {
+                key,
+                account: Some(account.id),
+                card: Some(card.number.clone()),
+                status: PurchaseStatus::Held,
+                local_time: cheque.local_time,
+                paid: t.paid,
+                accrual: t.accrual,
+                lines: lines.clone(),
+                expires_at: now.plus_secs(program.hold_lifetime_secs),
+                created_at: now,
+                refunds: Vec::new(),
+                refunded_money: Money::ZERO,
+                points_returned: Points::ZERO,
+                accrual_reversed: Points::ZERO,
+            };
+            let reply = Reply {
+                holder: Some(holder(&card, &account)),
+                lines,
+                totals: Some(t),
+                purchase_status: Some(PurchaseStatus::Held),
+                ..Reply::ok()
+            };
+            Ok((vec![Event::BonusHeld { purchase }], reply))
+        }
+        Command::RegisterPurchase { cheque } => {
+            check_lines(program, cheque)?;
+            let key = purchase_key(cashbox, &cheque.cheque);
+            let existing = view.purchase(&key);
+            let (paid, expires_at, created_at) = match &existing {
+                None => (Points::ZERO, now.plus_secs(program.hold_lifetime_secs), now),
+                Some(p) if p.status == PurchaseStatus::Held => {
+                    if p.card != cheque.card {
+                        return Err(reject(Code::CardMismatch, ""));
+                    }
+                    if now >= p.expires_at {
+                        return Err(reject(Code::HoldExpired, cheque.cheque.as_str()));
+                    }
+                    (p.paid, p.expires_at, p.created_at)
+                }
+                Some(p) => return Err(reject(Code::PurchaseWrongState, format!("{:?}", p.status))),
+            };
+            let who = identify(view, cheque.card.as_ref())?;
+            if paid.0 > 0 {
+                let cap = cap_sum(&price(view, program, cheque, Points::ZERO, true));
+                if paid > cap {
+                    return Err(reject(Code::RedeemLimitExceeded, format!("{paid} > {cap}")));
+                }
+            }
+            let lines = price(view, program, cheque, paid, who.is_some());
+            let spendable = who
+                .as_ref()
+                .and_then(|(c, a)| spendable_if_redeemable(c, a));
+            let t = totals(&lines, spendable);
+            let purchase = Purchase {
+                key,
+                account: who.as_ref().map(|(_, a)| a.id),
+                card: who.as_ref().map(|(c, _)| c.number.clone()),
+                status: PurchaseStatus::Registered,
+                local_time: cheque.local_time,
+                paid: t.paid,
+                accrual: t.accrual,
+                lines: lines.clone(),
+                expires_at,
+                created_at,
+                refunds: Vec::new(),
+                refunded_money: Money::ZERO,
+                points_returned: Points::ZERO,
+                accrual_reversed: Points::ZERO,
+            };
+            let reply = Reply {
+                holder: who.as_ref().map(|(c, a)| holder(c, a)),
+                lines,
+                totals: Some(t),
+                purchase_status: Some(PurchaseStatus::Registered),
+                ..Reply::ok()
+            };
+            Ok((vec![Event::PurchaseRegistered { purchase }], reply))
+        }
+        Command::Confirm { cheque } => {
+            let p = pending(view, cashbox, cheque, now)?;
+            if p.status != PurchaseStatus::Registered {
+                return Err(reject(
+                    Code::PurchaseWrongState,
+                    "register the cheque before confirming",
+                ));
+            }
+            let event = Event::PurchaseConfirmed {
+                purchase: p.key.clone(),
+                account: p.account,
+                points_debited: p.paid,
+                points_credited: p.accrual,
+            };
+            Ok((
+                vec![event],
+                purchase_reply(view, &p, PurchaseStatus::Confirmed),
+            ))
+        }
+        Command::Cancel { cheque } => {
+            let p = pending(view, cashbox, cheque, UnixMillis(i64::MIN))?;
+            let event = Event::PurchaseCancelled {
+                purchase: p.key.clone(),
+                account: p.account,
+                points_released: p.paid,
+            };
+            Ok((
+                vec![event],
+                purchase_reply(view, &p, PurchaseStatus::Cancelled),
+            ))
+        }
+        Command::Refund {
+            refund,
+            purchase,
+            lines,
+        } => decide_refund(view, cashbox, refund, purchase, lines),
+        _ => unreachable!("not a cash command"),
+    }
+}
+
+/// A pending purchase of this cashbox; expired if its lifetime ended before `now`.
+fn pending(
+    view: &impl StateView,
+    cashbox: &Cashbox,
+    cheque: &ChequeId,
+    now: UnixMillis,
+) -> Result<Purchase, Reply> {
+    let p = view
+        .purchase(&purchase_key(cashbox, cheque))
+        .ok_or_else(|| reject(Code::PurchaseUnknown, cheque.as_str()))?;
+    if !p.status.is_pending() {
+        return Err(reject(Code::PurchaseWrongState, format!("{:?}", p.status)));
+    }
+    if now >= p.expires_at {
+        return Err(reject(Code::HoldExpired, cheque.as_str()));
+    }
+    Ok(p)
+}
+
+fn purchase_reply(view: &impl StateView, p: &Purchase, status: PurchaseStatus) -> Reply {
+    let card = p.card.as_ref().and_then(|c| view.card(c));
+    let account = p.account.and_then(|a| view.account(a));
+    Reply {
+        holder: card.zip(account).map(|(c, a)| holder(&c, &a)),
+        totals: Some(totals(&p.lines, None)),
+        lines: p.lines.clone(),
+        purchase_status: Some(status),
+        ..Reply::ok()
+    }
+}
+
+fn decide_refund(
+    view: &impl StateView,
+    cashbox: &Cashbox,
+    refund: &ChequeId,
+    purchase: &ChequeId,
+    lines: &[RefundLine],
+) -> Decided {
+    if cashbox.kind == CashboxKind::SelfCheckout {
+        return Err(reject(Code::RefundAtKiosk, ""));
+    }
+    let p = view
+        .purchase(&purchase_key(cashbox, purchase))
+        .ok_or_else(|| reject(Code::PurchaseUnknown, purchase.as_str()))?;
+    if p.status != PurchaseStatus::Confirmed {
+        return Err(reject(Code::PurchaseWrongState, format!("{:?}", p.status)));
+    }
+    if p.refunds.contains(refund) {
+        return Err(reject(Code::RefundExists, refund.as_str()));
+    }
+    if lines.is_empty() {
+        return Err(reject(Code::EmptyCheque, refund.as_str()));
+    }
+    // Aggregate per line so that a line named twice is checked as one.
+    let mut asked = std::collections::BTreeMap::<u32, i64>::new();
+    for l in lines {
+        if l.qty.0 <= 0 {
+            return Err(reject(Code::AmountInvalid, format!("line {}", l.index)));
+        }
+        if l.index as usize >= p.lines.len() {
+            return Err(reject(Code::RefundLineUnknown, format!("line {}", l.index)));
+        }
+        *asked.entry(l.index).or_default() += l.qty.0;
+    }
+    let (mut money, mut paid, mut accrual) = (0i64, 0i64, 0i64);
+    for (&i, &q) in &asked {
+        let line = &p.lines[i as usize];
+        let (before, total) = (line.refunded_qty.0, line.line.qty.0);
+        if before + q > total {
+            return Err(reject(
+                Code::RefundExceedsPurchase,
+                format!(
+                    "line {i}: {} of {} left",
+                    crate::amount::Qty(total - before),
+                    line.line.qty
+                ),
+            ));
+        }
+        let part = |whole: i64| prorate(whole, before + q, total) - prorate(whole, before, total);
+        money += part(line.net().0);
+        paid += part(line.paid.0);
+        accrual += part(line.accrual.0);
+    }
+    let account = p.account.and_then(|a| view.account(a));
+    let available = account.as_ref().map_or(0, |a| a.spendable().0 + paid);
+    let reversed = accrual.min(available.max(0));
+    let summary = RefundSummary {
+        money_returned: Money(money),
+        points_returned: Points(paid),
+        accrual_reversed: Points(reversed),
+        accrual_unrecovered: Points(accrual - reversed),
+    };
+    let event = Event::RefundRecorded {
+        purchase: p.key.clone(),
+        refund: refund.clone(),
+        account: p.account,
+        lines: asked
+            .iter()
+            .map(|(&index, &q)| RefundLine {
+                index,
+                qty: crate::amount::Qty(q),
+            })
+            .collect(),
+        money_returned: summary.money_returned,
+        points_returned: summary.points_returned,
+        accrual_reversed: summary.accrual_reversed,
+        accrual_unrecovered: summary.accrual_unrecovered,
+    };
+    let reply = Reply {
+        refund: Some(summary),
+        ..purchase_reply(view, &p, PurchaseStatus::Confirmed)
+    };
+    Ok((vec![event], reply))
+}
+
+fn expire(view: &impl StateView, program: &Program, now: UnixMillis) -> Decided {
+    let events = view
+        .pending_due(now, program.expire_batch_max)
+        .into_iter()
+        .map(|key| {
+            let p = view
+                .purchase(&key)
+                .unwrap_or_else(|| panic!("corrupt: pending index names unknown {key:?}"));
+            Event::HoldExpired {
+                purchase: key,
+                account: p.account,
+                points_released: p.paid,
+            }
+        })
+        .collect();
+    Ok((events, Reply::ok()))
+}
+
+fn decide_admin(view: &impl StateView, cmd: &Command) -> Decided {
+    let one = |e: Event| Ok((vec![e], Reply::ok()));
+    match cmd {
+        Command::RegisterCashbox {
+            id,
+            store,
+            kind,
+            secret_sha256,
+        } => {
+            if view.cashbox(*id).is_some() {
+                return Err(reject(Code::CashboxExists, format!("cashbox {}", id.0)));
+            }
+            one(Event::CashboxRegistered {
+                cashbox: Cashbox {
+                    id: *id,
+                    store: *store,
+                    kind: *kind,
+                    enabled: true,
+                    secret_sha256: *secret_sha256,
+                },
+            })
+        }
+        Command::SetCashboxEnabled { id, enabled } => {
+            view.cashbox(*id)
+                .ok_or_else(|| reject(Code::CashboxUnknown, format!("cashbox {}", id.0)))?;
+            one(Event::CashboxEnabledChanged {
+                cashbox: *id,
+                enabled: *enabled,
+            })
+        }
+        Command::ImportProducts { products } => {
+            if products.is_empty() {
+                return Err(reject(Code::ProductInvalid, "no products"));
+            }
+            let events = products
+                .iter()
+                .map(|p| Event::ProductUpserted { product: p.clone() })
+                .collect();
+            Ok((events, Reply::ok()))
+        }
+        Command::UpsertOffer { offer } => {
+            if offer.valid_from >= offer.valid_to {
+                return Err(reject(
+                    Code::OfferInvalid,
+                    "valid_from must precede valid_to",
+                ));
+            }
+            one(Event::OfferUpserted {
+                offer: offer.clone(),
+            })
+        }
+        Command::IssueCard {
+            number,
+            card_type,
+            status,
+            account,
+            holder_name,
+            holder_phone,
+        } => {
+            if view.card(number).is_some() {
+                return Err(reject(Code::CardExists, number.masked()));
+            }
+            if *status == CardStatus::Blocked {
+                return Err(reject(Code::CardStatusInvalid, ""));
+            }
+            let mut events = Vec::new();
+            let account = match account {
+                Some(a) => {
+                    view.account(*a)
+                        .ok_or_else(|| reject(Code::AccountUnknown, format!("account {}", a.0)))?;
+                    *a
+                }
+                None => {
+                    let id = AccountId(view.accounts_opened() + 1);
+                    events.push(Event::AccountOpened {
+                        account: id,
+                        name: holder_name.clone(),
+                        phone: holder_phone.clone(),
+                    });
+                    id
+                }
+            };
+            events.push(Event::CardIssued {
+                card: Card {
+                    number: number.clone(),
+                    account,
+                    status: *status,
+                    card_type: card_type.clone(),
+                },
+            });
+            Ok((events, Reply::ok()))
+        }
+        Command::ActivateCard { number } | Command::BlockCard { number } => {
+            let card = view
+                .card(number)
+                .ok_or_else(|| reject(Code::CardUnknown, number.masked()))?;
+            let activate = matches!(cmd, Command::ActivateCard { .. });
+            if activate && card.status == CardStatus::Blocked {
+                return Err(reject(Code::CardBlocked, number.masked()));
+            }
+            let target = if activate {
+                CardStatus::Activated
+            } else {
+                CardStatus::Blocked
+            };
+            if card.status == target {
+                return Ok((Vec::new(), Reply::ok()));
+            }
+            let event = if activate {
+                Event::CardActivated {
+                    card: number.clone(),
+                }
+            } else {
+                Event::CardBlocked {
+                    card: number.clone(),
+                }
+            };
+            one(event)
+        }
+        Command::ExpireHolds => Ok((Vec::new(), Reply::ok())),
+        _ => Err(reject(Code::Forbidden, "")),
+    }
+}

@@ -1,0 +1,145 @@
+//! Events: immutable, versioned facts in the log. Past tense. Each carries what `apply`
+//! needs, so that applying never decides anything.
+
+use crate::amount::{Money, Points};
+use crate::command::RefundLine;
+use crate::ids::*;
+use crate::model::*;
+use serde::{Deserialize, Serialize};
+
+/// Version of the event encoding. Bump when a variant's fields change; new variants are
+/// appended at the end so older records keep decoding.
+pub const EVENT_SCHEMA_VERSION: u16 = 1;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Event {
+    CashboxRegistered {
+        cashbox: Cashbox,
+    },
+    CashboxEnabledChanged {
+        cashbox: CashboxId,
+        enabled: bool,
+    },
+    ProductUpserted {
+        product: Product,
+    },
+    OfferUpserted {
+        offer: Offer,
+    },
+    AccountOpened {
+        account: AccountId,
+        name: String,
+        phone: String,
+    },
+    CardIssued {
+        card: Card,
+    },
+    CardActivated {
+        card: CardNo,
+    },
+    CardBlocked {
+        card: CardNo,
+    },
+    BonusHeld {
+        purchase: Purchase,
+    },
+    PurchaseRegistered {
+        purchase: Purchase,
+    },
+    PurchaseConfirmed {
+        purchase: PurchaseKey,
+        account: Option<AccountId>,
+        points_debited: Points,
+        points_credited: Points,
+    },
+    PurchaseCancelled {
+        purchase: PurchaseKey,
+        account: Option<AccountId>,
+        points_released: Points,
+    },
+    HoldExpired {
+        purchase: PurchaseKey,
+        account: Option<AccountId>,
+        points_released: Points,
+    },
+    RefundRecorded {
+        purchase: PurchaseKey,
+        refund: ChequeId,
+        account: Option<AccountId>,
+        lines: Vec<RefundLine>,
+        money_returned: Money,
+        points_returned: Points,
+        accrual_reversed: Points,
+        /// Accrued points that could not be taken back because they were already spent;
+        /// the refund policy writes them off rather than push the balance below zero.
+        accrual_unrecovered: Points,
+    },
+}
+
+impl Event {
+    /// The stable name of the event type (for logs and the analytics stream).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::CashboxRegistered { .. } => "CashboxRegistered",
+            Event::CashboxEnabledChanged { .. } => "CashboxEnabledChanged",
+            Event::ProductUpserted { .. } => "ProductUpserted",
+            Event::OfferUpserted { .. } => "OfferUpserted",
+            Event::AccountOpened { .. } => "AccountOpened",
+            Event::CardIssued { .. } => "CardIssued",
+            Event::CardActivated { .. } => "CardActivated",
+            Event::CardBlocked { .. } => "CardBlocked",
+            Event::BonusHeld { .. } => "BonusHeld",
+            Event::PurchaseRegistered { .. } => "PurchaseRegistered",
+            Event::PurchaseConfirmed { .. } => "PurchaseConfirmed",
+            Event::PurchaseCancelled { .. } => "PurchaseCancelled",
+            Event::HoldExpired { .. } => "HoldExpired",
+            Event::RefundRecorded { .. } => "RefundRecorded",
+        }
+    }
+
+    /// The account this event touches, if any (the future shard key).
+    pub fn account(&self) -> Option<AccountId> {
+        match self {
+            Event::AccountOpened { account, .. } => Some(*account),
+            Event::CardIssued { card } => Some(card.account),
+            Event::BonusHeld { purchase } | Event::PurchaseRegistered { purchase } => {
+                purchase.account
+            }
+            Event::PurchaseConfirmed { account, .. }
+            | Event::PurchaseCancelled { account, .. }
+            | Event::HoldExpired { account, .. }
+            | Event::RefundRecorded { account, .. } => *account,
+            _ => None,
+        }
+    }
+
+    /// The change this event makes to the sum of all balances: points enter only by
+    /// accrual and refunds of paid points, and leave only by redemption and reversal.
+    pub fn balance_delta(&self) -> i64 {
+        match self {
+            Event::PurchaseConfirmed {
+                points_debited,
+                points_credited,
+                ..
+            } => points_credited.0 - points_debited.0,
+            Event::RefundRecorded {
+                points_returned,
+                accrual_reversed,
+                ..
+            } => points_returned.0 - accrual_reversed.0,
+            _ => 0,
+        }
+    }
+}
+
+/// An event as stored in the log: with its sequence, the operation that caused it and
+/// both clocks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventRecord {
+    pub version: u16,
+    pub seq: u64,
+    pub op: OpId,
+    pub actor: crate::command::Actor,
+    pub at: UnixMillis,
+    pub event: Event,
+}

@@ -1,0 +1,188 @@
+//! Identifiers. Numeric ids have explicit widths; textual ids are validated once, at
+//! construction, so the rest of the core can trust them.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Why an identifier was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {kind}: {reason}")]
+pub struct IdError {
+    pub kind: &'static str,
+    pub reason: String,
+}
+
+/// A registered cash register (POS till or self-checkout kiosk).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct CashboxId(pub u32);
+
+/// A store of the chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct StoreId(pub u32);
+
+/// A bonus account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct AccountId(pub u64);
+
+/// A marketing offer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct OfferId(pub u32);
+
+/// Virtual shards of the account space (DESIGN §6): fixed at program creation.
+pub const SHARDS: u16 = 64;
+
+impl AccountId {
+    /// The virtual shard that owns this account: a fixed multiplicative hash, so that
+    /// consecutive ids spread over shards.
+    pub fn shard(self) -> u16 {
+        (self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as u16 % SHARDS
+    }
+}
+
+/// A client-generated operation id (a UUID), the key of idempotent replay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct OpId(pub u128);
+
+impl OpId {
+    /// Parses the canonical hyphenated or plain 32-hex-digit form.
+    pub fn parse(s: &str) -> Result<Self, IdError> {
+        let hex: String = s.chars().filter(|c| *c != '-').collect();
+        let err = |reason: &str| IdError {
+            kind: "operation id",
+            reason: reason.to_owned(),
+        };
+        if hex.len() != 32 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(err("expected a UUID (32 hex digits)"));
+        }
+        let v = u128::from_str_radix(&hex, 16).map_err(|_| err("not hex"))?;
+        if v == 0 {
+            return Err(err("the nil UUID is not an operation id"));
+        }
+        Ok(OpId(v))
+    }
+}
+
+impl fmt::Display for OpId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let h = format!("{:032x}", self.0);
+        write!(
+            f,
+            "{}-{}-{}-{}-{}",
+            &h[0..8],
+            &h[8..12],
+            &h[12..16],
+            &h[16..20],
+            &h[20..32]
+        )
+    }
+}
+
+fn check_text(
+    kind: &'static str,
+    s: &str,
+    max: usize,
+    ok: impl Fn(char) -> bool,
+) -> Result<(), IdError> {
+    let err = |reason: String| IdError { kind, reason };
+    if s.is_empty() {
+        return Err(err("empty".into()));
+    }
+    if s.len() > max {
+        return Err(err(format!("longer than {max} bytes")));
+    }
+    if let Some(c) = s.chars().find(|c| !ok(*c)) {
+        return Err(err(format!("character {c:?} not allowed")));
+    }
+    Ok(())
+}
+
+macro_rules! text_id {
+    ($(#[$doc:meta])* $name:ident, $kind:literal, $max:expr, $ok:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        pub struct $name(String);
+
+        impl $name {
+            pub const BYTES_MAX: usize = $max;
+            pub fn new(s: &str) -> Result<Self, IdError> {
+                check_text($kind, s, $max, $ok)?;
+                Ok($name(s.to_owned()))
+            }
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+text_id!(
+    /// A card number as printed in its barcode: digits only.
+    CardNo, "card number", 32, |c: char| c.is_ascii_digit()
+);
+text_id!(
+    /// A cheque number, unique per cashbox.
+    ChequeId, "cheque id", 64, |c: char| c.is_ascii_graphic()
+);
+text_id!(
+    /// A product code or barcode from the chain's ERP.
+    ProductCode, "product code", 64, |c: char| c.is_ascii_graphic()
+);
+text_id!(
+    /// A product group code.
+    GroupCode, "group code", 64, |c: char| c.is_ascii_graphic()
+);
+
+impl CardNo {
+    /// The number as shown on receipts: all but the last four digits masked.
+    pub fn masked(&self) -> String {
+        let n = self.0.len();
+        let keep = n.min(4);
+        format!("{}{}", "*".repeat(n - keep), &self.0[n - keep..])
+    }
+}
+
+/// A purchase is identified by the cashbox that rang it up and its cheque number.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct PurchaseKey {
+    pub cashbox: CashboxId,
+    pub cheque: ChequeId,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn op_id_round_trip() {
+        let s = "0191f2a4-7c1e-7b3a-9d2e-3f4a5b6c7d8e";
+        assert_eq!(OpId::parse(s).unwrap().to_string(), s);
+        assert!(OpId::parse("not-a-uuid").is_err());
+        assert!(OpId::parse("00000000-0000-0000-0000-000000000000").is_err());
+    }
+
+    #[test]
+    fn text_ids_are_validated() {
+        assert!(CardNo::new("2770000000017").is_ok());
+        assert!(CardNo::new("27700A").is_err());
+        assert!(CardNo::new("").is_err());
+        assert!(CardNo::new(&"1".repeat(33)).is_err());
+        assert!(ChequeId::new("A 1").is_err());
+        assert_eq!(
+            CardNo::new("2770000000017").unwrap().masked(),
+            "*********0017"
+        );
+    }
+
+    #[test]
+    fn shards_spread_consecutive_accounts() {
+        let used: std::collections::BTreeSet<u16> =
+            (1..=1000).map(|i| AccountId(i).shard()).collect();
+        assert_eq!(used.len(), usize::from(SHARDS));
+    }
+}

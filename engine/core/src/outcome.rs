@@ -1,0 +1,186 @@
+//! Outcome codes and answers. Rejections are values: every command gets a code. The
+//! numbers are part of the public contract (mirrored in `schemas/loyalty/v1/cash.proto`);
+//! they are never reused. Within a command, checks run in the order of the codes' listing
+//! in `decide`: idempotency first, then actor, then objects, then balances.
+
+use crate::amount::Points;
+use crate::command::Totals;
+use crate::ids::*;
+use crate::model::*;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[repr(u16)]
+pub enum Code {
+    Ok = 0,
+    /// The same operation id was used before with different content.
+    OperationConflict = 1,
+    CashboxUnknown = 10,
+    CashboxDisabled = 11,
+    CashboxExists = 12,
+    /// The command is not allowed for this kind of actor.
+    Forbidden = 13,
+    CardUnknown = 20,
+    CardBlocked = 21,
+    /// Prepared and issued cards accrue but may not redeem.
+    CardNotActivated = 22,
+    AccountBlocked = 23,
+    CardExists = 24,
+    AccountUnknown = 25,
+    /// Redemption needs a card.
+    CardRequired = 26,
+    /// A card cannot be issued already blocked.
+    CardStatusInvalid = 27,
+    PurchaseUnknown = 30,
+    /// The purchase is not in a state that allows this command.
+    PurchaseWrongState = 31,
+    HoldExpired = 32,
+    /// The card of the cheque differs from the card the purchase was started with.
+    CardMismatch = 33,
+    InsufficientPoints = 40,
+    RedeemLimitExceeded = 41,
+    TooManyLines = 42,
+    EmptyCheque = 43,
+    /// Zero where a positive amount is needed.
+    AmountInvalid = 44,
+    RefundAtKiosk = 50,
+    RefundExceedsPurchase = 51,
+    RefundLineUnknown = 52,
+    RefundExists = 53,
+    OfferInvalid = 60,
+    ProductInvalid = 61,
+}
+
+impl Code {
+    pub fn number(self) -> u16 {
+        self as u16
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Code::Ok => "ok",
+            Code::OperationConflict => "operation id already used with different content",
+            Code::CashboxUnknown => "cashbox is not registered",
+            Code::CashboxDisabled => "cashbox is disabled",
+            Code::CashboxExists => "cashbox already registered",
+            Code::Forbidden => "not allowed for this caller",
+            Code::CardUnknown => "card is unknown",
+            Code::CardBlocked => "card is blocked",
+            Code::CardNotActivated => "card is not activated: it may accrue but not redeem",
+            Code::AccountBlocked => "account is blocked",
+            Code::CardExists => "card already exists",
+            Code::AccountUnknown => "account is unknown",
+            Code::CardRequired => "paying with points needs a card",
+            Code::CardStatusInvalid => "a card cannot be issued blocked",
+            Code::PurchaseUnknown => "purchase is unknown",
+            Code::PurchaseWrongState => "purchase is not in a state that allows this",
+            Code::HoldExpired => "the hold has expired",
+            Code::CardMismatch => "the card differs from the one the purchase started with",
+            Code::InsufficientPoints => "not enough points",
+            Code::RedeemLimitExceeded => "more points than this cheque may be paid with",
+            Code::TooManyLines => "too many lines in the cheque",
+            Code::EmptyCheque => "the cheque has no lines",
+            Code::AmountInvalid => "the amount must be positive",
+            Code::RefundAtKiosk => "refunds are not allowed at self-checkout kiosks",
+            Code::RefundExceedsPurchase => "refund exceeds what was bought",
+            Code::RefundLineUnknown => "refund names a line the purchase does not have",
+            Code::RefundExists => "this refund cheque was already recorded with other content",
+            Code::OfferInvalid => "offer is invalid",
+            Code::ProductInvalid => "product is invalid",
+        }
+    }
+}
+
+/// What the customer's identifier resolved to, for the till's screen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Holder {
+    pub account: AccountId,
+    pub name: String,
+    pub card_type: String,
+    pub masked_card: String,
+    pub card_status: CardStatus,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BalanceInfo {
+    pub balance: Points,
+    pub held: Points,
+    pub spendable: Points,
+}
+
+impl From<&Account> for BalanceInfo {
+    fn from(a: &Account) -> Self {
+        BalanceInfo {
+            balance: a.balance,
+            held: a.held,
+            spendable: a.spendable(),
+        }
+    }
+}
+
+/// The answer to any command. The same shape for every command keeps the wire simple;
+/// fields a command does not produce stay empty.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reply {
+    pub code: Code,
+    pub message: String,
+    pub holder: Option<Holder>,
+    pub balance: Option<BalanceInfo>,
+    pub lines: Vec<PricedLine>,
+    pub totals: Option<Totals>,
+    pub purchase_status: Option<PurchaseStatus>,
+    pub refund: Option<RefundSummary>,
+    pub events: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundSummary {
+    pub money_returned: crate::amount::Money,
+    pub points_returned: Points,
+    pub accrual_reversed: Points,
+    pub accrual_unrecovered: Points,
+}
+
+impl Reply {
+    pub fn ok() -> Reply {
+        Reply {
+            code: Code::Ok,
+            message: String::new(),
+            holder: None,
+            balance: None,
+            lines: Vec::new(),
+            totals: None,
+            purchase_status: None,
+            refund: None,
+            events: 0,
+        }
+    }
+
+    pub fn rejected(code: Code, detail: impl Into<String>) -> Reply {
+        let detail = detail.into();
+        let message = if detail.is_empty() {
+            code.describe().to_owned()
+        } else {
+            format!("{}: {}", code.describe(), detail)
+        };
+        Reply {
+            code,
+            message,
+            ..Reply::ok()
+        }
+    }
+
+    pub fn is_ok(&self) -> bool {
+        self.code == Code::Ok
+    }
+}
+
+/// The stored record of an operation: its fingerprint and original answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperationRecord {
+    pub op: OpId,
+    pub actor: crate::command::Actor,
+    pub fingerprint: [u8; 32],
+    pub at: UnixMillis,
+    pub reply: Reply,
+}

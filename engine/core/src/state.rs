@@ -1,0 +1,144 @@
+//! The narrow state interface the core decides against, and an in-memory implementation
+//! used by tests, simulations and the rebuild check. The engine implements the same trait
+//! over RocksDB; the core never knows which one it talks to.
+
+use crate::ids::*;
+use crate::model::*;
+use crate::outcome::OperationRecord;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Reads the core may make while deciding.
+pub trait StateView {
+    fn cashbox(&self, id: CashboxId) -> Option<Cashbox>;
+    fn account(&self, id: AccountId) -> Option<Account>;
+    fn card(&self, number: &CardNo) -> Option<Card>;
+    fn purchase(&self, key: &PurchaseKey) -> Option<Purchase>;
+    /// A product by its code or any of its barcodes.
+    fn product(&self, code: &ProductCode) -> Option<Product>;
+    fn offers(&self) -> Vec<Offer>;
+    fn operation(&self, op: OpId) -> Option<OperationRecord>;
+    /// How many accounts were ever opened (account ids are assigned from it).
+    fn accounts_opened(&self) -> u64;
+    /// Pending purchases whose lifetime ended at or before `now`, oldest first.
+    fn pending_due(&self, now: UnixMillis, limit: usize) -> Vec<PurchaseKey>;
+}
+
+/// Writes made by applying events (and by recording operations).
+pub trait StateStore: StateView {
+    fn put_cashbox(&mut self, cashbox: Cashbox);
+    fn put_account(&mut self, account: Account);
+    fn put_card(&mut self, card: Card);
+    /// Also maintains the index of pending purchases by expiry.
+    fn put_purchase(&mut self, purchase: Purchase);
+    /// Also maintains the barcode index.
+    fn put_product(&mut self, product: Product);
+    fn put_offer(&mut self, offer: Offer);
+    fn put_operation(&mut self, record: OperationRecord);
+    fn set_accounts_opened(&mut self, n: u64);
+}
+
+/// The projection: everything that is rebuilt from the event log.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Projection {
+    pub cashboxes: BTreeMap<CashboxId, Cashbox>,
+    pub accounts: BTreeMap<AccountId, Account>,
+    pub cards: BTreeMap<CardNo, Card>,
+    pub purchases: BTreeMap<PurchaseKey, Purchase>,
+    pub products: BTreeMap<ProductCode, Product>,
+    pub barcodes: BTreeMap<ProductCode, ProductCode>,
+    pub offers: BTreeMap<OfferId, Offer>,
+    pub pending: BTreeSet<(UnixMillis, PurchaseKey)>,
+    pub accounts_opened: u64,
+}
+
+/// In-memory state: the projection plus operation records (which are not events and so
+/// are not part of the rebuild comparison).
+#[derive(Debug, Clone, Default)]
+pub struct MemState {
+    pub projection: Projection,
+    pub operations: BTreeMap<OpId, OperationRecord>,
+}
+
+impl StateView for MemState {
+    fn cashbox(&self, id: CashboxId) -> Option<Cashbox> {
+        self.projection.cashboxes.get(&id).cloned()
+    }
+    fn account(&self, id: AccountId) -> Option<Account> {
+        self.projection.accounts.get(&id).cloned()
+    }
+    fn card(&self, number: &CardNo) -> Option<Card> {
+        self.projection.cards.get(number).cloned()
+    }
+    fn purchase(&self, key: &PurchaseKey) -> Option<Purchase> {
+        self.projection.purchases.get(key).cloned()
+    }
+    fn product(&self, code: &ProductCode) -> Option<Product> {
+        let p = &self.projection;
+        p.products
+            .get(code)
+            .or_else(|| p.barcodes.get(code).and_then(|c| p.products.get(c)))
+            .cloned()
+    }
+    fn offers(&self) -> Vec<Offer> {
+        self.projection.offers.values().cloned().collect()
+    }
+    fn operation(&self, op: OpId) -> Option<OperationRecord> {
+        self.operations.get(&op).cloned()
+    }
+    fn accounts_opened(&self) -> u64 {
+        self.projection.accounts_opened
+    }
+    fn pending_due(&self, now: UnixMillis, limit: usize) -> Vec<PurchaseKey> {
+        self.projection
+            .pending
+            .iter()
+            .take_while(|(at, _)| *at <= now)
+            .take(limit)
+            .map(|(_, k)| k.clone())
+            .collect()
+    }
+}
+
+impl StateStore for MemState {
+    fn put_cashbox(&mut self, cashbox: Cashbox) {
+        self.projection.cashboxes.insert(cashbox.id, cashbox);
+    }
+    fn put_account(&mut self, account: Account) {
+        self.projection.accounts.insert(account.id, account);
+    }
+    fn put_card(&mut self, card: Card) {
+        self.projection.cards.insert(card.number.clone(), card);
+    }
+    fn put_purchase(&mut self, purchase: Purchase) {
+        let entry = (purchase.expires_at, purchase.key.clone());
+        if purchase.status.is_pending() {
+            self.projection.pending.insert(entry);
+        } else {
+            self.projection.pending.remove(&entry);
+        }
+        self.projection
+            .purchases
+            .insert(purchase.key.clone(), purchase);
+    }
+    fn put_product(&mut self, product: Product) {
+        let p = &mut self.projection;
+        if let Some(old) = p.products.get(&product.code) {
+            for b in &old.barcodes {
+                p.barcodes.remove(b);
+            }
+        }
+        for b in &product.barcodes {
+            p.barcodes.insert(b.clone(), product.code.clone());
+        }
+        p.products.insert(product.code.clone(), product);
+    }
+    fn put_offer(&mut self, offer: Offer) {
+        self.projection.offers.insert(offer.id, offer);
+    }
+    fn put_operation(&mut self, record: OperationRecord) {
+        self.operations.insert(record.op, record);
+    }
+    fn set_accounts_opened(&mut self, n: u64) {
+        self.projection.accounts_opened = n;
+    }
+}

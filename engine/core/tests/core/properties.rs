@@ -1,0 +1,252 @@
+//! Property tests over random command sequences: the invariants that must hold after any
+//! history, checked after every step.
+
+use crate::fixture::*;
+use loyalty_core::apply::apply;
+use loyalty_core::command::*;
+use loyalty_core::event::Event;
+use loyalty_core::ids::*;
+use loyalty_core::model::*;
+use loyalty_core::state::*;
+use proptest::prelude::*;
+
+const CARDS: [&str; 4] = [GOLD, ISSUED, EMPTY, BLOCKED];
+
+#[derive(Debug, Clone)]
+enum Step {
+    Pay {
+        cashbox: u8,
+        card: u8,
+        cheque: u8,
+        lines: Vec<(u8, u16, u32)>,
+        points: u32,
+    },
+    Register {
+        cashbox: u8,
+        card: Option<u8>,
+        cheque: u8,
+        lines: Vec<(u8, u16, u32)>,
+    },
+    Confirm {
+        cashbox: u8,
+        cheque: u8,
+    },
+    Cancel {
+        cashbox: u8,
+        cheque: u8,
+    },
+    Refund {
+        cashbox: u8,
+        cheque: u8,
+        refund: u8,
+        line: u8,
+        qty: u16,
+    },
+    Expire,
+    Advance {
+        secs: u32,
+    },
+    /// Resend an earlier request unchanged.
+    Resend {
+        index: usize,
+    },
+}
+
+fn lines() -> impl Strategy<Value = Vec<(u8, u16, u32)>> {
+    prop::collection::vec((0u8..4, 1u16..3000, 1u32..100_000), 1..5)
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        (0u8..3, 0u8..4, 0u8..6, lines(), 1u32..6000).prop_map(
+            |(cashbox, card, cheque, lines, points)| Step::Pay {
+                cashbox,
+                card,
+                cheque,
+                lines,
+                points
+            }
+        ),
+        (0u8..3, prop::option::of(0u8..4), 0u8..6, lines()).prop_map(
+            |(cashbox, card, cheque, lines)| Step::Register {
+                cashbox,
+                card,
+                cheque,
+                lines
+            }
+        ),
+        (0u8..3, 0u8..6).prop_map(|(cashbox, cheque)| Step::Confirm { cashbox, cheque }),
+        (0u8..3, 0u8..6).prop_map(|(cashbox, cheque)| Step::Cancel { cashbox, cheque }),
+        (0u8..3, 0u8..6, 0u8..4, 0u8..5, 1u16..3000).prop_map(
+            |(cashbox, cheque, refund, line, qty)| Step::Refund {
+                cashbox,
+                cheque,
+                refund,
+                line,
+                qty
+            }
+        ),
+        Just(Step::Expire),
+        (0u32..1200).prop_map(|secs| Step::Advance { secs }),
+        any::<usize>().prop_map(|index| Step::Resend { index }),
+    ]
+}
+
+fn cashbox(i: u8) -> CashboxId {
+    [POS, KIOSK, POS2][usize::from(i) % 3]
+}
+
+fn cheque(card_no: Option<u8>, id: u8, lines: &[(u8, u16, u32)]) -> Cheque {
+    let products = ["milk", "bread", "wine", "promo"];
+    Cheque {
+        cheque: cheque_id(&format!("c{id}")),
+        card: card_no.map(|c| card(CARDS[usize::from(c) % 4])),
+        local_time: local(19),
+        lines: lines
+            .iter()
+            .map(|&(p, q, price)| Line {
+                product: ProductCode::new(products[usize::from(p) % 4]).unwrap(),
+                qty: loyalty_core::amount::Qty(i64::from(q)),
+                price: loyalty_core::amount::Money(i64::from(price)),
+            })
+            .collect(),
+    }
+}
+
+fn request(w: &mut World, step: &Step, sent: &[Request]) -> Option<Request> {
+    let (actor, command) = match step.clone() {
+        Step::Pay {
+            cashbox: c,
+            card,
+            cheque: id,
+            lines,
+            points,
+        } => (
+            Actor::Cashbox(cashbox(c)),
+            Command::PayWithBonus {
+                cheque: cheque(Some(card), id, &lines),
+                points: loyalty_core::amount::Points(i64::from(points)),
+            },
+        ),
+        Step::Register {
+            cashbox: c,
+            card,
+            cheque: id,
+            lines,
+        } => (
+            Actor::Cashbox(cashbox(c)),
+            Command::RegisterPurchase {
+                cheque: cheque(card, id, &lines),
+            },
+        ),
+        Step::Confirm {
+            cashbox: c,
+            cheque: id,
+        } => (
+            Actor::Cashbox(cashbox(c)),
+            Command::Confirm {
+                cheque: cheque_id(&format!("c{id}")),
+            },
+        ),
+        Step::Cancel {
+            cashbox: c,
+            cheque: id,
+        } => (
+            Actor::Cashbox(cashbox(c)),
+            Command::Cancel {
+                cheque: cheque_id(&format!("c{id}")),
+            },
+        ),
+        Step::Refund {
+            cashbox: c,
+            cheque: id,
+            refund,
+            line,
+            qty,
+        } => (
+            Actor::Cashbox(cashbox(c)),
+            Command::Refund {
+                refund: cheque_id(&format!("r{refund}")),
+                purchase: cheque_id(&format!("c{id}")),
+                lines: vec![RefundLine {
+                    index: u32::from(line),
+                    qty: loyalty_core::amount::Qty(i64::from(qty)),
+                }],
+            },
+        ),
+        Step::Expire => (Actor::System, Command::ExpireHolds),
+        Step::Advance { secs } => {
+            w.now = w.now.plus_secs(u64::from(secs));
+            return None;
+        }
+        Step::Resend { index } => {
+            return (!sent.is_empty()).then(|| sent[index % sent.len()].clone())
+        }
+    };
+    Some(Request {
+        op: w.op(),
+        actor,
+        command,
+    })
+}
+
+fn check_invariants(w: &World) {
+    let p = &w.state.projection;
+    // Σ balances equals the net of accrual, redemption and refunds in the log.
+    let total: i64 = p.accounts.values().map(|a| a.balance.0).sum();
+    let from_log: i64 = w.history.iter().map(Event::balance_delta).sum();
+    assert_eq!(total, from_log, "Σ balances vs event totals");
+    for a in p.accounts.values() {
+        a.check();
+        // Holds are exactly the points of pending purchases.
+        let pending: i64 = p
+            .purchases
+            .values()
+            .filter(|x| x.status.is_pending() && x.account == Some(a.id))
+            .map(|x| x.paid.0)
+            .sum();
+        assert_eq!(a.held.0, pending, "held vs pending purchases of {:?}", a.id);
+    }
+    for x in p.purchases.values() {
+        let net: i64 = x.lines.iter().map(|l| l.net().0).sum();
+        assert!(x.refunded_money.0 <= net, "refunds exceed the purchase");
+        assert!(x.points_returned <= x.paid && x.accrual_reversed <= x.accrual);
+        assert!(x.paid.0 <= x.lines.iter().map(|l| l.redeem_cap.0).sum::<i64>());
+        for l in &x.lines {
+            assert!(l.paid <= l.redeem_cap && l.refunded_qty <= l.line.qty);
+        }
+    }
+    // The live state equals the projection rebuilt from the log alone.
+    let mut rebuilt = MemState::default();
+    for e in &w.history {
+        apply(&mut rebuilt, e);
+    }
+    assert_eq!(
+        rebuilt.projection, *p,
+        "rebuild from the log differs from live state"
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    #[test]
+    fn invariants_hold_after_any_history(steps in prop::collection::vec(step(), 1..60)) {
+        let mut w = World::new();
+        let mut sent: Vec<Request> = Vec::new();
+        for s in &steps {
+            let Some(req) = request(&mut w, s, &sent) else { continue };
+            let resend = sent.iter().any(|r| r.op == req.op);
+            let first_reply = w.state.operation(req.op).map(|r| r.reply);
+            let out = w.run_req(&req);
+            if resend {
+                // Submitting anything twice equals once.
+                prop_assert!(out.replayed && out.events.is_empty());
+                prop_assert_eq!(Some(out.reply.clone()), first_reply);
+            } else {
+                sent.push(req);
+            }
+            check_invariants(&w);
+        }
+    }
+}
