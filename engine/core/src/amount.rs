@@ -143,7 +143,7 @@ impl fmt::Display for Qty {
 
 /// A percentage in (0, 100], e.g. `5` or `7.5`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct Percent(pub Decimal);
+pub struct Percent(#[serde(with = "rust_decimal::serde::str")] pub Decimal);
 
 impl Percent {
     pub fn parse(s: &str) -> Result<Self, AmountError> {

@@ -1,0 +1,485 @@
+//! The ledger writer: one thread that owns every state change.
+//!
+//! Requests enter through per-cashbox lanes (admission: a bounded number in flight per
+//! cashbox, and a bounded global queue) into one FIFO. The writer drains up to
+//! `batch_ops_max` requests, decides and applies them one after another against the
+//! state (so a cashbox's requests are applied strictly in order, and every account has
+//! exactly one owner — no locks around balances), then writes events, state, idempotency
+//! records and the log sequence in one atomic batch with one WAL sync. Only then are the
+//! answers sent: nothing is acknowledged before it is durable. While a batch syncs, new
+//! requests queue up and form the next batch — group commit.
+
+use crate::keys;
+use crate::store::{Space, Store, StoreError};
+use crate::stored::{decode, encode, StoredState};
+use loyalty_core::apply::apply;
+use loyalty_core::command::{Actor, Command, Request};
+use loyalty_core::event::{EventRecord, EVENT_SCHEMA_VERSION};
+use loyalty_core::ids::{CashboxId, OpId};
+use loyalty_core::model::{Program, UnixMillis};
+use loyalty_core::state::MemState;
+use loyalty_core::{execute, Executed};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Instant;
+use tokio::sync::oneshot;
+
+/// Why the engine could not process a request (as opposed to refusing it, which is a
+/// [`loyalty_core::outcome::Code`] in the answer).
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("too many requests in flight ({what}); retry in {retry_after_ms} ms")]
+    Busy {
+        what: &'static str,
+        retry_after_ms: u64,
+    },
+    #[error(transparent)]
+    Storage(#[from] StoreError),
+    #[error("the engine is shutting down")]
+    ShuttingDown,
+}
+
+/// The engine's limits and program.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub program: Program,
+    /// Requests decided together and committed with one sync.
+    pub batch_ops_max: usize,
+    /// Requests waiting for the writer, over all cashboxes.
+    pub queue_depth_max: usize,
+    /// Requests in flight from one cashbox.
+    pub cashbox_queue_depth_max: u32,
+    /// Sync the WAL before answering. Only benchmarks of the non-durable path turn it off.
+    pub durable: bool,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            program: Program::default(),
+            batch_ops_max: 2048,
+            queue_depth_max: 16_384,
+            cashbox_queue_depth_max: 64,
+            durable: true,
+        }
+    }
+}
+
+/// Where server time comes from. The core never reads a clock; the engine asks this once
+/// per batch.
+pub trait Clock: Send + Sync + 'static {
+    fn now(&self) -> UnixMillis;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> UnixMillis {
+        let d = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock after 1970");
+        UnixMillis(d.as_millis() as i64)
+    }
+}
+
+/// Counters for the status call and metrics.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub batches: AtomicU64,
+    pub ops: AtomicU64,
+    pub events: AtomicU64,
+    pub replays: AtomicU64,
+    pub commit_micros_total: AtomicU64,
+    pub largest_batch: AtomicU64,
+    pub queued: AtomicU64,
+}
+
+/// The result of comparing the live state with a rebuild from the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    pub events: u64,
+    pub equal: bool,
+    /// What differs, by entity kind, when not equal.
+    pub differences: Vec<String>,
+    pub rewritten: bool,
+}
+
+type Answer<T> = oneshot::Sender<Result<T, EngineError>>;
+
+enum Job {
+    Execute {
+        req: Request,
+        answer: Answer<Executed>,
+        _lane: Option<LaneTicket>,
+    },
+    Verify {
+        rewrite: bool,
+        answer: Answer<VerifyReport>,
+    },
+    Stop,
+}
+
+struct Shared {
+    store: Arc<dyn Store>,
+    config: EngineConfig,
+    clock: Arc<dyn Clock>,
+    lanes: Mutex<HashMap<CashboxId, u32>>,
+    stats: Stats,
+}
+
+/// A place in a cashbox's lane; dropping it frees the place.
+struct LaneTicket {
+    shared: Arc<Shared>,
+    cashbox: CashboxId,
+}
+
+impl Drop for LaneTicket {
+    fn drop(&mut self) {
+        let mut lanes = self.shared.lanes.lock().expect("lanes lock");
+        if let Some(n) = lanes.get_mut(&self.cashbox) {
+            *n -= 1;
+            if *n == 0 {
+                lanes.remove(&self.cashbox);
+            }
+        }
+    }
+}
+
+/// A handle to the engine; cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    shared: Arc<Shared>,
+    tx: SyncSender<Job>,
+    writer: Arc<Mutex<Option<JoinHandle<()>>>>,
+}
+
+impl Engine {
+    pub fn start(
+        store: Arc<dyn Store>,
+        config: EngineConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Engine, EngineError> {
+        let seq: u64 = match store.get(Space::State, &keys::meta("log_seq"))? {
+            Some(v) => decode("state", &v)?,
+            None => 0,
+        };
+        let (tx, rx) = mpsc::sync_channel(config.queue_depth_max);
+        let shared = Arc::new(Shared {
+            store,
+            config,
+            clock,
+            lanes: Mutex::new(HashMap::new()),
+            stats: Stats::default(),
+        });
+        let writer_shared = shared.clone();
+        let handle = std::thread::Builder::new()
+            .name("ledger-writer".into())
+            .spawn(move || {
+                Writer {
+                    shared: writer_shared,
+                    seq,
+                }
+                .run(rx)
+            })
+            .expect("spawn the writer thread");
+        Ok(Engine {
+            shared,
+            tx,
+            writer: Arc::new(Mutex::new(Some(handle))),
+        })
+    }
+
+    pub fn program(&self) -> &Program {
+        &self.shared.config.program
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.shared.stats
+    }
+
+    pub fn now(&self) -> UnixMillis {
+        self.shared.clock.now()
+    }
+
+    fn admit(&self, actor: Actor) -> Result<Option<LaneTicket>, EngineError> {
+        let Actor::Cashbox(cashbox) = actor else {
+            return Ok(None);
+        };
+        let mut lanes = self.shared.lanes.lock().expect("lanes lock");
+        let n = lanes.entry(cashbox).or_insert(0);
+        if *n >= self.shared.config.cashbox_queue_depth_max {
+            return Err(EngineError::Busy {
+                what: "cashbox lane",
+                retry_after_ms: 50,
+            });
+        }
+        *n += 1;
+        Ok(Some(LaneTicket {
+            shared: self.shared.clone(),
+            cashbox,
+        }))
+    }
+
+    /// Executes a state-changing request; answers once it is durable.
+    pub async fn execute(&self, req: Request) -> Result<Executed, EngineError> {
+        let lane = self.admit(req.actor)?;
+        let (answer, rx) = oneshot::channel();
+        match self.tx.try_send(Job::Execute {
+            req,
+            answer,
+            _lane: lane,
+        }) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                return Err(EngineError::Busy {
+                    what: "engine queue",
+                    retry_after_ms: 20,
+                })
+            }
+            Err(TrySendError::Disconnected(_)) => return Err(EngineError::ShuttingDown),
+        }
+        self.shared.stats.queued.fetch_add(1, Ordering::Relaxed);
+        rx.await.map_err(|_| EngineError::ShuttingDown)?
+    }
+
+    /// A system command (expiry sweep) under a fresh operation id.
+    pub async fn expire_holds(&self, op: OpId) -> Result<Executed, EngineError> {
+        self.execute(Request {
+            op,
+            actor: Actor::System,
+            command: Command::ExpireHolds,
+        })
+        .await
+    }
+
+    /// Runs a read-only query against committed state.
+    pub fn read<R>(&self, f: impl FnOnce(&StoredState<'_>) -> R) -> Result<R, EngineError> {
+        let view = StoredState::new(&*self.shared.store);
+        let r = f(&view);
+        match view.take_failure() {
+            Some(e) => Err(e.into()),
+            None => Ok(r),
+        }
+    }
+
+    /// Rebuilds the projection from the log and compares it with the live state; with
+    /// `rewrite`, replaces the live state by the rebuild. Runs on the writer, between batches.
+    pub async fn verify(&self, rewrite: bool) -> Result<VerifyReport, EngineError> {
+        let (answer, rx) = oneshot::channel();
+        self.tx
+            .send(Job::Verify { rewrite, answer })
+            .map_err(|_| EngineError::ShuttingDown)?;
+        rx.await.map_err(|_| EngineError::ShuttingDown)?
+    }
+
+    /// Finishes and syncs every request already queued, then stops the writer.
+    pub fn shutdown(&self) {
+        let _ = self.tx.send(Job::Stop);
+        if let Some(h) = self.writer.lock().expect("writer lock").take() {
+            if h.join().is_err() {
+                tracing::error!("the ledger writer panicked");
+            }
+        }
+    }
+}
+
+struct Writer {
+    shared: Arc<Shared>,
+    seq: u64,
+}
+
+impl Writer {
+    fn run(mut self, rx: Receiver<Job>) {
+        let max = self.shared.config.batch_ops_max.max(1);
+        let mut batch = Vec::with_capacity(max);
+        while let Ok(first) = rx.recv() {
+            let mut next = Some(first);
+            loop {
+                match next.take() {
+                    Some(Job::Execute { req, answer, _lane }) => {
+                        batch.push((req, answer, _lane));
+                        if batch.len() >= max {
+                            self.commit(&mut batch);
+                        }
+                    }
+                    Some(Job::Verify { rewrite, answer }) => {
+                        self.commit(&mut batch);
+                        let _ = answer.send(self.verify(rewrite));
+                    }
+                    Some(Job::Stop) => {
+                        self.commit(&mut batch);
+                        return;
+                    }
+                    None => break,
+                }
+                next = rx.try_recv().ok();
+            }
+            self.commit(&mut batch);
+        }
+    }
+
+    fn commit(&mut self, jobs: &mut Vec<(Request, Answer<Executed>, Option<LaneTicket>)>) {
+        if jobs.is_empty() {
+            return;
+        }
+        let shared = self.shared.clone();
+        let stats = &shared.stats;
+        let now = shared.clock.now();
+        let mut state = StoredState::new(&*shared.store);
+        let mut outs = Vec::with_capacity(jobs.len());
+        let mut records = Vec::new();
+        let mut seq = self.seq;
+        let mut failure = None;
+        for (req, _, _) in jobs.iter() {
+            let out = execute(&mut state, &shared.config.program, req, now);
+            if let Some(e) = state.take_failure() {
+                failure = Some(e);
+                break;
+            }
+            for event in &out.events {
+                seq += 1;
+                records.push(EventRecord {
+                    version: EVENT_SCHEMA_VERSION,
+                    seq,
+                    op: req.op,
+                    actor: req.actor,
+                    at: now,
+                    event: event.clone(),
+                });
+            }
+            outs.push(out);
+        }
+        let result = match failure {
+            Some(e) => Err(e),
+            None => {
+                let mut batch = state.into_batch();
+                for r in &records {
+                    batch.put(Space::Log, keys::log(r.seq).to_vec(), encode(r));
+                }
+                if seq != self.seq {
+                    batch.put(Space::State, keys::meta("log_seq"), encode(&seq));
+                }
+                let started = Instant::now();
+                let r = if batch.is_empty() {
+                    Ok(())
+                } else {
+                    shared.store.commit(batch, shared.config.durable)
+                };
+                stats
+                    .commit_micros_total
+                    .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+                r
+            }
+        };
+        let n = jobs.len() as u64;
+        stats.queued.fetch_sub(n, Ordering::Relaxed);
+        match result {
+            Ok(()) => {
+                self.seq = seq;
+                stats.batches.fetch_add(1, Ordering::Relaxed);
+                stats.ops.fetch_add(n, Ordering::Relaxed);
+                stats
+                    .events
+                    .fetch_add(records.len() as u64, Ordering::Relaxed);
+                stats.largest_batch.fetch_max(n, Ordering::Relaxed);
+                for ((req, answer, _lane), out) in jobs.drain(..).zip(outs) {
+                    if out.replayed {
+                        stats.replays.fetch_add(1, Ordering::Relaxed);
+                    }
+                    tracing::debug!(op = %req.op, code = ?out.reply.code, events = out.events.len(), replayed = out.replayed, "committed");
+                    let _ = answer.send(Ok(out));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, ops = n, "batch not committed");
+                for (_, answer, _) in jobs.drain(..) {
+                    let _ = answer.send(Err(EngineError::Storage(StoreError::Io(e.to_string()))));
+                }
+            }
+        }
+    }
+
+    fn verify(&mut self, rewrite: bool) -> Result<VerifyReport, EngineError> {
+        let store = &*self.shared.store;
+        let mut rebuilt = MemState::default();
+        let mut events = 0u64;
+        let mut from = keys::log(1).to_vec();
+        loop {
+            let chunk = store.scan(Space::Log, &from, None, 10_000)?;
+            let Some((last, _)) = chunk.last() else { break };
+            from = keys::log(
+                keys::decode_log(last).map_err(|e| StoreError::Corrupt {
+                    space: "log",
+                    detail: e.to_string(),
+                })? + 1,
+            )
+            .to_vec();
+            for (_, v) in &chunk {
+                let rec: EventRecord = decode("log", v)?;
+                apply(&mut rebuilt, &rec.event);
+                events += 1;
+            }
+        }
+        let live = StoredState::new(store).projection()?;
+        let mut differences = Vec::new();
+        let r = &rebuilt.projection;
+        macro_rules! diff {
+            ($($field:ident),*) => {$(
+                if live.$field != r.$field {
+                    differences.push(format!("{}: live {} vs rebuilt {}", stringify!($field), live.$field.len(), r.$field.len()));
+                }
+            )*};
+        }
+        diff!(cashboxes, accounts, cards, purchases, products, barcodes, offers, pending);
+        if live.accounts_opened != r.accounts_opened {
+            differences.push("accounts_opened".into());
+        }
+        let equal = live == *r;
+        let mut rewritten = false;
+        if rewrite && !equal {
+            let mut state = StoredState::new(store);
+            let mut batch = crate::store::Batch::default();
+            for (k, _) in store.scan(Space::State, &[], None, usize::MAX)? {
+                if k != keys::meta("log_seq") {
+                    batch.delete(Space::State, k);
+                }
+            }
+            write_projection(&mut state, r);
+            batch.writes.extend(state.into_batch().writes);
+            store.commit(batch, true)?;
+            rewritten = true;
+        }
+        Ok(VerifyReport {
+            events,
+            equal,
+            differences,
+            rewritten,
+        })
+    }
+}
+
+fn write_projection(state: &mut StoredState<'_>, p: &loyalty_core::state::Projection) {
+    use loyalty_core::state::StateStore;
+    for c in p.cashboxes.values() {
+        state.put_cashbox(c.clone());
+    }
+    for a in p.accounts.values() {
+        state.put_account(a.clone());
+    }
+    for c in p.cards.values() {
+        state.put_card(c.clone());
+    }
+    for x in p.purchases.values() {
+        state.put_purchase(x.clone());
+    }
+    for x in p.products.values() {
+        state.put_product(x.clone());
+    }
+    for o in p.offers.values() {
+        state.put_offer(o.clone());
+    }
+    state.set_accounts_opened(p.accounts_opened);
+}

@@ -1,0 +1,259 @@
+//! Key codec: big-endian, fixed-width where possible, with the variable-length part last so
+//! that byte order equals logical order. Every key has an `encode`/`decode` pair; tests
+//! check both round trips and sort order.
+//!
+//! Keys in the state space start with a one-byte tag. Account keys lead with the account's
+//! shard (DESIGN §6), so that a shard's accounts are one contiguous range.
+
+use loyalty_core::ids::*;
+use loyalty_core::model::UnixMillis;
+
+pub const TAG_CASHBOX: u8 = 0x01;
+pub const TAG_ACCOUNT: u8 = 0x02;
+pub const TAG_CARD: u8 = 0x03;
+pub const TAG_PURCHASE: u8 = 0x04;
+pub const TAG_PRODUCT: u8 = 0x05;
+pub const TAG_BARCODE: u8 = 0x06;
+pub const TAG_OFFER: u8 = 0x07;
+pub const TAG_PENDING: u8 = 0x08;
+pub const TAG_META: u8 = 0x09;
+
+/// Why a key could not be decoded: stored keys that do not decode are corruption.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("malformed {kind} key ({len} bytes)")]
+pub struct KeyError {
+    pub kind: &'static str,
+    pub len: usize,
+}
+
+fn err(kind: &'static str, k: &[u8]) -> KeyError {
+    KeyError { kind, len: k.len() }
+}
+
+fn be<const N: usize>(kind: &'static str, k: &[u8]) -> Result<[u8; N], KeyError> {
+    k.get(..N)
+        .and_then(|s| s.try_into().ok())
+        .ok_or_else(|| err(kind, k))
+}
+
+fn text<'a>(kind: &'static str, k: &'a [u8]) -> Result<&'a str, KeyError> {
+    std::str::from_utf8(k).map_err(|_| err(kind, k))
+}
+
+pub fn cashbox(id: CashboxId) -> Vec<u8> {
+    let mut k = vec![TAG_CASHBOX];
+    k.extend_from_slice(&id.0.to_be_bytes());
+    k
+}
+
+pub fn decode_cashbox(k: &[u8]) -> Result<CashboxId, KeyError> {
+    match k {
+        [TAG_CASHBOX, rest @ ..] if rest.len() == 4 => {
+            Ok(CashboxId(u32::from_be_bytes(be("cashbox", rest)?)))
+        }
+        _ => Err(err("cashbox", k)),
+    }
+}
+
+pub fn account(id: AccountId) -> Vec<u8> {
+    let mut k = vec![TAG_ACCOUNT];
+    k.extend_from_slice(&id.shard().to_be_bytes());
+    k.extend_from_slice(&id.0.to_be_bytes());
+    k
+}
+
+pub fn decode_account(k: &[u8]) -> Result<AccountId, KeyError> {
+    match k {
+        [TAG_ACCOUNT, rest @ ..] if rest.len() == 10 => {
+            let id = AccountId(u64::from_be_bytes(be("account", &rest[2..])?));
+            let shard = u16::from_be_bytes(be("account", rest)?);
+            if shard != id.shard() {
+                return Err(err("account", k));
+            }
+            Ok(id)
+        }
+        _ => Err(err("account", k)),
+    }
+}
+
+pub fn card(n: &CardNo) -> Vec<u8> {
+    let mut k = vec![TAG_CARD];
+    k.extend_from_slice(n.as_str().as_bytes());
+    k
+}
+
+pub fn decode_card(k: &[u8]) -> Result<CardNo, KeyError> {
+    match k {
+        [TAG_CARD, rest @ ..] => CardNo::new(text("card", rest)?).map_err(|_| err("card", k)),
+        _ => Err(err("card", k)),
+    }
+}
+
+pub fn purchase(p: &PurchaseKey) -> Vec<u8> {
+    let mut k = vec![TAG_PURCHASE];
+    k.extend_from_slice(&p.cashbox.0.to_be_bytes());
+    k.extend_from_slice(p.cheque.as_str().as_bytes());
+    k
+}
+
+fn decode_purchase_body(kind: &'static str, rest: &[u8]) -> Result<PurchaseKey, KeyError> {
+    let cashbox = CashboxId(u32::from_be_bytes(be(kind, rest)?));
+    let cheque = ChequeId::new(text(kind, &rest[4..])?).map_err(|_| err(kind, rest))?;
+    Ok(PurchaseKey { cashbox, cheque })
+}
+
+pub fn decode_purchase(k: &[u8]) -> Result<PurchaseKey, KeyError> {
+    match k {
+        [TAG_PURCHASE, rest @ ..] => decode_purchase_body("purchase", rest),
+        _ => Err(err("purchase", k)),
+    }
+}
+
+pub fn product(code: &ProductCode) -> Vec<u8> {
+    let mut k = vec![TAG_PRODUCT];
+    k.extend_from_slice(code.as_str().as_bytes());
+    k
+}
+
+pub fn barcode(code: &ProductCode) -> Vec<u8> {
+    let mut k = vec![TAG_BARCODE];
+    k.extend_from_slice(code.as_str().as_bytes());
+    k
+}
+
+pub fn offer(id: OfferId) -> Vec<u8> {
+    let mut k = vec![TAG_OFFER];
+    k.extend_from_slice(&id.0.to_be_bytes());
+    k
+}
+
+/// Signed times sort correctly once the sign bit is flipped.
+fn time_bytes(t: UnixMillis) -> [u8; 8] {
+    ((t.0 as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+pub fn pending(at: UnixMillis, p: &PurchaseKey) -> Vec<u8> {
+    let mut k = vec![TAG_PENDING];
+    k.extend_from_slice(&time_bytes(at));
+    k.extend_from_slice(&purchase(p)[1..]);
+    k
+}
+
+pub fn decode_pending(k: &[u8]) -> Result<(UnixMillis, PurchaseKey), KeyError> {
+    match k {
+        [TAG_PENDING, rest @ ..] if rest.len() > 12 => {
+            let t = u64::from_be_bytes(be("pending", rest)?) ^ (1 << 63);
+            Ok((
+                UnixMillis(t as i64),
+                decode_purchase_body("pending", &rest[8..])?,
+            ))
+        }
+        _ => Err(err("pending", k)),
+    }
+}
+
+/// The first pending key after everything due at or before `at`.
+pub fn pending_end(at: UnixMillis) -> Vec<u8> {
+    let mut k = vec![TAG_PENDING];
+    k.extend_from_slice(&time_bytes(UnixMillis(at.0.saturating_add(1))));
+    k
+}
+
+pub fn meta(name: &str) -> Vec<u8> {
+    let mut k = vec![TAG_META];
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
+pub fn log(seq: u64) -> [u8; 8] {
+    seq.to_be_bytes()
+}
+
+pub fn decode_log(k: &[u8]) -> Result<u64, KeyError> {
+    if k.len() != 8 {
+        return Err(err("log", k));
+    }
+    Ok(u64::from_be_bytes(be("log", k)?))
+}
+
+pub fn operation(op: OpId) -> [u8; 16] {
+    op.0.to_be_bytes()
+}
+
+pub fn decode_operation(k: &[u8]) -> Result<OpId, KeyError> {
+    if k.len() != 16 {
+        return Err(err("operation", k));
+    }
+    Ok(OpId(u128::from_be_bytes(be("operation", k)?)))
+}
+
+/// The exclusive end of all keys starting with `prefix`.
+pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn cheque() -> impl Strategy<Value = ChequeId> {
+        "[!-~]{1,20}".prop_map(|s| ChequeId::new(&s).unwrap())
+    }
+
+    proptest! {
+        #[test]
+        fn round_trips(c in any::<u32>(), a in any::<u64>(), s in any::<u64>(), t in any::<i64>(), ch in cheque(), card_no in "[0-9]{1,32}", op in 1u128..) {
+            prop_assert_eq!(decode_cashbox(&cashbox(CashboxId(c))).unwrap(), CashboxId(c));
+            prop_assert_eq!(decode_account(&account(AccountId(a))).unwrap(), AccountId(a));
+            prop_assert_eq!(decode_log(&log(s)).unwrap(), s);
+            prop_assert_eq!(decode_operation(&operation(OpId(op))).unwrap(), OpId(op));
+            let n = CardNo::new(&card_no).unwrap();
+            prop_assert_eq!(decode_card(&card(&n)).unwrap(), n);
+            let p = PurchaseKey { cashbox: CashboxId(c), cheque: ch };
+            prop_assert_eq!(decode_purchase(&purchase(&p)).unwrap(), p.clone());
+            prop_assert_eq!(decode_pending(&pending(UnixMillis(t), &p)).unwrap(), (UnixMillis(t), p));
+        }
+
+        #[test]
+        fn byte_order_is_logical_order(a in any::<u32>(), b in any::<u32>(), t1 in any::<i64>(), t2 in any::<i64>(), s1 in any::<u64>(), s2 in any::<u64>(), ch in cheque()) {
+            prop_assert_eq!(cashbox(CashboxId(a)).cmp(&cashbox(CashboxId(b))), a.cmp(&b));
+            prop_assert_eq!(log(s1).cmp(&log(s2)), s1.cmp(&s2));
+            let p = PurchaseKey { cashbox: CashboxId(a), cheque: ch };
+            prop_assert_eq!(pending(UnixMillis(t1), &p).cmp(&pending(UnixMillis(t2), &p)), t1.cmp(&t2).then(std::cmp::Ordering::Equal));
+            if t1 < i64::MAX {
+                // Everything due at t1 sorts before pending_end(t1); later entries after it.
+                prop_assert!(pending(UnixMillis(t1), &p) < pending_end(UnixMillis(t1)));
+                if t2 > t1 {
+                    prop_assert!(pending(UnixMillis(t2), &p) >= pending_end(UnixMillis(t1)));
+                }
+            }
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..40)) {
+            let _ = decode_cashbox(&bytes);
+            let _ = decode_account(&bytes);
+            let _ = decode_card(&bytes);
+            let _ = decode_purchase(&bytes);
+            let _ = decode_pending(&bytes);
+            let _ = decode_log(&bytes);
+            let _ = decode_operation(&bytes);
+        }
+    }
+
+    #[test]
+    fn account_keys_group_by_shard() {
+        let k = account(AccountId(42));
+        assert_eq!(u16::from_be_bytes([k[1], k[2]]), AccountId(42).shard());
+        assert_eq!(prefix_end(&[1, 0xff]), Some(vec![2]));
+        assert_eq!(prefix_end(&[0xff]), None);
+    }
+}

@@ -1,0 +1,82 @@
+//! RocksDB behind the [`Store`] trait: one column family per [`Space`], one `WriteBatch`
+//! per commit, and a synced WAL for durable commits.
+
+use crate::store::{Batch, Pairs, Space, Store, StoreError};
+use rocksdb::{
+    ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB,
+};
+use std::path::Path;
+
+pub struct RocksStore {
+    db: DB,
+}
+
+fn io(e: rocksdb::Error) -> StoreError {
+    StoreError::Io(e.to_string())
+}
+
+impl RocksStore {
+    /// Opens (or creates) the data directory.
+    pub fn open(path: &Path) -> Result<RocksStore, StoreError> {
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        opts.increase_parallelism(2);
+        // One writer issues all writes; pipelined writes let the WAL sync overlap memtable inserts.
+        opts.set_enable_pipelined_write(true);
+        let cfs = Space::ALL.map(|s| {
+            let mut o = Options::default();
+            o.set_compression_type(rocksdb::DBCompressionType::Lz4);
+            ColumnFamilyDescriptor::new(s.name(), o)
+        });
+        let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(io)?;
+        Ok(RocksStore { db })
+    }
+
+    fn cf(&self, space: Space) -> &rocksdb::ColumnFamily {
+        self.db
+            .cf_handle(space.name())
+            .expect("column families are created at open")
+    }
+}
+
+impl Store for RocksStore {
+    fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.db.get_cf(self.cf(space), key).map_err(io)
+    }
+
+    fn scan(
+        &self,
+        space: Space,
+        from: &[u8],
+        to: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Pairs, StoreError> {
+        let mut out = Vec::new();
+        let iter = self
+            .db
+            .iterator_cf(self.cf(space), IteratorMode::From(from, Direction::Forward));
+        for item in iter {
+            let (k, v) = item.map_err(io)?;
+            if to.is_some_and(|t| k.as_ref() >= t) || out.len() >= limit {
+                break;
+            }
+            out.push((k.to_vec(), v.to_vec()));
+        }
+        Ok(out)
+    }
+
+    fn commit(&self, batch: Batch, durable: bool) -> Result<(), StoreError> {
+        let mut wb = WriteBatch::default();
+        for (space, key, value) in &batch.writes {
+            match value {
+                Some(v) => wb.put_cf(self.cf(*space), key, v),
+                None => wb.delete_cf(self.cf(*space), key),
+            }
+        }
+        let mut wo = WriteOptions::default();
+        wo.set_sync(durable);
+        self.db.write_opt(wb, &wo).map_err(io)
+    }
+}

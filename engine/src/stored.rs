@@ -1,0 +1,289 @@
+//! The core's state interface over a [`Store`]: reads go to this batch's pending writes
+//! first, then to storage; writes are buffered until the batch commits. Records carry a
+//! format byte and are checked right after decoding; one that does not decode is
+//! corruption and stops the process.
+
+use crate::keys;
+use crate::store::{Batch, Space, Store, StoreError};
+use loyalty_core::ids::*;
+use loyalty_core::model::*;
+use loyalty_core::outcome::OperationRecord;
+use loyalty_core::state::{Projection, StateStore, StateView};
+use serde::{de::DeserializeOwned, Serialize};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+/// Format byte in front of every stored record.
+pub const RECORD_FORMAT: u8 = 1;
+
+pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut out = vec![RECORD_FORMAT];
+    out.extend(postcard::to_stdvec(value).expect("records always encode"));
+    out
+}
+
+pub fn decode<T: DeserializeOwned>(space: &'static str, bytes: &[u8]) -> Result<T, StoreError> {
+    match bytes {
+        [RECORD_FORMAT, body @ ..] => postcard::from_bytes(body).map_err(|e| StoreError::Corrupt {
+            space,
+            detail: e.to_string(),
+        }),
+        _ => Err(StoreError::Corrupt {
+            space,
+            detail: "unknown record format".into(),
+        }),
+    }
+}
+
+fn must<T: DeserializeOwned>(space: &'static str, bytes: &[u8]) -> T {
+    decode(space, bytes).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// State for one batch of decisions (or one read-only query, with no writes).
+pub struct StoredState<'s> {
+    store: &'s dyn Store,
+    writes: BTreeMap<(Space, Vec<u8>), Option<Vec<u8>>>,
+    /// The first storage failure seen by a read. Decisions taken after it are void.
+    failure: RefCell<Option<StoreError>>,
+}
+
+impl<'s> StoredState<'s> {
+    pub fn new(store: &'s dyn Store) -> Self {
+        StoredState {
+            store,
+            writes: BTreeMap::new(),
+            failure: RefCell::new(None),
+        }
+    }
+
+    /// The buffered writes as one batch (the caller adds log records).
+    pub fn into_batch(self) -> Batch {
+        let mut b = Batch::default();
+        for ((space, key), value) in self.writes {
+            match value {
+                Some(v) => b.put(space, key, v),
+                None => b.delete(space, key),
+            }
+        }
+        b
+    }
+
+    fn get<T: DeserializeOwned>(&self, space: Space, key: &[u8]) -> Option<T> {
+        let raw = match self.writes.get(&(space, key.to_vec())) {
+            Some(v) => v.clone(),
+            None => match self.store.get(space, key) {
+                Ok(v) => v,
+                Err(e) => {
+                    self.note(e);
+                    None
+                }
+            },
+        };
+        raw.map(|b| must(space.name(), &b))
+    }
+
+    fn note(&self, e: StoreError) {
+        self.failure.borrow_mut().get_or_insert(e);
+    }
+
+    /// The first storage failure a read met since the last call, if any.
+    pub fn take_failure(&self) -> Option<StoreError> {
+        self.failure.borrow_mut().take()
+    }
+
+    fn put<T: Serialize>(&mut self, space: Space, key: Vec<u8>, value: &T) {
+        self.writes.insert((space, key), Some(encode(value)));
+    }
+
+    fn delete(&mut self, space: Space, key: Vec<u8>) {
+        self.writes.insert((space, key), None);
+    }
+
+    /// `[from, to)` merged with this batch's writes, in key order, at most `limit`.
+    fn scan(
+        &self,
+        space: Space,
+        from: &[u8],
+        to: Option<&[u8]>,
+        limit: usize,
+    ) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let pending: Vec<_> = self
+            .writes
+            .range((space, from.to_vec())..)
+            .take_while(|((s, k), _)| *s == space && to.is_none_or(|t| k.as_slice() < t))
+            .collect();
+        let stored = match self
+            .store
+            .scan(space, from, to, limit.saturating_add(pending.len()))
+        {
+            Ok(v) => v,
+            Err(e) => {
+                self.note(e);
+                Vec::new()
+            }
+        };
+        let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = stored.into_iter().collect();
+        for ((_, k), v) in pending {
+            match v {
+                Some(v) => merged.insert(k.clone(), v.clone()),
+                None => merged.remove(k),
+            };
+        }
+        merged.into_iter().take(limit).collect()
+    }
+
+    /// Reads the whole projection (for the rebuild check).
+    pub fn projection(&self) -> Result<Projection, StoreError> {
+        let mut p = Projection::default();
+        for (k, v) in self.scan(Space::State, &[], None, usize::MAX) {
+            let corrupt = |e: keys::KeyError| StoreError::Corrupt {
+                space: "state",
+                detail: e.to_string(),
+            };
+            match k.first() {
+                Some(&keys::TAG_CASHBOX) => {
+                    let c: Cashbox = decode("state", &v)?;
+                    p.cashboxes.insert(c.id, c);
+                }
+                Some(&keys::TAG_ACCOUNT) => {
+                    let a: Account = decode("state", &v)?;
+                    p.accounts.insert(a.id, a);
+                }
+                Some(&keys::TAG_CARD) => {
+                    let c: Card = decode("state", &v)?;
+                    p.cards.insert(c.number.clone(), c);
+                }
+                Some(&keys::TAG_PURCHASE) => {
+                    let x: Purchase = decode("state", &v)?;
+                    p.purchases.insert(x.key.clone(), x);
+                }
+                Some(&keys::TAG_PRODUCT) => {
+                    let x: Product = decode("state", &v)?;
+                    p.products.insert(x.code.clone(), x);
+                }
+                Some(&keys::TAG_BARCODE) => {
+                    let code: ProductCode = decode("state", &v)?;
+                    let bc = ProductCode::new(std::str::from_utf8(&k[1..]).unwrap_or("")).map_err(
+                        |e| StoreError::Corrupt {
+                            space: "state",
+                            detail: e.to_string(),
+                        },
+                    )?;
+                    p.barcodes.insert(bc, code);
+                }
+                Some(&keys::TAG_OFFER) => {
+                    let o: Offer = decode("state", &v)?;
+                    p.offers.insert(o.id, o);
+                }
+                Some(&keys::TAG_PENDING) => {
+                    p.pending.insert(keys::decode_pending(&k).map_err(corrupt)?);
+                }
+                Some(&keys::TAG_META) => {
+                    if k == keys::meta("accounts_opened") {
+                        p.accounts_opened = decode("state", &v)?;
+                    }
+                }
+                _ => {
+                    return Err(StoreError::Corrupt {
+                        space: "state",
+                        detail: format!("unknown key tag in {k:?}"),
+                    })
+                }
+            }
+        }
+        if let Some(e) = self.take_failure() {
+            return Err(e);
+        }
+        Ok(p)
+    }
+}
+
+impl StateView for StoredState<'_> {
+    fn cashbox(&self, id: CashboxId) -> Option<Cashbox> {
+        self.get(Space::State, &keys::cashbox(id))
+    }
+    fn account(&self, id: AccountId) -> Option<Account> {
+        let a: Option<Account> = self.get(Space::State, &keys::account(id));
+        if let Some(a) = &a {
+            assert_eq!(a.id, id, "corrupt: account record under another key");
+        }
+        a
+    }
+    fn card(&self, number: &CardNo) -> Option<Card> {
+        self.get(Space::State, &keys::card(number))
+    }
+    fn purchase(&self, key: &PurchaseKey) -> Option<Purchase> {
+        self.get(Space::State, &keys::purchase(key))
+    }
+    fn product(&self, code: &ProductCode) -> Option<Product> {
+        self.get(Space::State, &keys::product(code)).or_else(|| {
+            let by_code: Option<ProductCode> = self.get(Space::State, &keys::barcode(code));
+            by_code.and_then(|c| self.get(Space::State, &keys::product(&c)))
+        })
+    }
+    fn offers(&self) -> Vec<Offer> {
+        let from = [keys::TAG_OFFER];
+        let to = [keys::TAG_OFFER + 1];
+        self.scan(Space::State, &from, Some(&to), usize::MAX)
+            .into_iter()
+            .map(|(_, v)| must("state", &v))
+            .collect()
+    }
+    fn operation(&self, op: OpId) -> Option<OperationRecord> {
+        self.get(Space::Ops, &keys::operation(op))
+    }
+    fn accounts_opened(&self) -> u64 {
+        self.get(Space::State, &keys::meta("accounts_opened"))
+            .unwrap_or(0)
+    }
+    fn pending_due(&self, now: UnixMillis, limit: usize) -> Vec<PurchaseKey> {
+        let from = [keys::TAG_PENDING];
+        let to = keys::pending_end(now);
+        self.scan(Space::State, &from, Some(&to), limit)
+            .into_iter()
+            .map(|(k, _)| keys::decode_pending(&k).unwrap_or_else(|e| panic!("{e}")).1)
+            .collect()
+    }
+}
+
+impl StateStore for StoredState<'_> {
+    fn put_cashbox(&mut self, cashbox: Cashbox) {
+        self.put(Space::State, keys::cashbox(cashbox.id), &cashbox);
+    }
+    fn put_account(&mut self, account: Account) {
+        account.check();
+        self.put(Space::State, keys::account(account.id), &account);
+    }
+    fn put_card(&mut self, card: Card) {
+        self.put(Space::State, keys::card(&card.number), &card);
+    }
+    fn put_purchase(&mut self, purchase: Purchase) {
+        let idx = keys::pending(purchase.expires_at, &purchase.key);
+        if purchase.status.is_pending() {
+            self.put(Space::State, idx, &());
+        } else {
+            self.delete(Space::State, idx);
+        }
+        self.put(Space::State, keys::purchase(&purchase.key), &purchase);
+    }
+    fn put_product(&mut self, product: Product) {
+        if let Some(old) = self.get::<Product>(Space::State, &keys::product(&product.code)) {
+            for b in &old.barcodes {
+                self.delete(Space::State, keys::barcode(b));
+            }
+        }
+        for b in &product.barcodes {
+            self.put(Space::State, keys::barcode(b), &product.code);
+        }
+        self.put(Space::State, keys::product(&product.code), &product);
+    }
+    fn put_offer(&mut self, offer: Offer) {
+        self.put(Space::State, keys::offer(offer.id), &offer);
+    }
+    fn put_operation(&mut self, record: OperationRecord) {
+        self.put(Space::Ops, keys::operation(record.op).to_vec(), &record);
+    }
+    fn set_accounts_opened(&mut self, n: u64) {
+        self.put(Space::State, keys::meta("accounts_opened"), &n);
+    }
+}

@@ -1,0 +1,305 @@
+//! The ledger writer through its public handle, over RocksDB.
+
+use chrono::NaiveDate;
+use loyalty_core::amount::*;
+use loyalty_core::command::*;
+use loyalty_core::ids::*;
+use loyalty_core::model::*;
+use loyalty_core::outcome::Code;
+use loyalty_core::state::StateView;
+use loyalty_engine::rocks::RocksStore;
+use loyalty_engine::{Clock, Engine, EngineConfig};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// A clock the test moves by hand.
+struct TestClock(AtomicI64);
+
+impl Clock for TestClock {
+    fn now(&self) -> UnixMillis {
+        UnixMillis(self.0.load(Ordering::SeqCst))
+    }
+}
+
+static NEXT_OP: AtomicU64 = AtomicU64::new(1);
+
+fn op() -> OpId {
+    OpId(u128::from(NEXT_OP.fetch_add(1, Ordering::Relaxed)) << 8)
+}
+
+struct Harness {
+    engine: Engine,
+    clock: Arc<TestClock>,
+    _dir: tempfile::TempDir,
+}
+
+fn open(dir: tempfile::TempDir, clock: Arc<TestClock>) -> Harness {
+    let store = Arc::new(RocksStore::open(dir.path()).unwrap());
+    let engine = Engine::start(store, EngineConfig::default(), clock.clone()).unwrap();
+    Harness {
+        engine,
+        clock,
+        _dir: dir,
+    }
+}
+
+async fn run(engine: &Engine, actor: Actor, command: Command) -> loyalty_core::Executed {
+    engine
+        .execute(Request {
+            op: op(),
+            actor,
+            command,
+        })
+        .await
+        .unwrap()
+}
+
+fn cheque(card: &str, id: &str, price: &str) -> Cheque {
+    Cheque {
+        cheque: ChequeId::new(id).unwrap(),
+        card: Some(CardNo::new(card).unwrap()),
+        local_time: NaiveDate::from_ymd_opt(2026, 11, 23)
+            .unwrap()
+            .and_hms_opt(12, 0, 0)
+            .unwrap(),
+        lines: vec![Line {
+            product: ProductCode::new("p").unwrap(),
+            qty: Qty(1000),
+            price: Money::parse(price).unwrap(),
+        }],
+    }
+}
+
+/// Two cashboxes and one card with `points` on it (earned through a real purchase).
+async fn setup(points: &str) -> Harness {
+    let h = open(
+        tempfile::tempdir().unwrap(),
+        Arc::new(TestClock(AtomicI64::new(1_800_000_000_000))),
+    );
+    for id in [1, 2] {
+        let r = run(
+            &h.engine,
+            Actor::Admin,
+            Command::RegisterCashbox {
+                id: CashboxId(id),
+                store: StoreId(1),
+                kind: CashboxKind::Pos,
+                secret_sha256: [0; 32],
+            },
+        )
+        .await;
+        assert!(r.reply.is_ok());
+    }
+    let offer = Offer {
+        id: OfferId(1),
+        name: "all".into(),
+        effect: OfferEffect::Accrual,
+        percent: Percent::parse("100").unwrap(),
+        scope: OfferScope::Cheque,
+        valid_from: NaiveDate::from_ymd_opt(2020, 1, 1)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap(),
+        valid_to: NaiveDate::from_ymd_opt(2030, 1, 1)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap(),
+        enabled: true,
+    };
+    assert!(run(
+        &h.engine,
+        Actor::Admin,
+        Command::UpsertOffer {
+            offer: offer.clone()
+        }
+    )
+    .await
+    .reply
+    .is_ok());
+    assert!(run(
+        &h.engine,
+        Actor::Admin,
+        Command::IssueCard {
+            number: CardNo::new("100").unwrap(),
+            card_type: "Gold".into(),
+            status: CardStatus::Activated,
+            account: None,
+            holder_name: "A".into(),
+            holder_phone: String::new()
+        }
+    )
+    .await
+    .reply
+    .is_ok());
+    let c = cheque("100", "seed", points);
+    assert!(run(
+        &h.engine,
+        Actor::Cashbox(CashboxId(1)),
+        Command::RegisterPurchase { cheque: c }
+    )
+    .await
+    .reply
+    .is_ok());
+    assert!(run(
+        &h.engine,
+        Actor::Cashbox(CashboxId(1)),
+        Command::Confirm {
+            cheque: ChequeId::new("seed").unwrap()
+        }
+    )
+    .await
+    .reply
+    .is_ok());
+    // Accrual only on the seed cheque: switch the offer off.
+    assert!(run(
+        &h.engine,
+        Actor::Admin,
+        Command::UpsertOffer {
+            offer: Offer {
+                enabled: false,
+                ..offer
+            }
+        }
+    )
+    .await
+    .reply
+    .is_ok());
+    h
+}
+
+fn account(engine: &Engine) -> Account {
+    engine.read(|v| v.account(AccountId(1)).unwrap()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_cashboxes_paying_with_one_card_never_hold_more_than_the_balance() {
+    let h = setup("100").await;
+    // 2 × 60 concurrent holds of 3 points on a 100-point card: at most 33 can succeed.
+    let mut tasks = Vec::new();
+    for cashbox in [1u32, 2] {
+        for i in 0..60 {
+            let engine = h.engine.clone();
+            tasks.push(tokio::spawn(async move {
+                run(
+                    &engine,
+                    Actor::Cashbox(CashboxId(cashbox)),
+                    Command::PayWithBonus {
+                        cheque: cheque("100", &format!("c{i}"), "10"),
+                        points: Points::parse("3").unwrap(),
+                    },
+                )
+                .await
+                .reply
+                .code
+            }));
+        }
+    }
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Code::Ok => ok += 1,
+            Code::InsufficientPoints => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(ok, 33);
+    let a = account(&h.engine);
+    assert_eq!(
+        (a.balance, a.held),
+        (Points::parse("100").unwrap(), Points::parse("99").unwrap())
+    );
+    // Many requests shared a commit.
+    assert!(h.engine.stats().largest_batch.load(Ordering::Relaxed) > 1);
+    let report = h.engine.verify(false).await.unwrap();
+    assert!(report.equal, "{:?}", report.differences);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_survive_a_restart_and_replays_return_the_original() {
+    let h = setup("50").await;
+    let req = Request {
+        op: op(),
+        actor: Actor::Cashbox(CashboxId(2)),
+        command: Command::PayWithBonus {
+            cheque: cheque("100", "x", "40"),
+            points: Points::parse("20").unwrap(),
+        },
+    };
+    let first = h.engine.execute(req.clone()).await.unwrap();
+    assert!(first.reply.is_ok(), "{}", first.reply.message);
+    h.engine.shutdown();
+    let Harness {
+        engine,
+        clock,
+        _dir,
+    } = h;
+    drop(engine);
+    let h = open(_dir, clock);
+    let again = h.engine.execute(req.clone()).await.unwrap();
+    assert!(again.replayed);
+    assert_eq!(again.reply, first.reply);
+    let conflict = h
+        .engine
+        .execute(Request {
+            command: Command::Cancel {
+                cheque: ChequeId::new("x").unwrap(),
+            },
+            ..req
+        })
+        .await
+        .unwrap();
+    assert_eq!(conflict.reply.code, Code::OperationConflict);
+    assert_eq!(account(&h.engine).held, Points::parse("20").unwrap());
+    // The hold expires after its lifetime; the sweep releases it.
+    h.clock.0.fetch_add(16 * 60 * 1000, Ordering::SeqCst);
+    let swept = h.engine.expire_holds(op()).await.unwrap();
+    assert_eq!(swept.events.len(), 1);
+    assert_eq!(account(&h.engine).held, Points::ZERO);
+    let report = h.engine.verify(true).await.unwrap();
+    assert!(
+        report.equal && !report.rewritten,
+        "{:?}",
+        report.differences
+    );
+    assert!(report.events >= 8);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_lane_is_refused_with_a_retry_hint() {
+    let store = Arc::new(loyalty_engine::store::MemStore::default());
+    let config = EngineConfig {
+        cashbox_queue_depth_max: 1,
+        ..EngineConfig::default()
+    };
+    let engine = Engine::start(store, config, Arc::new(loyalty_engine::SystemClock)).unwrap();
+    let mut results = Vec::new();
+    let futures: Vec<_> = (0..50)
+        .map(|_| {
+            let e = engine.clone();
+            tokio::spawn(async move {
+                e.execute(Request {
+                    op: op(),
+                    actor: Actor::Cashbox(CashboxId(7)),
+                    command: Command::Cancel {
+                        cheque: ChequeId::new("x").unwrap(),
+                    },
+                })
+                .await
+            })
+        })
+        .collect();
+    for f in futures {
+        results.push(f.await.unwrap());
+    }
+    // Every request got an answer: either processed (the cashbox is unknown) or refused as busy.
+    for r in &results {
+        match r {
+            Ok(out) => assert_eq!(out.reply.code, Code::CashboxUnknown),
+            Err(loyalty_engine::EngineError::Busy { retry_after_ms, .. }) => {
+                assert!(*retry_after_ms > 0)
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(results.iter().any(|r| r.is_ok()));
+}
