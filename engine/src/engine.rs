@@ -162,10 +162,7 @@ impl Engine {
         config: EngineConfig,
         clock: Arc<dyn Clock>,
     ) -> Result<Engine, EngineError> {
-        let seq: u64 = match store.get(Space::State, &keys::meta("log_seq"))? {
-            Some(v) => decode("state", &v)?,
-            None => 0,
-        };
+        let seq = stored_seq(&*store)?;
         let (tx, rx) = mpsc::sync_channel(config.queue_depth_max);
         let shared = Arc::new(Shared {
             store,
@@ -327,65 +324,31 @@ impl Writer {
         }
         let shared = self.shared.clone();
         let stats = &shared.stats;
-        let now = shared.clock.now();
-        let mut state = StoredState::new(&*shared.store);
-        let mut outs = Vec::with_capacity(jobs.len());
-        let mut records = Vec::new();
-        let mut seq = self.seq;
-        let mut failure = None;
-        for (req, _, _) in jobs.iter() {
-            let out = execute(&mut state, &shared.config.program, req, now);
-            if let Some(e) = state.take_failure() {
-                failure = Some(e);
-                break;
-            }
-            for event in &out.events {
-                seq += 1;
-                records.push(EventRecord {
-                    version: EVENT_SCHEMA_VERSION,
-                    seq,
-                    op: req.op,
-                    actor: req.actor,
-                    at: now,
-                    event: event.clone(),
-                });
-            }
-            outs.push(out);
-        }
-        let result = match failure {
-            Some(e) => Err(e),
-            None => {
-                let mut batch = state.into_batch();
-                for r in &records {
-                    batch.put(Space::Log, keys::log(r.seq).to_vec(), encode(r));
-                }
-                if seq != self.seq {
-                    batch.put(Space::State, keys::meta("log_seq"), encode(&seq));
-                }
-                let started = Instant::now();
-                let r = if batch.is_empty() {
-                    Ok(())
-                } else {
-                    shared.store.commit(batch, shared.config.durable)
-                };
-                stats
-                    .commit_micros_total
-                    .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-                r
-            }
-        };
+        let requests: Vec<&Request> = jobs.iter().map(|(r, _, _)| r).collect();
+        let started = Instant::now();
+        let result = commit_batch(
+            &*shared.store,
+            &shared.config.program,
+            self.seq,
+            &requests,
+            shared.clock.now(),
+            shared.config.durable,
+        );
+        stats
+            .commit_micros_total
+            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
         let n = jobs.len() as u64;
         stats.queued.fetch_sub(n, Ordering::Relaxed);
         match result {
-            Ok(()) => {
-                self.seq = seq;
+            Ok(done) => {
                 stats.batches.fetch_add(1, Ordering::Relaxed);
                 stats.ops.fetch_add(n, Ordering::Relaxed);
                 stats
                     .events
-                    .fetch_add(records.len() as u64, Ordering::Relaxed);
+                    .fetch_add(done.seq - self.seq, Ordering::Relaxed);
                 stats.largest_batch.fetch_max(n, Ordering::Relaxed);
-                for ((req, answer, _lane), out) in jobs.drain(..).zip(outs) {
+                self.seq = done.seq;
+                for ((req, answer, _lane), out) in jobs.drain(..).zip(done.outcomes) {
                     if out.replayed {
                         stats.replays.fetch_add(1, Ordering::Relaxed);
                     }
@@ -403,62 +366,132 @@ impl Writer {
     }
 
     fn verify(&mut self, rewrite: bool) -> Result<VerifyReport, EngineError> {
-        let store = &*self.shared.store;
-        let mut rebuilt = MemState::default();
-        let mut events = 0u64;
-        let mut from = keys::log(1).to_vec();
-        loop {
-            let chunk = store.scan(Space::Log, &from, None, 10_000)?;
-            let Some((last, _)) = chunk.last() else { break };
-            from = keys::log(
-                keys::decode_log(last).map_err(|e| StoreError::Corrupt {
-                    space: "log",
-                    detail: e.to_string(),
-                })? + 1,
-            )
-            .to_vec();
-            for (_, v) in &chunk {
-                let rec: EventRecord = decode("log", v)?;
-                apply(&mut rebuilt, &rec.event);
-                events += 1;
-            }
-        }
-        let live = StoredState::new(store).projection()?;
-        let mut differences = Vec::new();
-        let r = &rebuilt.projection;
-        macro_rules! diff {
-            ($($field:ident),*) => {$(
-                if live.$field != r.$field {
-                    differences.push(format!("{}: live {} vs rebuilt {}", stringify!($field), live.$field.len(), r.$field.len()));
-                }
-            )*};
-        }
-        diff!(cashboxes, accounts, cards, purchases, products, barcodes, offers, pending);
-        if live.accounts_opened != r.accounts_opened {
-            differences.push("accounts_opened".into());
-        }
-        let equal = live == *r;
-        let mut rewritten = false;
-        if rewrite && !equal {
-            let mut state = StoredState::new(store);
-            let mut batch = crate::store::Batch::default();
-            for (k, _) in store.scan(Space::State, &[], None, usize::MAX)? {
-                if k != keys::meta("log_seq") {
-                    batch.delete(Space::State, k);
-                }
-            }
-            write_projection(&mut state, r);
-            batch.writes.extend(state.into_batch().writes);
-            store.commit(batch, true)?;
-            rewritten = true;
-        }
-        Ok(VerifyReport {
-            events,
-            equal,
-            differences,
-            rewritten,
-        })
+        Ok(verify_store(&*self.shared.store, rewrite)?)
     }
+}
+
+/// What one committed batch produced.
+pub struct Committed {
+    pub outcomes: Vec<Executed>,
+    /// The log sequence after the batch.
+    pub seq: u64,
+}
+
+/// Decides and applies `requests` in order at time `now`, then writes events, state,
+/// idempotency records and the log sequence in one atomic batch. Nothing is written if any
+/// read fails. Used by the writer thread and by the simulator.
+pub fn commit_batch(
+    store: &dyn Store,
+    program: &Program,
+    seq: u64,
+    requests: &[&Request],
+    now: UnixMillis,
+    durable: bool,
+) -> Result<Committed, StoreError> {
+    let mut state = StoredState::new(store);
+    let mut outcomes = Vec::with_capacity(requests.len());
+    let mut records = Vec::new();
+    let mut next = seq;
+    for req in requests {
+        let out = execute(&mut state, program, req, now);
+        if let Some(e) = state.take_failure() {
+            return Err(e);
+        }
+        for event in &out.events {
+            next += 1;
+            records.push(EventRecord {
+                version: EVENT_SCHEMA_VERSION,
+                seq: next,
+                op: req.op,
+                actor: req.actor,
+                at: now,
+                event: event.clone(),
+            });
+        }
+        outcomes.push(out);
+    }
+    let mut batch = state.into_batch();
+    for r in &records {
+        batch.put(Space::Log, keys::log(r.seq).to_vec(), encode(r));
+    }
+    if next != seq {
+        batch.put(Space::State, keys::meta("log_seq"), encode(&next));
+    }
+    if !batch.is_empty() {
+        store.commit(batch, durable)?;
+    }
+    Ok(Committed {
+        outcomes,
+        seq: next,
+    })
+}
+
+/// The log sequence recorded in the store (0 for a new store).
+pub fn stored_seq(store: &dyn Store) -> Result<u64, StoreError> {
+    match store.get(Space::State, &keys::meta("log_seq"))? {
+        Some(v) => decode("state", &v),
+        None => Ok(0),
+    }
+}
+
+/// Rebuilds the projection from the log and compares it with the live state; with
+/// `rewrite`, replaces a differing live state by the rebuild. Callers make sure no batch
+/// commits meanwhile (the writer runs it between batches).
+pub fn verify_store(store: &dyn Store, rewrite: bool) -> Result<VerifyReport, StoreError> {
+    let mut rebuilt = MemState::default();
+    let mut events = 0u64;
+    let mut from = keys::log(1).to_vec();
+    loop {
+        let chunk = store.scan(Space::Log, &from, None, 10_000)?;
+        let Some((last, _)) = chunk.last() else { break };
+        from = keys::log(
+            keys::decode_log(last).map_err(|e| StoreError::Corrupt {
+                space: "log",
+                detail: e.to_string(),
+            })? + 1,
+        )
+        .to_vec();
+        for (_, v) in &chunk {
+            let rec: EventRecord = decode("log", v)?;
+            apply(&mut rebuilt, &rec.event);
+            events += 1;
+        }
+    }
+    let live = StoredState::new(store).projection()?;
+    let mut differences = Vec::new();
+    let r = &rebuilt.projection;
+    macro_rules! diff {
+        ($($field:ident),*) => {$(
+            if live.$field != r.$field {
+                differences.push(format!("{}: live {} vs rebuilt {}", stringify!($field), live.$field.len(), r.$field.len()));
+            }
+        )*};
+    }
+    diff!(cashboxes, accounts, cards, purchases, products, barcodes, offers, pending);
+    if live.accounts_opened != r.accounts_opened {
+        differences.push("accounts_opened".into());
+    }
+    let equal = live == *r;
+    let mut rewritten = false;
+    if rewrite && !equal {
+        let mut state = StoredState::new(store);
+        let mut batch = crate::store::Batch::default();
+        for (k, _) in store.scan(Space::State, &[], None, usize::MAX)? {
+            if k != keys::meta("log_seq") {
+                batch.delete(Space::State, k);
+            }
+        }
+        write_projection(&mut state, r);
+        batch.writes.extend(state.into_batch().writes);
+        store.commit(batch, true)?;
+        rewritten = true;
+    }
+    Ok(VerifyReport {
+        events,
+        equal,
+        differences,
+        rewritten,
+    })
 }
 
 fn write_projection(state: &mut StoredState<'_>, p: &loyalty_core::state::Projection) {

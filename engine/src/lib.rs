@@ -14,4 +14,7 @@ pub mod rocks;
 pub mod store;
 pub mod stored;
 
-pub use engine::{Clock, Engine, EngineConfig, EngineError, SystemClock, VerifyReport};
+pub use engine::{
+    commit_batch, stored_seq, verify_store, Clock, Committed, Engine, EngineConfig, EngineError,
+    SystemClock, VerifyReport,
+};

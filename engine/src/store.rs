@@ -75,9 +75,11 @@ pub trait Store: Send + Sync + 'static {
 }
 
 /// In-memory store for tests and simulations. Not durable, by definition.
+type Tree = BTreeMap<Vec<u8>, Vec<u8>>;
+
 #[derive(Debug, Default)]
 pub struct MemStore {
-    spaces: RwLock<BTreeMap<Space, BTreeMap<Vec<u8>, Vec<u8>>>>,
+    spaces: RwLock<BTreeMap<Space, Tree>>,
 }
 
 impl Store for MemStore {

@@ -22,10 +22,26 @@ pub struct Executed {
     pub replayed: bool,
 }
 
-type Decided = Result<(Vec<Event>, Reply), Reply>;
+type Decided = Result<(Vec<Event>, Reply), Rejection>;
 
-fn reject(code: Code, detail: impl Into<String>) -> Reply {
-    Reply::rejected(code, detail)
+/// A refusal on its way to becoming an answer: small, so that `?` stays cheap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub code: Code,
+    pub detail: String,
+}
+
+impl From<Rejection> for Reply {
+    fn from(r: Rejection) -> Reply {
+        Reply::rejected(r.code, r.detail)
+    }
+}
+
+fn reject(code: Code, detail: impl Into<String>) -> Rejection {
+    Rejection {
+        code,
+        detail: detail.into(),
+    }
 }
 
 /// Executes a state-changing command: the whole path of one operation.
@@ -40,7 +56,7 @@ pub fn execute(
         let reply = if rec.fingerprint == fingerprint {
             rec.reply
         } else {
-            reject(
+            Reply::rejected(
                 Code::OperationConflict,
                 format!("operation {} was recorded with other content", req.op),
             )
@@ -53,7 +69,7 @@ pub fn execute(
     }
     let (events, mut reply) = match decide(state, program, req, now) {
         Ok(d) => d,
-        Err(r) => (Vec::new(), r),
+        Err(r) => (Vec::new(), r.into()),
     };
     for e in &events {
         apply(state, e);
@@ -102,7 +118,7 @@ fn is_cash_command(cmd: &Command) -> bool {
     )
 }
 
-fn active_cashbox(view: &impl StateView, id: CashboxId) -> Result<Cashbox, Reply> {
+fn active_cashbox(view: &impl StateView, id: CashboxId) -> Result<Cashbox, Rejection> {
     let c = view
         .cashbox(id)
         .ok_or_else(|| reject(Code::CashboxUnknown, format!("cashbox {}", id.0)))?;
@@ -116,7 +132,7 @@ fn active_cashbox(view: &impl StateView, id: CashboxId) -> Result<Cashbox, Reply
 pub fn identify(
     view: &impl StateView,
     card: Option<&CardNo>,
-) -> Result<Option<(Card, Account)>, Reply> {
+) -> Result<Option<(Card, Account)>, Rejection> {
     let Some(number) = card else { return Ok(None) };
     let card = view
         .card(number)
@@ -143,7 +159,7 @@ fn holder(card: &Card, account: &Account) -> Holder {
     }
 }
 
-fn check_lines(program: &Program, cheque: &Cheque) -> Result<(), Reply> {
+fn check_lines(program: &Program, cheque: &Cheque) -> Result<(), Rejection> {
     if cheque.lines.is_empty() {
         return Err(reject(Code::EmptyCheque, cheque.cheque.as_str()));
     }
@@ -168,7 +184,7 @@ pub fn calculate(
     cashbox: CashboxId,
     cheque: &Cheque,
 ) -> Reply {
-    let run = || -> Result<Reply, Reply> {
+    let run = || -> Result<Reply, Rejection> {
         active_cashbox(view, cashbox)?;
         check_lines(program, cheque)?;
         let who = identify(view, cheque.card.as_ref())?;
@@ -184,12 +200,12 @@ pub fn calculate(
             ..Reply::ok()
         })
     };
-    run().unwrap_or_else(|r| r)
+    run().unwrap_or_else(Reply::from)
 }
 
 /// The balance behind a card.
 pub fn balance(view: &impl StateView, cashbox: CashboxId, card: &CardNo) -> Reply {
-    let run = || -> Result<Reply, Reply> {
+    let run = || -> Result<Reply, Rejection> {
         active_cashbox(view, cashbox)?;
         let (c, a) = identify(view, Some(card))?.expect("a card was given");
         Ok(Reply {
@@ -198,7 +214,7 @@ pub fn balance(view: &impl StateView, cashbox: CashboxId, card: &CardNo) -> Repl
             ..Reply::ok()
         })
     };
-    run().unwrap_or_else(|r| r)
+    run().unwrap_or_else(Reply::from)
 }
 
 /// The original answer of an earlier operation of this cashbox, or `None` if the engine
@@ -381,7 +397,7 @@ fn pending(
     cashbox: &Cashbox,
     cheque: &ChequeId,
     now: UnixMillis,
-) -> Result<Purchase, Reply> {
+) -> Result<Purchase, Rejection> {
     let p = view
         .purchase(&purchase_key(cashbox, cheque))
         .ok_or_else(|| reject(Code::PurchaseUnknown, cheque.as_str()))?;

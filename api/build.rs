@@ -1,0 +1,15 @@
+//! Generates the gRPC code from `schemas/` at build time (never checked in).
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
+    let protos = [
+        "../schemas/loyalty/v1/cash.proto",
+        "../schemas/loyalty/v1/admin.proto",
+    ];
+    for p in &protos {
+        println!("cargo:rerun-if-changed={p}");
+    }
+    tonic_prost_build::configure()
+        .file_descriptor_set_path(out.join("loyalty_descriptor.bin"))
+        .compile_protos(&protos, &["../schemas"])?;
+    Ok(())
+}

@@ -1,0 +1,357 @@
+//! Admin CLI: talks to a running server over gRPC with the admin token.
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand, ValueEnum};
+use loyalty_api::pb;
+use loyalty_api::pb::admin_service_client::AdminServiceClient;
+use loyalty_api::service::ADMIN_TOKEN_HEADER;
+use std::path::PathBuf;
+use tonic::transport::Channel;
+
+#[derive(Parser)]
+#[command(version, about = "Loyalty engine administration")]
+struct Args {
+    /// Server address.
+    #[arg(long, env = "LOYALTY_SERVER", default_value = "http://127.0.0.1:50051")]
+    server: String,
+    /// Admin token; by default read from <data-dir>/admin.token.
+    #[arg(long, env = "LOYALTY_ADMIN_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    #[arg(long, env = "LOYALTY_DATA_DIR", default_value = "data")]
+    data_dir: PathBuf,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Kind {
+    Pos,
+    Kiosk,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Status {
+    Prepared,
+    Issued,
+    Activated,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Effect {
+    Discount,
+    Accrual,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Register a cashbox; prints its secret once.
+    RegisterCashbox {
+        #[arg(long)]
+        id: u32,
+        #[arg(long)]
+        store: u32,
+        #[arg(long, value_enum, default_value = "pos")]
+        kind: Kind,
+    },
+    EnableCashbox {
+        #[arg(long)]
+        id: u32,
+    },
+    DisableCashbox {
+        #[arg(long)]
+        id: u32,
+    },
+    /// Issue a card (opens an account unless --account is given).
+    IssueCard {
+        #[arg(long)]
+        card: String,
+        #[arg(long, default_value = "Standard")]
+        card_type: String,
+        #[arg(long, value_enum, default_value = "activated")]
+        status: Status,
+        #[arg(long, default_value_t = 0)]
+        account: u64,
+        #[arg(long, default_value = "")]
+        name: String,
+        #[arg(long, default_value = "")]
+        phone: String,
+    },
+    ActivateCard {
+        #[arg(long)]
+        card: String,
+    },
+    BlockCard {
+        #[arg(long)]
+        card: String,
+    },
+    /// Import products from a JSON-lines file: {"code","name","group","barcodes","min_price","promotional"}.
+    ImportProducts {
+        file: PathBuf,
+    },
+    /// Create or replace an offer valid in [from, to) of the cashbox's local time.
+    UpsertOffer {
+        #[arg(long)]
+        id: u32,
+        #[arg(long, default_value = "")]
+        name: String,
+        #[arg(long, value_enum)]
+        effect: Effect,
+        #[arg(long)]
+        percent: String,
+        /// Product group; the whole cheque when omitted.
+        #[arg(long, default_value = "")]
+        group: String,
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        disabled: bool,
+    },
+    /// List unconfirmed purchases ending within N seconds (0: already expired).
+    ListPending {
+        #[arg(long, default_value_t = 0)]
+        within_secs: u64,
+    },
+    /// Rebuild the state from the event log and compare with the live state.
+    Verify {
+        #[arg(long)]
+        rewrite: bool,
+    },
+    Status,
+}
+
+#[derive(serde::Deserialize)]
+struct ProductLine {
+    code: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    group: String,
+    #[serde(default)]
+    barcodes: Vec<String>,
+    #[serde(default)]
+    min_price: String,
+    #[serde(default)]
+    promotional: bool,
+}
+
+struct Admin {
+    client: AdminServiceClient<Channel>,
+    token: String,
+}
+
+impl Admin {
+    fn req<T>(&self, body: T) -> anyhow::Result<tonic::Request<T>> {
+        let mut r = tonic::Request::new(body);
+        r.metadata_mut()
+            .insert(ADMIN_TOKEN_HEADER, self.token.parse()?);
+        Ok(r)
+    }
+}
+
+fn op() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+fn show(r: pb::AdminReply) -> anyhow::Result<()> {
+    let outcome = pb::Outcome::try_from(r.outcome)
+        .map(|o| o.as_str_name())
+        .unwrap_or("UNKNOWN");
+    println!("{outcome} events={} {}", r.events, r.message);
+    if !r.cashbox_secret.is_empty() {
+        println!("cashbox secret (shown once): {}", r.cashbox_secret);
+    }
+    if r.outcome != pb::Outcome::Ok as i32 {
+        bail!("refused: {}", r.message);
+    }
+    Ok(())
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let token = match args.token {
+        Some(t) => t,
+        None => std::fs::read_to_string(args.data_dir.join("admin.token"))
+            .with_context(|| format!("no --token and no {}/admin.token", args.data_dir.display()))?
+            .trim()
+            .to_owned(),
+    };
+    let client = AdminServiceClient::connect(args.server.clone())
+        .await
+        .with_context(|| format!("connecting to {}", args.server))?;
+    let mut a = Admin { client, token };
+    match args.command {
+        Cmd::RegisterCashbox { id, store, kind } => {
+            let kind = match kind {
+                Kind::Pos => pb::CashboxKind::Pos,
+                Kind::Kiosk => pb::CashboxKind::SelfCheckout,
+            };
+            let r = a.req(pb::RegisterCashboxRequest {
+                operation_id: op(),
+                cashbox_id: id,
+                store_id: store,
+                kind: kind.into(),
+            })?;
+            show(a.client.register_cashbox(r).await?.into_inner())
+        }
+        Cmd::EnableCashbox { id } | Cmd::DisableCashbox { id } => {
+            let enabled = matches!(args.command, Cmd::EnableCashbox { .. });
+            let r = a.req(pb::SetCashboxEnabledRequest {
+                operation_id: op(),
+                cashbox_id: id,
+                enabled,
+            })?;
+            show(a.client.set_cashbox_enabled(r).await?.into_inner())
+        }
+        Cmd::IssueCard {
+            card,
+            card_type,
+            status,
+            account,
+            name,
+            phone,
+        } => {
+            let status = match status {
+                Status::Prepared => pb::CardStatus::Prepared,
+                Status::Issued => pb::CardStatus::Issued,
+                Status::Activated => pb::CardStatus::Activated,
+            };
+            let r = a.req(pb::IssueCardRequest {
+                operation_id: op(),
+                card,
+                card_type,
+                status: status.into(),
+                account,
+                holder_name: name,
+                holder_phone: phone,
+            })?;
+            show(a.client.issue_card(r).await?.into_inner())
+        }
+        Cmd::ActivateCard { card } => {
+            let r = a.req(pb::CardRequest {
+                operation_id: op(),
+                card,
+            })?;
+            show(a.client.activate_card(r).await?.into_inner())
+        }
+        Cmd::BlockCard { card } => {
+            let r = a.req(pb::CardRequest {
+                operation_id: op(),
+                card,
+            })?;
+            show(a.client.block_card(r).await?.into_inner())
+        }
+        Cmd::ImportProducts { file } => {
+            let text =
+                std::fs::read_to_string(&file).with_context(|| file.display().to_string())?;
+            let mut products = Vec::new();
+            for (n, line) in text
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| !l.trim().is_empty())
+            {
+                let p: ProductLine = serde_json::from_str(line)
+                    .with_context(|| format!("{}:{}", file.display(), n + 1))?;
+                products.push(pb::Product {
+                    code: p.code,
+                    name: p.name,
+                    group: p.group,
+                    barcodes: p.barcodes,
+                    min_price: p.min_price,
+                    promotional: p.promotional,
+                });
+            }
+            let total = products.len();
+            for (i, chunk) in products.chunks(1000).enumerate() {
+                let r = a.req(pb::ImportProductsRequest {
+                    operation_id: op(),
+                    products: chunk.to_vec(),
+                })?;
+                show(a.client.import_products(r).await?.into_inner())?;
+                eprintln!("imported {}/{total}", (i * 1000 + chunk.len()));
+            }
+            Ok(())
+        }
+        Cmd::UpsertOffer {
+            id,
+            name,
+            effect,
+            percent,
+            group,
+            from,
+            to,
+            disabled,
+        } => {
+            let effect = match effect {
+                Effect::Discount => pb::OfferEffect::Discount,
+                Effect::Accrual => pb::OfferEffect::Accrual,
+            };
+            let offer = pb::Offer {
+                id,
+                name,
+                effect: effect.into(),
+                percent,
+                group,
+                valid_from: from,
+                valid_to: to,
+                enabled: !disabled,
+            };
+            let r = a.req(pb::UpsertOfferRequest {
+                operation_id: op(),
+                offer: Some(offer),
+            })?;
+            show(a.client.upsert_offer(r).await?.into_inner())
+        }
+        Cmd::ListPending { within_secs } => {
+            let r = a.req(pb::ListPendingRequest {
+                within_secs,
+                limit: 0,
+            })?;
+            let list = a.client.list_pending(r).await?.into_inner();
+            println!(
+                "{:>8} {:<24} {:<12} {:>10} {:>10} {:>15} expired",
+                "cashbox", "cheque", "status", "paid", "accrual", "expires_at_ms"
+            );
+            for p in list.purchases {
+                let status = pb::PurchaseStatus::try_from(p.status)
+                    .map(|s| s.as_str_name())
+                    .unwrap_or("?");
+                println!(
+                    "{:>8} {:<24} {:<12} {:>10} {:>10} {:>15} {}",
+                    p.cashbox_id,
+                    p.cheque_id,
+                    status.trim_start_matches("PURCHASE_STATUS_"),
+                    p.paid,
+                    p.accrual,
+                    p.expires_at_unix_ms,
+                    p.expired
+                );
+            }
+            Ok(())
+        }
+        Cmd::Verify { rewrite } => {
+            let r = a.req(pb::VerifyRequest { rewrite })?;
+            let v = a.client.verify(r).await?.into_inner();
+            println!(
+                "events={} equal={} rewritten={}",
+                v.events, v.equal, v.rewritten
+            );
+            for d in &v.differences {
+                println!("  differs: {d}");
+            }
+            if !v.equal && !v.rewritten {
+                bail!("live state differs from the rebuild");
+            }
+            Ok(())
+        }
+        Cmd::Status => {
+            let r = a.req(pb::StatusRequest {})?;
+            let s = a.client.status(r).await?.into_inner();
+            let avg = s.operations.checked_div(s.batches).unwrap_or(0);
+            println!("operations={} events={} batches={} avg_batch={avg} largest_batch={} replays={} queued={}", s.operations, s.events, s.batches, s.largest_batch, s.replays, s.queued);
+            Ok(())
+        }
+    }
+}

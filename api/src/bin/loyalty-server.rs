@@ -1,0 +1,85 @@
+//! The loyalty server. With no arguments it serves on 127.0.0.1:50051 with its data in
+//! `./data`. Settings: defaults < `--config FILE` (TOML) < environment < flags.
+
+use clap::Parser;
+use loyalty_api::server::{serve, ServerConfig};
+use std::path::PathBuf;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(version, about = "Loyalty transaction engine server")]
+struct Args {
+    /// TOML file with server settings (see README).
+    #[arg(long, env = "LOYALTY_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory (RocksDB and the admin token).
+    #[arg(long, env = "LOYALTY_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, env = "LOYALTY_LISTEN")]
+    listen: Option<std::net::SocketAddr>,
+    /// Admin token; by default one is generated into <data-dir>/admin.token.
+    #[arg(long, env = "LOYALTY_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// Log as JSON lines.
+    #[arg(long, env = "LOYALTY_LOG_JSON")]
+    log_json: bool,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LOYALTY_LOG")
+        .unwrap_or_else(|_| "info".into());
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    if args.log_json {
+        tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .init();
+    } else {
+        tracing_subscriber::fmt()
+            .with_ansi(ansi)
+            .with_env_filter(filter)
+            .init();
+    }
+    // A ledger that hits a broken invariant must stop, not limp on.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        default_hook(info);
+        std::process::abort();
+    }));
+    let mut config = match &args.config {
+        Some(path) => toml::from_str(&std::fs::read_to_string(path)?)?,
+        None => ServerConfig::default(),
+    };
+    if let Some(d) = args.data_dir {
+        config.data_dir = d;
+    }
+    if let Some(l) = args.listen {
+        config.listen = l;
+    }
+    if let Some(t) = args.admin_token {
+        config.admin_token = t;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(config.listen).await?;
+        let shutdown = CancellationToken::new();
+        let trigger = shutdown.clone();
+        tokio::spawn(async move {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("signal handler");
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            tracing::info!("shutting down");
+            trigger.cancel();
+        });
+        serve(config, listener, shutdown).await?;
+        Ok(())
+    })
+}

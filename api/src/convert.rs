@@ -1,0 +1,446 @@
+//! Wire ↔ domain conversions. Wire → domain validates every field and names the one that
+//! is wrong; domain → wire destructures exhaustively, so a new field is a compile error
+//! until it is mapped.
+
+use crate::pb;
+use chrono::NaiveDateTime;
+use loyalty_core::amount::{Money, Percent, Points, Qty};
+use loyalty_core::command::{Cheque, RefundLine, Totals};
+use loyalty_core::ids::*;
+use loyalty_core::model::*;
+use loyalty_core::outcome::{BalanceInfo, Code, Holder, RefundSummary, Reply};
+
+/// A malformed field: the request is refused with INVALID_ARGUMENT and changes nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct WireError {
+    pub field: String,
+    pub reason: String,
+}
+
+pub type Wire<T> = Result<T, WireError>;
+
+fn bad(field: impl Into<String>, reason: impl ToString) -> WireError {
+    WireError {
+        field: field.into(),
+        reason: reason.to_string(),
+    }
+}
+
+pub fn op_id(s: &str) -> Wire<OpId> {
+    OpId::parse(s).map_err(|e| bad("operation_id", e))
+}
+
+pub fn card(field: &str, s: &str) -> Wire<CardNo> {
+    CardNo::new(s).map_err(|e| bad(field, e))
+}
+
+pub fn optional_card(s: &str) -> Wire<Option<CardNo>> {
+    if s.is_empty() {
+        Ok(None)
+    } else {
+        card("cheque.card", s).map(Some)
+    }
+}
+
+pub fn cheque_id(field: &str, s: &str) -> Wire<ChequeId> {
+    ChequeId::new(s).map_err(|e| bad(field, e))
+}
+
+pub fn points(field: &str, s: &str) -> Wire<Points> {
+    Points::parse(s).map_err(|e| bad(field, e))
+}
+
+pub fn money(field: &str, s: &str) -> Wire<Money> {
+    Money::parse(s).map_err(|e| bad(field, e))
+}
+
+pub fn positive_qty(field: &str, s: &str) -> Wire<Qty> {
+    let q = Qty::parse(s).map_err(|e| bad(field, e))?;
+    if q.0 == 0 {
+        return Err(bad(field, "must be positive"));
+    }
+    Ok(q)
+}
+
+pub fn local_time(field: &str, s: &str) -> Wire<NaiveDateTime> {
+    NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S")
+        .map_err(|e| bad(field, format!("expected YYYY-MM-DDTHH:MM:SS ({e})")))
+}
+
+/// The lines limit is enforced here too, before any allocation proportional to it.
+pub fn cheque(c: Option<pb::Cheque>, lines_max: usize) -> Wire<Cheque> {
+    let pb::Cheque {
+        cheque_id: id,
+        card,
+        local_time: at,
+        lines,
+    } = c.ok_or_else(|| bad("cheque", "missing"))?;
+    if lines.len() > lines_max {
+        return Err(bad(
+            "cheque.lines",
+            format!("{} lines, at most {lines_max}", lines.len()),
+        ));
+    }
+    let lines = lines
+        .into_iter()
+        .enumerate()
+        .map(
+            |(
+                i,
+                pb::Line {
+                    product,
+                    quantity,
+                    price,
+                },
+            )| {
+                Ok(Line {
+                    product: ProductCode::new(&product)
+                        .map_err(|e| bad(format!("cheque.lines[{i}].product"), e))?,
+                    qty: positive_qty(&format!("cheque.lines[{i}].quantity"), &quantity)?,
+                    price: money(&format!("cheque.lines[{i}].price"), &price)?,
+                })
+            },
+        )
+        .collect::<Wire<Vec<_>>>()?;
+    Ok(Cheque {
+        cheque: cheque_id("cheque.cheque_id", &id)?,
+        card: optional_card(&card)?,
+        local_time: local_time("cheque.local_time", &at)?,
+        lines,
+    })
+}
+
+pub fn refund_lines(lines: Vec<pb::RefundLine>, lines_max: usize) -> Wire<Vec<RefundLine>> {
+    if lines.len() > lines_max {
+        return Err(bad(
+            "lines",
+            format!("{} lines, at most {lines_max}", lines.len()),
+        ));
+    }
+    lines
+        .into_iter()
+        .enumerate()
+        .map(
+            |(
+                i,
+                pb::RefundLine {
+                    line_index,
+                    quantity,
+                },
+            )| {
+                Ok(RefundLine {
+                    index: line_index,
+                    qty: positive_qty(&format!("lines[{i}].quantity"), &quantity)?,
+                })
+            },
+        )
+        .collect()
+}
+
+pub fn outcome(code: Code) -> pb::Outcome {
+    use pb::Outcome as O;
+    match code {
+        Code::Ok => O::Ok,
+        Code::OperationConflict => O::OperationConflict,
+        Code::CashboxUnknown => O::CashboxUnknown,
+        Code::CashboxDisabled => O::CashboxDisabled,
+        Code::CashboxExists => O::CashboxExists,
+        Code::Forbidden => O::Forbidden,
+        Code::CardUnknown => O::CardUnknown,
+        Code::CardBlocked => O::CardBlocked,
+        Code::CardNotActivated => O::CardNotActivated,
+        Code::AccountBlocked => O::AccountBlocked,
+        Code::CardExists => O::CardExists,
+        Code::AccountUnknown => O::AccountUnknown,
+        Code::CardRequired => O::CardRequired,
+        Code::CardStatusInvalid => O::CardStatusInvalid,
+        Code::PurchaseUnknown => O::PurchaseUnknown,
+        Code::PurchaseWrongState => O::PurchaseWrongState,
+        Code::HoldExpired => O::HoldExpired,
+        Code::CardMismatch => O::CardMismatch,
+        Code::InsufficientPoints => O::InsufficientPoints,
+        Code::RedeemLimitExceeded => O::RedeemLimitExceeded,
+        Code::TooManyLines => O::TooManyLines,
+        Code::EmptyCheque => O::EmptyCheque,
+        Code::AmountInvalid => O::AmountInvalid,
+        Code::RefundAtKiosk => O::RefundAtKiosk,
+        Code::RefundExceedsPurchase => O::RefundExceedsPurchase,
+        Code::RefundLineUnknown => O::RefundLineUnknown,
+        Code::RefundExists => O::RefundExists,
+        Code::OfferInvalid => O::OfferInvalid,
+        Code::ProductInvalid => O::ProductInvalid,
+    }
+}
+
+pub fn card_status_to_wire(s: CardStatus) -> pb::CardStatus {
+    match s {
+        CardStatus::Prepared => pb::CardStatus::Prepared,
+        CardStatus::Issued => pb::CardStatus::Issued,
+        CardStatus::Activated => pb::CardStatus::Activated,
+        CardStatus::Blocked => pb::CardStatus::Blocked,
+    }
+}
+
+pub fn card_status(field: &str, s: i32) -> Wire<CardStatus> {
+    match pb::CardStatus::try_from(s) {
+        Ok(pb::CardStatus::Prepared) => Ok(CardStatus::Prepared),
+        Ok(pb::CardStatus::Issued) => Ok(CardStatus::Issued),
+        Ok(pb::CardStatus::Activated) => Ok(CardStatus::Activated),
+        Ok(pb::CardStatus::Blocked) => Ok(CardStatus::Blocked),
+        _ => Err(bad(field, "unknown card status")),
+    }
+}
+
+pub fn purchase_status(s: PurchaseStatus) -> pb::PurchaseStatus {
+    match s {
+        PurchaseStatus::Held => pb::PurchaseStatus::Held,
+        PurchaseStatus::Registered => pb::PurchaseStatus::Registered,
+        PurchaseStatus::Confirmed => pb::PurchaseStatus::Confirmed,
+        PurchaseStatus::Cancelled => pb::PurchaseStatus::Cancelled,
+        PurchaseStatus::Expired => pb::PurchaseStatus::Expired,
+    }
+}
+
+pub fn balance(b: BalanceInfo) -> pb::Balance {
+    let BalanceInfo {
+        balance,
+        held,
+        spendable,
+    } = b;
+    pb::Balance {
+        balance: balance.to_string(),
+        held: held.to_string(),
+        spendable: spendable.to_string(),
+    }
+}
+
+fn holder(h: Holder) -> pb::Holder {
+    let Holder {
+        account,
+        name,
+        card_type,
+        masked_card,
+        card_status,
+    } = h;
+    pb::Holder {
+        account: account.0,
+        name,
+        card_type,
+        masked_card,
+        card_status: card_status_to_wire(card_status).into(),
+    }
+}
+
+fn line(index: usize, l: PricedLine) -> pb::PricedLine {
+    let PricedLine {
+        line: Line {
+            product,
+            qty,
+            price,
+        },
+        amount,
+        discount,
+        redeem_cap,
+        paid,
+        accrual,
+        offers,
+        refunded_qty,
+    } = l;
+    pb::PricedLine {
+        index: index as u32,
+        product: product.to_string(),
+        quantity: qty.to_string(),
+        price: price.to_string(),
+        amount: amount.to_string(),
+        discount: discount.to_string(),
+        redeem_cap: redeem_cap.to_string(),
+        paid: paid.to_string(),
+        accrual: accrual.to_string(),
+        offers: offers.into_iter().map(|o| o.0).collect(),
+        refunded_quantity: refunded_qty.to_string(),
+    }
+}
+
+fn totals(t: Totals) -> pb::Totals {
+    let Totals {
+        amount,
+        discount,
+        paid,
+        accrual,
+        redeem_max,
+    } = t;
+    pb::Totals {
+        amount: amount.to_string(),
+        discount: discount.to_string(),
+        paid: paid.to_string(),
+        accrual: accrual.to_string(),
+        redeem_max: redeem_max.to_string(),
+        to_pay: Money(amount.0 - discount.0 - paid.0).to_string(),
+    }
+}
+
+pub fn reply(r: Reply, replayed: bool) -> pb::ChequeReply {
+    let Reply {
+        code,
+        message,
+        holder: h,
+        balance: b,
+        lines,
+        totals: t,
+        purchase_status: s,
+        refund,
+        events,
+    } = r;
+    pb::ChequeReply {
+        outcome: outcome(code).into(),
+        message,
+        holder: h.map(holder),
+        balance: b.map(balance),
+        lines: lines
+            .into_iter()
+            .enumerate()
+            .map(|(i, l)| line(i, l))
+            .collect(),
+        totals: t.map(totals),
+        purchase_status: s
+            .map_or(pb::PurchaseStatus::Unspecified, purchase_status)
+            .into(),
+        refund: refund.map(
+            |RefundSummary {
+                 money_returned,
+                 points_returned,
+                 accrual_reversed,
+                 accrual_unrecovered,
+             }| pb::RefundSummary {
+                money_returned: money_returned.to_string(),
+                points_returned: points_returned.to_string(),
+                accrual_reversed: accrual_reversed.to_string(),
+                accrual_unrecovered: accrual_unrecovered.to_string(),
+            },
+        ),
+        replayed,
+        events,
+    }
+}
+
+pub fn product(i: usize, p: pb::Product) -> Wire<Product> {
+    let pb::Product {
+        code,
+        name,
+        group,
+        barcodes,
+        min_price,
+        promotional,
+    } = p;
+    let f = |n: &str| format!("products[{i}].{n}");
+    if name.len() > 256 {
+        return Err(bad(f("name"), "longer than 256 bytes"));
+    }
+    if barcodes.len() > 32 {
+        return Err(bad(f("barcodes"), "more than 32"));
+    }
+    Ok(Product {
+        code: ProductCode::new(&code).map_err(|e| bad(f("code"), e))?,
+        name,
+        group: if group.is_empty() {
+            None
+        } else {
+            Some(GroupCode::new(&group).map_err(|e| bad(f("group"), e))?)
+        },
+        barcodes: barcodes
+            .iter()
+            .map(|b| ProductCode::new(b).map_err(|e| bad(f("barcodes"), e)))
+            .collect::<Wire<_>>()?,
+        min_price: money(
+            &f("min_price"),
+            if min_price.is_empty() {
+                "0"
+            } else {
+                &min_price
+            },
+        )?,
+        promotional,
+    })
+}
+
+pub fn offer(o: Option<pb::Offer>) -> Wire<Offer> {
+    let pb::Offer {
+        id,
+        name,
+        effect,
+        percent,
+        group,
+        valid_from,
+        valid_to,
+        enabled,
+    } = o.ok_or_else(|| bad("offer", "missing"))?;
+    Ok(Offer {
+        id: OfferId(id),
+        name,
+        effect: match pb::OfferEffect::try_from(effect) {
+            Ok(pb::OfferEffect::Discount) => OfferEffect::Discount,
+            Ok(pb::OfferEffect::Accrual) => OfferEffect::Accrual,
+            _ => return Err(bad("offer.effect", "must be DISCOUNT or ACCRUAL")),
+        },
+        percent: Percent::parse(&percent).map_err(|e| bad("offer.percent", e))?,
+        scope: if group.is_empty() {
+            OfferScope::Cheque
+        } else {
+            OfferScope::Group(GroupCode::new(&group).map_err(|e| bad("offer.group", e))?)
+        },
+        valid_from: local_time("offer.valid_from", &valid_from)?,
+        valid_to: local_time("offer.valid_to", &valid_to)?,
+        enabled,
+    })
+}
+
+pub fn cashbox_kind(k: i32) -> Wire<CashboxKind> {
+    match pb::CashboxKind::try_from(k) {
+        Ok(pb::CashboxKind::Pos) => Ok(CashboxKind::Pos),
+        Ok(pb::CashboxKind::SelfCheckout) => Ok(CashboxKind::SelfCheckout),
+        _ => Err(bad("kind", "must be POS or SELF_CHECKOUT")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn malformed_fields_are_named() {
+        let c = pb::Cheque {
+            cheque_id: "c1".into(),
+            card: "".into(),
+            local_time: "2026-11-23T12:00:00".into(),
+            lines: vec![pb::Line {
+                product: "p".into(),
+                quantity: "1".into(),
+                price: "-1".into(),
+            }],
+        };
+        assert_eq!(
+            cheque(Some(c.clone()), 10).unwrap_err().field,
+            "cheque.lines[0].price"
+        );
+        let mut c2 = c.clone();
+        c2.lines[0].price = "1".into();
+        c2.lines[0].quantity = "0".into();
+        assert_eq!(
+            cheque(Some(c2), 10).unwrap_err().field,
+            "cheque.lines[0].quantity"
+        );
+        let mut c3 = c.clone();
+        c3.lines[0].price = "1".into();
+        c3.local_time = "23.11.2026".into();
+        assert_eq!(
+            cheque(Some(c3.clone()), 10).unwrap_err().field,
+            "cheque.local_time"
+        );
+        c3.local_time = "2026-11-23T12:00:00".into();
+        assert!(cheque(Some(c3), 10).is_ok());
+        assert_eq!(cheque(Some(c), 0).unwrap_err().field, "cheque.lines");
+        assert_eq!(cheque(None, 10).unwrap_err().field, "cheque");
+        assert!(op_id("x").is_err());
+    }
+}

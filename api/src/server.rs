@@ -1,0 +1,175 @@
+//! Wiring the server: open the store, start the engine, serve gRPC (cash, admin, health,
+//! reflection) until the shutdown signal, then finish and sync the batch in hand.
+
+use crate::pb;
+use crate::service::{secret_hash, sweep_expired, AdminApi, CashApi};
+use loyalty_engine::rocks::RocksStore;
+use loyalty_engine::{Engine, EngineConfig, SystemClock};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// Largest gRPC message accepted, in bytes.
+pub const REQUEST_BYTES_MAX: usize = 1 << 20;
+/// Products per import request.
+pub const IMPORT_PRODUCTS_MAX: usize = 10_000;
+/// Concurrent requests per HTTP/2 connection.
+pub const CONNECTION_STREAMS_MAX: u32 = 1024;
+
+/// Server settings: defaults, overridden by a TOML file, then by flags/environment.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    /// Admin token; when empty, one is generated into `<data_dir>/admin.token`.
+    pub admin_token: String,
+    pub hold_lifetime_secs: u64,
+    pub redeem_share_percent: String,
+    pub lines_per_cheque_max: usize,
+    pub batch_ops_max: usize,
+    pub queue_depth_max: usize,
+    pub cashbox_queue_depth_max: u32,
+    pub expiry_sweep_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        let e = EngineConfig::default();
+        ServerConfig {
+            data_dir: PathBuf::from("data"),
+            listen: "127.0.0.1:50051".parse().expect("address"),
+            admin_token: String::new(),
+            hold_lifetime_secs: e.program.hold_lifetime_secs,
+            redeem_share_percent: e.program.redeem_share.to_string(),
+            lines_per_cheque_max: e.program.lines_per_cheque_max,
+            batch_ops_max: e.batch_ops_max,
+            queue_depth_max: e.queue_depth_max,
+            cashbox_queue_depth_max: e.cashbox_queue_depth_max,
+            expiry_sweep_secs: 5,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error(transparent)]
+    Engine(#[from] loyalty_engine::EngineError),
+    #[error(transparent)]
+    Store(#[from] loyalty_engine::store::StoreError),
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+impl ServerConfig {
+    pub fn engine_config(&self) -> Result<EngineConfig, ServeError> {
+        let mut e = EngineConfig::default();
+        e.program.hold_lifetime_secs = self.hold_lifetime_secs;
+        e.program.redeem_share =
+            loyalty_core::amount::Percent::parse(&self.redeem_share_percent)
+                .map_err(|err| ServeError::Config(format!("redeem_share_percent: {err}")))?;
+        e.program.lines_per_cheque_max = self.lines_per_cheque_max;
+        e.batch_ops_max = self.batch_ops_max;
+        e.queue_depth_max = self.queue_depth_max;
+        e.cashbox_queue_depth_max = self.cashbox_queue_depth_max;
+        Ok(e)
+    }
+
+    /// The admin token from the configuration, or the one kept in the data directory
+    /// (created on first start).
+    pub fn resolve_admin_token(&self) -> Result<String, ServeError> {
+        if !self.admin_token.is_empty() {
+            return Ok(self.admin_token.clone());
+        }
+        let path = self.data_dir.join("admin.token");
+        match std::fs::read_to_string(&path) {
+            Ok(t) if !t.trim().is_empty() => Ok(t.trim().to_owned()),
+            _ => {
+                let t = uuid::Uuid::new_v4().simple().to_string();
+                std::fs::write(&path, &t)?;
+                tracing::info!(path = %path.display(), "generated the admin token");
+                Ok(t)
+            }
+        }
+    }
+}
+
+/// Runs the server on `listener` until `shutdown` is cancelled. Returns after the engine
+/// has synced everything it acknowledged.
+pub async fn serve(
+    config: ServerConfig,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), ServeError> {
+    std::fs::create_dir_all(&config.data_dir)?;
+    let token = config.resolve_admin_token()?;
+    let started = std::time::Instant::now();
+    let store = Arc::new(RocksStore::open(&config.data_dir.join("db"))?);
+    let engine = Engine::start(store, config.engine_config()?, Arc::new(SystemClock))?;
+    tracing::info!(addr = %listener.local_addr()?, data_dir = %config.data_dir.display(), open_ms = started.elapsed().as_millis() as u64, "listening");
+
+    let sweeper = {
+        let engine = engine.clone();
+        let shutdown = shutdown.clone();
+        let every = Duration::from_secs(config.expiry_sweep_secs.max(1));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tick.tick() => match sweep_expired(&engine).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(expired = n, "holds expired"),
+                        Err(e) => tracing::warn!(error = %e, "expiry sweep failed"),
+                    },
+                }
+            }
+        })
+    };
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_serving::<pb::cash_service_server::CashServiceServer<CashApi>>()
+        .await;
+    health
+        .set_serving::<pb::admin_service_server::AdminServiceServer<AdminApi>>()
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| ServeError::Config(e.to_string()))?;
+    let cash = pb::cash_service_server::CashServiceServer::new(CashApi {
+        engine: engine.clone(),
+    })
+    .max_decoding_message_size(REQUEST_BYTES_MAX);
+    let admin = pb::admin_service_server::AdminServiceServer::new(AdminApi {
+        engine: engine.clone(),
+        token_sha256: secret_hash(&token),
+    })
+    .max_decoding_message_size(REQUEST_BYTES_MAX);
+
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    let result = tonic::transport::Server::builder()
+        .max_concurrent_streams(Some(CONNECTION_STREAMS_MAX))
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(cash)
+        .add_service(admin)
+        .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
+        .await;
+    let _ = sweeper.await;
+    // Finish and sync the batch in hand before exiting.
+    tokio::task::spawn_blocking(move || engine.shutdown())
+        .await
+        .map_err(|e| ServeError::Config(e.to_string()))?;
+    tracing::info!("stopped");
+    Ok(result?)
+}

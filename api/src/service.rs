@@ -1,0 +1,527 @@
+//! gRPC handlers: authenticate, convert, call the engine, convert back. No business rules.
+
+use crate::convert::{self as cv, WireError};
+use crate::pb;
+use loyalty_core::command::{Actor, Command, Request};
+use loyalty_core::decide;
+use loyalty_core::ids::*;
+use loyalty_core::model::{Cashbox, UnixMillis};
+use loyalty_core::state::StateView;
+use loyalty_engine::{Engine, EngineError};
+use sha2::{Digest, Sha256};
+use tonic::metadata::MetadataMap;
+use tonic::{Response, Status};
+
+pub const CASHBOX_ID_HEADER: &str = "x-cashbox-id";
+pub const CASHBOX_SECRET_HEADER: &str = "x-cashbox-secret";
+pub const ADMIN_TOKEN_HEADER: &str = "x-admin-token";
+
+/// The one mapping from engine failures to gRPC status.
+pub fn status(e: EngineError) -> Status {
+    match e {
+        EngineError::Busy { retry_after_ms, .. } => {
+            let mut s = Status::resource_exhausted(e.to_string());
+            s.metadata_mut().insert(
+                "retry-after-ms",
+                retry_after_ms.to_string().parse().expect("digits"),
+            );
+            s
+        }
+        EngineError::Storage(_) | EngineError::ShuttingDown => Status::unavailable(e.to_string()),
+    }
+}
+
+fn invalid(e: WireError) -> Status {
+    Status::invalid_argument(e.to_string())
+}
+
+fn header<'m>(md: &'m MetadataMap, name: &str) -> Result<&'m str, Status> {
+    md.get(name)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| Status::unauthenticated(format!("missing {name}")))
+}
+
+/// Constant-time comparison of two digests.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+pub fn secret_hash(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+#[derive(Clone)]
+pub struct CashApi {
+    pub engine: Engine,
+}
+
+impl CashApi {
+    /// The calling cashbox, authenticated by its secret. A cashbox acts only as itself.
+    fn cashbox(&self, md: &MetadataMap) -> Result<CashboxId, Status> {
+        let id: u32 = header(md, CASHBOX_ID_HEADER)?
+            .parse()
+            .map_err(|_| Status::unauthenticated("x-cashbox-id must be a number"))?;
+        let secret = header(md, CASHBOX_SECRET_HEADER)?;
+        let found: Option<Cashbox> = self
+            .engine
+            .read(|v| v.cashbox(CashboxId(id)))
+            .map_err(status)?;
+        match found {
+            Some(c) if same(&c.secret_sha256, &secret_hash(secret)) => Ok(c.id),
+            _ => Err(Status::unauthenticated("unknown cashbox or wrong secret")),
+        }
+    }
+
+    fn lines_max(&self) -> usize {
+        self.engine.program().lines_per_cheque_max
+    }
+
+    async fn run(
+        &self,
+        cashbox: CashboxId,
+        op: &str,
+        command: Command,
+    ) -> Result<Response<pb::ChequeReply>, Status> {
+        let op = cv::op_id(op).map_err(invalid)?;
+        tracing::info!(%op, cashbox = cashbox.0, command = command_name(&command), "request");
+        let out = self
+            .engine
+            .execute(Request {
+                op,
+                actor: Actor::Cashbox(cashbox),
+                command,
+            })
+            .await
+            .map_err(status)?;
+        tracing::info!(%op, code = ?out.reply.code, replayed = out.replayed, "answered");
+        Ok(Response::new(cv::reply(out.reply, out.replayed)))
+    }
+}
+
+fn command_name(c: &Command) -> &'static str {
+    match c {
+        Command::PayWithBonus { .. } => "PayWithBonus",
+        Command::RegisterPurchase { .. } => "RegisterPurchase",
+        Command::Confirm { .. } => "Confirm",
+        Command::Cancel { .. } => "Cancel",
+        Command::Refund { .. } => "Refund",
+        Command::RegisterCashbox { .. } => "RegisterCashbox",
+        Command::SetCashboxEnabled { .. } => "SetCashboxEnabled",
+        Command::ImportProducts { .. } => "ImportProducts",
+        Command::UpsertOffer { .. } => "UpsertOffer",
+        Command::IssueCard { .. } => "IssueCard",
+        Command::ActivateCard { .. } => "ActivateCard",
+        Command::BlockCard { .. } => "BlockCard",
+        Command::ExpireHolds => "ExpireHolds",
+    }
+}
+
+type Rpc<T> = Result<Response<T>, Status>;
+
+#[tonic::async_trait]
+impl pb::cash_service_server::CashService for CashApi {
+    async fn calculate(&self, req: tonic::Request<pb::CalculateRequest>) -> Rpc<pb::ChequeReply> {
+        let cashbox = self.cashbox(req.metadata())?;
+        let cheque = cv::cheque(req.into_inner().cheque, self.lines_max()).map_err(invalid)?;
+        let program = self.engine.program();
+        let reply = self
+            .engine
+            .read(|v| decide::calculate(v, program, cashbox, &cheque))
+            .map_err(status)?;
+        Ok(Response::new(cv::reply(reply, false)))
+    }
+
+    async fn available_amount(
+        &self,
+        req: tonic::Request<pb::CalculateRequest>,
+    ) -> Rpc<pb::AvailableAmountReply> {
+        let cashbox = self.cashbox(req.metadata())?;
+        let cheque = cv::cheque(req.into_inner().cheque, self.lines_max()).map_err(invalid)?;
+        let program = self.engine.program();
+        let r = self
+            .engine
+            .read(|v| decide::calculate(v, program, cashbox, &cheque))
+            .map_err(status)?;
+        Ok(Response::new(pb::AvailableAmountReply {
+            outcome: cv::outcome(r.code).into(),
+            available: r
+                .totals
+                .map(|t| t.redeem_max.to_string())
+                .unwrap_or_default(),
+            balance: r.balance.map(cv::balance),
+            message: r.message,
+        }))
+    }
+
+    async fn pay_with_bonus(
+        &self,
+        req: tonic::Request<pb::PayWithBonusRequest>,
+    ) -> Rpc<pb::ChequeReply> {
+        let cashbox = self.cashbox(req.metadata())?;
+        let pb::PayWithBonusRequest {
+            operation_id,
+            cheque,
+            points,
+        } = req.into_inner();
+        let command = Command::PayWithBonus {
+            cheque: cv::cheque(cheque, self.lines_max()).map_err(invalid)?,
+            points: cv::points("points", &points).map_err(invalid)?,
+        };
+        self.run(cashbox, &operation_id, command).await
+    }
+
+    async fn register_purchase(
+        &self,
+        req: tonic::Request<pb::RegisterPurchaseRequest>,
+    ) -> Rpc<pb::ChequeReply> {
+        let cashbox = self.cashbox(req.metadata())?;
+        let pb::RegisterPurchaseRequest {
+            operation_id,
+            cheque,
+        } = req.into_inner();
+        let command = Command::RegisterPurchase {
+            cheque: cv::cheque(cheque, self.lines_max()).map_err(invalid)?,
+        };
+        self.run(cashbox, &operation_id, command).await
+    }
+
+    async fn confirm(&self, req: tonic::Request<pb::PurchaseRequest>) -> Rpc<pb::ChequeReply> {
+        let cashbox = self.cashbox(req.metadata())?;
+        let pb::PurchaseRequest {
+            operation_id,
+            cheque_id,
+        } = req.into_inner();
+        let command = Command::Confirm {
+            cheque: cv::cheque_id("cheque_id", &cheque_id).map_err(invalid)?,
+        };
+        self.run(cashbox, &operation_id, command).await
+    }
+
+    async fn cancel(&self, req: tonic::Request<pb::PurchaseRequest>) -> Rpc<pb::ChequeReply> {
+        let cashbox = self.cashbox(req.metadata())?;
+        let pb::PurchaseRequest {
+            operation_id,
+            cheque_id,
+        } = req.into_inner();
+        let command = Command::Cancel {
+            cheque: cv::cheque_id("cheque_id", &cheque_id).map_err(invalid)?,
+        };
+        self.run(cashbox, &operation_id, command).await
+    }
+
+    async fn refund(&self, req: tonic::Request<pb::RefundRequest>) -> Rpc<pb::ChequeReply> {
+        let cashbox = self.cashbox(req.metadata())?;
+        let pb::RefundRequest {
+            operation_id,
+            refund_cheque_id,
+            purchase_cheque_id,
+            lines,
+        } = req.into_inner();
+        let command = Command::Refund {
+            refund: cv::cheque_id("refund_cheque_id", &refund_cheque_id).map_err(invalid)?,
+            purchase: cv::cheque_id("purchase_cheque_id", &purchase_cheque_id).map_err(invalid)?,
+            lines: cv::refund_lines(lines, self.lines_max()).map_err(invalid)?,
+        };
+        self.run(cashbox, &operation_id, command).await
+    }
+
+    async fn balance(&self, req: tonic::Request<pb::BalanceRequest>) -> Rpc<pb::ChequeReply> {
+        let cashbox = self.cashbox(req.metadata())?;
+        let card = cv::card("card", &req.into_inner().card).map_err(invalid)?;
+        let reply = self
+            .engine
+            .read(|v| decide::balance(v, cashbox, &card))
+            .map_err(status)?;
+        Ok(Response::new(cv::reply(reply, false)))
+    }
+
+    async fn get_operation(
+        &self,
+        req: tonic::Request<pb::GetOperationRequest>,
+    ) -> Rpc<pb::OperationReply> {
+        let cashbox = self.cashbox(req.metadata())?;
+        let op = cv::op_id(&req.into_inner().operation_id).map_err(invalid)?;
+        let rec = self
+            .engine
+            .read(|v| decide::operation_status(v, Actor::Cashbox(cashbox), op))
+            .map_err(status)?;
+        Ok(Response::new(match rec {
+            Some(r) => pb::OperationReply {
+                found: true,
+                recorded_at_unix_ms: r.at.0,
+                reply: Some(cv::reply(r.reply, true)),
+            },
+            None => pb::OperationReply {
+                found: false,
+                reply: None,
+                recorded_at_unix_ms: 0,
+            },
+        }))
+    }
+}
+
+#[derive(Clone)]
+pub struct AdminApi {
+    pub engine: Engine,
+    /// SHA-256 of the admin token.
+    pub token_sha256: [u8; 32],
+}
+
+impl AdminApi {
+    fn authorize(&self, md: &MetadataMap) -> Result<(), Status> {
+        let token = header(md, ADMIN_TOKEN_HEADER)?;
+        if same(&secret_hash(token), &self.token_sha256) {
+            Ok(())
+        } else {
+            Err(Status::unauthenticated("wrong admin token"))
+        }
+    }
+
+    async fn run(&self, op: &str, command: Command) -> Result<pb::AdminReply, Status> {
+        let op = cv::op_id(op).map_err(invalid)?;
+        tracing::info!(%op, command = command_name(&command), "admin request");
+        let out = self
+            .engine
+            .execute(Request {
+                op,
+                actor: Actor::Admin,
+                command,
+            })
+            .await
+            .map_err(status)?;
+        Ok(pb::AdminReply {
+            outcome: cv::outcome(out.reply.code).into(),
+            message: out.reply.message,
+            events: out.events.len() as u32,
+            replayed: out.replayed,
+            cashbox_secret: String::new(),
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl pb::admin_service_server::AdminService for AdminApi {
+    async fn register_cashbox(
+        &self,
+        req: tonic::Request<pb::RegisterCashboxRequest>,
+    ) -> Rpc<pb::AdminReply> {
+        self.authorize(req.metadata())?;
+        let pb::RegisterCashboxRequest {
+            operation_id,
+            cashbox_id,
+            store_id,
+            kind,
+        } = req.into_inner();
+        // The secret is derived from the operation id and a server-side random part that is
+        // never stored; a replay of the same operation cannot show it again.
+        let secret = uuid::Uuid::new_v4().simple().to_string();
+        let command = Command::RegisterCashbox {
+            id: CashboxId(cashbox_id),
+            store: StoreId(store_id),
+            kind: cv::cashbox_kind(kind).map_err(invalid)?,
+            secret_sha256: secret_hash(&secret),
+        };
+        // The fingerprint covers the secret's hash, so a resent registration must not be
+        // treated as a conflict: look up the original first.
+        let op = cv::op_id(&operation_id).map_err(invalid)?;
+        if let Some(rec) = self.engine.read(|v| v.operation(op)).map_err(status)? {
+            return Ok(Response::new(pb::AdminReply {
+                outcome: cv::outcome(rec.reply.code).into(),
+                message: rec.reply.message,
+                events: 0,
+                replayed: true,
+                cashbox_secret: String::new(),
+            }));
+        }
+        let mut reply = self.run(&operation_id, command).await?;
+        if reply.outcome == pb::Outcome::Ok as i32 && !reply.replayed {
+            reply.cashbox_secret = secret;
+        }
+        Ok(Response::new(reply))
+    }
+
+    async fn set_cashbox_enabled(
+        &self,
+        req: tonic::Request<pb::SetCashboxEnabledRequest>,
+    ) -> Rpc<pb::AdminReply> {
+        self.authorize(req.metadata())?;
+        let pb::SetCashboxEnabledRequest {
+            operation_id,
+            cashbox_id,
+            enabled,
+        } = req.into_inner();
+        Ok(Response::new(
+            self.run(
+                &operation_id,
+                Command::SetCashboxEnabled {
+                    id: CashboxId(cashbox_id),
+                    enabled,
+                },
+            )
+            .await?,
+        ))
+    }
+
+    async fn import_products(
+        &self,
+        req: tonic::Request<pb::ImportProductsRequest>,
+    ) -> Rpc<pb::AdminReply> {
+        self.authorize(req.metadata())?;
+        let pb::ImportProductsRequest {
+            operation_id,
+            products,
+        } = req.into_inner();
+        if products.len() > crate::server::IMPORT_PRODUCTS_MAX {
+            return Err(Status::invalid_argument(format!(
+                "products: at most {} per request",
+                crate::server::IMPORT_PRODUCTS_MAX
+            )));
+        }
+        let products = products
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| cv::product(i, p))
+            .collect::<Result<_, _>>()
+            .map_err(invalid)?;
+        Ok(Response::new(
+            self.run(&operation_id, Command::ImportProducts { products })
+                .await?,
+        ))
+    }
+
+    async fn upsert_offer(
+        &self,
+        req: tonic::Request<pb::UpsertOfferRequest>,
+    ) -> Rpc<pb::AdminReply> {
+        self.authorize(req.metadata())?;
+        let pb::UpsertOfferRequest {
+            operation_id,
+            offer,
+        } = req.into_inner();
+        let offer = cv::offer(offer).map_err(invalid)?;
+        Ok(Response::new(
+            self.run(&operation_id, Command::UpsertOffer { offer })
+                .await?,
+        ))
+    }
+
+    async fn issue_card(&self, req: tonic::Request<pb::IssueCardRequest>) -> Rpc<pb::AdminReply> {
+        self.authorize(req.metadata())?;
+        let pb::IssueCardRequest {
+            operation_id,
+            card,
+            card_type,
+            status: st,
+            account,
+            holder_name,
+            holder_phone,
+        } = req.into_inner();
+        if card_type.len() > 64 || holder_name.len() > 256 || holder_phone.len() > 32 {
+            return Err(Status::invalid_argument(
+                "card_type, holder_name or holder_phone too long",
+            ));
+        }
+        let command = Command::IssueCard {
+            number: cv::card("card", &card).map_err(invalid)?,
+            card_type,
+            status: cv::card_status("status", st).map_err(invalid)?,
+            account: (account != 0).then_some(AccountId(account)),
+            holder_name,
+            holder_phone,
+        };
+        Ok(Response::new(self.run(&operation_id, command).await?))
+    }
+
+    async fn activate_card(&self, req: tonic::Request<pb::CardRequest>) -> Rpc<pb::AdminReply> {
+        self.authorize(req.metadata())?;
+        let pb::CardRequest { operation_id, card } = req.into_inner();
+        let number = cv::card("card", &card).map_err(invalid)?;
+        Ok(Response::new(
+            self.run(&operation_id, Command::ActivateCard { number })
+                .await?,
+        ))
+    }
+
+    async fn block_card(&self, req: tonic::Request<pb::CardRequest>) -> Rpc<pb::AdminReply> {
+        self.authorize(req.metadata())?;
+        let pb::CardRequest { operation_id, card } = req.into_inner();
+        let number = cv::card("card", &card).map_err(invalid)?;
+        Ok(Response::new(
+            self.run(&operation_id, Command::BlockCard { number })
+                .await?,
+        ))
+    }
+
+    async fn list_pending(
+        &self,
+        req: tonic::Request<pb::ListPendingRequest>,
+    ) -> Rpc<pb::ListPendingReply> {
+        self.authorize(req.metadata())?;
+        let pb::ListPendingRequest { within_secs, limit } = req.into_inner();
+        let now = self.engine.now();
+        let horizon = now.plus_secs(within_secs);
+        let limit = if limit == 0 { 1000 } else { limit.min(10_000) } as usize;
+        let purchases = self
+            .engine
+            .read(|v| {
+                v.pending_due(horizon, limit)
+                    .into_iter()
+                    .filter_map(|k| v.purchase(&k))
+                    .map(|p| pb::PendingPurchase {
+                        cashbox_id: p.key.cashbox.0,
+                        cheque_id: p.key.cheque.to_string(),
+                        status: cv::purchase_status(p.status).into(),
+                        paid: p.paid.to_string(),
+                        accrual: p.accrual.to_string(),
+                        created_at_unix_ms: p.created_at.0,
+                        expires_at_unix_ms: p.expires_at.0,
+                        expired: p.expires_at <= now,
+                    })
+                    .collect()
+            })
+            .map_err(status)?;
+        Ok(Response::new(pb::ListPendingReply { purchases }))
+    }
+
+    async fn verify(&self, req: tonic::Request<pb::VerifyRequest>) -> Rpc<pb::VerifyReply> {
+        self.authorize(req.metadata())?;
+        let r = self
+            .engine
+            .verify(req.into_inner().rewrite)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::VerifyReply {
+            events: r.events,
+            equal: r.equal,
+            differences: r.differences,
+            rewritten: r.rewritten,
+        }))
+    }
+
+    async fn status(&self, req: tonic::Request<pb::StatusRequest>) -> Rpc<pb::StatusReply> {
+        self.authorize(req.metadata())?;
+        use std::sync::atomic::Ordering::Relaxed;
+        let s = self.engine.stats();
+        Ok(Response::new(pb::StatusReply {
+            batches: s.batches.load(Relaxed),
+            operations: s.ops.load(Relaxed),
+            events: s.events.load(Relaxed),
+            replays: s.replays.load(Relaxed),
+            largest_batch: s.largest_batch.load(Relaxed),
+            queued: s.queued.load(Relaxed),
+            commit_micros_total: s.commit_micros_total.load(Relaxed),
+        }))
+    }
+}
+
+/// The expiry sweep: releases holds whose lifetime has passed, through the same path as
+/// every other command.
+pub async fn sweep_expired(engine: &Engine) -> Result<usize, EngineError> {
+    let now: UnixMillis = engine.now();
+    let due = engine.read(|v| !v.pending_due(now, 1).is_empty())?;
+    if !due {
+        return Ok(0);
+    }
+    let op = OpId(uuid::Uuid::new_v4().as_u128());
+    Ok(engine.expire_holds(op).await?.events.len())
+}

@@ -1,0 +1,18 @@
+//! Simulations of the loyalty engine.
+//!
+//! [`sim::Simulation`] is a seeded, deterministic run of many tills against the engine's
+//! real commit path, with crashes, lost answers and duplicates, checked after every batch
+//! against [`model::Model`] — an auditor that computes expected answers and balances
+//! without the engine's code. Any failure prints its seed and replays exactly from it.
+//!
+//! This crate must not be used by the engine; it only drives it.
+
+pub mod model;
+pub mod sim;
+
+pub use sim::{SimConfig, SimReport, Simulation};
+
+/// Runs one seed.
+pub fn run(cfg: SimConfig) -> Result<SimReport, sim::Divergence> {
+    Simulation::new(cfg).run()
+}

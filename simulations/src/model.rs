@@ -1,0 +1,330 @@
+//! The auditor: an independent model of what the engine must answer and what balances
+//! must be. It shares no code with the engine's decisions — it is written from the rules
+//! in the README, for single-line cheques with one 5% accrual offer and a 50% redemption
+//! share, so that a bug in the engine's pricing or ledger shows up as a disagreement.
+
+use std::collections::BTreeMap;
+
+/// What the auditor expects for one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Expect {
+    Ok,
+    InsufficientPoints,
+    RedeemLimitExceeded,
+    PurchaseUnknown,
+    PurchaseWrongState,
+    HoldExpired,
+    RefundAtKiosk,
+    RefundExists,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Held,
+    Registered,
+    Confirmed,
+    Cancelled,
+    Expired,
+}
+
+#[derive(Debug, Clone)]
+pub struct Purchase {
+    pub card: Option<usize>,
+    pub amount: i64,
+    pub paid: i64,
+    pub accrual: i64,
+    pub status: Status,
+    pub expires_at: i64,
+    pub refunded: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Account {
+    pub balance: i64,
+    pub held: i64,
+}
+
+/// Requests in the auditor's own terms (minor units, indexes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    Pay {
+        cashbox: u32,
+        cheque: String,
+        card: usize,
+        amount: i64,
+        points: i64,
+    },
+    Register {
+        cashbox: u32,
+        cheque: String,
+        card: Option<usize>,
+        amount: i64,
+    },
+    Confirm {
+        cashbox: u32,
+        cheque: String,
+    },
+    Cancel {
+        cashbox: u32,
+        cheque: String,
+    },
+    Refund {
+        cashbox: u32,
+        cheque: String,
+        refund: String,
+    },
+    Expire,
+}
+
+pub struct Model {
+    pub accounts: Vec<Account>,
+    pub purchases: BTreeMap<(u32, String), Purchase>,
+    pub kiosks: Vec<u32>,
+    pub hold_lifetime_ms: i64,
+    /// Refund cheque numbers used per purchase.
+    refunds: BTreeMap<(u32, String), Vec<String>>,
+}
+
+/// 5% of `base` minor units, rounded half away from zero.
+fn five_percent(base: i64) -> i64 {
+    (base * 5 + 50).div_euclid(100)
+}
+
+/// Half of `amount`, rounded half away from zero: the redemption cap of a line.
+fn half(amount: i64) -> i64 {
+    (amount + 1) / 2
+}
+
+impl Model {
+    pub fn new(cards: usize, kiosks: Vec<u32>, hold_lifetime_ms: i64) -> Model {
+        Model {
+            accounts: vec![Account::default(); cards],
+            purchases: BTreeMap::new(),
+            kiosks,
+            hold_lifetime_ms,
+            refunds: BTreeMap::new(),
+        }
+    }
+
+    /// Applies a committed request and says what the engine must have answered.
+    pub fn apply(&mut self, op: &Op, now: i64) -> Expect {
+        match op {
+            Op::Pay {
+                cashbox,
+                cheque,
+                card,
+                amount,
+                points,
+            } => {
+                let key = (*cashbox, cheque.clone());
+                if self.purchases.contains_key(&key) {
+                    return Expect::PurchaseWrongState;
+                }
+                let a = &mut self.accounts[*card];
+                if *points > a.balance - a.held {
+                    return Expect::InsufficientPoints;
+                }
+                if *points > half(*amount) {
+                    return Expect::RedeemLimitExceeded;
+                }
+                a.held += points;
+                let accrual = five_percent(amount - points);
+                self.purchases.insert(
+                    key,
+                    Purchase {
+                        card: Some(*card),
+                        amount: *amount,
+                        paid: *points,
+                        accrual,
+                        status: Status::Held,
+                        expires_at: now + self.hold_lifetime_ms,
+                        refunded: false,
+                    },
+                );
+                Expect::Ok
+            }
+            Op::Register {
+                cashbox,
+                cheque,
+                card,
+                amount,
+            } => {
+                let key = (*cashbox, cheque.clone());
+                let lifetime = self.hold_lifetime_ms;
+                match self.purchases.get_mut(&key) {
+                    None => {
+                        let accrual = if card.is_some() {
+                            five_percent(*amount)
+                        } else {
+                            0
+                        };
+                        self.purchases.insert(
+                            key,
+                            Purchase {
+                                card: *card,
+                                amount: *amount,
+                                paid: 0,
+                                accrual,
+                                status: Status::Registered,
+                                expires_at: now + lifetime,
+                                refunded: false,
+                            },
+                        );
+                        Expect::Ok
+                    }
+                    Some(p) if p.status == Status::Held => {
+                        if now >= p.expires_at {
+                            return Expect::HoldExpired;
+                        }
+                        p.status = Status::Registered;
+                        p.accrual = five_percent(p.amount - p.paid);
+                        Expect::Ok
+                    }
+                    Some(_) => Expect::PurchaseWrongState,
+                }
+            }
+            Op::Confirm { cashbox, cheque } | Op::Cancel { cashbox, cheque } => {
+                let confirm = matches!(op, Op::Confirm { .. });
+                let Some(p) = self.purchases.get_mut(&(*cashbox, cheque.clone())) else {
+                    return Expect::PurchaseUnknown;
+                };
+                if !matches!(p.status, Status::Held | Status::Registered) {
+                    return Expect::PurchaseWrongState;
+                }
+                if confirm && now >= p.expires_at {
+                    return Expect::HoldExpired;
+                }
+                if confirm && p.status == Status::Held {
+                    return Expect::PurchaseWrongState;
+                }
+                if let Some(c) = p.card {
+                    let a = &mut self.accounts[c];
+                    a.held -= p.paid;
+                    if confirm {
+                        a.balance += p.accrual - p.paid;
+                    }
+                }
+                p.status = if confirm {
+                    Status::Confirmed
+                } else {
+                    Status::Cancelled
+                };
+                Expect::Ok
+            }
+            Op::Refund {
+                cashbox,
+                cheque,
+                refund,
+            } => {
+                if self.kiosks.contains(cashbox) {
+                    return Expect::RefundAtKiosk;
+                }
+                let key = (*cashbox, cheque.clone());
+                let Some(p) = self.purchases.get_mut(&key) else {
+                    return Expect::PurchaseUnknown;
+                };
+                if p.status != Status::Confirmed {
+                    return Expect::PurchaseWrongState;
+                }
+                if self.refunds.get(&key).is_some_and(|r| r.contains(refund)) {
+                    return Expect::RefundExists;
+                }
+                assert!(!p.refunded, "the workload refunds a purchase once");
+                p.refunded = true;
+                self.refunds.entry(key).or_default().push(refund.clone());
+                if let Some(c) = p.card {
+                    let a = &mut self.accounts[c];
+                    let available = (a.balance - a.held + p.paid).max(0);
+                    let reversed = p.accrual.min(available);
+                    a.balance += p.paid - reversed;
+                }
+                Expect::Ok
+            }
+            Op::Expire => {
+                for p in self.purchases.values_mut() {
+                    if matches!(p.status, Status::Held | Status::Registered) && p.expires_at <= now
+                    {
+                        if let Some(c) = p.card {
+                            self.accounts[c].held -= p.paid;
+                        }
+                        p.status = Status::Expired;
+                    }
+                }
+                Expect::Ok
+            }
+        }
+    }
+
+    /// Σ balances.
+    pub fn total(&self) -> i64 {
+        self.accounts.iter().map(|a| a.balance).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounding_is_half_away_from_zero() {
+        assert_eq!(five_percent(10), 1); // 0.5 kopeck -> 1
+        assert_eq!(five_percent(9), 0);
+        assert_eq!(five_percent(2000), 100);
+        assert_eq!(half(3), 2);
+        assert_eq!(half(4), 2);
+    }
+
+    #[test]
+    fn a_hold_then_confirm_moves_points() {
+        let mut m = Model::new(1, vec![], 1000);
+        m.accounts[0].balance = 1000;
+        let pay = Op::Pay {
+            cashbox: 1,
+            cheque: "c".into(),
+            card: 0,
+            amount: 1000,
+            points: 500,
+        };
+        assert_eq!(m.apply(&pay, 0), Expect::Ok);
+        assert_eq!(m.accounts[0].held, 500);
+        assert_eq!(
+            m.apply(
+                &Op::Register {
+                    cashbox: 1,
+                    cheque: "c".into(),
+                    card: Some(0),
+                    amount: 1000
+                },
+                1
+            ),
+            Expect::Ok
+        );
+        assert_eq!(
+            m.apply(
+                &Op::Confirm {
+                    cashbox: 1,
+                    cheque: "c".into()
+                },
+                1000
+            ),
+            Expect::HoldExpired
+        );
+        assert_eq!(
+            m.apply(
+                &Op::Confirm {
+                    cashbox: 1,
+                    cheque: "c".into()
+                },
+                999
+            ),
+            Expect::Ok
+        );
+        assert_eq!(
+            m.accounts[0],
+            Account {
+                balance: 525,
+                held: 0
+            }
+        );
+    }
+}

@@ -1,0 +1,576 @@
+//! The seeded simulator: tills running purchase flows against the engine's real commit
+//! path over an in-memory store, with faults — crashes before a batch is durable, answers
+//! lost after it is, requests duplicated — checked against the auditor after every batch.
+//! The same seed gives the same run, so any failure replays exactly from its seed.
+
+use crate::model::{Expect, Model, Op};
+use chrono::NaiveDate;
+use loyalty_core::amount::{Money, Percent, Points, Qty};
+use loyalty_core::command::{Actor, Cheque, Command, RefundLine, Request};
+use loyalty_core::ids::*;
+use loyalty_core::model::*;
+use loyalty_core::outcome::Code;
+use loyalty_core::state::StateView;
+use loyalty_engine::store::MemStore;
+use loyalty_engine::stored::StoredState;
+use loyalty_engine::{commit_batch, verify_store};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// The shape of a run.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    pub seed: u64,
+    pub batches: u32,
+    pub tills: u32,
+    pub kiosks: u32,
+    pub cards: usize,
+    /// Per mille: a batch is lost before it is durable (the process dies).
+    pub crash_per_mille: u32,
+    /// Per mille: an answer is lost after its batch is durable.
+    pub lost_answer_per_mille: u32,
+    /// Per mille: a request is sent twice in the same batch.
+    pub duplicate_per_mille: u32,
+}
+
+impl SimConfig {
+    pub fn new(seed: u64, batches: u32) -> SimConfig {
+        SimConfig {
+            seed,
+            batches,
+            tills: 6,
+            kiosks: 1,
+            cards: 5,
+            crash_per_mille: 30,
+            lost_answer_per_mille: 50,
+            duplicate_per_mille: 30,
+        }
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SimReport {
+    pub seed: u64,
+    pub requests: u64,
+    pub committed_batches: u64,
+    pub crashes: u64,
+    pub lost_answers: u64,
+    pub resends: u64,
+    pub duplicates: u64,
+    pub events: u64,
+    pub refused: u64,
+    pub expired_sweeps: u64,
+    pub points_total: i64,
+}
+
+/// A disagreement between the engine and the auditor: the run's seed reproduces it.
+#[derive(Debug)]
+pub struct Divergence {
+    pub seed: u64,
+    pub batch: u32,
+    pub detail: String,
+}
+
+impl std::fmt::Display for Divergence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "seed {} batch {}: {} (replay: cargo run -p loyalty-sim --release -- --seed {})",
+            self.seed, self.batch, self.detail, self.seed
+        )
+    }
+}
+
+impl std::error::Error for Divergence {}
+
+/// What a till does next.
+#[derive(Debug, Clone)]
+enum Flow {
+    Idle,
+    Paid {
+        cheque: String,
+        card: usize,
+        amount: i64,
+    },
+    Registered {
+        cheque: String,
+    },
+}
+
+/// A request whose answer the till has not seen yet, and where its flow goes after it.
+#[derive(Debug, Clone)]
+struct Waiting {
+    req: Request,
+    op: Op,
+    on_ok: Flow,
+    on_refused: Flow,
+}
+
+struct Till {
+    id: u32,
+    flow: Flow,
+    waiting: Option<Waiting>,
+    next_cheque: u32,
+    confirmed: Vec<String>,
+}
+
+const HOLD_LIFETIME_SECS: u64 = 600;
+
+fn expect_code(e: Expect) -> Code {
+    match e {
+        Expect::Ok => Code::Ok,
+        Expect::InsufficientPoints => Code::InsufficientPoints,
+        Expect::RedeemLimitExceeded => Code::RedeemLimitExceeded,
+        Expect::PurchaseUnknown => Code::PurchaseUnknown,
+        Expect::PurchaseWrongState => Code::PurchaseWrongState,
+        Expect::HoldExpired => Code::HoldExpired,
+        Expect::RefundAtKiosk => Code::RefundAtKiosk,
+        Expect::RefundExists => Code::RefundExists,
+    }
+}
+
+fn card_no(i: usize) -> CardNo {
+    CardNo::new(&format!("{}", 7_000_000 + i)).expect("digits")
+}
+
+fn at(hour: u32) -> chrono::NaiveDateTime {
+    NaiveDate::from_ymd_opt(2026, 11, 23)
+        .and_then(|d| d.and_hms_opt(hour, 0, 0))
+        .expect("date")
+}
+
+fn cheque(id: &str, card: Option<usize>, amount: i64) -> Cheque {
+    Cheque {
+        cheque: ChequeId::new(id).expect("id"),
+        card: card.map(card_no),
+        local_time: at(12),
+        lines: vec![Line {
+            product: ProductCode::new("p").expect("code"),
+            qty: Qty(1000),
+            price: Money(amount),
+        }],
+    }
+}
+
+pub struct Simulation {
+    cfg: SimConfig,
+    rng: StdRng,
+    store: MemStore,
+    program: Program,
+    seq: u64,
+    now: i64,
+    next_op: u128,
+    model: Model,
+    tills: Vec<Till>,
+    report: SimReport,
+    /// The first answer's code of every committed operation.
+    answers: std::collections::HashMap<OpId, Code>,
+}
+
+impl Simulation {
+    pub fn new(cfg: SimConfig) -> Simulation {
+        let program = Program {
+            hold_lifetime_secs: HOLD_LIFETIME_SECS,
+            ..Program::default()
+        };
+        let kiosks: Vec<u32> = (1..=cfg.kiosks).map(|k| cfg.tills + k).collect();
+        let tills = (1..=cfg.tills + cfg.kiosks)
+            .map(|id| Till {
+                id,
+                flow: Flow::Idle,
+                waiting: None,
+                next_cheque: 0,
+                confirmed: Vec::new(),
+            })
+            .collect();
+        Simulation {
+            rng: StdRng::seed_from_u64(cfg.seed),
+            store: MemStore::default(),
+            program,
+            seq: 0,
+            now: 1_800_000_000_000,
+            next_op: cfg.seed as u128 * 1_000_000_000,
+            model: Model::new(cfg.cards, kiosks, HOLD_LIFETIME_SECS as i64 * 1000),
+            report: SimReport {
+                seed: cfg.seed,
+                ..SimReport::default()
+            },
+            tills,
+            answers: std::collections::HashMap::new(),
+            cfg,
+        }
+    }
+
+    fn op(&mut self) -> OpId {
+        self.next_op += 1;
+        OpId(self.next_op)
+    }
+
+    fn admin(&mut self, command: Command) {
+        let req = Request {
+            op: self.op(),
+            actor: Actor::Admin,
+            command,
+        };
+        let done = commit_batch(
+            &self.store,
+            &self.program,
+            self.seq,
+            &[&req],
+            UnixMillis(self.now),
+            false,
+        )
+        .expect("memory store");
+        assert_eq!(
+            done.outcomes[0].reply.code,
+            Code::Ok,
+            "setup: {}",
+            done.outcomes[0].reply.message
+        );
+        self.seq = done.seq;
+    }
+
+    fn setup(&mut self) {
+        for t in 0..self.tills.len() {
+            let id = self.tills[t].id;
+            let kind = if self.model.kiosks.contains(&id) {
+                CashboxKind::SelfCheckout
+            } else {
+                CashboxKind::Pos
+            };
+            self.admin(Command::RegisterCashbox {
+                id: CashboxId(id),
+                store: StoreId(1),
+                kind,
+                secret_sha256: [0; 32],
+            });
+        }
+        self.admin(Command::ImportProducts {
+            products: vec![Product {
+                code: ProductCode::new("p").expect("code"),
+                name: "p".into(),
+                group: None,
+                barcodes: vec![],
+                min_price: Money::ZERO,
+                promotional: false,
+            }],
+        });
+        self.admin(Command::UpsertOffer {
+            offer: Offer {
+                id: OfferId(1),
+                name: "5%".into(),
+                effect: OfferEffect::Accrual,
+                percent: Percent::parse("5").expect("pct"),
+                scope: OfferScope::Cheque,
+                valid_from: at(0),
+                valid_to: at(23),
+                enabled: true,
+            },
+        });
+        for c in 0..self.cfg.cards {
+            self.admin(Command::IssueCard {
+                number: card_no(c),
+                card_type: "Sim".into(),
+                status: CardStatus::Activated,
+                account: None,
+                holder_name: String::new(),
+                holder_phone: String::new(),
+            });
+        }
+    }
+
+    /// The next request of a till that is not waiting for an answer.
+    fn next_request(&mut self, t: usize) -> Option<Waiting> {
+        let cashbox = self.tills[t].id;
+        let roll = self.rng.random_range(0..100u32);
+        let (command, op, on_ok, on_refused) = match self.tills[t].flow.clone() {
+            Flow::Idle => {
+                let confirmed = self.tills[t].confirmed.len();
+                if roll < 8 && confirmed > 0 {
+                    let pick = self.tills[t]
+                        .confirmed
+                        .swap_remove(self.rng.random_range(0..confirmed));
+                    let refund = format!("r-{pick}");
+                    let command = Command::Refund {
+                        refund: ChequeId::new(&refund).expect("id"),
+                        purchase: ChequeId::new(&pick).expect("id"),
+                        lines: vec![RefundLine {
+                            index: 0,
+                            qty: Qty(1000),
+                        }],
+                    };
+                    (
+                        command,
+                        Op::Refund {
+                            cashbox,
+                            cheque: pick,
+                            refund,
+                        },
+                        Flow::Idle,
+                        Flow::Idle,
+                    )
+                } else {
+                    self.tills[t].next_cheque += 1;
+                    let id = format!("c{}", self.tills[t].next_cheque);
+                    let amount = self.rng.random_range(1..200_000i64);
+                    let card = self.rng.random_range(0..self.cfg.cards);
+                    if roll < 50 {
+                        let points = self.rng.random_range(1..=amount / 2 + amount / 5 + 1);
+                        // Paid or not, the cheque is registered next (without points if refused).
+                        let next = Flow::Paid {
+                            cheque: id.clone(),
+                            card,
+                            amount,
+                        };
+                        (
+                            Command::PayWithBonus {
+                                cheque: cheque(&id, Some(card), amount),
+                                points: Points(points),
+                            },
+                            Op::Pay {
+                                cashbox,
+                                cheque: id,
+                                card,
+                                amount,
+                                points,
+                            },
+                            next.clone(),
+                            next,
+                        )
+                    } else {
+                        let card = (roll < 90).then_some(card);
+                        (
+                            Command::RegisterPurchase {
+                                cheque: cheque(&id, card, amount),
+                            },
+                            Op::Register {
+                                cashbox,
+                                cheque: id.clone(),
+                                card,
+                                amount,
+                            },
+                            Flow::Registered { cheque: id },
+                            Flow::Idle,
+                        )
+                    }
+                }
+            }
+            Flow::Paid {
+                cheque: id,
+                card,
+                amount,
+            } => (
+                Command::RegisterPurchase {
+                    cheque: cheque(&id, Some(card), amount),
+                },
+                Op::Register {
+                    cashbox,
+                    cheque: id.clone(),
+                    card: Some(card),
+                    amount,
+                },
+                Flow::Registered { cheque: id },
+                Flow::Idle,
+            ),
+            Flow::Registered { cheque: id } => {
+                let c = ChequeId::new(&id).expect("id");
+                if roll < 3 {
+                    // The till stalls: the purchase stays pending until it expires.
+                    self.tills[t].flow = Flow::Idle;
+                    return None;
+                } else if roll < 85 {
+                    (
+                        Command::Confirm { cheque: c },
+                        Op::Confirm {
+                            cashbox,
+                            cheque: id,
+                        },
+                        Flow::Idle,
+                        Flow::Idle,
+                    )
+                } else {
+                    (
+                        Command::Cancel { cheque: c },
+                        Op::Cancel {
+                            cashbox,
+                            cheque: id,
+                        },
+                        Flow::Idle,
+                        Flow::Idle,
+                    )
+                }
+            }
+        };
+        let req = Request {
+            op: self.op(),
+            actor: Actor::Cashbox(CashboxId(cashbox)),
+            command,
+        };
+        Some(Waiting {
+            req,
+            op,
+            on_ok,
+            on_refused,
+        })
+    }
+
+    fn diverged(&self, batch: u32, detail: String) -> Divergence {
+        Divergence {
+            seed: self.cfg.seed,
+            batch,
+            detail,
+        }
+    }
+
+    /// Runs the whole simulation.
+    pub fn run(mut self) -> Result<SimReport, Divergence> {
+        self.setup();
+        for b in 0..self.cfg.batches {
+            self.now += self.rng.random_range(0..40_000i64);
+            // Each till not waiting for an answer may send its next request; waiting tills resend.
+            let mut batch: Vec<(usize, Request, Op)> = Vec::new();
+            for t in 0..self.tills.len() {
+                if self.rng.random_range(0..100u32) < 40 {
+                    continue;
+                }
+                if let Some(w) = &self.tills[t].waiting {
+                    self.report.resends += 1;
+                    batch.push((t, w.req.clone(), w.op.clone()));
+                } else if let Some(w) = self.next_request(t) {
+                    batch.push((t, w.req.clone(), w.op.clone()));
+                    self.tills[t].waiting = Some(w);
+                }
+            }
+            if self.rng.random_range(0..100u32) < 10 {
+                let req = Request {
+                    op: self.op(),
+                    actor: Actor::System,
+                    command: Command::ExpireHolds,
+                };
+                batch.push((usize::MAX, req, Op::Expire));
+            }
+            if self.rng.random_range(0..1000) < self.cfg.duplicate_per_mille && !batch.is_empty() {
+                let dup = batch[self.rng.random_range(0..batch.len())].clone();
+                self.report.duplicates += 1;
+                batch.push(dup);
+            }
+            if batch.is_empty() {
+                continue;
+            }
+            if self.rng.random_range(0..1000) < self.cfg.crash_per_mille {
+                // The process dies before the batch is durable: nothing of it exists, no
+                // answer was sent; the tills will resend.
+                self.report.crashes += 1;
+                continue;
+            }
+            let reqs: Vec<&Request> = batch.iter().map(|(_, r, _)| r).collect();
+            let done = commit_batch(
+                &self.store,
+                &self.program,
+                self.seq,
+                &reqs,
+                UnixMillis(self.now),
+                false,
+            )
+            .map_err(|e| self.diverged(b, e.to_string()))?;
+            self.report.events += done.seq - self.seq;
+            self.seq = done.seq;
+            self.report.committed_batches += 1;
+            self.report.requests += batch.len() as u64;
+            let mut seen_in_batch = std::collections::HashSet::new();
+            for ((t, req, op), out) in batch.into_iter().zip(done.outcomes) {
+                let first_time = self.answers.get(&req.op).copied();
+                let expected = match first_time {
+                    Some(code) => {
+                        if !out.replayed {
+                            return Err(self.diverged(b, format!("{} applied twice", req.op)));
+                        }
+                        code
+                    }
+                    None => {
+                        if !seen_in_batch.insert(req.op) || out.replayed {
+                            return Err(self.diverged(
+                                b,
+                                format!("{} replayed before it was applied", req.op),
+                            ));
+                        }
+                        let code = expect_code(self.model.apply(&op, self.now));
+                        self.answers.insert(req.op, code);
+                        code
+                    }
+                };
+                if out.reply.code != expected {
+                    return Err(self.diverged(
+                        b,
+                        format!(
+                            "{:?}: engine {:?} ({}), auditor {:?}",
+                            op, out.reply.code, out.reply.message, expected
+                        ),
+                    ));
+                }
+                if out.reply.code != Code::Ok {
+                    self.report.refused += 1;
+                }
+                if matches!(op, Op::Expire) {
+                    self.report.expired_sweeps += 1;
+                    continue;
+                }
+                if self.rng.random_range(0..1000) < self.cfg.lost_answer_per_mille {
+                    // Durable, but the answer never reached the till: it will resend.
+                    self.report.lost_answers += 1;
+                    continue;
+                }
+                let till = &mut self.tills[t];
+                if let Some(w) = till.waiting.take_if(|w| w.req.op == req.op) {
+                    till.flow = if expected == Code::Ok {
+                        w.on_ok
+                    } else {
+                        w.on_refused
+                    };
+                    if let (Op::Confirm { cheque, .. }, Code::Ok) = (&op, expected) {
+                        till.confirmed.push(cheque.clone());
+                    }
+                }
+            }
+            self.check(b)?;
+        }
+        self.check(self.cfg.batches)?;
+        let report = verify_store(&self.store, false)
+            .map_err(|e| self.diverged(self.cfg.batches, e.to_string()))?;
+        if !report.equal {
+            return Err(self.diverged(
+                self.cfg.batches,
+                format!("rebuild differs: {:?}", report.differences),
+            ));
+        }
+        self.report.points_total = self.model.total();
+        Ok(self.report)
+    }
+
+    /// Balances and holds of every account equal the auditor's.
+    fn check(&self, b: u32) -> Result<(), Divergence> {
+        let view = StoredState::new(&self.store);
+        for (i, expected) in self.model.accounts.iter().enumerate() {
+            let card = view
+                .card(&card_no(i))
+                .ok_or_else(|| self.diverged(b, format!("card {i} missing")))?;
+            let a = view
+                .account(card.account)
+                .ok_or_else(|| self.diverged(b, format!("account of card {i} missing")))?;
+            if (a.balance.0, a.held.0) != (expected.balance, expected.held) {
+                return Err(self.diverged(
+                    b,
+                    format!(
+                        "card {i}: engine balance {} held {}, auditor {} / {}",
+                        a.balance,
+                        a.held,
+                        Points(expected.balance),
+                        Points(expected.held)
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}

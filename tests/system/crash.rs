@@ -1,0 +1,257 @@
+//! kill -9 of a real server process under load, restarted on the same data directory:
+//! every acknowledged operation is present, and nothing is applied twice.
+
+use crate::harness::*;
+use loyalty_api::pb;
+use loyalty_api::pb::admin_service_client::AdminServiceClient;
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const CARD: &str = "4000000000001";
+const TILLS: u32 = 8;
+
+struct ChildServer {
+    child: Child,
+    url: String,
+}
+
+/// Starts the real server binary on 127.0.0.1:0 and reads its address from its log.
+fn spawn_server(data: &Path) -> (ChildServer, Duration) {
+    let started = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_loyalty-test-server"))
+        .args([
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-token",
+            ADMIN_TOKEN,
+        ])
+        .env("LOYALTY_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the server binary");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("server exited before listening")
+            .unwrap();
+        if let Some(rest) = line.split("addr=").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    // Keep draining the log so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (
+        ChildServer {
+            child,
+            url: format!("http://{addr}"),
+        },
+        started.elapsed(),
+    )
+}
+
+/// One purchase = register then confirm; both requests are kept so they can be resent.
+#[derive(Clone)]
+struct Purchase {
+    register: pb::RegisterPurchaseRequest,
+    confirm: pb::PurchaseRequest,
+}
+
+fn purchase(till: u32, n: u32) -> Purchase {
+    let id = format!("t{till}-{n}");
+    Purchase {
+        register: pb::RegisterPurchaseRequest {
+            operation_id: op(),
+            cheque: Some(cheque(&id, CARD, vec![line("bread", "1", "100")])),
+        },
+        confirm: pb::PurchaseRequest {
+            operation_id: op(),
+            cheque_id: id,
+        },
+    }
+}
+
+#[derive(Default)]
+struct Ledger {
+    /// Every purchase attempted, by till, in order.
+    attempted: BTreeMap<u32, Vec<Purchase>>,
+    /// Operation ids whose answer the till received.
+    acknowledged: Vec<String>,
+}
+
+/// Tills run purchases until the server dies under them.
+async fn load(tills: Vec<Till>, ledger: Arc<Mutex<Ledger>>, start_at: u32) {
+    let mut tasks = Vec::new();
+    for mut till in tills {
+        let ledger = ledger.clone();
+        tasks.push(tokio::spawn(async move {
+            for n in start_at.. {
+                let p = purchase(till.id, n);
+                ledger
+                    .lock()
+                    .unwrap()
+                    .attempted
+                    .entry(till.id)
+                    .or_default()
+                    .push(p.clone());
+                let Ok(r) = till
+                    .client
+                    .register_purchase(till.req(p.register.clone()))
+                    .await
+                else {
+                    return;
+                };
+                assert_eq!(
+                    r.get_ref().outcome,
+                    pb::Outcome::Ok as i32,
+                    "{}",
+                    r.get_ref().message
+                );
+                ledger
+                    .lock()
+                    .unwrap()
+                    .acknowledged
+                    .push(p.register.operation_id.clone());
+                let Ok(r) = till.client.confirm(till.req(p.confirm.clone())).await else {
+                    return;
+                };
+                assert_eq!(
+                    r.get_ref().outcome,
+                    pb::Outcome::Ok as i32,
+                    "{}",
+                    r.get_ref().message
+                );
+                ledger
+                    .lock()
+                    .unwrap()
+                    .acknowledged
+                    .push(p.confirm.operation_id.clone());
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+}
+
+async fn tills(url: &str, secrets: &[(u32, String)]) -> Vec<Till> {
+    let ch = channel(url).await;
+    secrets
+        .iter()
+        .map(|(id, s)| Till {
+            client: pb::cash_service_client::CashServiceClient::new(ch.clone()),
+            id: *id,
+            secret: s.clone(),
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_under_load_loses_no_acknowledged_operation_and_applies_nothing_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, _) = spawn_server(dir.path());
+    let mut admin = AdminServiceClient::new(channel(&server.url).await);
+    setup_program(&mut admin).await;
+    issue_card(&mut admin, CARD, pb::CardStatus::Activated).await;
+    let mut secrets = Vec::new();
+    for id in 1..=TILLS {
+        let t = register_till(
+            &mut admin,
+            channel(&server.url).await,
+            id,
+            pb::CashboxKind::Pos,
+        )
+        .await;
+        secrets.push((id, t.secret));
+    }
+    let ledger = Arc::new(Mutex::new(Ledger::default()));
+    for round in 0..3u32 {
+        let load = tokio::spawn(load(
+            tills(&server.url, &secrets).await,
+            ledger.clone(),
+            round * 1_000_000,
+        ));
+        // Let the load run, then kill -9 mid-flight.
+        tokio::time::sleep(Duration::from_millis(300 + 150 * u64::from(round))).await;
+        server.child.kill().unwrap();
+        server.child.wait().unwrap();
+        load.await.unwrap();
+        let (restarted, took) = spawn_server(dir.path());
+        eprintln!("round {round}: restarted in {took:?}");
+        server = restarted;
+    }
+    let ledger = Arc::try_unwrap(ledger).ok().unwrap().into_inner().unwrap();
+    assert!(
+        ledger.acknowledged.len() > 50,
+        "the load made progress: {}",
+        ledger.acknowledged.len()
+    );
+
+    // Resend everything every till attempted, in its order. Acknowledged operations must
+    // come back as stored originals; the rest may be new. Every one must succeed.
+    let ts = tills(&server.url, &secrets).await;
+    let acknowledged: std::collections::HashSet<_> = ledger.acknowledged.iter().cloned().collect();
+    let mut purchases = 0u64;
+    for mut till in ts {
+        for p in ledger.attempted.get(&till.id).cloned().unwrap_or_default() {
+            for (op_id, reply) in [
+                (
+                    p.register.operation_id.clone(),
+                    till.client
+                        .register_purchase(till.req(p.register.clone()))
+                        .await
+                        .unwrap()
+                        .into_inner(),
+                ),
+                (
+                    p.confirm.operation_id.clone(),
+                    till.client
+                        .confirm(till.req(p.confirm.clone()))
+                        .await
+                        .unwrap()
+                        .into_inner(),
+                ),
+            ] {
+                assert_eq!(
+                    reply.outcome,
+                    pb::Outcome::Ok as i32,
+                    "{op_id}: {}",
+                    reply.message
+                );
+                if acknowledged.contains(&op_id) {
+                    assert!(reply.replayed, "acknowledged operation {op_id} was lost");
+                }
+            }
+            purchases += 1;
+        }
+    }
+    // Each purchase of 100.00 earns 5.00 exactly once.
+    let mut till = tills(&server.url, &secrets).await.remove(0);
+    let bal = till
+        .client
+        .balance(till.req(pb::BalanceRequest { card: CARD.into() }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        bal.balance.unwrap().balance,
+        format!("{}.00", purchases * 5)
+    );
+    let mut admin = AdminServiceClient::new(channel(&server.url).await);
+    let v = admin
+        .verify(admin_req(pb::VerifyRequest { rewrite: false }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(v.equal, "{:?}", v.differences);
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+}

@@ -1,0 +1,221 @@
+//! Starting servers (in-process or as a child process) and talking to them.
+
+use loyalty_api::pb;
+use loyalty_api::pb::admin_service_client::AdminServiceClient;
+use loyalty_api::pb::cash_service_client::CashServiceClient;
+use loyalty_api::server::{serve, ServerConfig};
+use loyalty_api::service::{ADMIN_TOKEN_HEADER, CASHBOX_ID_HEADER, CASHBOX_SECRET_HEADER};
+use std::net::SocketAddr;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+
+pub fn op() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// A server running in this process on 127.0.0.1 with a fresh data directory.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<Result<(), loyalty_api::server::ServeError>>,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        Self::start_in(tempfile::tempdir().unwrap(), ServerConfig::default()).await
+    }
+
+    pub async fn start_in(dir: tempfile::TempDir, config: ServerConfig) -> TestServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let config = ServerConfig {
+            data_dir: dir.path().to_path_buf(),
+            listen: addr,
+            admin_token: ADMIN_TOKEN.into(),
+            ..config
+        };
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(serve(config, listener, shutdown.clone()));
+        TestServer {
+            addr,
+            shutdown,
+            task,
+            dir,
+        }
+    }
+
+    pub async fn stop(self) -> tempfile::TempDir {
+        self.shutdown.cancel();
+        self.task.await.unwrap().unwrap();
+        self.dir
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+pub async fn channel(url: &str) -> Channel {
+    for _ in 0..100 {
+        if let Ok(c) = Channel::from_shared(url.to_owned())
+            .unwrap()
+            .connect()
+            .await
+        {
+            return c;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("server at {url} did not come up");
+}
+
+pub fn admin_req<T>(body: T) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(body);
+    r.metadata_mut()
+        .insert(ADMIN_TOKEN_HEADER, ADMIN_TOKEN.parse().unwrap());
+    r
+}
+
+/// A cashbox's client: adds its credentials to every request.
+#[derive(Clone)]
+pub struct Till {
+    pub client: CashServiceClient<Channel>,
+    pub id: u32,
+    pub secret: String,
+}
+
+impl Till {
+    pub fn req<T>(&self, body: T) -> tonic::Request<T> {
+        let mut r = tonic::Request::new(body);
+        r.metadata_mut()
+            .insert(CASHBOX_ID_HEADER, self.id.to_string().parse().unwrap());
+        r.metadata_mut()
+            .insert(CASHBOX_SECRET_HEADER, self.secret.parse().unwrap());
+        r
+    }
+}
+
+pub fn line(product: &str, qty: &str, price: &str) -> pb::Line {
+    pb::Line {
+        product: product.into(),
+        quantity: qty.into(),
+        price: price.into(),
+    }
+}
+
+pub fn cheque(id: &str, card: &str, lines: Vec<pb::Line>) -> pb::Cheque {
+    pb::Cheque {
+        cheque_id: id.into(),
+        card: card.into(),
+        local_time: "2026-11-23T12:00:00".into(),
+        lines,
+    }
+}
+
+pub fn ok(r: &pb::AdminReply) {
+    assert_eq!(r.outcome, pb::Outcome::Ok as i32, "{}", r.message);
+}
+
+/// A program: products, a 10% dairy discount, 5% accrual on everything, and cashboxes.
+pub async fn setup_program(admin: &mut AdminServiceClient<Channel>) {
+    let products = vec![
+        pb::Product {
+            code: "milk".into(),
+            name: "Milk".into(),
+            group: "dairy".into(),
+            barcodes: vec!["4600000000011".into()],
+            min_price: "0".into(),
+            promotional: false,
+        },
+        pb::Product {
+            code: "bread".into(),
+            name: "Bread".into(),
+            group: String::new(),
+            barcodes: vec![],
+            min_price: "0".into(),
+            promotional: false,
+        },
+    ];
+    ok(&admin
+        .import_products(admin_req(pb::ImportProductsRequest {
+            operation_id: op(),
+            products,
+        }))
+        .await
+        .unwrap()
+        .into_inner());
+    let offer = |id, effect: pb::OfferEffect, percent: &str, group: &str| pb::Offer {
+        id,
+        name: format!("offer {id}"),
+        effect: effect.into(),
+        percent: percent.into(),
+        group: group.into(),
+        valid_from: "2020-01-01T00:00:00".into(),
+        valid_to: "2030-01-01T00:00:00".into(),
+        enabled: true,
+    };
+    ok(&admin
+        .upsert_offer(admin_req(pb::UpsertOfferRequest {
+            operation_id: op(),
+            offer: Some(offer(1, pb::OfferEffect::Discount, "10", "dairy")),
+        }))
+        .await
+        .unwrap()
+        .into_inner());
+    ok(&admin
+        .upsert_offer(admin_req(pb::UpsertOfferRequest {
+            operation_id: op(),
+            offer: Some(offer(2, pb::OfferEffect::Accrual, "5", "")),
+        }))
+        .await
+        .unwrap()
+        .into_inner());
+}
+
+pub async fn register_till(
+    admin: &mut AdminServiceClient<Channel>,
+    channel: Channel,
+    id: u32,
+    kind: pb::CashboxKind,
+) -> Till {
+    let r = admin
+        .register_cashbox(admin_req(pb::RegisterCashboxRequest {
+            operation_id: op(),
+            cashbox_id: id,
+            store_id: 1,
+            kind: kind.into(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    ok(&r);
+    Till {
+        client: CashServiceClient::new(channel),
+        id,
+        secret: r.cashbox_secret,
+    }
+}
+
+pub async fn issue_card(
+    admin: &mut AdminServiceClient<Channel>,
+    card: &str,
+    status: pb::CardStatus,
+) {
+    let r = admin
+        .issue_card(admin_req(pb::IssueCardRequest {
+            operation_id: op(),
+            card: card.into(),
+            card_type: "Gold".into(),
+            status: status.into(),
+            account: 0,
+            holder_name: "Anna".into(),
+            holder_phone: "+79990001122".into(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    ok(&r);
+}
