@@ -3,7 +3,8 @@
 
 use crate::store::{Batch, Pairs, Space, Store, StoreError};
 use rocksdb::{
-    ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB,
+    ColumnFamilyDescriptor, Direction, IteratorMode, Options, ReadOptions, WriteBatch,
+    WriteOptions, DB,
 };
 use std::path::Path;
 
@@ -54,9 +55,17 @@ impl Store for RocksStore {
         limit: usize,
     ) -> Result<Pairs, StoreError> {
         let mut out = Vec::new();
-        let iter = self
-            .db
-            .iterator_cf(self.cf(space), IteratorMode::From(from, Direction::Forward));
+        // The upper bound lets RocksDB stop at `to` instead of skipping the deletions that
+        // lie beyond it (the pending index is mostly tombstones).
+        let mut opts = ReadOptions::default();
+        if let Some(t) = to {
+            opts.set_iterate_upper_bound(t.to_vec());
+        }
+        let iter = self.db.iterator_cf_opt(
+            self.cf(space),
+            opts,
+            IteratorMode::From(from, Direction::Forward),
+        );
         for item in iter {
             let (k, v) = item.map_err(io)?;
             if to.is_some_and(|t| k.as_ref() >= t) || out.len() >= limit {

@@ -1,0 +1,73 @@
+//! The pure core: decide + apply per command against in-memory state.
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use loyalty_benches::{cheque, purchase, setup};
+use loyalty_core::decide::calculate;
+use loyalty_core::execute;
+use loyalty_core::ids::CashboxId;
+use loyalty_core::model::{Program, UnixMillis};
+use loyalty_core::state::MemState;
+
+fn world(program: &Program) -> MemState {
+    let mut state = MemState::default();
+    for req in setup(4) {
+        assert!(execute(&mut state, program, &req, UnixMillis(0))
+            .reply
+            .is_ok());
+    }
+    // Give every card enough points (about 150) that every hold of one point succeeds.
+    for n in 0..loyalty_benches::CARDS {
+        for req in purchase(1_000_000 + n, 1, 50) {
+            assert!(execute(&mut state, program, &req, UnixMillis(0))
+                .reply
+                .is_ok());
+        }
+    }
+    state
+}
+
+fn bench(c: &mut Criterion) {
+    let program = Program::default();
+    let base = world(&program);
+    let mut g = c.benchmark_group("core");
+    g.throughput(Throughput::Elements(1));
+    for lines in [1usize, 10, 50] {
+        let ch = cheque("calc", 7, lines);
+        g.bench_function(format!("calculate_{lines}_lines"), |b| {
+            b.iter(|| calculate(&base, &program, CashboxId(1), &ch))
+        });
+    }
+    let mut n = 0u64;
+    g.bench_function("register_and_confirm_5_lines", |b| {
+        b.iter_batched_ref(
+            || base.clone(),
+            |state| {
+                n += 1;
+                for req in purchase(n, 2, 5) {
+                    execute(state, &program, &req, UnixMillis(0));
+                }
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    let mut state = base.clone();
+    g.bench_function("pay_with_bonus_5_lines", |b| {
+        b.iter(|| {
+            n += 1;
+            execute(
+                &mut state,
+                &program,
+                &loyalty_benches::hold(n, 3, 5),
+                UnixMillis(0),
+            )
+        })
+    });
+    let replay = purchase(1_000_000, 1, 50);
+    g.bench_function("idempotent_replay", |b| {
+        b.iter(|| execute(&mut state, &program, &replay[0], UnixMillis(0)))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
