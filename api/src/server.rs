@@ -156,7 +156,16 @@ pub async fn serve(
     })
     .max_decoding_message_size(REQUEST_BYTES_MAX);
 
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    // Small request/answer exchanges must not wait for Nagle's algorithm (40 ms stalls).
+    let incoming = tokio_stream::StreamExt::map(
+        tokio_stream::wrappers::TcpListenerStream::new(listener),
+        |conn| {
+            conn.and_then(|c| {
+                c.set_nodelay(true)?;
+                Ok(c)
+            })
+        },
+    );
     let result = tonic::transport::Server::builder()
         .max_concurrent_streams(Some(CONNECTION_STREAMS_MAX))
         .add_service(health_service)

@@ -83,7 +83,7 @@ impl CashApi {
         command: Command,
     ) -> Result<Response<pb::ChequeReply>, Status> {
         let op = cv::op_id(op).map_err(invalid)?;
-        tracing::info!(%op, cashbox = cashbox.0, command = command_name(&command), "request");
+        tracing::debug!(%op, cashbox = cashbox.0, command = command_name(&command), "request");
         let out = self
             .engine
             .execute(Request {
@@ -93,7 +93,7 @@ impl CashApi {
             })
             .await
             .map_err(status)?;
-        tracing::info!(%op, code = ?out.reply.code, replayed = out.replayed, "answered");
+        tracing::debug!(%op, code = ?out.reply.code, replayed = out.replayed, "answered");
         Ok(Response::new(cv::reply(out.reply, out.replayed)))
     }
 }

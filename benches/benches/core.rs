@@ -51,13 +51,16 @@ fn bench(c: &mut Criterion) {
         )
     });
     let mut state = base.clone();
-    g.bench_function("pay_with_bonus_5_lines", |b| {
+    g.bench_function("pay_with_bonus_then_cancel_5_lines", |b| {
         b.iter(|| {
             n += 1;
+            let hold = loyalty_benches::hold(n, 3, 5);
+            let held = execute(&mut state, &program, &hold, UnixMillis(0));
+            assert!(held.reply.is_ok(), "{}", held.reply.message);
             execute(
                 &mut state,
                 &program,
-                &loyalty_benches::hold(n, 3, 5),
+                &loyalty_benches::cancel(&hold),
                 UnixMillis(0),
             )
         })

@@ -135,3 +135,17 @@ pub fn hold(n: u64, cashbox: u32, lines: usize) -> Request {
         },
     }
 }
+
+/// Cancels the purchase a hold was placed on.
+pub fn cancel(hold: &Request) -> Request {
+    let Command::PayWithBonus { cheque, .. } = &hold.command else {
+        panic!("not a hold")
+    };
+    Request {
+        op: OpId(hold.op.0 + 1),
+        actor: hold.actor,
+        command: Command::Cancel {
+            cheque: cheque.cheque.clone(),
+        },
+    }
+}

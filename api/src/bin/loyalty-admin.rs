@@ -14,7 +14,7 @@ struct Args {
     /// Server address.
     #[arg(long, env = "LOYALTY_SERVER", default_value = "http://127.0.0.1:50051")]
     server: String,
-    /// Admin token; by default read from <data-dir>/admin.token.
+    /// Admin token; by default read from DATA_DIR/admin.token.
     #[arg(long, env = "LOYALTY_ADMIN_TOKEN", hide_env_values = true)]
     token: Option<String>,
     #[arg(long, env = "LOYALTY_DATA_DIR", default_value = "data")]

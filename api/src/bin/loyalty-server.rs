@@ -18,7 +18,7 @@ struct Args {
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, env = "LOYALTY_LISTEN")]
     listen: Option<std::net::SocketAddr>,
-    /// Admin token; by default one is generated into <data-dir>/admin.token.
+    /// Admin token; by default one is generated into DATA_DIR/admin.token.
     #[arg(long, env = "LOYALTY_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
     /// Log as JSON lines.

@@ -1,0 +1,381 @@
+// Latency and rate reporting uses floats; no money flows through this binary.
+#![allow(clippy::float_arithmetic)]
+
+//! Load generator: realistic purchase flows from many simulated cashboxes against a running
+//! server over gRPC. Closed loop (`--concurrency` flows in flight) or open loop (`--rate`
+//! flows started per second whatever the latency). Reports throughput and latency
+//! percentiles per command.
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use hdrhistogram::Histogram;
+use loyalty_api::pb;
+use loyalty_api::pb::admin_service_client::AdminServiceClient;
+use loyalty_api::pb::cash_service_client::CashServiceClient;
+use loyalty_api::service::{ADMIN_TOKEN_HEADER, CASHBOX_ID_HEADER, CASHBOX_SECRET_HEADER};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tonic::transport::Channel;
+
+#[derive(Parser, Clone)]
+#[command(about = "Drive purchase flows against a loyalty server and report latencies")]
+struct Args {
+    #[arg(long, default_value = "http://127.0.0.1:50051")]
+    server: String,
+    #[arg(long, env = "LOYALTY_ADMIN_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    #[arg(long, default_value = "data")]
+    data_dir: std::path::PathBuf,
+    /// Simulated cashboxes.
+    #[arg(long, default_value_t = 1000)]
+    tills: u32,
+    /// Cards in use.
+    #[arg(long, default_value_t = 10_000)]
+    cards: u64,
+    #[arg(long, default_value_t = 20)]
+    duration_secs: u64,
+    /// Flows in flight (closed loop); ignored with --rate.
+    #[arg(long, default_value_t = 256)]
+    concurrency: usize,
+    /// Flows started per second (open loop). Each flow is 4-5 operations.
+    #[arg(long)]
+    rate: Option<u64>,
+    /// gRPC connections.
+    #[arg(long, default_value_t = 4)]
+    connections: usize,
+}
+
+type Hists = Arc<Mutex<BTreeMap<&'static str, Histogram<u64>>>>;
+
+struct Ctx {
+    tills: Vec<(u32, String)>,
+    channels: Vec<Channel>,
+    run: u64,
+    cards: u64,
+    hists: Hists,
+}
+
+fn req<T>(till: &(u32, String), body: T) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(body);
+    r.metadata_mut().insert(
+        CASHBOX_ID_HEADER,
+        till.0.to_string().parse().expect("digits"),
+    );
+    r.metadata_mut()
+        .insert(CASHBOX_SECRET_HEADER, till.1.parse().expect("ascii"));
+    r
+}
+
+fn op() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+impl Ctx {
+    fn card(&self, n: u64) -> String {
+        format!("9{:05}{:09}", self.run % 100_000, n % self.cards)
+    }
+
+    fn record(&self, name: &'static str, started: Instant) {
+        let us = started.elapsed().as_micros() as u64;
+        let mut h = self.hists.lock().expect("lock");
+        h.entry(name)
+            .or_insert_with(|| Histogram::new(3).expect("histogram"))
+            .record(us.max(1))
+            .expect("in range");
+    }
+
+    /// calculate → (pay 1 point) → register → confirm or cancel, sometimes a balance check.
+    async fn flow(&self, n: u64) -> anyhow::Result<()> {
+        let till = &self.tills[(n % self.tills.len() as u64) as usize];
+        let mut client = CashServiceClient::new(
+            self.channels[(n % self.channels.len() as u64) as usize].clone(),
+        );
+        let card = self.card(n.wrapping_mul(2_654_435_761));
+        let cheque = pb::Cheque {
+            cheque_id: format!("L{}-{n}", self.run),
+            card: card.clone(),
+            local_time: "2026-11-23T12:00:00".into(),
+            lines: (0..3)
+                .map(|l| pb::Line {
+                    product: format!("p{}", (n + l) % 50),
+                    quantity: "1".into(),
+                    price: format!("{}.99", 50 + (n + l) % 200),
+                })
+                .collect(),
+        };
+        let t = Instant::now();
+        let calc = client
+            .calculate(req(
+                till,
+                pb::CalculateRequest {
+                    cheque: Some(cheque.clone()),
+                },
+            ))
+            .await?
+            .into_inner();
+        self.record("Calculate", t);
+        let spendable = calc.balance.map(|b| b.spendable).unwrap_or_default();
+        if n.is_multiple_of(2) && spendable != "0.00" && !spendable.is_empty() {
+            let t = Instant::now();
+            client
+                .pay_with_bonus(req(
+                    till,
+                    pb::PayWithBonusRequest {
+                        operation_id: op(),
+                        cheque: Some(cheque.clone()),
+                        points: "1".into(),
+                    },
+                ))
+                .await?;
+            self.record("PayWithBonus", t);
+        }
+        let t = Instant::now();
+        let reg = client
+            .register_purchase(req(
+                till,
+                pb::RegisterPurchaseRequest {
+                    operation_id: op(),
+                    cheque: Some(cheque.clone()),
+                },
+            ))
+            .await?
+            .into_inner();
+        self.record("RegisterPurchase", t);
+        if reg.outcome != pb::Outcome::Ok as i32 {
+            bail!("register refused: {}", reg.message);
+        }
+        let t = Instant::now();
+        if n % 10 == 9 {
+            client
+                .cancel(req(
+                    till,
+                    pb::PurchaseRequest {
+                        operation_id: op(),
+                        cheque_id: cheque.cheque_id,
+                    },
+                ))
+                .await?;
+            self.record("Cancel", t);
+        } else {
+            client
+                .confirm(req(
+                    till,
+                    pb::PurchaseRequest {
+                        operation_id: op(),
+                        cheque_id: cheque.cheque_id,
+                    },
+                ))
+                .await?;
+            self.record("Confirm", t);
+        }
+        if n.is_multiple_of(5) {
+            let t = Instant::now();
+            client
+                .balance(req(till, pb::BalanceRequest { card }))
+                .await?;
+            self.record("Balance", t);
+        }
+        Ok(())
+    }
+}
+
+fn admin_req<T>(token: &str, body: T) -> anyhow::Result<tonic::Request<T>> {
+    let mut r = tonic::Request::new(body);
+    r.metadata_mut().insert(ADMIN_TOKEN_HEADER, token.parse()?);
+    Ok(r)
+}
+
+async fn setup(args: &Args, token: &str, run: u64) -> anyhow::Result<Vec<(u32, String)>> {
+    let mut admin = AdminServiceClient::connect(args.server.clone())
+        .await
+        .with_context(|| args.server.clone())?;
+    let products = (0..50)
+        .map(|i| pb::Product {
+            code: format!("p{i}"),
+            name: format!("product {i}"),
+            group: format!("g{}", i % 5),
+            barcodes: vec![],
+            min_price: "1".into(),
+            promotional: false,
+        })
+        .collect();
+    admin
+        .import_products(admin_req(
+            token,
+            pb::ImportProductsRequest {
+                operation_id: op(),
+                products,
+            },
+        )?)
+        .await?;
+    for (id, effect, pct, group) in [
+        (9001, pb::OfferEffect::Accrual, "5", ""),
+        (9002, pb::OfferEffect::Discount, "10", "g1"),
+    ] {
+        let offer = pb::Offer {
+            id,
+            name: "load".into(),
+            effect: effect.into(),
+            percent: pct.into(),
+            group: group.into(),
+            valid_from: "2020-01-01T00:00:00".into(),
+            valid_to: "2030-01-01T00:00:00".into(),
+            enabled: true,
+        };
+        admin
+            .upsert_offer(admin_req(
+                token,
+                pb::UpsertOfferRequest {
+                    operation_id: op(),
+                    offer: Some(offer),
+                },
+            )?)
+            .await?;
+    }
+    let base = (run % 1000) as u32 * 100_000 + 1_000_000;
+    let mut tills = Vec::new();
+    for i in 0..args.tills {
+        let r = admin
+            .register_cashbox(admin_req(
+                token,
+                pb::RegisterCashboxRequest {
+                    operation_id: op(),
+                    cashbox_id: base + i,
+                    store_id: 1 + i / 10,
+                    kind: pb::CashboxKind::Pos.into(),
+                },
+            )?)
+            .await?
+            .into_inner();
+        if r.outcome != pb::Outcome::Ok as i32 {
+            bail!("register cashbox: {}", r.message);
+        }
+        tills.push((base + i, r.cashbox_secret));
+    }
+    let ctx = Ctx {
+        tills: vec![],
+        channels: vec![],
+        run,
+        cards: args.cards,
+        hists: Default::default(),
+    };
+    for n in 0..args.cards {
+        admin
+            .issue_card(admin_req(
+                token,
+                pb::IssueCardRequest {
+                    operation_id: op(),
+                    card: ctx.card(n),
+                    card_type: "Load".into(),
+                    status: pb::CardStatus::Activated.into(),
+                    account: 0,
+                    holder_name: String::new(),
+                    holder_phone: String::new(),
+                },
+            )?)
+            .await?;
+    }
+    Ok(tills)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let token = match &args.token {
+        Some(t) => t.clone(),
+        None => std::fs::read_to_string(args.data_dir.join("admin.token"))
+            .context("admin token")?
+            .trim()
+            .to_owned(),
+    };
+    let run = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    eprintln!(
+        "setting up {} cashboxes and {} cards ...",
+        args.tills, args.cards
+    );
+    let tills = setup(&args, &token, run).await?;
+    let mut channels = Vec::new();
+    for _ in 0..args.connections.max(1) {
+        channels.push(
+            Channel::from_shared(args.server.clone())?
+                .tcp_nodelay(true)
+                .connect()
+                .await?,
+        );
+    }
+    let ctx = Arc::new(Ctx {
+        tills,
+        channels,
+        run,
+        cards: args.cards,
+        hists: Default::default(),
+    });
+    let deadline = Instant::now() + Duration::from_secs(args.duration_secs);
+    let errors = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    match args.rate {
+        Some(rate) => {
+            let mut tick = tokio::time::interval(Duration::from_nanos(1_000_000_000 / rate.max(1)));
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                tick.tick().await;
+                n += 1;
+                let (ctx, errors) = (ctx.clone(), errors.clone());
+                tasks.push(tokio::spawn(async move {
+                    if ctx.flow(n).await.is_err() {
+                        errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }));
+            }
+        }
+        None => {
+            for w in 0..args.concurrency as u64 {
+                let (ctx, errors) = (ctx.clone(), errors.clone());
+                let stride = args.concurrency as u64;
+                tasks.push(tokio::spawn(async move {
+                    let mut n = w;
+                    while Instant::now() < deadline {
+                        if ctx.flow(n).await.is_err() {
+                            errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        n += stride;
+                    }
+                }));
+            }
+        }
+    }
+    for t in tasks {
+        t.await?;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let hists = ctx.hists.lock().expect("lock");
+    let total: u64 = hists.values().map(|h| h.len()).sum();
+    let mode = args.rate.map_or(
+        format!("closed loop, {} flows in flight", args.concurrency),
+        |r| format!("open loop, {r} flows/s"),
+    );
+    println!(
+        "{mode}: {total} operations in {secs:.1} s = {:.0} ops/s, {} failed flows",
+        total as f64 / secs,
+        errors.load(std::sync::atomic::Ordering::Relaxed)
+    );
+    println!("| command | count | ops/s | p50 ms | p99 ms | p99.9 ms | max ms |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for (name, h) in hists.iter() {
+        let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+        println!(
+            "| {name} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} |",
+            h.len(),
+            h.len() as f64 / secs,
+            ms(0.5),
+            ms(0.99),
+            ms(0.999),
+            h.max() as f64 / 1000.0
+        );
+    }
+    Ok(())
+}
