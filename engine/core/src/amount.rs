@@ -182,15 +182,30 @@ pub fn round_minor(value_in_units: Decimal) -> i64 {
         .expect("rounded amount fits in i64")
 }
 
-/// `percent` of `base` minor units, rounded by the one rule.
+/// `num / den` rounded by the one rule (half away from zero), in exact integers.
+fn div_round(num: i128, den: i128) -> i128 {
+    assert!(den > 0, "division by {den}");
+    let q = num / den;
+    let r = num % den;
+    if 2 * r.abs() >= den {
+        q + num.signum()
+    } else {
+        q
+    }
+}
+
+/// `percent` of `base` minor units, rounded by the one rule. Computed on the decimal's
+/// integer mantissa, so it is exact and agrees with [`round_minor`] of the decimal product.
 pub fn percent_of(base_minor: i64, percent: Percent) -> i64 {
-    let units = Decimal::new(base_minor, 2) * percent.0 / Decimal::ONE_HUNDRED;
-    round_minor(units)
+    let scale = 10i128.pow(percent.0.scale());
+    let v = div_round(i128::from(base_minor) * percent.0.mantissa(), 100 * scale);
+    i64::try_from(v).expect("percent of a bounded amount fits")
 }
 
 /// Price (minor units per unit) times quantity (thousandths), rounded by the one rule.
 pub fn extend(price_minor: i64, qty: Qty) -> i64 {
-    round_minor(Decimal::new(price_minor, 2) * qty.to_decimal())
+    let v = div_round(i128::from(price_minor) * i128::from(qty.0), 1000);
+    i64::try_from(v).expect("a bounded price times a bounded quantity fits")
 }
 
 /// The part of `whole` that corresponds to `num / den`, rounded by the one rule.
@@ -198,11 +213,8 @@ pub fn extend(price_minor: i64, qty: Qty) -> i64 {
 /// never exceed the whole.
 pub fn prorate(whole_minor: i64, num: i64, den: i64) -> i64 {
     assert!(den > 0 && (0..=den).contains(&num), "prorate {num}/{den}");
-    if num == den {
-        return whole_minor;
-    }
-    let units = Decimal::new(whole_minor, 2) * Decimal::from(num) / Decimal::from(den);
-    round_minor(units)
+    let v = div_round(i128::from(whole_minor) * i128::from(num), i128::from(den));
+    i64::try_from(v).expect("a part of a bounded amount fits")
 }
 
 /// Splits `total` into parts proportional to `weights` by largest remainder; ties go to the
@@ -302,6 +314,14 @@ mod tests {
                 last = v;
             }
             prop_assert_eq!(prorate(whole, den, den), whole);
+        }
+
+        #[test]
+        fn integer_rounding_agrees_with_the_decimal_rule(base in 0i64..AMOUNT_MINOR_MAX, pct in 1u32..=1_000_000, price in 0i64..10_000_000, qty in 1i64..QTY_MILLI_MAX) {
+            let p = Percent(Decimal::new(i64::from(pct), 4));
+            let by_decimal = round_minor(Decimal::new(base, 2) * p.0 / Decimal::ONE_HUNDRED);
+            prop_assert_eq!(percent_of(base, p), by_decimal);
+            prop_assert_eq!(extend(price, Qty(qty)), round_minor(Decimal::new(price, 2) * Qty(qty).to_decimal()));
         }
 
         #[test]
