@@ -4,6 +4,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let protos = [
         "../schemas/loyalty/v1/cash.proto",
         "../schemas/loyalty/v1/admin.proto",
+        "../schemas/loyalty/v1/events.proto",
     ];
     for p in &protos {
         println!("cargo:rerun-if-changed={p}");

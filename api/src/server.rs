@@ -35,6 +35,10 @@ pub struct ServerConfig {
     pub queue_depth_max: usize,
     pub cashbox_queue_depth_max: u32,
     pub expiry_sweep_secs: u64,
+    /// Kafka bootstrap servers for the event stream; empty: no relay (the outbox keeps
+    /// every event until one is configured).
+    pub kafka_brokers: String,
+    pub kafka_topic: String,
 }
 
 impl Default for ServerConfig {
@@ -51,6 +55,8 @@ impl Default for ServerConfig {
             queue_depth_max: e.queue_depth_max,
             cashbox_queue_depth_max: e.cashbox_queue_depth_max,
             expiry_sweep_secs: 5,
+            kafka_brokers: String::new(),
+            kafka_topic: "loyalty.events".into(),
         }
     }
 }
@@ -135,6 +141,18 @@ pub async fn serve(
         })
     };
 
+    let relay_stats = Arc::new(crate::relay::RelayStats::default());
+    let relay = (!config.kafka_brokers.is_empty()).then(|| {
+        let cfg = crate::relay::RelayConfig::new(&config.kafka_brokers, &config.kafka_topic);
+        tracing::info!(brokers = %cfg.brokers, topic = %cfg.topic, "event relay on");
+        tokio::spawn(crate::relay::run(
+            engine.clone(),
+            cfg,
+            relay_stats.clone(),
+            shutdown.clone(),
+        ))
+    });
+
     let (health, health_service) = tonic_health::server::health_reporter();
     health
         .set_serving::<pb::cash_service_server::CashServiceServer<CashApi>>()
@@ -153,6 +171,7 @@ pub async fn serve(
     let admin = pb::admin_service_server::AdminServiceServer::new(AdminApi {
         engine: engine.clone(),
         token_sha256: secret_hash(&token),
+        relay: relay_stats,
     })
     .max_decoding_message_size(REQUEST_BYTES_MAX);
 
@@ -175,6 +194,9 @@ pub async fn serve(
         .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
         .await;
     let _ = sweeper.await;
+    if let Some(r) = relay {
+        let _ = r.await;
+    }
     // Finish and sync the batch in hand before exiting.
     tokio::task::spawn_blocking(move || engine.shutdown())
         .await

@@ -265,6 +265,7 @@ pub struct AdminApi {
     pub engine: Engine,
     /// SHA-256 of the admin token.
     pub token_sha256: [u8; 32],
+    pub relay: std::sync::Arc<crate::relay::RelayStats>,
 }
 
 impl AdminApi {
@@ -502,7 +503,13 @@ impl pb::admin_service_server::AdminService for AdminApi {
         self.authorize(req.metadata())?;
         use std::sync::atomic::Ordering::Relaxed;
         let s = self.engine.stats();
+        let (outbox_pending, outbox_age_ms) =
+            crate::relay::outbox_lag(&self.engine).map_err(|e| status(e.into()))?;
         Ok(Response::new(pb::StatusReply {
+            outbox_pending,
+            outbox_age_ms,
+            published: self.relay.published.load(Relaxed),
+            relay_failed_rounds: self.relay.failed_rounds.load(Relaxed),
             batches: s.batches.load(Relaxed),
             operations: s.ops.load(Relaxed),
             events: s.events.load(Relaxed),

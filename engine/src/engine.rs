@@ -197,6 +197,12 @@ impl Engine {
         &self.shared.stats
     }
 
+    /// The store, for the outbox relay (which only reads the log and deletes outbox rows it
+    /// has published) and for read-only tools.
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.shared.store.clone()
+    }
+
     pub fn now(&self) -> UnixMillis {
         self.shared.clock.now()
     }
@@ -413,6 +419,8 @@ pub fn commit_batch(
     let mut batch = state.into_batch();
     for r in &records {
         batch.put(Space::Log, keys::log(r.seq).to_vec(), encode(r));
+        // The transactional outbox: the relay publishes and then deletes these rows.
+        batch.put(Space::Outbox, keys::log(r.seq).to_vec(), Vec::new());
     }
     if next != seq {
         batch.put(Space::State, keys::meta("log_seq"), encode(&next));

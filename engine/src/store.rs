@@ -14,16 +14,19 @@ pub enum Space {
     Ops,
     /// The event log: sequence → event record.
     Log,
+    /// Events committed but not yet published to Kafka: sequence → empty.
+    Outbox,
 }
 
 impl Space {
-    pub const ALL: [Space; 3] = [Space::State, Space::Ops, Space::Log];
+    pub const ALL: [Space; 4] = [Space::State, Space::Ops, Space::Log, Space::Outbox];
 
     pub fn name(self) -> &'static str {
         match self {
             Space::State => "state",
             Space::Ops => "ops",
             Space::Log => "log",
+            Space::Outbox => "outbox",
         }
     }
 }

@@ -20,17 +20,21 @@ struct ChildServer {
 }
 
 /// Starts the real server binary on 127.0.0.1:0 and reads its address from its log.
-fn spawn_server(data: &Path) -> (ChildServer, Duration) {
+fn spawn_server(data: &Path, kafka: &Option<(String, String)>) -> (ChildServer, Duration) {
     let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_loyalty-test-server"))
-        .args([
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-token",
-            ADMIN_TOKEN,
-        ])
+    let mut command = Command::new(env!("CARGO_BIN_EXE_loyalty-test-server"));
+    command.args([
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-token",
+        ADMIN_TOKEN,
+    ]);
+    if let Some((brokers, topic)) = kafka {
+        command.args(["--kafka-brokers", brokers, "--kafka-topic", topic]);
+    }
+    let mut child = command
         .env("LOYALTY_LOG", "info")
         .env("NO_COLOR", "1")
         .stdout(Stdio::piped())
@@ -157,7 +161,10 @@ async fn tills(url: &str, secrets: &[(u32, String)]) -> Vec<Till> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_under_load_loses_no_acknowledged_operation_and_applies_nothing_twice() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut server, _) = spawn_server(dir.path());
+    // With a broker, the relay is killed mid-flight too: no event may be missing downstream.
+    let kafka = crate::kafka::brokers()
+        .map(|b| (b, format!("test.crash.{}", uuid::Uuid::new_v4().simple())));
+    let (mut server, _) = spawn_server(dir.path(), &kafka);
     let mut admin = AdminServiceClient::new(channel(&server.url).await);
     setup_program(&mut admin).await;
     issue_card(&mut admin, CARD, pb::CardStatus::Activated).await;
@@ -184,7 +191,7 @@ async fn kill_9_under_load_loses_no_acknowledged_operation_and_applies_nothing_t
         server.child.kill().unwrap();
         server.child.wait().unwrap();
         load.await.unwrap();
-        let (restarted, took) = spawn_server(dir.path());
+        let (restarted, took) = spawn_server(dir.path(), &kafka);
         eprintln!("round {round}: restarted in {took:?}");
         server = restarted;
     }
@@ -252,6 +259,37 @@ async fn kill_9_under_load_loses_no_acknowledged_operation_and_applies_nothing_t
         .unwrap()
         .into_inner();
     assert!(v.equal, "{:?}", v.differences);
+    if let Some((brokers, topic)) = &kafka {
+        let until = Instant::now() + Duration::from_secs(90);
+        while admin
+            .status(admin_req(pb::StatusRequest {}))
+            .await
+            .unwrap()
+            .into_inner()
+            .outbox_pending
+            > 0
+        {
+            assert!(Instant::now() < until, "the outbox did not drain");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let got = crate::kafka::consume(brokers, topic, Duration::from_secs(90), |m| {
+            crate::kafka::dedupe(m).len() as u64 >= v.events
+        })
+        .await;
+        let ids: std::collections::BTreeSet<u64> =
+            got.iter().map(|c| c.envelope.event_id).collect();
+        assert_eq!(
+            ids,
+            (1..=v.events).collect(),
+            "events missing downstream after kill -9"
+        );
+        eprintln!(
+            "{} events, {} messages ({} duplicates)",
+            v.events,
+            got.len(),
+            got.len() as u64 - v.events
+        );
+    }
     server.child.kill().unwrap();
     server.child.wait().unwrap();
 }

@@ -1,8 +1,10 @@
 //! System tests through the real gRPC server on 127.0.0.1: the purchase life cycle end to
 //! end, bad input, authentication, health and reflection, kill -9 crash recovery of a real
-//! server process, and a smoke run of the deterministic simulator.
+//! server process, the Kafka event stream against a real broker, and a smoke run of the
+//! deterministic simulator.
 
 mod crash;
 mod grpc;
 mod harness;
+mod kafka;
 mod simulation;

@@ -21,6 +21,11 @@ struct Args {
     /// Admin token; by default one is generated into DATA_DIR/admin.token.
     #[arg(long, env = "LOYALTY_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
+    /// Kafka bootstrap servers for the event stream (empty: relay off).
+    #[arg(long, env = "LOYALTY_KAFKA_BROKERS")]
+    kafka_brokers: Option<String>,
+    #[arg(long, env = "LOYALTY_KAFKA_TOPIC")]
+    kafka_topic: Option<String>,
     /// Log as JSON lines.
     #[arg(long, env = "LOYALTY_LOG_JSON")]
     log_json: bool,
@@ -60,6 +65,12 @@ fn main() -> anyhow::Result<()> {
     }
     if let Some(t) = args.admin_token {
         config.admin_token = t;
+    }
+    if let Some(b) = args.kafka_brokers {
+        config.kafka_brokers = b;
+    }
+    if let Some(t) = args.kafka_topic {
+        config.kafka_topic = t;
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

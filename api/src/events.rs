@@ -1,0 +1,124 @@
+//! Committed events → the analytics envelope (`schemas/loyalty/v1/events.proto`) and its
+//! Kafka message key. Pure: reads the state only for facts that never change after they
+//! are recorded (a purchase's cheque, a cashbox's store).
+
+use crate::pb;
+use loyalty_core::amount::{Money, Points};
+use loyalty_core::command::Actor;
+use loyalty_core::event::{Event, EventRecord, EVENT_SCHEMA_VERSION};
+use loyalty_core::ids::{AccountId, CashboxId, PurchaseKey};
+use loyalty_core::model::Purchase;
+use loyalty_core::state::StateView;
+
+fn amount(m: Money) -> String {
+    m.to_string()
+}
+
+fn points(p: Points) -> String {
+    p.to_string()
+}
+
+/// The Kafka key: all events of one account (or one card-less cashbox) share a partition.
+pub fn message_key(account: Option<AccountId>, cashbox: Option<CashboxId>) -> String {
+    match (account, cashbox) {
+        (Some(a), _) => format!("account-{}", a.0),
+        (None, Some(c)) => format!("cashbox-{}", c.0),
+        (None, None) => "program".to_owned(),
+    }
+}
+
+fn fill_purchase(env: &mut pb::EventEnvelope, p: &Purchase) {
+    env.cheque_id = p.key.cheque.to_string();
+    env.cashbox_id = p.key.cashbox.0;
+    env.cashbox_local_time = p.local_time.format("%Y-%m-%dT%H:%M:%S").to_string();
+    env.card = p.card.as_ref().map(|c| c.masked()).unwrap_or_default();
+    env.amount = amount(p.amount());
+    env.discount = amount(p.discount());
+    env.lines = p.lines.len() as u32;
+}
+
+/// The envelope and key of one committed event.
+pub fn envelope(rec: &EventRecord, view: &impl StateView) -> (String, pb::EventEnvelope) {
+    let mut env = pb::EventEnvelope {
+        event_id: rec.seq,
+        event_type: rec.event.name().to_owned(),
+        schema_version: u32::from(EVENT_SCHEMA_VERSION),
+        server_time_unix_ms: rec.at.0,
+        operation_id: rec.op.to_string(),
+        account_id: rec.event.account().map_or(0, |a| a.0),
+        ..Default::default()
+    };
+    if let Actor::Cashbox(c) = rec.actor {
+        env.cashbox_id = c.0;
+    }
+    let purchase = |key: &PurchaseKey| view.purchase(key);
+    match &rec.event {
+        Event::BonusHeld { purchase: p } | Event::PurchaseRegistered { purchase: p } => {
+            fill_purchase(&mut env, p);
+            env.points_held = points(p.paid);
+        }
+        Event::PurchaseConfirmed {
+            purchase: key,
+            points_debited,
+            points_credited,
+            ..
+        } => {
+            if let Some(p) = purchase(key) {
+                fill_purchase(&mut env, &p);
+            }
+            env.points_redeemed = points(*points_debited);
+            env.points_accrued = points(*points_credited);
+        }
+        Event::PurchaseCancelled {
+            purchase: key,
+            points_released,
+            ..
+        }
+        | Event::HoldExpired {
+            purchase: key,
+            points_released,
+            ..
+        } => {
+            if let Some(p) = purchase(key) {
+                fill_purchase(&mut env, &p);
+            }
+            env.points_released = points(*points_released);
+        }
+        Event::RefundRecorded {
+            purchase: key,
+            refund,
+            money_returned,
+            points_returned,
+            accrual_reversed,
+            accrual_unrecovered,
+            ..
+        } => {
+            if let Some(p) = purchase(key) {
+                fill_purchase(&mut env, &p);
+                env.amount.clear();
+                env.discount.clear();
+            }
+            env.refund_cheque_id = refund.to_string();
+            env.money_returned = amount(*money_returned);
+            env.points_returned = points(*points_returned);
+            env.accrual_reversed = points(*accrual_reversed);
+            env.accrual_unrecovered = points(*accrual_unrecovered);
+        }
+        Event::CashboxRegistered { cashbox } => env.cashbox_id = cashbox.id.0,
+        Event::CashboxEnabledChanged { cashbox, .. } => env.cashbox_id = cashbox.0,
+        Event::CardIssued { card } => env.card = card.number.masked(),
+        Event::CardActivated { card } | Event::CardBlocked { card } => env.card = card.masked(),
+        Event::ProductUpserted { .. }
+        | Event::OfferUpserted { .. }
+        | Event::AccountOpened { .. } => {}
+    }
+    if env.cashbox_id != 0 {
+        env.store_id = view
+            .cashbox(CashboxId(env.cashbox_id))
+            .map_or(0, |c| c.store.0);
+    }
+    let cashbox = (env.cashbox_id != 0 && env.cheque_id.len() + env.card.len() > 0)
+        .then_some(CashboxId(env.cashbox_id));
+    let key = message_key(rec.event.account(), cashbox);
+    (key, env)
+}
