@@ -78,7 +78,7 @@ impl Aggregator {
         }
         let t = self.days.entry((e.store_id, day)).or_default();
         match e.event_type.as_str() {
-            "PurchaseConfirmed" => {
+            "PurchaseConfirmed" | "PurchaseImported" => {
                 t.cheques += 1;
                 t.revenue += amount - discount;
                 t.discounts += discount;

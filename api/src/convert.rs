@@ -5,7 +5,7 @@
 use crate::pb;
 use chrono::NaiveDateTime;
 use loyalty_core::amount::{Money, Percent, Points, Qty};
-use loyalty_core::command::{Cheque, RefundLine, Totals};
+use loyalty_core::command::{Cheque, Command, RefundLine, Totals};
 use loyalty_core::ids::*;
 use loyalty_core::model::*;
 use loyalty_core::outcome::{BalanceInfo, Code, Holder, RefundSummary, Reply};
@@ -138,6 +138,47 @@ pub fn refund_lines(lines: Vec<pb::RefundLine>, lines_max: usize) -> Wire<Vec<Re
         .collect()
 }
 
+fn zero_or(field: &str, s: &str) -> Wire<i64> {
+    if s.is_empty() {
+        return Ok(0);
+    }
+    Money::parse(s).map(|m| m.0).map_err(|e| bad(field, e))
+}
+
+/// One offline item → its operation id and command.
+pub fn offline_item(i: usize, item: pb::OfflineItem, lines_max: usize) -> Wire<(OpId, Command)> {
+    let pb::OfflineItem { operation_id, item } = item;
+    let op = OpId::parse(&operation_id).map_err(|e| bad(format!("items[{i}].operation_id"), e))?;
+    let command =
+        match item.ok_or_else(|| bad(format!("items[{i}]"), "neither purchase nor refund"))? {
+            pb::offline_item::Item::Purchase(pb::OfflinePurchase {
+                cheque: c,
+                points_paid,
+                discount,
+            }) => Command::ImportOfflinePurchase {
+                cheque: cheque(c, lines_max)
+                    .map_err(|e| bad(format!("items[{i}].{}", e.field), e.reason))?,
+                points_paid: Points(zero_or(&format!("items[{i}].points_paid"), &points_paid)?),
+                local_discount: Money(zero_or(&format!("items[{i}].discount"), &discount)?),
+            },
+            pb::offline_item::Item::Refund(pb::RefundRequest {
+                operation_id: _,
+                refund_cheque_id,
+                purchase_cheque_id,
+                lines,
+            }) => Command::Refund {
+                refund: cheque_id(&format!("items[{i}].refund_cheque_id"), &refund_cheque_id)?,
+                purchase: cheque_id(
+                    &format!("items[{i}].purchase_cheque_id"),
+                    &purchase_cheque_id,
+                )?,
+                lines: refund_lines(lines, lines_max)
+                    .map_err(|e| bad(format!("items[{i}].{}", e.field), e.reason))?,
+            },
+        };
+    Ok((op, command))
+}
+
 pub fn outcome(code: Code) -> pb::Outcome {
     use pb::Outcome as O;
     match code {
@@ -168,6 +209,8 @@ pub fn outcome(code: Code) -> pb::Outcome {
         Code::RefundExceedsPurchase => O::RefundExceedsPurchase,
         Code::RefundLineUnknown => O::RefundLineUnknown,
         Code::RefundExists => O::RefundExists,
+        Code::OfflineRedemptionRefused => O::OfflineRedemptionRefused,
+        Code::OfflineDiscountRefused => O::OfflineDiscountRefused,
         Code::OfferInvalid => O::OfferInvalid,
         Code::ProductInvalid => O::ProductInvalid,
     }

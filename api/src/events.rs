@@ -57,6 +57,10 @@ pub fn envelope(rec: &EventRecord, view: &impl StateView) -> (String, pb::EventE
             fill_purchase(&mut env, p);
             env.points_held = points(p.paid);
         }
+        Event::PurchaseImported { purchase: p } => {
+            fill_purchase(&mut env, p);
+            env.points_accrued = points(p.accrual);
+        }
         Event::PurchaseConfirmed {
             purchase: key,
             points_debited,

@@ -9,6 +9,7 @@
 pub mod analytics;
 pub mod convert;
 pub mod events;
+pub mod import;
 pub mod relay;
 pub mod server;
 pub mod service;

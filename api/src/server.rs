@@ -14,7 +14,9 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 /// Largest gRPC message accepted, in bytes.
-pub const REQUEST_BYTES_MAX: usize = 1 << 20;
+pub const REQUEST_BYTES_MAX: usize = 4 << 20;
+/// Items per offline upload call.
+pub const OFFLINE_BATCH_ITEMS_MAX: usize = 1000;
 /// Products per import request.
 pub const IMPORT_PRODUCTS_MAX: usize = 10_000;
 /// Concurrent requests per HTTP/2 connection.

@@ -105,6 +105,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::Confirm { .. } => "Confirm",
         Command::Cancel { .. } => "Cancel",
         Command::Refund { .. } => "Refund",
+        Command::ImportOfflinePurchase { .. } => "ImportOfflinePurchase",
         Command::RegisterCashbox { .. } => "RegisterCashbox",
         Command::SetCashboxEnabled { .. } => "SetCashboxEnabled",
         Command::ImportProducts { .. } => "ImportProducts",
@@ -233,6 +234,53 @@ impl pb::cash_service_server::CashService for CashApi {
             .read(|v| decide::balance(v, cashbox, &card))
             .map_err(status)?;
         Ok(Response::new(cv::reply(reply, false)))
+    }
+
+    async fn upload_offline(
+        &self,
+        req: tonic::Request<pb::OfflineBatch>,
+    ) -> Rpc<pb::OfflineBatchReply> {
+        let cashbox = self.cashbox(req.metadata())?;
+        let items = req.into_inner().items;
+        if items.len() > crate::server::OFFLINE_BATCH_ITEMS_MAX {
+            return Err(Status::invalid_argument(format!(
+                "items: {} in one call, at most {}; send the rest in further calls",
+                items.len(),
+                crate::server::OFFLINE_BATCH_ITEMS_MAX
+            )));
+        }
+        let lines_max = self.lines_max();
+        let requests = items
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| {
+                cv::offline_item(i, item, lines_max).map(|(op, command)| Request {
+                    op,
+                    actor: Actor::Cashbox(cashbox),
+                    command,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(invalid)?;
+        tracing::debug!(
+            cashbox = cashbox.0,
+            items = requests.len(),
+            "offline upload"
+        );
+        let outs = self
+            .engine
+            .execute_many(requests.clone())
+            .await
+            .map_err(status)?;
+        let results = requests
+            .into_iter()
+            .zip(outs)
+            .map(|(r, out)| pb::OfflineItemResult {
+                operation_id: r.op.to_string(),
+                reply: Some(cv::reply(out.reply, out.replayed)),
+            })
+            .collect();
+        Ok(Response::new(pb::OfflineBatchReply { results }))
     }
 
     async fn get_operation(

@@ -1,9 +1,10 @@
 //! Durable group commit on RocksDB (synced WAL): the cost per operation for batches of
 //! 1, 64 and 1024 operations (registers and confirms of 3-line purchases, alternating)
-//! through the engine's real commit path.
+//! through the engine's real commit path; and offline replay of 1-line cheques in large
+//! batches (one event per cheque).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use loyalty_benches::{purchase, setup};
+use loyalty_benches::{offline, purchase, setup};
 use loyalty_core::command::Request;
 use loyalty_core::model::{Program, UnixMillis};
 use loyalty_engine::rocks::RocksStore;
@@ -34,6 +35,29 @@ fn bench(c: &mut Criterion) {
         g.bench_function(format!("batch_{batch}_ops"), |b| {
             b.iter(|| {
                 let reqs: Vec<Request> = (0..batch).map(|_| next()).collect();
+                let refs: Vec<&Request> = reqs.iter().collect();
+                let done = commit_batch(&store, &program, seq, &refs, UnixMillis(0), true)
+                    .expect("commit");
+                seq = done.seq;
+            })
+        });
+    }
+    g.finish();
+
+    // Offline replay: uploads of 1-line cheques applied in large group-committed batches.
+    let mut g = c.benchmark_group("offline_replay");
+    g.sample_size(20);
+    let mut m = 0u64;
+    for batch in [1024usize, 4096] {
+        g.throughput(Throughput::Elements(batch as u64));
+        g.bench_function(format!("batch_{batch}_cheques"), |b| {
+            b.iter(|| {
+                let reqs: Vec<Request> = (0..batch)
+                    .map(|_| {
+                        m += 1;
+                        offline(m, 1 + (m % 4) as u32, 1)
+                    })
+                    .collect();
                 let refs: Vec<&Request> = reqs.iter().collect();
                 let done = commit_batch(&store, &program, seq, &refs, UnixMillis(0), true)
                     .expect("commit");

@@ -149,3 +149,16 @@ pub fn cancel(hold: &Request) -> Request {
         },
     }
 }
+
+/// An offline cheque of `lines` lines (accrual only; one event when applied).
+pub fn offline(n: u64, cashbox: u32, lines: usize) -> Request {
+    Request {
+        op: OpId(u128::from(n) << 64 | 4),
+        actor: Actor::Cashbox(CashboxId(cashbox)),
+        command: Command::ImportOfflinePurchase {
+            cheque: cheque(&format!("o{n}"), n, lines),
+            points_paid: Points::ZERO,
+            local_discount: Money::ZERO,
+        },
+    }
+}

@@ -115,6 +115,10 @@ enum Job {
         answer: Answer<Executed>,
         _lane: Option<LaneTicket>,
     },
+    /// Requests applied one after another, contiguously, in order (an offline upload).
+    ExecuteMany {
+        items: Vec<(Request, Answer<Executed>)>,
+    },
     Verify {
         rewrite: bool,
         answer: Answer<VerifyReport>,
@@ -248,6 +252,42 @@ impl Engine {
         rx.await.map_err(|_| EngineError::ShuttingDown)?
     }
 
+    /// Executes many requests of one actor in order, as one queue entry: they share group
+    /// commits and nothing of another request is interleaved between them. Answers once
+    /// every one of them is durable.
+    pub async fn execute_many(&self, reqs: Vec<Request>) -> Result<Vec<Executed>, EngineError> {
+        let Some(actor) = reqs.first().map(|r| r.actor) else {
+            return Ok(Vec::new());
+        };
+        let _lane = self.admit(actor)?;
+        let mut answers = Vec::with_capacity(reqs.len());
+        let items = reqs
+            .into_iter()
+            .map(|req| {
+                let (answer, rx) = oneshot::channel();
+                answers.push(rx);
+                (req, answer)
+            })
+            .collect();
+        let n = answers.len() as u64;
+        match self.tx.try_send(Job::ExecuteMany { items }) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                return Err(EngineError::Busy {
+                    what: "engine queue",
+                    retry_after_ms: 20,
+                })
+            }
+            Err(TrySendError::Disconnected(_)) => return Err(EngineError::ShuttingDown),
+        }
+        self.shared.stats.queued.fetch_add(n, Ordering::Relaxed);
+        let mut out = Vec::with_capacity(answers.len());
+        for rx in answers {
+            out.push(rx.await.map_err(|_| EngineError::ShuttingDown)??);
+        }
+        Ok(out)
+    }
+
     /// A system command (expiry sweep) under a fresh operation id.
     pub async fn expire_holds(&self, op: OpId) -> Result<Executed, EngineError> {
         self.execute(Request {
@@ -306,6 +346,14 @@ impl Writer {
                         batch.push((req, answer, _lane));
                         if batch.len() >= max {
                             self.commit(&mut batch);
+                        }
+                    }
+                    Some(Job::ExecuteMany { items }) => {
+                        for (req, answer) in items {
+                            batch.push((req, answer, None));
+                            if batch.len() >= max {
+                                self.commit(&mut batch);
+                            }
                         }
                     }
                     Some(Job::Verify { rewrite, answer }) => {

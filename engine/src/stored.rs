@@ -45,6 +45,9 @@ pub struct StoredState<'s> {
     writes: BTreeMap<(Space, Vec<u8>), Option<Vec<u8>>>,
     /// The first storage failure seen by a read. Decisions taken after it are void.
     failure: RefCell<Option<StoreError>>,
+    /// Offers are read by every pricing; they are scanned once per batch and the cache is
+    /// dropped when one is written.
+    offers: RefCell<Option<Vec<Offer>>>,
 }
 
 impl<'s> StoredState<'s> {
@@ -53,6 +56,7 @@ impl<'s> StoredState<'s> {
             store,
             writes: BTreeMap::new(),
             failure: RefCell::new(None),
+            offers: RefCell::new(None),
         }
     }
 
@@ -222,12 +226,18 @@ impl StateView for StoredState<'_> {
         })
     }
     fn offers(&self) -> Vec<Offer> {
+        if let Some(cached) = self.offers.borrow().as_ref() {
+            return cached.clone();
+        }
         let from = [keys::TAG_OFFER];
         let to = [keys::TAG_OFFER + 1];
-        self.scan(Space::State, &from, Some(&to), usize::MAX)
+        let offers = self
+            .scan(Space::State, &from, Some(&to), usize::MAX)
             .into_iter()
             .map(|(_, v)| must("state", &v))
-            .collect()
+            .collect::<Vec<Offer>>();
+        *self.offers.borrow_mut() = Some(offers.clone());
+        offers
     }
     fn operation(&self, op: OpId) -> Option<OperationRecord> {
         self.get(Space::Ops, &keys::operation(op))
@@ -278,6 +288,7 @@ impl StateStore for StoredState<'_> {
         self.put(Space::State, keys::product(&product.code), &product);
     }
     fn put_offer(&mut self, offer: Offer) {
+        self.offers.borrow_mut().take();
         self.put(Space::State, keys::offer(offer.id), &offer);
     }
     fn put_operation(&mut self, record: OperationRecord) {

@@ -293,3 +293,90 @@ async fn kill_9_under_load_loses_no_acknowledged_operation_and_applies_nothing_t
     server.child.kill().unwrap();
     server.child.wait().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_an_offline_upload_then_resend_equals_one_clean_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, _) = spawn_server(dir.path(), &None);
+    let mut admin = AdminServiceClient::new(channel(&server.url).await);
+    setup_program(&mut admin).await;
+    issue_card(&mut admin, CARD, pb::CardStatus::Activated).await;
+    let till = register_till(
+        &mut admin,
+        channel(&server.url).await,
+        1,
+        pb::CashboxKind::Pos,
+    )
+    .await;
+    let secret = till.secret.clone();
+    // 10 pieces of 400 offline cheques of 100.00 each: 5.00 points apiece.
+    let pieces: Vec<pb::OfflineBatch> = (0..10)
+        .map(|p| pb::OfflineBatch {
+            items: (0..400)
+                .map(|i| pb::OfflineItem {
+                    operation_id: op(),
+                    item: Some(pb::offline_item::Item::Purchase(pb::OfflinePurchase {
+                        cheque: Some(cheque(
+                            &format!("off-{p}-{i}"),
+                            CARD,
+                            vec![line("bread", "1", "100")],
+                        )),
+                        points_paid: String::new(),
+                        discount: String::new(),
+                    })),
+                })
+                .collect(),
+        })
+        .collect();
+    let upload = {
+        let pieces = pieces.clone();
+        let mut till = tills(&server.url, &[(1, secret.clone())]).await.remove(0);
+        tokio::spawn(async move {
+            for p in pieces {
+                if till.client.upload_offline(till.req(p)).await.is_err() {
+                    return;
+                }
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    upload.await.unwrap();
+    let (restarted, _) = spawn_server(dir.path(), &None);
+    server = restarted;
+    let mut till = tills(&server.url, &[(1, secret)]).await.remove(0);
+    let mut replayed = 0;
+    for p in pieces {
+        let r = till
+            .client
+            .upload_offline(till.req(p))
+            .await
+            .unwrap()
+            .into_inner();
+        for x in r.results {
+            let reply = x.reply.unwrap();
+            assert_eq!(reply.outcome, pb::Outcome::Ok as i32, "{}", reply.message);
+            replayed += usize::from(reply.replayed);
+        }
+    }
+    eprintln!("{replayed} of 4000 items were already applied before the kill");
+    let bal = till
+        .client
+        .balance(till.req(pb::BalanceRequest { card: CARD.into() }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(bal.balance.unwrap().balance, "20000.00");
+    let mut admin = AdminServiceClient::new(channel(&server.url).await);
+    assert!(
+        admin
+            .verify(admin_req(pb::VerifyRequest { rewrite: false }))
+            .await
+            .unwrap()
+            .into_inner()
+            .equal
+    );
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+}

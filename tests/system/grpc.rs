@@ -592,3 +592,161 @@ async fn health_reflection_and_pending_listing() {
     assert!(expired.purchases.is_empty());
     server.stop().await;
 }
+
+fn offline_purchase(id: &str, price: &str, points: &str) -> pb::OfflineItem {
+    pb::OfflineItem {
+        operation_id: op(),
+        item: Some(pb::offline_item::Item::Purchase(pb::OfflinePurchase {
+            cheque: Some(pb::Cheque {
+                local_time: "2026-11-20T09:30:00".into(),
+                ..cheque(id, CARD, vec![line("bread", "1", price)])
+            }),
+            points_paid: points.into(),
+            discount: String::new(),
+        })),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_upload_answers_per_item_and_resends_change_nothing() {
+    let (server, mut admin, mut till) = world().await;
+    let refund = pb::OfflineItem {
+        operation_id: op(),
+        item: Some(pb::offline_item::Item::Refund(pb::RefundRequest {
+            operation_id: String::new(),
+            refund_cheque_id: "r1".into(),
+            purchase_cheque_id: "o1".into(),
+            lines: vec![pb::RefundLine {
+                line_index: 0,
+                quantity: "1".into(),
+            }],
+        })),
+    };
+    let batch = pb::OfflineBatch {
+        items: vec![
+            offline_purchase("o1", "100", ""),
+            offline_purchase("o2", "300", "0"),
+            offline_purchase("o3", "50", "5"),
+            refund,
+        ],
+    };
+    let codes = |r: &pb::OfflineBatchReply| {
+        r.results
+            .iter()
+            .map(|x| x.reply.as_ref().unwrap().outcome)
+            .collect::<Vec<_>>()
+    };
+    let first = till
+        .client
+        .upload_offline(till.req(batch.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        codes(&first),
+        [
+            pb::Outcome::Ok as i32,
+            pb::Outcome::Ok as i32,
+            pb::Outcome::OfflineRedemptionRefused as i32,
+            pb::Outcome::Ok as i32
+        ]
+    );
+    assert_eq!(
+        first.results[1]
+            .reply
+            .as_ref()
+            .unwrap()
+            .totals
+            .as_ref()
+            .unwrap()
+            .accrual,
+        "15.00"
+    );
+    let balance = |r: &pb::ChequeReply| r.balance.as_ref().unwrap().balance.clone();
+    let watcher = till.clone();
+    let bal = || {
+        let mut t = watcher.clone();
+        async move {
+            balance(
+                &t.client
+                    .balance(t.req(pb::BalanceRequest { card: CARD.into() }))
+                    .await
+                    .unwrap()
+                    .into_inner(),
+            )
+        }
+    };
+    assert_eq!(bal().await, "15.00");
+    // The same batch again, a prefix, and the batch from two connections at once.
+    let again = till
+        .client
+        .upload_offline(till.req(batch.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(again
+        .results
+        .iter()
+        .all(|x| x.reply.as_ref().unwrap().replayed));
+    assert_eq!(codes(&again), codes(&first));
+    let prefix = pb::OfflineBatch {
+        items: batch.items[..2].to_vec(),
+    };
+    assert_eq!(
+        codes(
+            &till
+                .client
+                .upload_offline(till.req(prefix))
+                .await
+                .unwrap()
+                .into_inner()
+        )[..],
+        codes(&first)[..2]
+    );
+    let other = Till {
+        client: pb::cash_service_client::CashServiceClient::new(channel(&server.url()).await),
+        ..till.clone()
+    };
+    let (mut t1, mut t2) = (till.clone(), other.clone());
+    let (r1, r2) = (till.req(batch.clone()), other.req(batch.clone()));
+    let (a, b) = tokio::join!(t1.client.upload_offline(r1), t2.client.upload_offline(r2));
+    assert_eq!(codes(&a.unwrap().into_inner()), codes(&first));
+    assert_eq!(codes(&b.unwrap().into_inner()), codes(&first));
+    assert_eq!(bal().await, "15.00");
+    // Limits and malformed items: INVALID_ARGUMENT naming the item, nothing applied.
+    let too_many = pb::OfflineBatch {
+        items: (0..1001)
+            .map(|i| offline_purchase(&format!("m{i}"), "1", ""))
+            .collect(),
+    };
+    assert_eq!(
+        till.client
+            .upload_offline(till.req(too_many))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::InvalidArgument
+    );
+    let mut bad = offline_purchase("o9", "1", "");
+    bad.operation_id = "x".into();
+    let err = till
+        .client
+        .upload_offline(till.req(pb::OfflineBatch {
+            items: vec![offline_purchase("o8", "1", ""), bad],
+        }))
+        .await
+        .unwrap_err();
+    assert!(
+        err.message().starts_with("items[1].operation_id"),
+        "{}",
+        err.message()
+    );
+    assert_eq!(bal().await, "15.00");
+    let v = admin
+        .verify(admin_req(pb::VerifyRequest { rewrite: false }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(v.equal);
+    server.stop().await;
+}

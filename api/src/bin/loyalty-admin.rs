@@ -108,6 +108,18 @@ enum Cmd {
         #[arg(long)]
         disabled: bool,
     },
+    /// Import cheques or payment-registry rows (CSV or JSON lines, by extension) through the
+    /// offline path, acting as the given cashbox. Exits non-zero if any row was refused.
+    ImportCheques {
+        file: PathBuf,
+        #[arg(long)]
+        cashbox: u32,
+        #[arg(long, env = "LOYALTY_CASHBOX_SECRET", hide_env_values = true)]
+        secret: String,
+        /// Items per call.
+        #[arg(long, default_value_t = 500)]
+        chunk: usize,
+    },
     /// List unconfirmed purchases ending within N seconds (0: already expired).
     ListPending {
         #[arg(long, default_value_t = 0)]
@@ -171,6 +183,16 @@ fn show(r: pb::AdminReply) -> anyhow::Result<()> {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    // Imports act as a cashbox (the translator scheme), not as the administrator.
+    if let Cmd::ImportCheques {
+        file,
+        cashbox,
+        secret,
+        chunk,
+    } = &args.command
+    {
+        return import_cheques(&args.server, file, *cashbox, secret, *chunk).await;
+    }
     let token = match args.token {
         Some(t) => t,
         None => std::fs::read_to_string(args.data_dir.join("admin.token"))
@@ -304,6 +326,7 @@ async fn main() -> anyhow::Result<()> {
             })?;
             show(a.client.upsert_offer(r).await?.into_inner())
         }
+        Cmd::ImportCheques { .. } => unreachable!("handled above"),
         Cmd::ListPending { within_secs } => {
             let r = a.req(pb::ListPendingRequest {
                 within_secs,
@@ -354,4 +377,63 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn import_cheques(
+    server: &str,
+    file: &std::path::Path,
+    cashbox: u32,
+    secret: &str,
+    chunk: usize,
+) -> anyhow::Result<()> {
+    use loyalty_api::import::{parse_csv, parse_jsonl, Summary};
+    use loyalty_api::service::{CASHBOX_ID_HEADER, CASHBOX_SECRET_HEADER};
+    let text = std::fs::read_to_string(file).with_context(|| file.display().to_string())?;
+    let items = if file
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+    {
+        parse_csv(&text)?
+    } else {
+        parse_jsonl(&text)?
+    };
+    let mut client =
+        loyalty_api::pb::cash_service_client::CashServiceClient::connect(server.to_owned())
+            .await
+            .with_context(|| format!("connecting to {server}"))?;
+    let total = items.len();
+    let mut summary = Summary::default();
+    let mut done = 0;
+    for part in items.chunks(chunk.clamp(1, loyalty_api::server::OFFLINE_BATCH_ITEMS_MAX)) {
+        let mut req = tonic::Request::new(pb::OfflineBatch {
+            items: part.to_vec(),
+        });
+        req.metadata_mut()
+            .insert(CASHBOX_ID_HEADER, cashbox.to_string().parse()?);
+        req.metadata_mut()
+            .insert(CASHBOX_SECRET_HEADER, secret.parse()?);
+        let reply = client.upload_offline(req).await?.into_inner();
+        summary.add(&reply.results);
+        done += part.len();
+        let filled = done * 30 / total.max(1);
+        eprint!(
+            "\r[{}{}] {done}/{total}",
+            "#".repeat(filled),
+            " ".repeat(30 - filled)
+        );
+    }
+    eprintln!();
+    println!(
+        "applied {}, duplicates {}, refused {}",
+        summary.applied,
+        summary.duplicates,
+        summary.refused.len()
+    );
+    for (op, outcome, message) in &summary.refused {
+        println!("  refused {op}: {outcome} {message}");
+    }
+    if !summary.refused.is_empty() {
+        bail!("{} rows refused", summary.refused.len());
+    }
+    Ok(())
 }

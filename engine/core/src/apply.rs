@@ -76,6 +76,19 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
             state.put_purchase(purchase.clone());
         }
         Event::PurchaseRegistered { purchase } => state.put_purchase(purchase.clone()),
+        Event::PurchaseImported { purchase } => {
+            assert_eq!(
+                purchase.status,
+                PurchaseStatus::Confirmed,
+                "corrupt: imported purchase not confirmed"
+            );
+            if let Some(id) = purchase.account {
+                let mut a = account_of(state, id, event);
+                a.balance = a.balance.plus(purchase.accrual);
+                put_checked(state, a);
+            }
+            state.put_purchase(purchase.clone());
+        }
         Event::PurchaseConfirmed {
             purchase,
             account,

@@ -35,6 +35,14 @@ pub enum Command {
         purchase: ChequeId,
         lines: Vec<RefundLine>,
     },
+    /// A cheque rung up while the till was offline, uploaded later: accrual only, at the
+    /// offers valid at its original local time. Points paid or discounts the till claims to
+    /// have granted offline are refused.
+    ImportOfflinePurchase {
+        cheque: Cheque,
+        points_paid: Points,
+        local_discount: Money,
+    },
     /// Admin: register a cashbox.
     RegisterCashbox {
         id: CashboxId,

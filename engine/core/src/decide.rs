@@ -10,7 +10,7 @@ use crate::event::Event;
 use crate::ids::*;
 use crate::model::*;
 use crate::outcome::*;
-use crate::pricing::{cap_sum, price, totals};
+use crate::pricing::{cap_sum, price, totals, Grants};
 use crate::state::{StateStore, StateView};
 
 /// What `execute` produced.
@@ -115,6 +115,7 @@ fn is_cash_command(cmd: &Command) -> bool {
             | Command::Confirm { .. }
             | Command::Cancel { .. }
             | Command::Refund { .. }
+            | Command::ImportOfflinePurchase { .. }
     )
 }
 
@@ -172,6 +173,14 @@ fn check_lines(program: &Program, cheque: &Cheque) -> Result<(), Rejection> {
     Ok(())
 }
 
+/// At the till, online: discounts, and accrual when a card is known.
+fn online(accrual: bool) -> Grants {
+    Grants {
+        discounts: true,
+        accrual,
+    }
+}
+
 fn spendable_if_redeemable(card: &Card, account: &Account) -> Option<Points> {
     card.status.may_redeem().then(|| account.spendable())
 }
@@ -188,7 +197,7 @@ pub fn calculate(
         active_cashbox(view, cashbox)?;
         check_lines(program, cheque)?;
         let who = identify(view, cheque.card.as_ref())?;
-        let lines = price(view, program, cheque, Points::ZERO, who.is_some());
+        let lines = price(view, program, cheque, Points::ZERO, online(who.is_some()));
         let spendable = who
             .as_ref()
             .and_then(|(c, a)| spendable_if_redeemable(c, a));
@@ -262,7 +271,7 @@ fn decide_cash(
                     format!("{} > {}", points, account.spendable()),
                 ));
             }
-            let preview = price(view, program, cheque, Points::ZERO, true);
+            let preview = price(view, program, cheque, Points::ZERO, online(true));
             let cap = cap_sum(&preview);
             if *points > cap {
                 return Err(reject(
@@ -270,7 +279,7 @@ fn decide_cash(
                     format!("{points} > {cap}"),
                 ));
             }
-            let lines = price(view, program, cheque, *points, true);
+            let lines = price(view, program, cheque, *points, online(true));
             let t = totals(&lines, Some(account.spendable().minus(*points)));
             let purchase = Purchase {
                 key,
@@ -316,12 +325,12 @@ fn decide_cash(
             };
             let who = identify(view, cheque.card.as_ref())?;
             if paid.0 > 0 {
-                let cap = cap_sum(&price(view, program, cheque, Points::ZERO, true));
+                let cap = cap_sum(&price(view, program, cheque, Points::ZERO, online(true)));
                 if paid > cap {
                     return Err(reject(Code::RedeemLimitExceeded, format!("{paid} > {cap}")));
                 }
             }
-            let lines = price(view, program, cheque, paid, who.is_some());
+            let lines = price(view, program, cheque, paid, online(who.is_some()));
             let spendable = who
                 .as_ref()
                 .and_then(|(c, a)| spendable_if_redeemable(c, a));
@@ -387,6 +396,19 @@ fn decide_cash(
             purchase,
             lines,
         } => decide_refund(view, cashbox, refund, purchase, lines),
+        Command::ImportOfflinePurchase {
+            cheque,
+            points_paid,
+            local_discount,
+        } => decide_offline(
+            view,
+            program,
+            cashbox,
+            cheque,
+            *points_paid,
+            *local_discount,
+            now,
+        ),
         _ => unreachable!("not a cash command"),
     }
 }
@@ -504,6 +526,72 @@ fn decide_refund(
         ..purchase_reply(view, &p, PurchaseStatus::Confirmed)
     };
     Ok((vec![event], reply))
+}
+
+/// An offline cheque: refused whole if it claims points or discounts; otherwise recorded
+/// as confirmed with the accrual of the offers valid at its local time.
+fn decide_offline(
+    view: &impl StateView,
+    program: &Program,
+    cashbox: &Cashbox,
+    cheque: &Cheque,
+    points_paid: Points,
+    local_discount: Money,
+    now: UnixMillis,
+) -> Decided {
+    check_lines(program, cheque)?;
+    if points_paid.0 > 0 {
+        return Err(reject(
+            Code::OfflineRedemptionRefused,
+            format!("{points_paid} points"),
+        ));
+    }
+    if local_discount.0 > 0 {
+        return Err(reject(
+            Code::OfflineDiscountRefused,
+            format!("discount {local_discount}"),
+        ));
+    }
+    let key = purchase_key(cashbox, &cheque.cheque);
+    if let Some(p) = view.purchase(&key) {
+        return Err(reject(Code::PurchaseWrongState, format!("{:?}", p.status)));
+    }
+    let who = identify(view, cheque.card.as_ref())?;
+    let lines = price(
+        view,
+        program,
+        cheque,
+        Points::ZERO,
+        Grants {
+            discounts: false,
+            accrual: who.is_some(),
+        },
+    );
+    let t = totals(&lines, None);
+    let purchase = Purchase {
+        key,
+        account: who.as_ref().map(|(_, a)| a.id),
+        card: who.as_ref().map(|(c, _)| c.number.clone()),
+        status: PurchaseStatus::Confirmed,
+        local_time: cheque.local_time,
+        paid: Points::ZERO,
+        accrual: t.accrual,
+        lines: lines.clone(),
+        expires_at: now,
+        created_at: now,
+        refunds: Vec::new(),
+        refunded_money: Money::ZERO,
+        points_returned: Points::ZERO,
+        accrual_reversed: Points::ZERO,
+    };
+    let reply = Reply {
+        holder: who.as_ref().map(|(c, a)| holder(c, a)),
+        lines,
+        totals: Some(t),
+        purchase_status: Some(PurchaseStatus::Confirmed),
+        ..Reply::ok()
+    };
+    Ok((vec![Event::PurchaseImported { purchase }], reply))
 }
 
 fn expire(view: &impl StateView, program: &Program, now: UnixMillis) -> Decided {

@@ -46,6 +46,10 @@ pub enum Event {
     PurchaseRegistered {
         purchase: Purchase,
     },
+    /// An offline cheque, imported as confirmed with its accrual credited.
+    PurchaseImported {
+        purchase: Purchase,
+    },
     PurchaseConfirmed {
         purchase: PurchaseKey,
         account: Option<AccountId>,
@@ -90,6 +94,7 @@ impl Event {
             Event::CardBlocked { .. } => "CardBlocked",
             Event::BonusHeld { .. } => "BonusHeld",
             Event::PurchaseRegistered { .. } => "PurchaseRegistered",
+            Event::PurchaseImported { .. } => "PurchaseImported",
             Event::PurchaseConfirmed { .. } => "PurchaseConfirmed",
             Event::PurchaseCancelled { .. } => "PurchaseCancelled",
             Event::HoldExpired { .. } => "HoldExpired",
@@ -102,9 +107,9 @@ impl Event {
         match self {
             Event::AccountOpened { account, .. } => Some(*account),
             Event::CardIssued { card } => Some(card.account),
-            Event::BonusHeld { purchase } | Event::PurchaseRegistered { purchase } => {
-                purchase.account
-            }
+            Event::BonusHeld { purchase }
+            | Event::PurchaseRegistered { purchase }
+            | Event::PurchaseImported { purchase } => purchase.account,
             Event::PurchaseConfirmed { account, .. }
             | Event::PurchaseCancelled { account, .. }
             | Event::HoldExpired { account, .. }
@@ -122,6 +127,7 @@ impl Event {
                 points_credited,
                 ..
             } => points_credited.0 - points_debited.0,
+            Event::PurchaseImported { purchase } => purchase.accrual.0,
             Event::RefundRecorded {
                 points_returned,
                 accrual_reversed,

@@ -47,6 +47,10 @@ pub enum Code {
     RefundExceedsPurchase = 51,
     RefundLineUnknown = 52,
     RefundExists = 53,
+    /// Offline cheques cannot be paid with points.
+    OfflineRedemptionRefused = 70,
+    /// Offline cheques cannot carry loyalty discounts granted at the till.
+    OfflineDiscountRefused = 71,
     OfferInvalid = 60,
     ProductInvalid = 61,
 }
@@ -85,6 +89,12 @@ impl Code {
             Code::RefundExceedsPurchase => "refund exceeds what was bought",
             Code::RefundLineUnknown => "refund names a line the purchase does not have",
             Code::RefundExists => "this refund cheque was already recorded with other content",
+            Code::OfflineRedemptionRefused => {
+                "offline cheques accrue only: paying with points is refused"
+            }
+            Code::OfflineDiscountRefused => {
+                "offline cheques accrue only: discounts granted offline are refused"
+            }
             Code::OfferInvalid => "offer is invalid",
             Code::ProductInvalid => "product is invalid",
         }

@@ -26,14 +26,23 @@ fn best<'a>(offers: impl Iterator<Item = &'a Offer>) -> Option<&'a Offer> {
     })
 }
 
+/// What pricing may grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grants {
+    /// Direct discounts (not for offline cheques, which were paid in full).
+    pub discounts: bool,
+    /// Accrual (not for cheques without a card).
+    pub accrual: bool,
+}
+
 /// Prices every line of the cheque. `paid` must not exceed the sum of the caps (callers
-/// check that first); `accrue` is false for cheques without a card.
+/// check that first).
 pub fn price(
     view: &impl StateView,
     program: &Program,
     cheque: &Cheque,
     paid: Points,
-    accrue: bool,
+    grants: Grants,
 ) -> Vec<PricedLine> {
     let offers = view.offers();
     let drafts: Vec<Draft> = cheque
@@ -54,7 +63,7 @@ pub fn price(
             };
             let mut applied = Vec::new();
             let mut discount = 0;
-            if !promotional {
+            if grants.discounts && !promotional {
                 if let Some(o) = best(valid(OfferEffect::Discount)) {
                     let room = (amount - floor).max(0);
                     discount = percent_of(amount, o.percent).min(room);
@@ -63,7 +72,7 @@ pub fn price(
                     }
                 }
             }
-            let accrual_offer = if accrue {
+            let accrual_offer = if grants.accrual {
                 best(valid(OfferEffect::Accrual))
             } else {
                 None

@@ -250,3 +250,157 @@ proptest! {
         }
     }
 }
+
+/// One item of an offline upload.
+#[derive(Debug, Clone)]
+enum Offline {
+    Buy {
+        card: Option<u8>,
+        amount: u32,
+        points: bool,
+        discount: bool,
+    },
+    Refund {
+        of: usize,
+        qty: u16,
+    },
+}
+
+fn offline_items() -> impl Strategy<Value = Vec<Offline>> {
+    prop::collection::vec(
+        prop_oneof![
+            4 => (prop::option::of(0u8..2), 1u32..500_000, prop::bool::weighted(0.1), prop::bool::weighted(0.1)).prop_map(|(card, amount, points, discount)| Offline::Buy { card, amount, points, discount }),
+            1 => (any::<usize>(), 1u16..1500).prop_map(|(of, qty)| Offline::Refund { of, qty }),
+        ],
+        1..25,
+    )
+}
+
+fn offline_requests(items: &[Offline]) -> Vec<Request> {
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let command = match item {
+                Offline::Buy {
+                    card: c,
+                    amount,
+                    points,
+                    discount,
+                } => Command::ImportOfflinePurchase {
+                    cheque: Cheque {
+                        cheque: cheque_id(&format!("off{i}")),
+                        card: c.map(|c| card([GOLD, EMPTY][usize::from(c)])),
+                        local_time: local(10 + (i % 12) as u32),
+                        lines: vec![Line {
+                            product: ProductCode::new("bread").unwrap(),
+                            qty: loyalty_core::amount::Qty(1000),
+                            price: loyalty_core::amount::Money(i64::from(*amount)),
+                        }],
+                    },
+                    points_paid: loyalty_core::amount::Points(i64::from(*points) * 100),
+                    local_discount: loyalty_core::amount::Money(i64::from(*discount)),
+                },
+                Offline::Refund { of, qty } => Command::Refund {
+                    refund: cheque_id(&format!("roff{i}")),
+                    purchase: cheque_id(&format!("off{}", of % (i + 1))),
+                    lines: vec![RefundLine {
+                        index: 0,
+                        qty: loyalty_core::amount::Qty(i64::from(*qty)),
+                    }],
+                },
+            };
+            Request {
+                op: OpId((0x0ff1 << 64) | i as u128),
+                actor: Actor::Cashbox(POS2),
+                command,
+            }
+        })
+        .collect()
+}
+
+/// Live traffic of another cashbox on other accounts, meanwhile.
+fn live_requests(n: usize) -> Vec<Request> {
+    (0..n)
+        .flat_map(|i| {
+            let id = format!("live{i}");
+            let cheque = World::cheque(Some(ISSUED), &id, &[("bread", "1", "77")]);
+            [
+                Request {
+                    op: OpId((0x11fe << 64) | (2 * i) as u128),
+                    actor: Actor::Cashbox(POS),
+                    command: Command::RegisterPurchase { cheque },
+                },
+                Request {
+                    op: OpId((0x11fe << 64) | (2 * i + 1) as u128),
+                    actor: Actor::Cashbox(POS),
+                    command: Command::Confirm {
+                        cheque: cheque_id(&id),
+                    },
+                },
+            ]
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Any pattern of resends — prefixes, overlapping pieces, the whole batch again — mixed
+    /// with live traffic ends exactly as one clean application, item by item.
+    #[test]
+    fn offline_resends_equal_one_clean_application(
+        items in offline_items(),
+        windows in prop::collection::vec((0usize..10, 0usize..10), 1..12),
+        live in 0usize..6,
+    ) {
+        let batch = offline_requests(&items);
+        let traffic = live_requests(live);
+        let mut clean = World::new();
+        let expected: Vec<_> = batch.iter().map(|r| clean.run_req(r).reply).collect();
+        for r in &traffic {
+            clean.run_req(r);
+        }
+
+        let mut w = World::new();
+        let mut first: Vec<Option<loyalty_core::outcome::Reply>> = vec![None; batch.len()];
+        let mut frontier = 0;
+        let mut live_left = traffic.iter();
+        let send = |w: &mut World, i: usize, first: &mut Vec<Option<loyalty_core::outcome::Reply>>| {
+            let out = w.run_req(&batch[i]);
+            match &first[i] {
+                None => {
+                    prop_assert!(!out.replayed);
+                    prop_assert_eq!(out.reply.code, expected[i].code, "item {}", i);
+                    first[i] = Some(out.reply);
+                }
+                Some(original) => {
+                    prop_assert!(out.replayed && out.events.is_empty());
+                    prop_assert_eq!(&out.reply, original);
+                }
+            }
+            Ok(())
+        };
+        // The till never skips ahead: each piece starts at or before the first unsent item.
+        for (back, len) in windows.iter().copied().chain(std::iter::once((0, usize::MAX / 2))) {
+            let start = frontier - back.min(frontier);
+            let end = (start + len + 1).min(batch.len());
+            for i in start..end {
+                send(&mut w, i, &mut first)?;
+            }
+            frontier = frontier.max(end);
+            if let Some(r) = live_left.next() {
+                w.run_req(r);
+            }
+        }
+        for r in live_left {
+            w.run_req(r);
+        }
+        // And the whole batch once more, from a second copy of the queue.
+        for i in 0..batch.len() {
+            send(&mut w, i, &mut first)?;
+        }
+        prop_assert_eq!(&w.state.projection, &clean.state.projection);
+        check_invariants(&w);
+    }
+}

@@ -1,0 +1,283 @@
+//! File imports of cheques and payment-registry rows (the translator connection scheme):
+//! parsed into offline upload items and sent through the same idempotent path as a till's
+//! offline queue. Operation ids come from the file or, when a row has none, are derived
+//! from the cheque number, so importing a file twice changes nothing.
+//!
+//! Formats:
+//! - JSON lines, one item per line: a cheque
+//!   `{"operation_id", "cheque_id", "card", "local_time", "lines": [{"product", "quantity", "price"}], "points_paid", "discount"}`
+//!   or a refund `{"operation_id", "refund_cheque_id", "purchase_cheque_id", "lines": [{"line_index", "quantity"}]}`;
+//! - CSV with the header `operation_id,cheque_id,card,local_time,product,quantity,price,points_paid,discount`,
+//!   one row per cheque line; consecutive rows of one cheque form one item.
+
+use crate::pb;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+#[derive(Debug, thiserror::Error)]
+#[error("{location}: {reason}")]
+pub struct ImportError {
+    pub location: String,
+    pub reason: String,
+}
+
+fn err(location: impl Into<String>, reason: impl ToString) -> ImportError {
+    ImportError {
+        location: location.into(),
+        reason: reason.to_string(),
+    }
+}
+
+/// A stable operation id for a row without one.
+pub fn derived_op(kind: &str, id: &str) -> String {
+    let h: [u8; 32] = Sha256::digest(format!("import:{kind}:{id}").as_bytes()).into();
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&h[..16]);
+    uuid::Uuid::from_bytes(b).to_string()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonLine {
+    #[serde(default)]
+    product: String,
+    #[serde(default)]
+    quantity: String,
+    #[serde(default)]
+    price: String,
+    #[serde(default)]
+    line_index: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonItem {
+    #[serde(default)]
+    operation_id: String,
+    #[serde(default)]
+    cheque_id: String,
+    #[serde(default)]
+    card: String,
+    #[serde(default)]
+    local_time: String,
+    #[serde(default)]
+    points_paid: String,
+    #[serde(default)]
+    discount: String,
+    #[serde(default)]
+    refund_cheque_id: String,
+    #[serde(default)]
+    purchase_cheque_id: String,
+    lines: Vec<JsonLine>,
+}
+
+pub fn parse_jsonl(text: &str) -> Result<Vec<pb::OfflineItem>, ImportError> {
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let at = format!("line {}", n + 1);
+        let j: JsonItem = serde_json::from_str(line).map_err(|e| err(&at, e))?;
+        let item = if !j.refund_cheque_id.is_empty() {
+            let lines = j
+                .lines
+                .into_iter()
+                .map(|l| {
+                    Ok(pb::RefundLine {
+                        line_index: l
+                            .line_index
+                            .ok_or_else(|| err(&at, "refund line without line_index"))?,
+                        quantity: l.quantity,
+                    })
+                })
+                .collect::<Result<_, ImportError>>()?;
+            let op = if j.operation_id.is_empty() {
+                derived_op("refund", &j.refund_cheque_id)
+            } else {
+                j.operation_id
+            };
+            pb::OfflineItem {
+                operation_id: op,
+                item: Some(pb::offline_item::Item::Refund(pb::RefundRequest {
+                    operation_id: String::new(),
+                    refund_cheque_id: j.refund_cheque_id,
+                    purchase_cheque_id: j.purchase_cheque_id,
+                    lines,
+                })),
+            }
+        } else {
+            if j.cheque_id.is_empty() {
+                return Err(err(&at, "neither cheque_id nor refund_cheque_id"));
+            }
+            let lines = j
+                .lines
+                .into_iter()
+                .map(|l| pb::Line {
+                    product: l.product,
+                    quantity: l.quantity,
+                    price: l.price,
+                })
+                .collect();
+            let op = if j.operation_id.is_empty() {
+                derived_op("cheque", &j.cheque_id)
+            } else {
+                j.operation_id
+            };
+            let cheque = pb::Cheque {
+                cheque_id: j.cheque_id,
+                card: j.card,
+                local_time: j.local_time,
+                lines,
+            };
+            pb::OfflineItem {
+                operation_id: op,
+                item: Some(pb::offline_item::Item::Purchase(pb::OfflinePurchase {
+                    cheque: Some(cheque),
+                    points_paid: j.points_paid,
+                    discount: j.discount,
+                })),
+            }
+        };
+        out.push(item);
+    }
+    Ok(out)
+}
+
+#[derive(Deserialize)]
+struct CsvRow {
+    #[serde(default)]
+    operation_id: String,
+    cheque_id: String,
+    #[serde(default)]
+    card: String,
+    local_time: String,
+    product: String,
+    quantity: String,
+    price: String,
+    #[serde(default)]
+    points_paid: String,
+    #[serde(default)]
+    discount: String,
+}
+
+pub fn parse_csv(text: &str) -> Result<Vec<pb::OfflineItem>, ImportError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let mut out: Vec<pb::OfflineItem> = Vec::new();
+    let mut current: Option<(String, String)> = None;
+    for (n, row) in reader.deserialize::<CsvRow>().enumerate() {
+        let at = format!("row {}", n + 2);
+        let r = row.map_err(|e| err(&at, e))?;
+        let same = current.as_ref().is_some_and(|(op, ch)| {
+            *ch == r.cheque_id && (r.operation_id.is_empty() || *op == r.operation_id)
+        });
+        let line = pb::Line {
+            product: r.product,
+            quantity: r.quantity,
+            price: r.price,
+        };
+        if same {
+            if let Some(pb::OfflineItem {
+                item: Some(pb::offline_item::Item::Purchase(p)),
+                ..
+            }) = out.last_mut()
+            {
+                if let Some(c) = p.cheque.as_mut() {
+                    c.lines.push(line);
+                }
+            }
+            continue;
+        }
+        let op = if r.operation_id.is_empty() {
+            derived_op("cheque", &r.cheque_id)
+        } else {
+            r.operation_id
+        };
+        current = Some((op.clone(), r.cheque_id.clone()));
+        let cheque = pb::Cheque {
+            cheque_id: r.cheque_id,
+            card: r.card,
+            local_time: r.local_time,
+            lines: vec![line],
+        };
+        out.push(pb::OfflineItem {
+            operation_id: op,
+            item: Some(pb::offline_item::Item::Purchase(pb::OfflinePurchase {
+                cheque: Some(cheque),
+                points_paid: r.points_paid,
+                discount: r.discount,
+            })),
+        });
+    }
+    Ok(out)
+}
+
+/// What an import did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub applied: u64,
+    pub duplicates: u64,
+    /// Refused items: (operation id, outcome name, message).
+    pub refused: Vec<(String, String, String)>,
+}
+
+impl Summary {
+    pub fn add(&mut self, results: &[pb::OfflineItemResult]) {
+        for r in results {
+            let Some(reply) = &r.reply else { continue };
+            if reply.outcome != pb::Outcome::Ok as i32 {
+                let name = pb::Outcome::try_from(reply.outcome)
+                    .map(|o| o.as_str_name().to_owned())
+                    .unwrap_or_default();
+                self.refused
+                    .push((r.operation_id.clone(), name, reply.message.clone()));
+            } else if reply.replayed {
+                self.duplicates += 1;
+            } else {
+                self.applied += 1;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_rows_of_one_cheque_form_one_item() {
+        let text =
+            "operation_id,cheque_id,card,local_time,product,quantity,price,points_paid,discount\n\
+                    ,c1,100,2026-11-20T10:00:00,milk,1,50,,\n\
+                    ,c1,100,2026-11-20T10:00:00,bread,2,20,,\n\
+                    ,c2,,2026-11-20T11:00:00,bread,1,20,,\n";
+        let items = parse_csv(text).unwrap();
+        assert_eq!(items.len(), 2);
+        let Some(pb::offline_item::Item::Purchase(p)) = &items[0].item else {
+            panic!()
+        };
+        assert_eq!(p.cheque.as_ref().unwrap().lines.len(), 2);
+        // Derived operation ids are stable: the same file imports to the same ids.
+        assert_eq!(
+            items[0].operation_id,
+            parse_csv(text).unwrap()[0].operation_id
+        );
+        assert_ne!(items[0].operation_id, items[1].operation_id);
+    }
+
+    #[test]
+    fn jsonl_reads_cheques_and_refunds_and_names_bad_lines() {
+        let text = r#"{"cheque_id":"c1","card":"100","local_time":"2026-11-20T10:00:00","lines":[{"product":"milk","quantity":"1","price":"50"}]}
+{"refund_cheque_id":"r1","purchase_cheque_id":"c1","lines":[{"line_index":0,"quantity":"1"}]}"#;
+        let items = parse_jsonl(text).unwrap();
+        assert!(matches!(
+            items[1].item,
+            Some(pb::offline_item::Item::Refund(_))
+        ));
+        let bad = parse_jsonl("{\"lines\":[]}\n{oops").unwrap_err();
+        assert_eq!(bad.location, "line 1");
+        assert_eq!(parse_jsonl("\n{oops").unwrap_err().location, "line 2");
+    }
+}
