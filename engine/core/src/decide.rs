@@ -240,6 +240,44 @@ fn purchase_key(cashbox: &Cashbox, cheque: &ChequeId) -> PurchaseKey {
     }
 }
 
+/// A purchase recorded from a priced cheque, and the answer that shows it.
+#[allow(clippy::too_many_arguments)]
+fn recorded(
+    key: PurchaseKey,
+    who: Option<&(Card, Account)>,
+    status: PurchaseStatus,
+    cheque: &Cheque,
+    lines: Vec<PricedLine>,
+    t: Totals,
+    expires_at: UnixMillis,
+    created_at: UnixMillis,
+) -> (Purchase, Reply) {
+    let purchase = Purchase {
+        key,
+        account: who.map(|(_, a)| a.id),
+        card: who.map(|(c, _)| c.number.clone()),
+        status,
+        local_time: cheque.local_time,
+        paid: t.paid,
+        accrual: t.accrual,
+        lines: lines.clone(),
+        expires_at,
+        created_at,
+        refunds: Vec::new(),
+        refunded_money: Money::ZERO,
+        points_returned: Points::ZERO,
+        accrual_reversed: Points::ZERO,
+    };
+    let reply = Reply {
+        holder: who.map(|(c, a)| holder(c, a)),
+        lines,
+        totals: Some(t),
+        purchase_status: Some(status),
+        ..Reply::ok()
+    };
+    (purchase, reply)
+}
+
 fn decide_cash(
     view: &impl StateView,
     program: &Program,
@@ -281,29 +319,18 @@ fn decide_cash(
             }
             let lines = price(view, program, cheque, *points, online(true));
             let t = totals(&lines, Some(account.spendable().minus(*points)));
-            let purchase = Purchase {
+            let who = (card, account);
+            let expires_at = now.plus_secs(program.hold_lifetime_secs);
+            let (purchase, reply) = recorded(
                 key,
-                account: Some(account.id),
-                card: Some(card.number.clone()),
-                status: PurchaseStatus::Held,
-                local_time: cheque.local_time,
-                paid: t.paid,
-                accrual: t.accrual,
-                lines: lines.clone(),
-                expires_at: now.plus_secs(program.hold_lifetime_secs),
-                created_at: now,
-                refunds: Vec::new(),
-                refunded_money: Money::ZERO,
-                points_returned: Points::ZERO,
-                accrual_reversed: Points::ZERO,
-            };
-            let reply = Reply {
-                holder: Some(holder(&card, &account)),
+                Some(&who),
+                PurchaseStatus::Held,
+                cheque,
                 lines,
-                totals: Some(t),
-                purchase_status: Some(PurchaseStatus::Held),
-                ..Reply::ok()
-            };
+                t,
+                expires_at,
+                now,
+            );
             Ok((vec![Event::BonusHeld { purchase }], reply))
         }
         Command::RegisterPurchase { cheque } => {
@@ -335,29 +362,16 @@ fn decide_cash(
                 .as_ref()
                 .and_then(|(c, a)| spendable_if_redeemable(c, a));
             let t = totals(&lines, spendable);
-            let purchase = Purchase {
+            let (purchase, reply) = recorded(
                 key,
-                account: who.as_ref().map(|(_, a)| a.id),
-                card: who.as_ref().map(|(c, _)| c.number.clone()),
-                status: PurchaseStatus::Registered,
-                local_time: cheque.local_time,
-                paid: t.paid,
-                accrual: t.accrual,
-                lines: lines.clone(),
+                who.as_ref(),
+                PurchaseStatus::Registered,
+                cheque,
+                lines,
+                t,
                 expires_at,
                 created_at,
-                refunds: Vec::new(),
-                refunded_money: Money::ZERO,
-                points_returned: Points::ZERO,
-                accrual_reversed: Points::ZERO,
-            };
-            let reply = Reply {
-                holder: who.as_ref().map(|(c, a)| holder(c, a)),
-                lines,
-                totals: Some(t),
-                purchase_status: Some(PurchaseStatus::Registered),
-                ..Reply::ok()
-            };
+            );
             Ok((vec![Event::PurchaseRegistered { purchase }], reply))
         }
         Command::Confirm { cheque } => {
@@ -568,29 +582,16 @@ fn decide_offline(
         },
     );
     let t = totals(&lines, None);
-    let purchase = Purchase {
+    let (purchase, reply) = recorded(
         key,
-        account: who.as_ref().map(|(_, a)| a.id),
-        card: who.as_ref().map(|(c, _)| c.number.clone()),
-        status: PurchaseStatus::Confirmed,
-        local_time: cheque.local_time,
-        paid: Points::ZERO,
-        accrual: t.accrual,
-        lines: lines.clone(),
-        expires_at: now,
-        created_at: now,
-        refunds: Vec::new(),
-        refunded_money: Money::ZERO,
-        points_returned: Points::ZERO,
-        accrual_reversed: Points::ZERO,
-    };
-    let reply = Reply {
-        holder: who.as_ref().map(|(c, a)| holder(c, a)),
+        who.as_ref(),
+        PurchaseStatus::Confirmed,
+        cheque,
         lines,
-        totals: Some(t),
-        purchase_status: Some(PurchaseStatus::Confirmed),
-        ..Reply::ok()
-    };
+        t,
+        now,
+        now,
+    );
     Ok((vec![Event::PurchaseImported { purchase }], reply))
 }
 
