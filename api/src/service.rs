@@ -506,15 +506,26 @@ impl pb::admin_service_server::AdminService for AdminApi {
         req: tonic::Request<pb::ListPendingRequest>,
     ) -> Rpc<pb::ListPendingReply> {
         self.authorize(req.metadata())?;
-        let pb::ListPendingRequest { within_secs, limit } = req.into_inner();
+        let pb::ListPendingRequest {
+            within_secs,
+            limit,
+            expired_within_secs,
+        } = req.into_inner();
         let now = self.engine.now();
         let horizon = now.plus_secs(within_secs);
         let limit = if limit == 0 { 1000 } else { limit.min(10_000) } as usize;
+        let since = UnixMillis(
+            now.0
+                .saturating_sub((expired_within_secs as i64).saturating_mul(1000)),
+        );
         let purchases = self
             .engine
             .read(|v| {
-                v.pending_due(horizon, limit)
-                    .into_iter()
+                let mut keys = v.pending_due(horizon, limit);
+                if expired_within_secs > 0 {
+                    keys.extend(v.expired_between(since, now, limit));
+                }
+                keys.into_iter()
                     .filter_map(|k| v.purchase(&k))
                     .map(|p| pb::PendingPurchase {
                         cashbox_id: p.key.cashbox.0,

@@ -523,7 +523,7 @@ pub fn verify_store(store: &dyn Store, rewrite: bool) -> Result<VerifyReport, St
             }
         )*};
     }
-    diff!(cashboxes, accounts, cards, purchases, products, barcodes, offers, pending);
+    diff!(cashboxes, accounts, cards, purchases, products, barcodes, offers, pending, expired);
     if live.accounts_opened != r.accounts_opened {
         differences.push("accounts_opened".into());
     }

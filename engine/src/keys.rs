@@ -17,6 +17,7 @@ pub const TAG_BARCODE: u8 = 0x06;
 pub const TAG_OFFER: u8 = 0x07;
 pub const TAG_PENDING: u8 = 0x08;
 pub const TAG_META: u8 = 0x09;
+pub const TAG_EXPIRED: u8 = 0x0A;
 
 /// Why a key could not be decoded: stored keys that do not decode are corruption.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -139,9 +140,23 @@ pub fn pending(at: UnixMillis, p: &PurchaseKey) -> Vec<u8> {
     k
 }
 
+/// The expired-purchases index: the same layout as the pending one, under its own tag.
+pub fn expired(at: UnixMillis, p: &PurchaseKey) -> Vec<u8> {
+    let mut k = pending(at, p);
+    k[0] = TAG_EXPIRED;
+    k
+}
+
+/// The first expired-index key at or after `at`.
+pub fn expired_from(at: UnixMillis) -> Vec<u8> {
+    let mut k = vec![TAG_EXPIRED];
+    k.extend_from_slice(&time_bytes(at));
+    k
+}
+
 pub fn decode_pending(k: &[u8]) -> Result<(UnixMillis, PurchaseKey), KeyError> {
     match k {
-        [TAG_PENDING, rest @ ..] if rest.len() > 12 => {
+        [TAG_PENDING | TAG_EXPIRED, rest @ ..] if rest.len() > 12 => {
             let t = u64::from_be_bytes(be("pending", rest)?) ^ (1 << 63);
             Ok((
                 UnixMillis(t as i64),
@@ -219,7 +234,8 @@ mod tests {
             prop_assert_eq!(decode_card(&card(&n)).unwrap(), n);
             let p = PurchaseKey { cashbox: CashboxId(c), cheque: ch };
             prop_assert_eq!(decode_purchase(&purchase(&p)).unwrap(), p.clone());
-            prop_assert_eq!(decode_pending(&pending(UnixMillis(t), &p)).unwrap(), (UnixMillis(t), p));
+            prop_assert_eq!(decode_pending(&pending(UnixMillis(t), &p)).unwrap(), (UnixMillis(t), p.clone()));
+            prop_assert_eq!(decode_pending(&expired(UnixMillis(t), &p)).unwrap(), (UnixMillis(t), p));
         }
 
         #[test]

@@ -182,6 +182,9 @@ impl<'s> StoredState<'s> {
                 Some(&keys::TAG_PENDING) => {
                     p.pending.insert(keys::decode_pending(&k).map_err(corrupt)?);
                 }
+                Some(&keys::TAG_EXPIRED) => {
+                    p.expired.insert(keys::decode_pending(&k).map_err(corrupt)?);
+                }
                 Some(&keys::TAG_META) => {
                     if k == keys::meta("accounts_opened") {
                         p.accounts_opened = decode("state", &v)?;
@@ -246,6 +249,14 @@ impl StateView for StoredState<'_> {
         self.get(Space::State, &keys::meta("accounts_opened"))
             .unwrap_or(0)
     }
+    fn expired_between(&self, from: UnixMillis, to: UnixMillis, limit: usize) -> Vec<PurchaseKey> {
+        let start = keys::expired_from(from);
+        let end = keys::expired_from(UnixMillis(to.0.saturating_add(1)));
+        self.scan(Space::State, &start, Some(&end), limit)
+            .into_iter()
+            .map(|(k, _)| keys::decode_pending(&k).unwrap_or_else(|e| panic!("{e}")).1)
+            .collect()
+    }
     fn pending_due(&self, now: UnixMillis, limit: usize) -> Vec<PurchaseKey> {
         let from = [keys::TAG_PENDING];
         let to = keys::pending_end(now);
@@ -273,6 +284,13 @@ impl StateStore for StoredState<'_> {
             self.put(Space::State, idx, &());
         } else {
             self.delete(Space::State, idx);
+            if purchase.status == PurchaseStatus::Expired {
+                self.put(
+                    Space::State,
+                    keys::expired(purchase.expires_at, &purchase.key),
+                    &(),
+                );
+            }
         }
         self.put(Space::State, keys::purchase(&purchase.key), &purchase);
     }

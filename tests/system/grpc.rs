@@ -569,6 +569,7 @@ async fn health_reflection_and_pending_listing() {
         .list_pending(admin_req(pb::ListPendingRequest {
             within_secs: 3600,
             limit: 10,
+            expired_within_secs: 0,
         }))
         .await
         .unwrap()
@@ -585,6 +586,7 @@ async fn health_reflection_and_pending_listing() {
         .list_pending(admin_req(pb::ListPendingRequest {
             within_secs: 0,
             limit: 10,
+            expired_within_secs: 3600,
         }))
         .await
         .unwrap()

@@ -124,6 +124,9 @@ enum Cmd {
     ListPending {
         #[arg(long, default_value_t = 0)]
         within_secs: u64,
+        /// Also list purchases expired and released in the last this many seconds.
+        #[arg(long, default_value_t = 0)]
+        expired_within_secs: u64,
     },
     /// Rebuild the state from the event log and compare with the live state.
     Verify {
@@ -327,9 +330,13 @@ async fn main() -> anyhow::Result<()> {
             show(a.client.upsert_offer(r).await?.into_inner())
         }
         Cmd::ImportCheques { .. } => unreachable!("handled above"),
-        Cmd::ListPending { within_secs } => {
+        Cmd::ListPending {
+            within_secs,
+            expired_within_secs,
+        } => {
             let r = a.req(pb::ListPendingRequest {
                 within_secs,
+                expired_within_secs,
                 limit: 0,
             })?;
             let list = a.client.list_pending(r).await?.into_inner();

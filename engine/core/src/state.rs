@@ -21,6 +21,8 @@ pub trait StateView {
     fn accounts_opened(&self) -> u64;
     /// Pending purchases whose lifetime ended at or before `now`, oldest first.
     fn pending_due(&self, now: UnixMillis, limit: usize) -> Vec<PurchaseKey>;
+    /// Purchases that expired (their lifetime ended in `[from, to]`), oldest first.
+    fn expired_between(&self, from: UnixMillis, to: UnixMillis, limit: usize) -> Vec<PurchaseKey>;
 }
 
 /// Writes made by applying events (and by recording operations).
@@ -28,7 +30,7 @@ pub trait StateStore: StateView {
     fn put_cashbox(&mut self, cashbox: Cashbox);
     fn put_account(&mut self, account: Account);
     fn put_card(&mut self, card: Card);
-    /// Also maintains the index of pending purchases by expiry.
+    /// Also maintains the indexes of pending and of expired purchases by expiry time.
     fn put_purchase(&mut self, purchase: Purchase);
     /// Also maintains the barcode index.
     fn put_product(&mut self, product: Product);
@@ -48,6 +50,7 @@ pub struct Projection {
     pub barcodes: BTreeMap<ProductCode, ProductCode>,
     pub offers: BTreeMap<OfferId, Offer>,
     pub pending: BTreeSet<(UnixMillis, PurchaseKey)>,
+    pub expired: BTreeSet<(UnixMillis, PurchaseKey)>,
     pub accounts_opened: u64,
 }
 
@@ -97,6 +100,16 @@ impl StateView for MemState {
             .map(|(_, k)| k.clone())
             .collect()
     }
+    fn expired_between(&self, from: UnixMillis, to: UnixMillis, limit: usize) -> Vec<PurchaseKey> {
+        self.projection
+            .expired
+            .iter()
+            .filter(|(at, _)| *at >= from)
+            .take_while(|(at, _)| *at <= to)
+            .take(limit)
+            .map(|(_, k)| k.clone())
+            .collect()
+    }
 }
 
 impl StateStore for MemState {
@@ -115,6 +128,9 @@ impl StateStore for MemState {
             self.projection.pending.insert(entry);
         } else {
             self.projection.pending.remove(&entry);
+            if purchase.status == PurchaseStatus::Expired {
+                self.projection.expired.insert(entry);
+            }
         }
         self.projection
             .purchases

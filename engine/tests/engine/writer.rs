@@ -255,6 +255,18 @@ async fn answers_survive_a_restart_and_replays_return_the_original() {
     let swept = h.engine.expire_holds(op()).await.unwrap();
     assert_eq!(swept.events.len(), 1);
     assert_eq!(account(&h.engine).held, Points::ZERO);
+    let now = h.clock.now();
+    let expired = h
+        .engine
+        .read(|v| v.expired_between(UnixMillis(0), now, 10))
+        .unwrap();
+    assert_eq!(
+        expired,
+        vec![PurchaseKey {
+            cashbox: CashboxId(2),
+            cheque: ChequeId::new("x").unwrap()
+        }]
+    );
     let report = h.engine.verify(true).await.unwrap();
     assert!(
         report.equal && !report.rewritten,

@@ -862,6 +862,19 @@ fn expiry_releases_holds_and_lists_nothing_after() {
     assert_eq!(out.events.len(), 1);
     assert_eq!(w.account(GOLD).held, Points::ZERO);
     assert!(w.state.pending_due(w.now, 10).is_empty());
+    // Expired purchases stay listable.
+    let expired = w.state.expired_between(T0, w.now, 10);
+    assert_eq!(
+        expired,
+        vec![PurchaseKey {
+            cashbox: POS,
+            cheque: cheque_id("c1")
+        }]
+    );
+    assert!(w
+        .state
+        .expired_between(UnixMillis(w.now.0 + 1), UnixMillis(i64::MAX), 10)
+        .is_empty());
     assert_eq!(w.cash(POS, Command::ExpireHolds).code, Code::Forbidden);
 }
 
