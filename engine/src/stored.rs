@@ -42,7 +42,8 @@ fn must<T: DeserializeOwned>(space: &'static str, bytes: &[u8]) -> T {
 /// State for one batch of decisions (or one read-only query, with no writes).
 pub struct StoredState<'s> {
     store: &'s dyn Store,
-    writes: BTreeMap<(Space, Vec<u8>), Option<Vec<u8>>>,
+    /// Pending writes per space (indexed by `Space as usize`), so reads look up borrowed keys.
+    writes: [BTreeMap<Vec<u8>, Option<Vec<u8>>>; 4],
     /// The first storage failure seen by a read. Decisions taken after it are void.
     failure: RefCell<Option<StoreError>>,
     /// Offers are read by every pricing; they are scanned once per batch and the cache is
@@ -54,7 +55,7 @@ impl<'s> StoredState<'s> {
     pub fn new(store: &'s dyn Store) -> Self {
         StoredState {
             store,
-            writes: BTreeMap::new(),
+            writes: Default::default(),
             failure: RefCell::new(None),
             offers: RefCell::new(None),
         }
@@ -63,25 +64,27 @@ impl<'s> StoredState<'s> {
     /// The buffered writes as one batch (the caller adds log records).
     pub fn into_batch(self) -> Batch {
         let mut b = Batch::default();
-        for ((space, key), value) in self.writes {
-            match value {
-                Some(v) => b.put(space, key, v),
-                None => b.delete(space, key),
+        for (space, writes) in Space::ALL.into_iter().zip(self.writes) {
+            for (key, value) in writes {
+                match value {
+                    Some(v) => b.put(space, key, v),
+                    None => b.delete(space, key),
+                }
             }
         }
         b
     }
 
     fn get<T: DeserializeOwned>(&self, space: Space, key: &[u8]) -> Option<T> {
-        let raw = match self.writes.get(&(space, key.to_vec())) {
-            Some(v) => v.clone(),
-            None => match self.store.get(space, key) {
-                Ok(v) => v,
-                Err(e) => {
-                    self.note(e);
-                    None
-                }
-            },
+        if let Some(pending) = self.writes[space as usize].get(key) {
+            return pending.as_ref().map(|b| must(space.name(), b));
+        }
+        let raw = match self.store.get(space, key) {
+            Ok(v) => v,
+            Err(e) => {
+                self.note(e);
+                None
+            }
         };
         raw.map(|b| must(space.name(), &b))
     }
@@ -96,11 +99,11 @@ impl<'s> StoredState<'s> {
     }
 
     fn put<T: Serialize>(&mut self, space: Space, key: Vec<u8>, value: &T) {
-        self.writes.insert((space, key), Some(encode(value)));
+        self.writes[space as usize].insert(key, Some(encode(value)));
     }
 
     fn delete(&mut self, space: Space, key: Vec<u8>) {
-        self.writes.insert((space, key), None);
+        self.writes[space as usize].insert(key, None);
     }
 
     /// `[from, to)` merged with this batch's writes, in key order, at most `limit`.
@@ -111,10 +114,9 @@ impl<'s> StoredState<'s> {
         to: Option<&[u8]>,
         limit: usize,
     ) -> Vec<(Vec<u8>, Vec<u8>)> {
-        let pending: Vec<_> = self
-            .writes
-            .range((space, from.to_vec())..)
-            .take_while(|((s, k), _)| *s == space && to.is_none_or(|t| k.as_slice() < t))
+        let pending: Vec<_> = self.writes[space as usize]
+            .range::<[u8], _>((std::ops::Bound::Included(from), std::ops::Bound::Unbounded))
+            .take_while(|(k, _)| to.is_none_or(|t| k.as_slice() < t))
             .collect();
         let stored = match self
             .store
@@ -127,7 +129,7 @@ impl<'s> StoredState<'s> {
             }
         };
         let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = stored.into_iter().collect();
-        for ((_, k), v) in pending {
+        for (k, v) in pending {
             match v {
                 Some(v) => merged.insert(k.clone(), v.clone()),
                 None => merged.remove(k),
