@@ -29,6 +29,14 @@ impl RocksStore {
         let cfs = Space::ALL.map(|s| {
             let mut o = Options::default();
             o.set_compression_type(rocksdb::DBCompressionType::Lz4);
+            // Fresh data is hot and rewritten soon: no compression for the first two levels,
+            // and larger memtables so fewer flushes compete with the writer for the 2 cores.
+            o.set_compression_per_level(&[
+                rocksdb::DBCompressionType::None,
+                rocksdb::DBCompressionType::None,
+                rocksdb::DBCompressionType::Lz4,
+            ]);
+            o.set_write_buffer_size(128 << 20);
             ColumnFamilyDescriptor::new(s.name(), o)
         });
         let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(io)?;
