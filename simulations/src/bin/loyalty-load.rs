@@ -44,11 +44,16 @@ struct Args {
     /// gRPC connections.
     #[arg(long, default_value_t = 4)]
     connections: usize,
+    /// `full`: calculate → (pay) → register → confirm/cancel (+ balance); `purchase`:
+    /// register → confirm only (two durable operations, the peer comparison's purchase).
+    #[arg(long, default_value = "full")]
+    flow: String,
 }
 
 type Hists = Arc<Mutex<BTreeMap<&'static str, Histogram<u64>>>>;
 
 struct Ctx {
+    minimal: bool,
     tills: Vec<(u32, String)>,
     channels: Vec<Channel>,
     run: u64,
@@ -104,6 +109,35 @@ impl Ctx {
                 })
                 .collect(),
         };
+        if self.minimal {
+            let t = Instant::now();
+            let reg = client
+                .register_purchase(req(
+                    till,
+                    pb::RegisterPurchaseRequest {
+                        operation_id: op(),
+                        cheque: Some(cheque.clone()),
+                    },
+                ))
+                .await?
+                .into_inner();
+            self.record("RegisterPurchase", t);
+            if reg.outcome != pb::Outcome::Ok as i32 {
+                bail!("register refused: {}", reg.message);
+            }
+            let t = Instant::now();
+            client
+                .confirm(req(
+                    till,
+                    pb::PurchaseRequest {
+                        operation_id: op(),
+                        cheque_id: cheque.cheque_id,
+                    },
+                ))
+                .await?;
+            self.record("Confirm", t);
+            return Ok(());
+        }
         let t = Instant::now();
         let calc = client
             .calculate(req(
@@ -254,6 +288,7 @@ async fn setup(args: &Args, token: &str, run: u64) -> anyhow::Result<Vec<(u32, S
         tills.push((base + i, r.cashbox_secret));
     }
     let ctx = Ctx {
+        minimal: false,
         tills: vec![],
         channels: vec![],
         run,
@@ -306,7 +341,13 @@ async fn main() -> anyhow::Result<()> {
                 .await?,
         );
     }
+    let minimal = match args.flow.as_str() {
+        "full" => false,
+        "purchase" => true,
+        other => bail!("--flow must be full or purchase, not {other}"),
+    };
     let ctx = Arc::new(Ctx {
+        minimal,
         tills,
         channels,
         run,
@@ -358,9 +399,11 @@ async fn main() -> anyhow::Result<()> {
         format!("closed loop, {} flows in flight", args.concurrency),
         |r| format!("open loop, {r} flows/s"),
     );
+    let flows = hists.get("RegisterPurchase").map_or(0, |h| h.len());
     println!(
-        "{mode}: {total} operations in {secs:.1} s = {:.0} ops/s, {} failed flows",
+        "{mode}: {total} operations in {secs:.1} s = {:.0} ops/s, {:.0} purchases/s, {} failed flows",
         total as f64 / secs,
+        flows as f64 / secs,
         errors.load(std::sync::atomic::Ordering::Relaxed)
     );
     println!("| command | count | ops/s | p50 ms | p99 ms | p99.9 ms | max ms |");
