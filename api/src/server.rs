@@ -41,6 +41,8 @@ pub struct ServerConfig {
     /// every event until one is configured).
     pub kafka_brokers: String,
     pub kafka_topic: String,
+    /// Address of the Prometheus endpoint (`GET /metrics`); none: off.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Default for ServerConfig {
@@ -59,6 +61,7 @@ impl Default for ServerConfig {
             expiry_sweep_secs: 5,
             kafka_brokers: String::new(),
             kafka_topic: "loyalty.events".into(),
+            metrics_listen: Some("127.0.0.1:9464".parse().expect("address")),
         }
     }
 }
@@ -166,8 +169,24 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .map_err(|e| ServeError::Config(e.to_string()))?;
+    let metrics = Arc::new(crate::metrics::Metrics::default());
+    let metrics_task = match &config.metrics_listen {
+        Some(addr) => {
+            let l = TcpListener::bind(addr).await?;
+            tracing::info!(addr = %l.local_addr()?, "metrics on /metrics");
+            Some(tokio::spawn(crate::metrics::serve(
+                l,
+                metrics.clone(),
+                engine.clone(),
+                relay_stats.clone(),
+                shutdown.clone(),
+            )))
+        }
+        None => None,
+    };
     let cash = pb::cash_service_server::CashServiceServer::new(CashApi {
         engine: engine.clone(),
+        metrics,
     })
     .max_decoding_message_size(REQUEST_BYTES_MAX);
     let admin = pb::admin_service_server::AdminServiceServer::new(AdminApi {
@@ -196,6 +215,9 @@ pub async fn serve(
         .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
         .await;
     let _ = sweeper.await;
+    if let Some(m) = metrics_task {
+        let _ = m.await;
+    }
     if let Some(r) = relay {
         let _ = r.await;
     }

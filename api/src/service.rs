@@ -53,6 +53,7 @@ pub fn secret_hash(secret: &str) -> [u8; 32] {
 #[derive(Clone)]
 pub struct CashApi {
     pub engine: Engine,
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 impl CashApi {
@@ -93,6 +94,7 @@ impl CashApi {
             })
             .await
             .map_err(status)?;
+        self.metrics.outcome(out.reply.code);
         tracing::debug!(%op, code = ?out.reply.code, replayed = out.replayed, "answered");
         Ok(Response::new(cv::reply(out.reply, out.replayed)))
     }
@@ -122,6 +124,7 @@ type Rpc<T> = Result<Response<T>, Status>;
 #[tonic::async_trait]
 impl pb::cash_service_server::CashService for CashApi {
     async fn calculate(&self, req: tonic::Request<pb::CalculateRequest>) -> Rpc<pb::ChequeReply> {
+        let _timer = self.metrics.timer("Calculate");
         let cashbox = self.cashbox(req.metadata())?;
         let cheque = cv::cheque(req.into_inner().cheque, self.lines_max()).map_err(invalid)?;
         let program = self.engine.program();
@@ -136,6 +139,7 @@ impl pb::cash_service_server::CashService for CashApi {
         &self,
         req: tonic::Request<pb::CalculateRequest>,
     ) -> Rpc<pb::AvailableAmountReply> {
+        let _timer = self.metrics.timer("AvailableAmount");
         let cashbox = self.cashbox(req.metadata())?;
         let cheque = cv::cheque(req.into_inner().cheque, self.lines_max()).map_err(invalid)?;
         let program = self.engine.program();
@@ -158,6 +162,7 @@ impl pb::cash_service_server::CashService for CashApi {
         &self,
         req: tonic::Request<pb::PayWithBonusRequest>,
     ) -> Rpc<pb::ChequeReply> {
+        let _timer = self.metrics.timer("PayWithBonus");
         let cashbox = self.cashbox(req.metadata())?;
         let pb::PayWithBonusRequest {
             operation_id,
@@ -175,6 +180,7 @@ impl pb::cash_service_server::CashService for CashApi {
         &self,
         req: tonic::Request<pb::RegisterPurchaseRequest>,
     ) -> Rpc<pb::ChequeReply> {
+        let _timer = self.metrics.timer("RegisterPurchase");
         let cashbox = self.cashbox(req.metadata())?;
         let pb::RegisterPurchaseRequest {
             operation_id,
@@ -187,6 +193,7 @@ impl pb::cash_service_server::CashService for CashApi {
     }
 
     async fn confirm(&self, req: tonic::Request<pb::PurchaseRequest>) -> Rpc<pb::ChequeReply> {
+        let _timer = self.metrics.timer("Confirm");
         let cashbox = self.cashbox(req.metadata())?;
         let pb::PurchaseRequest {
             operation_id,
@@ -199,6 +206,7 @@ impl pb::cash_service_server::CashService for CashApi {
     }
 
     async fn cancel(&self, req: tonic::Request<pb::PurchaseRequest>) -> Rpc<pb::ChequeReply> {
+        let _timer = self.metrics.timer("Cancel");
         let cashbox = self.cashbox(req.metadata())?;
         let pb::PurchaseRequest {
             operation_id,
@@ -211,6 +219,7 @@ impl pb::cash_service_server::CashService for CashApi {
     }
 
     async fn refund(&self, req: tonic::Request<pb::RefundRequest>) -> Rpc<pb::ChequeReply> {
+        let _timer = self.metrics.timer("Refund");
         let cashbox = self.cashbox(req.metadata())?;
         let pb::RefundRequest {
             operation_id,
@@ -227,6 +236,7 @@ impl pb::cash_service_server::CashService for CashApi {
     }
 
     async fn balance(&self, req: tonic::Request<pb::BalanceRequest>) -> Rpc<pb::ChequeReply> {
+        let _timer = self.metrics.timer("Balance");
         let cashbox = self.cashbox(req.metadata())?;
         let card = cv::card("card", &req.into_inner().card).map_err(invalid)?;
         let reply = self
@@ -240,6 +250,7 @@ impl pb::cash_service_server::CashService for CashApi {
         &self,
         req: tonic::Request<pb::OfflineBatch>,
     ) -> Rpc<pb::OfflineBatchReply> {
+        let _timer = self.metrics.timer("UploadOffline");
         let cashbox = self.cashbox(req.metadata())?;
         let items = req.into_inner().items;
         if items.len() > crate::server::OFFLINE_BATCH_ITEMS_MAX {
@@ -287,6 +298,7 @@ impl pb::cash_service_server::CashService for CashApi {
         &self,
         req: tonic::Request<pb::GetOperationRequest>,
     ) -> Rpc<pb::OperationReply> {
+        let _timer = self.metrics.timer("GetOperation");
         let cashbox = self.cashbox(req.metadata())?;
         let op = cv::op_id(&req.into_inner().operation_id).map_err(invalid)?;
         let rec = self

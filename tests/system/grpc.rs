@@ -752,3 +752,73 @@ async fn offline_upload_answers_per_item_and_resends_change_nothing() {
     assert!(v.equal);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_metrics_count_requests_outcomes_and_commits() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let metrics: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let server = TestServer::start_in(
+        tempfile::tempdir().unwrap(),
+        loyalty_api::server::ServerConfig {
+            metrics_listen: Some(metrics),
+            ..test_config()
+        },
+    )
+    .await;
+    let ch = channel(&server.url()).await;
+    let mut admin = AdminServiceClient::new(ch.clone());
+    setup_program(&mut admin).await;
+    issue_card(&mut admin, CARD, pb::CardStatus::Activated).await;
+    let mut till = register_till(&mut admin, ch, 1, pb::CashboxKind::Pos).await;
+    buy(&mut till, "m1", vec![line("bread", "1", "100")]).await;
+    let refused = till
+        .client
+        .confirm(till.req(pb::PurchaseRequest {
+            operation_id: op(),
+            cheque_id: "none".into(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(refused.outcome, pb::Outcome::PurchaseUnknown as i32);
+    let get = |path: &'static str| async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut c = tokio::net::TcpStream::connect(metrics).await.unwrap();
+        c.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let mut body = String::new();
+        c.read_to_string(&mut body).await.unwrap();
+        body
+    };
+    let text = get("/metrics").await;
+    assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
+    let value = |name: &str| -> u64 {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing:\n{text}"))
+    };
+    assert_eq!(
+        value("loyalty_request_duration_seconds_count{command=\"RegisterPurchase\"}"),
+        1
+    );
+    assert_eq!(
+        value("loyalty_request_duration_seconds_count{command=\"Confirm\"}"),
+        2
+    );
+    assert_eq!(
+        value("loyalty_request_duration_seconds_bucket{command=\"Confirm\",le=\"+Inf\"}"),
+        2
+    );
+    assert_eq!(value("loyalty_outcomes_total{code=\"30\"}"), 1);
+    assert_eq!(value("loyalty_engine_operations_total"), 8); // 5 admin, register, confirm, refused confirm
+    assert!(value("loyalty_engine_batches_total") >= 1);
+    assert!(get("/other").await.starts_with("HTTP/1.1 404"));
+    server.stop().await;
+}

@@ -15,6 +15,15 @@ pub fn op() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
+/// Server settings for tests: no metrics endpoint unless a test asks for one, so that
+/// servers running side by side never share a port.
+pub fn test_config() -> ServerConfig {
+    ServerConfig {
+        metrics_listen: None,
+        ..ServerConfig::default()
+    }
+}
+
 /// A server running in this process on 127.0.0.1 with a fresh data directory.
 pub struct TestServer {
     pub addr: SocketAddr,
@@ -25,7 +34,7 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start() -> TestServer {
-        Self::start_in(tempfile::tempdir().unwrap(), ServerConfig::default()).await
+        Self::start_in(tempfile::tempdir().unwrap(), test_config()).await
     }
 
     pub async fn start_in(dir: tempfile::TempDir, config: ServerConfig) -> TestServer {

@@ -100,7 +100,7 @@ async fn a_purchase_flow_produces_its_events_in_order_with_exact_amounts() {
         ServerConfig {
             kafka_brokers: brokers.clone(),
             kafka_topic: topic.clone(),
-            ..ServerConfig::default()
+            ..test_config()
         },
     )
     .await;
@@ -344,7 +344,7 @@ async fn a_broker_outage_never_fails_the_till_and_the_outbox_drains_afterwards()
         ServerConfig {
             kafka_brokers: advertised.clone(),
             kafka_topic: topic.clone(),
-            ..ServerConfig::default()
+            ..test_config()
         },
     )
     .await;

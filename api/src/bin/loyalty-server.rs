@@ -26,6 +26,9 @@ struct Args {
     kafka_brokers: Option<String>,
     #[arg(long, env = "LOYALTY_KAFKA_TOPIC")]
     kafka_topic: Option<String>,
+    /// Address of the Prometheus endpoint; `off` disables it.
+    #[arg(long, env = "LOYALTY_METRICS_LISTEN")]
+    metrics_listen: Option<String>,
     /// Log as JSON lines.
     #[arg(long, env = "LOYALTY_LOG_JSON")]
     log_json: bool,
@@ -65,6 +68,9 @@ fn main() -> anyhow::Result<()> {
     }
     if let Some(t) = args.admin_token {
         config.admin_token = t;
+    }
+    if let Some(m) = args.metrics_listen {
+        config.metrics_listen = if m == "off" { None } else { Some(m.parse()?) };
     }
     if let Some(b) = args.kafka_brokers {
         config.kafka_brokers = b;
