@@ -30,6 +30,8 @@ fn spawn_server(data: &Path, kafka: &Option<(String, String)>) -> (ChildServer, 
         "127.0.0.1:0",
         "--admin-token",
         ADMIN_TOKEN,
+        "--metrics-listen",
+        "off",
     ]);
     if let Some((brokers, topic)) = kafka {
         command.args(["--kafka-brokers", brokers, "--kafka-topic", topic]);
