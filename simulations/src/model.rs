@@ -16,6 +16,7 @@ pub enum Expect {
     HoldExpired,
     RefundAtKiosk,
     RefundExists,
+    OfflineRedemptionRefused,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +48,14 @@ pub struct Account {
 /// Requests in the auditor's own terms (minor units, indexes).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
+    /// A cheque sold while the till was offline, uploaded later.
+    Offline {
+        cashbox: u32,
+        cheque: String,
+        card: Option<usize>,
+        amount: i64,
+        points: i64,
+    },
     Pay {
         cashbox: u32,
         cheque: String,
@@ -238,6 +247,43 @@ impl Model {
                     let reversed = p.accrual.min(available);
                     a.balance += p.paid - reversed;
                 }
+                Expect::Ok
+            }
+            Op::Offline {
+                cashbox,
+                cheque,
+                card,
+                amount,
+                points,
+            } => {
+                if *points > 0 {
+                    return Expect::OfflineRedemptionRefused;
+                }
+                let key = (*cashbox, cheque.clone());
+                if self.purchases.contains_key(&key) {
+                    return Expect::PurchaseWrongState;
+                }
+                // Offline: no discount, accrual on the full amount, confirmed at once.
+                let accrual = if card.is_some() {
+                    five_percent(*amount)
+                } else {
+                    0
+                };
+                if let Some(c) = card {
+                    self.accounts[*c].balance += accrual;
+                }
+                self.purchases.insert(
+                    key,
+                    Purchase {
+                        card: *card,
+                        amount: *amount,
+                        paid: 0,
+                        accrual,
+                        status: Status::Confirmed,
+                        expires_at: now,
+                        refunded: false,
+                    },
+                );
                 Expect::Ok
             }
             Op::Expire => {

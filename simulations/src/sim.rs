@@ -127,6 +127,7 @@ fn expect_code(e: Expect) -> Code {
         Expect::HoldExpired => Code::HoldExpired,
         Expect::RefundAtKiosk => Code::RefundAtKiosk,
         Expect::RefundExists => Code::RefundExists,
+        Expect::OfflineRedemptionRefused => Code::OfflineRedemptionRefused,
     }
 }
 
@@ -315,7 +316,28 @@ impl Simulation {
                     let id = format!("c{}", self.tills[t].next_cheque);
                     let amount = self.rng.random_range(1..200_000i64);
                     let card = self.rng.random_range(0..self.cfg.cards);
-                    if roll < 50 {
+                    if roll >= 95 {
+                        // A sale made while offline, uploaded now; one in five claims points.
+                        let card = (roll < 99).then_some(card);
+                        let points = i64::from(roll == 95) * 100;
+                        let command = Command::ImportOfflinePurchase {
+                            cheque: cheque(&id, card, amount),
+                            points_paid: Points(points),
+                            local_discount: Money::ZERO,
+                        };
+                        (
+                            command,
+                            Op::Offline {
+                                cashbox,
+                                cheque: id,
+                                card,
+                                amount,
+                                points,
+                            },
+                            Flow::Idle,
+                            Flow::Idle,
+                        )
+                    } else if roll < 50 {
                         let points = self.rng.random_range(1..=amount / 2 + amount / 5 + 1);
                         // Paid or not, the cheque is registered next (without points if refused).
                         let next = Flow::Paid {
@@ -528,7 +550,9 @@ impl Simulation {
                     } else {
                         w.on_refused
                     };
-                    if let (Op::Confirm { cheque, .. }, Code::Ok) = (&op, expected) {
+                    if let (Op::Confirm { cheque, .. } | Op::Offline { cheque, .. }, Code::Ok) =
+                        (&op, expected)
+                    {
                         till.confirmed.push(cheque.clone());
                     }
                 }
