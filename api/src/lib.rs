@@ -10,6 +10,7 @@ pub mod analytics;
 pub mod convert;
 pub mod events;
 pub mod import;
+pub mod limits;
 pub mod metrics;
 pub mod relay;
 pub mod server;

@@ -41,6 +41,8 @@ pub struct ServerConfig {
     /// every event until one is configured).
     pub kafka_brokers: String,
     pub kafka_topic: String,
+    /// Requests per second one cashbox may send (0: no limit).
+    pub cashbox_requests_per_sec_max: u32,
     /// Address of the Prometheus endpoint (`GET /metrics`); none: off.
     pub metrics_listen: Option<SocketAddr>,
 }
@@ -62,6 +64,7 @@ impl Default for ServerConfig {
             kafka_brokers: String::new(),
             kafka_topic: "loyalty.events".into(),
             metrics_listen: Some("127.0.0.1:9464".parse().expect("address")),
+            cashbox_requests_per_sec_max: 200,
         }
     }
 }
@@ -187,6 +190,9 @@ pub async fn serve(
     let cash = pb::cash_service_server::CashServiceServer::new(CashApi {
         engine: engine.clone(),
         metrics,
+        limiter: Arc::new(crate::limits::RateLimiter::new(
+            config.cashbox_requests_per_sec_max,
+        )),
     })
     .max_decoding_message_size(REQUEST_BYTES_MAX);
     let admin = pb::admin_service_server::AdminServiceServer::new(AdminApi {

@@ -54,6 +54,7 @@ pub fn secret_hash(secret: &str) -> [u8; 32] {
 pub struct CashApi {
     pub engine: Engine,
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
+    pub limiter: std::sync::Arc<crate::limits::RateLimiter>,
 }
 
 impl CashApi {
@@ -67,10 +68,19 @@ impl CashApi {
             .engine
             .read(|v| v.cashbox(CashboxId(id)))
             .map_err(status)?;
-        match found {
-            Some(c) if same(&c.secret_sha256, &secret_hash(secret)) => Ok(c.id),
-            _ => Err(Status::unauthenticated("unknown cashbox or wrong secret")),
-        }
+        let id = match found {
+            Some(c) if same(&c.secret_sha256, &secret_hash(secret)) => c.id,
+            _ => return Err(Status::unauthenticated("unknown cashbox or wrong secret")),
+        };
+        self.limiter
+            .take(id.0, std::time::Instant::now())
+            .map_err(|retry_after_ms| {
+                status(EngineError::Busy {
+                    what: "cashbox requests per second",
+                    retry_after_ms,
+                })
+            })?;
+        Ok(id)
     }
 
     fn lines_max(&self) -> usize {

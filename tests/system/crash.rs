@@ -32,6 +32,8 @@ fn spawn_server(data: &Path, kafka: &Option<(String, String)>) -> (ChildServer, 
         ADMIN_TOKEN,
         "--metrics-listen",
         "off",
+        "--cashbox-rps-max",
+        "0",
     ]);
     if let Some((brokers, topic)) = kafka {
         command.args(["--kafka-brokers", brokers, "--kafka-topic", topic]);

@@ -822,3 +822,44 @@ async fn prometheus_metrics_count_requests_outcomes_and_commits() {
     assert!(get("/other").await.starts_with("HTTP/1.1 404"));
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cashbox_over_its_request_rate_is_told_when_to_retry() {
+    let server = TestServer::start_in(
+        tempfile::tempdir().unwrap(),
+        loyalty_api::server::ServerConfig {
+            cashbox_requests_per_sec_max: 1,
+            ..test_config()
+        },
+    )
+    .await;
+    let ch = channel(&server.url()).await;
+    let mut admin = AdminServiceClient::new(ch.clone());
+    issue_card(&mut admin, CARD, pb::CardStatus::Activated).await;
+    let mut till = register_till(&mut admin, ch, 1, pb::CashboxKind::Pos).await;
+    // One request per second: of ten sent back to back, at most a few get through.
+    let mut refused = Vec::new();
+    for _ in 0..10 {
+        if let Err(e) = till
+            .client
+            .balance(till.req(pb::BalanceRequest { card: CARD.into() }))
+            .await
+        {
+            refused.push(e);
+        }
+    }
+    assert!(refused.len() >= 5, "{} refused", refused.len());
+    for e in &refused {
+        assert_eq!(e.code(), Code::ResourceExhausted);
+        let hint: u64 = e
+            .metadata()
+            .get("retry-after-ms")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=1000).contains(&hint));
+    }
+    server.stop().await;
+}

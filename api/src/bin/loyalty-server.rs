@@ -29,6 +29,9 @@ struct Args {
     /// Address of the Prometheus endpoint; `off` disables it.
     #[arg(long, env = "LOYALTY_METRICS_LISTEN")]
     metrics_listen: Option<String>,
+    /// Requests per second one cashbox may send (0: no limit).
+    #[arg(long, env = "LOYALTY_CASHBOX_RPS_MAX")]
+    cashbox_rps_max: Option<u32>,
     /// Log as JSON lines.
     #[arg(long, env = "LOYALTY_LOG_JSON")]
     log_json: bool,
@@ -68,6 +71,9 @@ fn main() -> anyhow::Result<()> {
     }
     if let Some(t) = args.admin_token {
         config.admin_token = t;
+    }
+    if let Some(r) = args.cashbox_rps_max {
+        config.cashbox_requests_per_sec_max = r;
     }
     if let Some(m) = args.metrics_listen {
         config.metrics_listen = if m == "off" { None } else { Some(m.parse()?) };
