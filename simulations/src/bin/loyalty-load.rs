@@ -109,60 +109,34 @@ impl Ctx {
                 })
                 .collect(),
         };
-        if self.minimal {
+        // The purchase-only flow (peer comparison) skips the preview and the payment.
+        if !self.minimal {
             let t = Instant::now();
-            let reg = client
-                .register_purchase(req(
+            let calc = client
+                .calculate(req(
                     till,
-                    pb::RegisterPurchaseRequest {
-                        operation_id: op(),
+                    pb::CalculateRequest {
                         cheque: Some(cheque.clone()),
                     },
                 ))
                 .await?
                 .into_inner();
-            self.record("RegisterPurchase", t);
-            if reg.outcome != pb::Outcome::Ok as i32 {
-                bail!("register refused: {}", reg.message);
+            self.record("Calculate", t);
+            let spendable = calc.balance.map(|b| b.spendable).unwrap_or_default();
+            if n.is_multiple_of(2) && spendable != "0.00" && !spendable.is_empty() {
+                let t = Instant::now();
+                client
+                    .pay_with_bonus(req(
+                        till,
+                        pb::PayWithBonusRequest {
+                            operation_id: op(),
+                            cheque: Some(cheque.clone()),
+                            points: "1".into(),
+                        },
+                    ))
+                    .await?;
+                self.record("PayWithBonus", t);
             }
-            let t = Instant::now();
-            client
-                .confirm(req(
-                    till,
-                    pb::PurchaseRequest {
-                        operation_id: op(),
-                        cheque_id: cheque.cheque_id,
-                    },
-                ))
-                .await?;
-            self.record("Confirm", t);
-            return Ok(());
-        }
-        let t = Instant::now();
-        let calc = client
-            .calculate(req(
-                till,
-                pb::CalculateRequest {
-                    cheque: Some(cheque.clone()),
-                },
-            ))
-            .await?
-            .into_inner();
-        self.record("Calculate", t);
-        let spendable = calc.balance.map(|b| b.spendable).unwrap_or_default();
-        if n.is_multiple_of(2) && spendable != "0.00" && !spendable.is_empty() {
-            let t = Instant::now();
-            client
-                .pay_with_bonus(req(
-                    till,
-                    pb::PayWithBonusRequest {
-                        operation_id: op(),
-                        cheque: Some(cheque.clone()),
-                        points: "1".into(),
-                    },
-                ))
-                .await?;
-            self.record("PayWithBonus", t);
         }
         let t = Instant::now();
         let reg = client
@@ -180,7 +154,7 @@ impl Ctx {
             bail!("register refused: {}", reg.message);
         }
         let t = Instant::now();
-        if n % 10 == 9 {
+        if !self.minimal && n % 10 == 9 {
             client
                 .cancel(req(
                     till,
@@ -203,7 +177,7 @@ impl Ctx {
                 .await?;
             self.record("Confirm", t);
         }
-        if n.is_multiple_of(5) {
+        if !self.minimal && n.is_multiple_of(5) {
             let t = Instant::now();
             client
                 .balance(req(till, pb::BalanceRequest { card }))
