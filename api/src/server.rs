@@ -43,6 +43,10 @@ pub struct ServerConfig {
     pub kafka_topic: String,
     /// Requests per second one cashbox may send (0: no limit).
     pub cashbox_requests_per_sec_max: u32,
+    /// PEM certificate chain and private key for TLS on the gRPC listener; both unset:
+    /// plain TCP (the default, for loopback use).
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
     /// Address of the Prometheus endpoint (`GET /metrics`); none: off.
     pub metrics_listen: Option<SocketAddr>,
 }
@@ -65,6 +69,8 @@ impl Default for ServerConfig {
             kafka_topic: "loyalty.events".into(),
             metrics_listen: Some("127.0.0.1:9464".parse().expect("address")),
             cashbox_requests_per_sec_max: 200,
+            tls_cert_file: None,
+            tls_key_file: None,
         }
     }
 }
@@ -212,7 +218,23 @@ pub async fn serve(
             })
         },
     );
-    let result = tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    match (&config.tls_cert_file, &config.tls_key_file) {
+        (Some(cert), Some(key)) => {
+            let identity =
+                tonic::transport::Identity::from_pem(std::fs::read(cert)?, std::fs::read(key)?);
+            builder =
+                builder.tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))?;
+            tracing::info!(cert = %cert.display(), "TLS on");
+        }
+        (None, None) => {}
+        _ => {
+            return Err(ServeError::Config(
+                "tls_cert_file and tls_key_file go together".into(),
+            ))
+        }
+    }
+    let result = builder
         .max_concurrent_streams(Some(CONNECTION_STREAMS_MAX))
         .add_service(health_service)
         .add_service(reflection)

@@ -863,3 +863,54 @@ async fn a_cashbox_over_its_request_rate_is_told_when_to_retry() {
     }
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_end_to_end_and_plain_clients_are_refused() {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    let config = loyalty_api::server::ServerConfig {
+        tls_cert_file: Some(cert),
+        tls_key_file: Some(key),
+        ..test_config()
+    };
+    let server = TestServer::start_in(tempfile::tempdir().unwrap(), config).await;
+    let tls = tonic::transport::ClientTlsConfig::new()
+        .ca_certificate(tonic::transport::Certificate::from_pem(
+            certified.cert.pem(),
+        ))
+        .domain_name("localhost");
+    let url = format!("https://localhost:{}", server.addr.port());
+    let ch = tonic::transport::Channel::from_shared(url)
+        .unwrap()
+        .tls_config(tls)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut admin = AdminServiceClient::new(ch.clone());
+    issue_card(&mut admin, CARD, pb::CardStatus::Activated).await;
+    let mut till = register_till(&mut admin, ch, 1, pb::CashboxKind::Pos).await;
+    let bal = till
+        .client
+        .balance(till.req(pb::BalanceRequest { card: CARD.into() }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(bal.balance.unwrap().balance, "0.00");
+    // A client speaking plain HTTP/2 to the TLS listener gets no answer.
+    let plain = tonic::transport::Channel::from_shared(server.url())
+        .unwrap()
+        .connect()
+        .await;
+    if let Ok(ch) = plain {
+        let mut c = pb::cash_service_client::CashServiceClient::new(ch);
+        assert!(c
+            .balance(till.req(pb::BalanceRequest { card: CARD.into() }))
+            .await
+            .is_err());
+    }
+    server.stop().await;
+}

@@ -19,6 +19,9 @@ struct Args {
     token: Option<String>,
     #[arg(long, env = "LOYALTY_DATA_DIR", default_value = "data")]
     data_dir: PathBuf,
+    /// CA certificate (PEM) to verify a TLS server (`--server https://...`).
+    #[arg(long, env = "LOYALTY_CA_CERT")]
+    ca_cert: Option<PathBuf>,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -194,7 +197,8 @@ async fn main() -> anyhow::Result<()> {
         chunk,
     } = &args.command
     {
-        return import_cheques(&args.server, file, *cashbox, secret, *chunk).await;
+        let channel = connect(&args.server, args.ca_cert.as_deref()).await?;
+        return import_cheques(channel, file, *cashbox, secret, *chunk).await;
     }
     let token = match args.token {
         Some(t) => t,
@@ -203,9 +207,7 @@ async fn main() -> anyhow::Result<()> {
             .trim()
             .to_owned(),
     };
-    let client = AdminServiceClient::connect(args.server.clone())
-        .await
-        .with_context(|| format!("connecting to {}", args.server))?;
+    let client = AdminServiceClient::new(connect(&args.server, args.ca_cert.as_deref()).await?);
     let mut a = Admin { client, token };
     match args.command {
         Cmd::RegisterCashbox { id, store, kind } => {
@@ -386,8 +388,23 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
+/// A channel to the server, over TLS verified with `ca` when given.
+async fn connect(server: &str, ca: Option<&std::path::Path>) -> anyhow::Result<Channel> {
+    let mut endpoint = Channel::from_shared(server.to_owned())?;
+    if let Some(ca) = ca {
+        let pem = std::fs::read(ca).with_context(|| ca.display().to_string())?;
+        let tls = tonic::transport::ClientTlsConfig::new()
+            .ca_certificate(tonic::transport::Certificate::from_pem(pem));
+        endpoint = endpoint.tls_config(tls)?;
+    }
+    endpoint
+        .connect()
+        .await
+        .with_context(|| format!("connecting to {server}"))
+}
+
 async fn import_cheques(
-    server: &str,
+    channel: Channel,
     file: &std::path::Path,
     cashbox: u32,
     secret: &str,
@@ -404,10 +421,7 @@ async fn import_cheques(
     } else {
         parse_jsonl(&text)?
     };
-    let mut client =
-        loyalty_api::pb::cash_service_client::CashServiceClient::connect(server.to_owned())
-            .await
-            .with_context(|| format!("connecting to {server}"))?;
+    let mut client = loyalty_api::pb::cash_service_client::CashServiceClient::new(channel);
     let total = items.len();
     let mut summary = Summary::default();
     let mut done = 0;

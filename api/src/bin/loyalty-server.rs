@@ -32,6 +32,12 @@ struct Args {
     /// Requests per second one cashbox may send (0: no limit).
     #[arg(long, env = "LOYALTY_CASHBOX_RPS_MAX")]
     cashbox_rps_max: Option<u32>,
+    /// PEM certificate chain for TLS (with --tls-key).
+    #[arg(long, env = "LOYALTY_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for TLS (with --tls-cert).
+    #[arg(long, env = "LOYALTY_TLS_KEY")]
+    tls_key: Option<PathBuf>,
     /// Log as JSON lines.
     #[arg(long, env = "LOYALTY_LOG_JSON")]
     log_json: bool,
@@ -71,6 +77,12 @@ fn main() -> anyhow::Result<()> {
     }
     if let Some(t) = args.admin_token {
         config.admin_token = t;
+    }
+    if args.tls_cert.is_some() {
+        config.tls_cert_file = args.tls_cert;
+    }
+    if args.tls_key.is_some() {
+        config.tls_key_file = args.tls_key;
     }
     if let Some(r) = args.cashbox_rps_max {
         config.cashbox_requests_per_sec_max = r;
