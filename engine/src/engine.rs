@@ -157,7 +157,32 @@ impl Drop for LaneTicket {
 pub struct Engine {
     shared: Arc<Shared>,
     tx: SyncSender<Job>,
-    writer: Arc<Mutex<Option<JoinHandle<()>>>>,
+    writer: Arc<WriterHandle>,
+}
+
+/// Owns the writer thread. When the last engine handle goes away, the writer finishes and
+/// syncs what is queued and closes the store before anything else can exit (RocksDB must
+/// not be torn down by process exit while its threads still run).
+struct WriterHandle {
+    tx: SyncSender<Job>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl WriterHandle {
+    fn stop(&self) {
+        let _ = self.tx.send(Job::Stop);
+        if let Some(h) = self.thread.lock().expect("writer lock").take() {
+            if h.join().is_err() {
+                tracing::error!("the ledger writer panicked");
+            }
+        }
+    }
+}
+
+impl Drop for WriterHandle {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }
 
 impl Engine {
@@ -186,11 +211,11 @@ impl Engine {
                 .run(rx)
             })
             .expect("spawn the writer thread");
-        Ok(Engine {
-            shared,
-            tx,
-            writer: Arc::new(Mutex::new(Some(handle))),
-        })
+        let writer = Arc::new(WriterHandle {
+            tx: tx.clone(),
+            thread: Mutex::new(Some(handle)),
+        });
+        Ok(Engine { shared, tx, writer })
     }
 
     pub fn program(&self) -> &Program {
@@ -320,12 +345,7 @@ impl Engine {
 
     /// Finishes and syncs every request already queued, then stops the writer.
     pub fn shutdown(&self) {
-        let _ = self.tx.send(Job::Stop);
-        if let Some(h) = self.writer.lock().expect("writer lock").take() {
-            if h.join().is_err() {
-                tracing::error!("the ledger writer panicked");
-            }
-        }
+        self.writer.stop();
     }
 }
 
