@@ -449,6 +449,59 @@ pub fn cashbox_kind(k: i32) -> Wire<CashboxKind> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+    use prost::Message;
+
+    proptest! {
+        /// Hostile input: arbitrary bytes through protobuf decoding and conversion never
+        /// panic; whatever converts is within the documented limits.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+            if let Ok(m) = pb::PayWithBonusRequest::decode(bytes.as_slice()) {
+                let _ = op_id(&m.operation_id);
+                let _ = points("points", &m.points);
+                if let Ok(c) = cheque(m.cheque, 500) {
+                    prop_assert!(c.lines.len() <= 500 && !c.cheque.as_str().is_empty());
+                }
+            }
+            if let Ok(m) = pb::OfflineBatch::decode(bytes.as_slice()) {
+                for (i, item) in m.items.into_iter().enumerate() {
+                    let _ = offline_item(i, item, 500);
+                }
+            }
+            if let Ok(m) = pb::RefundRequest::decode(bytes.as_slice()) {
+                let _ = refund_lines(m.lines, 500);
+            }
+            if let Ok(m) = pb::UpsertOfferRequest::decode(bytes.as_slice()) {
+                let _ = offer(m.offer);
+            }
+            if let Ok(m) = pb::ImportProductsRequest::decode(bytes.as_slice()) {
+                for (i, p) in m.products.into_iter().enumerate() {
+                    let _ = product(i, p);
+                }
+            }
+        }
+
+        /// Arbitrary field values: every conversion either refuses with a named field or
+        /// yields amounts within bounds.
+        #[test]
+        fn arbitrary_field_values_are_refused_or_bounded(
+            id in ".{0,80}", card in ".{0,40}", at in ".{0,30}", qty in ".{0,20}", price in ".{0,20}", pts in ".{0,20}",
+        ) {
+            let c = pb::Cheque { cheque_id: id, card, local_time: at, lines: vec![pb::Line { product: "p".into(), quantity: qty, price }] };
+            match cheque(Some(c), 500) {
+                Ok(c) => {
+                    let l = &c.lines[0];
+                    prop_assert!(l.qty.0 > 0 && l.qty.0 <= loyalty_core::amount::QTY_MILLI_MAX);
+                    prop_assert!(l.price.0 >= 0 && l.price.0 <= loyalty_core::amount::AMOUNT_MINOR_MAX);
+                }
+                Err(e) => prop_assert!(e.field.starts_with("cheque")),
+            }
+            if let Ok(p) = points("points", &pts) {
+                prop_assert!(p.0 >= 0 && p.0 <= loyalty_core::amount::AMOUNT_MINOR_MAX);
+            }
+        }
+    }
 
     #[test]
     fn malformed_fields_are_named() {

@@ -318,3 +318,26 @@ impl StateStore for StoredState<'_> {
         self.put(Space::State, keys::meta("accounts_opened"), &n);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Stored records that do not decode are reported as corruption, never a panic.
+        #[test]
+        fn arbitrary_bytes_decode_to_an_error_or_a_value(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+            let _ = decode::<Account>("state", &bytes);
+            let _ = decode::<Purchase>("state", &bytes);
+            let _ = decode::<OperationRecord>("ops", &bytes);
+            let _ = decode::<loyalty_core::event::EventRecord>("log", &bytes);
+        }
+
+        #[test]
+        fn records_round_trip(balance in 0i64..1_000_000_000, held in 0i64..1_000_000) {
+            let a = Account { id: AccountId(7), status: AccountStatus::Active, balance: loyalty_core::amount::Points(balance + held), held: loyalty_core::amount::Points(held), name: "n".into(), phone: String::new() };
+            prop_assert_eq!(decode::<Account>("state", &encode(&a)).unwrap(), a);
+        }
+    }
+}
