@@ -5,49 +5,19 @@ use loyalty_api::pb;
 use loyalty_api::pb::admin_service_client::AdminServiceClient;
 use tonic::Code;
 
-const CARD: &str = "2770000000017";
-
 async fn world() -> (
     TestServer,
     AdminServiceClient<tonic::transport::Channel>,
     Till,
 ) {
-    let server = TestServer::start().await;
-    let ch = channel(&server.url()).await;
-    let mut admin = AdminServiceClient::new(ch.clone());
-    setup_program(&mut admin).await;
-    issue_card(&mut admin, CARD, pb::CardStatus::Activated).await;
-    let till = register_till(&mut admin, ch, 1, pb::CashboxKind::Pos).await;
-    (server, admin, till)
-}
-
-/// Register and confirm a cheque, returning the confirmation.
-async fn buy(till: &mut Till, id: &str, lines: Vec<pb::Line>) -> pb::ChequeReply {
-    let reg = till
-        .client
-        .register_purchase(till.req(pb::RegisterPurchaseRequest {
-            operation_id: op(),
-            cheque: Some(cheque(id, CARD, lines)),
-        }))
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(reg.outcome, pb::Outcome::Ok as i32, "{}", reg.message);
-    till.client
-        .confirm(till.req(pb::PurchaseRequest {
-            operation_id: op(),
-            cheque_id: id.into(),
-        }))
-        .await
-        .unwrap()
-        .into_inner()
+    world_with(test_config()).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn purchase_life_cycle_from_calculation_to_refund() {
     let (server, mut admin, mut till) = world().await;
     // Given 100 points from an earlier purchase of 2000.00 at 5%.
-    let first = buy(&mut till, "seed", vec![line("bread", "1", "2000")]).await;
+    let first = buy(&mut till, CARD, "seed", vec![line("bread", "1", "2000")]).await;
     assert_eq!(first.balance.unwrap().balance, "100.00");
 
     // Calculate: 10% off the milk (found by barcode), 5% accrual, half the cheque payable.
@@ -226,7 +196,7 @@ async fn purchase_life_cycle_from_calculation_to_refund() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_typed_errors_and_changes_nothing() {
     let (server, mut admin, mut till) = world().await;
-    buy(&mut till, "seed", vec![line("bread", "1", "200")]).await;
+    buy(&mut till, CARD, "seed", vec![line("bread", "1", "200")]).await;
     let before = admin
         .status(admin_req(pb::StatusRequest {}))
         .await
@@ -444,7 +414,7 @@ async fn a_cashbox_acts_only_as_itself_and_kiosks_cannot_refund() {
     let (server, mut admin, mut till) = world().await;
     let ch = channel(&server.url()).await;
     let mut kiosk = register_till(&mut admin, ch.clone(), 2, pb::CashboxKind::SelfCheckout).await;
-    buy(&mut till, "c1", vec![line("bread", "1", "100")]).await;
+    buy(&mut till, CARD, "c1", vec![line("bread", "1", "100")]).await;
     // Another cashbox cannot see or touch the purchase, nor read its operations.
     let other = kiosk
         .client
@@ -774,7 +744,7 @@ async fn prometheus_metrics_count_requests_outcomes_and_commits() {
     setup_program(&mut admin).await;
     issue_card(&mut admin, CARD, pb::CardStatus::Activated).await;
     let mut till = register_till(&mut admin, ch, 1, pb::CashboxKind::Pos).await;
-    buy(&mut till, "m1", vec![line("bread", "1", "100")]).await;
+    buy(&mut till, CARD, "m1", vec![line("bread", "1", "100")]).await;
     let refused = till
         .client
         .confirm(till.req(pb::PurchaseRequest {

@@ -33,10 +33,6 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    pub async fn start() -> TestServer {
-        Self::start_in(tempfile::tempdir().unwrap(), test_config()).await
-    }
-
     pub async fn start_in(dir: tempfile::TempDir, config: ServerConfig) -> TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -227,4 +223,43 @@ pub async fn issue_card(
         .unwrap()
         .into_inner();
     ok(&r);
+}
+
+/// The card of the standard test world.
+pub const CARD: &str = "2770000000017";
+
+/// A server with the standard program, one activated card and one POS till.
+pub async fn world_with(config: ServerConfig) -> (TestServer, AdminServiceClient<Channel>, Till) {
+    let server = TestServer::start_in(tempfile::tempdir().unwrap(), config).await;
+    let ch = channel(&server.url()).await;
+    let mut admin = AdminServiceClient::new(ch.clone());
+    setup_program(&mut admin).await;
+    issue_card(&mut admin, CARD, pb::CardStatus::Activated).await;
+    let till = register_till(&mut admin, ch, 1, pb::CashboxKind::Pos).await;
+    (server, admin, till)
+}
+
+/// Register and confirm a cheque, returning the confirmation.
+pub async fn buy(till: &mut Till, card: &str, id: &str, lines: Vec<pb::Line>) -> pb::ChequeReply {
+    let reg = till
+        .client
+        .register_purchase(till.req(pb::RegisterPurchaseRequest {
+            operation_id: op(),
+            cheque: Some(cheque(id, card, lines)),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(reg.outcome, pb::Outcome::Ok as i32, "{}", reg.message);
+    let conf = till
+        .client
+        .confirm(till.req(pb::PurchaseRequest {
+            operation_id: op(),
+            cheque_id: id.into(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(conf.outcome, pb::Outcome::Ok as i32, "{}", conf.message);
+    conf
 }

@@ -89,45 +89,18 @@ pub fn dedupe(all: &[Consumed]) -> Vec<Consumed> {
         .collect()
 }
 
-const CARD: &str = "2770000000017";
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_purchase_flow_produces_its_events_in_order_with_exact_amounts() {
     let Some(brokers) = brokers() else { return };
     let topic = topic("flow");
-    let server = TestServer::start_in(
-        tempfile::tempdir().unwrap(),
-        ServerConfig {
-            kafka_brokers: brokers.clone(),
-            kafka_topic: topic.clone(),
-            ..test_config()
-        },
-    )
+    let (server, mut admin, mut till) = world_with(ServerConfig {
+        kafka_brokers: brokers.clone(),
+        kafka_topic: topic.clone(),
+        ..test_config()
+    })
     .await;
-    let ch = channel(&server.url()).await;
-    let mut admin = AdminServiceClient::new(ch.clone());
-    setup_program(&mut admin).await;
-    issue_card(&mut admin, CARD, pb::CardStatus::Activated).await;
-    let mut till = register_till(&mut admin, ch, 1, pb::CashboxKind::Pos).await;
     let run = |r: pb::ChequeReply| assert_eq!(r.outcome, pb::Outcome::Ok as i32, "{}", r.message);
-    run(till
-        .client
-        .register_purchase(till.req(pb::RegisterPurchaseRequest {
-            operation_id: op(),
-            cheque: Some(cheque("seed", CARD, vec![line("bread", "1", "2000")])),
-        }))
-        .await
-        .unwrap()
-        .into_inner());
-    run(till
-        .client
-        .confirm(till.req(pb::PurchaseRequest {
-            operation_id: op(),
-            cheque_id: "seed".into(),
-        }))
-        .await
-        .unwrap()
-        .into_inner());
+    buy(&mut till, CARD, "seed", vec![line("bread", "1", "2000")]).await;
     let c = cheque(
         "c1",
         CARD,
