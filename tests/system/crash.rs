@@ -184,21 +184,37 @@ async fn kill_9_under_load_loses_no_acknowledged_operation_and_applies_nothing_t
         secrets.push((id, t.secret));
     }
     let ledger = Arc::new(Mutex::new(Ledger::default()));
-    for round in 0..3u32 {
+    // Three rounds in CI; LOYALTY_CRASH_ROUNDS=1000 for the long run (see README).
+    let rounds: u32 = std::env::var("LOYALTY_CRASH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let mut restarts = Vec::new();
+    for round in 0..rounds {
         let load = tokio::spawn(load(
             tills(&server.url, &secrets).await,
             ledger.clone(),
             round * 1_000_000,
         ));
-        // Let the load run, then kill -9 mid-flight.
-        tokio::time::sleep(Duration::from_millis(300 + 150 * u64::from(round))).await;
+        // Let the load run for a varying while, then kill -9 mid-flight.
+        tokio::time::sleep(Duration::from_millis(
+            200 + u64::from(round.wrapping_mul(7919) % 500),
+        ))
+        .await;
         server.child.kill().unwrap();
         server.child.wait().unwrap();
         load.await.unwrap();
         let (restarted, took) = spawn_server(dir.path(), &kafka);
-        eprintln!("round {round}: restarted in {took:?}");
+        restarts.push(took);
         server = restarted;
     }
+    restarts.sort();
+    eprintln!(
+        "{rounds} kills; restart until listening: min {:?}, median {:?}, max {:?}",
+        restarts[0],
+        restarts[restarts.len() / 2],
+        restarts[restarts.len() - 1]
+    );
     let ledger = Arc::try_unwrap(ledger).ok().unwrap().into_inner().unwrap();
     assert!(
         ledger.acknowledged.len() > 50,
