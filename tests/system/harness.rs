@@ -16,10 +16,12 @@ pub fn op() -> String {
 }
 
 /// Server settings for tests: no metrics endpoint unless a test asks for one, so that
-/// servers running side by side never share a port.
+/// servers running side by side never share a port; no per-cashbox rate limit unless a
+/// test is about it (these tests drive a few cashboxes hard).
 pub fn test_config() -> ServerConfig {
     ServerConfig {
         metrics_listen: None,
+        cashbox_requests_per_sec_max: 0,
         ..ServerConfig::default()
     }
 }
