@@ -71,7 +71,7 @@ impl Aggregator {
         };
         let counts = matches!(
             e.event_type.as_str(),
-            "PurchaseConfirmed" | "RefundRecorded" | "HoldExpired"
+            "PurchaseConfirmed" | "PurchaseImported" | "RefundRecorded" | "HoldExpired"
         );
         if !counts {
             return true;
@@ -205,6 +205,14 @@ mod tests {
         assert_eq!(a.duplicates, 1);
         assert!(a.table().contains("65.00"));
         assert_eq!(a.json()[0]["revenue"], "65.00");
+        // An offline cheque imported later counts like a confirmed one.
+        a.add(&pb::EventEnvelope {
+            amount: "10.00".into(),
+            points_accrued: "0.50".into(),
+            ..env(5, "PurchaseImported")
+        });
+        let t = a.days[&(7, "2026-11-23".to_owned())];
+        assert_eq!((t.cheques, t.revenue, t.points_accrued), (2, 7500, 545));
     }
 
     #[test]
