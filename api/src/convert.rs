@@ -51,6 +51,17 @@ pub fn points(field: &str, s: &str) -> Wire<Points> {
     Points::parse(s).map_err(|e| bad(field, e))
 }
 
+/// A signed amount of points: "150.00" or "-20.50".
+pub fn signed_points(field: &str, s: &str) -> Wire<Points> {
+    let s = s.trim();
+    match s.strip_prefix('-') {
+        Some(rest) if rest.starts_with(|c: char| c.is_ascii_digit()) => {
+            points(field, rest).map(|p| Points(-p.0))
+        }
+        _ => points(field, s),
+    }
+}
+
 pub fn money(field: &str, s: &str) -> Wire<Money> {
     Money::parse(s).map_err(|e| bad(field, e))
 }

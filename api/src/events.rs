@@ -46,6 +46,7 @@ pub fn envelope(rec: &EventRecord, view: &impl StateView) -> (String, pb::EventE
         server_time_unix_ms: rec.at.0,
         operation_id: rec.op.to_string(),
         account_id: rec.event.account().map_or(0, |a| a.0),
+        actor: crate::service::actor_label(&rec.actor),
         ..Default::default()
     };
     if let Actor::Cashbox(c) = rec.actor {
@@ -111,7 +112,20 @@ pub fn envelope(rec: &EventRecord, view: &impl StateView) -> (String, pb::EventE
         Event::CashboxRegistered { cashbox } => env.cashbox_id = cashbox.id.0,
         Event::CashboxEnabledChanged { cashbox, .. } => env.cashbox_id = cashbox.0,
         Event::CardIssued { card } => env.card = card.number.masked(),
-        Event::CardActivated { card } | Event::CardBlocked { card } => env.card = card.masked(),
+        Event::CardActivated { card, .. } | Event::CardBlocked { card, .. } => {
+            env.card = card.masked()
+        }
+        Event::CashboxKeySet { cashbox, .. } => env.cashbox_id = cashbox.0,
+        Event::PointsAdjusted {
+            card,
+            delta,
+            reason,
+            ..
+        } => {
+            env.card = card.masked();
+            env.points_adjusted = points(*delta);
+            env.reason = reason.clone();
+        }
         Event::ProductUpserted { .. }
         | Event::OfferUpserted { .. }
         | Event::AccountOpened { .. } => {}

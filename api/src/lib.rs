@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod relay;
 pub mod server;
 pub mod service;
+pub mod signing;
 
 /// Code generated from `schemas/loyalty/v1/*.proto` at build time.
 #[allow(clippy::all, missing_docs)]

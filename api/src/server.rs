@@ -2,7 +2,8 @@
 //! reflection) until the shutdown signal, then finish and sync the batch in hand.
 
 use crate::pb;
-use crate::service::{secret_hash, sweep_expired, AdminApi, CashApi};
+use crate::service::{secret_hash, sweep_expired, AdminApi, CashApi, Signatures};
+use loyalty_core::ids::OperatorName;
 use loyalty_engine::rocks::RocksStore;
 use loyalty_engine::{Engine, EngineConfig, SystemClock};
 use serde::Deserialize;
@@ -49,6 +50,18 @@ pub struct ServerConfig {
     pub tls_key_file: Option<PathBuf>,
     /// Address of the Prometheus endpoint (`GET /metrics`); none: off.
     pub metrics_listen: Option<SocketAddr>,
+    /// Further admin credentials: lines `<operator name> <SHA-256 hex of the token>`
+    /// (`#` comments). The admin token above belongs to the operator `admin`.
+    pub operators_file: Option<PathBuf>,
+    /// Every cashbox must sign its requests (cashboxes with a registered key always must).
+    pub signatures_required: bool,
+    /// How far a request's `x-signed-at` may be from server time, in seconds.
+    pub signature_window_secs: u64,
+    /// Sign every cash answer with the engine's key.
+    pub answer_signatures: bool,
+    /// The engine's Ed25519 seed (64 hex digits); created on first start when missing.
+    /// Default `<data_dir>/server.ed25519`.
+    pub signing_key_file: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -71,6 +84,38 @@ impl Default for ServerConfig {
             cashbox_requests_per_sec_max: 200,
             tls_cert_file: None,
             tls_key_file: None,
+            operators_file: None,
+            signatures_required: false,
+            signature_window_secs: 300,
+            answer_signatures: true,
+            signing_key_file: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operators_file() {
+        let hash = "ab".repeat(32);
+        let ops = parse_operators(&format!(
+            "# back office\nalice {hash}\n\nerp.sync {hash} # nightly\n"
+        ))
+        .unwrap();
+        let names: Vec<_> = ops.iter().map(|o| o.name.to_string()).collect();
+        assert_eq!(names, ["alice", "erp.sync"]);
+        assert_eq!(ops[0].token_sha256, [0xab; 32]);
+        for bad in [
+            "alice".to_string(),
+            format!("alice {hash} extra"),
+            format!("Alice {hash}"),
+            "alice abc".to_string(),
+            format!("admin {hash}"),
+            format!("bob {hash}\nbob {hash}"),
+        ] {
+            assert!(parse_operators(&bad).is_err(), "{bad:?}");
         }
     }
 }
@@ -114,12 +159,74 @@ impl ServerConfig {
             Ok(t) if !t.trim().is_empty() => Ok(t.trim().to_owned()),
             _ => {
                 let t = uuid::Uuid::new_v4().simple().to_string();
-                std::fs::write(&path, &t)?;
+                write_private_file(&path, &t)?;
                 tracing::info!(path = %path.display(), "generated the admin token");
                 Ok(t)
             }
         }
     }
+
+    /// Admin credentials: the admin token as operator `admin`, plus the operators file.
+    pub fn operators(&self) -> Result<Vec<Operator>, ServeError> {
+        let admin = OperatorName::new("admin").expect("valid name");
+        let mut all = vec![Operator {
+            name: admin,
+            token_sha256: secret_hash(&self.resolve_admin_token()?),
+        }];
+        if let Some(path) = &self.operators_file {
+            let text = std::fs::read_to_string(path)?;
+            let more = parse_operators(&text)
+                .map_err(|e| ServeError::Config(format!("{}: {e}", path.display())))?;
+            all.extend(more);
+        }
+        Ok(all)
+    }
+}
+
+/// One admin credential: a named operator and the hash of their token.
+#[derive(Debug, Clone)]
+pub struct Operator {
+    pub name: OperatorName,
+    pub token_sha256: [u8; 32],
+}
+
+/// Parses an operators file: `<name> <sha256 hex>` per line, `#` comments, blank lines.
+pub fn parse_operators(text: &str) -> Result<Vec<Operator>, String> {
+    let mut out: Vec<Operator> = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let at = |e: String| format!("line {}: {e}", i + 1);
+        let mut parts = line.split_whitespace();
+        let (Some(name), Some(hash), None) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(at("expected `<operator name> <sha256 hex>`".into()));
+        };
+        let name = OperatorName::new(name).map_err(|e| at(e.to_string()))?;
+        let token_sha256: [u8; 32] = hex::decode(hash)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| at("the token hash must be 64 hex digits".into()))?;
+        if name.as_str() == "admin" || out.iter().any(|o| o.name == name) {
+            return Err(at(format!("operator {name} named twice")));
+        }
+        out.push(Operator { name, token_sha256 });
+    }
+    Ok(out)
+}
+
+/// Writes a file only its owner may read (tokens and keys).
+pub fn write_private_file(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(contents.as_bytes())?;
+    f.sync_all()
 }
 
 /// Runs the server on `listener` until `shutdown` is cancelled. Returns after the engine
@@ -130,7 +237,13 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
     std::fs::create_dir_all(&config.data_dir)?;
-    let token = config.resolve_admin_token()?;
+    let operators = config.operators()?;
+    let server_key = Arc::new(crate::signing::ServerKey::load_or_create(
+        &config
+            .signing_key_file
+            .clone()
+            .unwrap_or_else(|| config.data_dir.join("server.ed25519")),
+    )?);
     let started = std::time::Instant::now();
     let store = Arc::new(RocksStore::open(&config.data_dir.join("db"))?);
     let engine = Engine::start(store, config.engine_config()?, Arc::new(SystemClock))?;
@@ -199,12 +312,18 @@ pub async fn serve(
         limiter: Arc::new(crate::limits::RateLimiter::new(
             config.cashbox_requests_per_sec_max,
         )),
+        signatures: Arc::new(Signatures {
+            required: config.signatures_required,
+            window_secs: config.signature_window_secs,
+            answers: config.answer_signatures.then(|| server_key.clone()),
+        }),
     })
     .max_decoding_message_size(REQUEST_BYTES_MAX);
     let admin = pb::admin_service_server::AdminServiceServer::new(AdminApi {
         engine: engine.clone(),
-        token_sha256: secret_hash(&token),
+        operators: Arc::new(operators),
         relay: relay_stats,
+        server_key,
     })
     .max_decoding_message_size(REQUEST_BYTES_MAX);
 

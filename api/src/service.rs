@@ -2,13 +2,18 @@
 
 use crate::convert::{self as cv, WireError};
 use crate::pb;
+use crate::signing::{
+    self, Presented, ServerKey, SignatureError, ERROR_HEADER, SIGNATURE_HEADER, SIGNED_AT_HEADER,
+};
 use loyalty_core::command::{Actor, Command, Request};
 use loyalty_core::decide;
 use loyalty_core::ids::*;
 use loyalty_core::model::{Cashbox, UnixMillis};
 use loyalty_core::state::StateView;
 use loyalty_engine::{Engine, EngineError};
+use prost::Message;
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
 use tonic::metadata::MetadataMap;
 use tonic::{Response, Status};
 
@@ -53,13 +58,39 @@ pub fn secret_hash(secret: &str) -> [u8; 32] {
 #[derive(Clone)]
 pub struct CashApi {
     pub engine: Engine,
-    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
-    pub limiter: std::sync::Arc<crate::limits::RateLimiter>,
+    pub metrics: Arc<crate::metrics::Metrics>,
+    pub limiter: Arc<crate::limits::RateLimiter>,
+    pub signatures: Arc<Signatures>,
+}
+
+/// The signature policy of the cash service.
+pub struct Signatures {
+    /// Every cashbox must sign; otherwise only cashboxes with a registered key must.
+    pub required: bool,
+    pub window_secs: u64,
+    /// The key answers are signed with; `None`: answers go unsigned.
+    pub answers: Option<Arc<ServerKey>>,
+}
+
+/// An authenticated call: who sent it, to which method, and the request's canonical bytes
+/// (to bind the answer's signature to it).
+struct Call {
+    cashbox: CashboxId,
+    method: String,
+    body: Vec<u8>,
+}
+
+fn refused_signature(cashbox: CashboxId, e: SignatureError) -> Status {
+    tracing::warn!(cashbox = cashbox.0, reason = e.token(), "signature refused");
+    let mut s = Status::unauthenticated(e.to_string());
+    s.metadata_mut()
+        .insert(ERROR_HEADER, e.token().parse().expect("ascii token"));
+    s
 }
 
 impl CashApi {
     /// The calling cashbox, authenticated by its secret. A cashbox acts only as itself.
-    fn cashbox(&self, md: &MetadataMap) -> Result<CashboxId, Status> {
+    fn cashbox(&self, md: &MetadataMap) -> Result<Cashbox, Status> {
         let id: u32 = header(md, CASHBOX_ID_HEADER)?
             .parse()
             .map_err(|_| Status::unauthenticated("x-cashbox-id must be a number"))?;
@@ -68,32 +99,97 @@ impl CashApi {
             .engine
             .read(|v| v.cashbox(CashboxId(id)))
             .map_err(status)?;
-        let id = match found {
-            Some(c) if same(&c.secret_sha256, &secret_hash(secret)) => c.id,
+        let cashbox = match found {
+            Some(c) if same(&c.secret_sha256, &secret_hash(secret)) => c,
             _ => return Err(Status::unauthenticated("unknown cashbox or wrong secret")),
         };
         self.limiter
-            .take(id.0, std::time::Instant::now())
+            .take(id, std::time::Instant::now())
             .map_err(|retry_after_ms| {
                 status(EngineError::Busy {
                     what: "cashbox requests per second",
                     retry_after_ms,
                 })
             })?;
-        Ok(id)
+        Ok(cashbox)
+    }
+
+    /// Authenticates the caller, checks the request's signature where one is required or
+    /// sent, and hands out the message.
+    fn open<T: Message>(
+        &self,
+        req: tonic::Request<T>,
+        method: &'static str,
+    ) -> Result<(Call, T), Status> {
+        let cashbox = self.cashbox(req.metadata())?;
+        let (md, _, msg) = req.into_parts();
+        let method = format!("/loyalty.v1.CashService/{method}");
+        let body = msg.encode_to_vec();
+        let presented = match (md.get(SIGNATURE_HEADER), md.get(SIGNED_AT_HEADER)) {
+            (None, None) => None,
+            (Some(sig), Some(at)) => Some(Presented {
+                signature: sig.to_str().unwrap_or(""),
+                signed_at: at.to_str().unwrap_or(""),
+            }),
+            _ => {
+                return Err(refused_signature(
+                    cashbox.id,
+                    SignatureError::Malformed("signature: x-signature and x-signed-at go together"),
+                ))
+            }
+        };
+        let policy = &self.signatures;
+        match (presented, cashbox.public_key) {
+            (None, None) if !policy.required => {}
+            (None, _) => return Err(refused_signature(cashbox.id, SignatureError::Required)),
+            (Some(_), None) => return Err(refused_signature(cashbox.id, SignatureError::NoKey)),
+            (Some(p), Some(key)) => signing::verify_request(
+                &key,
+                &p,
+                &method,
+                cashbox.id.0,
+                &body,
+                self.engine.now().0,
+                policy.window_secs,
+            )
+            .map_err(|e| refused_signature(cashbox.id, e))?,
+        }
+        Ok((
+            Call {
+                cashbox: cashbox.id,
+                method,
+                body,
+            },
+            msg,
+        ))
+    }
+
+    /// The answer, signed with the engine's key when answer signatures are on.
+    fn seal<R: Message>(&self, call: &Call, reply: R) -> Rpc<R> {
+        let mut response = Response::new(reply);
+        if let Some(key) = &self.signatures.answers {
+            let at = self.engine.now().0;
+            let message = signing::answer_message(
+                &call.method,
+                call.cashbox.0,
+                at,
+                &call.body,
+                &response.get_ref().encode_to_vec(),
+            );
+            let md = response.metadata_mut();
+            md.insert(SIGNATURE_HEADER, key.sign(&message).parse().expect("hex"));
+            md.insert(SIGNED_AT_HEADER, at.to_string().parse().expect("digits"));
+        }
+        Ok(response)
     }
 
     fn lines_max(&self) -> usize {
         self.engine.program().lines_per_cheque_max
     }
 
-    async fn run(
-        &self,
-        cashbox: CashboxId,
-        op: &str,
-        command: Command,
-    ) -> Result<Response<pb::ChequeReply>, Status> {
+    async fn run(&self, call: &Call, op: &str, command: Command) -> Rpc<pb::ChequeReply> {
         let op = cv::op_id(op).map_err(invalid)?;
+        let cashbox = call.cashbox;
         tracing::debug!(%op, cashbox = cashbox.0, command = command_name(&command), "request");
         let out = self
             .engine
@@ -106,7 +202,7 @@ impl CashApi {
             .map_err(status)?;
         self.metrics.outcome(out.reply.code);
         tracing::debug!(%op, code = ?out.reply.code, replayed = out.replayed, "answered");
-        Ok(Response::new(cv::reply(out.reply, out.replayed)))
+        self.seal(call, cv::reply(out.reply, out.replayed))
     }
 }
 
@@ -120,11 +216,13 @@ fn command_name(c: &Command) -> &'static str {
         Command::ImportOfflinePurchase { .. } => "ImportOfflinePurchase",
         Command::RegisterCashbox { .. } => "RegisterCashbox",
         Command::SetCashboxEnabled { .. } => "SetCashboxEnabled",
+        Command::SetCashboxKey { .. } => "SetCashboxKey",
         Command::ImportProducts { .. } => "ImportProducts",
         Command::UpsertOffer { .. } => "UpsertOffer",
         Command::IssueCard { .. } => "IssueCard",
         Command::ActivateCard { .. } => "ActivateCard",
         Command::BlockCard { .. } => "BlockCard",
+        Command::AdjustPoints { .. } => "AdjustPoints",
         Command::ExpireHolds => "ExpireHolds",
     }
 }
@@ -135,14 +233,14 @@ type Rpc<T> = Result<Response<T>, Status>;
 impl pb::cash_service_server::CashService for CashApi {
     async fn calculate(&self, req: tonic::Request<pb::CalculateRequest>) -> Rpc<pb::ChequeReply> {
         let _timer = self.metrics.timer("Calculate");
-        let cashbox = self.cashbox(req.metadata())?;
-        let cheque = cv::cheque(req.into_inner().cheque, self.lines_max()).map_err(invalid)?;
+        let (call, msg) = self.open(req, "Calculate")?;
+        let cheque = cv::cheque(msg.cheque, self.lines_max()).map_err(invalid)?;
         let program = self.engine.program();
         let reply = self
             .engine
-            .read(|v| decide::calculate(v, program, cashbox, &cheque))
+            .read(|v| decide::calculate(v, program, call.cashbox, &cheque))
             .map_err(status)?;
-        Ok(Response::new(cv::reply(reply, false)))
+        self.seal(&call, cv::reply(reply, false))
     }
 
     async fn available_amount(
@@ -150,14 +248,14 @@ impl pb::cash_service_server::CashService for CashApi {
         req: tonic::Request<pb::CalculateRequest>,
     ) -> Rpc<pb::AvailableAmountReply> {
         let _timer = self.metrics.timer("AvailableAmount");
-        let cashbox = self.cashbox(req.metadata())?;
-        let cheque = cv::cheque(req.into_inner().cheque, self.lines_max()).map_err(invalid)?;
+        let (call, msg) = self.open(req, "AvailableAmount")?;
+        let cheque = cv::cheque(msg.cheque, self.lines_max()).map_err(invalid)?;
         let program = self.engine.program();
         let r = self
             .engine
-            .read(|v| decide::calculate(v, program, cashbox, &cheque))
+            .read(|v| decide::calculate(v, program, call.cashbox, &cheque))
             .map_err(status)?;
-        Ok(Response::new(pb::AvailableAmountReply {
+        let reply = pb::AvailableAmountReply {
             outcome: cv::outcome(r.code).into(),
             available: r
                 .totals
@@ -165,7 +263,8 @@ impl pb::cash_service_server::CashService for CashApi {
                 .unwrap_or_default(),
             balance: r.balance.map(cv::balance),
             message: r.message,
-        }))
+        };
+        self.seal(&call, reply)
     }
 
     async fn pay_with_bonus(
@@ -173,17 +272,12 @@ impl pb::cash_service_server::CashService for CashApi {
         req: tonic::Request<pb::PayWithBonusRequest>,
     ) -> Rpc<pb::ChequeReply> {
         let _timer = self.metrics.timer("PayWithBonus");
-        let cashbox = self.cashbox(req.metadata())?;
-        let pb::PayWithBonusRequest {
-            operation_id,
-            cheque,
-            points,
-        } = req.into_inner();
+        let (call, msg) = self.open(req, "PayWithBonus")?;
         let command = Command::PayWithBonus {
-            cheque: cv::cheque(cheque, self.lines_max()).map_err(invalid)?,
-            points: cv::points("points", &points).map_err(invalid)?,
+            cheque: cv::cheque(msg.cheque, self.lines_max()).map_err(invalid)?,
+            points: cv::points("points", &msg.points).map_err(invalid)?,
         };
-        self.run(cashbox, &operation_id, command).await
+        self.run(&call, &msg.operation_id, command).await
     }
 
     async fn register_purchase(
@@ -191,69 +285,57 @@ impl pb::cash_service_server::CashService for CashApi {
         req: tonic::Request<pb::RegisterPurchaseRequest>,
     ) -> Rpc<pb::ChequeReply> {
         let _timer = self.metrics.timer("RegisterPurchase");
-        let cashbox = self.cashbox(req.metadata())?;
-        let pb::RegisterPurchaseRequest {
-            operation_id,
-            cheque,
-        } = req.into_inner();
+        let (call, msg) = self.open(req, "RegisterPurchase")?;
         let command = Command::RegisterPurchase {
-            cheque: cv::cheque(cheque, self.lines_max()).map_err(invalid)?,
+            cheque: cv::cheque(msg.cheque, self.lines_max()).map_err(invalid)?,
         };
-        self.run(cashbox, &operation_id, command).await
+        self.run(&call, &msg.operation_id, command).await
     }
 
     async fn confirm(&self, req: tonic::Request<pb::PurchaseRequest>) -> Rpc<pb::ChequeReply> {
         let _timer = self.metrics.timer("Confirm");
-        let cashbox = self.cashbox(req.metadata())?;
-        let pb::PurchaseRequest {
-            operation_id,
-            cheque_id,
-        } = req.into_inner();
+        let (call, msg) = self.open(req, "Confirm")?;
         let command = Command::Confirm {
-            cheque: cv::cheque_id("cheque_id", &cheque_id).map_err(invalid)?,
+            cheque: cv::cheque_id("cheque_id", &msg.cheque_id).map_err(invalid)?,
         };
-        self.run(cashbox, &operation_id, command).await
+        self.run(&call, &msg.operation_id, command).await
     }
 
     async fn cancel(&self, req: tonic::Request<pb::PurchaseRequest>) -> Rpc<pb::ChequeReply> {
         let _timer = self.metrics.timer("Cancel");
-        let cashbox = self.cashbox(req.metadata())?;
-        let pb::PurchaseRequest {
-            operation_id,
-            cheque_id,
-        } = req.into_inner();
+        let (call, msg) = self.open(req, "Cancel")?;
         let command = Command::Cancel {
-            cheque: cv::cheque_id("cheque_id", &cheque_id).map_err(invalid)?,
+            cheque: cv::cheque_id("cheque_id", &msg.cheque_id).map_err(invalid)?,
         };
-        self.run(cashbox, &operation_id, command).await
+        self.run(&call, &msg.operation_id, command).await
     }
 
     async fn refund(&self, req: tonic::Request<pb::RefundRequest>) -> Rpc<pb::ChequeReply> {
         let _timer = self.metrics.timer("Refund");
-        let cashbox = self.cashbox(req.metadata())?;
+        let (call, msg) = self.open(req, "Refund")?;
         let pb::RefundRequest {
             operation_id,
             refund_cheque_id,
             purchase_cheque_id,
             lines,
-        } = req.into_inner();
+        } = msg;
         let command = Command::Refund {
             refund: cv::cheque_id("refund_cheque_id", &refund_cheque_id).map_err(invalid)?,
             purchase: cv::cheque_id("purchase_cheque_id", &purchase_cheque_id).map_err(invalid)?,
             lines: cv::refund_lines(lines, self.lines_max()).map_err(invalid)?,
         };
-        self.run(cashbox, &operation_id, command).await
+        self.run(&call, &operation_id, command).await
     }
 
     async fn balance(&self, req: tonic::Request<pb::BalanceRequest>) -> Rpc<pb::ChequeReply> {
         let _timer = self.metrics.timer("Balance");
-        let cashbox = self.cashbox(req.metadata())?;
-        let card = cv::card("card", &req.into_inner().card).map_err(invalid)?;
+        let (call, msg) = self.open(req, "Balance")?;
+        let card = cv::card("card", &msg.card).map_err(invalid)?;
         let reply = self
             .engine
-            .read(|v| decide::balance(v, cashbox, &card))
+            .read(|v| decide::balance(v, call.cashbox, &card))
             .map_err(status)?;
-        Ok(Response::new(cv::reply(reply, false)))
+        self.seal(&call, cv::reply(reply, false))
     }
 
     async fn upload_offline(
@@ -261,8 +343,8 @@ impl pb::cash_service_server::CashService for CashApi {
         req: tonic::Request<pb::OfflineBatch>,
     ) -> Rpc<pb::OfflineBatchReply> {
         let _timer = self.metrics.timer("UploadOffline");
-        let cashbox = self.cashbox(req.metadata())?;
-        let items = req.into_inner().items;
+        let (call, msg) = self.open(req, "UploadOffline")?;
+        let items = msg.items;
         if items.len() > crate::server::OFFLINE_BATCH_ITEMS_MAX {
             return Err(Status::invalid_argument(format!(
                 "items: {} in one call, at most {}; send the rest in further calls",
@@ -277,14 +359,14 @@ impl pb::cash_service_server::CashService for CashApi {
             .map(|(i, item)| {
                 cv::offline_item(i, item, lines_max).map(|(op, command)| Request {
                     op,
-                    actor: Actor::Cashbox(cashbox),
+                    actor: Actor::Cashbox(call.cashbox),
                     command,
                 })
             })
             .collect::<Result<Vec<_>, _>>()
             .map_err(invalid)?;
         tracing::debug!(
-            cashbox = cashbox.0,
+            cashbox = call.cashbox.0,
             items = requests.len(),
             "offline upload"
         );
@@ -301,7 +383,7 @@ impl pb::cash_service_server::CashService for CashApi {
                 reply: Some(cv::reply(out.reply, out.replayed)),
             })
             .collect();
-        Ok(Response::new(pb::OfflineBatchReply { results }))
+        self.seal(&call, pb::OfflineBatchReply { results })
     }
 
     async fn get_operation(
@@ -309,13 +391,13 @@ impl pb::cash_service_server::CashService for CashApi {
         req: tonic::Request<pb::GetOperationRequest>,
     ) -> Rpc<pb::OperationReply> {
         let _timer = self.metrics.timer("GetOperation");
-        let cashbox = self.cashbox(req.metadata())?;
-        let op = cv::op_id(&req.into_inner().operation_id).map_err(invalid)?;
+        let (call, msg) = self.open(req, "GetOperation")?;
+        let op = cv::op_id(&msg.operation_id).map_err(invalid)?;
         let rec = self
             .engine
-            .read(|v| decide::operation_status(v, Actor::Cashbox(cashbox), op))
+            .read(|v| decide::operation_status(v, Actor::Cashbox(call.cashbox), op))
             .map_err(status)?;
-        Ok(Response::new(match rec {
+        let reply = match rec {
             Some(r) => pb::OperationReply {
                 found: true,
                 recorded_at_unix_ms: r.at.0,
@@ -326,36 +408,58 @@ impl pb::cash_service_server::CashService for CashApi {
                 reply: None,
                 recorded_at_unix_ms: 0,
             },
-        }))
+        };
+        self.seal(&call, reply)
     }
 }
 
 #[derive(Clone)]
 pub struct AdminApi {
     pub engine: Engine,
-    /// SHA-256 of the admin token.
-    pub token_sha256: [u8; 32],
-    pub relay: std::sync::Arc<crate::relay::RelayStats>,
+    /// Named admin credentials (token hashes).
+    pub operators: Arc<Vec<crate::server::Operator>>,
+    pub relay: Arc<crate::relay::RelayStats>,
+    pub server_key: Arc<ServerKey>,
+}
+
+/// How an actor is shown in histories and the event stream.
+pub fn actor_label(actor: &Actor) -> String {
+    match actor {
+        Actor::Cashbox(c) => format!("cashbox:{}", c.0),
+        Actor::Admin(name) => format!("admin:{name}"),
+        Actor::System => "system".into(),
+    }
 }
 
 impl AdminApi {
-    fn authorize(&self, md: &MetadataMap) -> Result<(), Status> {
-        let token = header(md, ADMIN_TOKEN_HEADER)?;
-        if same(&secret_hash(token), &self.token_sha256) {
-            Ok(())
-        } else {
-            Err(Status::unauthenticated("wrong admin token"))
-        }
+    /// The operator whose token this is. Every credential is compared, in constant time.
+    fn authorize(&self, md: &MetadataMap) -> Result<OperatorName, Status> {
+        let hash = secret_hash(header(md, ADMIN_TOKEN_HEADER)?);
+        self.operators
+            .iter()
+            .fold(None, |found, o| {
+                if same(&hash, &o.token_sha256) {
+                    Some(o.name)
+                } else {
+                    found
+                }
+            })
+            .ok_or_else(|| Status::unauthenticated("wrong admin token"))
     }
 
-    async fn run(&self, op: &str, command: Command) -> Result<pb::AdminReply, Status> {
+    async fn run(
+        &self,
+        operator: OperatorName,
+        op: &str,
+        command: Command,
+    ) -> Result<pb::AdminReply, Status> {
         let op = cv::op_id(op).map_err(invalid)?;
-        tracing::info!(%op, command = command_name(&command), "admin request");
+        tracing::info!(%op, %operator, command = command_name(&command), "admin request");
         let out = self
             .engine
             .execute(Request {
                 op,
-                actor: Actor::Admin,
+                actor: Actor::Admin(operator),
                 command,
             })
             .await
@@ -366,8 +470,18 @@ impl AdminApi {
             events: out.events.len() as u32,
             replayed: out.replayed,
             cashbox_secret: String::new(),
+            balance: out.reply.balance.map(cv::balance),
         })
     }
+}
+
+fn optional_key(field: &str, hex_key: &str) -> Result<Option<[u8; 32]>, Status> {
+    if hex_key.is_empty() {
+        return Ok(None);
+    }
+    signing::public_key(hex_key)
+        .map(Some)
+        .map_err(|e| Status::invalid_argument(format!("{field}: {e}")))
 }
 
 #[tonic::async_trait]
@@ -376,12 +490,13 @@ impl pb::admin_service_server::AdminService for AdminApi {
         &self,
         req: tonic::Request<pb::RegisterCashboxRequest>,
     ) -> Rpc<pb::AdminReply> {
-        self.authorize(req.metadata())?;
+        let operator = self.authorize(req.metadata())?;
         let pb::RegisterCashboxRequest {
             operation_id,
             cashbox_id,
             store_id,
             kind,
+            public_key,
         } = req.into_inner();
         // The secret is derived from the operation id and a server-side random part that is
         // never stored; a replay of the same operation cannot show it again.
@@ -391,6 +506,7 @@ impl pb::admin_service_server::AdminService for AdminApi {
             store: StoreId(store_id),
             kind: cv::cashbox_kind(kind).map_err(invalid)?,
             secret_sha256: secret_hash(&secret),
+            public_key: optional_key("public_key", &public_key)?,
         };
         // The fingerprint covers the secret's hash, so a resent registration must not be
         // treated as a conflict: look up the original first.
@@ -402,9 +518,10 @@ impl pb::admin_service_server::AdminService for AdminApi {
                 events: 0,
                 replayed: true,
                 cashbox_secret: String::new(),
+                balance: None,
             }));
         }
-        let mut reply = self.run(&operation_id, command).await?;
+        let mut reply = self.run(operator, &operation_id, command).await?;
         if reply.outcome == pb::Outcome::Ok as i32 && !reply.replayed {
             reply.cashbox_secret = secret;
         }
@@ -415,7 +532,7 @@ impl pb::admin_service_server::AdminService for AdminApi {
         &self,
         req: tonic::Request<pb::SetCashboxEnabledRequest>,
     ) -> Rpc<pb::AdminReply> {
-        self.authorize(req.metadata())?;
+        let operator = self.authorize(req.metadata())?;
         let pb::SetCashboxEnabledRequest {
             operation_id,
             cashbox_id,
@@ -423,6 +540,7 @@ impl pb::admin_service_server::AdminService for AdminApi {
         } = req.into_inner();
         Ok(Response::new(
             self.run(
+                operator,
                 &operation_id,
                 Command::SetCashboxEnabled {
                     id: CashboxId(cashbox_id),
@@ -437,7 +555,7 @@ impl pb::admin_service_server::AdminService for AdminApi {
         &self,
         req: tonic::Request<pb::ImportProductsRequest>,
     ) -> Rpc<pb::AdminReply> {
-        self.authorize(req.metadata())?;
+        let operator = self.authorize(req.metadata())?;
         let pb::ImportProductsRequest {
             operation_id,
             products,
@@ -455,8 +573,12 @@ impl pb::admin_service_server::AdminService for AdminApi {
             .collect::<Result<_, _>>()
             .map_err(invalid)?;
         Ok(Response::new(
-            self.run(&operation_id, Command::ImportProducts { products })
-                .await?,
+            self.run(
+                operator,
+                &operation_id,
+                Command::ImportProducts { products },
+            )
+            .await?,
         ))
     }
 
@@ -464,20 +586,20 @@ impl pb::admin_service_server::AdminService for AdminApi {
         &self,
         req: tonic::Request<pb::UpsertOfferRequest>,
     ) -> Rpc<pb::AdminReply> {
-        self.authorize(req.metadata())?;
+        let operator = self.authorize(req.metadata())?;
         let pb::UpsertOfferRequest {
             operation_id,
             offer,
         } = req.into_inner();
         let offer = cv::offer(offer).map_err(invalid)?;
         Ok(Response::new(
-            self.run(&operation_id, Command::UpsertOffer { offer })
+            self.run(operator, &operation_id, Command::UpsertOffer { offer })
                 .await?,
         ))
     }
 
     async fn issue_card(&self, req: tonic::Request<pb::IssueCardRequest>) -> Rpc<pb::AdminReply> {
-        self.authorize(req.metadata())?;
+        let operator = self.authorize(req.metadata())?;
         let pb::IssueCardRequest {
             operation_id,
             card,
@@ -500,27 +622,132 @@ impl pb::admin_service_server::AdminService for AdminApi {
             holder_name,
             holder_phone,
         };
-        Ok(Response::new(self.run(&operation_id, command).await?))
+        Ok(Response::new(
+            self.run(operator, &operation_id, command).await?,
+        ))
     }
 
     async fn activate_card(&self, req: tonic::Request<pb::CardRequest>) -> Rpc<pb::AdminReply> {
-        self.authorize(req.metadata())?;
+        let operator = self.authorize(req.metadata())?;
         let pb::CardRequest { operation_id, card } = req.into_inner();
         let number = cv::card("card", &card).map_err(invalid)?;
         Ok(Response::new(
-            self.run(&operation_id, Command::ActivateCard { number })
+            self.run(operator, &operation_id, Command::ActivateCard { number })
                 .await?,
         ))
     }
 
     async fn block_card(&self, req: tonic::Request<pb::CardRequest>) -> Rpc<pb::AdminReply> {
-        self.authorize(req.metadata())?;
+        let operator = self.authorize(req.metadata())?;
         let pb::CardRequest { operation_id, card } = req.into_inner();
         let number = cv::card("card", &card).map_err(invalid)?;
         Ok(Response::new(
-            self.run(&operation_id, Command::BlockCard { number })
+            self.run(operator, &operation_id, Command::BlockCard { number })
                 .await?,
         ))
+    }
+
+    async fn set_cashbox_key(
+        &self,
+        req: tonic::Request<pb::SetCashboxKeyRequest>,
+    ) -> Rpc<pb::AdminReply> {
+        let operator = self.authorize(req.metadata())?;
+        let pb::SetCashboxKeyRequest {
+            operation_id,
+            cashbox_id,
+            public_key,
+        } = req.into_inner();
+        let command = Command::SetCashboxKey {
+            id: CashboxId(cashbox_id),
+            public_key: optional_key("public_key", &public_key)?,
+        };
+        Ok(Response::new(
+            self.run(operator, &operation_id, command).await?,
+        ))
+    }
+
+    async fn adjust_points(
+        &self,
+        req: tonic::Request<pb::AdjustPointsRequest>,
+    ) -> Rpc<pb::AdminReply> {
+        let operator = self.authorize(req.metadata())?;
+        let pb::AdjustPointsRequest {
+            operation_id,
+            card,
+            delta,
+            reason,
+        } = req.into_inner();
+        let reason = reason.trim();
+        if reason.is_empty() || reason.len() > 256 {
+            return Err(Status::invalid_argument(
+                "reason: required, at most 256 bytes",
+            ));
+        }
+        let command = Command::AdjustPoints {
+            card: cv::card("card", &card).map_err(invalid)?,
+            delta: cv::signed_points("delta", &delta).map_err(invalid)?,
+            reason: reason.to_owned(),
+        };
+        Ok(Response::new(
+            self.run(operator, &operation_id, command).await?,
+        ))
+    }
+
+    async fn server_key(
+        &self,
+        req: tonic::Request<pb::ServerKeyRequest>,
+    ) -> Rpc<pb::ServerKeyReply> {
+        self.authorize(req.metadata())?;
+        Ok(Response::new(pb::ServerKeyReply {
+            algorithm: "ed25519".into(),
+            public_key: self.server_key.public_hex(),
+        }))
+    }
+
+    async fn history(&self, req: tonic::Request<pb::HistoryRequest>) -> Rpc<pb::HistoryReply> {
+        self.authorize(req.metadata())?;
+        let pb::HistoryRequest {
+            card,
+            account_id,
+            after_seq,
+            limit,
+        } = req.into_inner();
+        let account = match (card.is_empty(), account_id) {
+            (true, 0) => None,
+            (true, id) => Some(AccountId(id)),
+            (false, 0) => {
+                let number = cv::card("card", &card).map_err(invalid)?;
+                let found = self.engine.read(|v| v.card(&number)).map_err(status)?;
+                Some(
+                    found
+                        .ok_or_else(|| Status::not_found(format!("card {}", number.masked())))?
+                        .account,
+                )
+            }
+            (false, _) => {
+                return Err(Status::invalid_argument(
+                    "card and account_id: give one, not both",
+                ))
+            }
+        };
+        let limit = if limit == 0 { 100 } else { limit.min(10_000) } as usize;
+        let entries = self
+            .engine
+            .history(account, after_seq, limit)
+            .map_err(status)?
+            .into_iter()
+            .map(|r| pb::HistoryEntry {
+                seq: r.seq,
+                server_time_unix_ms: r.at.0,
+                operation_id: r.op.to_string(),
+                actor: actor_label(&r.actor),
+                event_type: r.event.name().into(),
+                account_id: r.event.account().map_or(0, |a| a.0),
+                balance_delta: loyalty_core::amount::Points(r.event.balance_delta()).to_string(),
+                detail: serde_json::to_string(&r.event).unwrap_or_default(),
+            })
+            .collect();
+        Ok(Response::new(pb::HistoryReply { entries }))
     }
 
     async fn list_pending(
@@ -577,6 +804,8 @@ impl pb::admin_service_server::AdminService for AdminApi {
             equal: r.equal,
             differences: r.differences,
             rewritten: r.rewritten,
+            state_sha256: hex::encode(r.state_sha256),
+            log_sha256: hex::encode(r.log_sha256),
         }))
     }
 

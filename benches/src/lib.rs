@@ -27,7 +27,9 @@ pub fn setup(cashboxes: u32) -> Vec<Request> {
         op += 1;
         Request {
             op: OpId(op),
-            actor: Actor::Admin,
+            actor: Actor::Admin(
+                loyalty_core::ids::OperatorName::new("ops").expect("operator name"),
+            ),
             command,
         }
     };
@@ -38,6 +40,7 @@ pub fn setup(cashboxes: u32) -> Vec<Request> {
             store: StoreId(1),
             kind: CashboxKind::Pos,
             secret_sha256: [0; 32],
+            public_key: None,
         }));
     }
     let products = (0..PRODUCTS)

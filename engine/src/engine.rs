@@ -15,7 +15,7 @@ use crate::stored::{decode, encode, StoredState};
 use loyalty_core::apply::apply;
 use loyalty_core::command::{Actor, Command, Request};
 use loyalty_core::event::{EventRecord, EVENT_SCHEMA_VERSION};
-use loyalty_core::ids::{CashboxId, OpId};
+use loyalty_core::ids::{AccountId, CashboxId, OpId};
 use loyalty_core::model::{Program, UnixMillis};
 use loyalty_core::state::MemState;
 use loyalty_core::{execute, Executed};
@@ -105,6 +105,10 @@ pub struct VerifyReport {
     /// What differs, by entity kind, when not equal.
     pub differences: Vec<String>,
     pub rewritten: bool,
+    /// SHA-256 over every key and value of the live state (after any rewrite) and of the
+    /// log: equal digests mean byte-for-byte equal data.
+    pub state_sha256: [u8; 32],
+    pub log_sha256: [u8; 32],
 }
 
 type Answer<T> = oneshot::Sender<Result<T, EngineError>>;
@@ -343,6 +347,47 @@ impl Engine {
         rx.await.map_err(|_| EngineError::ShuttingDown)?
     }
 
+    /// Log records in sequence order after `after_seq`, at most `limit`: all of them, or
+    /// one account's (through the history index).
+    pub fn history(
+        &self,
+        account: Option<AccountId>,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<EventRecord>, EngineError> {
+        let store = &*self.shared.store;
+        let seqs: Vec<u64> = match account {
+            Some(a) => {
+                let from = keys::history(a, after_seq.saturating_add(1));
+                let to = keys::history(AccountId(a.0.saturating_add(1)), 0);
+                let to = (a.0 < u64::MAX).then_some(&to[..]);
+                store
+                    .scan(Space::History, &from, to, limit)?
+                    .iter()
+                    .map(|(k, _)| keys::decode_history(k).map(|(_, seq)| seq))
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| corrupt("history", e))?
+            }
+            None => store
+                .scan(
+                    Space::Log,
+                    &keys::log(after_seq.saturating_add(1)),
+                    None,
+                    limit,
+                )?
+                .iter()
+                .map(|(k, _)| keys::decode_log(k))
+                .collect::<Result<_, _>>()
+                .map_err(|e| corrupt("log", e))?,
+        };
+        seqs.into_iter()
+            .map(|seq| match store.get(Space::Log, &keys::log(seq))? {
+                Some(v) => Ok(decode("log", &v)?),
+                None => Err(corrupt("history", format!("names missing event {seq}")).into()),
+            })
+            .collect()
+    }
+
     /// Finishes and syncs every request already queued, then stops the writer.
     pub fn shutdown(&self) {
         self.writer.stop();
@@ -489,6 +534,13 @@ pub fn commit_batch(
         batch.put(Space::Log, keys::log(r.seq).to_vec(), encode(r));
         // The transactional outbox: the relay publishes and then deletes these rows.
         batch.put(Space::Outbox, keys::log(r.seq).to_vec(), Vec::new());
+        if let Some(account) = r.event.account() {
+            batch.put(
+                Space::History,
+                keys::history(account, r.seq).to_vec(),
+                Vec::new(),
+            );
+        }
     }
     if next != seq {
         batch.put(Space::State, keys::meta("log_seq"), encode(&next));
@@ -516,6 +568,7 @@ pub fn stored_seq(store: &dyn Store) -> Result<u64, StoreError> {
 pub fn verify_store(store: &dyn Store, rewrite: bool) -> Result<VerifyReport, StoreError> {
     let mut rebuilt = MemState::default();
     let mut events = 0u64;
+    let mut indexed = 0u64;
     let mut from = keys::log(1).to_vec();
     loop {
         let chunk = store.scan(Space::Log, &from, None, 10_000)?;
@@ -531,6 +584,7 @@ pub fn verify_store(store: &dyn Store, rewrite: bool) -> Result<VerifyReport, St
             let rec: EventRecord = decode("log", v)?;
             apply(&mut rebuilt, &rec.event);
             events += 1;
+            indexed += u64::from(rec.event.account().is_some());
         }
     }
     let live = StoredState::new(store).projection()?;
@@ -547,7 +601,13 @@ pub fn verify_store(store: &dyn Store, rewrite: bool) -> Result<VerifyReport, St
     if live.accounts_opened != r.accounts_opened {
         differences.push("accounts_opened".into());
     }
-    let equal = live == *r;
+    let history_rows = count(store, Space::History)?;
+    if history_rows != indexed {
+        differences.push(format!(
+            "history index: {history_rows} rows for {indexed} account events"
+        ));
+    }
+    let equal = live == *r && history_rows == indexed;
     let mut rewritten = false;
     if rewrite && !equal {
         let mut state = StoredState::new(store);
@@ -559,6 +619,27 @@ pub fn verify_store(store: &dyn Store, rewrite: bool) -> Result<VerifyReport, St
         }
         write_projection(&mut state, r);
         batch.writes.extend(state.into_batch().writes);
+        each_row(store, Space::History, |k, _| {
+            batch.delete(Space::History, k.to_vec())
+        })?;
+        let mut failed = None;
+        each_row(store, Space::Log, |_, v| {
+            match decode::<EventRecord>("log", v) {
+                Ok(rec) => {
+                    if let Some(a) = rec.event.account() {
+                        batch.put(
+                            Space::History,
+                            keys::history(a, rec.seq).to_vec(),
+                            Vec::new(),
+                        );
+                    }
+                }
+                Err(e) => failed = Some(e),
+            }
+        })?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
         store.commit(batch, true)?;
         rewritten = true;
     }
@@ -567,7 +648,55 @@ pub fn verify_store(store: &dyn Store, rewrite: bool) -> Result<VerifyReport, St
         equal,
         differences,
         rewritten,
+        state_sha256: digest(store, Space::State)?,
+        log_sha256: digest(store, Space::Log)?,
     })
+}
+
+fn corrupt(space: &'static str, e: impl ToString) -> StoreError {
+    StoreError::Corrupt {
+        space,
+        detail: e.to_string(),
+    }
+}
+
+/// Visits every row of a space in key order, in chunks.
+fn each_row(
+    store: &dyn Store,
+    space: Space,
+    mut f: impl FnMut(&[u8], &[u8]),
+) -> Result<(), StoreError> {
+    let mut from = Vec::new();
+    loop {
+        let chunk = store.scan(space, &from, None, 10_000)?;
+        let Some((last, _)) = chunk.last() else {
+            return Ok(());
+        };
+        from = last.clone();
+        from.push(0);
+        for (k, v) in &chunk {
+            f(k, v);
+        }
+    }
+}
+
+fn count(store: &dyn Store, space: Space) -> Result<u64, StoreError> {
+    let mut n = 0;
+    each_row(store, space, |_, _| n += 1)?;
+    Ok(n)
+}
+
+/// SHA-256 over a space's rows, each as length-prefixed key and value.
+fn digest(store: &dyn Store, space: Space) -> Result<[u8; 32], StoreError> {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    each_row(store, space, |k, v| {
+        for part in [k, v] {
+            h.update((part.len() as u64).to_be_bytes());
+            h.update(part);
+        }
+    })?;
+    Ok(h.finalize().into())
 }
 
 fn write_projection(state: &mut StoredState<'_>, p: &loyalty_core::state::Projection) {

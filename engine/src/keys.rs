@@ -191,6 +191,25 @@ pub fn decode_log(k: &[u8]) -> Result<u64, KeyError> {
     Ok(u64::from_be_bytes(be("log", k)?))
 }
 
+/// An account's event in the history index: account, then sequence, so one account's
+/// events are one contiguous range in log order.
+pub fn history(account: AccountId, seq: u64) -> [u8; 16] {
+    let mut k = [0u8; 16];
+    k[..8].copy_from_slice(&account.0.to_be_bytes());
+    k[8..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+pub fn decode_history(k: &[u8]) -> Result<(AccountId, u64), KeyError> {
+    if k.len() != 16 {
+        return Err(err("history", k));
+    }
+    Ok((
+        AccountId(u64::from_be_bytes(be("history", k)?)),
+        u64::from_be_bytes(be("history", &k[8..])?),
+    ))
+}
+
 pub fn operation(op: OpId) -> [u8; 16] {
     op.0.to_be_bytes()
 }

@@ -16,10 +16,18 @@ pub enum Space {
     Log,
     /// Events committed but not yet published to Kafka: sequence → empty.
     Outbox,
+    /// Account history index: (account, sequence) → empty, for each event of an account.
+    History,
 }
 
 impl Space {
-    pub const ALL: [Space; 4] = [Space::State, Space::Ops, Space::Log, Space::Outbox];
+    pub const ALL: [Space; 5] = [
+        Space::State,
+        Space::Ops,
+        Space::Log,
+        Space::Outbox,
+        Space::History,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -27,6 +35,7 @@ impl Space {
             Space::Ops => "ops",
             Space::Log => "log",
             Space::Outbox => "outbox",
+            Space::History => "history",
         }
     }
 }

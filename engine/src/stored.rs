@@ -14,7 +14,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 /// Format byte in front of every stored record.
-pub const RECORD_FORMAT: u8 = 1;
+pub const RECORD_FORMAT: u8 = 2;
 
 pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     let mut out = vec![RECORD_FORMAT];

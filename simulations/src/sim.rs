@@ -211,7 +211,9 @@ impl Simulation {
     fn admin(&mut self, command: Command) {
         let req = Request {
             op: self.op(),
-            actor: Actor::Admin,
+            actor: Actor::Admin(
+                loyalty_core::ids::OperatorName::new("ops").expect("operator name"),
+            ),
             command,
         };
         let done = commit_batch(
@@ -245,6 +247,7 @@ impl Simulation {
                 store: StoreId(1),
                 kind,
                 secret_sha256: [0; 32],
+                public_key: None,
             });
         }
         self.admin(Command::ImportProducts {

@@ -194,6 +194,7 @@ pub async fn register_till(
             cashbox_id: id,
             store_id: 1,
             kind: kind.into(),
+            public_key: String::new(),
         }))
         .await
         .unwrap()

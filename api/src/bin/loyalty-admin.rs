@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use loyalty_api::pb;
 use loyalty_api::pb::admin_service_client::AdminServiceClient;
 use loyalty_api::service::ADMIN_TOKEN_HEADER;
+use loyalty_api::signing::CashboxSigner;
 use std::path::PathBuf;
 use tonic::transport::Channel;
 
@@ -55,6 +56,43 @@ enum Cmd {
         store: u32,
         #[arg(long, value_enum, default_value = "pos")]
         kind: Kind,
+        /// Ed25519 public key (64 hex digits); the cashbox must then sign its requests.
+        #[arg(long, default_value = "")]
+        public_key: String,
+    },
+    /// Register, replace or (without --public-key) remove a cashbox's signing key.
+    SetCashboxKey {
+        #[arg(long)]
+        id: u32,
+        #[arg(long, default_value = "")]
+        public_key: String,
+    },
+    /// Generate a cashbox signing key: writes the seed to FILE (mode 0600), prints the
+    /// public key to register.
+    CashboxKeygen {
+        file: PathBuf,
+    },
+    /// Correct a card's account balance by a signed amount ("150", "-20.50").
+    AdjustPoints {
+        #[arg(long)]
+        card: String,
+        #[arg(long, allow_hyphen_values = true)]
+        delta: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// The engine's answer-signing public key.
+    ServerKey,
+    /// The event log with who did what: one account's (by --card or --account) or all.
+    History {
+        #[arg(long, default_value = "")]
+        card: String,
+        #[arg(long, default_value_t = 0)]
+        account: u64,
+        #[arg(long, default_value_t = 0)]
+        after_seq: u64,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
     },
     EnableCashbox {
         #[arg(long)]
@@ -122,6 +160,9 @@ enum Cmd {
         /// Items per call.
         #[arg(long, default_value_t = 500)]
         chunk: usize,
+        /// The cashbox's signing key seed file, when it signs its requests.
+        #[arg(long)]
+        signing_key: Option<PathBuf>,
     },
     /// List unconfirmed purchases ending within N seconds (0: already expired).
     ListPending {
@@ -195,10 +236,22 @@ async fn main() -> anyhow::Result<()> {
         cashbox,
         secret,
         chunk,
+        signing_key,
     } = &args.command
     {
+        let signer = signing_key
+            .as_deref()
+            .map(|path| CashboxSigner::from_file(path, *cashbox))
+            .transpose()?;
         let channel = connect(&args.server, args.ca_cert.as_deref()).await?;
-        return import_cheques(channel, file, *cashbox, secret, *chunk).await;
+        return import_cheques(channel, file, *cashbox, secret, *chunk, signer).await;
+    }
+    if let Cmd::CashboxKeygen { file } = &args.command {
+        let seed: [u8; 32] = rand::random();
+        loyalty_api::server::write_private_file(file, &hex::encode(seed))
+            .with_context(|| file.display().to_string())?;
+        println!("{}", CashboxSigner::new(seed, 0).public_hex());
+        return Ok(());
     }
     let token = match args.token {
         Some(t) => t,
@@ -210,7 +263,12 @@ async fn main() -> anyhow::Result<()> {
     let client = AdminServiceClient::new(connect(&args.server, args.ca_cert.as_deref()).await?);
     let mut a = Admin { client, token };
     match args.command {
-        Cmd::RegisterCashbox { id, store, kind } => {
+        Cmd::RegisterCashbox {
+            id,
+            store,
+            kind,
+            public_key,
+        } => {
             let kind = match kind {
                 Kind::Pos => pb::CashboxKind::Pos,
                 Kind::Kiosk => pb::CashboxKind::SelfCheckout,
@@ -220,9 +278,62 @@ async fn main() -> anyhow::Result<()> {
                 cashbox_id: id,
                 store_id: store,
                 kind: kind.into(),
+                public_key,
             })?;
             show(a.client.register_cashbox(r).await?.into_inner())
         }
+        Cmd::SetCashboxKey { id, public_key } => {
+            let r = a.req(pb::SetCashboxKeyRequest {
+                operation_id: op(),
+                cashbox_id: id,
+                public_key,
+            })?;
+            show(a.client.set_cashbox_key(r).await?.into_inner())
+        }
+        Cmd::AdjustPoints {
+            card,
+            delta,
+            reason,
+        } => {
+            let r = a.req(pb::AdjustPointsRequest {
+                operation_id: op(),
+                card,
+                delta,
+                reason,
+            })?;
+            let reply = a.client.adjust_points(r).await?.into_inner();
+            if let Some(b) = &reply.balance {
+                println!("balance {} held {}", b.balance, b.held);
+            }
+            show(reply)
+        }
+        Cmd::ServerKey => {
+            let r = a.req(pb::ServerKeyRequest {})?;
+            let k = a.client.server_key(r).await?.into_inner();
+            println!("{} {}", k.algorithm, k.public_key);
+            Ok(())
+        }
+        Cmd::History {
+            card,
+            account,
+            after_seq,
+            limit,
+        } => {
+            let r = a.req(pb::HistoryRequest {
+                card,
+                account_id: account,
+                after_seq,
+                limit,
+            })?;
+            for e in a.client.history(r).await?.into_inner().entries {
+                println!(
+                    "{:>10} {:>14} {:<20} {:<22} {:>12} {}",
+                    e.seq, e.server_time_unix_ms, e.actor, e.event_type, e.balance_delta, e.detail
+                );
+            }
+            Ok(())
+        }
+        Cmd::CashboxKeygen { .. } => unreachable!("handled above"),
         Cmd::EnableCashbox { id } | Cmd::DisableCashbox { id } => {
             let enabled = matches!(args.command, Cmd::EnableCashbox { .. });
             let r = a.req(pb::SetCashboxEnabledRequest {
@@ -367,8 +478,8 @@ async fn main() -> anyhow::Result<()> {
             let r = a.req(pb::VerifyRequest { rewrite })?;
             let v = a.client.verify(r).await?.into_inner();
             println!(
-                "events={} equal={} rewritten={}",
-                v.events, v.equal, v.rewritten
+                "events={} equal={} rewritten={}\nstate sha256 {}\nlog sha256 {}",
+                v.events, v.equal, v.rewritten, v.state_sha256, v.log_sha256
             );
             for d in &v.differences {
                 println!("  differs: {d}");
@@ -409,6 +520,7 @@ async fn import_cheques(
     cashbox: u32,
     secret: &str,
     chunk: usize,
+    signer: Option<CashboxSigner>,
 ) -> anyhow::Result<()> {
     use loyalty_api::import::{parse_csv, parse_jsonl, Summary};
     use loyalty_api::service::{CASHBOX_ID_HEADER, CASHBOX_SECRET_HEADER};
@@ -433,6 +545,9 @@ async fn import_cheques(
             .insert(CASHBOX_ID_HEADER, cashbox.to_string().parse()?);
         req.metadata_mut()
             .insert(CASHBOX_SECRET_HEADER, secret.parse()?);
+        if let Some(s) = &signer {
+            s.sign(&mut req, "UploadOffline", loyalty_api::signing::now_ms());
+        }
         let reply = client.upload_offline(req).await?.into_inner();
         summary.add(&reply.results);
         done += part.len();

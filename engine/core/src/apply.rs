@@ -56,7 +56,22 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
             state.set_accounts_opened(opened);
         }
         Event::CardIssued { card } => state.put_card(card.clone()),
-        Event::CardActivated { card } | Event::CardBlocked { card } => {
+        Event::CashboxKeySet {
+            cashbox,
+            public_key,
+        } => {
+            let mut c = state
+                .cashbox(*cashbox)
+                .unwrap_or_else(|| panic!("corrupt: unknown cashbox {cashbox:?}"));
+            c.public_key = *public_key;
+            state.put_cashbox(c);
+        }
+        Event::PointsAdjusted { account, delta, .. } => {
+            let mut a = account_of(state, *account, event);
+            a.balance = a.balance.plus(*delta);
+            put_checked(state, a);
+        }
+        Event::CardActivated { card, .. } | Event::CardBlocked { card, .. } => {
             let mut c = state
                 .card(card)
                 .unwrap_or_else(|| panic!("corrupt: unknown card {card}"));

@@ -49,6 +49,13 @@ pub enum Command {
         store: StoreId,
         kind: CashboxKind,
         secret_sha256: [u8; 32],
+        /// Ed25519 public key the cashbox signs its requests with, if it signs.
+        public_key: Option<[u8; 32]>,
+    },
+    /// Admin: register, replace or (with `None`) remove a cashbox's signing key.
+    SetCashboxKey {
+        id: CashboxId,
+        public_key: Option<[u8; 32]>,
     },
     /// Admin: enable or disable a cashbox.
     SetCashboxEnabled { id: CashboxId, enabled: bool },
@@ -69,6 +76,13 @@ pub enum Command {
     ActivateCard { number: CardNo },
     /// Admin: block a card.
     BlockCard { number: CardNo },
+    /// Admin: a manual correction of a card's account balance (customer service), with
+    /// the reason recorded. A debit may not take points that are held or do not exist.
+    AdjustPoints {
+        card: CardNo,
+        delta: Points,
+        reason: String,
+    },
     /// System: expire unconfirmed purchases whose lifetime has passed.
     ExpireHolds,
 }
@@ -83,7 +97,8 @@ pub struct RefundLine {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Actor {
     Cashbox(CashboxId),
-    Admin,
+    /// An administrator, by the name their credentials were issued to.
+    Admin(OperatorName),
     System,
 }
 

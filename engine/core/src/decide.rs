@@ -99,7 +99,7 @@ pub fn decide(view: &impl StateView, program: &Program, req: &Request, now: Unix
             let cashbox = active_cashbox(view, *id)?;
             decide_cash(view, program, &cashbox, cmd, now)
         }
-        (Actor::Admin, cmd) if !is_cash_command(cmd) => decide_admin(view, cmd),
+        (Actor::Admin(_), cmd) if !is_cash_command(cmd) => decide_admin(view, cmd),
         (Actor::System, Command::ExpireHolds) => {
             decide_admin(view, &Command::ExpireHolds).and_then(|_| expire(view, program, now))
         }
@@ -230,7 +230,7 @@ pub fn balance(view: &impl StateView, cashbox: CashboxId, card: &CardNo) -> Repl
 /// never recorded it (the till should resend it with the same id).
 pub fn operation_status(view: &impl StateView, actor: Actor, op: OpId) -> Option<OperationRecord> {
     view.operation(op)
-        .filter(|rec| rec.actor == actor || actor == Actor::Admin)
+        .filter(|rec| rec.actor == actor || matches!(actor, Actor::Admin(_)))
 }
 
 fn purchase_key(cashbox: &Cashbox, cheque: &ChequeId) -> PurchaseKey {
@@ -621,6 +621,7 @@ fn decide_admin(view: &impl StateView, cmd: &Command) -> Decided {
             store,
             kind,
             secret_sha256,
+            public_key,
         } => {
             if view.cashbox(*id).is_some() {
                 return Err(reject(Code::CashboxExists, format!("cashbox {}", id.0)));
@@ -632,8 +633,61 @@ fn decide_admin(view: &impl StateView, cmd: &Command) -> Decided {
                     kind: *kind,
                     enabled: true,
                     secret_sha256: *secret_sha256,
+                    public_key: *public_key,
                 },
             })
+        }
+        Command::SetCashboxKey { id, public_key } => {
+            let cashbox = view
+                .cashbox(*id)
+                .ok_or_else(|| reject(Code::CashboxUnknown, format!("cashbox {}", id.0)))?;
+            if cashbox.public_key == *public_key {
+                return Ok((Vec::new(), Reply::ok()));
+            }
+            one(Event::CashboxKeySet {
+                cashbox: *id,
+                public_key: *public_key,
+            })
+        }
+        Command::AdjustPoints {
+            card,
+            delta,
+            reason,
+        } => {
+            if delta.0 == 0 {
+                return Err(reject(Code::AmountInvalid, "delta"));
+            }
+            let found = view
+                .card(card)
+                .ok_or_else(|| reject(Code::CardUnknown, card.masked()))?;
+            let account = view
+                .account(found.account)
+                .unwrap_or_else(|| panic!("corrupt: card {} without account", card.masked()));
+            if delta.0 < 0 && Points(-delta.0) > account.spendable() {
+                return Err(reject(
+                    Code::InsufficientPoints,
+                    format!("{} > {}", Points(-delta.0), account.spendable()),
+                ));
+            }
+            let mut after = account.clone();
+            after.balance = account
+                .balance
+                .checked_add(*delta)
+                .filter(|b| b.0 <= crate::amount::AMOUNT_MINOR_MAX)
+                .ok_or_else(|| reject(Code::AmountInvalid, "balance would exceed the maximum"))?;
+            Ok((
+                vec![Event::PointsAdjusted {
+                    account: account.id,
+                    card: card.clone(),
+                    delta: *delta,
+                    reason: reason.clone(),
+                }],
+                Reply {
+                    holder: Some(holder(&found, &account)),
+                    balance: Some(BalanceInfo::from(&after)),
+                    ..Reply::ok()
+                },
+            ))
         }
         Command::SetCashboxEnabled { id, enabled } => {
             view.cashbox(*id)
@@ -721,14 +775,11 @@ fn decide_admin(view: &impl StateView, cmd: &Command) -> Decided {
             if card.status == target {
                 return Ok((Vec::new(), Reply::ok()));
             }
+            let (card, account) = (number.clone(), card.account);
             let event = if activate {
-                Event::CardActivated {
-                    card: number.clone(),
-                }
+                Event::CardActivated { card, account }
             } else {
-                Event::CardBlocked {
-                    card: number.clone(),
-                }
+                Event::CardBlocked { card, account }
             };
             one(event)
         }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// Version of the event encoding. Bump when a variant's fields change; new variants are
 /// appended at the end so older records keep decoding.
-pub const EVENT_SCHEMA_VERSION: u16 = 1;
+pub const EVENT_SCHEMA_VERSION: u16 = 2;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Event {
@@ -36,9 +36,11 @@ pub enum Event {
     },
     CardActivated {
         card: CardNo,
+        account: AccountId,
     },
     CardBlocked {
         card: CardNo,
+        account: AccountId,
     },
     BonusHeld {
         purchase: Purchase,
@@ -78,6 +80,18 @@ pub enum Event {
         /// the refund policy writes them off rather than push the balance below zero.
         accrual_unrecovered: Points,
     },
+    /// A cashbox's request-signing key was registered, replaced or removed.
+    CashboxKeySet {
+        cashbox: CashboxId,
+        public_key: Option<[u8; 32]>,
+    },
+    /// A manual correction by an administrator; the log record names who made it.
+    PointsAdjusted {
+        account: AccountId,
+        card: CardNo,
+        delta: Points,
+        reason: String,
+    },
 }
 
 impl Event {
@@ -99,6 +113,8 @@ impl Event {
             Event::PurchaseCancelled { .. } => "PurchaseCancelled",
             Event::HoldExpired { .. } => "HoldExpired",
             Event::RefundRecorded { .. } => "RefundRecorded",
+            Event::CashboxKeySet { .. } => "CashboxKeySet",
+            Event::PointsAdjusted { .. } => "PointsAdjusted",
         }
     }
 
@@ -107,6 +123,9 @@ impl Event {
         match self {
             Event::AccountOpened { account, .. } => Some(*account),
             Event::CardIssued { card } => Some(card.account),
+            Event::CardActivated { account, .. }
+            | Event::CardBlocked { account, .. }
+            | Event::PointsAdjusted { account, .. } => Some(*account),
             Event::BonusHeld { purchase }
             | Event::PurchaseRegistered { purchase }
             | Event::PurchaseImported { purchase } => purchase.account,
@@ -133,6 +152,7 @@ impl Event {
                 accrual_reversed,
                 ..
             } => points_returned.0 - accrual_reversed.0,
+            Event::PointsAdjusted { delta, .. } => delta.0,
             _ => 0,
         }
     }

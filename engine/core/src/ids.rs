@@ -147,6 +147,42 @@ impl CardNo {
     }
 }
 
+/// The name of an administrator or back-office system acting through the admin API; it is
+/// recorded with every operation they perform. 1–32 characters of `a-z 0-9 . _ @ -`.
+/// Fixed-size, so that an actor stays a plain value.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct OperatorName([u8; 32]);
+
+impl OperatorName {
+    pub const BYTES_MAX: usize = 32;
+
+    pub fn new(s: &str) -> Result<Self, IdError> {
+        check_text("operator name", s, Self::BYTES_MAX, |c: char| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || ".-_@".contains(c)
+        })?;
+        let mut bytes = [0u8; 32];
+        bytes[..s.len()].copy_from_slice(s.as_bytes());
+        Ok(OperatorName(bytes))
+    }
+
+    pub fn as_str(&self) -> &str {
+        let len = self.0.iter().position(|b| *b == 0).unwrap_or(32);
+        std::str::from_utf8(&self.0[..len]).unwrap_or("?")
+    }
+}
+
+impl fmt::Display for OperatorName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for OperatorName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "OperatorName({:?})", self.as_str())
+    }
+}
+
 /// A purchase is identified by the cashbox that rang it up and its cheque number.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct PurchaseKey {
@@ -177,6 +213,22 @@ mod tests {
             CardNo::new("2770000000017").unwrap().masked(),
             "*********0017"
         );
+    }
+
+    #[test]
+    fn operator_names_are_validated() {
+        assert_eq!(
+            OperatorName::new("ops.alice@hq").unwrap().as_str(),
+            "ops.alice@hq"
+        );
+        assert_eq!(
+            OperatorName::new(&"a".repeat(32)).unwrap().as_str().len(),
+            32
+        );
+        assert!(OperatorName::new(&"a".repeat(33)).is_err());
+        assert!(OperatorName::new("Alice").is_err());
+        assert!(OperatorName::new("").is_err());
+        assert!(OperatorName::new("a\0b").is_err());
     }
 
     #[test]

@@ -32,6 +32,9 @@ pub struct Cashbox {
     pub enabled: bool,
     /// SHA-256 of the cashbox's secret; the secret itself is never stored.
     pub secret_sha256: [u8; 32],
+    /// The Ed25519 public key its requests are signed with; a cashbox with a key must
+    /// sign every request.
+    pub public_key: Option<[u8; 32]>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

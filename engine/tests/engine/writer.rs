@@ -79,12 +79,13 @@ async fn setup(points: &str) -> Harness {
     for id in [1, 2] {
         let r = run(
             &h.engine,
-            Actor::Admin,
+            Actor::Admin(loyalty_core::ids::OperatorName::new("ops").expect("operator name")),
             Command::RegisterCashbox {
                 id: CashboxId(id),
                 store: StoreId(1),
                 kind: CashboxKind::Pos,
                 secret_sha256: [0; 32],
+                public_key: None,
             },
         )
         .await;
@@ -108,7 +109,7 @@ async fn setup(points: &str) -> Harness {
     };
     assert!(run(
         &h.engine,
-        Actor::Admin,
+        Actor::Admin(loyalty_core::ids::OperatorName::new("ops").expect("operator name")),
         Command::UpsertOffer {
             offer: offer.clone()
         }
@@ -118,7 +119,7 @@ async fn setup(points: &str) -> Harness {
     .is_ok());
     assert!(run(
         &h.engine,
-        Actor::Admin,
+        Actor::Admin(loyalty_core::ids::OperatorName::new("ops").expect("operator name")),
         Command::IssueCard {
             number: CardNo::new("100").unwrap(),
             card_type: "Gold".into(),
@@ -153,7 +154,7 @@ async fn setup(points: &str) -> Harness {
     // Accrual only on the seed cheque: switch the offer off.
     assert!(run(
         &h.engine,
-        Actor::Admin,
+        Actor::Admin(loyalty_core::ids::OperatorName::new("ops").expect("operator name")),
         Command::UpsertOffer {
             offer: Offer {
                 enabled: false,

@@ -252,6 +252,7 @@ async fn setup(args: &Args, token: &str, run: u64) -> anyhow::Result<Vec<(u32, S
                     cashbox_id: base + i,
                     store_id: 1 + i / 10,
                     kind: pb::CashboxKind::Pos.into(),
+                    public_key: String::new(),
                 },
             )?)
             .await?

@@ -68,6 +68,7 @@ impl World {
                 store: StoreId(1),
                 kind,
                 secret_sha256: [7; 32],
+                public_key: None,
             });
         }
         w.admin_ok(Command::SetCashboxEnabled {
@@ -173,7 +174,7 @@ impl World {
     }
 
     pub fn admin_ok(&mut self, command: Command) {
-        let r = self.run(Actor::Admin, command);
+        let r = self.run(operator(), command);
         assert_eq!(r.reply.code, Code::Ok, "{}", r.reply.message);
     }
 
@@ -219,4 +220,9 @@ impl World {
     pub fn balance(&self, card_no: &str) -> Points {
         self.account(card_no).balance
     }
+}
+
+/// The administrator the fixtures act as.
+pub fn operator() -> Actor {
+    Actor::Admin(OperatorName::new("ops").expect("operator name"))
 }

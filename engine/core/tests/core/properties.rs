@@ -42,6 +42,11 @@ enum Step {
         line: u8,
         qty: u16,
     },
+    /// A manual correction by an administrator (credits and debits).
+    Adjust {
+        card: u8,
+        delta: i32,
+    },
     Expire,
     Advance {
         secs: u32,
@@ -86,6 +91,7 @@ fn step() -> impl Strategy<Value = Step> {
                 qty
             }
         ),
+        (0u8..4, -20_000i32..20_000).prop_map(|(card, delta)| Step::Adjust { card, delta }),
         Just(Step::Expire),
         (0u32..1200).prop_map(|secs| Step::Advance { secs }),
         any::<usize>().prop_map(|index| Step::Resend { index }),
@@ -172,6 +178,14 @@ fn request(w: &mut World, step: &Step, sent: &[Request]) -> Option<Request> {
                     index: u32::from(line),
                     qty: loyalty_core::amount::Qty(i64::from(qty)),
                 }],
+            },
+        ),
+        Step::Adjust { card: c, delta } => (
+            operator(),
+            Command::AdjustPoints {
+                card: card(CARDS[usize::from(c) % CARDS.len()]),
+                delta: loyalty_core::amount::Points(i64::from(delta)),
+                reason: "goodwill".into(),
             },
         ),
         Step::Expire => (Actor::System, Command::ExpireHolds),

@@ -235,7 +235,7 @@ const CASES: &[Case] = &[
         given: nothing,
         when: |_| {
             (
-                Actor::Admin,
+                operator(),
                 Command::Confirm {
                     cheque: cheque_id("c1"),
                 },
@@ -516,12 +516,13 @@ const CASES: &[Case] = &[
         given: nothing,
         when: |_| {
             (
-                Actor::Admin,
+                operator(),
                 Command::RegisterCashbox {
                     id: POS,
                     store: StoreId(1),
                     kind: CashboxKind::Pos,
                     secret_sha256: [0; 32],
+                    public_key: None,
                 },
             )
         },
@@ -532,7 +533,7 @@ const CASES: &[Case] = &[
         given: nothing,
         when: |_| {
             (
-                Actor::Admin,
+                operator(),
                 Command::IssueCard {
                     number: card(GOLD),
                     card_type: "Gold".into(),
@@ -550,7 +551,7 @@ const CASES: &[Case] = &[
         given: nothing,
         when: |_| {
             (
-                Actor::Admin,
+                operator(),
                 Command::IssueCard {
                     number: card("99"),
                     card_type: "Gold".into(),
@@ -568,7 +569,7 @@ const CASES: &[Case] = &[
         given: nothing,
         when: |_| {
             (
-                Actor::Admin,
+                operator(),
                 Command::ActivateCard {
                     number: card(BLOCKED),
                 },
@@ -581,7 +582,7 @@ const CASES: &[Case] = &[
         given: nothing,
         when: |_| {
             (
-                Actor::Admin,
+                operator(),
                 Command::UpsertOffer {
                     offer: Offer {
                         id: OfferId(9),
@@ -598,7 +599,100 @@ const CASES: &[Case] = &[
         },
         then: Code::OfferInvalid,
     },
+    Case {
+        name: "manual credit",
+        given: nothing,
+        when: |_| adjust(GOLD, "25.50"),
+        then: Code::Ok,
+    },
+    Case {
+        name: "manual debit of everything spendable",
+        given: nothing,
+        when: |_| adjust(GOLD, "-100"),
+        then: Code::Ok,
+    },
+    Case {
+        name: "manual debit of held points",
+        given: held,
+        when: |_| adjust(GOLD, "-95"),
+        then: Code::InsufficientPoints,
+    },
+    Case {
+        name: "manual debit below zero",
+        given: nothing,
+        when: |_| adjust(EMPTY, "-0.01"),
+        then: Code::InsufficientPoints,
+    },
+    Case {
+        name: "manual adjustment of zero",
+        given: nothing,
+        when: |_| adjust(GOLD, "0"),
+        then: Code::AmountInvalid,
+    },
+    Case {
+        name: "manual adjustment beyond the largest balance",
+        given: |w| w.admin_ok(adjust(GOLD, "99999999899.99").1),
+        when: |_| adjust(GOLD, "1"),
+        then: Code::AmountInvalid,
+    },
+    Case {
+        name: "manual adjustment of an unknown card",
+        given: nothing,
+        when: |_| adjust("99", "1"),
+        then: Code::CardUnknown,
+    },
+    Case {
+        name: "a cashbox cannot adjust points",
+        given: nothing,
+        when: |_| cash(POS, adjust(GOLD, "1").1),
+        then: Code::Forbidden,
+    },
+    Case {
+        name: "signing key of an unknown cashbox",
+        given: nothing,
+        when: |_| {
+            (
+                operator(),
+                Command::SetCashboxKey {
+                    id: CashboxId(99),
+                    public_key: Some([1; 32]),
+                },
+            )
+        },
+        then: Code::CashboxUnknown,
+    },
+    Case {
+        name: "a cashbox cannot set signing keys",
+        given: nothing,
+        when: |_| {
+            cash(
+                POS,
+                Command::SetCashboxKey {
+                    id: POS,
+                    public_key: None,
+                },
+            )
+        },
+        then: Code::Forbidden,
+    },
 ];
+
+/// A manual correction by the fixtures' operator.
+fn adjust(card_no: &str, delta: &str) -> (Actor, Command) {
+    let (negative, digits) = match delta.strip_prefix('-') {
+        Some(d) => (true, d),
+        None => (false, delta),
+    };
+    let p = Points::parse(digits).unwrap();
+    (
+        operator(),
+        Command::AdjustPoints {
+            card: card(card_no),
+            delta: if negative { Points(-p.0) } else { p },
+            reason: "goodwill".into(),
+        },
+    )
+}
 
 /// Runs one case on a fresh world; a refusal must leave the projection as it was.
 fn check(case: &Case) {
@@ -1036,4 +1130,43 @@ fn offline_cheques_use_the_offers_valid_when_they_were_bought() {
     );
     assert_eq!(refund.refund.unwrap().accrual_reversed, pts("30"));
     assert_eq!(w.balance(EMPTY), pts("30"));
+}
+
+#[test]
+fn manual_adjustments_move_the_balance_and_name_the_operator() {
+    let mut w = World::new();
+    let r = w.run(operator(), adjust(GOLD, "-40").1);
+    assert!(r.reply.is_ok(), "{}", r.reply.message);
+    assert_eq!(w.balance(GOLD), Points::parse("60").unwrap());
+    assert_eq!(
+        r.reply.balance.unwrap().balance,
+        Points::parse("60").unwrap()
+    );
+    assert_eq!(r.events.len(), 1);
+    assert_eq!(r.events[0].balance_delta(), -4000);
+    assert_eq!(
+        r.events[0].account(),
+        w.state.card(&card(GOLD)).map(|c| c.account)
+    );
+    w.admin_ok(adjust(GOLD, "15").1);
+    assert_eq!(w.balance(GOLD), Points::parse("75").unwrap());
+}
+
+#[test]
+fn signing_keys_are_set_replaced_and_removed() {
+    let mut w = World::new();
+    let key = |w: &World| w.state.cashbox(POS).unwrap().public_key;
+    assert_eq!(key(&w), None);
+    let set = |k| Command::SetCashboxKey {
+        id: POS,
+        public_key: k,
+    };
+    w.admin_ok(set(Some([1; 32])));
+    assert_eq!(key(&w), Some([1; 32]));
+    w.admin_ok(set(Some([2; 32])));
+    assert_eq!(key(&w), Some([2; 32]));
+    let same = w.run(operator(), set(Some([2; 32])));
+    assert!(same.reply.is_ok() && same.events.is_empty());
+    w.admin_ok(set(None));
+    assert_eq!(key(&w), None);
 }
