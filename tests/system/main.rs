@@ -7,4 +7,5 @@ mod crash;
 mod grpc;
 mod harness;
 mod kafka;
+mod security;
 mod simulation;
