@@ -212,7 +212,13 @@ async fn a_purchase_flow_produces_its_events_in_order_with_exact_amounts() {
         .all(|w| w[0].envelope.event_id < w[1].envelope.event_id));
     assert!(account
         .iter()
-        .all(|c| c.header_id == c.envelope.event_id.to_string() && c.envelope.schema_version == 1));
+        .all(|c| c.header_id == c.envelope.event_id.to_string()
+            && c.envelope.schema_version == u32::from(loyalty_core::event::EVENT_SCHEMA_VERSION)));
+    // Each event names who caused it.
+    assert_eq!(
+        (e(0).actor.as_str(), e(2).actor.as_str()),
+        ("admin:admin", "cashbox:1")
+    );
     // Catalogue and offers go under the program key.
     assert!(got
         .iter()

@@ -850,7 +850,7 @@ async fn hostile(t: &Target, seed: u64) -> Got {
             outcome(till.client.refund(till.req(body)).await)
         }
         // Oversized messages (rarely: each is 5 MiB).
-        _ if seed.is_multiple_of(500) => {
+        _ if rng.random_ratio(1, 100) => {
             let big = pb::RegisterPurchaseRequest {
                 operation_id: op(),
                 cheque: Some(cheque(
