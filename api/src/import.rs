@@ -245,6 +245,42 @@ impl Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    const HEADER: &str =
+        "operation_id,cheque_id,card,local_time,product,quantity,price,points_paid,discount\n";
+
+    proptest! {
+        /// Any file content parses or is refused naming a line; nothing panics, and every
+        /// parsed item is then checked by the same conversion as a till's upload.
+        #[test]
+        fn arbitrary_files_never_panic(text in "\\PC{0,400}", bytes in prop::collection::vec(any::<u8>(), 0..400)) {
+            let lossy = String::from_utf8_lossy(&bytes).into_owned();
+            for t in [text.clone(), lossy, format!("{HEADER}{text}")] {
+                for parsed in [parse_jsonl(&t), parse_csv(&t)] {
+                    match parsed {
+                        Ok(items) => {
+                            for (i, item) in items.into_iter().enumerate() {
+                                let _ = crate::convert::offline_item(i, item, 500);
+                            }
+                        }
+                        Err(e) => prop_assert!(!e.location.is_empty()),
+                    }
+                }
+            }
+        }
+
+        /// CSV rows with arbitrary field values.
+        #[test]
+        fn arbitrary_csv_fields_never_panic(fields in prop::collection::vec("[^\n\"]{0,12}", 9)) {
+            let t = format!("{HEADER}{}\n", fields.join(","));
+            if let Ok(items) = parse_csv(&t) {
+                for (i, item) in items.into_iter().enumerate() {
+                    let _ = crate::convert::offline_item(i, item, 500);
+                }
+            }
+        }
+    }
 
     #[test]
     fn csv_rows_of_one_cheque_form_one_item() {

@@ -248,6 +248,7 @@ mod tests {
             prop_assert_eq!(decode_cashbox(&cashbox(CashboxId(c))).unwrap(), CashboxId(c));
             prop_assert_eq!(decode_account(&account(AccountId(a))).unwrap(), AccountId(a));
             prop_assert_eq!(decode_log(&log(s)).unwrap(), s);
+            prop_assert_eq!(decode_history(&history(AccountId(a), s)).unwrap(), (AccountId(a), s));
             prop_assert_eq!(decode_operation(&operation(OpId(op))).unwrap(), OpId(op));
             let n = CardNo::new(&card_no).unwrap();
             prop_assert_eq!(decode_card(&card(&n)).unwrap(), n);
@@ -261,6 +262,8 @@ mod tests {
         fn byte_order_is_logical_order(a in any::<u32>(), b in any::<u32>(), t1 in any::<i64>(), t2 in any::<i64>(), s1 in any::<u64>(), s2 in any::<u64>(), ch in cheque()) {
             prop_assert_eq!(cashbox(CashboxId(a)).cmp(&cashbox(CashboxId(b))), a.cmp(&b));
             prop_assert_eq!(log(s1).cmp(&log(s2)), s1.cmp(&s2));
+            let (x, y) = (AccountId(u64::from(a)), AccountId(u64::from(b)));
+            prop_assert_eq!(history(x, s1).cmp(&history(y, s2)), (x, s1).cmp(&(y, s2)));
             let p = PurchaseKey { cashbox: CashboxId(a), cheque: ch };
             prop_assert_eq!(pending(UnixMillis(t1), &p).cmp(&pending(UnixMillis(t2), &p)), t1.cmp(&t2).then(std::cmp::Ordering::Equal));
             if t1 < i64::MAX {
@@ -280,6 +283,7 @@ mod tests {
             let _ = decode_purchase(&bytes);
             let _ = decode_pending(&bytes);
             let _ = decode_log(&bytes);
+            let _ = decode_history(&bytes);
             let _ = decode_operation(&bytes);
         }
     }
