@@ -90,9 +90,15 @@ pub fn setup(cashboxes: u32) -> Vec<Request> {
 
 /// A cheque of `lines` lines for card `i`.
 pub fn cheque(id: &str, i: u64, lines: usize) -> Cheque {
+    cheque_for(id, card(i), lines)
+}
+
+/// A cheque of `lines` lines for any card.
+pub fn cheque_for(id: &str, number: CardNo, lines: usize) -> Cheque {
+    let i: u64 = number.as_str().parse().unwrap_or(0);
     Cheque {
         cheque: ChequeId::new(id).expect("id"),
-        card: Some(card(i)),
+        card: Some(number),
         local_time: local(),
         lines: (0..lines)
             .map(|l| Line {

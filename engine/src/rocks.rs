@@ -3,10 +3,13 @@
 
 use crate::store::{Batch, Pairs, Space, Store, StoreError};
 use rocksdb::{
-    ColumnFamilyDescriptor, Direction, IteratorMode, Options, ReadOptions, WriteBatch,
-    WriteOptions, DB,
+    BlockBasedOptions, Cache, ColumnFamilyDescriptor, Direction, IteratorMode, Options,
+    ReadOptions, WriteBatch, WriteOptions, DB,
 };
 use std::path::Path;
+
+/// Block cache shared by all column families.
+pub const BLOCK_CACHE_BYTES: usize = 256 << 20;
 
 pub struct RocksStore {
     db: DB,
@@ -26,8 +29,21 @@ impl RocksStore {
         opts.increase_parallelism(2);
         // One writer issues all writes; pipelined writes let the WAL sync overlap memtable inserts.
         opts.set_enable_pipelined_write(true);
+        // Restart replays the WAL into memtables; capping it (RocksDB then flushes the
+        // column families holding the oldest entries) bounds restart time whatever the
+        // memtable sizes.
+        opts.set_max_total_wal_size(64 << 20);
+        // One block cache for all column families, and Bloom filters: most point reads are
+        // of keys that do not exist (a new operation id, a new purchase) and then touch no
+        // data block at all.
+        let cache = Cache::new_lru_cache(BLOCK_CACHE_BYTES);
+        let mut table = BlockBasedOptions::default();
+        table.set_block_cache(&cache);
+        table.set_bloom_filter(10.0, false);
+        table.set_pin_l0_filter_and_index_blocks_in_cache(true);
         let cfs = Space::ALL.map(|s| {
             let mut o = Options::default();
+            o.set_block_based_table_factory(&table);
             o.set_compression_type(rocksdb::DBCompressionType::Lz4);
             // Fresh data is hot and rewritten soon: no compression for the first two levels,
             // and larger memtables so fewer flushes compete with the writer for the 2 cores.
