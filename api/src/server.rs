@@ -57,8 +57,9 @@ pub struct ServerConfig {
     pub signatures_required: bool,
     /// How far a request's `x-signed-at` may be from server time, in seconds.
     pub signature_window_secs: u64,
-    /// Sign every cash answer with the engine's key.
-    pub answer_signatures: bool,
+    /// Sign the answers to every cashbox with the engine's key; otherwise only the answers
+    /// to cashboxes that sign their requests are signed.
+    pub sign_all_answers: bool,
     /// The engine's Ed25519 seed (64 hex digits); created on first start when missing.
     /// Default `<data_dir>/server.ed25519`.
     pub signing_key_file: Option<PathBuf>,
@@ -87,7 +88,7 @@ impl Default for ServerConfig {
             operators_file: None,
             signatures_required: false,
             signature_window_secs: 300,
-            answer_signatures: true,
+            sign_all_answers: false,
             signing_key_file: None,
         }
     }
@@ -315,7 +316,8 @@ pub async fn serve(
         signatures: Arc::new(Signatures {
             required: config.signatures_required,
             window_secs: config.signature_window_secs,
-            answers: config.answer_signatures.then(|| server_key.clone()),
+            sign_all_answers: config.sign_all_answers,
+            key: server_key.clone(),
         }),
     })
     .max_decoding_message_size(REQUEST_BYTES_MAX);

@@ -68,8 +68,10 @@ pub struct Signatures {
     /// Every cashbox must sign; otherwise only cashboxes with a registered key must.
     pub required: bool,
     pub window_secs: u64,
-    /// The key answers are signed with; `None`: answers go unsigned.
-    pub answers: Option<Arc<ServerKey>>,
+    /// Sign every answer; otherwise only those to cashboxes that sign their requests.
+    pub sign_all_answers: bool,
+    /// The engine's key, which signs answers.
+    pub key: Arc<ServerKey>,
 }
 
 /// An authenticated call: who sent it, to which method, and the request's canonical bytes
@@ -78,6 +80,8 @@ struct Call {
     cashbox: CashboxId,
     method: String,
     body: Vec<u8>,
+    /// The answer is to be signed.
+    seal: bool,
 }
 
 fn refused_signature(cashbox: CashboxId, e: SignatureError) -> Status {
@@ -124,7 +128,14 @@ impl CashApi {
         let cashbox = self.cashbox(req.metadata())?;
         let (md, _, msg) = req.into_parts();
         let method = format!("/loyalty.v1.CashService/{method}");
-        let body = msg.encode_to_vec();
+        let signs = md.contains_key(SIGNATURE_HEADER) || md.contains_key(SIGNED_AT_HEADER);
+        let seal = self.signatures.sign_all_answers || cashbox.public_key.is_some();
+        // The canonical bytes are needed only to check or to bind a signature.
+        let body = if signs || seal {
+            msg.encode_to_vec()
+        } else {
+            Vec::new()
+        };
         let presented = match (md.get(SIGNATURE_HEADER), md.get(SIGNED_AT_HEADER)) {
             (None, None) => None,
             (Some(sig), Some(at)) => Some(Presented {
@@ -159,15 +170,17 @@ impl CashApi {
                 cashbox: cashbox.id,
                 method,
                 body,
+                seal,
             },
             msg,
         ))
     }
 
-    /// The answer, signed with the engine's key when answer signatures are on.
+    /// The answer, signed with the engine's key where the policy says so.
     fn seal<R: Message>(&self, call: &Call, reply: R) -> Rpc<R> {
         let mut response = Response::new(reply);
-        if let Some(key) = &self.signatures.answers {
+        if call.seal {
+            let key = &self.signatures.key;
             let at = self.engine.now().0;
             let message = signing::answer_message(
                 &call.method,

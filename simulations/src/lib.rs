@@ -8,6 +8,7 @@
 //! This crate must not be used by the engine; it only drives it.
 
 pub mod model;
+pub mod plot;
 pub mod sim;
 
 pub use sim::{SimConfig, SimReport, Simulation};

@@ -137,6 +137,15 @@ async fn signed_requests_are_verified_and_answers_are_signed() {
     );
     assert!(!signing::verify_answer(&server_public, &forged, &sig));
 
+    // Answers to a cashbox that does not sign are not signed (unless sign_all_answers).
+    let mut t1 = till1.clone();
+    let plain = t1
+        .client
+        .balance(t1.req(pb::BalanceRequest { card: CARD.into() }))
+        .await
+        .unwrap();
+    assert!(!plain.metadata().contains_key(SIGNATURE_HEADER));
+
     let before = digests(&mut admin).await;
     let confirm = pb::PurchaseRequest {
         operation_id: op(),
@@ -172,7 +181,6 @@ async fn signed_requests_are_verified_and_answers_are_signed() {
     half.metadata_mut().remove(SIGNED_AT_HEADER);
     refused("SIGNATURE_MALFORMED")(till.client.confirm(half).await);
     // A cashbox without a key cannot sign.
-    let mut t1 = till1.clone();
     let mut keyless = t1.req(confirm.clone());
     CashboxSigner::new([9; 32], 1).sign(&mut keyless, "Confirm", signing::now_ms());
     refused("SIGNING_KEY_MISSING")(t1.client.confirm(keyless).await);
@@ -231,10 +239,10 @@ async fn signed_requests_are_verified_and_answers_are_signed() {
 async fn a_program_can_require_every_cashbox_to_sign() {
     let config = ServerConfig {
         signatures_required: true,
-        answer_signatures: false,
+        sign_all_answers: true,
         ..test_config()
     };
-    let (server, _admin, mut till) = world_with(config).await;
+    let (server, mut admin, mut till) = world_with(config).await;
     let s = till
         .client
         .register_purchase(till.req(register("U-1", CARD)))
@@ -242,6 +250,30 @@ async fn a_program_can_require_every_cashbox_to_sign() {
         .expect_err("unsigned request refused");
     assert_eq!(s.code(), Code::Unauthenticated);
     assert_eq!(refusal_token(&s), "SIGNATURE_REQUIRED");
+    // Once it has a key, it works, and (sign_all_answers) so would every other cashbox's
+    // answers be signed.
+    let signer = CashboxSigner::new([4; 32], till.id);
+    ok(&admin
+        .set_cashbox_key(admin_req(pb::SetCashboxKeyRequest {
+            operation_id: op(),
+            cashbox_id: till.id,
+            public_key: signer.public_hex(),
+        }))
+        .await
+        .unwrap()
+        .into_inner());
+    let answer = till
+        .client
+        .register_purchase(signed(
+            &till,
+            &signer,
+            "RegisterPurchase",
+            register("U-1", CARD),
+        ))
+        .await
+        .unwrap();
+    assert!(answer.metadata().contains_key(SIGNATURE_HEADER));
+    assert_eq!(answer.into_inner().outcome, pb::Outcome::Ok as i32);
     server.stop().await;
 }
 

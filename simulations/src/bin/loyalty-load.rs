@@ -48,6 +48,9 @@ struct Args {
     /// register → confirm only (two durable operations, the peer comparison's purchase).
     #[arg(long, default_value = "full")]
     flow: String,
+    /// Also write the latency percentiles per command as an SVG plot.
+    #[arg(long)]
+    svg: Option<std::path::PathBuf>,
 }
 
 type Hists = Arc<Mutex<BTreeMap<&'static str, Histogram<u64>>>>;
@@ -394,6 +397,15 @@ async fn main() -> anyhow::Result<()> {
             ms(0.999),
             h.max() as f64 / 1000.0
         );
+    }
+    if let Some(path) = &args.svg {
+        let title = format!(
+            "{mode}: {:.0} ops/s, latency by percentile",
+            total as f64 / secs
+        );
+        let svg =
+            loyalty_sim::plot::percentile_svg(&title, hists.iter().map(|(name, h)| (*name, h)));
+        std::fs::write(path, svg)?;
     }
     Ok(())
 }
