@@ -62,6 +62,17 @@ pub fn signed_points(field: &str, s: &str) -> Wire<Points> {
     }
 }
 
+/// Customer profile text (names, phones, card types): bounded, no control characters.
+pub fn profile_text(field: &str, s: &str, max: usize) -> Wire<String> {
+    if s.len() > max {
+        return Err(bad(field, format!("longer than {max} bytes")));
+    }
+    if s.chars().any(char::is_control) {
+        return Err(bad(field, "control characters are not allowed"));
+    }
+    Ok(s.trim().to_owned())
+}
+
 pub fn money(field: &str, s: &str) -> Wire<Money> {
     Money::parse(s).map_err(|e| bad(field, e))
 }
@@ -86,6 +97,7 @@ pub fn cheque(c: Option<pb::Cheque>, lines_max: usize) -> Wire<Cheque> {
         card,
         local_time: at,
         lines,
+        cashier,
     } = c.ok_or_else(|| bad("cheque", "missing"))?;
     if lines.len() > lines_max {
         return Err(bad(
@@ -119,6 +131,11 @@ pub fn cheque(c: Option<pb::Cheque>, lines_max: usize) -> Wire<Cheque> {
         card: optional_card(&card)?,
         local_time: local_time("cheque.local_time", &at)?,
         lines,
+        cashier: if cashier.is_empty() {
+            None
+        } else {
+            Some(CashierId::new(&cashier).map_err(|e| bad("cheque.cashier", e))?)
+        },
     })
 }
 
@@ -207,6 +224,7 @@ pub fn outcome(code: Code) -> pb::Outcome {
         Code::AccountUnknown => O::AccountUnknown,
         Code::CardRequired => O::CardRequired,
         Code::CardStatusInvalid => O::CardStatusInvalid,
+        Code::CardReplaced => O::CardReplaced,
         Code::PurchaseUnknown => O::PurchaseUnknown,
         Code::PurchaseWrongState => O::PurchaseWrongState,
         Code::HoldExpired => O::HoldExpired,
@@ -233,6 +251,7 @@ pub fn card_status_to_wire(s: CardStatus) -> pb::CardStatus {
         CardStatus::Issued => pb::CardStatus::Issued,
         CardStatus::Activated => pb::CardStatus::Activated,
         CardStatus::Blocked => pb::CardStatus::Blocked,
+        CardStatus::Replaced => pb::CardStatus::Replaced,
     }
 }
 
@@ -497,9 +516,9 @@ mod tests {
         /// yields amounts within bounds.
         #[test]
         fn arbitrary_field_values_are_refused_or_bounded(
-            id in ".{0,80}", card in ".{0,40}", at in ".{0,30}", qty in ".{0,20}", price in ".{0,20}", pts in ".{0,20}",
+            id in ".{0,80}", card in ".{0,40}", at in ".{0,30}", qty in ".{0,20}", price in ".{0,20}", pts in ".{0,20}", cashier in ".{0,70}",
         ) {
-            let c = pb::Cheque { cheque_id: id, card, local_time: at, lines: vec![pb::Line { product: "p".into(), quantity: qty, price }] };
+            let c = pb::Cheque { cheque_id: id, card, local_time: at, lines: vec![pb::Line { product: "p".into(), quantity: qty, price }], cashier };
             match cheque(Some(c), 500) {
                 Ok(c) => {
                     let l = &c.lines[0];
@@ -520,6 +539,7 @@ mod tests {
             cheque_id: "c1".into(),
             card: "".into(),
             local_time: "2026-11-23T12:00:00".into(),
+            cashier: String::new(),
             lines: vec![pb::Line {
                 product: "p".into(),
                 quantity: "1".into(),

@@ -35,6 +35,11 @@ fn fill_purchase(env: &mut pb::EventEnvelope, p: &Purchase) {
     env.amount = amount(p.amount());
     env.discount = amount(p.discount());
     env.lines = p.lines.len() as u32;
+    env.cashier = p
+        .cashier
+        .as_ref()
+        .map(|c| c.to_string())
+        .unwrap_or_default();
 }
 
 /// The envelope and key of one committed event.
@@ -116,6 +121,14 @@ pub fn envelope(rec: &EventRecord, view: &impl StateView) -> (String, pb::EventE
             env.card = card.masked()
         }
         Event::CashboxKeySet { cashbox, .. } => env.cashbox_id = cashbox.0,
+        Event::CustomerRegistered { card, .. } => env.card = card.masked(),
+        Event::CardReplaced { old, new, .. } => {
+            env.card = new.masked();
+            env.reason = format!("replaces {}", old.masked());
+        }
+        Event::AccountBlockedChanged { blocked, .. } => {
+            env.reason = if *blocked { "blocked" } else { "unblocked" }.into()
+        }
         Event::PointsAdjusted {
             card,
             delta,

@@ -5,7 +5,7 @@
 //!
 //! Formats:
 //! - JSON lines, one item per line: a cheque
-//!   `{"operation_id", "cheque_id", "card", "local_time", "lines": [{"product", "quantity", "price"}], "points_paid", "discount"}`
+//!   `{"operation_id", "cheque_id", "card", "local_time", "cashier", "lines": [{"product", "quantity", "price"}], "points_paid", "discount"}`
 //!   or a refund `{"operation_id", "refund_cheque_id", "purchase_cheque_id", "lines": [{"line_index", "quantity"}]}`;
 //! - CSV with the header `operation_id,cheque_id,card,local_time,product,quantity,price,points_paid,discount`,
 //!   one row per cheque line; consecutive rows of one cheque form one item.
@@ -60,6 +60,8 @@ struct JsonItem {
     card: String,
     #[serde(default)]
     local_time: String,
+    #[serde(default)]
+    cashier: String,
     #[serde(default)]
     points_paid: String,
     #[serde(default)]
@@ -129,6 +131,7 @@ pub fn parse_jsonl(text: &str) -> Result<Vec<pb::OfflineItem>, ImportError> {
                 card: j.card,
                 local_time: j.local_time,
                 lines,
+                cashier: j.cashier,
             };
             pb::OfflineItem {
                 operation_id: op,
@@ -201,6 +204,7 @@ pub fn parse_csv(text: &str) -> Result<Vec<pb::OfflineItem>, ImportError> {
             card: r.card,
             local_time: r.local_time,
             lines: vec![line],
+            cashier: String::new(),
         };
         out.push(pb::OfflineItem {
             operation_id: op,

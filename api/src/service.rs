@@ -8,7 +8,7 @@ use crate::signing::{
 use loyalty_core::command::{Actor, Command, Request};
 use loyalty_core::decide;
 use loyalty_core::ids::*;
-use loyalty_core::model::{Cashbox, UnixMillis};
+use loyalty_core::model::{CardStatus, Cashbox, UnixMillis};
 use loyalty_core::state::StateView;
 use loyalty_engine::{Engine, EngineError};
 use prost::Message;
@@ -236,6 +236,9 @@ fn command_name(c: &Command) -> &'static str {
         Command::ActivateCard { .. } => "ActivateCard",
         Command::BlockCard { .. } => "BlockCard",
         Command::AdjustPoints { .. } => "AdjustPoints",
+        Command::RegisterCustomer { .. } => "RegisterCustomer",
+        Command::ReplaceCard { .. } => "ReplaceCard",
+        Command::SetAccountBlocked { .. } => "SetAccountBlocked",
         Command::ExpireHolds => "ExpireHolds",
     }
 }
@@ -397,6 +400,51 @@ impl pb::cash_service_server::CashService for CashApi {
             })
             .collect();
         self.seal(&call, pb::OfflineBatchReply { results })
+    }
+
+    async fn issue_card(
+        &self,
+        req: tonic::Request<pb::IssueCardAtTillRequest>,
+    ) -> Rpc<pb::ChequeReply> {
+        let _timer = self.metrics.timer("IssueCard");
+        let (call, msg) = self.open(req, "IssueCard")?;
+        let command = Command::IssueCard {
+            number: cv::card("card", &msg.card).map_err(invalid)?,
+            card_type: cv::profile_text("card_type", &msg.card_type, 64).map_err(invalid)?,
+            status: CardStatus::Issued,
+            account: None,
+            holder_name: String::new(),
+            holder_phone: String::new(),
+        };
+        self.run(&call, &msg.operation_id, command).await
+    }
+
+    async fn register_customer(
+        &self,
+        req: tonic::Request<pb::RegisterCustomerRequest>,
+    ) -> Rpc<pb::ChequeReply> {
+        let _timer = self.metrics.timer("RegisterCustomer");
+        let (call, msg) = self.open(req, "RegisterCustomer")?;
+        let command = Command::RegisterCustomer {
+            card: cv::card("card", &msg.card).map_err(invalid)?,
+            name: cv::profile_text("name", &msg.name, 256).map_err(invalid)?,
+            phone: cv::profile_text("phone", &msg.phone, 32).map_err(invalid)?,
+            consent: msg.consent,
+        };
+        self.run(&call, &msg.operation_id, command).await
+    }
+
+    async fn replace_card(
+        &self,
+        req: tonic::Request<pb::ReplaceCardRequest>,
+    ) -> Rpc<pb::ChequeReply> {
+        let _timer = self.metrics.timer("ReplaceCard");
+        let (call, msg) = self.open(req, "ReplaceCard")?;
+        let command = Command::ReplaceCard {
+            old: cv::card("old_card", &msg.old_card).map_err(invalid)?,
+            new: cv::card("new_card", &msg.new_card).map_err(invalid)?,
+        };
+        self.run(&call, &msg.operation_id, command).await
     }
 
     async fn get_operation(
@@ -700,6 +748,44 @@ impl pb::admin_service_server::AdminService for AdminApi {
             card: cv::card("card", &card).map_err(invalid)?,
             delta: cv::signed_points("delta", &delta).map_err(invalid)?,
             reason: reason.to_owned(),
+        };
+        Ok(Response::new(
+            self.run(operator, &operation_id, command).await?,
+        ))
+    }
+
+    async fn replace_card(
+        &self,
+        req: tonic::Request<pb::ReplaceCardRequest>,
+    ) -> Rpc<pb::AdminReply> {
+        let operator = self.authorize(req.metadata())?;
+        let pb::ReplaceCardRequest {
+            operation_id,
+            old_card,
+            new_card,
+        } = req.into_inner();
+        let command = Command::ReplaceCard {
+            old: cv::card("old_card", &old_card).map_err(invalid)?,
+            new: cv::card("new_card", &new_card).map_err(invalid)?,
+        };
+        Ok(Response::new(
+            self.run(operator, &operation_id, command).await?,
+        ))
+    }
+
+    async fn set_account_blocked(
+        &self,
+        req: tonic::Request<pb::SetAccountBlockedRequest>,
+    ) -> Rpc<pb::AdminReply> {
+        let operator = self.authorize(req.metadata())?;
+        let pb::SetAccountBlockedRequest {
+            operation_id,
+            card,
+            blocked,
+        } = req.into_inner();
+        let command = Command::SetAccountBlocked {
+            card: cv::card("card", &card).map_err(invalid)?,
+            blocked,
         };
         Ok(Response::new(
             self.run(operator, &operation_id, command).await?,

@@ -99,6 +99,7 @@ pub fn cheque_for(id: &str, number: CardNo, lines: usize) -> Cheque {
     Cheque {
         cheque: ChequeId::new(id).expect("id"),
         card: Some(number),
+        cashier: None,
         local_time: local(),
         lines: (0..lines)
             .map(|l| Line {

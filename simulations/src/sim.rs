@@ -145,6 +145,7 @@ fn cheque(id: &str, card: Option<usize>, amount: i64) -> Cheque {
     Cheque {
         cheque: ChequeId::new(id).expect("id"),
         card: card.map(card_no),
+        cashier: None,
         local_time: at(12),
         lines: vec![Line {
             product: ProductCode::new("p").expect("code"),

@@ -571,6 +571,7 @@ fn offline_purchase(id: &str, price: &str, points: &str) -> pb::OfflineItem {
         item: Some(pb::offline_item::Item::Purchase(pb::OfflinePurchase {
             cheque: Some(pb::Cheque {
                 local_time: "2026-11-20T09:30:00".into(),
+                cashier: String::new(),
                 ..cheque(id, CARD, vec![line("bread", "1", price)])
             }),
             points_paid: points.into(),

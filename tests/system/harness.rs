@@ -118,6 +118,7 @@ pub fn cheque(id: &str, card: &str, lines: Vec<pb::Line>) -> pb::Cheque {
         cheque_id: id.into(),
         card: card.into(),
         local_time: "2026-11-23T12:00:00".into(),
+        cashier: String::new(),
         lines,
     }
 }
@@ -244,11 +245,17 @@ pub async fn world_with(config: ServerConfig) -> (TestServer, AdminServiceClient
 
 /// Register and confirm a cheque, returning the confirmation.
 pub async fn buy(till: &mut Till, card: &str, id: &str, lines: Vec<pb::Line>) -> pb::ChequeReply {
+    buy_cheque(till, cheque(id, card, lines)).await
+}
+
+/// Register and confirm a cheque, returning the confirmation.
+pub async fn buy_cheque(till: &mut Till, cheque: pb::Cheque) -> pb::ChequeReply {
+    let id = cheque.cheque_id.clone();
     let reg = till
         .client
         .register_purchase(till.req(pb::RegisterPurchaseRequest {
             operation_id: op(),
-            cheque: Some(cheque(id, card, lines)),
+            cheque: Some(cheque),
         }))
         .await
         .unwrap()
@@ -258,7 +265,7 @@ pub async fn buy(till: &mut Till, card: &str, id: &str, lines: Vec<pb::Line>) ->
         .client
         .confirm(till.req(pb::PurchaseRequest {
             operation_id: op(),
-            cheque_id: id.into(),
+            cheque_id: id,
         }))
         .await
         .unwrap()

@@ -4,6 +4,7 @@
 //! deterministic simulator.
 
 mod crash;
+mod customers;
 mod grpc;
 mod harness;
 mod kafka;

@@ -125,6 +125,22 @@ enum Cmd {
         #[arg(long)]
         card: String,
     },
+    /// Move a card's account (balance, holds, history, profile) to a new card.
+    ReplaceCard {
+        #[arg(long)]
+        old: String,
+        #[arg(long)]
+        new: String,
+    },
+    /// Block the account behind a card, and so all its cards.
+    BlockAccount {
+        #[arg(long)]
+        card: String,
+    },
+    UnblockAccount {
+        #[arg(long)]
+        card: String,
+    },
     /// Import products from a JSON-lines file: {"code","name","group","barcodes","min_price","promotional"}.
     ImportProducts {
         file: PathBuf,
@@ -374,6 +390,16 @@ async fn main() -> anyhow::Result<()> {
             })?;
             show(a.client.activate_card(r).await?.into_inner())
         }
+        Cmd::ReplaceCard { old, new } => {
+            let r = a.req(pb::ReplaceCardRequest {
+                operation_id: op(),
+                old_card: old,
+                new_card: new,
+            })?;
+            show(a.client.replace_card(r).await?.into_inner())
+        }
+        Cmd::BlockAccount { card } => set_account_blocked(&mut a, card, true).await,
+        Cmd::UnblockAccount { card } => set_account_blocked(&mut a, card, false).await,
         Cmd::BlockCard { card } => {
             let r = a.req(pb::CardRequest {
                 operation_id: op(),
@@ -497,6 +523,15 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn set_account_blocked(a: &mut Admin, card: String, blocked: bool) -> anyhow::Result<()> {
+    let r = a.req(pb::SetAccountBlockedRequest {
+        operation_id: op(),
+        card,
+        blocked,
+    })?;
+    show(a.client.set_account_blocked(r).await?.into_inner())
 }
 
 /// A channel to the server, over TLS verified with `ca` when given.

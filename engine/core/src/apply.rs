@@ -51,6 +51,7 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
                 held: crate::amount::Points::ZERO,
                 name: name.clone(),
                 phone: phone.clone(),
+                consent: false,
             });
             let opened = state.accounts_opened().max(account.0);
             state.set_accounts_opened(opened);
@@ -65,6 +66,49 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
                 .unwrap_or_else(|| panic!("corrupt: unknown cashbox {cashbox:?}"));
             c.public_key = *public_key;
             state.put_cashbox(c);
+        }
+        Event::CustomerRegistered {
+            account,
+            name,
+            phone,
+            consent,
+            ..
+        } => {
+            let mut a = account_of(state, *account, event);
+            a.name = name.clone();
+            a.phone = phone.clone();
+            a.consent = *consent;
+            state.put_account(a);
+        }
+        Event::CardReplaced {
+            account,
+            old,
+            new,
+            status,
+            card_type,
+        } => {
+            let mut c = state
+                .card(old)
+                .unwrap_or_else(|| panic!("corrupt: unknown card {old}"));
+            c.status = CardStatus::Replaced;
+            c.replaced_by = Some(new.clone());
+            state.put_card(c);
+            state.put_card(Card {
+                number: new.clone(),
+                account: *account,
+                status: *status,
+                card_type: card_type.clone(),
+                replaced_by: None,
+            });
+        }
+        Event::AccountBlockedChanged { account, blocked } => {
+            let mut a = account_of(state, *account, event);
+            a.status = if *blocked {
+                AccountStatus::Blocked
+            } else {
+                AccountStatus::Active
+            };
+            state.put_account(a);
         }
         Event::PointsAdjusted { account, delta, .. } => {
             let mut a = account_of(state, *account, event);

@@ -16,6 +16,7 @@ pub struct Cheque {
     /// The cashbox's local time; offers are evaluated in it (no time zone is sent).
     pub local_time: NaiveDateTime,
     pub lines: Vec<Line>,
+    pub cashier: Option<CashierId>,
 }
 
 /// Commands that change state. Each is recorded under its operation id.
@@ -63,7 +64,8 @@ pub enum Command {
     ImportProducts { products: Vec<Product> },
     /// Admin: create or update an offer.
     UpsertOffer { offer: Offer },
-    /// Admin: issue a card, opening a new account unless one is given.
+    /// Issue a card, opening a new account unless one is given. A cashbox may issue a card
+    /// it sells at the till: status Issued, new account.
     IssueCard {
         number: CardNo,
         card_type: String,
@@ -76,6 +78,19 @@ pub enum Command {
     ActivateCard { number: CardNo },
     /// Admin: block a card.
     BlockCard { number: CardNo },
+    /// At the till (or by an administrator): register the customer of an issued or
+    /// prepared card; the card becomes Activated.
+    RegisterCustomer {
+        card: CardNo,
+        name: String,
+        phone: String,
+        consent: bool,
+    },
+    /// At the till (or by an administrator): a new card takes over the old card's account —
+    /// balance, holds, history and profile; the old card becomes Replaced.
+    ReplaceCard { old: CardNo, new: CardNo },
+    /// Admin: block or unblock the account behind a card (all its cards with it).
+    SetAccountBlocked { card: CardNo, blocked: bool },
     /// Admin: a manual correction of a card's account balance (customer service), with
     /// the reason recorded. A debit may not take points that are held or do not exist.
     AdjustPoints {

@@ -99,6 +99,21 @@ pub fn decide(view: &impl StateView, program: &Program, req: &Request, now: Unix
             let cashbox = active_cashbox(view, *id)?;
             decide_cash(view, program, &cashbox, cmd, now)
         }
+        (Actor::Cashbox(id), cmd) if is_till_customer_command(cmd) => {
+            active_cashbox(view, *id)?;
+            if let Command::IssueCard {
+                status, account, ..
+            } = cmd
+            {
+                if *status != CardStatus::Issued || account.is_some() {
+                    return Err(reject(
+                        Code::Forbidden,
+                        "a till issues new cards only: status Issued, new account",
+                    ));
+                }
+            }
+            decide_admin(view, cmd)
+        }
         (Actor::Admin(_), cmd) if !is_cash_command(cmd) => decide_admin(view, cmd),
         (Actor::System, Command::ExpireHolds) => {
             decide_admin(view, &Command::ExpireHolds).and_then(|_| expire(view, program, now))
@@ -119,6 +134,14 @@ fn is_cash_command(cmd: &Command) -> bool {
     )
 }
 
+/// Customer service a till may do as well as an administrator.
+fn is_till_customer_command(cmd: &Command) -> bool {
+    matches!(
+        cmd,
+        Command::IssueCard { .. } | Command::RegisterCustomer { .. } | Command::ReplaceCard { .. }
+    )
+}
+
 fn active_cashbox(view: &impl StateView, id: CashboxId) -> Result<Cashbox, Rejection> {
     let c = view
         .cashbox(id)
@@ -127,6 +150,25 @@ fn active_cashbox(view: &impl StateView, id: CashboxId) -> Result<Cashbox, Rejec
         return Err(reject(Code::CashboxDisabled, format!("cashbox {}", id.0)));
     }
     Ok(c)
+}
+
+/// Blocked and replaced cards identify nobody.
+fn usable(card: &Card) -> Result<(), Rejection> {
+    match card.status {
+        CardStatus::Blocked => Err(reject(Code::CardBlocked, card.number.masked())),
+        CardStatus::Replaced => Err(reject(
+            Code::CardReplaced,
+            format!(
+                "{} by {}",
+                card.number.masked(),
+                card.replaced_by
+                    .as_ref()
+                    .map(CardNo::masked)
+                    .unwrap_or_default()
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Resolves the card of a cheque. Blocked cards and accounts are refused outright.
@@ -138,9 +180,7 @@ pub fn identify(
     let card = view
         .card(number)
         .ok_or_else(|| reject(Code::CardUnknown, number.masked()))?;
-    if card.status == CardStatus::Blocked {
-        return Err(reject(Code::CardBlocked, card.number.masked()));
-    }
+    usable(&card)?;
     let account = view
         .account(card.account)
         .unwrap_or_else(|| panic!("corrupt: card {} without account", card.number.masked()));
@@ -254,6 +294,7 @@ fn recorded(
 ) -> (Purchase, Reply) {
     let purchase = Purchase {
         key,
+        cashier: cheque.cashier.clone(),
         account: who.map(|(_, a)| a.id),
         card: who.map(|(c, _)| c.number.clone()),
         status,
@@ -340,9 +381,6 @@ fn decide_cash(
             let (paid, expires_at, created_at) = match &existing {
                 None => (Points::ZERO, now.plus_secs(program.hold_lifetime_secs), now),
                 Some(p) if p.status == PurchaseStatus::Held => {
-                    if p.card != cheque.card {
-                        return Err(reject(Code::CardMismatch, ""));
-                    }
                     if now >= p.expires_at {
                         return Err(reject(Code::HoldExpired, cheque.cheque.as_str()));
                     }
@@ -351,6 +389,14 @@ fn decide_cash(
                 Some(p) => return Err(reject(Code::PurchaseWrongState, format!("{:?}", p.status))),
             };
             let who = identify(view, cheque.card.as_ref())?;
+            // Any card of the account may go on with the purchase (a replaced card's
+            // successor, too); another account may not.
+            if existing
+                .as_ref()
+                .is_some_and(|p| p.account != who.as_ref().map(|(_, a)| a.id))
+            {
+                return Err(reject(Code::CardMismatch, ""));
+            }
             if paid.0 > 0 {
                 let cap = cap_sum(&price(view, program, cheque, Points::ZERO, online(true)));
                 if paid > cap {
@@ -613,6 +659,18 @@ fn expire(view: &impl StateView, program: &Program, now: UnixMillis) -> Decided 
     Ok((events, Reply::ok()))
 }
 
+/// A card and its account, or CARD_UNKNOWN.
+fn card_and_account(view: &impl StateView, number: &CardNo) -> Result<(Card, Account), Rejection> {
+    let card = view
+        .card(number)
+        .ok_or_else(|| reject(Code::CardUnknown, number.masked()))?;
+    let account = view
+        .account(card.account)
+        .unwrap_or_else(|| panic!("corrupt: card {} without account", number.masked()));
+    Ok((card, account))
+}
+
+/// Administration, and the customer service a till may also do.
 fn decide_admin(view: &impl StateView, cmd: &Command) -> Decided {
     let one = |e: Event| Ok((vec![e], Reply::ok()));
     match cmd {
@@ -755,15 +813,106 @@ fn decide_admin(view: &impl StateView, cmd: &Command) -> Decided {
                     account,
                     status: *status,
                     card_type: card_type.clone(),
+                    replaced_by: None,
                 },
             });
             Ok((events, Reply::ok()))
+        }
+        Command::RegisterCustomer {
+            card,
+            name,
+            phone,
+            consent,
+        } => {
+            let (found, account) = card_and_account(view, card)?;
+            usable(&found)?;
+            if account.status == AccountStatus::Blocked {
+                return Err(reject(Code::AccountBlocked, card.masked()));
+            }
+            if !matches!(found.status, CardStatus::Prepared | CardStatus::Issued) {
+                return Err(reject(
+                    Code::CardStatusInvalid,
+                    format!("{} is already registered", card.masked()),
+                ));
+            }
+            let mut after = account.clone();
+            after.name = name.clone();
+            let mut activated = found.clone();
+            activated.status = CardStatus::Activated;
+            Ok((
+                vec![
+                    Event::CustomerRegistered {
+                        account: account.id,
+                        card: card.clone(),
+                        name: name.clone(),
+                        phone: phone.clone(),
+                        consent: *consent,
+                    },
+                    Event::CardActivated {
+                        card: card.clone(),
+                        account: account.id,
+                    },
+                ],
+                Reply {
+                    holder: Some(holder(&activated, &after)),
+                    balance: Some(BalanceInfo::from(&after)),
+                    ..Reply::ok()
+                },
+            ))
+        }
+        Command::ReplaceCard { old, new } => {
+            let (found, account) = card_and_account(view, old)?;
+            if found.status == CardStatus::Replaced {
+                usable(&found)?;
+            }
+            if view.card(new).is_some() {
+                return Err(reject(Code::CardExists, new.masked()));
+            }
+            // A lost card is usually blocked first; its successor is active again.
+            let status = match found.status {
+                CardStatus::Blocked => CardStatus::Activated,
+                s => s,
+            };
+            let successor = Card {
+                number: new.clone(),
+                account: account.id,
+                status,
+                card_type: found.card_type.clone(),
+                replaced_by: None,
+            };
+            Ok((
+                vec![Event::CardReplaced {
+                    account: account.id,
+                    old: old.clone(),
+                    new: new.clone(),
+                    status,
+                    card_type: found.card_type.clone(),
+                }],
+                Reply {
+                    holder: Some(holder(&successor, &account)),
+                    balance: Some(BalanceInfo::from(&account)),
+                    ..Reply::ok()
+                },
+            ))
+        }
+        Command::SetAccountBlocked { card, blocked } => {
+            let (_, account) = card_and_account(view, card)?;
+            if (account.status == AccountStatus::Blocked) == *blocked {
+                return Ok((Vec::new(), Reply::ok()));
+            }
+            one(Event::AccountBlockedChanged {
+                account: account.id,
+                blocked: *blocked,
+            })
         }
         Command::ActivateCard { number } | Command::BlockCard { number } => {
             let card = view
                 .card(number)
                 .ok_or_else(|| reject(Code::CardUnknown, number.masked()))?;
             let activate = matches!(cmd, Command::ActivateCard { .. });
+            if card.status == CardStatus::Replaced {
+                usable(&card)?;
+            }
             if activate && card.status == CardStatus::Blocked {
                 return Err(reject(Code::CardBlocked, number.masked()));
             }

@@ -85,6 +85,26 @@ pub enum Event {
         cashbox: CashboxId,
         public_key: Option<[u8; 32]>,
     },
+    /// A customer registered at the till; the card is activated by a following event.
+    CustomerRegistered {
+        account: AccountId,
+        card: CardNo,
+        name: String,
+        phone: String,
+        consent: bool,
+    },
+    /// `new` took over `old`'s account; `old` is Replaced.
+    CardReplaced {
+        account: AccountId,
+        old: CardNo,
+        new: CardNo,
+        status: CardStatus,
+        card_type: String,
+    },
+    AccountBlockedChanged {
+        account: AccountId,
+        blocked: bool,
+    },
     /// A manual correction by an administrator; the log record names who made it.
     PointsAdjusted {
         account: AccountId,
@@ -115,6 +135,9 @@ impl Event {
             Event::RefundRecorded { .. } => "RefundRecorded",
             Event::CashboxKeySet { .. } => "CashboxKeySet",
             Event::PointsAdjusted { .. } => "PointsAdjusted",
+            Event::CustomerRegistered { .. } => "CustomerRegistered",
+            Event::CardReplaced { .. } => "CardReplaced",
+            Event::AccountBlockedChanged { .. } => "AccountBlockedChanged",
         }
     }
 
@@ -125,7 +148,10 @@ impl Event {
             Event::CardIssued { card } => Some(card.account),
             Event::CardActivated { account, .. }
             | Event::CardBlocked { account, .. }
-            | Event::PointsAdjusted { account, .. } => Some(*account),
+            | Event::PointsAdjusted { account, .. }
+            | Event::CustomerRegistered { account, .. }
+            | Event::CardReplaced { account, .. }
+            | Event::AccountBlockedChanged { account, .. } => Some(*account),
             Event::BonusHeld { purchase }
             | Event::PurchaseRegistered { purchase }
             | Event::PurchaseImported { purchase } => purchase.account,

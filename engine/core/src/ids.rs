@@ -130,6 +130,10 @@ text_id!(
     ChequeId, "cheque id", 64, |c: char| c.is_ascii_graphic()
 );
 text_id!(
+    /// The cashier at the till, as the cash software names them.
+    CashierId, "cashier", 64, |c: char| c.is_ascii_graphic()
+);
+text_id!(
     /// A product code or barcode from the chain's ERP.
     ProductCode, "product code", 64, |c: char| c.is_ascii_graphic()
 );

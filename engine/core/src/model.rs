@@ -53,6 +53,8 @@ pub struct Account {
     pub held: Points,
     pub name: String,
     pub phone: String,
+    /// The customer agreed to the program's terms (registration at the till).
+    pub consent: bool,
 }
 
 impl Account {
@@ -72,13 +74,15 @@ impl Account {
     }
 }
 
-/// Card life cycle: Prepared → Issued → Activated → Blocked.
+/// Card life cycle: Prepared → Issued → Activated → Blocked, and Replaced (by another card
+/// of the same account) from any of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum CardStatus {
     Prepared,
     Issued,
     Activated,
     Blocked,
+    Replaced,
 }
 
 impl CardStatus {
@@ -94,6 +98,8 @@ pub struct Card {
     pub account: AccountId,
     pub status: CardStatus,
     pub card_type: String,
+    /// Set when the card was replaced: the card that took over its account.
+    pub replaced_by: Option<CardNo>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -201,6 +207,8 @@ impl PurchaseStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Purchase {
     pub key: PurchaseKey,
+    /// Who rang the cheque up, as the till names its cashier.
+    pub cashier: Option<CashierId>,
     pub account: Option<AccountId>,
     pub card: Option<CardNo>,
     pub status: PurchaseStatus,

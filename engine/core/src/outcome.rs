@@ -29,8 +29,10 @@ pub enum Code {
     AccountUnknown = 25,
     /// Redemption needs a card.
     CardRequired = 26,
-    /// A card cannot be issued already blocked.
+    /// The card's status does not allow this (issued blocked, registered twice).
     CardStatusInvalid = 27,
+    /// The card was replaced by another; the message names the new one.
+    CardReplaced = 28,
     PurchaseUnknown = 30,
     /// The purchase is not in a state that allows this command.
     PurchaseWrongState = 31,
@@ -75,7 +77,8 @@ impl Code {
             Code::CardExists => "card already exists",
             Code::AccountUnknown => "account is unknown",
             Code::CardRequired => "paying with points needs a card",
-            Code::CardStatusInvalid => "a card cannot be issued blocked",
+            Code::CardStatusInvalid => "the card's status does not allow this",
+            Code::CardReplaced => "card was replaced",
             Code::PurchaseUnknown => "purchase is unknown",
             Code::PurchaseWrongState => "purchase is not in a state that allows this",
             Code::HoldExpired => "the hold has expired",

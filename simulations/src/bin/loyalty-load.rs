@@ -104,6 +104,7 @@ impl Ctx {
             cheque_id: format!("L{}-{n}", self.run),
             card: card.clone(),
             local_time: "2026-11-23T12:00:00".into(),
+            cashier: format!("cashier-{}", n % 7),
             lines: (0..3)
                 .map(|l| pb::Line {
                     product: format!("p{}", (n + l) % 50),

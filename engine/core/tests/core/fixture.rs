@@ -186,6 +186,7 @@ impl World {
         Cheque {
             cheque: cheque_id(id),
             card: card_no.map(card),
+            cashier: None,
             local_time: local(12),
             lines: lines
                 .iter()

@@ -42,6 +42,10 @@ enum Step {
         line: u8,
         qty: u16,
     },
+    /// A card replaced by a new one (at a till).
+    Replace {
+        card: u8,
+    },
     /// A manual correction by an administrator (credits and debits).
     Adjust {
         card: u8,
@@ -92,6 +96,7 @@ fn step() -> impl Strategy<Value = Step> {
             }
         ),
         (0u8..4, -20_000i32..20_000).prop_map(|(card, delta)| Step::Adjust { card, delta }),
+        (0u8..4).prop_map(|card| Step::Replace { card }),
         Just(Step::Expire),
         (0u32..1200).prop_map(|secs| Step::Advance { secs }),
         any::<usize>().prop_map(|index| Step::Resend { index }),
@@ -107,6 +112,7 @@ fn cheque(card_no: Option<u8>, id: u8, lines: &[(u8, u16, u32)]) -> Cheque {
     Cheque {
         cheque: cheque_id(&format!("c{id}")),
         card: card_no.map(|c| card(CARDS[usize::from(c) % 4])),
+        cashier: None,
         local_time: local(19),
         lines: lines
             .iter()
@@ -188,6 +194,17 @@ fn request(w: &mut World, step: &Step, sent: &[Request]) -> Option<Request> {
                 reason: "goodwill".into(),
             },
         ),
+        Step::Replace { card: c } => {
+            let op = w.op();
+            return Some(Request {
+                op,
+                actor: Actor::Cashbox(cashbox(0)),
+                command: Command::ReplaceCard {
+                    old: card(CARDS[usize::from(c) % CARDS.len()]),
+                    new: card(&format!("88{}", op.0)),
+                },
+            });
+        }
         Step::Expire => (Actor::System, Command::ExpireHolds),
         Step::Advance { secs } => {
             w.now = w.now.plus_secs(u64::from(secs));
@@ -252,7 +269,21 @@ proptest! {
             let Some(req) = request(&mut w, s, &sent) else { continue };
             let resend = sent.iter().any(|r| r.op == req.op);
             let first_reply = w.state.operation(req.op).map(|r| r.reply);
+            let account_before = match &req.command {
+                Command::ReplaceCard { old, .. } => w.state.card(old).and_then(|c| w.state.account(c.account)),
+                _ => None,
+            };
             let out = w.run_req(&req);
+            if let (Command::ReplaceCard { old, new }, Some(before), false) = (&req.command, account_before, resend) {
+                if out.reply.is_ok() {
+                    // Replacement conserves points: the new card has the old card's account,
+                    // with the same balance and holds.
+                    let new_card = w.state.card(new).expect("new card");
+                    prop_assert_eq!(new_card.account, before.id);
+                    prop_assert_eq!(w.state.account(before.id), Some(before));
+                    prop_assert_eq!(w.state.card(old).map(|c| c.status), Some(CardStatus::Replaced));
+                }
+            }
             if resend {
                 // Submitting anything twice equals once.
                 prop_assert!(out.replayed && out.events.is_empty());
@@ -305,6 +336,7 @@ fn offline_requests(items: &[Offline]) -> Vec<Request> {
                     cheque: Cheque {
                         cheque: cheque_id(&format!("off{i}")),
                         card: c.map(|c| card([GOLD, EMPTY][usize::from(c)])),
+                        cashier: None,
                         local_time: local(10 + (i % 12) as u32),
                         lines: vec![Line {
                             product: ProductCode::new("bread").unwrap(),

@@ -675,7 +675,120 @@ const CASES: &[Case] = &[
         },
         then: Code::Forbidden,
     },
+    Case {
+        name: "a replaced card is refused",
+        given: |w| w.admin_ok(replace(GOLD, NEW_CARD).1),
+        when: |_| pay(POS, Some(GOLD), "1"),
+        then: Code::CardReplaced,
+    },
+    Case {
+        name: "a replaced card cannot be replaced again",
+        given: |w| w.admin_ok(replace(GOLD, NEW_CARD).1),
+        when: |_| replace(GOLD, "2770000000901"),
+        then: Code::CardReplaced,
+    },
+    Case {
+        name: "replacing with a card that already exists",
+        given: nothing,
+        when: |_| cash(POS, replace(GOLD, EMPTY).1),
+        then: Code::CardExists,
+    },
+    Case {
+        name: "replacing an unknown card",
+        given: nothing,
+        when: |_| cash(POS, replace("99", NEW_CARD).1),
+        then: Code::CardUnknown,
+    },
+    Case {
+        name: "replacing at a disabled cashbox",
+        given: nothing,
+        when: |_| cash(DISABLED, replace(GOLD, NEW_CARD).1),
+        then: Code::CashboxDisabled,
+    },
+    Case {
+        name: "registering the customer of an activated card",
+        given: nothing,
+        when: |_| cash(POS, register_customer(GOLD)),
+        then: Code::CardStatusInvalid,
+    },
+    Case {
+        name: "registering the customer of a blocked card",
+        given: nothing,
+        when: |_| cash(POS, register_customer(BLOCKED)),
+        then: Code::CardBlocked,
+    },
+    Case {
+        name: "registering the customer of an unknown card",
+        given: nothing,
+        when: |_| cash(POS, register_customer("99")),
+        then: Code::CardUnknown,
+    },
+    Case {
+        name: "a till issues new cards only as Issued",
+        given: nothing,
+        when: |_| {
+            cash(
+                POS,
+                Command::IssueCard {
+                    number: card(NEW_CARD),
+                    card_type: "Gold".into(),
+                    status: CardStatus::Activated,
+                    account: None,
+                    holder_name: String::new(),
+                    holder_phone: String::new(),
+                },
+            )
+        },
+        then: Code::Forbidden,
+    },
+    Case {
+        name: "a till cannot block accounts",
+        given: nothing,
+        when: |_| {
+            cash(
+                POS,
+                Command::SetAccountBlocked {
+                    card: card(GOLD),
+                    blocked: true,
+                },
+            )
+        },
+        then: Code::Forbidden,
+    },
+    Case {
+        name: "a blocked account blocks all its cards",
+        given: |w| {
+            w.admin_ok(replace(GOLD, NEW_CARD).1);
+            w.admin_ok(Command::SetAccountBlocked {
+                card: card(NEW_CARD),
+                blocked: true,
+            });
+        },
+        when: |_| pay(POS, Some(NEW_CARD), "1"),
+        then: Code::AccountBlocked,
+    },
 ];
+
+const NEW_CARD: &str = "2770000000900";
+
+fn replace(old: &str, new: &str) -> (Actor, Command) {
+    (
+        operator(),
+        Command::ReplaceCard {
+            old: card(old),
+            new: card(new),
+        },
+    )
+}
+
+fn register_customer(card_no: &str) -> Command {
+    Command::RegisterCustomer {
+        card: card(card_no),
+        name: "Ivan".into(),
+        phone: "+79990001122".into(),
+        consent: true,
+    }
+}
 
 /// A manual correction by the fixtures' operator.
 fn adjust(card_no: &str, delta: &str) -> (Actor, Command) {
@@ -1169,4 +1282,68 @@ fn signing_keys_are_set_replaced_and_removed() {
     assert!(same.reply.is_ok() && same.events.is_empty());
     w.admin_ok(set(None));
     assert_eq!(key(&w), None);
+}
+
+#[test]
+fn a_customer_at_the_till_from_new_card_to_replacement() {
+    let mut w = World::new();
+    // A card sold at the till: Issued, a new account; it accrues but may not redeem.
+    let issued = w.cash(
+        POS,
+        Command::IssueCard {
+            number: card(NEW_CARD),
+            card_type: "Silver".into(),
+            status: CardStatus::Issued,
+            account: None,
+            holder_name: String::new(),
+            holder_phone: String::new(),
+        },
+    );
+    assert!(issued.is_ok(), "{}", issued.message);
+    w.buy(NEW_CARD, "first", &[("bread", "1", "1000")]);
+    assert_eq!(w.balance(NEW_CARD), Points::parse("50").unwrap());
+    let (a, c) = pay(POS, Some(NEW_CARD), "1");
+    assert_eq!(w.run(a, c).reply.code, Code::CardNotActivated);
+    // Registration activates it and records the profile.
+    let r = w.cash(POS, register_customer(NEW_CARD));
+    assert!(r.is_ok(), "{}", r.message);
+    assert_eq!(r.holder.as_ref().unwrap().name, "Ivan");
+    let account = w.state.card(&card(NEW_CARD)).unwrap().account;
+    let a = w.state.account(account).unwrap();
+    assert_eq!(
+        (a.name.as_str(), a.phone.as_str(), a.consent),
+        ("Ivan", "+79990001122", true)
+    );
+    // A hold started with the card is carried over when the card is replaced mid-purchase.
+    let (a, c) = pay(POS, Some(NEW_CARD), "10");
+    assert!(w.run(a, c).reply.is_ok());
+    let before = w.state.account(account).unwrap();
+    let replaced = w.cash(POS, replace(NEW_CARD, "2770000000917").1);
+    assert!(replaced.is_ok(), "{}", replaced.message);
+    assert_eq!(replaced.holder.unwrap().masked_card, "*********0917");
+    let after = w.state.account(account).unwrap();
+    assert_eq!((after.balance, after.held), (before.balance, before.held));
+    let new = w.state.card(&card("2770000000917")).unwrap();
+    assert_eq!((new.account, new.status), (account, CardStatus::Activated));
+    // The held purchase registers with the new card (same account) and confirms.
+    let reg = w.cash(
+        POS,
+        Command::RegisterPurchase {
+            cheque: World::cheque(Some("2770000000917"), "c1", &[("milk", "1", "50")]),
+        },
+    );
+    assert!(reg.is_ok(), "{}", reg.message);
+    assert!(w
+        .cash(
+            POS,
+            Command::Confirm {
+                cheque: cheque_id("c1")
+            }
+        )
+        .is_ok());
+    assert_eq!(w.state.account(account).unwrap().held, Points::ZERO);
+    // The old card is refused everywhere, naming its successor.
+    let old = balance(&w.state, POS, &card(NEW_CARD));
+    assert_eq!(old.code, Code::CardReplaced);
+    assert!(old.message.contains("*********0917"), "{}", old.message);
 }
