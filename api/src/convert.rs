@@ -5,7 +5,7 @@
 use crate::pb;
 use chrono::NaiveDateTime;
 use loyalty_core::amount::{Money, Percent, Points, Qty};
-use loyalty_core::command::{Cheque, Command, RefundLine, Totals};
+use loyalty_core::command::{Cheque, Command, IdKind, Presented, RefundLine, Totals};
 use loyalty_core::ids::*;
 use loyalty_core::model::*;
 use loyalty_core::outcome::{BalanceInfo, Code, Holder, RefundSummary, Reply};
@@ -35,11 +35,11 @@ pub fn card(field: &str, s: &str) -> Wire<CardNo> {
     CardNo::new(s).map_err(|e| bad(field, e))
 }
 
-pub fn optional_card(s: &str) -> Wire<Option<CardNo>> {
+pub fn optional_card(field: &str, s: &str) -> Wire<Option<CardNo>> {
     if s.is_empty() {
         Ok(None)
     } else {
-        card("cheque.card", s).map(Some)
+        card(field, s).map(Some)
     }
 }
 
@@ -98,6 +98,7 @@ pub fn cheque(c: Option<pb::Cheque>, lines_max: usize) -> Wire<Cheque> {
         local_time: at,
         lines,
         cashier,
+        identifiers,
     } = c.ok_or_else(|| bad("cheque", "missing"))?;
     if lines.len() > lines_max {
         return Err(bad(
@@ -128,7 +129,7 @@ pub fn cheque(c: Option<pb::Cheque>, lines_max: usize) -> Wire<Cheque> {
         .collect::<Wire<Vec<_>>>()?;
     Ok(Cheque {
         cheque: cheque_id("cheque.cheque_id", &id)?,
-        card: optional_card(&card)?,
+        card: optional_card("cheque.card", &card)?,
         local_time: local_time("cheque.local_time", &at)?,
         lines,
         cashier: if cashier.is_empty() {
@@ -136,7 +137,53 @@ pub fn cheque(c: Option<pb::Cheque>, lines_max: usize) -> Wire<Cheque> {
         } else {
             Some(CashierId::new(&cashier).map_err(|e| bad("cheque.cashier", e))?)
         },
+        presented: presented("cheque.identifiers", identifiers)?,
     })
+}
+
+/// A phone in its normalised form, or empty.
+pub fn optional_phone(field: &str, s: &str) -> Wire<String> {
+    if s.trim().is_empty() {
+        return Ok(String::new());
+    }
+    Phone::parse(s)
+        .map(|p| p.to_string())
+        .map_err(|e| bad(field, e))
+}
+
+/// Identifiers as presented: parsed by kind (an `Auto` value is only bounded here; the
+/// core works out what it is).
+pub fn presented(field: &str, ids: Vec<pb::Identifier>) -> Wire<Vec<Presented>> {
+    if ids.len() > 4 {
+        return Err(bad(field, "at most 4 identifiers"));
+    }
+    ids.into_iter()
+        .enumerate()
+        .map(|(i, pb::Identifier { kind, value })| {
+            let f = || format!("{field}[{i}].value");
+            match pb::IdentifierKind::try_from(kind) {
+                Ok(pb::IdentifierKind::Barcode) => Ok(Presented::Card {
+                    number: CardNo::new(value.trim()).map_err(|e| bad(f(), e))?,
+                    via: IdKind::Barcode,
+                }),
+                Ok(pb::IdentifierKind::Magstripe) => Ok(Presented::Card {
+                    number: card_from_magstripe(&value).map_err(|e| bad(f(), e))?,
+                    via: IdKind::MagStripe,
+                }),
+                Ok(pb::IdentifierKind::Phone) => Ok(Presented::Phone(
+                    Phone::parse(&value).map_err(|e| bad(f(), e))?,
+                )),
+                Ok(pb::IdentifierKind::Auto) => {
+                    let v = profile_text(&f(), &value, 256)?;
+                    if v.is_empty() {
+                        return Err(bad(f(), "empty"));
+                    }
+                    Ok(Presented::Auto(v))
+                }
+                _ => Err(bad(format!("{field}[{i}].kind"), "unknown identifier kind")),
+            }
+        })
+        .collect()
 }
 
 pub fn refund_lines(lines: Vec<pb::RefundLine>, lines_max: usize) -> Wire<Vec<RefundLine>> {
@@ -242,6 +289,10 @@ pub fn outcome(code: Code) -> pb::Outcome {
         Code::OfflineDiscountRefused => O::OfflineDiscountRefused,
         Code::OfferInvalid => O::OfferInvalid,
         Code::ProductInvalid => O::ProductInvalid,
+        Code::PhoneUnknown => O::PhoneUnknown,
+        Code::PhoneExists => O::PhoneExists,
+        Code::RedeemNotAllowed => O::RedeemNotAllowed,
+        Code::IdentifierInvalid => O::IdentifierInvalid,
     }
 }
 
@@ -510,6 +561,30 @@ mod tests {
                     let _ = product(i, p);
                 }
             }
+            if let Ok(m) = pb::BalanceRequest::decode(bytes.as_slice()) {
+                let _ = presented("identifiers", m.identifiers);
+            }
+            if let Ok(m) = pb::RegisterCustomerRequest::decode(bytes.as_slice()) {
+                let _ = optional_phone("phone", &m.phone);
+                let _ = profile_text("name", &m.name, 256);
+            }
+        }
+
+        /// Arbitrary identifiers of every kind: refused naming the field, or parsed into
+        /// something well-formed.
+        #[test]
+        fn arbitrary_identifiers_are_refused_or_well_formed(kind in 0i32..6, value in ".{0,300}") {
+            match presented("ids", vec![pb::Identifier { kind, value }]) {
+                Ok(ids) => {
+                    prop_assert_eq!(ids.len(), 1);
+                    match &ids[0] {
+                        Presented::Card { number, .. } => prop_assert!(number.as_str().bytes().all(|b| b.is_ascii_digit())),
+                        Presented::Phone(p) => prop_assert!(p.as_str().starts_with('+') && p.as_str().len() <= 16),
+                        Presented::Auto(v) => prop_assert!(!v.is_empty() && v.len() <= 256),
+                    }
+                }
+                Err(e) => prop_assert!(e.field.starts_with("ids[0].")),
+            }
         }
 
         /// Arbitrary field values: every conversion either refuses with a named field or
@@ -518,7 +593,7 @@ mod tests {
         fn arbitrary_field_values_are_refused_or_bounded(
             id in ".{0,80}", card in ".{0,40}", at in ".{0,30}", qty in ".{0,20}", price in ".{0,20}", pts in ".{0,20}", cashier in ".{0,70}",
         ) {
-            let c = pb::Cheque { cheque_id: id, card, local_time: at, lines: vec![pb::Line { product: "p".into(), quantity: qty, price }], cashier };
+            let c = pb::Cheque { cheque_id: id, card, local_time: at, lines: vec![pb::Line { product: "p".into(), quantity: qty, price }], cashier, identifiers: Vec::new() };
             match cheque(Some(c), 500) {
                 Ok(c) => {
                     let l = &c.lines[0];
@@ -539,6 +614,7 @@ mod tests {
             cheque_id: "c1".into(),
             card: "".into(),
             local_time: "2026-11-23T12:00:00".into(),
+            identifiers: Vec::new(),
             cashier: String::new(),
             lines: vec![pb::Line {
                 product: "p".into(),

@@ -132,6 +132,7 @@ pub fn parse_jsonl(text: &str) -> Result<Vec<pb::OfflineItem>, ImportError> {
                 local_time: j.local_time,
                 lines,
                 cashier: j.cashier,
+                identifiers: Vec::new(),
             };
             pb::OfflineItem {
                 operation_id: op,
@@ -205,6 +206,7 @@ pub fn parse_csv(text: &str) -> Result<Vec<pb::OfflineItem>, ImportError> {
             local_time: r.local_time,
             lines: vec![line],
             cashier: String::new(),
+            identifiers: Vec::new(),
         };
         out.push(pb::OfflineItem {
             operation_id: op,

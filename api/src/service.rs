@@ -346,10 +346,12 @@ impl pb::cash_service_server::CashService for CashApi {
     async fn balance(&self, req: tonic::Request<pb::BalanceRequest>) -> Rpc<pb::ChequeReply> {
         let _timer = self.metrics.timer("Balance");
         let (call, msg) = self.open(req, "Balance")?;
-        let card = cv::card("card", &msg.card).map_err(invalid)?;
+        let card = cv::optional_card("card", &msg.card).map_err(invalid)?;
+        let presented = cv::presented("identifiers", msg.identifiers).map_err(invalid)?;
+        let program = self.engine.program();
         let reply = self
             .engine
-            .read(|v| decide::balance(v, call.cashbox, &card))
+            .read(|v| decide::balance(v, program, call.cashbox, card.as_ref(), &presented))
             .map_err(status)?;
         self.seal(&call, cv::reply(reply, false))
     }
@@ -428,7 +430,7 @@ impl pb::cash_service_server::CashService for CashApi {
         let command = Command::RegisterCustomer {
             card: cv::card("card", &msg.card).map_err(invalid)?,
             name: cv::profile_text("name", &msg.name, 256).map_err(invalid)?,
-            phone: cv::profile_text("phone", &msg.phone, 32).map_err(invalid)?,
+            phone: cv::optional_phone("phone", &msg.phone).map_err(invalid)?,
             consent: msg.consent,
         };
         self.run(&call, &msg.operation_id, command).await

@@ -100,6 +100,7 @@ pub fn cheque_for(id: &str, number: CardNo, lines: usize) -> Cheque {
         cheque: ChequeId::new(id).expect("id"),
         card: Some(number),
         cashier: None,
+        presented: Vec::new(),
         local_time: local(),
         lines: (0..lines)
             .map(|l| Line {

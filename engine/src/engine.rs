@@ -115,7 +115,7 @@ type Answer<T> = oneshot::Sender<Result<T, EngineError>>;
 
 enum Job {
     Execute {
-        req: Request,
+        req: Box<Request>,
         answer: Answer<Executed>,
         _lane: Option<LaneTicket>,
     },
@@ -264,7 +264,7 @@ impl Engine {
         let lane = self.admit(req.actor)?;
         let (answer, rx) = oneshot::channel();
         match self.tx.try_send(Job::Execute {
-            req,
+            req: Box::new(req),
             answer,
             _lane: lane,
         }) {
@@ -408,7 +408,7 @@ impl Writer {
             loop {
                 match next.take() {
                     Some(Job::Execute { req, answer, _lane }) => {
-                        batch.push((req, answer, _lane));
+                        batch.push((*req, answer, _lane));
                         if batch.len() >= max {
                             self.commit(&mut batch);
                         }
@@ -597,7 +597,9 @@ pub fn verify_store(store: &dyn Store, rewrite: bool) -> Result<VerifyReport, St
             }
         )*};
     }
-    diff!(cashboxes, accounts, cards, purchases, products, barcodes, offers, pending, expired);
+    diff!(
+        cashboxes, accounts, cards, phones, purchases, products, barcodes, offers, pending, expired
+    );
     if live.accounts_opened != r.accounts_opened {
         differences.push("accounts_opened".into());
     }
@@ -709,6 +711,9 @@ fn write_projection(state: &mut StoredState<'_>, p: &loyalty_core::state::Projec
     }
     for c in p.cards.values() {
         state.put_card(c.clone());
+    }
+    for (phone, card) in &p.phones {
+        state.put_phone(phone.clone(), card.clone());
     }
     for x in p.purchases.values() {
         state.put_purchase(x.clone());

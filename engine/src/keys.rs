@@ -18,6 +18,7 @@ pub const TAG_OFFER: u8 = 0x07;
 pub const TAG_PENDING: u8 = 0x08;
 pub const TAG_META: u8 = 0x09;
 pub const TAG_EXPIRED: u8 = 0x0A;
+pub const TAG_PHONE: u8 = 0x0B;
 
 /// Why a key could not be decoded: stored keys that do not decode are corruption.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -87,6 +88,26 @@ pub fn decode_card(k: &[u8]) -> Result<CardNo, KeyError> {
     match k {
         [TAG_CARD, rest @ ..] => CardNo::new(text("card", rest)?).map_err(|_| err("card", k)),
         _ => Err(err("card", k)),
+    }
+}
+
+/// A registered phone (value: the card it identifies).
+pub fn phone(p: &Phone) -> Vec<u8> {
+    let mut k = vec![TAG_PHONE];
+    k.extend_from_slice(p.as_str().as_bytes());
+    k
+}
+
+pub fn decode_phone(k: &[u8]) -> Result<Phone, KeyError> {
+    match k {
+        [TAG_PHONE, rest @ ..] => {
+            let p = Phone::parse(text("phone", rest)?).map_err(|_| err("phone", k))?;
+            if p.as_str().as_bytes() != rest {
+                return Err(err("phone", k));
+            }
+            Ok(p)
+        }
+        _ => Err(err("phone", k)),
     }
 }
 
@@ -252,6 +273,10 @@ mod tests {
             prop_assert_eq!(decode_operation(&operation(OpId(op))).unwrap(), OpId(op));
             let n = CardNo::new(&card_no).unwrap();
             prop_assert_eq!(decode_card(&card(&n)).unwrap(), n);
+            let ph = Phone::parse(&format!("+{card_no}")).ok();
+            if let Some(ph) = ph {
+                prop_assert_eq!(decode_phone(&phone(&ph)).unwrap(), ph);
+            }
             let p = PurchaseKey { cashbox: CashboxId(c), cheque: ch };
             prop_assert_eq!(decode_purchase(&purchase(&p)).unwrap(), p.clone());
             prop_assert_eq!(decode_pending(&pending(UnixMillis(t), &p)).unwrap(), (UnixMillis(t), p.clone()));
@@ -284,6 +309,7 @@ mod tests {
             let _ = decode_pending(&bytes);
             let _ = decode_log(&bytes);
             let _ = decode_history(&bytes);
+            let _ = decode_phone(&bytes);
             let _ = decode_operation(&bytes);
         }
     }

@@ -43,7 +43,7 @@ fn must<T: DeserializeOwned>(space: &'static str, bytes: &[u8]) -> T {
 pub struct StoredState<'s> {
     store: &'s dyn Store,
     /// Pending writes per space (indexed by `Space as usize`), so reads look up borrowed keys.
-    writes: [BTreeMap<Vec<u8>, Option<Vec<u8>>>; 4],
+    writes: [BTreeMap<Vec<u8>, Option<Vec<u8>>>; Space::ALL.len()],
     /// The first storage failure seen by a read. Decisions taken after it are void.
     failure: RefCell<Option<StoreError>>,
     /// Offers are read by every pricing; they are scanned once per batch and the cache is
@@ -177,6 +177,11 @@ impl<'s> StoredState<'s> {
                     )?;
                     p.barcodes.insert(bc, code);
                 }
+                Some(&keys::TAG_PHONE) => {
+                    let card: CardNo = decode("state", &v)?;
+                    p.phones
+                        .insert(keys::decode_phone(&k).map_err(corrupt)?, card);
+                }
                 Some(&keys::TAG_OFFER) => {
                     let o: Offer = decode("state", &v)?;
                     p.offers.insert(o.id, o);
@@ -220,6 +225,9 @@ impl StateView for StoredState<'_> {
     }
     fn card(&self, number: &CardNo) -> Option<Card> {
         self.get(Space::State, &keys::card(number))
+    }
+    fn phone_card(&self, phone: &Phone) -> Option<CardNo> {
+        self.get(Space::State, &keys::phone(phone))
     }
     fn purchase(&self, key: &PurchaseKey) -> Option<Purchase> {
         self.get(Space::State, &keys::purchase(key))
@@ -279,6 +287,9 @@ impl StateStore for StoredState<'_> {
     }
     fn put_card(&mut self, card: Card) {
         self.put(Space::State, keys::card(&card.number), &card);
+    }
+    fn put_phone(&mut self, phone: Phone, card: CardNo) {
+        self.put(Space::State, keys::phone(&phone), &card);
     }
     fn put_purchase(&mut self, purchase: Purchase) {
         let idx = keys::pending(purchase.expires_at, &purchase.key);

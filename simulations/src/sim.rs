@@ -146,6 +146,7 @@ fn cheque(id: &str, card: Option<usize>, amount: i64) -> Cheque {
         cheque: ChequeId::new(id).expect("id"),
         card: card.map(card_no),
         cashier: None,
+        presented: Vec::new(),
         local_time: at(12),
         lines: vec![Line {
             product: ProductCode::new("p").expect("code"),

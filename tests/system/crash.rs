@@ -264,7 +264,10 @@ async fn kill_9_under_load_loses_no_acknowledged_operation_and_applies_nothing_t
     let mut till = tills(&server.url, &secrets).await.remove(0);
     let bal = till
         .client
-        .balance(till.req(pb::BalanceRequest { card: CARD.into() }))
+        .balance(till.req(pb::BalanceRequest {
+            card: CARD.into(),
+            identifiers: Vec::new(),
+        }))
         .await
         .unwrap()
         .into_inner();
@@ -383,7 +386,10 @@ async fn kill_9_during_an_offline_upload_then_resend_equals_one_clean_replay() {
     eprintln!("{replayed} of 4000 items were already applied before the kill");
     let bal = till
         .client
-        .balance(till.req(pb::BalanceRequest { card: CARD.into() }))
+        .balance(till.req(pb::BalanceRequest {
+            card: CARD.into(),
+            identifiers: Vec::new(),
+        }))
         .await
         .unwrap()
         .into_inner();

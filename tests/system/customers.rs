@@ -14,17 +14,7 @@ async fn registration_accrual_replacement_and_redemption_with_the_new_card() {
     let ok_reply =
         |r: &pb::ChequeReply| assert_eq!(r.outcome, pb::Outcome::Ok as i32, "{}", r.message);
 
-    let issued = till
-        .client
-        .issue_card(till.req(pb::IssueCardAtTillRequest {
-            operation_id: op(),
-            card: SOLD.into(),
-            card_type: "Silver".into(),
-        }))
-        .await
-        .unwrap()
-        .into_inner();
-    ok_reply(&issued);
+    issue_sold(&mut till).await;
     let registered = till
         .client
         .register_customer(till.req(pb::RegisterCustomerRequest {
@@ -78,6 +68,7 @@ async fn registration_accrual_replacement_and_redemption_with_the_new_card() {
         .client
         .balance(till.req(pb::BalanceRequest {
             card: SUCCESSOR.into(),
+            identifiers: Vec::new(),
         }))
         .await
         .unwrap()
@@ -88,7 +79,10 @@ async fn registration_accrual_replacement_and_redemption_with_the_new_card() {
     // The old card is refused, naming its successor.
     let old = till
         .client
-        .balance(till.req(pb::BalanceRequest { card: SOLD.into() }))
+        .balance(till.req(pb::BalanceRequest {
+            card: SOLD.into(),
+            identifiers: Vec::new(),
+        }))
         .await
         .unwrap()
         .into_inner();
@@ -135,6 +129,7 @@ async fn registration_accrual_replacement_and_redemption_with_the_new_card() {
         .client
         .balance(till.req(pb::BalanceRequest {
             card: SUCCESSOR.into(),
+            identifiers: Vec::new(),
         }))
         .await
         .unwrap()
@@ -147,4 +142,137 @@ async fn registration_accrual_replacement_and_redemption_with_the_new_card() {
         .into_inner();
     assert!(v.equal, "{:?}", v.differences);
     server.stop().await;
+}
+
+fn id(kind: pb::IdentifierKind, value: &str) -> pb::Identifier {
+    pb::Identifier {
+        kind: kind.into(),
+        value: value.into(),
+    }
+}
+
+#[tokio::test]
+async fn magnetic_stripe_phone_and_auto_identify_the_customer() {
+    let (server, _admin, mut till) = world_with(test_config()).await;
+    let registered = till
+        .client
+        .register_customer(till.req(pb::RegisterCustomerRequest {
+            operation_id: op(),
+            card: CARD.into(),
+            name: "Olga".into(),
+            phone: "8 (999) 000-22-33".into(),
+            consent: true,
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    // The standard card is already activated: registration is refused, nothing changes.
+    assert_eq!(registered.outcome, pb::Outcome::CardStatusInvalid as i32);
+    issue_sold(&mut till).await;
+    let r = till
+        .client
+        .register_customer(till.req(pb::RegisterCustomerRequest {
+            operation_id: op(),
+            card: SOLD.into(),
+            name: "Olga".into(),
+            phone: "8 (999) 000-22-33".into(),
+            consent: true,
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.outcome, pb::Outcome::Ok as i32, "{}", r.message);
+    buy(&mut till, CARD, "B-1", vec![line("bread", "1", "2000")]).await;
+
+    let calculate = |ids: Vec<pb::Identifier>| {
+        let mut c = cheque("Q-1", "", vec![line("bread", "1", "100")]);
+        c.identifiers = ids;
+        pb::CalculateRequest { cheque: Some(c) }
+    };
+    use pb::IdentifierKind as K;
+    // Phone (any common form) finds Olga; a phone may not redeem by default.
+    for ids in [
+        vec![id(K::Phone, "+7 999 000 22 33")],
+        vec![id(K::Auto, "9990002233")],
+    ] {
+        let r = till
+            .client
+            .calculate(till.req(calculate(ids)))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(r.outcome, pb::Outcome::Ok as i32, "{}", r.message);
+        assert_eq!(r.holder.unwrap().name, "Olga");
+        assert_eq!(r.totals.unwrap().redeem_max, "0.00");
+    }
+    // Track 2 of the magnetic stripe, raw or through Auto, finds the standard card and
+    // may redeem; a card beats a phone.
+    let track2 = format!(";{CARD}=27121010000?");
+    for ids in [
+        vec![id(K::Magstripe, &track2)],
+        vec![id(K::Auto, &track2)],
+        vec![id(K::Phone, "89990002233"), id(K::Magstripe, &track2)],
+    ] {
+        let r = till
+            .client
+            .calculate(till.req(calculate(ids)))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(r.holder.unwrap().masked_card, "*********0017");
+        assert_ne!(r.totals.unwrap().redeem_max, "0.00");
+    }
+    // Paying by phone is refused by the policy; malformed identifiers are INVALID_ARGUMENT.
+    let mut c = cheque("Q-2", "", vec![line("bread", "1", "100")]);
+    c.identifiers = vec![id(K::Phone, "+79990002233")];
+    let paid = till
+        .client
+        .pay_with_bonus(till.req(pb::PayWithBonusRequest {
+            operation_id: op(),
+            cheque: Some(c),
+            points: "1".into(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(paid.outcome, pb::Outcome::RedeemNotAllowed as i32);
+    for bad in [
+        id(K::Phone, "12"),
+        id(K::Magstripe, "no tracks"),
+        id(K::Unspecified, "1"),
+    ] {
+        let s = till
+            .client
+            .calculate(till.req(calculate(vec![bad])))
+            .await
+            .unwrap_err();
+        assert_eq!(s.code(), tonic::Code::InvalidArgument, "{s:?}");
+        assert!(s.message().contains("identifiers[0]"), "{}", s.message());
+    }
+    // Balance by any identifier.
+    let b = till
+        .client
+        .balance(till.req(pb::BalanceRequest {
+            card: String::new(),
+            identifiers: vec![id(K::Phone, "+79990002233")],
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(b.holder.unwrap().name, "Olga");
+    server.stop().await;
+}
+
+async fn issue_sold(till: &mut Till) {
+    let issued = till
+        .client
+        .issue_card(till.req(pb::IssueCardAtTillRequest {
+            operation_id: op(),
+            card: SOLD.into(),
+            card_type: "Silver".into(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(issued.outcome, pb::Outcome::Ok as i32, "{}", issued.message);
 }

@@ -176,7 +176,10 @@ async fn purchase_life_cycle_from_calculation_to_refund() {
     );
     let bal = till
         .client
-        .balance(till.req(pb::BalanceRequest { card: CARD.into() }))
+        .balance(till.req(pb::BalanceRequest {
+            card: CARD.into(),
+            identifiers: Vec::new(),
+        }))
         .await
         .unwrap()
         .into_inner();
@@ -347,7 +350,10 @@ async fn bad_input_gets_typed_errors_and_changes_nothing() {
     let err = forged
         .clone()
         .client
-        .balance(forged.req(pb::BalanceRequest { card: CARD.into() }))
+        .balance(forged.req(pb::BalanceRequest {
+            card: CARD.into(),
+            identifiers: Vec::new(),
+        }))
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::Unauthenticated);
@@ -359,7 +365,10 @@ async fn bad_input_gets_typed_errors_and_changes_nothing() {
         stranger
             .clone()
             .client
-            .balance(stranger.req(pb::BalanceRequest { card: CARD.into() }))
+            .balance(stranger.req(pb::BalanceRequest {
+                card: CARD.into(),
+                identifiers: Vec::new()
+            }))
             .await
             .unwrap_err()
             .code(),
@@ -368,7 +377,8 @@ async fn bad_input_gets_typed_errors_and_changes_nothing() {
     assert_eq!(
         till.client
             .balance(tonic::Request::new(pb::BalanceRequest {
-                card: CARD.into()
+                card: CARD.into(),
+                identifiers: Vec::new(),
             }))
             .await
             .unwrap_err()
@@ -394,7 +404,10 @@ async fn bad_input_gets_typed_errors_and_changes_nothing() {
     assert_eq!(after, before);
     let bal = till
         .client
-        .balance(till.req(pb::BalanceRequest { card: CARD.into() }))
+        .balance(till.req(pb::BalanceRequest {
+            card: CARD.into(),
+            identifiers: Vec::new(),
+        }))
         .await
         .unwrap()
         .into_inner();
@@ -572,6 +585,7 @@ fn offline_purchase(id: &str, price: &str, points: &str) -> pb::OfflineItem {
             cheque: Some(pb::Cheque {
                 local_time: "2026-11-20T09:30:00".into(),
                 cashier: String::new(),
+                identifiers: Vec::new(),
                 ..cheque(id, CARD, vec![line("bread", "1", price)])
             }),
             points_paid: points.into(),
@@ -642,7 +656,10 @@ async fn offline_upload_answers_per_item_and_resends_change_nothing() {
         async move {
             balance(
                 &t.client
-                    .balance(t.req(pb::BalanceRequest { card: CARD.into() }))
+                    .balance(t.req(pb::BalanceRequest {
+                        card: CARD.into(),
+                        identifiers: Vec::new(),
+                    }))
                     .await
                     .unwrap()
                     .into_inner(),
@@ -813,7 +830,10 @@ async fn a_cashbox_over_its_request_rate_is_told_when_to_retry() {
     for _ in 0..10 {
         if let Err(e) = till
             .client
-            .balance(till.req(pb::BalanceRequest { card: CARD.into() }))
+            .balance(till.req(pb::BalanceRequest {
+                card: CARD.into(),
+                identifiers: Vec::new(),
+            }))
             .await
         {
             refused.push(e);
@@ -866,7 +886,10 @@ async fn tls_end_to_end_and_plain_clients_are_refused() {
     let mut till = register_till(&mut admin, ch, 1, pb::CashboxKind::Pos).await;
     let bal = till
         .client
-        .balance(till.req(pb::BalanceRequest { card: CARD.into() }))
+        .balance(till.req(pb::BalanceRequest {
+            card: CARD.into(),
+            identifiers: Vec::new(),
+        }))
         .await
         .unwrap()
         .into_inner();
@@ -879,7 +902,10 @@ async fn tls_end_to_end_and_plain_clients_are_refused() {
     if let Ok(ch) = plain {
         let mut c = pb::cash_service_client::CashServiceClient::new(ch);
         assert!(c
-            .balance(till.req(pb::BalanceRequest { card: CARD.into() }))
+            .balance(till.req(pb::BalanceRequest {
+                card: CARD.into(),
+                identifiers: Vec::new()
+            }))
             .await
             .is_err());
     }

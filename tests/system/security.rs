@@ -141,7 +141,10 @@ async fn signed_requests_are_verified_and_answers_are_signed() {
     let mut t1 = till1.clone();
     let plain = t1
         .client
-        .balance(t1.req(pb::BalanceRequest { card: CARD.into() }))
+        .balance(t1.req(pb::BalanceRequest {
+            card: CARD.into(),
+            identifiers: Vec::new(),
+        }))
         .await
         .unwrap();
     assert!(!plain.metadata().contains_key(SIGNATURE_HEADER));
@@ -909,7 +912,10 @@ async fn balances(till: &mut Till, cards: &[&str]) -> Vec<String> {
     for c in cards {
         let r = till
             .client
-            .balance(till.req(pb::BalanceRequest { card: (*c).into() }))
+            .balance(till.req(pb::BalanceRequest {
+                card: (*c).into(),
+                identifiers: Vec::new(),
+            }))
             .await
             .unwrap()
             .into_inner();

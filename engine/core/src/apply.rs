@@ -79,6 +79,11 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
             a.phone = phone.clone();
             a.consent = *consent;
             state.put_account(a);
+            if let (Ok(p), Event::CustomerRegistered { card, .. }) =
+                (crate::ids::Phone::parse(phone), event)
+            {
+                state.put_phone(p, card.clone());
+            }
         }
         Event::CardReplaced {
             account,
@@ -93,6 +98,13 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
             c.status = CardStatus::Replaced;
             c.replaced_by = Some(new.clone());
             state.put_card(c);
+            // The phone identifies the account's current card.
+            let phone = account_of(state, *account, event).phone;
+            if let Ok(p) = crate::ids::Phone::parse(&phone) {
+                if state.phone_card(&p).as_ref() == Some(old) {
+                    state.put_phone(p, new.clone());
+                }
+            }
             state.put_card(Card {
                 number: new.clone(),
                 account: *account,

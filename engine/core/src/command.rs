@@ -8,11 +8,37 @@ use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+/// How the customer was identified; the program says which kinds may redeem points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum IdKind {
+    /// The card's barcode (or its number typed in).
+    Barcode,
+    MagStripe,
+    Phone,
+}
+
+/// An identifier as presented at the till, parsed at the edge.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Presented {
+    /// A card number read from a barcode or a magnetic stripe.
+    Card {
+        number: CardNo,
+        via: IdKind,
+    },
+    Phone(Phone),
+    /// A value whose kind the engine works out: magnetic stripe data, a known card number,
+    /// a registered phone, or else a card number.
+    Auto(String),
+}
+
 /// A cheque as the till sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Cheque {
     pub cheque: ChequeId,
+    /// The card's barcode: the common case, the same as `Presented::Card` via barcode.
     pub card: Option<CardNo>,
+    /// Further identifiers; a card (any kind) beats a phone.
+    pub presented: Vec<Presented>,
     /// The cashbox's local time; offers are evaluated in it (no time zone is sent).
     pub local_time: NaiveDateTime,
     pub lines: Vec<Line>,

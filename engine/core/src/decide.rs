@@ -225,6 +225,90 @@ fn spendable_if_redeemable(card: &Card, account: &Account) -> Option<Points> {
     card.status.may_redeem().then(|| account.spendable())
 }
 
+/// Who the cheque's identifiers name, and whether the way they were presented may redeem
+/// points under the program's policy.
+type Who = (Option<(Card, Account)>, bool);
+
+/// Resolves the identifiers of a cheque: a card of any kind beats a phone; then the card as
+/// [`identify`] does.
+pub fn identify_cheque(
+    view: &impl StateView,
+    program: &Program,
+    card: Option<&CardNo>,
+    presented: &[Presented],
+) -> Result<Who, Rejection> {
+    let Some((number, via)) = resolve(view, card, presented)? else {
+        return Ok((None, false));
+    };
+    let who = identify(view, Some(&number))?;
+    Ok((who, program.redeem_via.contains(&via)))
+}
+
+fn resolve(
+    view: &impl StateView,
+    card: Option<&CardNo>,
+    presented: &[Presented],
+) -> Result<Option<(CardNo, IdKind)>, Rejection> {
+    if let Some(n) = card {
+        return Ok(Some((n.clone(), IdKind::Barcode)));
+    }
+    let mut phone = None;
+    for p in presented {
+        let found = match p {
+            Presented::Card { number, via } => Presented::Card {
+                number: number.clone(),
+                via: *via,
+            },
+            Presented::Phone(ph) => Presented::Phone(ph.clone()),
+            Presented::Auto(value) => auto(view, value)?,
+        };
+        match found {
+            Presented::Card { number, via } => return Ok(Some((number, via))),
+            Presented::Phone(ph) => {
+                phone.get_or_insert(ph);
+            }
+            Presented::Auto(_) => unreachable!("auto resolves to a card or a phone"),
+        }
+    }
+    match phone {
+        None => Ok(None),
+        Some(ph) => view
+            .phone_card(&ph)
+            .map(|n| Some((n, IdKind::Phone)))
+            .ok_or_else(|| reject(Code::PhoneUnknown, ph.masked())),
+    }
+}
+
+/// What an `Auto` value is: magnetic stripe data, a known card, a registered phone, or else
+/// a card number or a phone by form.
+fn auto(view: &impl StateView, value: &str) -> Result<Presented, Rejection> {
+    if value.contains(['%', ';', '^', '=']) {
+        return card_from_magstripe(value)
+            .map(|number| Presented::Card {
+                number,
+                via: IdKind::MagStripe,
+            })
+            .map_err(|e| reject(Code::IdentifierInvalid, e.to_string()));
+    }
+    let as_card = CardNo::new(value).ok();
+    let as_phone = Phone::parse(value).ok();
+    let card = |number: CardNo| Presented::Card {
+        number,
+        via: IdKind::Barcode,
+    };
+    if let Some(n) = as_card.clone().filter(|n| view.card(n).is_some()) {
+        return Ok(card(n));
+    }
+    if let Some(p) = as_phone.clone().filter(|p| view.phone_card(p).is_some()) {
+        return Ok(Presented::Phone(p));
+    }
+    match (as_card, as_phone) {
+        (Some(n), _) => Ok(card(n)),
+        (None, Some(p)) => Ok(Presented::Phone(p)),
+        (None, None) => Err(reject(Code::IdentifierInvalid, "")),
+    }
+}
+
 /// The preview of a cheque: discounts, accrual, the most points payable and the balance.
 /// Always answers for a cheque without a card too.
 pub fn calculate(
@@ -236,10 +320,12 @@ pub fn calculate(
     let run = || -> Result<Reply, Rejection> {
         active_cashbox(view, cashbox)?;
         check_lines(program, cheque)?;
-        let who = identify(view, cheque.card.as_ref())?;
+        let (who, redeems) =
+            identify_cheque(view, program, cheque.card.as_ref(), &cheque.presented)?;
         let lines = price(view, program, cheque, Points::ZERO, online(who.is_some()));
         let spendable = who
             .as_ref()
+            .filter(|_| redeems)
             .and_then(|(c, a)| spendable_if_redeemable(c, a));
         Ok(Reply {
             totals: Some(totals(&lines, spendable)),
@@ -252,11 +338,19 @@ pub fn calculate(
     run().unwrap_or_else(Reply::from)
 }
 
-/// The balance behind a card.
-pub fn balance(view: &impl StateView, cashbox: CashboxId, card: &CardNo) -> Reply {
+/// The balance behind a card, or behind any identifier of its account.
+pub fn balance(
+    view: &impl StateView,
+    program: &Program,
+    cashbox: CashboxId,
+    card: Option<&CardNo>,
+    presented: &[Presented],
+) -> Reply {
     let run = || -> Result<Reply, Rejection> {
         active_cashbox(view, cashbox)?;
-        let (c, a) = identify(view, Some(card))?.expect("a card was given");
+        let (c, a) = identify_cheque(view, program, card, presented)?
+            .0
+            .ok_or_else(|| reject(Code::CardRequired, "no identifier"))?;
         Ok(Reply {
             holder: Some(holder(&c, &a)),
             balance: Some(BalanceInfo::from(&a)),
@@ -333,11 +427,12 @@ fn decide_cash(
                 return Err(reject(Code::AmountInvalid, "points"));
             }
             let key = purchase_key(cashbox, &cheque.cheque);
-            let number = cheque
-                .card
-                .as_ref()
-                .ok_or_else(|| reject(Code::CardRequired, ""))?;
-            let (card, account) = identify(view, Some(number))?.expect("a card was given");
+            let (who, redeems) =
+                identify_cheque(view, program, cheque.card.as_ref(), &cheque.presented)?;
+            let (card, account) = who.ok_or_else(|| reject(Code::CardRequired, ""))?;
+            if !redeems {
+                return Err(reject(Code::RedeemNotAllowed, card.number.masked()));
+            }
             if !card.status.may_redeem() {
                 return Err(reject(Code::CardNotActivated, card.number.masked()));
             }
@@ -388,7 +483,8 @@ fn decide_cash(
                 }
                 Some(p) => return Err(reject(Code::PurchaseWrongState, format!("{:?}", p.status))),
             };
-            let who = identify(view, cheque.card.as_ref())?;
+            let (who, redeems) =
+                identify_cheque(view, program, cheque.card.as_ref(), &cheque.presented)?;
             // Any card of the account may go on with the purchase (a replaced card's
             // successor, too); another account may not.
             if existing
@@ -406,6 +502,7 @@ fn decide_cash(
             let lines = price(view, program, cheque, paid, online(who.is_some()));
             let spendable = who
                 .as_ref()
+                .filter(|_| redeems)
                 .and_then(|(c, a)| spendable_if_redeemable(c, a));
             let t = totals(&lines, spendable);
             let (purchase, reply) = recorded(
@@ -616,7 +713,7 @@ fn decide_offline(
     if let Some(p) = view.purchase(&key) {
         return Err(reject(Code::PurchaseWrongState, format!("{:?}", p.status)));
     }
-    let who = identify(view, cheque.card.as_ref())?;
+    let (who, _) = identify_cheque(view, program, cheque.card.as_ref(), &cheque.presented)?;
     let lines = price(
         view,
         program,
@@ -834,6 +931,12 @@ fn decide_admin(view: &impl StateView, cmd: &Command) -> Decided {
                     Code::CardStatusInvalid,
                     format!("{} is already registered", card.masked()),
                 ));
+            }
+            if let Ok(p) = Phone::parse(phone) {
+                let holder_of = view.phone_card(&p).and_then(|c| view.card(&c));
+                if holder_of.is_some_and(|c| c.account != account.id) {
+                    return Err(reject(Code::PhoneExists, p.masked()));
+                }
             }
             let mut after = account.clone();
             after.name = name.clone();

@@ -187,6 +187,84 @@ impl fmt::Debug for OperatorName {
     }
 }
 
+/// A phone number in international form: `+` and 8–15 digits. Russian numbers written
+/// as `8 (999) 000-11-22`, `79990001122` or `9990001122` normalise to `+79990001122`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Phone(String);
+
+impl Phone {
+    pub fn parse(s: &str) -> Result<Phone, IdError> {
+        let err = |reason: &str| IdError {
+            kind: "phone",
+            reason: reason.to_owned(),
+        };
+        let trimmed = s.trim();
+        let plus = trimmed.starts_with('+');
+        let body = trimmed.strip_prefix('+').unwrap_or(trimmed);
+        if body
+            .chars()
+            .any(|c| !(c.is_ascii_digit() || " -()".contains(c)))
+        {
+            return Err(err(
+                "only digits, spaces, dashes and brackets after an optional +",
+            ));
+        }
+        let digits: String = body.chars().filter(char::is_ascii_digit).collect();
+        let international = match (plus, digits.len(), digits.chars().next()) {
+            (true, 8..=15, _) => digits,
+            (false, 11, Some('8')) => format!("7{}", &digits[1..]),
+            (false, 11, Some('7')) => digits,
+            (false, 10, Some('9')) => format!("7{digits}"),
+            _ => return Err(err("not a phone number")),
+        };
+        Ok(Phone(format!("+{international}")))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// As shown on receipts: the last four digits only.
+    pub fn masked(&self) -> String {
+        let n = self.0.len();
+        format!("+{}{}", "*".repeat(n - 5), &self.0[n - 4..])
+    }
+}
+
+impl fmt::Display for Phone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The card number carried by magnetic stripe data: track 1 (`%B<number>^NAME^…?`), track 2
+/// (`;<number>=…?`) or track 3 (`;<number>=…?`), alone or several in a row; the first track
+/// that carries a number wins.
+pub fn card_from_magstripe(raw: &str) -> Result<CardNo, IdError> {
+    let err = |reason: &str| IdError {
+        kind: "magnetic stripe",
+        reason: reason.to_owned(),
+    };
+    let mut rest = raw.trim();
+    while let Some(start) = rest.find(['%', ';']) {
+        let track = &rest[start..];
+        let end = track.find('?').unwrap_or(track.len());
+        let body = &track[1..end];
+        let number = if track.starts_with('%') {
+            // Track 1, format B: the number ends at the field separator.
+            body.strip_prefix(['B', 'b'])
+                .and_then(|b| b.split('^').next())
+        } else {
+            body.split('=').next()
+        };
+        if let Some(n) = number.and_then(|n| CardNo::new(n).ok()) {
+            return Ok(n);
+        }
+        rest = &track[end.min(track.len() - 1) + 1..];
+    }
+    Err(err("no track carries a card number"))
+}
+
 /// A purchase is identified by the cashbox that rang it up and its cheque number.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct PurchaseKey {
@@ -217,6 +295,56 @@ mod tests {
             CardNo::new("2770000000017").unwrap().masked(),
             "*********0017"
         );
+    }
+
+    #[test]
+    fn phones_normalise_to_international_form() {
+        for (given, then) in [
+            ("+7 999 000-11-22", Some("+79990001122")),
+            ("8 (999) 000-11-22", Some("+79990001122")),
+            ("79990001122", Some("+79990001122")),
+            ("9990001122", Some("+79990001122")),
+            ("+44 20 7946 0958", Some("+442079460958")),
+            ("+1234567", None),
+            ("12345", None),
+            ("+7999abc", None),
+            ("89990001122x", None),
+            ("", None),
+        ] {
+            assert_eq!(
+                Phone::parse(given).ok().map(|p| p.to_string()),
+                then.map(str::to_owned),
+                "{given}"
+            );
+        }
+        assert_eq!(
+            Phone::parse("+79990001122").unwrap().masked(),
+            "+*******1122"
+        );
+    }
+
+    #[test]
+    fn any_track_of_a_magnetic_stripe_can_carry_the_card() {
+        for (given, then) in [
+            (
+                "%B2770000000017^IVANOV/IVAN^2712101?",
+                Some("2770000000017"),
+            ),
+            (";2770000000017=27121010000?", Some("2770000000017")),
+            ("%B^NONAME^?;2770000000024=2712?", Some("2770000000024")),
+            ("%Bxx^A^?;?;011234=99?", Some("011234")),
+            ("garbage", None),
+            ("%B^^?", None),
+            (";=?", None),
+            ("%", None),
+            (";", None),
+        ] {
+            assert_eq!(
+                card_from_magstripe(given).ok().map(|c| c.to_string()),
+                then.map(str::to_owned),
+                "{given}"
+            );
+        }
     }
 
     #[test]

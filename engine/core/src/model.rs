@@ -247,6 +247,8 @@ pub struct Program {
     pub lines_per_cheque_max: usize,
     /// Expiry sweeps release at most this many purchases per command.
     pub expire_batch_max: usize,
+    /// The identifier kinds that may redeem points (the others accrue only).
+    pub redeem_via: Vec<crate::command::IdKind>,
 }
 
 impl Default for Program {
@@ -256,6 +258,10 @@ impl Default for Program {
             redeem_share: Percent(rust_decimal::Decimal::from(50)),
             lines_per_cheque_max: 500,
             expire_batch_max: 1000,
+            redeem_via: vec![
+                crate::command::IdKind::Barcode,
+                crate::command::IdKind::MagStripe,
+            ],
         }
     }
 }

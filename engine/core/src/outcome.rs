@@ -55,6 +55,14 @@ pub enum Code {
     OfflineDiscountRefused = 71,
     OfferInvalid = 60,
     ProductInvalid = 61,
+    /// No registered customer has this phone.
+    PhoneUnknown = 80,
+    /// The phone is registered to another account.
+    PhoneExists = 81,
+    /// The program does not let this kind of identifier redeem points.
+    RedeemNotAllowed = 82,
+    /// An `Auto` identifier is neither magnetic stripe data, a card number nor a phone.
+    IdentifierInvalid = 83,
 }
 
 impl Code {
@@ -100,6 +108,10 @@ impl Code {
             }
             Code::OfferInvalid => "offer is invalid",
             Code::ProductInvalid => "product is invalid",
+            Code::PhoneUnknown => "no customer is registered with this phone",
+            Code::PhoneExists => "the phone is registered to another customer",
+            Code::RedeemNotAllowed => "this kind of identifier may accrue but not redeem points",
+            Code::IdentifierInvalid => "the identifier is not a card, magnetic stripe or phone",
         }
     }
 }

@@ -12,6 +12,8 @@ pub trait StateView {
     fn cashbox(&self, id: CashboxId) -> Option<Cashbox>;
     fn account(&self, id: AccountId) -> Option<Account>;
     fn card(&self, number: &CardNo) -> Option<Card>;
+    /// The card a phone was registered with.
+    fn phone_card(&self, phone: &Phone) -> Option<CardNo>;
     fn purchase(&self, key: &PurchaseKey) -> Option<Purchase>;
     /// A product by its code or any of its barcodes.
     fn product(&self, code: &ProductCode) -> Option<Product>;
@@ -30,6 +32,7 @@ pub trait StateStore: StateView {
     fn put_cashbox(&mut self, cashbox: Cashbox);
     fn put_account(&mut self, account: Account);
     fn put_card(&mut self, card: Card);
+    fn put_phone(&mut self, phone: Phone, card: CardNo);
     /// Also maintains the indexes of pending and of expired purchases by expiry time.
     fn put_purchase(&mut self, purchase: Purchase);
     /// Also maintains the barcode index.
@@ -45,6 +48,7 @@ pub struct Projection {
     pub cashboxes: BTreeMap<CashboxId, Cashbox>,
     pub accounts: BTreeMap<AccountId, Account>,
     pub cards: BTreeMap<CardNo, Card>,
+    pub phones: BTreeMap<Phone, CardNo>,
     pub purchases: BTreeMap<PurchaseKey, Purchase>,
     pub products: BTreeMap<ProductCode, Product>,
     pub barcodes: BTreeMap<ProductCode, ProductCode>,
@@ -71,6 +75,9 @@ impl StateView for MemState {
     }
     fn card(&self, number: &CardNo) -> Option<Card> {
         self.projection.cards.get(number).cloned()
+    }
+    fn phone_card(&self, phone: &Phone) -> Option<CardNo> {
+        self.projection.phones.get(phone).cloned()
     }
     fn purchase(&self, key: &PurchaseKey) -> Option<Purchase> {
         self.projection.purchases.get(key).cloned()
@@ -121,6 +128,9 @@ impl StateStore for MemState {
     }
     fn put_card(&mut self, card: Card) {
         self.projection.cards.insert(card.number.clone(), card);
+    }
+    fn put_phone(&mut self, phone: Phone, card: CardNo) {
+        self.projection.phones.insert(phone, card);
     }
     fn put_purchase(&mut self, purchase: Purchase) {
         let entry = (purchase.expires_at, purchase.key.clone());

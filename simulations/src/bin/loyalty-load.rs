@@ -105,6 +105,7 @@ impl Ctx {
             card: card.clone(),
             local_time: "2026-11-23T12:00:00".into(),
             cashier: format!("cashier-{}", n % 7),
+            identifiers: Vec::new(),
             lines: (0..3)
                 .map(|l| pb::Line {
                     product: format!("p{}", (n + l) % 50),
@@ -184,7 +185,13 @@ impl Ctx {
         if !self.minimal && n.is_multiple_of(5) {
             let t = Instant::now();
             client
-                .balance(req(till, pb::BalanceRequest { card }))
+                .balance(req(
+                    till,
+                    pb::BalanceRequest {
+                        card,
+                        identifiers: Vec::new(),
+                    },
+                ))
                 .await?;
             self.record("Balance", t);
         }

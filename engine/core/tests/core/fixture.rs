@@ -187,6 +187,7 @@ impl World {
             cheque: cheque_id(id),
             card: card_no.map(card),
             cashier: None,
+            presented: Vec::new(),
             local_time: local(12),
             lines: lines
                 .iter()

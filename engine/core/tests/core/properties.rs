@@ -113,6 +113,7 @@ fn cheque(card_no: Option<u8>, id: u8, lines: &[(u8, u16, u32)]) -> Cheque {
         cheque: cheque_id(&format!("c{id}")),
         card: card_no.map(|c| card(CARDS[usize::from(c) % 4])),
         cashier: None,
+        presented: Vec::new(),
         local_time: local(19),
         lines: lines
             .iter()
@@ -337,6 +338,7 @@ fn offline_requests(items: &[Offline]) -> Vec<Request> {
                         cheque: cheque_id(&format!("off{i}")),
                         card: c.map(|c| card([GOLD, EMPTY][usize::from(c)])),
                         cashier: None,
+                        presented: Vec::new(),
                         local_time: local(10 + (i % 12) as u32),
                         lines: vec![Line {
                             product: ProductCode::new("bread").unwrap(),

@@ -767,7 +767,111 @@ const CASES: &[Case] = &[
         when: |_| pay(POS, Some(NEW_CARD), "1"),
         then: Code::AccountBlocked,
     },
+    Case {
+        name: "a phone may accrue but not redeem",
+        given: phone_registered,
+        when: |_| pay_with(vec![phone(PHONE)], "1"),
+        then: Code::RedeemNotAllowed,
+    },
+    Case {
+        name: "an unregistered phone",
+        given: nothing,
+        when: |_| register_with(vec![phone(PHONE)]),
+        then: Code::PhoneUnknown,
+    },
+    Case {
+        name: "a phone registered to another customer",
+        given: phone_registered,
+        when: |_| cash(POS, register_customer(PREPARED)),
+        then: Code::PhoneExists,
+    },
+    Case {
+        name: "a magnetic stripe of a blocked card",
+        given: nothing,
+        when: |_| pay_with(vec![stripe(BLOCKED)], "1"),
+        then: Code::CardBlocked,
+    },
+    Case {
+        name: "a magnetic stripe of a replaced card",
+        given: |w| w.admin_ok(replace(GOLD, NEW_CARD).1),
+        when: |_| pay_with(vec![stripe(GOLD)], "1"),
+        then: Code::CardReplaced,
+    },
+    Case {
+        name: "an auto value that is neither card, stripe nor phone",
+        given: nothing,
+        when: |_| register_with(vec![Presented::Auto("abc-1".into())]),
+        then: Code::IdentifierInvalid,
+    },
+    Case {
+        name: "auto stripe data without a card number",
+        given: nothing,
+        when: |_| register_with(vec![Presented::Auto("%B^NOBODY^?".into())]),
+        then: Code::IdentifierInvalid,
+    },
+    Case {
+        name: "an auto card number nobody has",
+        given: nothing,
+        when: |_| register_with(vec![Presented::Auto("2770000000999".into())]),
+        then: Code::CardUnknown,
+    },
+    Case {
+        name: "an auto phone nobody registered",
+        given: nothing,
+        when: |_| register_with(vec![Presented::Auto("+44 20 7946 0958".into())]),
+        then: Code::PhoneUnknown,
+    },
+    Case {
+        name: "a prepared card found by magnetic stripe may not redeem",
+        given: nothing,
+        when: |_| pay_with(vec![stripe(PREPARED)], "1"),
+        then: Code::CardNotActivated,
+    },
 ];
+
+const PHONE: &str = "8 (999) 000-11-22";
+
+fn phone(p: &str) -> Presented {
+    Presented::Phone(Phone::parse(p).unwrap())
+}
+
+fn stripe(card_no: &str) -> Presented {
+    Presented::Card {
+        number: card_from_magstripe(&format!("%B{card_no}^HOLDER/A^2712?")).unwrap(),
+        via: IdKind::MagStripe,
+    }
+}
+
+fn with_ids(ids: Vec<Presented>) -> Cheque {
+    let mut c = milk(None, "c1");
+    c.presented = ids;
+    c
+}
+
+fn pay_with(ids: Vec<Presented>, points: &str) -> (Actor, Command) {
+    cash(
+        POS,
+        Command::PayWithBonus {
+            cheque: with_ids(ids),
+            points: pts(points),
+        },
+    )
+}
+
+fn register_with(ids: Vec<Presented>) -> (Actor, Command) {
+    cash(
+        POS,
+        Command::RegisterPurchase {
+            cheque: with_ids(ids),
+        },
+    )
+}
+
+/// The customer of the issued card registers with the phone `PHONE`.
+fn phone_registered(w: &mut World) {
+    let r = w.cash(POS, register_customer(ISSUED));
+    assert!(r.is_ok(), "{}", r.message);
+}
 
 const NEW_CARD: &str = "2770000000900";
 
@@ -785,7 +889,7 @@ fn register_customer(card_no: &str) -> Command {
     Command::RegisterCustomer {
         card: card(card_no),
         name: "Ivan".into(),
-        phone: "+79990001122".into(),
+        phone: Phone::parse(PHONE).unwrap().to_string(),
         consent: true,
     }
 }
@@ -1106,15 +1210,18 @@ fn queries_answer_without_changing_anything() {
     assert!(operation_status(&w.state, Actor::Cashbox(POS2), OpId(1 << 100)).is_none());
     assert!(operation_status(&w.state, Actor::Cashbox(POS), OpId(1 << 101)).is_none());
     assert_eq!(
-        balance(&w.state, POS, &card(GOLD)).balance.unwrap().balance,
+        balance(&w.state, &w.program, POS, Some(&card(GOLD)), &[])
+            .balance
+            .unwrap()
+            .balance,
         pts("100")
     );
     assert_eq!(
-        balance(&w.state, POS, &card(BLOCKED)).code,
+        balance(&w.state, &w.program, POS, Some(&card(BLOCKED)), &[]).code,
         Code::CardBlocked
     );
     assert_eq!(
-        balance(&w.state, DISABLED, &card(GOLD)).code,
+        balance(&w.state, &w.program, DISABLED, Some(&card(GOLD)), &[]).code,
         Code::CashboxDisabled
     );
     assert_eq!(w.state.projection, before);
@@ -1343,7 +1450,79 @@ fn a_customer_at_the_till_from_new_card_to_replacement() {
         .is_ok());
     assert_eq!(w.state.account(account).unwrap().held, Points::ZERO);
     // The old card is refused everywhere, naming its successor.
-    let old = balance(&w.state, POS, &card(NEW_CARD));
+    let old = balance(&w.state, &w.program, POS, Some(&card(NEW_CARD)), &[]);
     assert_eq!(old.code, Code::CardReplaced);
     assert!(old.message.contains("*********0917"), "{}", old.message);
+}
+
+#[test]
+fn every_identifier_kind_finds_the_customer_and_the_policy_decides_who_may_redeem() {
+    let mut w = World::new();
+    phone_registered(&mut w);
+    let issued_account = w.account(ISSUED).id;
+    let holder_of = |w: &mut World, ids: Vec<Presented>| {
+        let (_, c) = register_with(ids);
+        let Command::RegisterPurchase { cheque } = c else {
+            unreachable!()
+        };
+        calculate(&w.state, &w.program, POS, &cheque)
+    };
+    // A phone, in any common form, and `Auto` with it, find the registered customer's card.
+    for ids in [
+        vec![phone("+7 999 000 11 22")],
+        vec![Presented::Auto("89990001122".into())],
+    ] {
+        let r = holder_of(&mut w, ids);
+        assert!(r.is_ok(), "{}", r.message);
+        assert_eq!(r.holder.unwrap().account, issued_account);
+        // A phone may not redeem: nothing is payable with points.
+        assert_eq!(r.totals.unwrap().redeem_max, Points::ZERO);
+    }
+    // A magnetic stripe (any track) and `Auto` with stripe data or a known number find GOLD,
+    // and may redeem.
+    let gold = w.account(GOLD).id;
+    for ids in [
+        vec![stripe(GOLD)],
+        vec![Presented::Auto(format!(";{GOLD}=2712101?"))],
+        vec![Presented::Auto(GOLD.into())],
+    ] {
+        let r = holder_of(&mut w, ids);
+        assert_eq!(r.holder.as_ref().unwrap().account, gold, "{}", r.message);
+        assert!(r.totals.unwrap().redeem_max > Points::ZERO);
+    }
+    // A card beats a phone, whatever the order.
+    let r = holder_of(&mut w, vec![phone(PHONE), stripe(GOLD)]);
+    assert_eq!(r.holder.unwrap().account, gold);
+    // Accrual by phone lands on the registered account.
+    let before = w.balance(ISSUED);
+    let (a, c) = register_with(vec![phone(PHONE)]);
+    assert!(w.run(a, c).reply.is_ok());
+    assert!(w
+        .cash(
+            POS,
+            Command::Confirm {
+                cheque: cheque_id("c1")
+            }
+        )
+        .is_ok());
+    assert!(w.balance(ISSUED) > before);
+    // Paying by magnetic stripe works where the policy allows it.
+    let mut cheque = with_ids(vec![stripe(GOLD)]);
+    cheque.cheque = cheque_id("c2");
+    let paid = w.run(
+        Actor::Cashbox(POS),
+        Command::PayWithBonus {
+            cheque,
+            points: pts("5"),
+        },
+    );
+    assert!(paid.reply.is_ok(), "{}", paid.reply.message);
+    // After a replacement the phone identifies the new card.
+    w.admin_ok(replace(ISSUED, NEW_CARD).1);
+    let r = holder_of(&mut w, vec![phone(PHONE)]);
+    assert_eq!(r.holder.unwrap().masked_card, "*********0900");
+    // A program that lets phones redeem.
+    w.program.redeem_via.push(IdKind::Phone);
+    let r = holder_of(&mut w, vec![phone(PHONE)]);
+    assert!(r.totals.unwrap().redeem_max > Points::ZERO);
 }
