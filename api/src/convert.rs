@@ -141,6 +141,67 @@ pub fn cheque(c: Option<pb::Cheque>, lines_max: usize) -> Wire<Cheque> {
     })
 }
 
+/// A card range (mask) and whether it is to be active (or removed).
+pub fn card_range(m: pb::SetCardRangeRequest) -> Wire<(CardRange, bool)> {
+    let pb::SetCardRangeRequest {
+        operation_id: _,
+        prefix,
+        length,
+        check,
+        card_type,
+        remove,
+    } = m;
+    if !prefix.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad("prefix", "digits only"));
+    }
+    if length == 0 || length > CardNo::BYTES_MAX as u32 || prefix.len() as u32 >= length {
+        return Err(bad(
+            "length",
+            format!("1..={}, longer than the prefix", CardNo::BYTES_MAX),
+        ));
+    }
+    let check = match pb::CheckDigit::try_from(check) {
+        Ok(pb::CheckDigit::Unspecified | pb::CheckDigit::None) => CheckDigit::None,
+        Ok(pb::CheckDigit::Luhn) => CheckDigit::Luhn,
+        Ok(pb::CheckDigit::Ean13) => CheckDigit::Ean13,
+        Err(_) => return Err(bad("check", "unknown check digit")),
+    };
+    let card_type = profile_text("card_type", &card_type, 64)?;
+    if card_type.is_empty() && !remove {
+        return Err(bad("card_type", "required"));
+    }
+    Ok((
+        CardRange {
+            prefix,
+            length: length as u8,
+            check,
+            card_type,
+        },
+        !remove,
+    ))
+}
+
+pub fn identifier_policy(kinds: &[i32]) -> Wire<IdentifierPolicy> {
+    let mut redeem_via = Vec::new();
+    for (i, k) in kinds.iter().enumerate() {
+        let kind = match pb::IdentifierKind::try_from(*k) {
+            Ok(pb::IdentifierKind::Barcode) => IdKind::Barcode,
+            Ok(pb::IdentifierKind::Magstripe) => IdKind::MagStripe,
+            Ok(pb::IdentifierKind::Phone) => IdKind::Phone,
+            _ => {
+                return Err(bad(
+                    format!("redeem_via[{i}]"),
+                    "barcode, magstripe or phone",
+                ))
+            }
+        };
+        if !redeem_via.contains(&kind) {
+            redeem_via.push(kind);
+        }
+    }
+    Ok(IdentifierPolicy { redeem_via })
+}
+
 /// A phone in its normalised form, or empty.
 pub fn optional_phone(field: &str, s: &str) -> Wire<String> {
     if s.trim().is_empty() {

@@ -139,7 +139,9 @@ pub fn envelope(rec: &EventRecord, view: &impl StateView) -> (String, pb::EventE
             env.points_adjusted = points(*delta);
             env.reason = reason.clone();
         }
-        Event::ProductUpserted { .. }
+        Event::CardRangeSet { .. }
+        | Event::IdentifierPolicySet { .. }
+        | Event::ProductUpserted { .. }
         | Event::OfferUpserted { .. }
         | Event::AccountOpened { .. } => {}
     }

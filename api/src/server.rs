@@ -3,7 +3,6 @@
 
 use crate::pb;
 use crate::service::{secret_hash, sweep_expired, AdminApi, CashApi, Signatures};
-use loyalty_core::command::IdKind;
 use loyalty_core::ids::OperatorName;
 use loyalty_engine::rocks::RocksStore;
 use loyalty_engine::{Engine, EngineConfig, SystemClock};
@@ -34,8 +33,6 @@ pub struct ServerConfig {
     pub admin_token: String,
     pub hold_lifetime_secs: u64,
     pub redeem_share_percent: String,
-    /// Identifier kinds that may redeem points: any of "barcode", "magstripe", "phone".
-    pub redeem_identifiers: Vec<String>,
     pub lines_per_cheque_max: usize,
     pub batch_ops_max: usize,
     pub queue_depth_max: usize,
@@ -77,7 +74,6 @@ impl Default for ServerConfig {
             admin_token: String::new(),
             hold_lifetime_secs: e.program.hold_lifetime_secs,
             redeem_share_percent: e.program.redeem_share.to_string(),
-            redeem_identifiers: vec!["barcode".into(), "magstripe".into()],
             lines_per_cheque_max: e.program.lines_per_cheque_max,
             batch_ops_max: e.batch_ops_max,
             queue_depth_max: e.queue_depth_max,
@@ -147,18 +143,6 @@ impl ServerConfig {
             loyalty_core::amount::Percent::parse(&self.redeem_share_percent)
                 .map_err(|err| ServeError::Config(format!("redeem_share_percent: {err}")))?;
         e.program.lines_per_cheque_max = self.lines_per_cheque_max;
-        e.program.redeem_via = self
-            .redeem_identifiers
-            .iter()
-            .map(|k| match k.as_str() {
-                "barcode" => Ok(IdKind::Barcode),
-                "magstripe" => Ok(IdKind::MagStripe),
-                "phone" => Ok(IdKind::Phone),
-                other => Err(ServeError::Config(format!(
-                    "redeem_identifiers: {other:?} is not barcode, magstripe or phone"
-                ))),
-            })
-            .collect::<Result<_, _>>()?;
         e.batch_ops_max = self.batch_ops_max;
         e.queue_depth_max = self.queue_depth_max;
         e.cashbox_queue_depth_max = self.cashbox_queue_depth_max;

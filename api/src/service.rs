@@ -239,6 +239,8 @@ fn command_name(c: &Command) -> &'static str {
         Command::RegisterCustomer { .. } => "RegisterCustomer",
         Command::ReplaceCard { .. } => "ReplaceCard",
         Command::SetAccountBlocked { .. } => "SetAccountBlocked",
+        Command::SetCardRange { .. } => "SetCardRange",
+        Command::SetIdentifierPolicy { .. } => "SetIdentifierPolicy",
         Command::ExpireHolds => "ExpireHolds",
     }
 }
@@ -348,10 +350,9 @@ impl pb::cash_service_server::CashService for CashApi {
         let (call, msg) = self.open(req, "Balance")?;
         let card = cv::optional_card("card", &msg.card).map_err(invalid)?;
         let presented = cv::presented("identifiers", msg.identifiers).map_err(invalid)?;
-        let program = self.engine.program();
         let reply = self
             .engine
-            .read(|v| decide::balance(v, program, call.cashbox, card.as_ref(), &presented))
+            .read(|v| decide::balance(v, call.cashbox, card.as_ref(), &presented))
             .map_err(status)?;
         self.seal(&call, cv::reply(reply, false))
     }
@@ -772,6 +773,44 @@ impl pb::admin_service_server::AdminService for AdminApi {
         };
         Ok(Response::new(
             self.run(operator, &operation_id, command).await?,
+        ))
+    }
+
+    async fn set_card_range(
+        &self,
+        req: tonic::Request<pb::SetCardRangeRequest>,
+    ) -> Rpc<pb::AdminReply> {
+        let operator = self.authorize(req.metadata())?;
+        let msg = req.into_inner();
+        let operation_id = msg.operation_id.clone();
+        let (range, active) = cv::card_range(msg).map_err(invalid)?;
+        Ok(Response::new(
+            self.run(
+                operator,
+                &operation_id,
+                Command::SetCardRange { range, active },
+            )
+            .await?,
+        ))
+    }
+
+    async fn set_identifier_policy(
+        &self,
+        req: tonic::Request<pb::SetIdentifierPolicyRequest>,
+    ) -> Rpc<pb::AdminReply> {
+        let operator = self.authorize(req.metadata())?;
+        let pb::SetIdentifierPolicyRequest {
+            operation_id,
+            redeem_via,
+        } = req.into_inner();
+        let policy = cv::identifier_policy(&redeem_via).map_err(invalid)?;
+        Ok(Response::new(
+            self.run(
+                operator,
+                &operation_id,
+                Command::SetIdentifierPolicy { policy },
+            )
+            .await?,
         ))
     }
 

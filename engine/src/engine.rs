@@ -598,8 +598,21 @@ pub fn verify_store(store: &dyn Store, rewrite: bool) -> Result<VerifyReport, St
         )*};
     }
     diff!(
-        cashboxes, accounts, cards, phones, purchases, products, barcodes, offers, pending, expired
+        cashboxes,
+        accounts,
+        cards,
+        phones,
+        card_ranges,
+        purchases,
+        products,
+        barcodes,
+        offers,
+        pending,
+        expired
     );
+    if live.identifier_policy != r.identifier_policy {
+        differences.push("identifier_policy".into());
+    }
     if live.accounts_opened != r.accounts_opened {
         differences.push("accounts_opened".into());
     }
@@ -714,6 +727,12 @@ fn write_projection(state: &mut StoredState<'_>, p: &loyalty_core::state::Projec
     }
     for (phone, card) in &p.phones {
         state.put_phone(phone.clone(), card.clone());
+    }
+    for r in p.card_ranges.values() {
+        state.put_card_range(r.clone(), true);
+    }
+    if let Some(policy) = &p.identifier_policy {
+        state.put_identifier_policy(policy.clone());
     }
     for x in p.purchases.values() {
         state.put_purchase(x.clone());

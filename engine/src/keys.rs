@@ -19,6 +19,7 @@ pub const TAG_PENDING: u8 = 0x08;
 pub const TAG_META: u8 = 0x09;
 pub const TAG_EXPIRED: u8 = 0x0A;
 pub const TAG_PHONE: u8 = 0x0B;
+pub const TAG_CARD_RANGE: u8 = 0x0C;
 
 /// Why a key could not be decoded: stored keys that do not decode are corruption.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -89,6 +90,13 @@ pub fn decode_card(k: &[u8]) -> Result<CardNo, KeyError> {
         [TAG_CARD, rest @ ..] => CardNo::new(text("card", rest)?).map_err(|_| err("card", k)),
         _ => Err(err("card", k)),
     }
+}
+
+/// A card range: its length, then its prefix.
+pub fn card_range(prefix: &str, length: u8) -> Vec<u8> {
+    let mut k = vec![TAG_CARD_RANGE, length];
+    k.extend_from_slice(prefix.as_bytes());
+    k
 }
 
 /// A registered phone (value: the card it identifies).

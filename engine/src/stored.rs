@@ -177,6 +177,16 @@ impl<'s> StoredState<'s> {
                     )?;
                     p.barcodes.insert(bc, code);
                 }
+                Some(&keys::TAG_CARD_RANGE) => {
+                    let r: CardRange = decode("state", &v)?;
+                    if k != keys::card_range(&r.prefix, r.length) {
+                        return Err(StoreError::Corrupt {
+                            space: "state",
+                            detail: "card range under another key".into(),
+                        });
+                    }
+                    p.card_ranges.insert((r.prefix.clone(), r.length), r);
+                }
                 Some(&keys::TAG_PHONE) => {
                     let card: CardNo = decode("state", &v)?;
                     p.phones
@@ -195,6 +205,8 @@ impl<'s> StoredState<'s> {
                 Some(&keys::TAG_META) => {
                     if k == keys::meta("accounts_opened") {
                         p.accounts_opened = decode("state", &v)?;
+                    } else if k == keys::meta("identifier_policy") {
+                        p.identifier_policy = Some(decode("state", &v)?);
                     }
                 }
                 _ => {
@@ -255,6 +267,17 @@ impl StateView for StoredState<'_> {
     fn operation(&self, op: OpId) -> Option<OperationRecord> {
         self.get(Space::Ops, &keys::operation(op))
     }
+    fn card_ranges(&self) -> Vec<CardRange> {
+        let (from, to) = ([keys::TAG_CARD_RANGE], [keys::TAG_CARD_RANGE + 1]);
+        self.scan(Space::State, &from, Some(&to), usize::MAX)
+            .into_iter()
+            .map(|(_, v)| must("state", &v))
+            .collect()
+    }
+    fn identifier_policy(&self) -> IdentifierPolicy {
+        self.get(Space::State, &keys::meta("identifier_policy"))
+            .unwrap_or_default()
+    }
     fn accounts_opened(&self) -> u64 {
         self.get(Space::State, &keys::meta("accounts_opened"))
             .unwrap_or(0)
@@ -290,6 +313,17 @@ impl StateStore for StoredState<'_> {
     }
     fn put_phone(&mut self, phone: Phone, card: CardNo) {
         self.put(Space::State, keys::phone(&phone), &card);
+    }
+    fn put_card_range(&mut self, range: CardRange, active: bool) {
+        let key = keys::card_range(&range.prefix, range.length);
+        if active {
+            self.put(Space::State, key, &range);
+        } else {
+            self.delete(Space::State, key);
+        }
+    }
+    fn put_identifier_policy(&mut self, policy: IdentifierPolicy) {
+        self.put(Space::State, keys::meta("identifier_policy"), &policy);
     }
     fn put_purchase(&mut self, purchase: Purchase) {
         let idx = keys::pending(purchase.expires_at, &purchase.key);

@@ -153,7 +153,7 @@ fn id(kind: pb::IdentifierKind, value: &str) -> pb::Identifier {
 
 #[tokio::test]
 async fn magnetic_stripe_phone_and_auto_identify_the_customer() {
-    let (server, _admin, mut till) = world_with(test_config()).await;
+    let (server, mut admin, mut till) = world_with(test_config()).await;
     let registered = till
         .client
         .register_customer(till.req(pb::RegisterCustomerRequest {
@@ -183,6 +183,7 @@ async fn magnetic_stripe_phone_and_auto_identify_the_customer() {
         .into_inner();
     assert_eq!(r.outcome, pb::Outcome::Ok as i32, "{}", r.message);
     buy(&mut till, CARD, "B-1", vec![line("bread", "1", "2000")]).await;
+    buy(&mut till, SOLD, "B-2", vec![line("bread", "1", "2000")]).await;
 
     let calculate = |ids: Vec<pb::Identifier>| {
         let mut c = cheque("Q-1", "", vec![line("bread", "1", "100")]);
@@ -260,6 +261,56 @@ async fn magnetic_stripe_phone_and_auto_identify_the_customer() {
         .unwrap()
         .into_inner();
     assert_eq!(b.holder.unwrap().name, "Olga");
+
+    // The administrator lets phones redeem, and adds a range of stand cards.
+    ok(&admin
+        .set_identifier_policy(admin_req(pb::SetIdentifierPolicyRequest {
+            operation_id: op(),
+            redeem_via: vec![K::Barcode.into(), K::Magstripe.into(), K::Phone.into()],
+        }))
+        .await
+        .unwrap()
+        .into_inner());
+    let r = till
+        .client
+        .calculate(till.req(calculate(vec![id(K::Phone, "+79990002233")])))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_ne!(r.totals.unwrap().redeem_max, "0.00");
+    ok(&admin
+        .set_card_range(admin_req(pb::SetCardRangeRequest {
+            operation_id: op(),
+            prefix: "2770000001".into(),
+            length: 13,
+            check: pb::CheckDigit::Ean13.into(),
+            card_type: "Stand".into(),
+            remove: false,
+        }))
+        .await
+        .unwrap()
+        .into_inner());
+    let stand = till
+        .client
+        .calculate(till.req(calculate(vec![id(K::Barcode, "2770000001007")])))
+        .await
+        .unwrap()
+        .into_inner();
+    let holder = stand.holder.unwrap();
+    assert_eq!(holder.card_type, "Stand");
+    assert_eq!(holder.card_status, pb::CardStatus::Prepared as i32);
+    let bad_range = admin
+        .set_card_range(admin_req(pb::SetCardRangeRequest {
+            operation_id: op(),
+            prefix: "27a".into(),
+            length: 13,
+            check: 0,
+            card_type: "X".into(),
+            remove: false,
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(bad_range.code(), tonic::Code::InvalidArgument);
     server.stop().await;
 }
 

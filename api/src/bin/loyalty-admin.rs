@@ -41,6 +41,20 @@ enum Status {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum Check {
+    None,
+    Luhn,
+    Ean13,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Via {
+    Barcode,
+    Magstripe,
+    Phone,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum Effect {
     Discount,
     Accrual,
@@ -131,6 +145,25 @@ enum Cmd {
         old: String,
         #[arg(long)]
         new: String,
+    },
+    /// Add or replace a card range (mask): unknown numbers in it become Prepared cards.
+    SetCardRange {
+        #[arg(long)]
+        prefix: String,
+        #[arg(long)]
+        length: u32,
+        #[arg(long, value_enum, default_value = "none")]
+        check: Check,
+        #[arg(long, default_value = "")]
+        card_type: String,
+        /// Remove the range with this prefix and length instead.
+        #[arg(long)]
+        remove: bool,
+    },
+    /// Which identifier kinds may redeem points, e.g. `--redeem-via barcode,magstripe`.
+    SetIdentifierPolicy {
+        #[arg(long, value_enum, value_delimiter = ',')]
+        redeem_via: Vec<Via>,
     },
     /// Block the account behind a card, and so all its cards.
     BlockAccount {
@@ -397,6 +430,44 @@ async fn main() -> anyhow::Result<()> {
                 new_card: new,
             })?;
             show(a.client.replace_card(r).await?.into_inner())
+        }
+        Cmd::SetCardRange {
+            prefix,
+            length,
+            check,
+            card_type,
+            remove,
+        } => {
+            let check = match check {
+                Check::None => pb::CheckDigit::None,
+                Check::Luhn => pb::CheckDigit::Luhn,
+                Check::Ean13 => pb::CheckDigit::Ean13,
+            };
+            let r = a.req(pb::SetCardRangeRequest {
+                operation_id: op(),
+                prefix,
+                length,
+                check: check.into(),
+                card_type,
+                remove,
+            })?;
+            show(a.client.set_card_range(r).await?.into_inner())
+        }
+        Cmd::SetIdentifierPolicy { redeem_via } => {
+            let redeem_via = redeem_via
+                .into_iter()
+                .map(|v| match v {
+                    Via::Barcode => pb::IdentifierKind::Barcode,
+                    Via::Magstripe => pb::IdentifierKind::Magstripe,
+                    Via::Phone => pb::IdentifierKind::Phone,
+                })
+                .map(i32::from)
+                .collect();
+            let r = a.req(pb::SetIdentifierPolicyRequest {
+                operation_id: op(),
+                redeem_via,
+            })?;
+            show(a.client.set_identifier_policy(r).await?.into_inner())
         }
         Cmd::BlockAccount { card } => set_account_blocked(&mut a, card, true).await,
         Cmd::UnblockAccount { card } => set_account_blocked(&mut a, card, false).await,

@@ -113,6 +113,8 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
                 replaced_by: None,
             });
         }
+        Event::CardRangeSet { range, active } => state.put_card_range(range.clone(), *active),
+        Event::IdentifierPolicySet { policy } => state.put_identifier_policy(policy.clone()),
         Event::AccountBlockedChanged { account, blocked } => {
             let mut a = account_of(state, *account, event);
             a.status = if *blocked {

@@ -115,6 +115,11 @@ pub enum Command {
     /// At the till (or by an administrator): a new card takes over the old card's account —
     /// balance, holds, history and profile; the old card becomes Replaced.
     ReplaceCard { old: CardNo, new: CardNo },
+    /// Admin: create or replace a card range (identified by prefix and length), or with
+    /// `active = false` remove it.
+    SetCardRange { range: CardRange, active: bool },
+    /// Admin: which identifier kinds may redeem.
+    SetIdentifierPolicy { policy: IdentifierPolicy },
     /// Admin: block or unblock the account behind a card (all its cards with it).
     SetAccountBlocked { card: CardNo, blocked: bool },
     /// Admin: a manual correction of a card's account balance (customer service), with

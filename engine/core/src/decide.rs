@@ -171,23 +171,71 @@ fn usable(card: &Card) -> Result<(), Rejection> {
     }
 }
 
-/// Resolves the card of a cheque. Blocked cards and accounts are refused outright.
-pub fn identify(
-    view: &impl StateView,
-    card: Option<&CardNo>,
-) -> Result<Option<(Card, Account)>, Rejection> {
-    let Some(number) = card else { return Ok(None) };
-    let card = view
-        .card(number)
-        .ok_or_else(|| reject(Code::CardUnknown, number.masked()))?;
-    usable(&card)?;
-    let account = view
-        .account(card.account)
-        .unwrap_or_else(|| panic!("corrupt: card {} without account", card.number.masked()));
-    if account.status == AccountStatus::Blocked {
-        return Err(reject(Code::AccountBlocked, card.number.masked()));
+/// A card, its account, and the events that open them when the card is new to the engine
+/// but in a configured range: then it is a Prepared card of the range's type on a new
+/// account, created by the command that first uses it.
+struct Found {
+    card: Card,
+    account: Account,
+    opened: Vec<Event>,
+}
+
+fn find_card(view: &impl StateView, number: &CardNo) -> Result<Found, Rejection> {
+    if let Some(card) = view.card(number) {
+        let account = view
+            .account(card.account)
+            .unwrap_or_else(|| panic!("corrupt: card {} without account", number.masked()));
+        return Ok(Found {
+            card,
+            account,
+            opened: Vec::new(),
+        });
     }
-    Ok(Some((card, account)))
+    let range = view
+        .card_ranges()
+        .into_iter()
+        .find(|r| r.matches(number))
+        .ok_or_else(|| reject(Code::CardUnknown, number.masked()))?;
+    let id = AccountId(view.accounts_opened() + 1);
+    let card = Card {
+        number: number.clone(),
+        account: id,
+        status: CardStatus::Prepared,
+        card_type: range.card_type,
+        replaced_by: None,
+    };
+    let account = Account {
+        id,
+        status: AccountStatus::Active,
+        balance: Points::ZERO,
+        held: Points::ZERO,
+        name: String::new(),
+        phone: String::new(),
+        consent: false,
+    };
+    Ok(Found {
+        opened: vec![
+            Event::AccountOpened {
+                account: id,
+                name: String::new(),
+                phone: String::new(),
+            },
+            Event::CardIssued { card: card.clone() },
+        ],
+        card,
+        account,
+    })
+}
+
+/// Resolves a card for a purchase. Blocked and replaced cards and blocked accounts are
+/// refused outright.
+fn identify(view: &impl StateView, number: &CardNo) -> Result<Found, Rejection> {
+    let found = find_card(view, number)?;
+    usable(&found.card)?;
+    if found.account.status == AccountStatus::Blocked {
+        return Err(reject(Code::AccountBlocked, number.masked()));
+    }
+    Ok(found)
 }
 
 fn holder(card: &Card, account: &Account) -> Holder {
@@ -225,23 +273,34 @@ fn spendable_if_redeemable(card: &Card, account: &Account) -> Option<Points> {
     card.status.may_redeem().then(|| account.spendable())
 }
 
-/// Who the cheque's identifiers name, and whether the way they were presented may redeem
-/// points under the program's policy.
-type Who = (Option<(Card, Account)>, bool);
+/// Who the cheque's identifiers name; whether the way they were presented may redeem points
+/// under the identifier policy; and the events that open a card first seen in a range.
+struct Identified {
+    who: Option<(Card, Account)>,
+    redeems: bool,
+    opened: Vec<Event>,
+}
 
 /// Resolves the identifiers of a cheque: a card of any kind beats a phone; then the card as
 /// [`identify`] does.
-pub fn identify_cheque(
+fn identify_cheque(
     view: &impl StateView,
-    program: &Program,
     card: Option<&CardNo>,
     presented: &[Presented],
-) -> Result<Who, Rejection> {
+) -> Result<Identified, Rejection> {
     let Some((number, via)) = resolve(view, card, presented)? else {
-        return Ok((None, false));
+        return Ok(Identified {
+            who: None,
+            redeems: false,
+            opened: Vec::new(),
+        });
     };
-    let who = identify(view, Some(&number))?;
-    Ok((who, program.redeem_via.contains(&via)))
+    let found = identify(view, &number)?;
+    Ok(Identified {
+        who: Some((found.card, found.account)),
+        redeems: view.identifier_policy().redeem_via.contains(&via),
+        opened: found.opened,
+    })
 }
 
 fn resolve(
@@ -320,8 +379,8 @@ pub fn calculate(
     let run = || -> Result<Reply, Rejection> {
         active_cashbox(view, cashbox)?;
         check_lines(program, cheque)?;
-        let (who, redeems) =
-            identify_cheque(view, program, cheque.card.as_ref(), &cheque.presented)?;
+        let Identified { who, redeems, .. } =
+            identify_cheque(view, cheque.card.as_ref(), &cheque.presented)?;
         let lines = price(view, program, cheque, Points::ZERO, online(who.is_some()));
         let spendable = who
             .as_ref()
@@ -341,15 +400,14 @@ pub fn calculate(
 /// The balance behind a card, or behind any identifier of its account.
 pub fn balance(
     view: &impl StateView,
-    program: &Program,
     cashbox: CashboxId,
     card: Option<&CardNo>,
     presented: &[Presented],
 ) -> Reply {
     let run = || -> Result<Reply, Rejection> {
         active_cashbox(view, cashbox)?;
-        let (c, a) = identify_cheque(view, program, card, presented)?
-            .0
+        let (c, a) = identify_cheque(view, card, presented)?
+            .who
             .ok_or_else(|| reject(Code::CardRequired, "no identifier"))?;
         Ok(Reply {
             holder: Some(holder(&c, &a)),
@@ -427,8 +485,8 @@ fn decide_cash(
                 return Err(reject(Code::AmountInvalid, "points"));
             }
             let key = purchase_key(cashbox, &cheque.cheque);
-            let (who, redeems) =
-                identify_cheque(view, program, cheque.card.as_ref(), &cheque.presented)?;
+            let Identified { who, redeems, .. } =
+                identify_cheque(view, cheque.card.as_ref(), &cheque.presented)?;
             let (card, account) = who.ok_or_else(|| reject(Code::CardRequired, ""))?;
             if !redeems {
                 return Err(reject(Code::RedeemNotAllowed, card.number.masked()));
@@ -483,8 +541,11 @@ fn decide_cash(
                 }
                 Some(p) => return Err(reject(Code::PurchaseWrongState, format!("{:?}", p.status))),
             };
-            let (who, redeems) =
-                identify_cheque(view, program, cheque.card.as_ref(), &cheque.presented)?;
+            let Identified {
+                who,
+                redeems,
+                mut opened,
+            } = identify_cheque(view, cheque.card.as_ref(), &cheque.presented)?;
             // Any card of the account may go on with the purchase (a replaced card's
             // successor, too); another account may not.
             if existing
@@ -515,7 +576,8 @@ fn decide_cash(
                 expires_at,
                 created_at,
             );
-            Ok((vec![Event::PurchaseRegistered { purchase }], reply))
+            opened.push(Event::PurchaseRegistered { purchase });
+            Ok((opened, reply))
         }
         Command::Confirm { cheque } => {
             let p = pending(view, cashbox, cheque, now)?;
@@ -713,7 +775,9 @@ fn decide_offline(
     if let Some(p) = view.purchase(&key) {
         return Err(reject(Code::PurchaseWrongState, format!("{:?}", p.status)));
     }
-    let (who, _) = identify_cheque(view, program, cheque.card.as_ref(), &cheque.presented)?;
+    let Identified {
+        who, mut opened, ..
+    } = identify_cheque(view, cheque.card.as_ref(), &cheque.presented)?;
     let lines = price(
         view,
         program,
@@ -735,7 +799,8 @@ fn decide_offline(
         now,
         now,
     );
-    Ok((vec![Event::PurchaseImported { purchase }], reply))
+    opened.push(Event::PurchaseImported { purchase });
+    Ok((opened, reply))
 }
 
 fn expire(view: &impl StateView, program: &Program, now: UnixMillis) -> Decided {
@@ -754,17 +819,6 @@ fn expire(view: &impl StateView, program: &Program, now: UnixMillis) -> Decided 
         })
         .collect();
     Ok((events, Reply::ok()))
-}
-
-/// A card and its account, or CARD_UNKNOWN.
-fn card_and_account(view: &impl StateView, number: &CardNo) -> Result<(Card, Account), Rejection> {
-    let card = view
-        .card(number)
-        .ok_or_else(|| reject(Code::CardUnknown, number.masked()))?;
-    let account = view
-        .account(card.account)
-        .unwrap_or_else(|| panic!("corrupt: card {} without account", number.masked()));
-    Ok((card, account))
 }
 
 /// Administration, and the customer service a till may also do.
@@ -921,7 +975,11 @@ fn decide_admin(view: &impl StateView, cmd: &Command) -> Decided {
             phone,
             consent,
         } => {
-            let (found, account) = card_and_account(view, card)?;
+            let Found {
+                card: found,
+                account,
+                mut opened,
+            } = find_card(view, card)?;
             usable(&found)?;
             if account.status == AccountStatus::Blocked {
                 return Err(reject(Code::AccountBlocked, card.masked()));
@@ -942,20 +1000,21 @@ fn decide_admin(view: &impl StateView, cmd: &Command) -> Decided {
             after.name = name.clone();
             let mut activated = found.clone();
             activated.status = CardStatus::Activated;
+            opened.extend([
+                Event::CustomerRegistered {
+                    account: account.id,
+                    card: card.clone(),
+                    name: name.clone(),
+                    phone: phone.clone(),
+                    consent: *consent,
+                },
+                Event::CardActivated {
+                    card: card.clone(),
+                    account: account.id,
+                },
+            ]);
             Ok((
-                vec![
-                    Event::CustomerRegistered {
-                        account: account.id,
-                        card: card.clone(),
-                        name: name.clone(),
-                        phone: phone.clone(),
-                        consent: *consent,
-                    },
-                    Event::CardActivated {
-                        card: card.clone(),
-                        account: account.id,
-                    },
-                ],
+                opened,
                 Reply {
                     holder: Some(holder(&activated, &after)),
                     balance: Some(BalanceInfo::from(&after)),
@@ -964,7 +1023,11 @@ fn decide_admin(view: &impl StateView, cmd: &Command) -> Decided {
             ))
         }
         Command::ReplaceCard { old, new } => {
-            let (found, account) = card_and_account(view, old)?;
+            let Found {
+                card: found,
+                account,
+                mut opened,
+            } = find_card(view, old)?;
             if found.status == CardStatus::Replaced {
                 usable(&found)?;
             }
@@ -983,14 +1046,15 @@ fn decide_admin(view: &impl StateView, cmd: &Command) -> Decided {
                 card_type: found.card_type.clone(),
                 replaced_by: None,
             };
+            opened.push(Event::CardReplaced {
+                account: account.id,
+                old: old.clone(),
+                new: new.clone(),
+                status,
+                card_type: found.card_type.clone(),
+            });
             Ok((
-                vec![Event::CardReplaced {
-                    account: account.id,
-                    old: old.clone(),
-                    new: new.clone(),
-                    status,
-                    card_type: found.card_type.clone(),
-                }],
+                opened,
                 Reply {
                     holder: Some(holder(&successor, &account)),
                     balance: Some(BalanceInfo::from(&account)),
@@ -999,15 +1063,26 @@ fn decide_admin(view: &impl StateView, cmd: &Command) -> Decided {
             ))
         }
         Command::SetAccountBlocked { card, blocked } => {
-            let (_, account) = card_and_account(view, card)?;
-            if (account.status == AccountStatus::Blocked) == *blocked {
-                return Ok((Vec::new(), Reply::ok()));
+            let Found {
+                account,
+                mut opened,
+                ..
+            } = find_card(view, card)?;
+            if (account.status == AccountStatus::Blocked) != *blocked {
+                opened.push(Event::AccountBlockedChanged {
+                    account: account.id,
+                    blocked: *blocked,
+                });
             }
-            one(Event::AccountBlockedChanged {
-                account: account.id,
-                blocked: *blocked,
-            })
+            Ok((opened, Reply::ok()))
         }
+        Command::SetCardRange { range, active } => one(Event::CardRangeSet {
+            range: range.clone(),
+            active: *active,
+        }),
+        Command::SetIdentifierPolicy { policy } => one(Event::IdentifierPolicySet {
+            policy: policy.clone(),
+        }),
         Command::ActivateCard { number } | Command::BlockCard { number } => {
             let card = view
                 .card(number)

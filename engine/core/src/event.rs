@@ -105,6 +105,13 @@ pub enum Event {
         account: AccountId,
         blocked: bool,
     },
+    CardRangeSet {
+        range: CardRange,
+        active: bool,
+    },
+    IdentifierPolicySet {
+        policy: IdentifierPolicy,
+    },
     /// A manual correction by an administrator; the log record names who made it.
     PointsAdjusted {
         account: AccountId,
@@ -138,6 +145,8 @@ impl Event {
             Event::CustomerRegistered { .. } => "CustomerRegistered",
             Event::CardReplaced { .. } => "CardReplaced",
             Event::AccountBlockedChanged { .. } => "AccountBlockedChanged",
+            Event::CardRangeSet { .. } => "CardRangeSet",
+            Event::IdentifierPolicySet { .. } => "IdentifierPolicySet",
         }
     }
 

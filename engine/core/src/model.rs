@@ -247,8 +247,83 @@ pub struct Program {
     pub lines_per_cheque_max: usize,
     /// Expiry sweeps release at most this many purchases per command.
     pub expire_batch_max: usize,
-    /// The identifier kinds that may redeem points (the others accrue only).
+}
+
+/// Which identifier kinds may redeem points; the others accrue only. Set by an
+/// administrator; until then barcode and magnetic stripe may, a phone may not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentifierPolicy {
     pub redeem_via: Vec<crate::command::IdKind>,
+}
+
+impl Default for IdentifierPolicy {
+    fn default() -> Self {
+        IdentifierPolicy {
+            redeem_via: vec![
+                crate::command::IdKind::Barcode,
+                crate::command::IdKind::MagStripe,
+            ],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum CheckDigit {
+    None,
+    /// The last digit is the Luhn (mod 10) check digit of the others.
+    Luhn,
+    /// The last digit is the EAN-13 check digit (weights 1, 3) of the others.
+    Ean13,
+}
+
+impl CheckDigit {
+    pub fn holds(self, digits: &str) -> bool {
+        let d: Vec<u32> = digits.chars().filter_map(|c| c.to_digit(10)).collect();
+        let Some((last, body)) = d.split_last() else {
+            return false;
+        };
+        let weighted = |w: &dyn Fn(usize) -> u32| {
+            body.iter()
+                .rev()
+                .enumerate()
+                .map(|(i, x)| w(i) * x)
+                .map(|v| {
+                    if v > 9 && matches!(self, CheckDigit::Luhn) {
+                        v - 9
+                    } else {
+                        v
+                    }
+                })
+                .sum::<u32>()
+        };
+        match self {
+            CheckDigit::None => true,
+            CheckDigit::Luhn => {
+                (10 - weighted(&|i| if i % 2 == 0 { 2 } else { 1 }) % 10) % 10 == *last
+            }
+            CheckDigit::Ean13 => {
+                (10 - weighted(&|i| if i % 2 == 0 { 3 } else { 1 }) % 10) % 10 == *last
+            }
+        }
+    }
+}
+
+/// A range of card numbers the chain prints: numbers of `length` digits starting with
+/// `prefix` (and with a valid check digit). An unknown number in a range is accepted as a
+/// new Prepared card of `card_type`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardRange {
+    pub prefix: String,
+    pub length: u8,
+    pub check: CheckDigit,
+    pub card_type: String,
+}
+
+impl CardRange {
+    pub fn matches(&self, number: &CardNo) -> bool {
+        let n = number.as_str();
+        n.len() == usize::from(self.length) && n.starts_with(&self.prefix) && self.check.holds(n)
+    }
 }
 
 impl Default for Program {
@@ -258,10 +333,6 @@ impl Default for Program {
             redeem_share: Percent(rust_decimal::Decimal::from(50)),
             lines_per_cheque_max: 500,
             expire_batch_max: 1000,
-            redeem_via: vec![
-                crate::command::IdKind::Barcode,
-                crate::command::IdKind::MagStripe,
-            ],
         }
     }
 }

@@ -14,6 +14,8 @@ pub trait StateView {
     fn card(&self, number: &CardNo) -> Option<Card>;
     /// The card a phone was registered with.
     fn phone_card(&self, phone: &Phone) -> Option<CardNo>;
+    fn card_ranges(&self) -> Vec<CardRange>;
+    fn identifier_policy(&self) -> IdentifierPolicy;
     fn purchase(&self, key: &PurchaseKey) -> Option<Purchase>;
     /// A product by its code or any of its barcodes.
     fn product(&self, code: &ProductCode) -> Option<Product>;
@@ -33,6 +35,9 @@ pub trait StateStore: StateView {
     fn put_account(&mut self, account: Account);
     fn put_card(&mut self, card: Card);
     fn put_phone(&mut self, phone: Phone, card: CardNo);
+    /// Adds or replaces (`active`) or removes the range with this prefix and length.
+    fn put_card_range(&mut self, range: CardRange, active: bool);
+    fn put_identifier_policy(&mut self, policy: IdentifierPolicy);
     /// Also maintains the indexes of pending and of expired purchases by expiry time.
     fn put_purchase(&mut self, purchase: Purchase);
     /// Also maintains the barcode index.
@@ -49,6 +54,8 @@ pub struct Projection {
     pub accounts: BTreeMap<AccountId, Account>,
     pub cards: BTreeMap<CardNo, Card>,
     pub phones: BTreeMap<Phone, CardNo>,
+    pub card_ranges: BTreeMap<(String, u8), CardRange>,
+    pub identifier_policy: Option<IdentifierPolicy>,
     pub purchases: BTreeMap<PurchaseKey, Purchase>,
     pub products: BTreeMap<ProductCode, Product>,
     pub barcodes: BTreeMap<ProductCode, ProductCode>,
@@ -78,6 +85,15 @@ impl StateView for MemState {
     }
     fn phone_card(&self, phone: &Phone) -> Option<CardNo> {
         self.projection.phones.get(phone).cloned()
+    }
+    fn card_ranges(&self) -> Vec<CardRange> {
+        self.projection.card_ranges.values().cloned().collect()
+    }
+    fn identifier_policy(&self) -> IdentifierPolicy {
+        self.projection
+            .identifier_policy
+            .clone()
+            .unwrap_or_default()
     }
     fn purchase(&self, key: &PurchaseKey) -> Option<Purchase> {
         self.projection.purchases.get(key).cloned()
@@ -131,6 +147,17 @@ impl StateStore for MemState {
     }
     fn put_phone(&mut self, phone: Phone, card: CardNo) {
         self.projection.phones.insert(phone, card);
+    }
+    fn put_card_range(&mut self, range: CardRange, active: bool) {
+        let key = (range.prefix.clone(), range.length);
+        if active {
+            self.projection.card_ranges.insert(key, range);
+        } else {
+            self.projection.card_ranges.remove(&key);
+        }
+    }
+    fn put_identifier_policy(&mut self, policy: IdentifierPolicy) {
+        self.projection.identifier_policy = Some(policy);
     }
     fn put_purchase(&mut self, purchase: Purchase) {
         let entry = (purchase.expires_at, purchase.key.clone());

@@ -827,7 +827,34 @@ const CASES: &[Case] = &[
         when: |_| pay_with(vec![stripe(PREPARED)], "1"),
         then: Code::CardNotActivated,
     },
+    Case {
+        name: "a number in a range but with a wrong check digit",
+        given: stand_range,
+        when: |_| register_with(vec![Presented::Auto("2770000001008".into())]),
+        then: Code::CardUnknown,
+    },
+    Case {
+        name: "a new card from a range may not redeem",
+        given: stand_range,
+        when: |_| pay(POS, Some(STAND_CARD), "1"),
+        then: Code::CardNotActivated,
+    },
 ];
+
+/// A range of stand cards: 13 digits from 2770000001, EAN-13 check digit.
+fn stand_range(w: &mut World) {
+    w.admin_ok(Command::SetCardRange {
+        range: CardRange {
+            prefix: "2770000001".into(),
+            length: 13,
+            check: CheckDigit::Ean13,
+            card_type: "Stand".into(),
+        },
+        active: true,
+    });
+}
+
+const STAND_CARD: &str = "2770000001007";
 
 const PHONE: &str = "8 (999) 000-11-22";
 
@@ -1210,18 +1237,18 @@ fn queries_answer_without_changing_anything() {
     assert!(operation_status(&w.state, Actor::Cashbox(POS2), OpId(1 << 100)).is_none());
     assert!(operation_status(&w.state, Actor::Cashbox(POS), OpId(1 << 101)).is_none());
     assert_eq!(
-        balance(&w.state, &w.program, POS, Some(&card(GOLD)), &[])
+        balance(&w.state, POS, Some(&card(GOLD)), &[])
             .balance
             .unwrap()
             .balance,
         pts("100")
     );
     assert_eq!(
-        balance(&w.state, &w.program, POS, Some(&card(BLOCKED)), &[]).code,
+        balance(&w.state, POS, Some(&card(BLOCKED)), &[]).code,
         Code::CardBlocked
     );
     assert_eq!(
-        balance(&w.state, &w.program, DISABLED, Some(&card(GOLD)), &[]).code,
+        balance(&w.state, DISABLED, Some(&card(GOLD)), &[]).code,
         Code::CashboxDisabled
     );
     assert_eq!(w.state.projection, before);
@@ -1450,7 +1477,7 @@ fn a_customer_at_the_till_from_new_card_to_replacement() {
         .is_ok());
     assert_eq!(w.state.account(account).unwrap().held, Points::ZERO);
     // The old card is refused everywhere, naming its successor.
-    let old = balance(&w.state, &w.program, POS, Some(&card(NEW_CARD)), &[]);
+    let old = balance(&w.state, POS, Some(&card(NEW_CARD)), &[]);
     assert_eq!(old.code, Code::CardReplaced);
     assert!(old.message.contains("*********0917"), "{}", old.message);
 }
@@ -1522,7 +1549,76 @@ fn every_identifier_kind_finds_the_customer_and_the_policy_decides_who_may_redee
     let r = holder_of(&mut w, vec![phone(PHONE)]);
     assert_eq!(r.holder.unwrap().masked_card, "*********0900");
     // A program that lets phones redeem.
-    w.program.redeem_via.push(IdKind::Phone);
+    w.admin_ok(Command::SetIdentifierPolicy {
+        policy: IdentifierPolicy {
+            redeem_via: vec![IdKind::Barcode, IdKind::MagStripe, IdKind::Phone],
+        },
+    });
     let r = holder_of(&mut w, vec![phone(PHONE)]);
     assert!(r.totals.unwrap().redeem_max > Points::ZERO);
+}
+
+#[test]
+fn check_digits() {
+    assert!(CheckDigit::Luhn.holds("79927398713"));
+    assert!(!CheckDigit::Luhn.holds("79927398710"));
+    assert!(CheckDigit::Ean13.holds("4006381333931"));
+    assert!(CheckDigit::Ean13.holds(GOLD));
+    assert!(!CheckDigit::Ean13.holds("4006381333932"));
+    assert!(CheckDigit::None.holds("1"));
+    assert!(!CheckDigit::Luhn.holds(""));
+}
+
+#[test]
+fn a_card_from_a_range_is_created_by_its_first_purchase_and_registered_later() {
+    let mut w = World::new();
+    stand_range(&mut w);
+    let opened_before = w.state.accounts_opened();
+    // A preview shows a Prepared card of the range's type, with nothing payable, and
+    // creates nothing.
+    let preview = calculate(&w.state, &w.program, POS, &milk(Some(STAND_CARD), "s1"));
+    let holder = preview.holder.unwrap();
+    assert_eq!(
+        (holder.card_type.as_str(), holder.card_status),
+        ("Stand", CardStatus::Prepared)
+    );
+    assert_eq!(preview.totals.unwrap().redeem_max, Points::ZERO);
+    assert!(w.state.card(&card(STAND_CARD)).is_none());
+    // The first purchase opens the account and the card, then accrues.
+    w.buy(STAND_CARD, "s1", &[("bread", "1", "1000")]);
+    let c = w.state.card(&card(STAND_CARD)).unwrap();
+    assert_eq!(
+        (c.status, c.card_type.as_str()),
+        (CardStatus::Prepared, "Stand")
+    );
+    assert_eq!(w.state.accounts_opened(), opened_before + 1);
+    assert_eq!(w.balance(STAND_CARD), Points::parse("50").unwrap());
+    // Registration at the till activates it; another fresh card of the range can be
+    // registered directly.
+    assert!(w.cash(POS, register_customer(STAND_CARD)).is_ok());
+    let fresh = "2770000001014";
+    assert!(CheckDigit::Ean13.holds(fresh));
+    let mut r = register_customer(fresh);
+    if let Command::RegisterCustomer { phone, .. } = &mut r {
+        *phone = String::new();
+    }
+    let registered = w.cash(POS, r);
+    assert!(registered.is_ok(), "{}", registered.message);
+    assert_eq!(
+        w.state.card(&card(fresh)).unwrap().status,
+        CardStatus::Activated
+    );
+    // Removing the range: unknown numbers of it are refused again; known cards stay.
+    w.admin_ok(Command::SetCardRange {
+        range: CardRange {
+            prefix: "2770000001".into(),
+            length: 13,
+            check: CheckDigit::Ean13,
+            card_type: String::new(),
+        },
+        active: false,
+    });
+    let (a, c) = register_with(vec![Presented::Auto("2770000001021".into())]);
+    assert_eq!(w.run(a, c).reply.code, Code::CardUnknown);
+    assert!(w.state.card(&card(STAND_CARD)).is_some());
 }
