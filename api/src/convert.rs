@@ -99,6 +99,7 @@ pub fn cheque(c: Option<pb::Cheque>, lines_max: usize) -> Wire<Cheque> {
         lines,
         cashier,
         identifiers,
+        pin,
     } = c.ok_or_else(|| bad("cheque", "missing"))?;
     if lines.len() > lines_max {
         return Err(bad(
@@ -138,6 +139,7 @@ pub fn cheque(c: Option<pb::Cheque>, lines_max: usize) -> Wire<Cheque> {
             Some(CashierId::new(&cashier).map_err(|e| bad("cheque.cashier", e))?)
         },
         presented: presented("cheque.identifiers", identifiers)?,
+        pin: optional_pin("cheque.pin", &pin)?,
     })
 }
 
@@ -200,6 +202,13 @@ pub fn identifier_policy(kinds: &[i32]) -> Wire<IdentifierPolicy> {
         }
     }
     Ok(IdentifierPolicy { redeem_via })
+}
+
+pub fn optional_pin(field: &str, s: &str) -> Wire<Option<Pin>> {
+    if s.is_empty() {
+        return Ok(None);
+    }
+    Pin::new(s).map(Some).map_err(|e| bad(field, e))
 }
 
 /// A phone in its normalised form, or empty.
@@ -354,6 +363,8 @@ pub fn outcome(code: Code) -> pb::Outcome {
         Code::PhoneExists => O::PhoneExists,
         Code::RedeemNotAllowed => O::RedeemNotAllowed,
         Code::IdentifierInvalid => O::IdentifierInvalid,
+        Code::PinRequired => O::PinRequired,
+        Code::PinInvalid => O::PinInvalid,
     }
 }
 
@@ -654,7 +665,7 @@ mod tests {
         fn arbitrary_field_values_are_refused_or_bounded(
             id in ".{0,80}", card in ".{0,40}", at in ".{0,30}", qty in ".{0,20}", price in ".{0,20}", pts in ".{0,20}", cashier in ".{0,70}",
         ) {
-            let c = pb::Cheque { cheque_id: id, card, local_time: at, lines: vec![pb::Line { product: "p".into(), quantity: qty, price }], cashier, identifiers: Vec::new() };
+            let c = pb::Cheque { cheque_id: id, card, local_time: at, lines: vec![pb::Line { product: "p".into(), quantity: qty, price }], cashier, identifiers: Vec::new(), pin: String::new() };
             match cheque(Some(c), 500) {
                 Ok(c) => {
                     let l = &c.lines[0];
@@ -676,6 +687,7 @@ mod tests {
             card: "".into(),
             local_time: "2026-11-23T12:00:00".into(),
             identifiers: Vec::new(),
+            pin: String::new(),
             cashier: String::new(),
             lines: vec![pb::Line {
                 product: "p".into(),

@@ -139,6 +139,15 @@ pub fn envelope(rec: &EventRecord, view: &impl StateView) -> (String, pb::EventE
             env.points_adjusted = points(*delta);
             env.reason = reason.clone();
         }
+        Event::CardPinSet { card, pin_hash, .. } => {
+            env.card = card.masked();
+            env.reason = if pin_hash.is_some() {
+                "PIN set"
+            } else {
+                "PIN cleared"
+            }
+            .into();
+        }
         Event::CardRangeSet { .. }
         | Event::IdentifierPolicySet { .. }
         | Event::ProductUpserted { .. }

@@ -133,6 +133,7 @@ pub fn parse_jsonl(text: &str) -> Result<Vec<pb::OfflineItem>, ImportError> {
                 lines,
                 cashier: j.cashier,
                 identifiers: Vec::new(),
+                pin: String::new(),
             };
             pb::OfflineItem {
                 operation_id: op,
@@ -207,6 +208,7 @@ pub fn parse_csv(text: &str) -> Result<Vec<pb::OfflineItem>, ImportError> {
             lines: vec![line],
             cashier: String::new(),
             identifiers: Vec::new(),
+            pin: String::new(),
         };
         out.push(pb::OfflineItem {
             operation_id: op,

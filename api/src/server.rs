@@ -247,7 +247,10 @@ pub async fn serve(
     )?);
     let started = std::time::Instant::now();
     let store = Arc::new(RocksStore::open(&config.data_dir.join("db"))?);
-    let engine = Engine::start(store, config.engine_config()?, Arc::new(SystemClock))?;
+    let mut engine_config = config.engine_config()?;
+    // PIN hashes are keyed by a secret derived from the server's key, never logged.
+    engine_config.program.pin_key = server_key.derive("loyalty pin key");
+    let engine = Engine::start(store, engine_config, Arc::new(SystemClock))?;
     tracing::info!(addr = %listener.local_addr()?, data_dir = %config.data_dir.display(), open_ms = started.elapsed().as_millis() as u64, "listening");
 
     let sweeper = {

@@ -240,6 +240,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::ReplaceCard { .. } => "ReplaceCard",
         Command::SetAccountBlocked { .. } => "SetAccountBlocked",
         Command::SetCardRange { .. } => "SetCardRange",
+        Command::SetCardPin { .. } => "SetCardPin",
         Command::SetIdentifierPolicy { .. } => "SetIdentifierPolicy",
         Command::ExpireHolds => "ExpireHolds",
     }
@@ -446,6 +447,19 @@ impl pb::cash_service_server::CashService for CashApi {
         let command = Command::ReplaceCard {
             old: cv::card("old_card", &msg.old_card).map_err(invalid)?,
             new: cv::card("new_card", &msg.new_card).map_err(invalid)?,
+        };
+        self.run(&call, &msg.operation_id, command).await
+    }
+
+    async fn set_card_pin(
+        &self,
+        req: tonic::Request<pb::SetCardPinRequest>,
+    ) -> Rpc<pb::ChequeReply> {
+        let _timer = self.metrics.timer("SetCardPin");
+        let (call, msg) = self.open(req, "SetCardPin")?;
+        let command = Command::SetCardPin {
+            card: cv::card("card", &msg.card).map_err(invalid)?,
+            pin: cv::optional_pin("pin", &msg.pin).map_err(invalid)?,
         };
         self.run(&call, &msg.operation_id, command).await
     }

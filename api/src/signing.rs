@@ -160,6 +160,15 @@ impl ServerKey {
         hex::encode(self.0.verifying_key().to_bytes())
     }
 
+    /// A secret for another purpose, derived from this key's seed and a label.
+    pub fn derive(&self, label: &str) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(label.as_bytes());
+        h.update([0]);
+        h.update(self.0.to_bytes());
+        h.finalize().into()
+    }
+
     pub fn sign(&self, message: &[u8]) -> String {
         hex::encode(self.0.sign(message).to_bytes())
     }

@@ -101,6 +101,7 @@ pub fn cheque_for(id: &str, number: CardNo, lines: usize) -> Cheque {
         card: Some(number),
         cashier: None,
         presented: Vec::new(),
+        pin: None,
         local_time: local(),
         lines: (0..lines)
             .map(|l| Line {

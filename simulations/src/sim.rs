@@ -147,6 +147,7 @@ fn cheque(id: &str, card: Option<usize>, amount: i64) -> Cheque {
         card: card.map(card_no),
         cashier: None,
         presented: Vec::new(),
+        pin: None,
         local_time: at(12),
         lines: vec![Line {
             product: ProductCode::new("p").expect("code"),

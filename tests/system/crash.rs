@@ -21,9 +21,15 @@ struct ChildServer {
 
 /// Starts the real server binary on 127.0.0.1:0 and reads its address from its log.
 fn spawn_server(data: &Path, kafka: &Option<(String, String)>) -> (ChildServer, Duration) {
+    // Holds outlive the longest run (1,000 kills take about 15 minutes): this test is about
+    // durability, and the final resend must find every unconfirmed purchase still pending.
+    let config = data.join("server.toml");
+    std::fs::write(&config, "hold_lifetime_secs = 172800\n").unwrap();
     let started = Instant::now();
     let mut command = Command::new(env!("CARGO_BIN_EXE_loyalty-test-server"));
     command.args([
+        "--config",
+        config.to_str().unwrap(),
         "--data-dir",
         data.to_str().unwrap(),
         "--listen",

@@ -311,6 +311,40 @@ async fn magnetic_stripe_phone_and_auto_identify_the_customer() {
         .await
         .unwrap_err();
     assert_eq!(bad_range.code(), tonic::Code::InvalidArgument);
+
+    // A PIN set at the till guards paying with points.
+    let set = till
+        .client
+        .set_card_pin(till.req(pb::SetCardPinRequest {
+            operation_id: op(),
+            card: CARD.into(),
+            pin: "2468".into(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(set.outcome, pb::Outcome::Ok as i32, "{}", set.message);
+    let pay = |pin: &str, cheque_id: &str| pb::PayWithBonusRequest {
+        operation_id: op(),
+        cheque: Some(pb::Cheque {
+            pin: pin.into(),
+            ..cheque(cheque_id, CARD, vec![line("bread", "1", "100")])
+        }),
+        points: "1".into(),
+    };
+    for (pin, outcome) in [
+        ("", pb::Outcome::PinRequired),
+        ("1357", pb::Outcome::PinInvalid),
+        ("2468", pb::Outcome::Ok),
+    ] {
+        let r = till
+            .client
+            .pay_with_bonus(till.req(pay(pin, &format!("P-{pin}"))))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(r.outcome, outcome as i32, "{pin}: {}", r.message);
+    }
     server.stop().await;
 }
 

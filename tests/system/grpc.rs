@@ -586,6 +586,7 @@ fn offline_purchase(id: &str, price: &str, points: &str) -> pb::OfflineItem {
                 local_time: "2026-11-20T09:30:00".into(),
                 cashier: String::new(),
                 identifiers: Vec::new(),
+                pin: String::new(),
                 ..cheque(id, CARD, vec![line("bread", "1", price)])
             }),
             points_paid: points.into(),

@@ -120,6 +120,7 @@ pub fn cheque(id: &str, card: &str, lines: Vec<pb::Line>) -> pb::Cheque {
         local_time: "2026-11-23T12:00:00".into(),
         cashier: String::new(),
         identifiers: Vec::new(),
+        pin: String::new(),
         lines,
     }
 }

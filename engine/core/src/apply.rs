@@ -111,7 +111,15 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
                 status: *status,
                 card_type: card_type.clone(),
                 replaced_by: None,
+                pin_hash: None,
             });
+        }
+        Event::CardPinSet { card, pin_hash, .. } => {
+            let mut c = state
+                .card(card)
+                .unwrap_or_else(|| panic!("corrupt: unknown card {card}"));
+            c.pin_hash = *pin_hash;
+            state.put_card(c);
         }
         Event::CardRangeSet { range, active } => state.put_card_range(range.clone(), *active),
         Event::IdentifierPolicySet { policy } => state.put_identifier_policy(policy.clone()),

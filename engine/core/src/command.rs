@@ -39,6 +39,8 @@ pub struct Cheque {
     pub card: Option<CardNo>,
     /// Further identifiers; a card (any kind) beats a phone.
     pub presented: Vec<Presented>,
+    /// The PIN the customer typed, if any (needed to redeem with a card that has one).
+    pub pin: Option<Pin>,
     /// The cashbox's local time; offers are evaluated in it (no time zone is sent).
     pub local_time: NaiveDateTime,
     pub lines: Vec<Line>,
@@ -120,6 +122,8 @@ pub enum Command {
     SetCardRange { range: CardRange, active: bool },
     /// Admin: which identifier kinds may redeem.
     SetIdentifierPolicy { policy: IdentifierPolicy },
+    /// At the till (or by an administrator): set or (with `None`) clear a card's PIN.
+    SetCardPin { card: CardNo, pin: Option<Pin> },
     /// Admin: block or unblock the account behind a card (all its cards with it).
     SetAccountBlocked { card: CardNo, blocked: bool },
     /// Admin: a manual correction of a card's account balance (customer service), with

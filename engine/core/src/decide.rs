@@ -112,12 +112,11 @@ pub fn decide(view: &impl StateView, program: &Program, req: &Request, now: Unix
                     ));
                 }
             }
-            decide_admin(view, cmd)
+            decide_admin(view, program, cmd)
         }
-        (Actor::Admin(_), cmd) if !is_cash_command(cmd) => decide_admin(view, cmd),
-        (Actor::System, Command::ExpireHolds) => {
-            decide_admin(view, &Command::ExpireHolds).and_then(|_| expire(view, program, now))
-        }
+        (Actor::Admin(_), cmd) if !is_cash_command(cmd) => decide_admin(view, program, cmd),
+        (Actor::System, Command::ExpireHolds) => decide_admin(view, program, &Command::ExpireHolds)
+            .and_then(|_| expire(view, program, now)),
         _ => Err(reject(Code::Forbidden, "")),
     }
 }
@@ -138,7 +137,10 @@ fn is_cash_command(cmd: &Command) -> bool {
 fn is_till_customer_command(cmd: &Command) -> bool {
     matches!(
         cmd,
-        Command::IssueCard { .. } | Command::RegisterCustomer { .. } | Command::ReplaceCard { .. }
+        Command::IssueCard { .. }
+            | Command::RegisterCustomer { .. }
+            | Command::ReplaceCard { .. }
+            | Command::SetCardPin { .. }
     )
 }
 
@@ -203,6 +205,7 @@ fn find_card(view: &impl StateView, number: &CardNo) -> Result<Found, Rejection>
         status: CardStatus::Prepared,
         card_type: range.card_type,
         replaced_by: None,
+        pin_hash: None,
     };
     let account = Account {
         id,
@@ -271,6 +274,23 @@ fn online(accrual: bool) -> Grants {
 
 fn spendable_if_redeemable(card: &Card, account: &Account) -> Option<Points> {
     card.status.may_redeem().then(|| account.spendable())
+}
+
+/// A card with a PIN pays with points only with the right PIN (compared in constant time).
+fn check_pin(program: &Program, card: &Card, presented: Option<&Pin>) -> Result<(), Rejection> {
+    match (&card.pin_hash, presented) {
+        (None, _) => Ok(()),
+        (Some(_), None) => Err(reject(Code::PinRequired, card.number.masked())),
+        (Some(want), Some(pin)) => {
+            let got = pin.hash(&program.pin_key, &card.number);
+            let diff = want.iter().zip(got).fold(0u8, |acc, (a, b)| acc | (a ^ b));
+            if diff == 0 {
+                Ok(())
+            } else {
+                Err(reject(Code::PinInvalid, card.number.masked()))
+            }
+        }
+    }
 }
 
 /// Who the cheque's identifiers name; whether the way they were presented may redeem points
@@ -491,6 +511,7 @@ fn decide_cash(
             if !redeems {
                 return Err(reject(Code::RedeemNotAllowed, card.number.masked()));
             }
+            check_pin(program, &card, cheque.pin.as_ref())?;
             if !card.status.may_redeem() {
                 return Err(reject(Code::CardNotActivated, card.number.masked()));
             }
@@ -822,7 +843,7 @@ fn expire(view: &impl StateView, program: &Program, now: UnixMillis) -> Decided 
 }
 
 /// Administration, and the customer service a till may also do.
-fn decide_admin(view: &impl StateView, cmd: &Command) -> Decided {
+fn decide_admin(view: &impl StateView, program: &Program, cmd: &Command) -> Decided {
     let one = |e: Event| Ok((vec![e], Reply::ok()));
     match cmd {
         Command::RegisterCashbox {
@@ -965,6 +986,7 @@ fn decide_admin(view: &impl StateView, cmd: &Command) -> Decided {
                     status: *status,
                     card_type: card_type.clone(),
                     replaced_by: None,
+                    pin_hash: None,
                 },
             });
             Ok((events, Reply::ok()))
@@ -1045,6 +1067,7 @@ fn decide_admin(view: &impl StateView, cmd: &Command) -> Decided {
                 status,
                 card_type: found.card_type.clone(),
                 replaced_by: None,
+                pin_hash: None,
             };
             opened.push(Event::CardReplaced {
                 account: account.id,
@@ -1072,6 +1095,23 @@ fn decide_admin(view: &impl StateView, cmd: &Command) -> Decided {
                 opened.push(Event::AccountBlockedChanged {
                     account: account.id,
                     blocked: *blocked,
+                });
+            }
+            Ok((opened, Reply::ok()))
+        }
+        Command::SetCardPin { card, pin } => {
+            let pin_hash = pin.as_ref().map(|p| p.hash(&program.pin_key, card));
+            let Found {
+                card: found,
+                account,
+                mut opened,
+            } = find_card(view, card)?;
+            usable(&found)?;
+            if found.pin_hash != pin_hash {
+                opened.push(Event::CardPinSet {
+                    card: card.clone(),
+                    account: account.id,
+                    pin_hash,
                 });
             }
             Ok((opened, Reply::ok()))

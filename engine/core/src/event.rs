@@ -105,6 +105,12 @@ pub enum Event {
         account: AccountId,
         blocked: bool,
     },
+    /// The PIN was set or cleared: only its keyed hash is recorded (see `Pin::hash`).
+    CardPinSet {
+        card: CardNo,
+        account: AccountId,
+        pin_hash: Option<[u8; 32]>,
+    },
     CardRangeSet {
         range: CardRange,
         active: bool,
@@ -146,6 +152,7 @@ impl Event {
             Event::CardReplaced { .. } => "CardReplaced",
             Event::AccountBlockedChanged { .. } => "AccountBlockedChanged",
             Event::CardRangeSet { .. } => "CardRangeSet",
+            Event::CardPinSet { .. } => "CardPinSet",
             Event::IdentifierPolicySet { .. } => "IdentifierPolicySet",
         }
     }
@@ -160,7 +167,8 @@ impl Event {
             | Event::PointsAdjusted { account, .. }
             | Event::CustomerRegistered { account, .. }
             | Event::CardReplaced { account, .. }
-            | Event::AccountBlockedChanged { account, .. } => Some(*account),
+            | Event::AccountBlockedChanged { account, .. }
+            | Event::CardPinSet { account, .. } => Some(*account),
             Event::BonusHeld { purchase }
             | Event::PurchaseRegistered { purchase }
             | Event::PurchaseImported { purchase } => purchase.account,

@@ -187,6 +187,41 @@ impl fmt::Debug for OperatorName {
     }
 }
 
+/// A card PIN as typed at the till: 4 to 8 digits. Never stored: cards keep a keyed hash.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Pin(String);
+
+impl Pin {
+    pub fn new(s: &str) -> Result<Pin, IdError> {
+        if (4..=8).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()) {
+            Ok(Pin(s.to_owned()))
+        } else {
+            Err(IdError {
+                kind: "PIN",
+                reason: "4 to 8 digits".into(),
+            })
+        }
+    }
+
+    /// The keyed hash kept on the card: SHA-256 of the program's PIN key, the card number
+    /// and the PIN, so the log and the state never reveal a PIN without the key.
+    pub fn hash(&self, key: &[u8; 32], card: &CardNo) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(key);
+        h.update(card.as_str().as_bytes());
+        h.update([0]);
+        h.update(self.0.as_bytes());
+        h.finalize().into()
+    }
+}
+
+impl fmt::Debug for Pin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Pin(****)")
+    }
+}
+
 /// A phone number in international form: `+` and 8–15 digits. Russian numbers written
 /// as `8 (999) 000-11-22`, `79990001122` or `9990001122` normalise to `+79990001122`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -100,6 +100,8 @@ pub struct Card {
     pub card_type: String,
     /// Set when the card was replaced: the card that took over its account.
     pub replaced_by: Option<CardNo>,
+    /// Keyed hash of the card's PIN, when it has one: redemption then needs the PIN.
+    pub pin_hash: Option<[u8; 32]>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -247,6 +249,8 @@ pub struct Program {
     pub lines_per_cheque_max: usize,
     /// Expiry sweeps release at most this many purchases per command.
     pub expire_batch_max: usize,
+    /// Key of the PIN hashes (kept by the server, outside the log).
+    pub pin_key: [u8; 32],
 }
 
 /// Which identifier kinds may redeem points; the others accrue only. Set by an
@@ -333,6 +337,7 @@ impl Default for Program {
             redeem_share: Percent(rust_decimal::Decimal::from(50)),
             lines_per_cheque_max: 500,
             expire_batch_max: 1000,
+            pin_key: [0; 32],
         }
     }
 }

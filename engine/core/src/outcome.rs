@@ -63,6 +63,9 @@ pub enum Code {
     RedeemNotAllowed = 82,
     /// An `Auto` identifier is neither magnetic stripe data, a card number nor a phone.
     IdentifierInvalid = 83,
+    /// The card has a PIN: paying with points needs it.
+    PinRequired = 84,
+    PinInvalid = 85,
 }
 
 impl Code {
@@ -112,6 +115,8 @@ impl Code {
             Code::PhoneExists => "the phone is registered to another customer",
             Code::RedeemNotAllowed => "this kind of identifier may accrue but not redeem points",
             Code::IdentifierInvalid => "the identifier is not a card, magnetic stripe or phone",
+            Code::PinRequired => "this card needs its PIN to pay with points",
+            Code::PinInvalid => "wrong PIN",
         }
     }
 }

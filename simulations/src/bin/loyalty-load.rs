@@ -106,6 +106,7 @@ impl Ctx {
             local_time: "2026-11-23T12:00:00".into(),
             cashier: format!("cashier-{}", n % 7),
             identifiers: Vec::new(),
+            pin: String::new(),
             lines: (0..3)
                 .map(|l| pb::Line {
                     product: format!("p{}", (n + l) % 50),

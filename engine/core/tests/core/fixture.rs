@@ -188,6 +188,7 @@ impl World {
             card: card_no.map(card),
             cashier: None,
             presented: Vec::new(),
+            pin: None,
             local_time: local(12),
             lines: lines
                 .iter()

@@ -114,6 +114,7 @@ fn cheque(card_no: Option<u8>, id: u8, lines: &[(u8, u16, u32)]) -> Cheque {
         card: card_no.map(|c| card(CARDS[usize::from(c) % 4])),
         cashier: None,
         presented: Vec::new(),
+        pin: None,
         local_time: local(19),
         lines: lines
             .iter()
@@ -339,6 +340,7 @@ fn offline_requests(items: &[Offline]) -> Vec<Request> {
                         card: c.map(|c| card([GOLD, EMPTY][usize::from(c)])),
                         cashier: None,
                         presented: Vec::new(),
+                        pin: None,
                         local_time: local(10 + (i % 12) as u32),
                         lines: vec![Line {
                             product: ProductCode::new("bread").unwrap(),

@@ -839,7 +839,36 @@ const CASES: &[Case] = &[
         when: |_| pay(POS, Some(STAND_CARD), "1"),
         then: Code::CardNotActivated,
     },
+    Case {
+        name: "paying by a card with a PIN, without the PIN",
+        given: gold_pin,
+        when: |_| pay(POS, Some(GOLD), "1"),
+        then: Code::PinRequired,
+    },
+    Case {
+        name: "paying by a card with a PIN, with a wrong PIN",
+        given: gold_pin,
+        when: |_| {
+            let (a, mut c) = pay(POS, Some(GOLD), "1");
+            if let Command::PayWithBonus { cheque, .. } = &mut c {
+                cheque.pin = Some(Pin::new("0000").unwrap());
+            }
+            (a, c)
+        },
+        then: Code::PinInvalid,
+    },
 ];
+
+fn gold_pin(w: &mut World) {
+    let r = w.cash(
+        POS,
+        Command::SetCardPin {
+            card: card(GOLD),
+            pin: Some(Pin::new("4321").unwrap()),
+        },
+    );
+    assert!(r.is_ok(), "{}", r.message);
+}
 
 /// A range of stand cards: 13 digits from 2770000001, EAN-13 check digit.
 fn stand_range(w: &mut World) {
@@ -1621,4 +1650,50 @@ fn a_card_from_a_range_is_created_by_its_first_purchase_and_registered_later() {
     let (a, c) = register_with(vec![Presented::Auto("2770000001021".into())]);
     assert_eq!(w.run(a, c).reply.code, Code::CardUnknown);
     assert!(w.state.card(&card(STAND_CARD)).is_some());
+}
+
+#[test]
+fn a_pin_guards_redemption_and_only_its_keyed_hash_is_kept() {
+    let mut w = World::new();
+    w.program.pin_key = [9; 32];
+    gold_pin(&mut w);
+    // Accrual needs no PIN; paying with points does.
+    w.buy(GOLD, "a1", &[("bread", "1", "100")]);
+    let (a, mut c) = pay(POS, Some(GOLD), "1");
+    if let Command::PayWithBonus { cheque, .. } = &mut c {
+        cheque.pin = Some(Pin::new("4321").unwrap());
+    }
+    let paid = w.run(a, c);
+    assert!(paid.reply.is_ok(), "{}", paid.reply.message);
+    // The log and the state hold the keyed hash, never the digits.
+    let stored = w.state.card(&card(GOLD)).unwrap().pin_hash.unwrap();
+    assert_eq!(
+        stored,
+        Pin::new("4321").unwrap().hash(&[9; 32], &card(GOLD))
+    );
+    assert_ne!(
+        stored,
+        Pin::new("4321").unwrap().hash(&[0; 32], &card(GOLD))
+    );
+    assert!(!format!("{:?}", w.history).contains("4321"));
+    assert_eq!(format!("{:?}", Pin::new("4321").unwrap()), "Pin(****)");
+    // Clearing the PIN lifts the requirement.
+    assert!(w
+        .cash(
+            POS,
+            Command::SetCardPin {
+                card: card(GOLD),
+                pin: None
+            }
+        )
+        .is_ok());
+    let (a, c) = pay(POS, Some(GOLD), "1");
+    let mut c = c;
+    if let Command::PayWithBonus { cheque, .. } = &mut c {
+        cheque.cheque = cheque_id("c2");
+    }
+    assert!(w.run(a, c).reply.is_ok());
+    assert!(
+        Pin::new("123").is_err() && Pin::new("123456789").is_err() && Pin::new("12a4").is_err()
+    );
 }
