@@ -190,10 +190,11 @@ pub fn identifier_policy(kinds: &[i32]) -> Wire<IdentifierPolicy> {
             Ok(pb::IdentifierKind::Barcode) => IdKind::Barcode,
             Ok(pb::IdentifierKind::Magstripe) => IdKind::MagStripe,
             Ok(pb::IdentifierKind::Phone) => IdKind::Phone,
+            Ok(pb::IdentifierKind::Qr) => IdKind::Qr,
             _ => {
                 return Err(bad(
                     format!("redeem_via[{i}]"),
-                    "barcode, magstripe or phone",
+                    "barcode, magstripe, phone or qr",
                 ))
             }
         };
@@ -243,6 +244,11 @@ pub fn presented(field: &str, ids: Vec<pb::Identifier>) -> Wire<Vec<Presented>> 
                 Ok(pb::IdentifierKind::Phone) => Ok(Presented::Phone(
                     Phone::parse(&value).map_err(|e| bad(f(), e))?,
                 )),
+                Ok(pb::IdentifierKind::Qr) => {
+                    let (number, code) = loyalty_core::qr::parse(&value)
+                        .ok_or_else(|| bad(f(), "expected <card number>:<six digits>"))?;
+                    Ok(Presented::Qr { number, code })
+                }
                 Ok(pb::IdentifierKind::Auto) => {
                     let v = profile_text(&f(), &value, 256)?;
                     if v.is_empty() {
@@ -365,6 +371,9 @@ pub fn outcome(code: Code) -> pb::Outcome {
         Code::IdentifierInvalid => O::IdentifierInvalid,
         Code::PinRequired => O::PinRequired,
         Code::PinInvalid => O::PinInvalid,
+        Code::QrInvalid => O::QrInvalid,
+        Code::QrExpired => O::QrExpired,
+        Code::QrReplayed => O::QrReplayed,
     }
 }
 
@@ -652,6 +661,7 @@ mod tests {
                     match &ids[0] {
                         Presented::Card { number, .. } => prop_assert!(number.as_str().bytes().all(|b| b.is_ascii_digit())),
                         Presented::Phone(p) => prop_assert!(p.as_str().starts_with('+') && p.as_str().len() <= 16),
+                        Presented::Qr { code, .. } => prop_assert!(*code < 1_000_000),
                         Presented::Auto(v) => prop_assert!(!v.is_empty() && v.len() <= 256),
                     }
                 }

@@ -148,6 +148,15 @@ pub fn envelope(rec: &EventRecord, view: &impl StateView) -> (String, pb::EventE
             }
             .into();
         }
+        Event::CardQrSecretSet { card, .. } => {
+            env.card = card.masked();
+            env.reason = "QR secret issued".into();
+        }
+        Event::QrCodeUsed { card, purchase, .. } => {
+            env.card = card.masked();
+            env.cheque_id = purchase.cheque.to_string();
+            env.cashbox_id = purchase.cashbox.0;
+        }
         Event::CardRangeSet { .. }
         | Event::IdentifierPolicySet { .. }
         | Event::ProductUpserted { .. }

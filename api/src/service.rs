@@ -241,6 +241,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::SetAccountBlocked { .. } => "SetAccountBlocked",
         Command::SetCardRange { .. } => "SetCardRange",
         Command::SetCardPin { .. } => "SetCardPin",
+        Command::IssueQrSecret { .. } => "IssueQrSecret",
         Command::SetIdentifierPolicy { .. } => "SetIdentifierPolicy",
         Command::ExpireHolds => "ExpireHolds",
     }
@@ -255,9 +256,10 @@ impl pb::cash_service_server::CashService for CashApi {
         let (call, msg) = self.open(req, "Calculate")?;
         let cheque = cv::cheque(msg.cheque, self.lines_max()).map_err(invalid)?;
         let program = self.engine.program();
+        let now = self.engine.now();
         let reply = self
             .engine
-            .read(|v| decide::calculate(v, program, call.cashbox, &cheque))
+            .read(|v| decide::calculate(v, program, call.cashbox, &cheque, now))
             .map_err(status)?;
         self.seal(&call, cv::reply(reply, false))
     }
@@ -270,9 +272,10 @@ impl pb::cash_service_server::CashService for CashApi {
         let (call, msg) = self.open(req, "AvailableAmount")?;
         let cheque = cv::cheque(msg.cheque, self.lines_max()).map_err(invalid)?;
         let program = self.engine.program();
+        let now = self.engine.now();
         let r = self
             .engine
-            .read(|v| decide::calculate(v, program, call.cashbox, &cheque))
+            .read(|v| decide::calculate(v, program, call.cashbox, &cheque, now))
             .map_err(status)?;
         let reply = pb::AvailableAmountReply {
             outcome: cv::outcome(r.code).into(),
@@ -351,9 +354,10 @@ impl pb::cash_service_server::CashService for CashApi {
         let (call, msg) = self.open(req, "Balance")?;
         let card = cv::optional_card("card", &msg.card).map_err(invalid)?;
         let presented = cv::presented("identifiers", msg.identifiers).map_err(invalid)?;
+        let now = self.engine.now();
         let reply = self
             .engine
-            .read(|v| decide::balance(v, call.cashbox, card.as_ref(), &presented))
+            .read(|v| decide::balance(v, call.cashbox, card.as_ref(), &presented, now))
             .map_err(status)?;
         self.seal(&call, cv::reply(reply, false))
     }
@@ -500,6 +504,14 @@ pub struct AdminApi {
     pub server_key: Arc<ServerKey>,
 }
 
+/// An event as shown in histories: secrets blanked.
+fn redacted(mut event: loyalty_core::event::Event) -> loyalty_core::event::Event {
+    if let loyalty_core::event::Event::CardQrSecretSet { secret, .. } = &mut event {
+        *secret = [0; 32];
+    }
+    event
+}
+
 /// How an actor is shown in histories and the event stream.
 pub fn actor_label(actor: &Actor) -> String {
     match actor {
@@ -549,6 +561,7 @@ impl AdminApi {
             replayed: out.replayed,
             cashbox_secret: String::new(),
             balance: out.reply.balance.map(cv::balance),
+            qr_secret: String::new(),
         })
     }
 }
@@ -597,6 +610,7 @@ impl pb::admin_service_server::AdminService for AdminApi {
                 replayed: true,
                 cashbox_secret: String::new(),
                 balance: None,
+                qr_secret: String::new(),
             }));
         }
         let mut reply = self.run(operator, &operation_id, command).await?;
@@ -808,6 +822,31 @@ impl pb::admin_service_server::AdminService for AdminApi {
         ))
     }
 
+    async fn issue_qr_secret(&self, req: tonic::Request<pb::CardRequest>) -> Rpc<pb::AdminReply> {
+        let operator = self.authorize(req.metadata())?;
+        let pb::CardRequest { operation_id, card } = req.into_inner();
+        let secret: [u8; 32] = rand::random();
+        let command = Command::IssueQrSecret {
+            card: cv::card("card", &card).map_err(invalid)?,
+            secret,
+        };
+        // A resent issue must not show (or replace) the secret again: answer the original.
+        let op = cv::op_id(&operation_id).map_err(invalid)?;
+        if let Some(rec) = self.engine.read(|v| v.operation(op)).map_err(status)? {
+            return Ok(Response::new(pb::AdminReply {
+                outcome: cv::outcome(rec.reply.code).into(),
+                message: rec.reply.message,
+                replayed: true,
+                ..Default::default()
+            }));
+        }
+        let mut reply = self.run(operator, &operation_id, command).await?;
+        if reply.outcome == pb::Outcome::Ok as i32 && !reply.replayed {
+            reply.qr_secret = hex::encode(secret);
+        }
+        Ok(Response::new(reply))
+    }
+
     async fn set_identifier_policy(
         &self,
         req: tonic::Request<pb::SetIdentifierPolicyRequest>,
@@ -898,7 +937,7 @@ impl pb::admin_service_server::AdminService for AdminApi {
                 event_type: r.event.name().into(),
                 account_id: r.event.account().map_or(0, |a| a.0),
                 balance_delta: loyalty_core::amount::Points(r.event.balance_delta()).to_string(),
-                detail: serde_json::to_string(&r.event).unwrap_or_default(),
+                detail: serde_json::to_string(&redacted(r.event)).unwrap_or_default(),
             })
             .collect();
         Ok(Response::new(pb::HistoryReply { entries }))

@@ -34,7 +34,15 @@ fn bench(c: &mut Criterion) {
     for lines in [1usize, 10, 50] {
         let ch = cheque("calc", 7, lines);
         g.bench_function(format!("calculate_{lines}_lines"), |b| {
-            b.iter(|| calculate(&base, &program, CashboxId(1), &ch))
+            b.iter(|| {
+                calculate(
+                    &base,
+                    &program,
+                    CashboxId(1),
+                    &ch,
+                    UnixMillis(1_800_000_000_000),
+                )
+            })
         });
     }
     let mut n = 0u64;

@@ -266,7 +266,12 @@ async fn magnetic_stripe_phone_and_auto_identify_the_customer() {
     ok(&admin
         .set_identifier_policy(admin_req(pb::SetIdentifierPolicyRequest {
             operation_id: op(),
-            redeem_via: vec![K::Barcode.into(), K::Magstripe.into(), K::Phone.into()],
+            redeem_via: vec![
+                K::Barcode.into(),
+                K::Magstripe.into(),
+                K::Phone.into(),
+                K::Qr.into(),
+            ],
         }))
         .await
         .unwrap()
@@ -345,6 +350,56 @@ async fn magnetic_stripe_phone_and_auto_identify_the_customer() {
             .into_inner();
         assert_eq!(r.outcome, outcome as i32, "{pin}: {}", r.message);
     }
+
+    // Dynamic QR: the back office issues the card's secret (shown once); the app's code
+    // pays for one purchase, and another purchase with it is a replay.
+    let issued = admin
+        .issue_qr_secret(admin_req(pb::CardRequest {
+            operation_id: op(),
+            card: SOLD.into(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    ok(&issued);
+    let secret: [u8; 32] = (0..32)
+        .map(|i| u8::from_str_radix(&issued.qr_secret[2 * i..2 * i + 2], 16).unwrap())
+        .collect::<Vec<u8>>()
+        .try_into()
+        .unwrap();
+    let now = loyalty_core::model::UnixMillis(loyalty_api::signing::now_ms());
+    let number = loyalty_core::ids::CardNo::new(SOLD).unwrap();
+    let code = loyalty_core::qr::code(&secret, &number, loyalty_core::qr::window(now));
+    let payload = format!("{SOLD}:{code:06}");
+    let pay_qr = |cheque_id: &str| {
+        let mut c = cheque(cheque_id, "", vec![line("bread", "1", "100")]);
+        c.identifiers = vec![id(K::Qr, &payload)];
+        pb::PayWithBonusRequest {
+            operation_id: op(),
+            cheque: Some(c),
+            points: "1".into(),
+        }
+    };
+    let first = till
+        .client
+        .pay_with_bonus(till.req(pay_qr("QR-1")))
+        .await
+        .unwrap()
+        .into_inner();
+    // The code may have been made just before a window ended; then it is still valid.
+    assert_eq!(first.outcome, pb::Outcome::Ok as i32, "{}", first.message);
+    let again = till
+        .client
+        .pay_with_bonus(till.req(pay_qr("QR-2")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        again.outcome,
+        pb::Outcome::QrReplayed as i32,
+        "{}",
+        again.message
+    );
     server.stop().await;
 }
 

@@ -52,6 +52,7 @@ enum Via {
     Barcode,
     Magstripe,
     Phone,
+    Qr,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -164,6 +165,11 @@ enum Cmd {
     SetIdentifierPolicy {
         #[arg(long, value_enum, value_delimiter = ',')]
         redeem_via: Vec<Via>,
+    },
+    /// Issue a card's secret for dynamic QR codes; prints it once (for the customer's app).
+    IssueQrSecret {
+        #[arg(long)]
+        card: String,
     },
     /// Block the account behind a card, and so all its cards.
     BlockAccount {
@@ -460,6 +466,7 @@ async fn main() -> anyhow::Result<()> {
                     Via::Barcode => pb::IdentifierKind::Barcode,
                     Via::Magstripe => pb::IdentifierKind::Magstripe,
                     Via::Phone => pb::IdentifierKind::Phone,
+                    Via::Qr => pb::IdentifierKind::Qr,
                 })
                 .map(i32::from)
                 .collect();
@@ -468,6 +475,17 @@ async fn main() -> anyhow::Result<()> {
                 redeem_via,
             })?;
             show(a.client.set_identifier_policy(r).await?.into_inner())
+        }
+        Cmd::IssueQrSecret { card } => {
+            let r = a.req(pb::CardRequest {
+                operation_id: op(),
+                card,
+            })?;
+            let reply = a.client.issue_qr_secret(r).await?.into_inner();
+            if !reply.qr_secret.is_empty() {
+                println!("QR secret (shown once): {}", reply.qr_secret);
+            }
+            show(reply)
         }
         Cmd::BlockAccount { card } => set_account_blocked(&mut a, card, true).await,
         Cmd::UnblockAccount { card } => set_account_blocked(&mut a, card, false).await,

@@ -112,6 +112,8 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
                 card_type: card_type.clone(),
                 replaced_by: None,
                 pin_hash: None,
+                qr_secret: None,
+                qr_used: None,
             });
         }
         Event::CardPinSet { card, pin_hash, .. } => {
@@ -119,6 +121,26 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
                 .card(card)
                 .unwrap_or_else(|| panic!("corrupt: unknown card {card}"));
             c.pin_hash = *pin_hash;
+            state.put_card(c);
+        }
+        Event::CardQrSecretSet { card, secret, .. } => {
+            let mut c = state
+                .card(card)
+                .unwrap_or_else(|| panic!("corrupt: unknown card {card}"));
+            c.qr_secret = Some(*secret);
+            c.qr_used = None;
+            state.put_card(c);
+        }
+        Event::QrCodeUsed {
+            card,
+            window,
+            purchase,
+            ..
+        } => {
+            let mut c = state
+                .card(card)
+                .unwrap_or_else(|| panic!("corrupt: unknown card {card}"));
+            c.qr_used = Some((*window, purchase.clone()));
             state.put_card(c);
         }
         Event::CardRangeSet { range, active } => state.put_card_range(range.clone(), *active),

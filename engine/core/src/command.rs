@@ -15,6 +15,8 @@ pub enum IdKind {
     Barcode,
     MagStripe,
     Phone,
+    /// A dynamic QR code from the customer's app.
+    Qr,
 }
 
 /// An identifier as presented at the till, parsed at the edge.
@@ -26,6 +28,11 @@ pub enum Presented {
         via: IdKind,
     },
     Phone(Phone),
+    /// A dynamic QR code: the card number and the six-digit code.
+    Qr {
+        number: CardNo,
+        code: u32,
+    },
     /// A value whose kind the engine works out: magnetic stripe data, a known card number,
     /// a registered phone, or else a card number.
     Auto(String),
@@ -122,6 +129,9 @@ pub enum Command {
     SetCardRange { range: CardRange, active: bool },
     /// Admin: which identifier kinds may redeem.
     SetIdentifierPolicy { policy: IdentifierPolicy },
+    /// Admin: give a card a (new) secret for dynamic QR codes; the secret is generated at
+    /// the edge and shown once.
+    IssueQrSecret { card: CardNo, secret: [u8; 32] },
     /// At the till (or by an administrator): set or (with `None`) clear a card's PIN.
     SetCardPin { card: CardNo, pin: Option<Pin> },
     /// Admin: block or unblock the account behind a card (all its cards with it).

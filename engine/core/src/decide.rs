@@ -206,6 +206,8 @@ fn find_card(view: &impl StateView, number: &CardNo) -> Result<Found, Rejection>
         card_type: range.card_type,
         replaced_by: None,
         pin_hash: None,
+        qr_secret: None,
+        qr_used: None,
     };
     let account = Account {
         id,
@@ -301,21 +303,31 @@ struct Identified {
     opened: Vec<Event>,
 }
 
+/// The purchase a state-changing command is for: a QR code it uses is recorded against it.
+type ForPurchase<'a> = Option<&'a PurchaseKey>;
+
 /// Resolves the identifiers of a cheque: a card of any kind beats a phone; then the card as
-/// [`identify`] does.
+/// [`identify`] does, and a QR code is checked (and, for a purchase, recorded).
 fn identify_cheque(
     view: &impl StateView,
+    now: UnixMillis,
+    purchase: ForPurchase<'_>,
     card: Option<&CardNo>,
     presented: &[Presented],
 ) -> Result<Identified, Rejection> {
-    let Some((number, via)) = resolve(view, card, presented)? else {
+    let Some((number, via, qr_code)) = resolve(view, card, presented)? else {
         return Ok(Identified {
             who: None,
             redeems: false,
             opened: Vec::new(),
         });
     };
-    let found = identify(view, &number)?;
+    let mut found = identify(view, &number)?;
+    if let Some(code) = qr_code {
+        if let Some(used) = check_qr(&found, code, now, purchase)? {
+            found.opened.push(used);
+        }
+    }
     Ok(Identified {
         who: Some((found.card, found.account)),
         redeems: view.identifier_policy().redeem_via.contains(&via),
@@ -323,26 +335,63 @@ fn identify_cheque(
     })
 }
 
+/// A QR code must be the card's code of this window or the one before; a purchase may use
+/// it, and no other purchase after that. Returns the event that records a first use.
+fn check_qr(
+    found: &Found,
+    code: u32,
+    now: UnixMillis,
+    purchase: ForPurchase<'_>,
+) -> Result<Option<Event>, Rejection> {
+    let card = &found.card;
+    let masked = card.number.masked();
+    let secret = card
+        .qr_secret
+        .ok_or_else(|| reject(Code::QrInvalid, masked.clone()))?;
+    let Some(window) = crate::qr::verify(&secret, &card.number, code, now) else {
+        let current = crate::qr::window(now);
+        let older = (2..=20).any(|k| crate::qr::code(&secret, &card.number, current - k) == code);
+        return Err(reject(
+            if older {
+                Code::QrExpired
+            } else {
+                Code::QrInvalid
+            },
+            masked,
+        ));
+    };
+    let Some(purchase) = purchase else {
+        return Ok(None);
+    };
+    match &card.qr_used {
+        Some((w, p)) if *w >= window && p == purchase => Ok(None),
+        Some((w, _)) if *w >= window => Err(reject(Code::QrReplayed, masked)),
+        _ => Ok(Some(Event::QrCodeUsed {
+            card: card.number.clone(),
+            account: found.account.id,
+            window,
+            purchase: purchase.clone(),
+        })),
+    }
+}
+
 fn resolve(
     view: &impl StateView,
     card: Option<&CardNo>,
     presented: &[Presented],
-) -> Result<Option<(CardNo, IdKind)>, Rejection> {
+) -> Result<Option<(CardNo, IdKind, Option<u32>)>, Rejection> {
     if let Some(n) = card {
-        return Ok(Some((n.clone(), IdKind::Barcode)));
+        return Ok(Some((n.clone(), IdKind::Barcode, None)));
     }
     let mut phone = None;
     for p in presented {
         let found = match p {
-            Presented::Card { number, via } => Presented::Card {
-                number: number.clone(),
-                via: *via,
-            },
-            Presented::Phone(ph) => Presented::Phone(ph.clone()),
             Presented::Auto(value) => auto(view, value)?,
+            other => other.clone(),
         };
         match found {
-            Presented::Card { number, via } => return Ok(Some((number, via))),
+            Presented::Card { number, via } => return Ok(Some((number, via, None))),
+            Presented::Qr { number, code } => return Ok(Some((number, IdKind::Qr, Some(code)))),
             Presented::Phone(ph) => {
                 phone.get_or_insert(ph);
             }
@@ -353,14 +402,17 @@ fn resolve(
         None => Ok(None),
         Some(ph) => view
             .phone_card(&ph)
-            .map(|n| Some((n, IdKind::Phone)))
+            .map(|n| Some((n, IdKind::Phone, None)))
             .ok_or_else(|| reject(Code::PhoneUnknown, ph.masked())),
     }
 }
 
-/// What an `Auto` value is: magnetic stripe data, a known card, a registered phone, or else
-/// a card number or a phone by form.
+/// What an `Auto` value is: magnetic stripe data, a QR payload, a known card, a registered
+/// phone, or else a card number or a phone by form.
 fn auto(view: &impl StateView, value: &str) -> Result<Presented, Rejection> {
+    if let Some((number, code)) = crate::qr::parse(value) {
+        return Ok(Presented::Qr { number, code });
+    }
     if value.contains(['%', ';', '^', '=']) {
         return card_from_magstripe(value)
             .map(|number| Presented::Card {
@@ -395,12 +447,13 @@ pub fn calculate(
     program: &Program,
     cashbox: CashboxId,
     cheque: &Cheque,
+    now: UnixMillis,
 ) -> Reply {
     let run = || -> Result<Reply, Rejection> {
         active_cashbox(view, cashbox)?;
         check_lines(program, cheque)?;
         let Identified { who, redeems, .. } =
-            identify_cheque(view, cheque.card.as_ref(), &cheque.presented)?;
+            identify_cheque(view, now, None, cheque.card.as_ref(), &cheque.presented)?;
         let lines = price(view, program, cheque, Points::ZERO, online(who.is_some()));
         let spendable = who
             .as_ref()
@@ -423,10 +476,11 @@ pub fn balance(
     cashbox: CashboxId,
     card: Option<&CardNo>,
     presented: &[Presented],
+    now: UnixMillis,
 ) -> Reply {
     let run = || -> Result<Reply, Rejection> {
         active_cashbox(view, cashbox)?;
-        let (c, a) = identify_cheque(view, card, presented)?
+        let (c, a) = identify_cheque(view, now, None, card, presented)?
             .who
             .ok_or_else(|| reject(Code::CardRequired, "no identifier"))?;
         Ok(Reply {
@@ -505,8 +559,17 @@ fn decide_cash(
                 return Err(reject(Code::AmountInvalid, "points"));
             }
             let key = purchase_key(cashbox, &cheque.cheque);
-            let Identified { who, redeems, .. } =
-                identify_cheque(view, cheque.card.as_ref(), &cheque.presented)?;
+            let Identified {
+                who,
+                redeems,
+                mut opened,
+            } = identify_cheque(
+                view,
+                now,
+                Some(&key),
+                cheque.card.as_ref(),
+                &cheque.presented,
+            )?;
             let (card, account) = who.ok_or_else(|| reject(Code::CardRequired, ""))?;
             if !redeems {
                 return Err(reject(Code::RedeemNotAllowed, card.number.masked()));
@@ -546,7 +609,8 @@ fn decide_cash(
                 expires_at,
                 now,
             );
-            Ok((vec![Event::BonusHeld { purchase }], reply))
+            opened.push(Event::BonusHeld { purchase });
+            Ok((opened, reply))
         }
         Command::RegisterPurchase { cheque } => {
             check_lines(program, cheque)?;
@@ -566,7 +630,13 @@ fn decide_cash(
                 who,
                 redeems,
                 mut opened,
-            } = identify_cheque(view, cheque.card.as_ref(), &cheque.presented)?;
+            } = identify_cheque(
+                view,
+                now,
+                Some(&key),
+                cheque.card.as_ref(),
+                &cheque.presented,
+            )?;
             // Any card of the account may go on with the purchase (a replaced card's
             // successor, too); another account may not.
             if existing
@@ -798,7 +868,13 @@ fn decide_offline(
     }
     let Identified {
         who, mut opened, ..
-    } = identify_cheque(view, cheque.card.as_ref(), &cheque.presented)?;
+    } = identify_cheque(
+        view,
+        now,
+        Some(&key),
+        cheque.card.as_ref(),
+        &cheque.presented,
+    )?;
     let lines = price(
         view,
         program,
@@ -987,6 +1063,8 @@ fn decide_admin(view: &impl StateView, program: &Program, cmd: &Command) -> Deci
                     card_type: card_type.clone(),
                     replaced_by: None,
                     pin_hash: None,
+                    qr_secret: None,
+                    qr_used: None,
                 },
             });
             Ok((events, Reply::ok()))
@@ -1068,6 +1146,8 @@ fn decide_admin(view: &impl StateView, program: &Program, cmd: &Command) -> Deci
                 card_type: found.card_type.clone(),
                 replaced_by: None,
                 pin_hash: None,
+                qr_secret: None,
+                qr_used: None,
             };
             opened.push(Event::CardReplaced {
                 account: account.id,
@@ -1097,6 +1177,20 @@ fn decide_admin(view: &impl StateView, program: &Program, cmd: &Command) -> Deci
                     blocked: *blocked,
                 });
             }
+            Ok((opened, Reply::ok()))
+        }
+        Command::IssueQrSecret { card, secret } => {
+            let Found {
+                card: found,
+                account,
+                mut opened,
+            } = find_card(view, card)?;
+            usable(&found)?;
+            opened.push(Event::CardQrSecretSet {
+                card: card.clone(),
+                account: account.id,
+                secret: *secret,
+            });
             Ok((opened, Reply::ok()))
         }
         Command::SetCardPin { card, pin } => {

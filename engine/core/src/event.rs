@@ -111,6 +111,19 @@ pub enum Event {
         account: AccountId,
         pin_hash: Option<[u8; 32]>,
     },
+    /// A card's QR secret was (re)issued.
+    CardQrSecretSet {
+        card: CardNo,
+        account: AccountId,
+        secret: [u8; 32],
+    },
+    /// A purchase used a QR code of the card; no other purchase may use it again.
+    QrCodeUsed {
+        card: CardNo,
+        account: AccountId,
+        window: i64,
+        purchase: PurchaseKey,
+    },
     CardRangeSet {
         range: CardRange,
         active: bool,
@@ -153,6 +166,8 @@ impl Event {
             Event::AccountBlockedChanged { .. } => "AccountBlockedChanged",
             Event::CardRangeSet { .. } => "CardRangeSet",
             Event::CardPinSet { .. } => "CardPinSet",
+            Event::CardQrSecretSet { .. } => "CardQrSecretSet",
+            Event::QrCodeUsed { .. } => "QrCodeUsed",
             Event::IdentifierPolicySet { .. } => "IdentifierPolicySet",
         }
     }
@@ -168,7 +183,9 @@ impl Event {
             | Event::CustomerRegistered { account, .. }
             | Event::CardReplaced { account, .. }
             | Event::AccountBlockedChanged { account, .. }
-            | Event::CardPinSet { account, .. } => Some(*account),
+            | Event::CardPinSet { account, .. }
+            | Event::CardQrSecretSet { account, .. }
+            | Event::QrCodeUsed { account, .. } => Some(*account),
             Event::BonusHeld { purchase }
             | Event::PurchaseRegistered { purchase }
             | Event::PurchaseImported { purchase } => purchase.account,

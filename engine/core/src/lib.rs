@@ -17,6 +17,7 @@ pub mod ids;
 pub mod model;
 pub mod outcome;
 pub mod pricing;
+pub mod qr;
 pub mod state;
 
 pub use decide::{execute, Executed};

@@ -102,6 +102,10 @@ pub struct Card {
     pub replaced_by: Option<CardNo>,
     /// Keyed hash of the card's PIN, when it has one: redemption then needs the PIN.
     pub pin_hash: Option<[u8; 32]>,
+    /// The secret of the card's dynamic QR codes, once issued (see [`crate::qr`]).
+    pub qr_secret: Option<[u8; 32]>,
+    /// The last QR code a purchase used: its window and the purchase.
+    pub qr_used: Option<(i64, PurchaseKey)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -254,7 +258,7 @@ pub struct Program {
 }
 
 /// Which identifier kinds may redeem points; the others accrue only. Set by an
-/// administrator; until then barcode and magnetic stripe may, a phone may not.
+/// administrator; until then barcode, magnetic stripe and QR may, a phone may not.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdentifierPolicy {
     pub redeem_via: Vec<crate::command::IdKind>,
@@ -266,6 +270,7 @@ impl Default for IdentifierPolicy {
             redeem_via: vec![
                 crate::command::IdKind::Barcode,
                 crate::command::IdKind::MagStripe,
+                crate::command::IdKind::Qr,
             ],
         }
     }

@@ -66,6 +66,12 @@ pub enum Code {
     /// The card has a PIN: paying with points needs it.
     PinRequired = 84,
     PinInvalid = 85,
+    /// A QR code that is not this card's (wrong code, or the card has no QR secret).
+    QrInvalid = 86,
+    /// A QR code older than its lifetime.
+    QrExpired = 87,
+    /// A QR code another purchase already used.
+    QrReplayed = 88,
 }
 
 impl Code {
@@ -117,6 +123,9 @@ impl Code {
             Code::IdentifierInvalid => "the identifier is not a card, magnetic stripe or phone",
             Code::PinRequired => "this card needs its PIN to pay with points",
             Code::PinInvalid => "wrong PIN",
+            Code::QrInvalid => "the QR code is not valid for this card",
+            Code::QrExpired => "the QR code has expired: refresh it in the app",
+            Code::QrReplayed => "the QR code was already used for another purchase",
         }
     }
 }

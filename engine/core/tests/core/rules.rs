@@ -857,7 +857,70 @@ const CASES: &[Case] = &[
         },
         then: Code::PinInvalid,
     },
+    Case {
+        name: "a QR code of a card without a QR secret",
+        given: nothing,
+        when: |w| pay_with(vec![qr_of(w, ISSUED, 0)], "1"),
+        then: Code::QrInvalid,
+    },
+    Case {
+        name: "a wrong QR code",
+        given: gold_qr,
+        when: |w| {
+            let Presented::Qr { number, code } = qr_of(w, GOLD, 0) else {
+                unreachable!()
+            };
+            pay_with(
+                vec![Presented::Qr {
+                    number,
+                    code: (code + 1) % 1_000_000,
+                }],
+                "1",
+            )
+        },
+        then: Code::QrInvalid,
+    },
+    Case {
+        name: "an expired QR code",
+        given: gold_qr,
+        when: |w| pay_with(vec![qr_of(w, GOLD, 3)], "1"),
+        then: Code::QrExpired,
+    },
+    Case {
+        name: "a QR code another purchase used",
+        given: |w| {
+            gold_qr(w);
+            let (a, c) = pay_with(vec![qr_of(w, GOLD, 0)], "1");
+            assert!(w.run(a, c).reply.is_ok());
+        },
+        when: |w| {
+            let mut c = with_ids(vec![qr_of(w, GOLD, 0)]);
+            c.cheque = cheque_id("c9");
+            cash(POS, Command::RegisterPurchase { cheque: c })
+        },
+        then: Code::QrReplayed,
+    },
 ];
+
+const QR_SECRET: [u8; 32] = [3; 32];
+
+fn gold_qr(w: &mut World) {
+    w.admin_ok(Command::IssueQrSecret {
+        card: card(GOLD),
+        secret: QR_SECRET,
+    });
+}
+
+/// The QR code the app shows for a card, `windows_ago` windows before now.
+fn qr_of(w: &World, card_no: &str, windows_ago: i64) -> Presented {
+    let number = card(card_no);
+    let code = loyalty_core::qr::code(
+        &QR_SECRET,
+        &number,
+        loyalty_core::qr::window(w.now) - windows_ago,
+    );
+    Presented::Qr { number, code }
+}
 
 fn gold_pin(w: &mut World) {
     let r = w.cash(
@@ -1061,7 +1124,7 @@ fn purchase_with_points_from_calculation_to_refund() {
         "c1",
         &[("milk", "2", "50"), ("bread", "1", "20")],
     );
-    let calc = calculate(&w.state, &w.program, POS, &cheque);
+    let calc = calculate(&w.state, &w.program, POS, &cheque, w.now);
     assert!(calc.is_ok());
     let t = calc.totals.unwrap();
     assert_eq!((t.amount, t.discount), (Money(12000), Money(1000)));
@@ -1164,7 +1227,7 @@ fn offers_follow_the_cashbox_local_time_and_minimal_prices() {
     let at = |h: u32, lines: &[(&str, &str, &str)]| {
         let mut c = World::cheque(Some(GOLD), "c", lines);
         c.local_time = local(h);
-        calculate(&w.state, &w.program, POS, &c)
+        calculate(&w.state, &w.program, POS, &c, w.now)
     };
     // Wine earns 20% in the evening, 5% at noon; its minimal price caps points at 10.
     assert_eq!(
@@ -1188,7 +1251,7 @@ fn offers_follow_the_cashbox_local_time_and_minimal_prices() {
     // Without a card: discounts, no accrual, nothing redeemable, no balance.
     let mut anon = World::cheque(None, "c", &[("milk", "1", "100")]);
     anon.local_time = local(12);
-    let r = calculate(&w.state, &w.program, POS, &anon);
+    let r = calculate(&w.state, &w.program, POS, &anon, w.now);
     let t = r.totals.unwrap();
     assert_eq!(
         (t.discount, t.accrual, t.redeem_max),
@@ -1201,6 +1264,7 @@ fn offers_follow_the_cashbox_local_time_and_minimal_prices() {
         &w.program,
         POS,
         &World::cheque(Some(BLOCKED), "c", &[("milk", "1", "1")]),
+        w.now,
     );
     assert_eq!(
         (blocked.code, blocked.message.as_str(), blocked.totals),
@@ -1212,6 +1276,7 @@ fn offers_follow_the_cashbox_local_time_and_minimal_prices() {
         &w.program,
         POS,
         &World::cheque(Some(ISSUED), "c", &[("bread", "1", "100")]),
+        w.now,
     );
     assert_eq!(issued.totals.unwrap().redeem_max, Points::ZERO);
 }
@@ -1266,18 +1331,18 @@ fn queries_answer_without_changing_anything() {
     assert!(operation_status(&w.state, Actor::Cashbox(POS2), OpId(1 << 100)).is_none());
     assert!(operation_status(&w.state, Actor::Cashbox(POS), OpId(1 << 101)).is_none());
     assert_eq!(
-        balance(&w.state, POS, Some(&card(GOLD)), &[])
+        balance(&w.state, POS, Some(&card(GOLD)), &[], w.now)
             .balance
             .unwrap()
             .balance,
         pts("100")
     );
     assert_eq!(
-        balance(&w.state, POS, Some(&card(BLOCKED)), &[]).code,
+        balance(&w.state, POS, Some(&card(BLOCKED)), &[], w.now).code,
         Code::CardBlocked
     );
     assert_eq!(
-        balance(&w.state, DISABLED, Some(&card(GOLD)), &[]).code,
+        balance(&w.state, DISABLED, Some(&card(GOLD)), &[], w.now).code,
         Code::CashboxDisabled
     );
     assert_eq!(w.state.projection, before);
@@ -1506,7 +1571,7 @@ fn a_customer_at_the_till_from_new_card_to_replacement() {
         .is_ok());
     assert_eq!(w.state.account(account).unwrap().held, Points::ZERO);
     // The old card is refused everywhere, naming its successor.
-    let old = balance(&w.state, POS, Some(&card(NEW_CARD)), &[]);
+    let old = balance(&w.state, POS, Some(&card(NEW_CARD)), &[], w.now);
     assert_eq!(old.code, Code::CardReplaced);
     assert!(old.message.contains("*********0917"), "{}", old.message);
 }
@@ -1521,7 +1586,7 @@ fn every_identifier_kind_finds_the_customer_and_the_policy_decides_who_may_redee
         let Command::RegisterPurchase { cheque } = c else {
             unreachable!()
         };
-        calculate(&w.state, &w.program, POS, &cheque)
+        calculate(&w.state, &w.program, POS, &cheque, w.now)
     };
     // A phone, in any common form, and `Auto` with it, find the registered customer's card.
     for ids in [
@@ -1605,7 +1670,13 @@ fn a_card_from_a_range_is_created_by_its_first_purchase_and_registered_later() {
     let opened_before = w.state.accounts_opened();
     // A preview shows a Prepared card of the range's type, with nothing payable, and
     // creates nothing.
-    let preview = calculate(&w.state, &w.program, POS, &milk(Some(STAND_CARD), "s1"));
+    let preview = calculate(
+        &w.state,
+        &w.program,
+        POS,
+        &milk(Some(STAND_CARD), "s1"),
+        w.now,
+    );
     let holder = preview.holder.unwrap();
     assert_eq!(
         (holder.card_type.as_str(), holder.card_status),
@@ -1696,4 +1767,53 @@ fn a_pin_guards_redemption_and_only_its_keyed_hash_is_kept() {
     assert!(
         Pin::new("123").is_err() && Pin::new("123456789").is_err() && Pin::new("12a4").is_err()
     );
+}
+
+#[test]
+fn a_dynamic_qr_code_identifies_for_one_purchase_within_its_lifetime() {
+    let mut w = World::new();
+    gold_qr(&mut w);
+    let code = qr_of(&w, GOLD, 0);
+    // It redeems (the default policy allows QR), and the same purchase goes on with it.
+    let (a, c) = pay_with(vec![code.clone()], "5");
+    let held = w.run(a, c);
+    assert!(held.reply.is_ok(), "{}", held.reply.message);
+    assert!(held.events.iter().any(|e| e.name() == "QrCodeUsed"));
+    let (a, c) = register_with(vec![code.clone()]);
+    let registered = w.run(a, c);
+    assert!(registered.reply.is_ok(), "{}", registered.reply.message);
+    assert!(registered.events.iter().all(|e| e.name() != "QrCodeUsed"));
+    // A preview may show it again; a new code of a later window works for a new purchase.
+    let preview = calculate(
+        &w.state,
+        &w.program,
+        POS,
+        &with_ids(vec![code.clone()]),
+        w.now,
+    );
+    assert!(preview.is_ok());
+    w.now = w.now.plus_secs(30);
+    let mut next = with_ids(vec![qr_of(&w, GOLD, 0)]);
+    next.cheque = cheque_id("c2");
+    assert!(w
+        .cash(POS, Command::RegisterPurchase { cheque: next })
+        .is_ok());
+    // 30 s later the first code is still within its lifetime but was used; 60 s later it has
+    // expired.
+    w.now = w.now.plus_secs(30);
+    let expired = calculate(&w.state, &w.program, POS, &with_ids(vec![code]), w.now);
+    assert_eq!(expired.code, Code::QrExpired);
+    // A new secret makes every earlier code invalid.
+    w.admin_ok(Command::IssueQrSecret {
+        card: card(GOLD),
+        secret: [4; 32],
+    });
+    let stale = calculate(
+        &w.state,
+        &w.program,
+        POS,
+        &with_ids(vec![qr_of(&w, GOLD, 0)]),
+        w.now,
+    );
+    assert_eq!(stale.code, Code::QrInvalid);
 }
