@@ -212,6 +212,18 @@ pub fn optional_pin(field: &str, s: &str) -> Wire<Option<Pin>> {
     Pin::new(s).map(Some).map_err(|e| bad(field, e))
 }
 
+/// Favourite goods: at most 10 product codes or barcodes.
+pub fn favourites(products: Vec<String>) -> Wire<Vec<ProductCode>> {
+    if products.len() > 10 {
+        return Err(bad("products", "at most 10"));
+    }
+    products
+        .iter()
+        .enumerate()
+        .map(|(i, p)| ProductCode::new(p).map_err(|e| bad(format!("products[{i}]"), e)))
+        .collect()
+}
+
 /// A phone in its normalised form, or empty.
 pub fn optional_phone(field: &str, s: &str) -> Wire<String> {
     if s.trim().is_empty() {
@@ -427,12 +439,14 @@ fn holder(h: Holder) -> pb::Holder {
         card_type,
         masked_card,
         card_status,
+        favourites,
     } = h;
     pb::Holder {
         account: account.0,
         name,
         card_type,
         masked_card,
+        favourites: favourites.iter().map(ToString::to_string).collect(),
         card_status: card_status_to_wire(card_status).into(),
     }
 }
@@ -579,6 +593,7 @@ pub fn offer(o: Option<pb::Offer>) -> Wire<Offer> {
         valid_from,
         valid_to,
         enabled,
+        favourites,
     } = o.ok_or_else(|| bad("offer", "missing"))?;
     Ok(Offer {
         id: OfferId(id),
@@ -589,10 +604,13 @@ pub fn offer(o: Option<pb::Offer>) -> Wire<Offer> {
             _ => return Err(bad("offer.effect", "must be DISCOUNT or ACCRUAL")),
         },
         percent: Percent::parse(&percent).map_err(|e| bad("offer.percent", e))?,
-        scope: if group.is_empty() {
-            OfferScope::Cheque
-        } else {
-            OfferScope::Group(GroupCode::new(&group).map_err(|e| bad("offer.group", e))?)
+        scope: match (favourites, group.is_empty()) {
+            (true, true) => OfferScope::Favourites,
+            (true, false) => return Err(bad("offer.group", "not with favourites")),
+            (false, true) => OfferScope::Cheque,
+            (false, false) => {
+                OfferScope::Group(GroupCode::new(&group).map_err(|e| bad("offer.group", e))?)
+            }
         },
         valid_from: local_time("offer.valid_from", &valid_from)?,
         valid_to: local_time("offer.valid_to", &valid_to)?,

@@ -148,6 +148,9 @@ pub fn envelope(rec: &EventRecord, view: &impl StateView) -> (String, pb::EventE
             }
             .into();
         }
+        Event::FavouritesChosen { products, .. } => {
+            env.reason = format!("favourites: {}", products.len());
+        }
         Event::CardQrSecretSet { card, .. } => {
             env.card = card.masked();
             env.reason = "QR secret issued".into();

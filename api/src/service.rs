@@ -242,6 +242,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::SetCardRange { .. } => "SetCardRange",
         Command::SetCardPin { .. } => "SetCardPin",
         Command::IssueQrSecret { .. } => "IssueQrSecret",
+        Command::ChooseFavourites { .. } => "ChooseFavourites",
         Command::SetIdentifierPolicy { .. } => "SetIdentifierPolicy",
         Command::ExpireHolds => "ExpireHolds",
     }
@@ -451,6 +452,19 @@ impl pb::cash_service_server::CashService for CashApi {
         let command = Command::ReplaceCard {
             old: cv::card("old_card", &msg.old_card).map_err(invalid)?,
             new: cv::card("new_card", &msg.new_card).map_err(invalid)?,
+        };
+        self.run(&call, &msg.operation_id, command).await
+    }
+
+    async fn choose_favourites(
+        &self,
+        req: tonic::Request<pb::ChooseFavouritesRequest>,
+    ) -> Rpc<pb::ChequeReply> {
+        let _timer = self.metrics.timer("ChooseFavourites");
+        let (call, msg) = self.open(req, "ChooseFavourites")?;
+        let command = Command::ChooseFavourites {
+            card: cv::card("card", &msg.card).map_err(invalid)?,
+            products: cv::favourites(msg.products).map_err(invalid)?,
         };
         self.run(&call, &msg.operation_id, command).await
     }

@@ -400,6 +400,46 @@ async fn magnetic_stripe_phone_and_auto_identify_the_customer() {
         "{}",
         again.message
     );
+
+    // Favourite goods chosen at the till, boosted by an offer on favourites.
+    let chosen = till
+        .client
+        .choose_favourites(till.req(pb::ChooseFavouritesRequest {
+            operation_id: op(),
+            card: CARD.into(),
+            products: vec!["bread".into()],
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(chosen.holder.unwrap().favourites, ["bread"]);
+    ok(&admin
+        .upsert_offer(admin_req(pb::UpsertOfferRequest {
+            operation_id: op(),
+            offer: Some(pb::Offer {
+                id: 9,
+                name: "favourites".into(),
+                effect: pb::OfferEffect::Accrual.into(),
+                percent: "20".into(),
+                group: String::new(),
+                valid_from: "2020-01-01T00:00:00".into(),
+                valid_to: "2030-01-01T00:00:00".into(),
+                enabled: true,
+                favourites: true,
+            }),
+        }))
+        .await
+        .unwrap()
+        .into_inner());
+    let boosted = till
+        .client
+        .calculate(till.req(pb::CalculateRequest {
+            cheque: Some(cheque("F-1", CARD, vec![line("bread", "1", "100")])),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(boosted.totals.unwrap().accrual, "20.00");
     server.stop().await;
 }
 

@@ -166,6 +166,7 @@ pub async fn setup_program(admin: &mut AdminServiceClient<Channel>) {
         valid_from: "2020-01-01T00:00:00".into(),
         valid_to: "2030-01-01T00:00:00".into(),
         enabled: true,
+        favourites: false,
     };
     ok(&admin
         .upsert_offer(admin_req(pb::UpsertOfferRequest {

@@ -203,6 +203,9 @@ enum Cmd {
         to: String,
         #[arg(long)]
         disabled: bool,
+        /// The offer applies to each customer's favourite goods (no --group).
+        #[arg(long)]
+        favourites: bool,
     },
     /// Import cheques or payment-registry rows (CSV or JSON lines, by extension) through the
     /// offline path, acting as the given cashbox. Exits non-zero if any row was refused.
@@ -536,6 +539,7 @@ async fn main() -> anyhow::Result<()> {
             from,
             to,
             disabled,
+            favourites,
         } => {
             let effect = match effect {
                 Effect::Discount => pb::OfferEffect::Discount,
@@ -550,6 +554,7 @@ async fn main() -> anyhow::Result<()> {
                 valid_from: from,
                 valid_to: to,
                 enabled: !disabled,
+                favourites,
             };
             let r = a.req(pb::UpsertOfferRequest {
                 operation_id: op(),

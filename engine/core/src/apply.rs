@@ -52,6 +52,7 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
                 name: name.clone(),
                 phone: phone.clone(),
                 consent: false,
+                favourites: Vec::new(),
             });
             let opened = state.accounts_opened().max(account.0);
             state.set_accounts_opened(opened);
@@ -122,6 +123,11 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
                 .unwrap_or_else(|| panic!("corrupt: unknown card {card}"));
             c.pin_hash = *pin_hash;
             state.put_card(c);
+        }
+        Event::FavouritesChosen { account, products } => {
+            let mut a = account_of(state, *account, event);
+            a.favourites = products.clone();
+            state.put_account(a);
         }
         Event::CardQrSecretSet { card, secret, .. } => {
             let mut c = state

@@ -129,6 +129,12 @@ pub enum Command {
     SetCardRange { range: CardRange, active: bool },
     /// Admin: which identifier kinds may redeem.
     SetIdentifierPolicy { policy: IdentifierPolicy },
+    /// At the till (or by an administrator): the customer's favourite goods (replacing the
+    /// earlier choice; empty clears it).
+    ChooseFavourites {
+        card: CardNo,
+        products: Vec<ProductCode>,
+    },
     /// Admin: give a card a (new) secret for dynamic QR codes; the secret is generated at
     /// the edge and shown once.
     IssueQrSecret { card: CardNo, secret: [u8; 32] },

@@ -141,6 +141,7 @@ fn is_till_customer_command(cmd: &Command) -> bool {
             | Command::RegisterCustomer { .. }
             | Command::ReplaceCard { .. }
             | Command::SetCardPin { .. }
+            | Command::ChooseFavourites { .. }
     )
 }
 
@@ -217,6 +218,7 @@ fn find_card(view: &impl StateView, number: &CardNo) -> Result<Found, Rejection>
         name: String::new(),
         phone: String::new(),
         consent: false,
+        favourites: Vec::new(),
     };
     Ok(Found {
         opened: vec![
@@ -250,6 +252,7 @@ fn holder(card: &Card, account: &Account) -> Holder {
         card_type: card.card_type.clone(),
         masked_card: card.number.masked(),
         card_status: card.status,
+        favourites: account.favourites.clone(),
     }
 }
 
@@ -267,10 +270,11 @@ fn check_lines(program: &Program, cheque: &Cheque) -> Result<(), Rejection> {
 }
 
 /// At the till, online: discounts, and accrual when a card is known.
-fn online(accrual: bool) -> Grants {
+fn online(who: Option<&(Card, Account)>) -> Grants<'_> {
     Grants {
         discounts: true,
-        accrual,
+        accrual: who.is_some(),
+        favourites: who.map_or(&[], |(_, a)| a.favourites.as_slice()),
     }
 }
 
@@ -454,7 +458,7 @@ pub fn calculate(
         check_lines(program, cheque)?;
         let Identified { who, redeems, .. } =
             identify_cheque(view, now, None, cheque.card.as_ref(), &cheque.presented)?;
-        let lines = price(view, program, cheque, Points::ZERO, online(who.is_some()));
+        let lines = price(view, program, cheque, Points::ZERO, online(who.as_ref()));
         let spendable = who
             .as_ref()
             .filter(|_| redeems)
@@ -587,7 +591,8 @@ fn decide_cash(
                     format!("{} > {}", points, account.spendable()),
                 ));
             }
-            let preview = price(view, program, cheque, Points::ZERO, online(true));
+            let who = (card, account);
+            let preview = price(view, program, cheque, Points::ZERO, online(Some(&who)));
             let cap = cap_sum(&preview);
             if *points > cap {
                 return Err(reject(
@@ -595,9 +600,8 @@ fn decide_cash(
                     format!("{points} > {cap}"),
                 ));
             }
-            let lines = price(view, program, cheque, *points, online(true));
-            let t = totals(&lines, Some(account.spendable().minus(*points)));
-            let who = (card, account);
+            let lines = price(view, program, cheque, *points, online(Some(&who)));
+            let t = totals(&lines, Some(who.1.spendable().minus(*points)));
             let expires_at = now.plus_secs(program.hold_lifetime_secs);
             let (purchase, reply) = recorded(
                 key,
@@ -646,12 +650,18 @@ fn decide_cash(
                 return Err(reject(Code::CardMismatch, ""));
             }
             if paid.0 > 0 {
-                let cap = cap_sum(&price(view, program, cheque, Points::ZERO, online(true)));
+                let cap = cap_sum(&price(
+                    view,
+                    program,
+                    cheque,
+                    Points::ZERO,
+                    online(who.as_ref()),
+                ));
                 if paid > cap {
                     return Err(reject(Code::RedeemLimitExceeded, format!("{paid} > {cap}")));
                 }
             }
-            let lines = price(view, program, cheque, paid, online(who.is_some()));
+            let lines = price(view, program, cheque, paid, online(who.as_ref()));
             let spendable = who
                 .as_ref()
                 .filter(|_| redeems)
@@ -882,7 +892,7 @@ fn decide_offline(
         Points::ZERO,
         Grants {
             discounts: false,
-            accrual: who.is_some(),
+            ..online(who.as_ref())
         },
     );
     let t = totals(&lines, None);
@@ -1178,6 +1188,34 @@ fn decide_admin(view: &impl StateView, program: &Program, cmd: &Command) -> Deci
                 });
             }
             Ok((opened, Reply::ok()))
+        }
+        Command::ChooseFavourites { card, products } => {
+            let mut found = identify(view, card)?;
+            if let Some(unknown) = products.iter().find(|p| view.product(p).is_none()) {
+                return Err(reject(Code::ProductInvalid, unknown.as_str()));
+            }
+            // Barcodes are stored as the products' codes.
+            let mut chosen: Vec<ProductCode> = Vec::new();
+            for p in products.iter().filter_map(|p| view.product(p)) {
+                if !chosen.contains(&p.code) {
+                    chosen.push(p.code);
+                }
+            }
+            if found.account.favourites != chosen {
+                found.opened.push(Event::FavouritesChosen {
+                    account: found.account.id,
+                    products: chosen.clone(),
+                });
+            }
+            found.account.favourites = chosen;
+            Ok((
+                found.opened,
+                Reply {
+                    holder: Some(holder(&found.card, &found.account)),
+                    balance: Some(BalanceInfo::from(&found.account)),
+                    ..Reply::ok()
+                },
+            ))
         }
         Command::IssueQrSecret { card, secret } => {
             let Found {

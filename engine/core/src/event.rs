@@ -111,6 +111,10 @@ pub enum Event {
         account: AccountId,
         pin_hash: Option<[u8; 32]>,
     },
+    FavouritesChosen {
+        account: AccountId,
+        products: Vec<ProductCode>,
+    },
     /// A card's QR secret was (re)issued.
     CardQrSecretSet {
         card: CardNo,
@@ -166,6 +170,7 @@ impl Event {
             Event::AccountBlockedChanged { .. } => "AccountBlockedChanged",
             Event::CardRangeSet { .. } => "CardRangeSet",
             Event::CardPinSet { .. } => "CardPinSet",
+            Event::FavouritesChosen { .. } => "FavouritesChosen",
             Event::CardQrSecretSet { .. } => "CardQrSecretSet",
             Event::QrCodeUsed { .. } => "QrCodeUsed",
             Event::IdentifierPolicySet { .. } => "IdentifierPolicySet",
@@ -184,6 +189,7 @@ impl Event {
             | Event::CardReplaced { account, .. }
             | Event::AccountBlockedChanged { account, .. }
             | Event::CardPinSet { account, .. }
+            | Event::FavouritesChosen { account, .. }
             | Event::CardQrSecretSet { account, .. }
             | Event::QrCodeUsed { account, .. } => Some(*account),
             Event::BonusHeld { purchase }

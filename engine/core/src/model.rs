@@ -55,6 +55,8 @@ pub struct Account {
     pub phone: String,
     /// The customer agreed to the program's terms (registration at the till).
     pub consent: bool,
+    /// Goods the customer chose at the till; offers scoped to favourites boost them.
+    pub favourites: Vec<ProductCode>,
 }
 
 impl Account {
@@ -132,6 +134,8 @@ pub enum OfferEffect {
 pub enum OfferScope {
     Cheque,
     Group(GroupCode),
+    /// The lines of goods the customer chose as favourites.
+    Favourites,
 }
 
 /// A percent offer valid in a window of the cashbox's local time: `[valid_from, valid_to)`.
@@ -148,13 +152,16 @@ pub struct Offer {
 }
 
 impl Offer {
-    pub fn applies(&self, at: NaiveDateTime, group: Option<&GroupCode>) -> bool {
+    /// Whether the offer applies at `at` to a line of a product in `group`, which is or is
+    /// not one of the customer's favourites.
+    pub fn applies(&self, at: NaiveDateTime, group: Option<&GroupCode>, favourite: bool) -> bool {
         self.enabled
             && self.valid_from <= at
             && at < self.valid_to
             && match &self.scope {
                 OfferScope::Cheque => true,
                 OfferScope::Group(g) => group == Some(g),
+                OfferScope::Favourites => favourite,
             }
     }
 }

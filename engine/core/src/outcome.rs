@@ -137,6 +137,8 @@ pub struct Holder {
     pub name: String,
     pub card_type: String,
     pub masked_card: String,
+    /// The customer's favourite goods, to show at the till.
+    pub favourites: Vec<ProductCode>,
     pub card_status: CardStatus,
 }
 

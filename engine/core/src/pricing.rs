@@ -28,11 +28,13 @@ fn best<'a>(offers: impl Iterator<Item = &'a Offer>) -> Option<&'a Offer> {
 
 /// What pricing may grant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Grants {
+pub struct Grants<'a> {
     /// Direct discounts (not for offline cheques, which were paid in full).
     pub discounts: bool,
     /// Accrual (not for cheques without a card).
     pub accrual: bool,
+    /// The customer's favourite goods (for offers scoped to them).
+    pub favourites: &'a [crate::ids::ProductCode],
 }
 
 /// Prices every line of the cheque. `paid` must not exceed the sum of the caps (callers
@@ -42,7 +44,7 @@ pub fn price(
     program: &Program,
     cheque: &Cheque,
     paid: Points,
-    grants: Grants,
+    grants: Grants<'_>,
 ) -> Vec<PricedLine> {
     let offers = view.offers();
     let drafts: Vec<Draft> = cheque
@@ -56,10 +58,12 @@ pub fn price(
                 .as_ref()
                 .map_or(0, |p| extend(p.min_price.0, line.qty));
             let amount = extend(line.price.0, line.qty);
+            let code = product.as_ref().map_or(&line.product, |p| &p.code);
+            let favourite = grants.favourites.contains(code);
             let valid = |effect: OfferEffect| {
-                offers
-                    .iter()
-                    .filter(move |o| o.effect == effect && o.applies(cheque.local_time, group))
+                offers.iter().filter(move |o| {
+                    o.effect == effect && o.applies(cheque.local_time, group, favourite)
+                })
             };
             let mut applied = Vec::new();
             let mut discount = 0;

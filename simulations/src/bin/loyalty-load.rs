@@ -242,6 +242,7 @@ async fn setup(args: &Args, token: &str, run: u64) -> anyhow::Result<Vec<(u32, S
             valid_from: "2020-01-01T00:00:00".into(),
             valid_to: "2030-01-01T00:00:00".into(),
             enabled: true,
+            favourites: false,
         };
         admin
             .upsert_offer(admin_req(

@@ -900,7 +900,29 @@ const CASES: &[Case] = &[
         },
         then: Code::QrReplayed,
     },
+    Case {
+        name: "an unknown product chosen as a favourite",
+        given: nothing,
+        when: |_| cash(POS, favourites(GOLD, &["milk", "caviar"])),
+        then: Code::ProductInvalid,
+    },
+    Case {
+        name: "favourites of a blocked card",
+        given: nothing,
+        when: |_| cash(POS, favourites(BLOCKED, &["milk"])),
+        then: Code::CardBlocked,
+    },
 ];
+
+fn favourites(card_no: &str, products: &[&str]) -> Command {
+    Command::ChooseFavourites {
+        card: card(card_no),
+        products: products
+            .iter()
+            .map(|p| ProductCode::new(p).unwrap())
+            .collect(),
+    }
+}
 
 const QR_SECRET: [u8; 32] = [3; 32];
 
@@ -1816,4 +1838,43 @@ fn a_dynamic_qr_code_identifies_for_one_purchase_within_its_lifetime() {
         w.now,
     );
     assert_eq!(stale.code, Code::QrInvalid);
+}
+
+#[test]
+fn offers_on_favourite_goods_boost_only_the_customers_own_favourites() {
+    let mut w = World::new();
+    w.admin_ok(Command::UpsertOffer {
+        offer: Offer {
+            id: OfferId(30),
+            name: "favourites x2".into(),
+            effect: OfferEffect::Accrual,
+            percent: Percent::parse("10").unwrap(),
+            scope: OfferScope::Favourites,
+            valid_from: local(0),
+            valid_to: local(23),
+            enabled: true,
+        },
+    });
+    // Chosen by barcode, kept as the product code; shown with the holder.
+    let chosen = w.cash(POS, favourites(GOLD, &["46milk"]));
+    assert!(chosen.is_ok(), "{}", chosen.message);
+    let shown = chosen.holder.unwrap().favourites;
+    assert_eq!(shown, vec![ProductCode::new("milk").unwrap()]);
+    let accrual = |w: &World, card_no: &str, product: &str| {
+        let c = World::cheque(Some(card_no), "f1", &[(product, "1", "100")]);
+        calculate(&w.state, &w.program, POS, &c, w.now)
+            .totals
+            .unwrap()
+            .accrual
+    };
+    // Milk is 10% off (dairy): 90.00 paid in money; 10% for GOLD, whose favourite it is,
+    // 5% for a customer without favourites; bread is no favourite of GOLD: 5%.
+    assert_eq!(accrual(&w, GOLD, "milk"), pts("9"));
+    assert_eq!(accrual(&w, EMPTY, "milk"), pts("4.5"));
+    assert_eq!(accrual(&w, GOLD, "bread"), pts("5"));
+    // Choosing again replaces; the same choice again changes nothing.
+    assert!(w.cash(POS, favourites(GOLD, &["bread"])).is_ok());
+    assert_eq!(accrual(&w, GOLD, "milk"), pts("4.5"));
+    let again = w.run(Actor::Cashbox(POS), favourites(GOLD, &["bread"]));
+    assert!(again.reply.is_ok() && again.events.is_empty());
 }
