@@ -2,6 +2,10 @@
 //! must be. It shares no code with the engine's decisions — it is written from the rules
 //! in the README, for single-line cheques with one 5% accrual offer and a 50% redemption
 //! share, so that a bug in the engine's pricing or ledger shows up as a disagreement.
+//!
+//! Cards: the workload's card values are `account + generation × accounts`; replacing a
+//! card gives its account the next generation, and a card of an older generation is
+//! refused as replaced.
 
 use std::collections::BTreeMap;
 
@@ -17,6 +21,7 @@ pub enum Expect {
     RefundAtKiosk,
     RefundExists,
     OfflineRedemptionRefused,
+    CardReplaced,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +35,7 @@ pub enum Status {
 
 #[derive(Debug, Clone)]
 pub struct Purchase {
+    /// The account (not the card value) the purchase belongs to.
     pub card: Option<usize>,
     pub amount: i64,
     pub paid: i64,
@@ -82,6 +88,10 @@ pub enum Op {
         cheque: String,
         refund: String,
     },
+    /// A till replaces the card: its account moves to the card of the next generation.
+    Replace {
+        card: usize,
+    },
     Expire,
 }
 
@@ -90,6 +100,8 @@ pub struct Model {
     pub purchases: BTreeMap<(u32, String), Purchase>,
     pub kiosks: Vec<u32>,
     pub hold_lifetime_ms: i64,
+    /// The current card generation of each account.
+    pub generation: Vec<usize>,
     /// Refund cheque numbers used per purchase.
     refunds: BTreeMap<(u32, String), Vec<String>>,
 }
@@ -108,6 +120,7 @@ impl Model {
     pub fn new(cards: usize, kiosks: Vec<u32>, hold_lifetime_ms: i64) -> Model {
         Model {
             accounts: vec![Account::default(); cards],
+            generation: vec![0; cards],
             purchases: BTreeMap::new(),
             kiosks,
             hold_lifetime_ms,
@@ -115,9 +128,31 @@ impl Model {
         }
     }
 
+    /// The account of a card value.
+    pub fn account_of(&self, card: usize) -> usize {
+        card % self.accounts.len()
+    }
+
+    /// The card value the account currently has.
+    pub fn current_card(&self, account: usize) -> usize {
+        account + self.generation[account] * self.accounts.len()
+    }
+
+    fn replaced(&self, card: usize) -> bool {
+        card / self.accounts.len() < self.generation[self.account_of(card)]
+    }
+
     /// Applies a committed request and says what the engine must have answered.
     pub fn apply(&mut self, op: &Op, now: i64) -> Expect {
         match op {
+            Op::Replace { card } => {
+                if self.replaced(*card) {
+                    return Expect::CardReplaced;
+                }
+                let account = self.account_of(*card);
+                self.generation[account] += 1;
+                Expect::Ok
+            }
             Op::Pay {
                 cashbox,
                 cheque,
@@ -125,11 +160,15 @@ impl Model {
                 amount,
                 points,
             } => {
+                if self.replaced(*card) {
+                    return Expect::CardReplaced;
+                }
                 let key = (*cashbox, cheque.clone());
                 if self.purchases.contains_key(&key) {
                     return Expect::PurchaseWrongState;
                 }
-                let a = &mut self.accounts[*card];
+                let account = self.account_of(*card);
+                let a = &mut self.accounts[account];
                 if *points > a.balance - a.held {
                     return Expect::InsufficientPoints;
                 }
@@ -141,7 +180,7 @@ impl Model {
                 self.purchases.insert(
                     key,
                     Purchase {
-                        card: Some(*card),
+                        card: Some(account),
                         amount: *amount,
                         paid: *points,
                         accrual,
@@ -160,7 +199,10 @@ impl Model {
             } => {
                 let key = (*cashbox, cheque.clone());
                 let lifetime = self.hold_lifetime_ms;
+                let replaced = card.is_some_and(|c| self.replaced(c));
+                let account = card.map(|c| self.account_of(c));
                 match self.purchases.get_mut(&key) {
+                    None if replaced => Expect::CardReplaced,
                     None => {
                         let accrual = if card.is_some() {
                             five_percent(*amount)
@@ -170,7 +212,7 @@ impl Model {
                         self.purchases.insert(
                             key,
                             Purchase {
-                                card: *card,
+                                card: account,
                                 amount: *amount,
                                 paid: 0,
                                 accrual,
@@ -184,6 +226,9 @@ impl Model {
                     Some(p) if p.status == Status::Held => {
                         if now >= p.expires_at {
                             return Expect::HoldExpired;
+                        }
+                        if replaced {
+                            return Expect::CardReplaced;
                         }
                         p.status = Status::Registered;
                         p.accrual = five_percent(p.amount - p.paid);
@@ -263,19 +308,23 @@ impl Model {
                 if self.purchases.contains_key(&key) {
                     return Expect::PurchaseWrongState;
                 }
+                if card.is_some_and(|c| self.replaced(c)) {
+                    return Expect::CardReplaced;
+                }
+                let account = card.map(|c| self.account_of(c));
                 // Offline: no discount, accrual on the full amount, confirmed at once.
                 let accrual = if card.is_some() {
                     five_percent(*amount)
                 } else {
                     0
                 };
-                if let Some(c) = card {
-                    self.accounts[*c].balance += accrual;
+                if let Some(a) = account {
+                    self.accounts[a].balance += accrual;
                 }
                 self.purchases.insert(
                     key,
                     Purchase {
-                        card: *card,
+                        card: account,
                         amount: *amount,
                         paid: 0,
                         accrual,
@@ -372,5 +421,24 @@ mod tests {
                 held: 0
             }
         );
+    }
+
+    #[test]
+    fn a_replaced_card_is_refused_and_its_successor_has_the_account() {
+        let mut m = Model::new(2, vec![], 1000);
+        m.accounts[1].balance = 700;
+        assert_eq!(m.apply(&Op::Replace { card: 1 }, 0), Expect::Ok);
+        assert_eq!(m.current_card(1), 3);
+        assert_eq!(m.apply(&Op::Replace { card: 1 }, 0), Expect::CardReplaced);
+        let pay = |card| Op::Pay {
+            cashbox: 1,
+            cheque: format!("c{card}"),
+            card,
+            amount: 1000,
+            points: 100,
+        };
+        assert_eq!(m.apply(&pay(1), 0), Expect::CardReplaced);
+        assert_eq!(m.apply(&pay(3), 0), Expect::Ok);
+        assert_eq!(m.accounts[1].held, 100);
     }
 }

@@ -60,6 +60,9 @@ pub struct SimReport {
     pub duplicates: u64,
     pub events: u64,
     pub refused: u64,
+    /// Cards replaced, and requests refused because they named a replaced card.
+    pub replacements: u64,
+    pub replaced_card_refusals: u64,
     pub expired_sweeps: u64,
     pub points_total: i64,
 }
@@ -128,6 +131,7 @@ fn expect_code(e: Expect) -> Code {
         Expect::RefundAtKiosk => Code::RefundAtKiosk,
         Expect::RefundExists => Code::RefundExists,
         Expect::OfflineRedemptionRefused => Code::OfflineRedemptionRefused,
+        Expect::CardReplaced => Code::CardReplaced,
     }
 }
 
@@ -321,8 +325,24 @@ impl Simulation {
                     self.tills[t].next_cheque += 1;
                     let id = format!("c{}", self.tills[t].next_cheque);
                     let amount = self.rng.random_range(1..200_000i64);
-                    let card = self.rng.random_range(0..self.cfg.cards);
-                    if roll >= 95 {
+                    // The card the till sees now; it may be replaced before the request
+                    // commits (the auditor then expects CARD_REPLACED).
+                    let card = self
+                        .model
+                        .current_card(self.rng.random_range(0..self.cfg.cards));
+                    if roll == 94 {
+                        self.tills[t].next_cheque -= 1;
+                        let successor = card + self.cfg.cards;
+                        (
+                            Command::ReplaceCard {
+                                old: card_no(card),
+                                new: card_no(successor),
+                            },
+                            Op::Replace { card },
+                            Flow::Idle,
+                            Flow::Idle,
+                        )
+                    } else if roll >= 95 {
                         // A sale made while offline, uploaded now; one in five claims points.
                         let card = (roll < 99).then_some(card);
                         let points = i64::from(roll == 95) * 100;
@@ -539,6 +559,13 @@ impl Simulation {
                 }
                 if out.reply.code != Code::Ok {
                     self.report.refused += 1;
+                }
+                match (&op, out.reply.code) {
+                    (Op::Replace { .. }, Code::Ok) if !out.replayed => {
+                        self.report.replacements += 1
+                    }
+                    (_, Code::CardReplaced) => self.report.replaced_card_refusals += 1,
+                    _ => {}
                 }
                 if matches!(op, Op::Expire) {
                     self.report.expired_sweeps += 1;

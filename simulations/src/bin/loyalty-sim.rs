@@ -29,8 +29,8 @@ fn main() -> anyhow::Result<()> {
     for seed in first..first + args.seeds {
         let report = run(SimConfig::new(seed, args.batches))?;
         println!(
-            "seed {seed}: {} requests, {} events, {} batches, {} crashes, {} lost answers, {} resends, {} duplicates, {} refused — auditor agrees",
-            report.requests, report.events, report.committed_batches, report.crashes, report.lost_answers, report.resends, report.duplicates, report.refused
+            "seed {seed}: {} requests, {} events, {} batches, {} crashes, {} lost answers, {} resends, {} duplicates, {} refused, {} cards replaced ({} refusals of replaced cards) — auditor agrees",
+            report.requests, report.events, report.committed_batches, report.crashes, report.lost_answers, report.resends, report.duplicates, report.refused, report.replacements, report.replaced_card_refusals
         );
         totals.0 += report.requests;
         totals.1 += report.events;
