@@ -5,10 +5,11 @@
 //! away the outbox grows and drains when it returns.
 
 use crate::events::envelope;
+use crate::pb;
 use loyalty_core::event::EventRecord;
 use loyalty_engine::keys;
-use loyalty_engine::store::{Batch, Space, StoreError};
-use loyalty_engine::stored::decode;
+use loyalty_engine::store::{Batch, Space, Store, StoreError};
+use loyalty_engine::stored::{decode, StoredState};
 use loyalty_engine::Engine;
 use prost::Message;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -120,6 +121,46 @@ pub async fn ensure_topic(cfg: &RelayConfig) -> Result<(), rdkafka::error::Kafka
 
 /// One round: publish up to `batch_events_max` outbox events; returns how many were
 /// acknowledged (their rows are then deleted).
+/// One message of a relay round: its outbox row, Kafka key and envelope.
+pub type Outgoing = (Vec<u8>, String, pb::EventEnvelope);
+
+/// The oldest outbox rows (at most `limit`) as messages, in commit order.
+pub fn outgoing(store: &dyn Store, limit: usize) -> Result<Vec<Outgoing>, StoreError> {
+    let rows = store.scan(Space::Outbox, &[], None, limit)?;
+    let view = StoredState::new(store);
+    let mut messages = Vec::with_capacity(rows.len());
+    for (k, _) in rows {
+        let raw = store
+            .get(Space::Log, &k)?
+            .ok_or_else(|| StoreError::Corrupt {
+                space: "outbox",
+                detail: format!("outbox row {k:?} without log record"),
+            })?;
+        let rec: EventRecord = decode("log", &raw)?;
+        let (key, env) = envelope(&rec, &view);
+        messages.push((k, key, env));
+    }
+    if let Some(e) = view.take_failure() {
+        return Err(e);
+    }
+    Ok(messages)
+}
+
+/// The deletions after a round: the acknowledged prefix of `messages` (`acked[i]` says
+/// whether message i was acknowledged). Stopping at the first failure leaves it and
+/// everything after it for the next round, so per-key order is kept (at the price of
+/// possible duplicates).
+pub fn acknowledged_prefix(messages: &[Outgoing], acked: &[bool]) -> Batch {
+    let mut batch = Batch::default();
+    for ((k, _, _), ok) in messages.iter().zip(acked) {
+        if !ok {
+            break;
+        }
+        batch.delete(Space::Outbox, k.clone());
+    }
+    batch
+}
+
 async fn round(
     engine: &Engine,
     producer: &FutureProducer,
@@ -127,21 +168,9 @@ async fn round(
     stats: &RelayStats,
 ) -> Result<usize, RelayError> {
     let store = engine.store();
-    let rows = store.scan(Space::Outbox, &[], None, cfg.batch_events_max)?;
-    if rows.is_empty() {
+    let messages = outgoing(&*store, cfg.batch_events_max)?;
+    if messages.is_empty() {
         return Ok(0);
-    }
-    let mut messages = Vec::with_capacity(rows.len());
-    for (k, _) in &rows {
-        let raw = store
-            .get(Space::Log, k)?
-            .ok_or_else(|| StoreError::Corrupt {
-                space: "outbox",
-                detail: format!("outbox row {k:?} without log record"),
-            })?;
-        let rec: EventRecord = decode("log", &raw)?;
-        let (key, env) = engine.read(|v| envelope(&rec, v))?;
-        messages.push((k.clone(), key, env));
     }
     // Enqueue the whole round first (send_result does not wait), then collect the
     // acknowledgements in order.
@@ -174,27 +203,27 @@ async fn round(
             }
         }
     }
-    // Delete only the acknowledged prefix: a failure leaves it and everything after it for
-    // the next round, so per-key order is kept (at the price of possible duplicates).
-    let mut batch = Batch::default();
-    let mut done = 0;
-    for ((k, _, env), delivery) in messages.iter().zip(pending) {
+    // A message counts only if it and everything before it were acknowledged.
+    let mut acked = Vec::with_capacity(messages.len());
+    for delivery in pending {
         match delivery.await {
-            Ok(Ok(_)) if error.is_none() => {
-                batch.delete(Space::Outbox, k.clone());
-                stats
-                    .last_published_seq
-                    .store(env.event_id, Ordering::Relaxed);
-                done += 1;
-            }
-            Ok(Ok(_)) => {}
+            Ok(Ok(_)) => acked.push(error.is_none()),
             Ok(Err((e, _))) => {
                 error.get_or_insert(e);
+                acked.push(false);
             }
             Err(_) => {
                 error.get_or_insert(rdkafka::error::KafkaError::Canceled);
+                acked.push(false);
             }
         }
+    }
+    let batch = acknowledged_prefix(&messages, &acked);
+    let done = batch.len();
+    if let Some((_, _, env)) = messages.get(done.wrapping_sub(1)) {
+        stats
+            .last_published_seq
+            .store(env.event_id, Ordering::Relaxed);
     }
     if !batch.is_empty() {
         // Not synced: a lost deletion only means a duplicate after a crash.

@@ -31,6 +31,8 @@ pub struct SimConfig {
     pub lost_answer_per_mille: u32,
     /// Per mille: a request is sent twice in the same batch.
     pub duplicate_per_mille: u32,
+    /// Per mille, per batch: the Kafka broker goes away (or comes back).
+    pub kafka_outage_per_mille: u32,
 }
 
 impl SimConfig {
@@ -44,6 +46,7 @@ impl SimConfig {
             crash_per_mille: 30,
             lost_answer_per_mille: 50,
             duplicate_per_mille: 30,
+            kafka_outage_per_mille: 40,
         }
     }
 }
@@ -63,6 +66,10 @@ pub struct SimReport {
     /// Cards replaced, and requests refused because they named a replaced card.
     pub replacements: u64,
     pub replaced_card_refusals: u64,
+    /// Batches during which the broker was away, and messages it received (duplicates
+    /// included).
+    pub kafka_outage_batches: u64,
+    pub published: u64,
     pub expired_sweeps: u64,
     pub points_total: i64,
 }
@@ -161,6 +168,13 @@ fn cheque(id: &str, card: Option<usize>, amount: i64) -> Cheque {
     }
 }
 
+/// The simulated Kafka broker: up or away, and what it has received.
+#[derive(Default)]
+struct Broker {
+    down: bool,
+    topic: Vec<(String, u64)>,
+}
+
 pub struct Simulation {
     cfg: SimConfig,
     rng: StdRng,
@@ -174,6 +188,7 @@ pub struct Simulation {
     report: SimReport,
     /// The first answer's code of every committed operation.
     answers: std::collections::HashMap<OpId, Code>,
+    broker: Broker,
 }
 
 impl Simulation {
@@ -206,6 +221,7 @@ impl Simulation {
             },
             tills,
             answers: std::collections::HashMap::new(),
+            broker: Broker::default(),
             cfg,
         }
     }
@@ -591,8 +607,18 @@ impl Simulation {
                 }
             }
             self.check(b)?;
+            self.relay(b)?;
         }
         self.check(self.cfg.batches)?;
+        // The broker comes back for good: the outbox drains and the stream is complete.
+        self.broker.down = false;
+        while !loyalty_api::relay::outgoing(&self.store, 1)
+            .map_err(|e| self.diverged(self.cfg.batches, e.to_string()))?
+            .is_empty()
+        {
+            self.relay(self.cfg.batches)?;
+        }
+        self.check_stream()?;
         let report = verify_store(&self.store, false)
             .map_err(|e| self.diverged(self.cfg.batches, e.to_string()))?;
         if !report.equal {
@@ -603,6 +629,60 @@ impl Simulation {
         }
         self.report.points_total = self.model.total();
         Ok(self.report)
+    }
+
+    /// One relay round against the simulated broker, through the product's own relay steps:
+    /// the broker may be away (nothing acknowledged), or acknowledge only a prefix; the
+    /// acknowledged prefix's outbox rows are deleted unsynced, so a later crash can resend.
+    fn relay(&mut self, b: u32) -> Result<(), Divergence> {
+        if self.rng.random_range(0..1000) < self.cfg.kafka_outage_per_mille {
+            self.broker.down = !self.broker.down;
+        }
+        if self.broker.down {
+            self.report.kafka_outage_batches += 1;
+            return Ok(());
+        }
+        let messages = loyalty_api::relay::outgoing(&self.store, 64)
+            .map_err(|e| self.diverged(b, e.to_string()))?;
+        // The broker acknowledges the round up to a random point; it may have received a few
+        // more whose acknowledgements were lost (they are sent again: duplicates).
+        let taken = self.rng.random_range(0..=messages.len());
+        let received = self.rng.random_range(taken..=messages.len());
+        let acked: Vec<bool> = (0..messages.len()).map(|i| i < taken).collect();
+        for (_, key, env) in &messages[..received] {
+            self.broker.topic.push((key.clone(), env.event_id));
+            self.report.published += 1;
+        }
+        let batch = loyalty_api::relay::acknowledged_prefix(&messages, &acked);
+        if !batch.is_empty() {
+            loyalty_engine::store::Store::commit(&self.store, batch, false)
+                .map_err(|e| self.diverged(b, e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// After dedupe by event id the stream holds every committed event exactly once, and
+    /// each key's events arrive in commit order.
+    fn check_stream(&self) -> Result<(), Divergence> {
+        let b = self.cfg.batches;
+        let mut seen = std::collections::BTreeSet::new();
+        let mut last_per_key: std::collections::HashMap<&str, u64> = Default::default();
+        for (key, id) in &self.broker.topic {
+            if !seen.insert(*id) {
+                continue;
+            }
+            if let Some(last) = last_per_key.insert(key, *id) {
+                if last > *id {
+                    return Err(self.diverged(b, format!("key {key}: event {id} after {last}")));
+                }
+            }
+        }
+        let expected: std::collections::BTreeSet<u64> = (1..=self.seq).collect();
+        if seen != expected {
+            let missing = expected.difference(&seen).count();
+            return Err(self.diverged(b, format!("stream misses {missing} committed events")));
+        }
+        Ok(())
     }
 
     /// Balances and holds of every account equal the auditor's.
