@@ -478,6 +478,8 @@ struct Target {
 }
 
 const BLOCKED_CARD: &str = "2770000000048";
+/// Kinds of hostile request (see `hostile`).
+const KINDS: u32 = 16;
 const CASH_METHODS: [&str; 10] = [
     "Calculate",
     "AvailableAmount",
@@ -543,7 +545,7 @@ fn bad_op(rng: &mut StdRng) -> String {
 async fn hostile(t: &Target, seed: u64) -> Got {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut till = t.till.clone();
-    match rng.random_range(0..12) {
+    match rng.random_range(0..KINDS) {
         // Malformed cheques and operation ids.
         0 => {
             let op = if rng.random_bool(0.2) {
@@ -884,6 +886,85 @@ async fn hostile(t: &Target, seed: u64) -> Got {
             };
             outcome(till.client.refund(till.req(body)).await)
         }
+        // Identifiers that are malformed, forged or not this customer's: stripes without a
+        // number, phones nobody registered, QR codes that are wrong, PINs that are wrong.
+        12 => {
+            use pb::IdentifierKind as K;
+            let id = |kind: i32, value: String| pb::Identifier { kind, value };
+            let ids = match rng.random_range(0..6) {
+                0 => vec![id(K::Magstripe.into(), "%B^NOBODY^?".into())],
+                1 => vec![id(
+                    K::Phone.into(),
+                    format!("+7999{:07}", rng.random_range(0..10_000_000)),
+                )],
+                2 => vec![id(
+                    K::Qr.into(),
+                    format!("{CARD}:{:06}", rng.random_range(0..1_000_000)),
+                )],
+                3 => vec![id(
+                    K::Auto.into(),
+                    pick(&mut rng, &["abc", "%", "+", "12:34"]).into(),
+                )],
+                4 => vec![id(rng.random_range(6..100), CARD.into())],
+                _ => vec![id(K::Barcode.into(), BLOCKED_CARD.into())],
+            };
+            let c = pb::Cheque {
+                identifiers: ids,
+                pin: pick(&mut rng, &["", "0000", "12", "abcd"]).into(),
+                ..cheque(&format!("I-{seed}"), "", vec![line("bread", "1", "5000")])
+            };
+            let body = pb::PayWithBonusRequest {
+                operation_id: op(),
+                cheque: Some(c),
+                points: "1".into(),
+            };
+            outcome(till.client.pay_with_bonus(till.req(body)).await)
+        }
+        // Customer service that must be refused: replacing unknown or onto existing cards,
+        // registering an activated card, favourites that do not exist, malformed PINs.
+        13 => match rng.random_range(0..4) {
+            0 => {
+                let (old, new) = if rng.random_bool(0.5) {
+                    ("2770000000994", "2770000000987")
+                } else {
+                    (CARD, BLOCKED_CARD)
+                };
+                let body = pb::ReplaceCardRequest {
+                    operation_id: op(),
+                    old_card: old.into(),
+                    new_card: new.into(),
+                };
+                outcome(till.client.replace_card(till.req(body)).await)
+            }
+            1 => {
+                let body = pb::RegisterCustomerRequest {
+                    operation_id: op(),
+                    card: CARD.into(),
+                    name: "x".repeat(rng.random_range(0..300)),
+                    phone: pick(&mut rng, &["", "123", "+79990001122"]).into(),
+                    consent: true,
+                };
+                outcome(till.client.register_customer(till.req(body)).await)
+            }
+            2 => {
+                let body = pb::ChooseFavouritesRequest {
+                    operation_id: op(),
+                    card: CARD.into(),
+                    products: (0..rng.random_range(1..14))
+                        .map(|i| format!("nope-{i}"))
+                        .collect(),
+                };
+                outcome(till.client.choose_favourites(till.req(body)).await)
+            }
+            _ => {
+                let body = pb::SetCardPinRequest {
+                    operation_id: op(),
+                    card: CARD.into(),
+                    pin: pick(&mut rng, &["1", "123456789", "12a4", " 1234"]).into(),
+                };
+                outcome(till.client.set_card_pin(till.req(body)).await)
+            }
+        },
         // Oversized messages (rarely: each is 5 MiB).
         _ if rng.random_ratio(1, 100) => {
             let big = pb::RegisterPurchaseRequest {
@@ -1021,7 +1102,7 @@ async fn hostile_requests_change_nothing() {
                 Got::Read => reads += 1,
                 Got::Accepted => panic!(
                     "hostile request {seed} (kind {}) was accepted",
-                    StdRng::seed_from_u64(seed).random_range(0..12)
+                    StdRng::seed_from_u64(seed).random_range(0..KINDS)
                 ),
             }
         }
