@@ -250,6 +250,143 @@ impl Summary {
     }
 }
 
+/// A catalogue file, validated row by row: the products to import, and the rows refused
+/// (line number, reason) — a bad row never stops the good ones.
+#[derive(Debug, Default)]
+pub struct Catalogue {
+    pub products: Vec<pb::Product>,
+    pub rejected: Vec<(usize, String)>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProductRow {
+    code: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    group: String,
+    #[serde(default)]
+    barcodes: Vec<String>,
+    #[serde(default)]
+    min_price: String,
+    #[serde(default)]
+    promotional: bool,
+}
+
+impl Catalogue {
+    /// Keeps a row that converts like an admin API request would; a code seen earlier in
+    /// the file is refused (a file names each product once).
+    fn row(&mut self, line: usize, p: pb::Product) {
+        if self.products.iter().any(|q| q.code == p.code) {
+            self.rejected
+                .push((line, format!("product {} appears twice", p.code)));
+            return;
+        }
+        match crate::convert::product(0, p.clone()) {
+            Ok(_) => self.products.push(p),
+            Err(e) => self.rejected.push((
+                line,
+                format!(
+                    "{}: {}",
+                    e.field.trim_start_matches("products[0]."),
+                    e.reason
+                ),
+            )),
+        }
+    }
+
+    /// JSON lines: `{"code","name","group","barcodes":[..],"min_price","promotional"}`.
+    pub fn from_jsonl(text: &str) -> Catalogue {
+        let mut c = Catalogue::default();
+        for (i, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            match serde_json::from_str::<ProductRow>(line) {
+                Ok(r) => c.row(
+                    i + 1,
+                    pb::Product {
+                        code: r.code,
+                        name: r.name,
+                        group: r.group,
+                        barcodes: r.barcodes,
+                        min_price: r.min_price,
+                        promotional: r.promotional,
+                    },
+                ),
+                Err(e) => c.rejected.push((i + 1, e.to_string())),
+            }
+        }
+        c
+    }
+
+    /// CSV with the header `code,name,group,barcodes,min_price,promotional`; barcodes are
+    /// separated by `|`, promotional is `true`/`false` (empty: false).
+    pub fn from_csv(text: &str) -> Catalogue {
+        let mut c = Catalogue::default();
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .from_reader(text.as_bytes());
+        let expected = [
+            "code",
+            "name",
+            "group",
+            "barcodes",
+            "min_price",
+            "promotional",
+        ];
+        match reader.headers() {
+            Ok(h) if h.iter().eq(expected) => {}
+            _ => {
+                c.rejected
+                    .push((1, format!("the header must be {}", expected.join(","))));
+                return c;
+            }
+        }
+        for (i, record) in reader.records().enumerate() {
+            let line = i + 2;
+            let r = match record {
+                Ok(r) if r.len() == expected.len() => r,
+                Ok(r) => {
+                    c.rejected
+                        .push((line, format!("{} fields, expected 6", r.len())));
+                    continue;
+                }
+                Err(e) => {
+                    c.rejected.push((line, e.to_string()));
+                    continue;
+                }
+            };
+            let promotional = match &r[5] {
+                "" | "false" => false,
+                "true" => true,
+                other => {
+                    c.rejected
+                        .push((line, format!("promotional: {other:?} is not true or false")));
+                    continue;
+                }
+            };
+            c.row(
+                line,
+                pb::Product {
+                    code: r[0].to_owned(),
+                    name: r[1].to_owned(),
+                    group: r[2].to_owned(),
+                    barcodes: r[3]
+                        .split('|')
+                        .filter(|b| !b.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                    min_price: r[4].to_owned(),
+                    promotional,
+                },
+            );
+        }
+        c
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,7 +395,49 @@ mod tests {
     const HEADER: &str =
         "operation_id,cheque_id,card,local_time,product,quantity,price,points_paid,discount\n";
 
+    #[test]
+    fn catalogue_rows_are_validated_one_by_one() {
+        let csv = "code,name,group,barcodes,min_price,promotional\n\
+                   milk,Milk,dairy,4600000000011|4600000000012,10.50,false\n\
+                   bad code,X,,,,\n\
+                   bread,Bread,,,1.001,\n\
+                   wine,Wine,alcohol,,90,maybe\n\
+                   milk,Again,,,,\n\
+                   promo,Promo,dairy,,,true\n";
+        let c = Catalogue::from_csv(csv);
+        let codes: Vec<_> = c.products.iter().map(|p| p.code.as_str()).collect();
+        assert_eq!(codes, ["milk", "promo"]);
+        assert_eq!(c.products[0].barcodes.len(), 2);
+        let lines: Vec<usize> = c.rejected.iter().map(|(l, _)| *l).collect();
+        assert_eq!(lines, [3, 4, 5, 6]);
+        assert!(c.rejected[0].1.starts_with("code"), "{:?}", c.rejected);
+        assert!(c.rejected[1].1.starts_with("min_price"), "{:?}", c.rejected);
+        assert!(Catalogue::from_csv("a,b\n1,2\n").rejected[0]
+            .1
+            .contains("header"));
+        let j = Catalogue::from_jsonl(
+            "{\"code\":\"milk\",\"group\":\"dairy\",\"min_price\":\"1\"}\n\n{\"code\":\"\"}\n{oops\n",
+        );
+        assert_eq!(j.products.len(), 1);
+        assert_eq!(
+            j.rejected.iter().map(|(l, _)| *l).collect::<Vec<_>>(),
+            [3, 4]
+        );
+    }
+
     proptest! {
+        /// Catalogue files of any content are validated row by row without panicking.
+        #[test]
+        fn arbitrary_catalogue_files_never_panic(text in "\\PC{0,400}") {
+            for t in [text.clone(), format!("code,name,group,barcodes,min_price,promotional\n{text}")] {
+                let c = Catalogue::from_csv(&t);
+                let j = Catalogue::from_jsonl(&t);
+                for p in c.products.into_iter().chain(j.products) {
+                    prop_assert!(crate::convert::product(0, p).is_ok());
+                }
+            }
+        }
+
         /// Any file content parses or is refused naming a line; nothing panics, and every
         /// parsed item is then checked by the same conversion as a till's upload.
         #[test]

@@ -912,3 +912,42 @@ async fn tls_end_to_end_and_plain_clients_are_refused() {
     }
     server.stop().await;
 }
+
+/// A catalogue file imported through the admin API, then re-imported with a change: the
+/// product is updated in place and a cheque prices with it.
+#[tokio::test]
+async fn catalogue_file_import_and_reimport_update_in_place() {
+    use loyalty_api::import::Catalogue;
+    let (server, mut admin, mut till) = world_with(test_config()).await;
+    let file = |min_price: &str| {
+        format!(
+            "code,name,group,barcodes,min_price,promotional\n\
+             cheese,Cheese,dairy,4600000000028,{min_price},false\n\
+             bad code,,,,,\n"
+        )
+    };
+    for min_price in ["0", "95"] {
+        let c = Catalogue::from_csv(&file(min_price));
+        assert_eq!((c.products.len(), c.rejected.len()), (1, 1));
+        ok(&admin
+            .import_products(admin_req(pb::ImportProductsRequest {
+                operation_id: op(),
+                products: c.products,
+            }))
+            .await
+            .unwrap()
+            .into_inner());
+    }
+    // 10% dairy discount, but the re-imported minimal price (95.00) caps it at 5.00; the
+    // barcode finds the product.
+    let r = till
+        .client
+        .calculate(till.req(pb::CalculateRequest {
+            cheque: Some(cheque("K-1", CARD, vec![line("4600000000028", "1", "100")])),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.totals.unwrap().discount, "5.00");
+    server.stop().await;
+}

@@ -180,7 +180,8 @@ enum Cmd {
         #[arg(long)]
         card: String,
     },
-    /// Import products from a JSON-lines file: {"code","name","group","barcodes","min_price","promotional"}.
+    /// Import the catalogue from a file (CSV by extension, else JSON lines), validating every
+    /// row; re-import updates in place. Exits non-zero when rows were refused.
     ImportProducts {
         file: PathBuf,
     },
@@ -236,21 +237,6 @@ enum Cmd {
         rewrite: bool,
     },
     Status,
-}
-
-#[derive(serde::Deserialize)]
-struct ProductLine {
-    code: String,
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    group: String,
-    #[serde(default)]
-    barcodes: Vec<String>,
-    #[serde(default)]
-    min_price: String,
-    #[serde(default)]
-    promotional: bool,
 }
 
 struct Admin {
@@ -500,33 +486,43 @@ async fn main() -> anyhow::Result<()> {
             show(a.client.block_card(r).await?.into_inner())
         }
         Cmd::ImportProducts { file } => {
+            use loyalty_api::import::Catalogue;
             let text =
                 std::fs::read_to_string(&file).with_context(|| file.display().to_string())?;
-            let mut products = Vec::new();
-            for (n, line) in text
-                .lines()
-                .enumerate()
-                .filter(|(_, l)| !l.trim().is_empty())
-            {
-                let p: ProductLine = serde_json::from_str(line)
-                    .with_context(|| format!("{}:{}", file.display(), n + 1))?;
-                products.push(pb::Product {
-                    code: p.code,
-                    name: p.name,
-                    group: p.group,
-                    barcodes: p.barcodes,
-                    min_price: p.min_price,
-                    promotional: p.promotional,
-                });
-            }
-            let total = products.len();
-            for (i, chunk) in products.chunks(1000).enumerate() {
+            let csv = file
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+            let catalogue = if csv {
+                Catalogue::from_csv(&text)
+            } else {
+                Catalogue::from_jsonl(&text)
+            };
+            let total = catalogue.products.len();
+            let mut done = 0;
+            for chunk in catalogue.products.chunks(1000) {
                 let r = a.req(pb::ImportProductsRequest {
                     operation_id: op(),
                     products: chunk.to_vec(),
                 })?;
                 show(a.client.import_products(r).await?.into_inner())?;
-                eprintln!("imported {}/{total}", (i * 1000 + chunk.len()));
+                done += chunk.len();
+                let filled = done * 30 / total.max(1);
+                eprint!(
+                    "\r[{}{}] {done}/{total}",
+                    "#".repeat(filled),
+                    " ".repeat(30 - filled)
+                );
+            }
+            eprintln!();
+            println!(
+                "imported {total} products, refused {} rows",
+                catalogue.rejected.len()
+            );
+            for (line, reason) in &catalogue.rejected {
+                println!("  {}:{line}: {reason}", file.display());
+            }
+            if !catalogue.rejected.is_empty() {
+                bail!("{} rows refused", catalogue.rejected.len());
             }
             Ok(())
         }
