@@ -513,6 +513,8 @@ pub fn reply(r: Reply, replayed: bool) -> pb::ChequeReply {
     } = r;
     pb::ChequeReply {
         outcome: outcome(code).into(),
+        slip: Vec::new(),
+        cheque_messages: Vec::new(),
         message,
         holder: h.map(holder),
         balance: b.map(balance),

@@ -12,6 +12,7 @@ pub mod events;
 pub mod import;
 pub mod limits;
 pub mod metrics;
+pub mod receipt;
 pub mod relay;
 pub mod server;
 pub mod service;

@@ -201,6 +201,18 @@ impl CashApi {
     }
 
     async fn run(&self, call: &Call, op: &str, command: Command) -> Rpc<pb::ChequeReply> {
+        self.run_with_slip(call, op, command, 0).await
+    }
+
+    /// Runs a command and answers, with the receipt slip when `slip_width` asks for one.
+    async fn run_with_slip(
+        &self,
+        call: &Call,
+        op: &str,
+        command: Command,
+        slip_width: u32,
+    ) -> Rpc<pb::ChequeReply> {
+        let width = slip(slip_width)?;
         let op = cv::op_id(op).map_err(invalid)?;
         let cashbox = call.cashbox;
         tracing::debug!(%op, cashbox = cashbox.0, command = command_name(&command), "request");
@@ -215,8 +227,30 @@ impl CashApi {
             .map_err(status)?;
         self.metrics.outcome(out.reply.code);
         tracing::debug!(%op, code = ?out.reply.code, replayed = out.replayed, "answered");
-        self.seal(call, cv::reply(out.reply, out.replayed))
+        self.seal(call, with_slip(cv::reply(out.reply, out.replayed), width))
     }
+}
+
+/// The slip width asked for: 0 for none, else within the printer widths.
+fn slip(width: u32) -> Result<usize, Status> {
+    let w = width as usize;
+    if w == 0 || (crate::receipt::SLIP_WIDTH_MIN..=crate::receipt::SLIP_WIDTH_MAX).contains(&w) {
+        Ok(w)
+    } else {
+        Err(Status::invalid_argument(format!(
+            "slip_width: {}..={} characters, or 0",
+            crate::receipt::SLIP_WIDTH_MIN,
+            crate::receipt::SLIP_WIDTH_MAX
+        )))
+    }
+}
+
+fn with_slip(mut reply: pb::ChequeReply, width: usize) -> pb::ChequeReply {
+    if width > 0 {
+        reply.slip = crate::receipt::slip(&reply, width);
+        reply.cheque_messages = crate::receipt::cheque_messages(&reply);
+    }
+    reply
 }
 
 fn command_name(c: &Command) -> &'static str {
@@ -255,6 +289,7 @@ impl pb::cash_service_server::CashService for CashApi {
     async fn calculate(&self, req: tonic::Request<pb::CalculateRequest>) -> Rpc<pb::ChequeReply> {
         let _timer = self.metrics.timer("Calculate");
         let (call, msg) = self.open(req, "Calculate")?;
+        let width = slip(msg.slip_width)?;
         let cheque = cv::cheque(msg.cheque, self.lines_max()).map_err(invalid)?;
         let program = self.engine.program();
         let now = self.engine.now();
@@ -262,7 +297,7 @@ impl pb::cash_service_server::CashService for CashApi {
             .engine
             .read(|v| decide::calculate(v, program, call.cashbox, &cheque, now))
             .map_err(status)?;
-        self.seal(&call, cv::reply(reply, false))
+        self.seal(&call, with_slip(cv::reply(reply, false), width))
     }
 
     async fn available_amount(
@@ -300,7 +335,8 @@ impl pb::cash_service_server::CashService for CashApi {
             cheque: cv::cheque(msg.cheque, self.lines_max()).map_err(invalid)?,
             points: cv::points("points", &msg.points).map_err(invalid)?,
         };
-        self.run(&call, &msg.operation_id, command).await
+        self.run_with_slip(&call, &msg.operation_id, command, msg.slip_width)
+            .await
     }
 
     async fn register_purchase(
@@ -312,7 +348,8 @@ impl pb::cash_service_server::CashService for CashApi {
         let command = Command::RegisterPurchase {
             cheque: cv::cheque(msg.cheque, self.lines_max()).map_err(invalid)?,
         };
-        self.run(&call, &msg.operation_id, command).await
+        self.run_with_slip(&call, &msg.operation_id, command, msg.slip_width)
+            .await
     }
 
     async fn confirm(&self, req: tonic::Request<pb::PurchaseRequest>) -> Rpc<pb::ChequeReply> {
@@ -321,7 +358,8 @@ impl pb::cash_service_server::CashService for CashApi {
         let command = Command::Confirm {
             cheque: cv::cheque_id("cheque_id", &msg.cheque_id).map_err(invalid)?,
         };
-        self.run(&call, &msg.operation_id, command).await
+        self.run_with_slip(&call, &msg.operation_id, command, msg.slip_width)
+            .await
     }
 
     async fn cancel(&self, req: tonic::Request<pb::PurchaseRequest>) -> Rpc<pb::ChequeReply> {
@@ -330,7 +368,8 @@ impl pb::cash_service_server::CashService for CashApi {
         let command = Command::Cancel {
             cheque: cv::cheque_id("cheque_id", &msg.cheque_id).map_err(invalid)?,
         };
-        self.run(&call, &msg.operation_id, command).await
+        self.run_with_slip(&call, &msg.operation_id, command, msg.slip_width)
+            .await
     }
 
     async fn refund(&self, req: tonic::Request<pb::RefundRequest>) -> Rpc<pb::ChequeReply> {

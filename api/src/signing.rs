@@ -259,6 +259,7 @@ mod tests {
         let body = pb::PurchaseRequest {
             operation_id: "0191f2a4-7c1e-7b3a-9d2e-3f4a5b6c7d8e".into(),
             cheque_id: "A-1001".into(),
+            slip_width: 0,
         }
         .encode_to_vec();
         assert_eq!(

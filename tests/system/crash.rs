@@ -84,10 +84,12 @@ fn purchase(till: u32, n: u32) -> Purchase {
     Purchase {
         register: pb::RegisterPurchaseRequest {
             operation_id: op(),
+            slip_width: 0,
             cheque: Some(cheque(&id, CARD, vec![line("bread", "1", "100")])),
         },
         confirm: pb::PurchaseRequest {
             operation_id: op(),
+            slip_width: 0,
             cheque_id: id,
         },
     }

@@ -56,6 +56,7 @@ async fn registration_accrual_replacement_and_redemption_with_the_new_card() {
         .client
         .pay_with_bonus(till.req(pb::PayWithBonusRequest {
             operation_id: op(),
+            slip_width: 0,
             cheque: Some(cheque("A-2", SUCCESSOR, vec![line("bread", "1", "300")])),
             points: "40".into(),
         }))
@@ -75,6 +76,43 @@ async fn registration_accrual_replacement_and_redemption_with_the_new_card() {
         .into_inner();
     // 100 − 40 paid + 5 % of the 260.00 paid in money.
     assert_eq!(balance.balance.unwrap().balance, "73.00");
+
+    // A receipt slip for a 40-character printer, and the cheque's loyalty messages.
+    let preview = till
+        .client
+        .calculate(till.req(pb::CalculateRequest {
+            cheque: Some(cheque("A-3", SUCCESSOR, vec![line("milk", "2", "50")])),
+            slip_width: 40,
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        preview.slip.iter().all(|l| l.chars().count() == 40),
+        "{:#?}",
+        preview.slip
+    );
+    assert!(preview
+        .slip
+        .iter()
+        .any(|l| l.starts_with("To pay") && l.ends_with("90.00")));
+    assert_eq!(
+        preview.cheque_messages,
+        [
+            "You saved 10.00",
+            "Points for this purchase: 4.50",
+            "Your points balance: 73.00"
+        ]
+    );
+    let too_wide = till
+        .client
+        .calculate(till.req(pb::CalculateRequest {
+            cheque: Some(cheque("A-3", SUCCESSOR, vec![line("milk", "2", "50")])),
+            slip_width: 200,
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(too_wide.code(), tonic::Code::InvalidArgument);
 
     // The old card is refused, naming its successor.
     let old = till
@@ -188,7 +226,10 @@ async fn magnetic_stripe_phone_and_auto_identify_the_customer() {
     let calculate = |ids: Vec<pb::Identifier>| {
         let mut c = cheque("Q-1", "", vec![line("bread", "1", "100")]);
         c.identifiers = ids;
-        pb::CalculateRequest { cheque: Some(c) }
+        pb::CalculateRequest {
+            cheque: Some(c),
+            slip_width: 0,
+        }
     };
     use pb::IdentifierKind as K;
     // Phone (any common form) finds Olga; a phone may not redeem by default.
@@ -230,6 +271,7 @@ async fn magnetic_stripe_phone_and_auto_identify_the_customer() {
         .client
         .pay_with_bonus(till.req(pb::PayWithBonusRequest {
             operation_id: op(),
+            slip_width: 0,
             cheque: Some(c),
             points: "1".into(),
         }))
@@ -331,6 +373,7 @@ async fn magnetic_stripe_phone_and_auto_identify_the_customer() {
     assert_eq!(set.outcome, pb::Outcome::Ok as i32, "{}", set.message);
     let pay = |pin: &str, cheque_id: &str| pb::PayWithBonusRequest {
         operation_id: op(),
+        slip_width: 0,
         cheque: Some(pb::Cheque {
             pin: pin.into(),
             ..cheque(cheque_id, CARD, vec![line("bread", "1", "100")])
@@ -376,6 +419,7 @@ async fn magnetic_stripe_phone_and_auto_identify_the_customer() {
         c.identifiers = vec![id(K::Qr, &payload)];
         pb::PayWithBonusRequest {
             operation_id: op(),
+            slip_width: 0,
             cheque: Some(c),
             points: "1".into(),
         }
@@ -435,6 +479,7 @@ async fn magnetic_stripe_phone_and_auto_identify_the_customer() {
         .client
         .calculate(till.req(pb::CalculateRequest {
             cheque: Some(cheque("F-1", CARD, vec![line("bread", "1", "100")])),
+            slip_width: 0,
         }))
         .await
         .unwrap()

@@ -30,6 +30,7 @@ async fn purchase_life_cycle_from_calculation_to_refund() {
         .client
         .calculate(till.req(pb::CalculateRequest {
             cheque: Some(c.clone()),
+            slip_width: 0,
         }))
         .await
         .unwrap()
@@ -50,6 +51,7 @@ async fn purchase_life_cycle_from_calculation_to_refund() {
         .client
         .available_amount(till.req(pb::CalculateRequest {
             cheque: Some(c.clone()),
+            slip_width: 0,
         }))
         .await
         .unwrap()
@@ -59,6 +61,7 @@ async fn purchase_life_cycle_from_calculation_to_refund() {
     // Pay 11 points: held. Sending the same operation again returns the original answer.
     let pay = pb::PayWithBonusRequest {
         operation_id: op(),
+        slip_width: 0,
         cheque: Some(c.clone()),
         points: "11".into(),
     };
@@ -103,6 +106,7 @@ async fn purchase_life_cycle_from_calculation_to_refund() {
         .client
         .register_purchase(till.req(pb::RegisterPurchaseRequest {
             operation_id: op(),
+            slip_width: 0,
             cheque: Some(c),
         }))
         .await
@@ -114,6 +118,7 @@ async fn purchase_life_cycle_from_calculation_to_refund() {
         .client
         .confirm(till.req(pb::PurchaseRequest {
             operation_id: confirm_op.clone(),
+            slip_width: 0,
             cheque_id: "c1".into(),
         }))
         .await
@@ -213,6 +218,7 @@ async fn bad_input_gets_typed_errors_and_changes_nothing() {
         (
             pb::PayWithBonusRequest {
                 operation_id: "nope".into(),
+                slip_width: 0,
                 cheque: Some(good.clone()),
                 points: "1".into(),
             },
@@ -221,6 +227,7 @@ async fn bad_input_gets_typed_errors_and_changes_nothing() {
         (
             pb::PayWithBonusRequest {
                 operation_id: op(),
+                slip_width: 0,
                 cheque: Some(good.clone()),
                 points: "-1".into(),
             },
@@ -229,6 +236,7 @@ async fn bad_input_gets_typed_errors_and_changes_nothing() {
         (
             pb::PayWithBonusRequest {
                 operation_id: op(),
+                slip_width: 0,
                 cheque: Some(good.clone()),
                 points: "1.001".into(),
             },
@@ -237,6 +245,7 @@ async fn bad_input_gets_typed_errors_and_changes_nothing() {
         (
             pb::PayWithBonusRequest {
                 operation_id: op(),
+                slip_width: 0,
                 cheque: Some(good.clone()),
                 points: "1e9".into(),
             },
@@ -245,6 +254,7 @@ async fn bad_input_gets_typed_errors_and_changes_nothing() {
         (
             pb::PayWithBonusRequest {
                 operation_id: op(),
+                slip_width: 0,
                 cheque: Some(good.clone()),
                 points: "99999999999999999".into(),
             },
@@ -253,6 +263,7 @@ async fn bad_input_gets_typed_errors_and_changes_nothing() {
         (
             pb::PayWithBonusRequest {
                 operation_id: op(),
+                slip_width: 0,
                 cheque: None,
                 points: "1".into(),
             },
@@ -261,6 +272,7 @@ async fn bad_input_gets_typed_errors_and_changes_nothing() {
         (
             pb::PayWithBonusRequest {
                 operation_id: op(),
+                slip_width: 0,
                 cheque: Some(cheque("c1", "12ab", vec![line("milk", "1", "10")])),
                 points: "1".into(),
             },
@@ -269,6 +281,7 @@ async fn bad_input_gets_typed_errors_and_changes_nothing() {
         (
             pb::PayWithBonusRequest {
                 operation_id: op(),
+                slip_width: 0,
                 cheque: Some(cheque("", CARD, vec![line("milk", "1", "10")])),
                 points: "1".into(),
             },
@@ -277,6 +290,7 @@ async fn bad_input_gets_typed_errors_and_changes_nothing() {
         (
             pb::PayWithBonusRequest {
                 operation_id: op(),
+                slip_width: 0,
                 cheque: Some(cheque("c1", CARD, vec![line("milk", "0", "10")])),
                 points: "1".into(),
             },
@@ -285,6 +299,7 @@ async fn bad_input_gets_typed_errors_and_changes_nothing() {
         (
             pb::PayWithBonusRequest {
                 operation_id: op(),
+                slip_width: 0,
                 cheque: Some(cheque("c1", CARD, vec![line("milk", "1", "ten")])),
                 points: "1".into(),
             },
@@ -293,6 +308,7 @@ async fn bad_input_gets_typed_errors_and_changes_nothing() {
         (
             pb::PayWithBonusRequest {
                 operation_id: op(),
+                slip_width: 0,
                 cheque: Some(cheque("c1", CARD, vec![line("milk", "1", "10"); 501])),
                 points: "1".into(),
             },
@@ -318,6 +334,7 @@ async fn bad_input_gets_typed_errors_and_changes_nothing() {
         .client
         .pay_with_bonus(till.req(pb::PayWithBonusRequest {
             operation_id: op(),
+            slip_width: 0,
             cheque: Some(good.clone()),
             points: "9".into(),
         }))
@@ -329,6 +346,7 @@ async fn bad_input_gets_typed_errors_and_changes_nothing() {
         .client
         .confirm(till.req(pb::PurchaseRequest {
             operation_id: op(),
+            slip_width: 0,
             cheque_id: "nothing".into(),
         }))
         .await
@@ -338,6 +356,7 @@ async fn bad_input_gets_typed_errors_and_changes_nothing() {
     // Oversized messages are refused by the transport limit.
     let huge = pb::PayWithBonusRequest {
         operation_id: op(),
+        slip_width: 0,
         cheque: Some(cheque(&"x".repeat(2 << 20), CARD, vec![])),
         points: "1".into(),
     };
@@ -433,6 +452,7 @@ async fn a_cashbox_acts_only_as_itself_and_kiosks_cannot_refund() {
         .client
         .cancel(kiosk.req(pb::PurchaseRequest {
             operation_id: op(),
+            slip_width: 0,
             cheque_id: "c1".into(),
         }))
         .await
@@ -468,6 +488,7 @@ async fn a_cashbox_acts_only_as_itself_and_kiosks_cannot_refund() {
         .client
         .calculate(till.req(pb::CalculateRequest {
             cheque: Some(cheque("c2", CARD, vec![line("bread", "1", "1")])),
+            slip_width: 0,
         }))
         .await
         .unwrap()
@@ -486,6 +507,7 @@ async fn a_cashbox_acts_only_as_itself_and_kiosks_cannot_refund() {
         .client
         .calculate(kiosk.req(pb::CalculateRequest {
             cheque: Some(cheque("c3", CARD, vec![line("bread", "1", "1")])),
+            slip_width: 0,
         }))
         .await
         .unwrap()
@@ -542,6 +564,7 @@ async fn health_reflection_and_pending_listing() {
         .client
         .register_purchase(till.req(pb::RegisterPurchaseRequest {
             operation_id: op(),
+            slip_width: 0,
             cheque: Some(cheque("p1", CARD, vec![line("bread", "1", "5")])),
         }))
         .await
@@ -768,6 +791,7 @@ async fn prometheus_metrics_count_requests_outcomes_and_commits() {
         .client
         .confirm(till.req(pb::PurchaseRequest {
             operation_id: op(),
+            slip_width: 0,
             cheque_id: "none".into(),
         }))
         .await
@@ -944,6 +968,7 @@ async fn catalogue_file_import_and_reimport_update_in_place() {
         .client
         .calculate(till.req(pb::CalculateRequest {
             cheque: Some(cheque("K-1", CARD, vec![line("4600000000028", "1", "100")])),
+            slip_width: 0,
         }))
         .await
         .unwrap()

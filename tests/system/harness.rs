@@ -258,6 +258,7 @@ pub async fn buy_cheque(till: &mut Till, cheque: pb::Cheque) -> pb::ChequeReply 
         .client
         .register_purchase(till.req(pb::RegisterPurchaseRequest {
             operation_id: op(),
+            slip_width: 0,
             cheque: Some(cheque),
         }))
         .await
@@ -268,6 +269,7 @@ pub async fn buy_cheque(till: &mut Till, cheque: pb::Cheque) -> pb::ChequeReply 
         .client
         .confirm(till.req(pb::PurchaseRequest {
             operation_id: op(),
+            slip_width: 0,
             cheque_id: id,
         }))
         .await

@@ -110,6 +110,7 @@ async fn a_purchase_flow_produces_its_events_in_order_with_exact_amounts() {
         .client
         .pay_with_bonus(till.req(pb::PayWithBonusRequest {
             operation_id: op(),
+            slip_width: 0,
             cheque: Some(c.clone()),
             points: "11".into(),
         }))
@@ -120,6 +121,7 @@ async fn a_purchase_flow_produces_its_events_in_order_with_exact_amounts() {
         .client
         .register_purchase(till.req(pb::RegisterPurchaseRequest {
             operation_id: op(),
+            slip_width: 0,
             cheque: Some(c),
         }))
         .await
@@ -129,6 +131,7 @@ async fn a_purchase_flow_produces_its_events_in_order_with_exact_amounts() {
         .client
         .confirm(till.req(pb::PurchaseRequest {
             operation_id: op(),
+            slip_width: 0,
             cheque_id: "c1".into(),
         }))
         .await
@@ -344,6 +347,7 @@ async fn a_broker_outage_never_fails_the_till_and_the_outbox_drains_afterwards()
                 .client
                 .register_purchase(till.req(pb::RegisterPurchaseRequest {
                     operation_id: op(),
+                    slip_width: 0,
                     cheque: Some(cheque(&id, &card, vec![line("bread", "1", "100")])),
                 }))
                 .await
@@ -354,6 +358,7 @@ async fn a_broker_outage_never_fails_the_till_and_the_outbox_drains_afterwards()
                 .client
                 .confirm(till.req(pb::PurchaseRequest {
                     operation_id: op(),
+                    slip_width: 0,
                     cheque_id: id,
                 }))
                 .await

@@ -77,6 +77,7 @@ async fn digests(admin: &mut AdminServiceClient<Channel>) -> (String, String) {
 fn register(id: &str, card: &str) -> pb::RegisterPurchaseRequest {
     pb::RegisterPurchaseRequest {
         operation_id: op(),
+        slip_width: 0,
         cheque: Some(cheque(id, card, vec![line("bread", "1", "100")])),
     }
 }
@@ -152,6 +153,7 @@ async fn signed_requests_are_verified_and_answers_are_signed() {
     let before = digests(&mut admin).await;
     let confirm = pb::PurchaseRequest {
         operation_id: op(),
+        slip_width: 0,
         cheque_id: "S-1".into(),
     };
     let refused = |token: &'static str| {
@@ -555,6 +557,7 @@ async fn hostile(t: &Target, seed: u64) -> Got {
             };
             let body = pb::RegisterPurchaseRequest {
                 operation_id: op,
+                slip_width: 0,
                 cheque: Some(malformed_cheque(&mut rng)),
             };
             outcome(till.client.register_purchase(till.req(body)).await)
@@ -573,6 +576,7 @@ async fn hostile(t: &Target, seed: u64) -> Got {
             };
             let body = pb::PayWithBonusRequest {
                 operation_id: op(),
+                slip_width: 0,
                 cheque: Some(c),
                 points,
             };
@@ -582,6 +586,7 @@ async fn hostile(t: &Target, seed: u64) -> Got {
         2 => {
             let theirs = pb::PurchaseRequest {
                 operation_id: op(),
+                slip_width: 0,
                 cheque_id: "R-2".into(),
             };
             match rng.random_range(0..4) {
@@ -618,6 +623,7 @@ async fn hostile(t: &Target, seed: u64) -> Got {
         3 => {
             let body = pb::PurchaseRequest {
                 operation_id: op(),
+                slip_width: 0,
                 cheque_id: "H-1".into(),
             };
             let mut r = tonic::Request::new(body);
@@ -644,6 +650,7 @@ async fn hostile(t: &Target, seed: u64) -> Got {
             let mut s = t.signed.clone();
             let body = pb::PurchaseRequest {
                 operation_id: op(),
+                slip_width: 0,
                 cheque_id: "R-2".into(),
             };
             let mut r = s.req(body);
@@ -687,6 +694,7 @@ async fn hostile(t: &Target, seed: u64) -> Got {
             let used = t.used_ops[rng.random_range(0..t.used_ops.len())].clone();
             let body = pb::RegisterPurchaseRequest {
                 operation_id: used,
+                slip_width: 0,
                 cheque: Some(cheque(
                     &format!("Y-{seed}"),
                     CARD,
@@ -703,6 +711,7 @@ async fn hostile(t: &Target, seed: u64) -> Got {
                 // Truncated real messages.
                 body = pb::RegisterPurchaseRequest {
                     operation_id: op(),
+                    slip_width: 0,
                     cheque: Some(cheque("Z-1", CARD, vec![line("bread", "1", "10")])),
                 }
                 .encode_to_vec();
@@ -915,6 +924,7 @@ async fn hostile(t: &Target, seed: u64) -> Got {
             };
             let body = pb::PayWithBonusRequest {
                 operation_id: op(),
+                slip_width: 0,
                 cheque: Some(c),
                 points: "1".into(),
             };
@@ -969,6 +979,7 @@ async fn hostile(t: &Target, seed: u64) -> Got {
         _ if rng.random_ratio(1, 100) => {
             let big = pb::RegisterPurchaseRequest {
                 operation_id: op(),
+                slip_width: 0,
                 cheque: Some(cheque(
                     "BIG",
                     CARD,
@@ -981,6 +992,7 @@ async fn hostile(t: &Target, seed: u64) -> Got {
         _ => {
             let body = pb::PurchaseRequest {
                 operation_id: op(),
+                slip_width: 0,
                 cheque_id: pick(&mut rng, &["C-1", "NOPE", "H-0"]).into(),
             };
             outcome(till.client.confirm(till.req(body)).await)
@@ -1026,6 +1038,7 @@ async fn hostile_requests_change_nothing() {
     let mut used_ops = Vec::new();
     let hold = pb::PayWithBonusRequest {
         operation_id: op(),
+        slip_width: 0,
         cheque: Some(cheque("H-1", CARD, vec![line("bread", "1", "300")])),
         points: "10".into(),
     };
@@ -1050,6 +1063,7 @@ async fn hostile_requests_change_nothing() {
         if confirm {
             let c = pb::PurchaseRequest {
                 operation_id: op(),
+                slip_width: 0,
                 cheque_id: id.into(),
             };
             used_ops.push(c.operation_id.clone());

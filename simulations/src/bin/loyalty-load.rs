@@ -123,6 +123,7 @@ impl Ctx {
                     till,
                     pb::CalculateRequest {
                         cheque: Some(cheque.clone()),
+                        slip_width: 0,
                     },
                 ))
                 .await?
@@ -136,6 +137,7 @@ impl Ctx {
                         till,
                         pb::PayWithBonusRequest {
                             operation_id: op(),
+                            slip_width: 0,
                             cheque: Some(cheque.clone()),
                             points: "1".into(),
                         },
@@ -150,6 +152,7 @@ impl Ctx {
                 till,
                 pb::RegisterPurchaseRequest {
                     operation_id: op(),
+                    slip_width: 0,
                     cheque: Some(cheque.clone()),
                 },
             ))
@@ -166,6 +169,7 @@ impl Ctx {
                     till,
                     pb::PurchaseRequest {
                         operation_id: op(),
+                        slip_width: 0,
                         cheque_id: cheque.cheque_id,
                     },
                 ))
@@ -177,6 +181,7 @@ impl Ctx {
                     till,
                     pb::PurchaseRequest {
                         operation_id: op(),
+                        slip_width: 0,
                         cheque_id: cheque.cheque_id,
                     },
                 ))
