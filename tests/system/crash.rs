@@ -303,16 +303,23 @@ async fn kill_9_under_load_loses_no_acknowledged_operation_and_applies_nothing_t
             assert!(Instant::now() < until, "the outbox did not drain");
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        let got = crate::kafka::consume(brokers, topic, Duration::from_secs(90), |m| {
+        // Long runs publish hundreds of thousands of events: the consumer gets time in
+        // proportion.
+        let window = Duration::from_secs(90 + v.events / 2_000);
+        let got = crate::kafka::consume(brokers, topic, window, |m| {
             crate::kafka::dedupe(m).len() as u64 >= v.events
         })
         .await;
         let ids: std::collections::BTreeSet<u64> =
             got.iter().map(|c| c.envelope.event_id).collect();
-        assert_eq!(
-            ids,
-            (1..=v.events).collect(),
-            "events missing downstream after kill -9"
+        let missing: Vec<u64> = (1..=v.events).filter(|i| !ids.contains(i)).collect();
+        assert!(
+            missing.is_empty() && ids.len() as u64 == v.events,
+            "{} of {} events missing downstream after kill -9 (first: {:?}); {} ids outside the log",
+            missing.len(),
+            v.events,
+            &missing[..missing.len().min(10)],
+            ids.iter().filter(|i| **i > v.events || **i == 0).count()
         );
         eprintln!(
             "{} events, {} messages ({} duplicates)",
