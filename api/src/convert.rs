@@ -100,6 +100,7 @@ pub fn cheque(c: Option<pb::Cheque>, lines_max: usize) -> Wire<Cheque> {
         cashier,
         identifiers,
         pin,
+        tenders,
     } = c.ok_or_else(|| bad("cheque", "missing"))?;
     if lines.len() > lines_max {
         return Err(bad(
@@ -140,6 +141,25 @@ pub fn cheque(c: Option<pb::Cheque>, lines_max: usize) -> Wire<Cheque> {
         },
         presented: presented("cheque.identifiers", identifiers)?,
         pin: optional_pin("cheque.pin", &pin)?,
+        tenders: tenders
+            .into_iter()
+            .take(17)
+            .enumerate()
+            .map(|(i, pb::Tender { kind, amount })| {
+                if i == 16 {
+                    return Err(bad("cheque.tenders", "at most 16"));
+                }
+                Ok(Tender {
+                    kind: match pb::TenderKind::try_from(kind) {
+                        Ok(pb::TenderKind::Cash) => TenderKind::Cash,
+                        Ok(pb::TenderKind::BankCard) => TenderKind::BankCard,
+                        Ok(pb::TenderKind::FastPayment) => TenderKind::FastPayment,
+                        _ => return Err(bad(format!("cheque.tenders[{i}].kind"), "unknown")),
+                    },
+                    amount: money(&format!("cheque.tenders[{i}].amount"), &amount)?,
+                })
+            })
+            .collect::<Wire<_>>()?,
     })
 }
 
@@ -695,7 +715,7 @@ mod tests {
         fn arbitrary_field_values_are_refused_or_bounded(
             id in ".{0,80}", card in ".{0,40}", at in ".{0,30}", qty in ".{0,20}", price in ".{0,20}", pts in ".{0,20}", cashier in ".{0,70}",
         ) {
-            let c = pb::Cheque { cheque_id: id, card, local_time: at, lines: vec![pb::Line { product: "p".into(), quantity: qty, price }], cashier, identifiers: Vec::new(), pin: String::new() };
+            let c = pb::Cheque { cheque_id: id, card, local_time: at, lines: vec![pb::Line { product: "p".into(), quantity: qty, price }], cashier, identifiers: Vec::new(), pin: String::new(), tenders: Vec::new() };
             match cheque(Some(c), 500) {
                 Ok(c) => {
                     let l = &c.lines[0];
@@ -718,6 +738,7 @@ mod tests {
             local_time: "2026-11-23T12:00:00".into(),
             identifiers: Vec::new(),
             pin: String::new(),
+            tenders: Vec::new(),
             cashier: String::new(),
             lines: vec![pb::Line {
                 product: "p".into(),

@@ -134,6 +134,7 @@ pub fn parse_jsonl(text: &str) -> Result<Vec<pb::OfflineItem>, ImportError> {
                 cashier: j.cashier,
                 identifiers: Vec::new(),
                 pin: String::new(),
+                tenders: Vec::new(),
             };
             pb::OfflineItem {
                 operation_id: op,
@@ -209,6 +210,7 @@ pub fn parse_csv(text: &str) -> Result<Vec<pb::OfflineItem>, ImportError> {
             cashier: String::new(),
             identifiers: Vec::new(),
             pin: String::new(),
+            tenders: Vec::new(),
         };
         out.push(pb::OfflineItem {
             operation_id: op,

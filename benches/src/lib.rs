@@ -102,6 +102,7 @@ pub fn cheque_for(id: &str, number: CardNo, lines: usize) -> Cheque {
         cashier: None,
         presented: Vec::new(),
         pin: None,
+        tenders: Vec::new(),
         local_time: local(),
         lines: (0..lines)
             .map(|l| Line {

@@ -159,6 +159,7 @@ fn cheque(id: &str, card: Option<usize>, amount: i64) -> Cheque {
         cashier: None,
         presented: Vec::new(),
         pin: None,
+        tenders: Vec::new(),
         local_time: at(12),
         lines: vec![Line {
             product: ProductCode::new("p").expect("code"),

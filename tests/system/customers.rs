@@ -501,3 +501,77 @@ async fn issue_sold(till: &mut Till) {
         .into_inner();
     assert_eq!(issued.outcome, pb::Outcome::Ok as i32, "{}", issued.message);
 }
+
+/// A self-checkout kiosk: points plus two bank cards and a fast-payment QR, recorded with
+/// the purchase; tenders that do not add up are refused; refunds are refused at kiosks.
+#[tokio::test]
+async fn mixed_tender_at_a_self_checkout_kiosk() {
+    let (server, mut admin, mut till) = world_with(test_config()).await;
+    buy(&mut till, CARD, "seed", vec![line("bread", "1", "2000")]).await;
+    let ch = channel(&server.url()).await;
+    let mut kiosk = register_till(&mut admin, ch, 7, pb::CashboxKind::SelfCheckout).await;
+    let tender = |kind: pb::TenderKind, amount: &str| pb::Tender {
+        kind: kind.into(),
+        amount: amount.into(),
+    };
+    let paid = kiosk
+        .client
+        .pay_with_bonus(kiosk.req(pb::PayWithBonusRequest {
+            operation_id: op(),
+            cheque: Some(cheque("K-1", CARD, vec![line("bread", "1", "100")])),
+            points: "30".into(),
+            slip_width: 0,
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(paid.outcome, pb::Outcome::Ok as i32, "{}", paid.message);
+    let register = |tenders: Vec<pb::Tender>| pb::RegisterPurchaseRequest {
+        operation_id: op(),
+        cheque: Some(pb::Cheque {
+            tenders,
+            ..cheque("K-1", CARD, vec![line("bread", "1", "100")])
+        }),
+        slip_width: 0,
+    };
+    let short = kiosk
+        .client
+        .register_purchase(kiosk.req(register(vec![tender(pb::TenderKind::BankCard, "60")])))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(short.outcome, pb::Outcome::AmountInvalid as i32);
+    assert!(short.message.contains("70.00"), "{}", short.message);
+    let ok_reply = kiosk
+        .client
+        .register_purchase(kiosk.req(register(vec![
+            tender(pb::TenderKind::BankCard, "40"),
+            tender(pb::TenderKind::BankCard, "20"),
+            tender(pb::TenderKind::FastPayment, "10"),
+        ])))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        ok_reply.outcome,
+        pb::Outcome::Ok as i32,
+        "{}",
+        ok_reply.message
+    );
+    let refund = kiosk
+        .client
+        .refund(kiosk.req(pb::RefundRequest {
+            operation_id: op(),
+            refund_cheque_id: "KR-1".into(),
+            purchase_cheque_id: "K-1".into(),
+            lines: vec![pb::RefundLine {
+                line_index: 0,
+                quantity: "1".into(),
+            }],
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(refund.outcome, pb::Outcome::RefundAtKiosk as i32);
+    server.stop().await;
+}

@@ -610,6 +610,7 @@ fn offline_purchase(id: &str, price: &str, points: &str) -> pb::OfflineItem {
                 cashier: String::new(),
                 identifiers: Vec::new(),
                 pin: String::new(),
+                tenders: Vec::new(),
                 ..cheque(id, CARD, vec![line("bread", "1", price)])
             }),
             points_paid: points.into(),

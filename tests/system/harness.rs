@@ -121,6 +121,7 @@ pub fn cheque(id: &str, card: &str, lines: Vec<pb::Line>) -> pb::Cheque {
         cashier: String::new(),
         identifiers: Vec::new(),
         pin: String::new(),
+        tenders: Vec::new(),
         lines,
     }
 }

@@ -48,6 +48,9 @@ pub struct Cheque {
     pub presented: Vec<Presented>,
     /// The PIN the customer typed, if any (needed to redeem with a card that has one).
     pub pin: Option<Pin>,
+    /// How the money part was paid (mixed tender, e.g. at a kiosk): when given, the parts
+    /// must add up to what is left to pay after discounts and points.
+    pub tenders: Vec<Tender>,
     /// The cashbox's local time; offers are evaluated in it (no time zone is sent).
     pub local_time: NaiveDateTime,
     pub lines: Vec<Line>,

@@ -282,6 +282,25 @@ fn spendable_if_redeemable(card: &Card, account: &Account) -> Option<Points> {
     card.status.may_redeem().then(|| account.spendable())
 }
 
+/// Tenders, when given, must add up to the money left to pay.
+fn check_tenders(cheque: &Cheque, t: &Totals) -> Result<(), Rejection> {
+    if cheque.tenders.is_empty() {
+        return Ok(());
+    }
+    let due = t.amount.minus(t.discount).minus(Money(t.paid.0));
+    let tendered = cheque
+        .tenders
+        .iter()
+        .fold(Money::ZERO, |s, x| s.plus(x.amount));
+    if tendered != due {
+        return Err(reject(
+            Code::AmountInvalid,
+            format!("tenders add up to {tendered}, {due} is left to pay"),
+        ));
+    }
+    Ok(())
+}
+
 /// A card with a PIN pays with points only with the right PIN (compared in constant time).
 fn check_pin(program: &Program, card: &Card, presented: Option<&Pin>) -> Result<(), Rejection> {
     match (&card.pin_hash, presented) {
@@ -525,6 +544,7 @@ fn recorded(
     let purchase = Purchase {
         key,
         cashier: cheque.cashier.clone(),
+        tenders: cheque.tenders.clone(),
         account: who.map(|(_, a)| a.id),
         card: who.map(|(c, _)| c.number.clone()),
         status,
@@ -667,6 +687,7 @@ fn decide_cash(
                 .filter(|_| redeems)
                 .and_then(|(c, a)| spendable_if_redeemable(c, a));
             let t = totals(&lines, spendable);
+            check_tenders(cheque, &t)?;
             let (purchase, reply) = recorded(
                 key,
                 who.as_ref(),
@@ -896,6 +917,7 @@ fn decide_offline(
         },
     );
     let t = totals(&lines, None);
+    check_tenders(cheque, &t)?;
     let (purchase, reply) = recorded(
         key,
         who.as_ref(),

@@ -200,6 +200,21 @@ impl PricedLine {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum TenderKind {
+    Cash,
+    BankCard,
+    /// A fast-payment QR (bank transfer by QR code).
+    FastPayment,
+}
+
+/// One part of how the money was paid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Tender {
+    pub kind: TenderKind,
+    pub amount: Money,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum PurchaseStatus {
     /// Points are held; the cheque is not registered yet.
     Held,
@@ -222,6 +237,8 @@ pub struct Purchase {
     pub key: PurchaseKey,
     /// Who rang the cheque up, as the till names its cashier.
     pub cashier: Option<CashierId>,
+    /// How the money part was paid, as the till reported it.
+    pub tenders: Vec<Tender>,
     pub account: Option<AccountId>,
     pub card: Option<CardNo>,
     pub status: PurchaseStatus,

@@ -61,6 +61,7 @@ fn cheque(card: &str, id: &str, price: &str) -> Cheque {
         cashier: None,
         presented: Vec::new(),
         pin: None,
+        tenders: Vec::new(),
         local_time: NaiveDate::from_ymd_opt(2026, 11, 23)
             .unwrap()
             .and_hms_opt(12, 0, 0)

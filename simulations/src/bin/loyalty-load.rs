@@ -107,6 +107,7 @@ impl Ctx {
             cashier: format!("cashier-{}", n % 7),
             identifiers: Vec::new(),
             pin: String::new(),
+            tenders: Vec::new(),
             lines: (0..3)
                 .map(|l| pb::Line {
                     product: format!("p{}", (n + l) % 50),

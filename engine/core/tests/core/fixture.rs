@@ -189,6 +189,7 @@ impl World {
             cashier: None,
             presented: Vec::new(),
             pin: None,
+            tenders: Vec::new(),
             local_time: local(12),
             lines: lines
                 .iter()

@@ -115,6 +115,7 @@ fn cheque(card_no: Option<u8>, id: u8, lines: &[(u8, u16, u32)]) -> Cheque {
         cashier: None,
         presented: Vec::new(),
         pin: None,
+        tenders: Vec::new(),
         local_time: local(19),
         lines: lines
             .iter()
@@ -341,6 +342,7 @@ fn offline_requests(items: &[Offline]) -> Vec<Request> {
                         cashier: None,
                         presented: Vec::new(),
                         pin: None,
+                        tenders: Vec::new(),
                         local_time: local(10 + (i % 12) as u32),
                         lines: vec![Line {
                             product: ProductCode::new("bread").unwrap(),

@@ -912,7 +912,44 @@ const CASES: &[Case] = &[
         when: |_| cash(POS, favourites(BLOCKED, &["milk"])),
         then: Code::CardBlocked,
     },
+    Case {
+        name: "tenders that do not add up to what is left to pay",
+        given: nothing,
+        when: |_| {
+            let mut c = World::cheque(Some(GOLD), "t1", &[("bread", "1", "100")]);
+            c.tenders = vec![
+                tender(TenderKind::BankCard, "60"),
+                tender(TenderKind::Cash, "30"),
+            ];
+            cash(KIOSK, Command::RegisterPurchase { cheque: c })
+        },
+        then: Code::AmountInvalid,
+    },
+    Case {
+        name: "offline tenders that do not add up to the cheque",
+        given: nothing,
+        when: |_| {
+            let mut c = World::cheque(Some(GOLD), "t2", &[("bread", "1", "100")]);
+            c.tenders = vec![tender(TenderKind::Cash, "99.99")];
+            cash(
+                POS,
+                Command::ImportOfflinePurchase {
+                    cheque: c,
+                    points_paid: Points::ZERO,
+                    local_discount: Money::ZERO,
+                },
+            )
+        },
+        then: Code::AmountInvalid,
+    },
 ];
+
+fn tender(kind: TenderKind, amount: &str) -> Tender {
+    Tender {
+        kind,
+        amount: Money::parse(amount).unwrap(),
+    }
+}
 
 fn favourites(card_no: &str, products: &[&str]) -> Command {
     Command::ChooseFavourites {
@@ -1877,4 +1914,39 @@ fn offers_on_favourite_goods_boost_only_the_customers_own_favourites() {
     assert_eq!(accrual(&w, GOLD, "milk"), pts("4.5"));
     let again = w.run(Actor::Cashbox(POS), favourites(GOLD, &["bread"]));
     assert!(again.reply.is_ok() && again.events.is_empty());
+}
+
+#[test]
+fn mixed_tender_at_a_kiosk_is_recorded_with_the_purchase() {
+    let mut w = World::new();
+    // 100.00 of bread: 30 points held, the rest by two bank cards and a fast-payment QR.
+    let mut c = World::cheque(Some(GOLD), "k1", &[("bread", "1", "100")]);
+    let paid = w.run(
+        Actor::Cashbox(KIOSK),
+        Command::PayWithBonus {
+            cheque: c.clone(),
+            points: pts("30"),
+        },
+    );
+    assert!(paid.reply.is_ok(), "{}", paid.reply.message);
+    c.tenders = vec![
+        tender(TenderKind::BankCard, "40"),
+        tender(TenderKind::BankCard, "20"),
+        tender(TenderKind::FastPayment, "10"),
+    ];
+    let registered = w.cash(KIOSK, Command::RegisterPurchase { cheque: c.clone() });
+    assert!(registered.is_ok(), "{}", registered.message);
+    let key = PurchaseKey {
+        cashbox: KIOSK,
+        cheque: cheque_id("k1"),
+    };
+    assert_eq!(w.state.purchase(&key).unwrap().tenders, c.tenders);
+    assert!(w
+        .cash(
+            KIOSK,
+            Command::Confirm {
+                cheque: cheque_id("k1")
+            }
+        )
+        .is_ok());
 }
