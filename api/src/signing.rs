@@ -122,6 +122,20 @@ pub fn verify_request(
     .map_err(|_| SignatureError::Invalid)
 }
 
+/// An Ed25519 seed kept as 64 hex digits in a file.
+fn read_seed(path: &Path) -> std::io::Result<[u8; 32]> {
+    let text = std::fs::read_to_string(path)?;
+    hex::decode(text.trim())
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{}: expected 64 hex digits", path.display()),
+            )
+        })
+}
+
 /// The engine's own key, which signs answers.
 pub struct ServerKey(SigningKey);
 
@@ -133,19 +147,8 @@ impl ServerKey {
     /// Loads the key from `path` (64 hex digits of seed), creating it (mode 0600) when the
     /// file does not exist.
     pub fn load_or_create(path: &Path) -> std::io::Result<Self> {
-        match std::fs::read_to_string(path) {
-            Ok(text) => {
-                let seed: [u8; 32] = hex::decode(text.trim())
-                    .ok()
-                    .and_then(|b| b.try_into().ok())
-                    .ok_or_else(|| {
-                        std::io::Error::new(
-                            std::io::ErrorKind::InvalidData,
-                            format!("{}: expected 64 hex digits", path.display()),
-                        )
-                    })?;
-                Ok(Self::from_seed(seed))
-            }
+        match read_seed(path) {
+            Ok(seed) => Ok(Self::from_seed(seed)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let seed: [u8; 32] = rand::random();
                 crate::server::write_private_file(path, &hex::encode(seed))?;
@@ -190,17 +193,7 @@ impl CashboxSigner {
 
     /// Reads a seed file (64 hex digits), as written by `loyalty-admin cashbox-keygen`.
     pub fn from_file(path: &Path, cashbox: u32) -> std::io::Result<Self> {
-        let text = std::fs::read_to_string(path)?;
-        let seed: [u8; 32] = hex::decode(text.trim())
-            .ok()
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| {
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("{}: expected 64 hex digits", path.display()),
-                )
-            })?;
-        Ok(Self::new(seed, cashbox))
+        Ok(Self::new(read_seed(path)?, cashbox))
     }
 
     pub fn public_hex(&self) -> String {
