@@ -19,6 +19,14 @@ struct ChildServer {
     url: String,
 }
 
+/// A failing test must not leave its server running.
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Starts the real server binary on 127.0.0.1:0 and reads its address from its log.
 fn spawn_server(data: &Path, kafka: &Option<(String, String)>) -> (ChildServer, Duration) {
     // Holds outlive the longest run (1,000 kills take about 15 minutes): this test is about
