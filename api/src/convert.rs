@@ -141,26 +141,30 @@ pub fn cheque(c: Option<pb::Cheque>, lines_max: usize) -> Wire<Cheque> {
         },
         presented: presented("cheque.identifiers", identifiers)?,
         pin: optional_pin("cheque.pin", &pin)?,
-        tenders: tenders
-            .into_iter()
-            .take(17)
-            .enumerate()
-            .map(|(i, pb::Tender { kind, amount })| {
-                if i == 16 {
-                    return Err(bad("cheque.tenders", "at most 16"));
-                }
-                Ok(Tender {
-                    kind: match pb::TenderKind::try_from(kind) {
-                        Ok(pb::TenderKind::Cash) => TenderKind::Cash,
-                        Ok(pb::TenderKind::BankCard) => TenderKind::BankCard,
-                        Ok(pb::TenderKind::FastPayment) => TenderKind::FastPayment,
-                        _ => return Err(bad(format!("cheque.tenders[{i}].kind"), "unknown")),
-                    },
-                    amount: money(&format!("cheque.tenders[{i}].amount"), &amount)?,
-                })
-            })
-            .collect::<Wire<_>>()?,
+        tenders: cheque_tenders(tenders)?,
     })
+}
+
+/// How the money part is paid: at most 16 parts, each of a known kind.
+fn cheque_tenders(tenders: Vec<pb::Tender>) -> Wire<Vec<Tender>> {
+    if tenders.len() > 16 {
+        return Err(bad("cheque.tenders", "at most 16"));
+    }
+    tenders
+        .into_iter()
+        .enumerate()
+        .map(|(i, pb::Tender { kind, amount })| {
+            Ok(Tender {
+                kind: match pb::TenderKind::try_from(kind) {
+                    Ok(pb::TenderKind::Cash) => TenderKind::Cash,
+                    Ok(pb::TenderKind::BankCard) => TenderKind::BankCard,
+                    Ok(pb::TenderKind::FastPayment) => TenderKind::FastPayment,
+                    _ => return Err(bad(format!("cheque.tenders[{i}].kind"), "unknown")),
+                },
+                amount: money(&format!("cheque.tenders[{i}].amount"), &amount)?,
+            })
+        })
+        .collect()
 }
 
 /// A card range (mask) and whether it is to be active (or removed).

@@ -78,10 +78,15 @@ pub struct Signatures {
 /// (to bind the answer's signature to it).
 struct Call {
     cashbox: CashboxId,
-    method: String,
+    method: &'static str,
     body: Vec<u8>,
     /// The answer is to be signed.
     seal: bool,
+}
+
+/// The gRPC path of a cash method, as signatures name it (built only when signing).
+fn method_path(method: &str) -> String {
+    format!("/loyalty.v1.CashService/{method}")
 }
 
 fn refused_signature(cashbox: CashboxId, e: SignatureError) -> Status {
@@ -127,7 +132,6 @@ impl CashApi {
     ) -> Result<(Call, T), Status> {
         let cashbox = self.cashbox(req.metadata())?;
         let (md, _, msg) = req.into_parts();
-        let method = format!("/loyalty.v1.CashService/{method}");
         let signs = md.contains_key(SIGNATURE_HEADER) || md.contains_key(SIGNED_AT_HEADER);
         let seal = self.signatures.sign_all_answers || cashbox.public_key.is_some();
         // The canonical bytes are needed only to check or to bind a signature.
@@ -157,7 +161,7 @@ impl CashApi {
             (Some(p), Some(key)) => signing::verify_request(
                 &key,
                 &p,
-                &method,
+                &method_path(method),
                 cashbox.id.0,
                 &body,
                 self.engine.now().0,
@@ -183,7 +187,7 @@ impl CashApi {
             let key = &self.signatures.key;
             let at = self.engine.now().0;
             let message = signing::answer_message(
-                &call.method,
+                &method_path(call.method),
                 call.cashbox.0,
                 at,
                 &call.body,

@@ -49,6 +49,8 @@ pub struct StoredState<'s> {
     /// Offers are read by every pricing; they are scanned once per batch and the cache is
     /// dropped when one is written.
     offers: RefCell<Option<Vec<Offer>>>,
+    /// The identifier policy is read for every identified cheque: once per batch.
+    policy: RefCell<Option<IdentifierPolicy>>,
 }
 
 impl<'s> StoredState<'s> {
@@ -58,6 +60,7 @@ impl<'s> StoredState<'s> {
             writes: Default::default(),
             failure: RefCell::new(None),
             offers: RefCell::new(None),
+            policy: RefCell::new(None),
         }
     }
 
@@ -275,8 +278,14 @@ impl StateView for StoredState<'_> {
             .collect()
     }
     fn identifier_policy(&self) -> IdentifierPolicy {
-        self.get(Space::State, &keys::meta("identifier_policy"))
-            .unwrap_or_default()
+        if let Some(cached) = self.policy.borrow().as_ref() {
+            return cached.clone();
+        }
+        let policy: IdentifierPolicy = self
+            .get(Space::State, &keys::meta("identifier_policy"))
+            .unwrap_or_default();
+        *self.policy.borrow_mut() = Some(policy.clone());
+        policy
     }
     fn accounts_opened(&self) -> u64 {
         self.get(Space::State, &keys::meta("accounts_opened"))
@@ -323,6 +332,7 @@ impl StateStore for StoredState<'_> {
         }
     }
     fn put_identifier_policy(&mut self, policy: IdentifierPolicy) {
+        self.policy.borrow_mut().take();
         self.put(Space::State, keys::meta("identifier_policy"), &policy);
     }
     fn put_purchase(&mut self, purchase: Purchase) {
