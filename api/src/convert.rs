@@ -101,7 +101,12 @@ pub fn cheque(c: Option<pb::Cheque>, lines_max: usize) -> Wire<Cheque> {
         identifiers,
         pin,
         tenders,
+        coupons,
+        order,
     } = c.ok_or_else(|| bad("cheque", "missing"))?;
+    if coupons.len() > 16 || coupons.iter().any(|c| c.len() > 256) {
+        return Err(bad("cheque.coupons", "at most 16, each at most 256 bytes"));
+    }
     if lines.len() > lines_max {
         return Err(bad(
             "cheque.lines",
@@ -118,6 +123,7 @@ pub fn cheque(c: Option<pb::Cheque>, lines_max: usize) -> Wire<Cheque> {
                     product,
                     quantity,
                     price,
+                    discount,
                 },
             )| {
                 Ok(Line {
@@ -125,6 +131,10 @@ pub fn cheque(c: Option<pb::Cheque>, lines_max: usize) -> Wire<Cheque> {
                         .map_err(|e| bad(format!("cheque.lines[{i}].product"), e))?,
                     qty: positive_qty(&format!("cheque.lines[{i}].quantity"), &quantity)?,
                     price: money(&format!("cheque.lines[{i}].price"), &price)?,
+                    local_discount: Money(zero_or(
+                        &format!("cheque.lines[{i}].discount"),
+                        &discount,
+                    )?),
                 })
             },
         )
@@ -142,7 +152,17 @@ pub fn cheque(c: Option<pb::Cheque>, lines_max: usize) -> Wire<Cheque> {
         presented: presented("cheque.identifiers", identifiers)?,
         pin: optional_pin("cheque.pin", &pin)?,
         tenders: cheque_tenders(tenders)?,
+        coupons,
+        order: optional_order("cheque.order", &order)?,
     })
+}
+
+pub fn optional_order(field: &str, s: &str) -> Wire<Option<OrderNo>> {
+    if s.is_empty() {
+        Ok(None)
+    } else {
+        OrderNo::new(s).map(Some).map_err(|e| bad(field, e))
+    }
 }
 
 /// How the money part is paid: at most 16 parts, each of a known kind.
@@ -410,6 +430,12 @@ pub fn outcome(code: Code) -> pb::Outcome {
         Code::QrInvalid => O::QrInvalid,
         Code::QrExpired => O::QrExpired,
         Code::QrReplayed => O::QrReplayed,
+        Code::OrderUnknown => O::OrderUnknown,
+        Code::OrderExists => O::OrderExists,
+        Code::OrderWrongState => O::OrderWrongState,
+        Code::OrderMismatch => O::OrderMismatch,
+        Code::CouponExists => O::CouponExists,
+        Code::CouponSeriesUnknown => O::CouponSeriesUnknown,
     }
 }
 
@@ -481,6 +507,7 @@ fn line(index: usize, l: PricedLine) -> pb::PricedLine {
             product,
             qty,
             price,
+            ..
         },
         amount,
         discount,
@@ -533,12 +560,33 @@ pub fn reply(r: Reply, replayed: bool) -> pb::ChequeReply {
         totals: t,
         purchase_status: s,
         refund,
+        messages,
+        coupons_issued,
+        coupons_used,
+        order_status,
         events,
     } = r;
+    let said = |to: MessageTo| {
+        messages
+            .iter()
+            .filter(|m| m.to == to)
+            .map(|m| m.text.clone())
+            .collect()
+    };
     pb::ChequeReply {
         outcome: outcome(code).into(),
         slip: Vec::new(),
-        cheque_messages: Vec::new(),
+        cheque_messages: said(MessageTo::Cheque),
+        cashier_messages: said(MessageTo::Cashier),
+        coupons_issued: coupons_issued.iter().map(crate::receipt::coupon).collect(),
+        coupons_used: coupons_used.iter().map(ToString::to_string).collect(),
+        order_status: order_status
+            .map_or(pb::OrderStatus::Unspecified, |s| match s {
+                OrderStatus::Open => pb::OrderStatus::Open,
+                OrderStatus::PickedUp => pb::OrderStatus::PickedUp,
+                OrderStatus::Cancelled => pb::OrderStatus::Cancelled,
+            })
+            .into(),
         message,
         holder: h.map(holder),
         balance: b.map(balance),
@@ -620,28 +668,186 @@ pub fn offer(o: Option<pb::Offer>) -> Wire<Offer> {
         valid_to,
         enabled,
         favourites,
+        fixed,
+        fixed_per,
+        groups,
+        products,
+        weekdays,
+        daily_from,
+        daily_to,
+        stores,
+        card_types,
+        min_total,
+        min_quantity,
+        coupon_series,
+        priority,
+        exclusive,
+        issue_coupon_series,
+        message,
     } = o.ok_or_else(|| bad("offer", "missing"))?;
+    if name.len() > 256 {
+        return Err(bad("offer.name", "longer than 256 bytes"));
+    }
+    if groups.len() + products.len() + stores.len() + card_types.len() > 1000 {
+        return Err(bad("offer", "at most 1000 groups, products, stores and card types"));
+    }
+    let rate = || -> Wire<Rate> {
+        match (percent.is_empty(), fixed.is_empty()) {
+            (false, true) => Ok(Rate::Percent(
+                Percent::parse(&percent).map_err(|e| bad("offer.percent", e))?,
+            )),
+            (true, false) => {
+                let x = Money::parse(&fixed).map_err(|e| bad("offer.fixed", e))?.0;
+                match pb::FixedPer::try_from(fixed_per) {
+                    Ok(pb::FixedPer::Line) => Ok(Rate::PerLine(x)),
+                    Ok(pb::FixedPer::Target) => Ok(Rate::Total(x)),
+                    _ => Err(bad("offer.fixed_per", "must be LINE or TARGET")),
+                }
+            }
+            _ => Err(bad("offer.percent", "give either percent or fixed")),
+        }
+    };
+    let effect = match pb::OfferEffect::try_from(effect) {
+        Ok(pb::OfferEffect::Discount) => OfferEffect::Discount(rate()?),
+        Ok(pb::OfferEffect::Accrual) => OfferEffect::Accrual(rate()?),
+        Ok(pb::OfferEffect::IssueCoupon) => {
+            OfferEffect::IssueCoupon(CouponSeriesId(issue_coupon_series))
+        }
+        Ok(pb::OfferEffect::MessageCashier) => OfferEffect::Message {
+            to: MessageTo::Cashier,
+            template: message,
+        },
+        Ok(pb::OfferEffect::MessageCheque) => OfferEffect::Message {
+            to: MessageTo::Cheque,
+            template: message,
+        },
+        _ => return Err(bad("offer.effect", "unknown effect")),
+    };
+    let mut group_codes: Vec<GroupCode> = groups
+        .iter()
+        .map(|g| GroupCode::new(g).map_err(|e| bad("offer.groups", e)))
+        .collect::<Wire<_>>()?;
+    if !group.is_empty() {
+        group_codes.push(GroupCode::new(&group).map_err(|e| bad("offer.group", e))?);
+    }
+    let product_codes: Vec<ProductCode> = products
+        .iter()
+        .map(|p| ProductCode::new(p).map_err(|e| bad("offer.products", e)))
+        .collect::<Wire<_>>()?;
+    let scope = match (favourites, group_codes.is_empty(), product_codes.is_empty()) {
+        (true, true, true) => OfferScope::Favourites,
+        (true, _, _) => return Err(bad("offer.favourites", "not with groups or products")),
+        (false, true, true) => OfferScope::Cheque,
+        (false, false, true) => OfferScope::Groups(group_codes),
+        (false, true, false) => OfferScope::Products(product_codes),
+        (false, false, false) => return Err(bad("offer.products", "not with groups")),
+    };
+    let mut days = 0u8;
+    for d in weekdays {
+        if !(1..=7).contains(&d) {
+            return Err(bad("offer.weekdays", "1 (Monday) to 7 (Sunday)"));
+        }
+        days |= 1 << (d - 1);
+    }
+    let time = |field: &str, s: &str| {
+        chrono::NaiveTime::parse_from_str(s, "%H:%M").map_err(|e| bad(field, e))
+    };
+    let hours = match (daily_from.is_empty(), daily_to.is_empty()) {
+        (true, true) => None,
+        (false, false) => Some((
+            time("offer.daily_from", &daily_from)?,
+            time("offer.daily_to", &daily_to)?,
+        )),
+        _ => return Err(bad("offer.daily_to", "give both ends of the daily window")),
+    };
+    let card_types = card_types
+        .into_iter()
+        .map(|t| profile_text("offer.card_types", &t, 64))
+        .collect::<Wire<_>>()?;
     Ok(Offer {
         id: OfferId(id),
         name,
-        effect: match pb::OfferEffect::try_from(effect) {
-            Ok(pb::OfferEffect::Discount) => OfferEffect::Discount,
-            Ok(pb::OfferEffect::Accrual) => OfferEffect::Accrual,
-            _ => return Err(bad("offer.effect", "must be DISCOUNT or ACCRUAL")),
+        effect,
+        scope,
+        when: Conditions {
+            weekdays: days,
+            hours,
+            stores: stores.into_iter().map(StoreId).collect(),
+            card_types,
+            min_total: Money(zero_or("offer.min_total", &min_total)?),
+            min_qty: if min_quantity.is_empty() {
+                Qty(0)
+            } else {
+                positive_qty("offer.min_quantity", &min_quantity)?
+            },
+            coupon: (coupon_series != 0).then_some(CouponSeriesId(coupon_series)),
         },
-        percent: Percent::parse(&percent).map_err(|e| bad("offer.percent", e))?,
-        scope: match (favourites, group.is_empty()) {
-            (true, true) => OfferScope::Favourites,
-            (true, false) => return Err(bad("offer.group", "not with favourites")),
-            (false, true) => OfferScope::Cheque,
-            (false, false) => {
-                OfferScope::Group(GroupCode::new(&group).map_err(|e| bad("offer.group", e))?)
-            }
-        },
+        priority,
+        exclusive,
         valid_from: local_time("offer.valid_from", &valid_from)?,
         valid_to: local_time("offer.valid_to", &valid_to)?,
         enabled,
     })
+}
+
+pub fn coupon_series(s: Option<pb::CouponSeries>) -> Wire<CouponSeries> {
+    let pb::CouponSeries {
+        id,
+        name,
+        uses,
+        valid_days,
+    } = s.ok_or_else(|| bad("series", "missing"))?;
+    if id == 0 {
+        return Err(bad("series.id", "must be positive"));
+    }
+    if !(1..=3660).contains(&valid_days) {
+        return Err(bad("series.valid_days", "1 to 3660"));
+    }
+    Ok(CouponSeries {
+        id: CouponSeriesId(id),
+        name: profile_text("series.name", &name, 128)?,
+        uses,
+        valid_days,
+    })
+}
+
+pub fn coupon_codes(codes: &[String]) -> Wire<Vec<CouponCode>> {
+    if codes.len() > 10_000 {
+        return Err(bad("codes", "at most 10000 per call"));
+    }
+    codes
+        .iter()
+        .map(|c| CouponCode::new(c).map_err(|e| bad("codes", e)))
+        .collect()
+}
+
+pub fn order_lines(lines: Vec<pb::OrderLine>, lines_max: usize) -> Wire<Vec<OrderLine>> {
+    if lines.len() > lines_max {
+        return Err(bad("lines", format!("at most {lines_max}")));
+    }
+    lines
+        .into_iter()
+        .enumerate()
+        .map(
+            |(
+                i,
+                pb::OrderLine {
+                    product,
+                    quantity,
+                    price,
+                    discount,
+                },
+            )| {
+                Ok(OrderLine {
+                    product: ProductCode::new(&product)
+                        .map_err(|e| bad(format!("lines[{i}].product"), e))?,
+                    qty: positive_qty(&format!("lines[{i}].quantity"), &quantity)?,
+                    price: money(&format!("lines[{i}].price"), &price)?,
+                    discount: Money(zero_or(&format!("lines[{i}].discount"), &discount)?),
+                })
+            },
+        )
+        .collect()
 }
 
 pub fn cashbox_kind(k: i32) -> Wire<CashboxKind> {
@@ -677,6 +883,16 @@ mod tests {
             }
             if let Ok(m) = pb::RefundRequest::decode(bytes.as_slice()) {
                 let _ = refund_lines(m.lines, 500);
+            }
+            if let Ok(m) = pb::CreateOrderRequest::decode(bytes.as_slice()) {
+                let _ = order_lines(m.lines, 500);
+                let _ = optional_order("order", &m.order);
+            }
+            if let Ok(m) = pb::SetCouponSeriesRequest::decode(bytes.as_slice()) {
+                let _ = coupon_series(m.series);
+            }
+            if let Ok(m) = pb::IssueCouponsRequest::decode(bytes.as_slice()) {
+                let _ = coupon_codes(&m.codes);
             }
             if let Ok(m) = pb::UpsertOfferRequest::decode(bytes.as_slice()) {
                 let _ = offer(m.offer);
@@ -719,7 +935,7 @@ mod tests {
         fn arbitrary_field_values_are_refused_or_bounded(
             id in ".{0,80}", card in ".{0,40}", at in ".{0,30}", qty in ".{0,20}", price in ".{0,20}", pts in ".{0,20}", cashier in ".{0,70}",
         ) {
-            let c = pb::Cheque { cheque_id: id, card, local_time: at, lines: vec![pb::Line { product: "p".into(), quantity: qty, price }], cashier, identifiers: Vec::new(), pin: String::new(), tenders: Vec::new() };
+            let c = pb::Cheque { cheque_id: id, card, local_time: at, lines: vec![pb::Line { product: "p".into(), quantity: qty, price, discount: String::new() }], cashier, identifiers: Vec::new(), pin: String::new(), tenders: Vec::new(), coupons: Vec::new(), order: String::new() };
             match cheque(Some(c), 500) {
                 Ok(c) => {
                     let l = &c.lines[0];
@@ -748,7 +964,10 @@ mod tests {
                 product: "p".into(),
                 quantity: "1".into(),
                 price: "-1".into(),
+                discount: String::new(),
             }],
+            coupons: Vec::new(),
+            order: String::new(),
         };
         assert_eq!(
             cheque(Some(c.clone()), 10).unwrap_err().field,

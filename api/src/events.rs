@@ -35,6 +35,13 @@ fn fill_purchase(env: &mut pb::EventEnvelope, p: &Purchase) {
     env.amount = amount(p.amount());
     env.discount = amount(p.discount());
     env.lines = p.lines.len() as u32;
+    env.coupon = p
+        .coupons
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    env.order = p.order.as_ref().map(|o| o.to_string()).unwrap_or_default();
     env.cashier = p
         .cashier
         .as_ref()
@@ -160,7 +167,37 @@ pub fn envelope(rec: &EventRecord, view: &impl StateView) -> (String, pb::EventE
             env.cheque_id = purchase.cheque.to_string();
             env.cashbox_id = purchase.cashbox.0;
         }
-        Event::CardRangeSet { .. }
+        Event::CouponIssued { coupon } => {
+            env.coupon = coupon.code.to_string();
+            env.reason = format!("series {}", coupon.series.0);
+            if let Some(key) = &coupon.issued_by {
+                env.cheque_id = key.cheque.to_string();
+                env.cashbox_id = key.cashbox.0;
+            }
+        }
+        Event::OrderCreated { order } => {
+            env.order = order.number.to_string();
+            env.card = order.card.masked();
+            env.points_held = points(order.points);
+            env.lines = order.lines.len() as u32;
+        }
+        Event::OrderCancelled {
+            order,
+            points_released,
+            ..
+        } => {
+            env.order = order.to_string();
+            env.points_released = points(*points_released);
+        }
+        Event::OrderPickedUp {
+            order, purchase, ..
+        } => {
+            env.order = order.to_string();
+            env.cheque_id = purchase.cheque.to_string();
+            env.cashbox_id = purchase.cashbox.0;
+        }
+        Event::CouponSeriesSet { .. }
+        | Event::CardRangeSet { .. }
         | Event::IdentifierPolicySet { .. }
         | Event::ProductUpserted { .. }
         | Event::OfferUpserted { .. }

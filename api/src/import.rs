@@ -116,6 +116,7 @@ pub fn parse_jsonl(text: &str) -> Result<Vec<pb::OfflineItem>, ImportError> {
                 .lines
                 .into_iter()
                 .map(|l| pb::Line {
+                    discount: String::new(),
                     product: l.product,
                     quantity: l.quantity,
                     price: l.price,
@@ -127,6 +128,8 @@ pub fn parse_jsonl(text: &str) -> Result<Vec<pb::OfflineItem>, ImportError> {
                 j.operation_id
             };
             let cheque = pb::Cheque {
+                coupons: Vec::new(),
+                order: String::new(),
                 cheque_id: j.cheque_id,
                 card: j.card,
                 local_time: j.local_time,
@@ -180,6 +183,7 @@ pub fn parse_csv(text: &str) -> Result<Vec<pb::OfflineItem>, ImportError> {
             *ch == r.cheque_id && (r.operation_id.is_empty() || *op == r.operation_id)
         });
         let line = pb::Line {
+            discount: String::new(),
             product: r.product,
             quantity: r.quantity,
             price: r.price,
@@ -203,6 +207,8 @@ pub fn parse_csv(text: &str) -> Result<Vec<pb::OfflineItem>, ImportError> {
         };
         current = Some((op.clone(), r.cheque_id.clone()));
         let cheque = pb::Cheque {
+                coupons: Vec::new(),
+                order: String::new(),
             cheque_id: r.cheque_id,
             card: r.card,
             local_time: r.local_time,

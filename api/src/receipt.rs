@@ -62,7 +62,64 @@ pub fn slip(reply: &pb::ChequeReply, width: usize) -> Vec<String> {
     if let Some(b) = &reply.balance {
         out.push(row("Points balance", &b.balance, width));
     }
+    for c in &reply.coupons_issued {
+        out.push("-".repeat(width));
+        out.push(row(&format!("Coupon {}", c.name), "", width));
+        out.push(row(&c.code, &format!("until {}", &c.expires[..10]), width));
+    }
     out
+}
+
+/// The EAN-13 digits of a 12-digit code: the code and its check digit.
+pub fn ean13(code: &str) -> Option<String> {
+    if code.len() != 12 || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let sum: u32 = code
+        .bytes()
+        .enumerate()
+        .map(|(i, b)| u32::from(b - b'0') * if i % 2 == 0 { 1 } else { 3 })
+        .sum();
+    Some(format!("{code}{}", (10 - sum % 10) % 10))
+}
+
+/// A QR code as rows of modules, '#' dark and ' ' light, with a quiet zone of 4.
+pub fn qr_matrix(payload: &str) -> Vec<String> {
+    let Ok(code) = qrcode::QrCode::new(payload.as_bytes()) else {
+        return Vec::new();
+    };
+    let width = code.width();
+    let colors = code.to_colors();
+    let quiet = 4;
+    let blank = " ".repeat(width + 2 * quiet);
+    let mut rows = vec![blank.clone(); quiet];
+    for r in colors.chunks(width) {
+        let mut row = " ".repeat(quiet);
+        row.extend(r.iter().map(|c| match c {
+            qrcode::Color::Dark => '#',
+            qrcode::Color::Light => ' ',
+        }));
+        row.push_str(&" ".repeat(quiet));
+        rows.push(row);
+    }
+    rows.extend(std::iter::repeat_n(blank, quiet));
+    rows
+}
+
+/// A coupon issued with a purchase, with what the till needs to print it.
+pub fn coupon(c: &loyalty_core::outcome::IssuedCoupon) -> pb::IssuedCoupon {
+    let code = c.code.to_string();
+    let qr_payload = format!("coupon:{code}");
+    pb::IssuedCoupon {
+        series: c.series.0,
+        name: c.name.clone(),
+        expires: c.expires.format("%Y-%m-%dT%H:%M:%S").to_string(),
+        code128: code.clone(),
+        ean13: ean13(&code).unwrap_or_default(),
+        qr_matrix: qr_matrix(&qr_payload),
+        qr_payload,
+        code,
+    }
 }
 
 /// Messages for the cheque: what the customer saved, paid with points, earned, and has.
@@ -82,6 +139,13 @@ pub fn cheque_messages(reply: &pb::ChequeReply) -> Vec<String> {
     if let Some(b) = &reply.balance {
         out.push(format!("Your points balance: {}", b.balance));
     }
+    out
+}
+
+/// The cheque messages with a slip: the offers' own messages, then the summary.
+pub fn with_summary(reply: &pb::ChequeReply) -> Vec<String> {
+    let mut out = reply.cheque_messages.clone();
+    out.extend(cheque_messages(reply));
     out
 }
 
@@ -135,6 +199,46 @@ mod tests {
         let s = slip(&reply(), 32);
         assert_eq!(s[2], "a-very-long-product-code- 100.00");
         assert_eq!(s[3], "  discount                -10.00");
+    }
+
+    #[test]
+    fn coupons_print_as_ean13_code128_and_a_qr_code_that_scans_back() {
+        // EAN-13 check digit of 400638133393 is 1 (a published example).
+        assert_eq!(ean13("400638133393").as_deref(), Some("4006381333931"));
+        assert_eq!(ean13("SUMMER-10"), None);
+        let issued = loyalty_core::outcome::IssuedCoupon {
+            code: loyalty_core::ids::CouponCode::new("400638133393").unwrap(),
+            series: loyalty_core::ids::CouponSeriesId(3),
+            name: "10% off".into(),
+            expires: chrono::NaiveDate::from_ymd_opt(2026, 12, 23)
+                .unwrap()
+                .and_hms_opt(12, 0, 0)
+                .unwrap(),
+        };
+        let c = coupon(&issued);
+        assert_eq!(c.code128, "400638133393");
+        assert_eq!(c.qr_payload, "coupon:400638133393");
+        // Square: 4n + 17 modules plus a quiet zone of 4 on each side, with the 7-module
+        // finder patterns in the top corners and the bottom left one.
+        let m = &c.qr_matrix;
+        let n = m.len();
+        assert!(n >= 29 && (n - 8 - 17) % 4 == 0, "{n}");
+        assert!(m.iter().all(|r| r.chars().count() == n));
+        assert!(m[..4].iter().all(|r| r.trim().is_empty()));
+        assert_eq!(&m[4][4..11], "#######");
+        assert_eq!(&m[4][n - 11..n - 4], "#######");
+        assert_eq!(&m[n - 5][4..11], "#######");
+        assert_eq!(&m[5][4..11], "#     #");
+        // The payload read back by the coupon parser names the same code.
+        assert_eq!(
+            loyalty_core::checkout::coupon_code(&c.qr_payload).unwrap(),
+            issued.code
+        );
+        let mut r = reply();
+        r.coupons_issued.push(c);
+        let s = slip(&r, 32);
+        assert!(s.iter().all(|l| l.chars().count() == 32));
+        assert!(s.iter().any(|l| l.starts_with("400638133393") && l.ends_with("until 2026-12-23")));
     }
 
     #[test]

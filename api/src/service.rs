@@ -252,7 +252,7 @@ fn slip(width: u32) -> Result<usize, Status> {
 fn with_slip(mut reply: pb::ChequeReply, width: usize) -> pb::ChequeReply {
     if width > 0 {
         reply.slip = crate::receipt::slip(&reply, width);
-        reply.cheque_messages = crate::receipt::cheque_messages(&reply);
+        reply.cheque_messages = crate::receipt::with_summary(&reply);
     }
     reply
 }
@@ -283,6 +283,10 @@ fn command_name(c: &Command) -> &'static str {
         Command::ChooseFavourites { .. } => "ChooseFavourites",
         Command::SetIdentifierPolicy { .. } => "SetIdentifierPolicy",
         Command::ExpireHolds => "ExpireHolds",
+        Command::SetCouponSeries { .. } => "SetCouponSeries",
+        Command::IssueCoupons { .. } => "IssueCoupons",
+        Command::CreateOrder { .. } => "CreateOrder",
+        Command::CancelOrder { .. } => "CancelOrder",
     }
 }
 
@@ -391,6 +395,25 @@ impl pb::cash_service_server::CashService for CashApi {
             lines: cv::refund_lines(lines, self.lines_max()).map_err(invalid)?,
         };
         self.run(&call, &operation_id, command).await
+    }
+
+    async fn fetch_order(
+        &self,
+        req: tonic::Request<pb::FetchOrderRequest>,
+    ) -> Rpc<pb::ChequeReply> {
+        let _timer = self.metrics.timer("FetchOrder");
+        let (call, msg) = self.open(req, "FetchOrder")?;
+        let number = cv::optional_order("order", &msg.order)
+            .map_err(invalid)?
+            .ok_or_else(|| Status::invalid_argument("order: empty"))?;
+        let at = cv::local_time("local_time", &msg.local_time).map_err(invalid)?;
+        let program = self.engine.program();
+        let now = self.engine.now();
+        let reply = self
+            .engine
+            .read(|v| decide::fetch_order(v, program, call.cashbox, &number, at, now))
+            .map_err(status)?;
+        self.seal(&call, cv::reply(reply, false))
     }
 
     async fn balance(&self, req: tonic::Request<pb::BalanceRequest>) -> Rpc<pb::ChequeReply> {
@@ -616,11 +639,28 @@ impl AdminApi {
             message: out.reply.message,
             events: out.events.len() as u32,
             replayed: out.replayed,
-            cashbox_secret: String::new(),
             balance: out.reply.balance.map(cv::balance),
-            qr_secret: String::new(),
+            ..Default::default()
         })
     }
+}
+
+/// Coupon codes generated for an operation: twelve digits each, derived from the
+/// operation id, so that a resent request issues the same codes (and gets the original
+/// answer).
+fn generated_codes(op: OpId, count: u32) -> Vec<CouponCode> {
+    use sha2::{Digest, Sha256};
+    (0..count)
+        .map(|i| {
+            let h = Sha256::new()
+                .chain_update(b"loyalty issued coupon\n")
+                .chain_update(op.0.to_be_bytes())
+                .chain_update(i.to_be_bytes())
+                .finalize();
+            let v = u64::from_be_bytes(h[..8].try_into().expect("8 bytes")) % 1_000_000_000_000;
+            CouponCode::new(&format!("{v:012}")).expect("digits make a coupon code")
+        })
+        .collect()
 }
 
 fn optional_key(field: &str, hex_key: &str) -> Result<Option<[u8; 32]>, Status> {
@@ -665,9 +705,7 @@ impl pb::admin_service_server::AdminService for AdminApi {
                 message: rec.reply.message,
                 events: 0,
                 replayed: true,
-                cashbox_secret: String::new(),
-                balance: None,
-                qr_secret: String::new(),
+                ..Default::default()
             }));
         }
         let mut reply = self.run(operator, &operation_id, command).await?;
@@ -876,6 +914,106 @@ impl pb::admin_service_server::AdminService for AdminApi {
                 Command::SetCardRange { range, active },
             )
             .await?,
+        ))
+    }
+
+    async fn set_coupon_series(
+        &self,
+        req: tonic::Request<pb::SetCouponSeriesRequest>,
+    ) -> Rpc<pb::AdminReply> {
+        let operator = self.authorize(req.metadata())?;
+        let pb::SetCouponSeriesRequest {
+            operation_id,
+            series,
+        } = req.into_inner();
+        let series = cv::coupon_series(series).map_err(invalid)?;
+        Ok(Response::new(
+            self.run(operator, &operation_id, Command::SetCouponSeries { series })
+                .await?,
+        ))
+    }
+
+    async fn issue_coupons(
+        &self,
+        req: tonic::Request<pb::IssueCouponsRequest>,
+    ) -> Rpc<pb::AdminReply> {
+        let operator = self.authorize(req.metadata())?;
+        let pb::IssueCouponsRequest {
+            operation_id,
+            series,
+            codes,
+            count,
+            card,
+            expires,
+        } = req.into_inner();
+        let op = cv::op_id(&operation_id).map_err(invalid)?;
+        let codes = match (codes.is_empty(), count) {
+            (false, 0) => cv::coupon_codes(&codes).map_err(invalid)?,
+            (true, 1..=10_000) => generated_codes(op, count),
+            _ => {
+                return Err(Status::invalid_argument(
+                    "codes: give the codes, or none and a count of 1 to 10000",
+                ))
+            }
+        };
+        let command = Command::IssueCoupons {
+            series: CouponSeriesId(series),
+            codes: codes.clone(),
+            card: cv::optional_card("card", &card).map_err(invalid)?,
+            expires: cv::local_time("expires", &expires).map_err(invalid)?,
+        };
+        let mut reply = self.run(operator, &operation_id, command).await?;
+        if reply.outcome == pb::Outcome::Ok as i32 {
+            reply.coupons = codes.iter().map(ToString::to_string).collect();
+        }
+        Ok(Response::new(reply))
+    }
+
+    async fn create_order(
+        &self,
+        req: tonic::Request<pb::CreateOrderRequest>,
+    ) -> Rpc<pb::AdminReply> {
+        let operator = self.authorize(req.metadata())?;
+        let pb::CreateOrderRequest {
+            operation_id,
+            order,
+            card,
+            lines,
+            points,
+        } = req.into_inner();
+        let command = Command::CreateOrder {
+            number: cv::optional_order("order", &order)
+                .map_err(invalid)?
+                .ok_or_else(|| Status::invalid_argument("order: empty"))?,
+            card: cv::card("card", &card).map_err(invalid)?,
+            lines: cv::order_lines(lines, self.engine.program().lines_per_cheque_max)
+                .map_err(invalid)?,
+            points: if points.is_empty() {
+                loyalty_core::amount::Points::ZERO
+            } else {
+                cv::points("points", &points).map_err(invalid)?
+            },
+        };
+        Ok(Response::new(
+            self.run(operator, &operation_id, command).await?,
+        ))
+    }
+
+    async fn cancel_order(
+        &self,
+        req: tonic::Request<pb::CancelOrderRequest>,
+    ) -> Rpc<pb::AdminReply> {
+        let operator = self.authorize(req.metadata())?;
+        let pb::CancelOrderRequest {
+            operation_id,
+            order,
+        } = req.into_inner();
+        let number = cv::optional_order("order", &order)
+            .map_err(invalid)?
+            .ok_or_else(|| Status::invalid_argument("order: empty"))?;
+        Ok(Response::new(
+            self.run(operator, &operation_id, Command::CancelOrder { number })
+                .await?,
         ))
     }
 

@@ -54,25 +54,23 @@ pub fn setup(cashboxes: u32) -> Vec<Request> {
         })
         .collect();
     out.push(next(Command::ImportProducts { products }));
+    type Kind = fn(Rate) -> OfferEffect;
     for (id, effect, pct, group) in [
-        (1, OfferEffect::Discount, "10", Some("g1")),
-        (2, OfferEffect::Accrual, "5", None),
-        (3, OfferEffect::Accrual, "7", Some("g2")),
-        (4, OfferEffect::Discount, "3", None),
+        (1, OfferEffect::Discount as Kind, "10", Some("g1")),
+        (2, OfferEffect::Accrual as Kind, "5", None),
+        (3, OfferEffect::Accrual as Kind, "7", Some("g2")),
+        (4, OfferEffect::Discount as Kind, "3", None),
     ] {
         out.push(next(Command::UpsertOffer {
-            offer: Offer {
-                id: OfferId(id),
-                name: format!("offer {id}"),
-                effect,
-                percent: Percent::parse(pct).expect("pct"),
-                scope: group.map_or(OfferScope::Cheque, |g| {
-                    OfferScope::Group(GroupCode::new(g).expect("group"))
+            offer: Offer::new(
+                OfferId(id),
+                effect(Rate::Percent(Percent::parse(pct).expect("pct"))),
+                group.map_or(OfferScope::Cheque, |g| {
+                    OfferScope::Groups(vec![GroupCode::new(g).expect("group")])
                 }),
-                valid_from: local() - chrono::Duration::days(365),
-                valid_to: local() + chrono::Duration::days(365),
-                enabled: true,
-            },
+                local() - chrono::Duration::days(365),
+                local() + chrono::Duration::days(365),
+            ),
         }));
     }
     for i in 0..CARDS {
@@ -110,8 +108,11 @@ pub fn cheque_for(id: &str, number: CardNo, lines: usize) -> Cheque {
                     .expect("code"),
                 qty: Qty(1000 + (l as i64 % 3) * 500),
                 price: Money(1999 + l as i64 * 100),
+                local_discount: Money::ZERO,
             })
             .collect(),
+        coupons: Vec::new(),
+        order: None,
     }
 }
 

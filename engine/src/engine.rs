@@ -743,5 +743,14 @@ fn write_projection(state: &mut StoredState<'_>, p: &loyalty_core::state::Projec
     for o in p.offers.values() {
         state.put_offer(o.clone());
     }
+    for s in p.coupon_series.values() {
+        state.put_coupon_series(s.clone());
+    }
+    for c in p.coupons.values() {
+        state.put_coupon(c.clone());
+    }
+    for o in p.orders.values() {
+        state.put_order(o.clone());
+    }
     state.set_accounts_opened(p.accounts_opened);
 }

@@ -20,6 +20,9 @@ pub const TAG_META: u8 = 0x09;
 pub const TAG_EXPIRED: u8 = 0x0A;
 pub const TAG_PHONE: u8 = 0x0B;
 pub const TAG_CARD_RANGE: u8 = 0x0C;
+pub const TAG_COUPON: u8 = 0x0D;
+pub const TAG_COUPON_SERIES: u8 = 0x0E;
+pub const TAG_ORDER: u8 = 0x0F;
 
 /// Why a key could not be decoded: stored keys that do not decode are corruption.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -97,6 +100,27 @@ pub fn card_range(prefix: &str, length: u8) -> Vec<u8> {
     let mut k = vec![TAG_CARD_RANGE, length];
     k.extend_from_slice(prefix.as_bytes());
     k
+}
+
+/// A tag and a textual id (coupon codes, order numbers).
+fn tagged_text(tag: u8, text: &str) -> Vec<u8> {
+    let mut k = vec![tag];
+    k.extend_from_slice(text.as_bytes());
+    k
+}
+
+pub fn coupon(code: &CouponCode) -> Vec<u8> {
+    tagged_text(TAG_COUPON, code.as_str())
+}
+
+pub fn coupon_series(id: CouponSeriesId) -> Vec<u8> {
+    let mut k = vec![TAG_COUPON_SERIES];
+    k.extend_from_slice(&id.0.to_be_bytes());
+    k
+}
+
+pub fn order(number: &OrderNo) -> Vec<u8> {
+    tagged_text(TAG_ORDER, number.as_str())
 }
 
 /// A registered phone (value: the card it identifies).

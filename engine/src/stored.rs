@@ -14,7 +14,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 /// Format byte in front of every stored record.
-pub const RECORD_FORMAT: u8 = 2;
+pub const RECORD_FORMAT: u8 = 3;
 
 pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     let mut out = vec![RECORD_FORMAT];
@@ -142,6 +142,7 @@ impl<'s> StoredState<'s> {
     }
 
     /// Reads the whole projection (for the rebuild check).
+    #[allow(clippy::too_many_lines)]
     pub fn projection(&self) -> Result<Projection, StoreError> {
         let mut p = Projection::default();
         for (k, v) in self.scan(Space::State, &[], None, usize::MAX) {
@@ -198,6 +199,21 @@ impl<'s> StoredState<'s> {
                 Some(&keys::TAG_OFFER) => {
                     let o: Offer = decode("state", &v)?;
                     p.offers.insert(o.id, o);
+                }
+                Some(&keys::TAG_COUPON) => {
+                    let c: Coupon = decode("state", &v)?;
+                    checked_key(&k, keys::coupon(&c.code))?;
+                    p.coupons.insert(c.code.clone(), c);
+                }
+                Some(&keys::TAG_COUPON_SERIES) => {
+                    let s: CouponSeries = decode("state", &v)?;
+                    checked_key(&k, keys::coupon_series(s.id))?;
+                    p.coupon_series.insert(s.id, s);
+                }
+                Some(&keys::TAG_ORDER) => {
+                    let o: Order = decode("state", &v)?;
+                    checked_key(&k, keys::order(&o.number))?;
+                    p.orders.insert(o.number.clone(), o);
                 }
                 Some(&keys::TAG_PENDING) => {
                     p.pending.insert(keys::decode_pending(&k).map_err(corrupt)?);
@@ -266,6 +282,15 @@ impl StateView for StoredState<'_> {
             .collect::<Vec<Offer>>();
         *self.offers.borrow_mut() = Some(offers.clone());
         offers
+    }
+    fn coupon(&self, code: &CouponCode) -> Option<Coupon> {
+        self.get(Space::State, &keys::coupon(code))
+    }
+    fn coupon_series(&self, id: CouponSeriesId) -> Option<CouponSeries> {
+        self.get(Space::State, &keys::coupon_series(id))
+    }
+    fn order(&self, number: &OrderNo) -> Option<Order> {
+        self.get(Space::State, &keys::order(number))
     }
     fn operation(&self, op: OpId) -> Option<OperationRecord> {
         self.get(Space::Ops, &keys::operation(op))
@@ -366,11 +391,32 @@ impl StateStore for StoredState<'_> {
         self.offers.borrow_mut().take();
         self.put(Space::State, keys::offer(offer.id), &offer);
     }
+    fn put_coupon(&mut self, coupon: Coupon) {
+        self.put(Space::State, keys::coupon(&coupon.code), &coupon);
+    }
+    fn put_coupon_series(&mut self, series: CouponSeries) {
+        self.put(Space::State, keys::coupon_series(series.id), &series);
+    }
+    fn put_order(&mut self, order: Order) {
+        self.put(Space::State, keys::order(&order.number), &order);
+    }
     fn put_operation(&mut self, record: OperationRecord) {
         self.put(Space::Ops, keys::operation(record.op).to_vec(), &record);
     }
     fn set_accounts_opened(&mut self, n: u64) {
         self.put(Space::State, keys::meta("accounts_opened"), &n);
+    }
+}
+
+/// A record must sit under the key its own id gives.
+fn checked_key(found: &[u8], want: Vec<u8>) -> Result<(), StoreError> {
+    if found == want.as_slice() {
+        Ok(())
+    } else {
+        Err(StoreError::Corrupt {
+            space: "state",
+            detail: "record under another key".into(),
+        })
     }
 }
 

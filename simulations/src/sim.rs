@@ -165,7 +165,10 @@ fn cheque(id: &str, card: Option<usize>, amount: i64) -> Cheque {
             product: ProductCode::new("p").expect("code"),
             qty: Qty(1000),
             price: Money(amount),
+            local_discount: Money::ZERO,
         }],
+        coupons: Vec::new(),
+        order: None,
     }
 }
 
@@ -285,16 +288,13 @@ impl Simulation {
             }],
         });
         self.admin(Command::UpsertOffer {
-            offer: Offer {
-                id: OfferId(1),
-                name: "5%".into(),
-                effect: OfferEffect::Accrual,
-                percent: Percent::parse("5").expect("pct"),
-                scope: OfferScope::Cheque,
-                valid_from: at(0),
-                valid_to: at(23),
-                enabled: true,
-            },
+            offer: Offer::new(
+                OfferId(1),
+                OfferEffect::Accrual(Rate::Percent(Percent::parse("5").expect("pct"))),
+                OfferScope::Cheque,
+                at(0),
+                at(23),
+            ),
         });
         for c in 0..self.cfg.cards {
             self.admin(Command::IssueCard {

@@ -470,6 +470,10 @@ async fn magnetic_stripe_phone_and_auto_identify_the_customer() {
                 valid_to: "2030-01-01T00:00:00".into(),
                 enabled: true,
                 favourites: true,
+                // Replaces the base 5% on favourites.
+                priority: 10,
+                exclusive: true,
+                ..Default::default()
             }),
         }))
         .await

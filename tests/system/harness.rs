@@ -110,6 +110,7 @@ pub fn line(product: &str, qty: &str, price: &str) -> pb::Line {
         product: product.into(),
         quantity: qty.into(),
         price: price.into(),
+        discount: String::new(),
     }
 }
 
@@ -123,6 +124,8 @@ pub fn cheque(id: &str, card: &str, lines: Vec<pb::Line>) -> pb::Cheque {
         pin: String::new(),
         tenders: Vec::new(),
         lines,
+        coupons: Vec::new(),
+        order: String::new(),
     }
 }
 
@@ -167,7 +170,7 @@ pub async fn setup_program(admin: &mut AdminServiceClient<Channel>) {
         valid_from: "2020-01-01T00:00:00".into(),
         valid_to: "2030-01-01T00:00:00".into(),
         enabled: true,
-        favourites: false,
+        ..Default::default()
     };
     ok(&admin
         .upsert_offer(admin_req(pb::UpsertOfferRequest {

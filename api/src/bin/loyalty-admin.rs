@@ -59,6 +59,17 @@ enum Via {
 enum Effect {
     Discount,
     Accrual,
+    IssueCoupon,
+    MessageCashier,
+    MessageCheque,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Per {
+    /// Each target line.
+    Line,
+    /// All target lines together.
+    Target,
 }
 
 #[derive(Subcommand)]
@@ -193,11 +204,21 @@ enum Cmd {
         name: String,
         #[arg(long, value_enum)]
         effect: Effect,
-        #[arg(long)]
-        percent: String,
-        /// Product group; the whole cheque when omitted.
+        /// Percent of the target lines (or give --fixed).
         #[arg(long, default_value = "")]
-        group: String,
+        percent: String,
+        /// A fixed amount (money for discounts, points for accrual), per --per.
+        #[arg(long, default_value = "")]
+        fixed: String,
+        #[arg(long, value_enum)]
+        per: Option<Per>,
+        /// Product groups (repeat; a group covers the groups inside it, "dairy" covers
+        /// "dairy/milk"); the whole cheque when neither groups nor products are given.
+        #[arg(long = "group")]
+        groups: Vec<String>,
+        /// Product codes (repeat).
+        #[arg(long = "product")]
+        products: Vec<String>,
         #[arg(long)]
         from: String,
         #[arg(long)]
@@ -207,6 +228,76 @@ enum Cmd {
         /// The offer applies to each customer's favourite goods (no --group).
         #[arg(long)]
         favourites: bool,
+        /// Days of the week, 1 (Monday) to 7 (Sunday), e.g. "6,7".
+        #[arg(long, value_delimiter = ',')]
+        weekdays: Vec<u32>,
+        /// A daily window "HH:MM-HH:MM" of the cashbox's local time.
+        #[arg(long)]
+        hours: Option<String>,
+        #[arg(long = "store", value_delimiter = ',')]
+        stores: Vec<u32>,
+        #[arg(long = "card-type")]
+        card_types: Vec<String>,
+        #[arg(long, default_value = "")]
+        min_total: String,
+        #[arg(long, default_value = "")]
+        min_quantity: String,
+        /// A coupon of this series must be shown with the cheque.
+        #[arg(long, default_value_t = 0)]
+        coupon_series: u32,
+        #[arg(long, default_value_t = 0)]
+        priority: u32,
+        #[arg(long)]
+        exclusive: bool,
+        /// issue-coupon: the series of the coupon issued.
+        #[arg(long, default_value_t = 0)]
+        issue_coupon_series: u32,
+        /// message-*: the text; {discount} {paid} {accrued} {balance} {to_pay} {total}.
+        #[arg(long, default_value = "")]
+        message: String,
+    },
+    /// Create or update a coupon series.
+    SetCouponSeries {
+        #[arg(long)]
+        id: u32,
+        #[arg(long)]
+        name: String,
+        /// Uses per coupon (0: unlimited until it expires).
+        #[arg(long, default_value_t = 1)]
+        uses: u32,
+        /// Days a coupon issued by an offer stays valid.
+        #[arg(long, default_value_t = 30)]
+        valid_days: u32,
+    },
+    /// Issue coupons: the given codes, or --count generated ones (printed).
+    IssueCoupons {
+        #[arg(long)]
+        series: u32,
+        codes: Vec<String>,
+        #[arg(long, default_value_t = 0)]
+        count: u32,
+        /// Only this card's customer may use them.
+        #[arg(long, default_value = "")]
+        card: String,
+        /// Valid until this local time, "YYYY-MM-DDTHH:MM:SS".
+        #[arg(long)]
+        expires: String,
+    },
+    /// Create an e-commerce order to be picked up: lines "product:quantity:price[:discount]".
+    CreateOrder {
+        #[arg(long)]
+        order: String,
+        #[arg(long)]
+        card: String,
+        /// Points reserved for the order.
+        #[arg(long, default_value = "")]
+        points: String,
+        lines: Vec<String>,
+    },
+    /// Cancel an open order, releasing its points.
+    CancelOrder {
+        #[arg(long)]
+        order: String,
     },
     /// Import cheques or payment-registry rows (CSV or JSON lines, by extension) through the
     /// offline path, acting as the given cashbox. Exits non-zero if any row was refused.
@@ -531,32 +622,151 @@ async fn main() -> anyhow::Result<()> {
             name,
             effect,
             percent,
-            group,
+            fixed,
+            per,
+            groups,
+            products,
             from,
             to,
             disabled,
             favourites,
+            weekdays,
+            hours,
+            stores,
+            card_types,
+            min_total,
+            min_quantity,
+            coupon_series,
+            priority,
+            exclusive,
+            issue_coupon_series,
+            message,
         } => {
             let effect = match effect {
                 Effect::Discount => pb::OfferEffect::Discount,
                 Effect::Accrual => pb::OfferEffect::Accrual,
+                Effect::IssueCoupon => pb::OfferEffect::IssueCoupon,
+                Effect::MessageCashier => pb::OfferEffect::MessageCashier,
+                Effect::MessageCheque => pb::OfferEffect::MessageCheque,
+            };
+            let (daily_from, daily_to) = match hours.as_deref().map(|h| h.split_once('-')) {
+                None => (String::new(), String::new()),
+                Some(Some((a, b))) => (a.to_owned(), b.to_owned()),
+                Some(None) => bail!("--hours: HH:MM-HH:MM"),
             };
             let offer = pb::Offer {
                 id,
                 name,
                 effect: effect.into(),
                 percent,
-                group,
+                fixed,
+                fixed_per: match per {
+                    None => pb::FixedPer::Unspecified,
+                    Some(Per::Line) => pb::FixedPer::Line,
+                    Some(Per::Target) => pb::FixedPer::Target,
+                }
+                .into(),
+                group: String::new(),
+                groups,
+                products,
                 valid_from: from,
                 valid_to: to,
                 enabled: !disabled,
                 favourites,
+                weekdays,
+                daily_from,
+                daily_to,
+                stores,
+                card_types,
+                min_total,
+                min_quantity,
+                coupon_series,
+                priority,
+                exclusive,
+                issue_coupon_series,
+                message,
             };
             let r = a.req(pb::UpsertOfferRequest {
                 operation_id: op(),
                 offer: Some(offer),
             })?;
             show(a.client.upsert_offer(r).await?.into_inner())
+        }
+        Cmd::SetCouponSeries {
+            id,
+            name,
+            uses,
+            valid_days,
+        } => {
+            let r = a.req(pb::SetCouponSeriesRequest {
+                operation_id: op(),
+                series: Some(pb::CouponSeries {
+                    id,
+                    name,
+                    uses,
+                    valid_days,
+                }),
+            })?;
+            show(a.client.set_coupon_series(r).await?.into_inner())
+        }
+        Cmd::IssueCoupons {
+            series,
+            codes,
+            count,
+            card,
+            expires,
+        } => {
+            let r = a.req(pb::IssueCouponsRequest {
+                operation_id: op(),
+                series,
+                codes,
+                count,
+                card,
+                expires,
+            })?;
+            let reply = a.client.issue_coupons(r).await?.into_inner();
+            for c in &reply.coupons {
+                println!("{c}");
+            }
+            show(reply)
+        }
+        Cmd::CreateOrder {
+            order,
+            card,
+            points,
+            lines,
+        } => {
+            let lines = lines
+                .iter()
+                .map(|l| match l.split(':').collect::<Vec<_>>()[..] {
+                    [p, q, price] => Ok((p, q, price, "")),
+                    [p, q, price, d] => Ok((p, q, price, d)),
+                    _ => Err(anyhow::anyhow!("line {l:?}: product:quantity:price[:discount]")),
+                })
+                .map(|r| {
+                    r.map(|(p, q, price, d)| pb::OrderLine {
+                        product: p.into(),
+                        quantity: q.into(),
+                        price: price.into(),
+                        discount: d.into(),
+                    })
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let r = a.req(pb::CreateOrderRequest {
+                operation_id: op(),
+                order,
+                card,
+                lines,
+                points,
+            })?;
+            show(a.client.create_order(r).await?.into_inner())
+        }
+        Cmd::CancelOrder { order } => {
+            let r = a.req(pb::CancelOrderRequest {
+                operation_id: op(),
+                order,
+            })?;
+            show(a.client.cancel_order(r).await?.into_inner())
         }
         Cmd::ImportCheques { .. } => unreachable!("handled above"),
         Cmd::ListPending {

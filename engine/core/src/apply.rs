@@ -17,6 +17,38 @@ fn purchase_of(state: &impl StateStore, key: &crate::ids::PurchaseKey, event: &E
         .unwrap_or_else(|| panic!("corrupt: {} names unknown purchase {key:?}", event.name()))
 }
 
+fn coupon_of(state: &impl StateStore, code: &crate::ids::CouponCode, event: &Event) -> Coupon {
+    state
+        .coupon(code)
+        .unwrap_or_else(|| panic!("corrupt: {} names unknown coupon {code}", event.name()))
+}
+
+fn order_of(state: &impl StateStore, number: &crate::ids::OrderNo, event: &Event) -> Order {
+    state
+        .order(number)
+        .unwrap_or_else(|| panic!("corrupt: {} names unknown order {number}", event.name()))
+}
+
+/// Counts the uses of the coupons a purchase took on (those it already had are counted).
+fn use_coupons(
+    state: &mut impl StateStore,
+    before: Option<&Purchase>,
+    purchase: &Purchase,
+    event: &Event,
+) {
+    let had = before.map_or(&[][..], |p| p.coupons.as_slice());
+    for code in purchase.coupons.iter().filter(|c| !had.contains(c)) {
+        let mut c = coupon_of(state, code, event);
+        c.used += 1;
+        state.put_coupon(c);
+    }
+    for code in had.iter().filter(|c| !purchase.coupons.contains(c)) {
+        let mut c = coupon_of(state, code, event);
+        c.used -= 1;
+        state.put_coupon(c);
+    }
+}
+
 fn put_checked(state: &mut impl StateStore, account: Account) {
     account.check();
     state.put_account(account);
@@ -182,9 +214,14 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
                 a.held = a.held.plus(purchase.paid);
                 put_checked(state, a);
             }
+            use_coupons(state, None, purchase, event);
             state.put_purchase(purchase.clone());
         }
-        Event::PurchaseRegistered { purchase } => state.put_purchase(purchase.clone()),
+        Event::PurchaseRegistered { purchase } => {
+            let before = state.purchase(&purchase.key);
+            use_coupons(state, before.as_ref(), purchase, event);
+            state.put_purchase(purchase.clone());
+        }
         Event::PurchaseImported { purchase } => {
             assert_eq!(
                 purchase.status,
@@ -235,7 +272,60 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
             } else {
                 PurchaseStatus::Cancelled
             };
+            for code in &p.coupons {
+                let mut c = coupon_of(state, code, event);
+                c.used -= 1;
+                state.put_coupon(c);
+            }
+            for code in &p.issued {
+                let mut c = coupon_of(state, code, event);
+                c.revoked = true;
+                state.put_coupon(c);
+            }
+            // An order's hold goes back to the order, which can be picked up again.
+            if let Some(number) = &p.order {
+                let mut o = order_of(state, number, event);
+                o.status = OrderStatus::Open;
+                o.purchase = None;
+                state.put_order(o);
+            }
             state.put_purchase(p);
+        }
+        Event::CouponSeriesSet { series } => state.put_coupon_series(series.clone()),
+        Event::CouponIssued { coupon } => {
+            assert!(
+                state.coupon(&coupon.code).is_none(),
+                "corrupt: coupon {} issued twice",
+                coupon.code
+            );
+            state.put_coupon(coupon.clone());
+        }
+        Event::OrderCreated { order } => {
+            let mut a = account_of(state, order.account, event);
+            a.held = a.held.plus(order.points);
+            put_checked(state, a);
+            state.put_order(order.clone());
+        }
+        Event::OrderCancelled {
+            order,
+            account,
+            points_released,
+        } => {
+            let mut a = account_of(state, *account, event);
+            a.held = a.held.minus(*points_released);
+            put_checked(state, a);
+            let mut o = order_of(state, order, event);
+            o.status = OrderStatus::Cancelled;
+            state.put_order(o);
+        }
+        Event::OrderPickedUp {
+            order, purchase, ..
+        } => {
+            let mut o = order_of(state, order, event);
+            assert_eq!(o.status, OrderStatus::Open, "corrupt: order picked up twice");
+            o.status = OrderStatus::PickedUp;
+            o.purchase = Some(purchase.clone());
+            state.put_order(o);
         }
         Event::RefundRecorded {
             purchase,

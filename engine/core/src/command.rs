@@ -55,6 +55,11 @@ pub struct Cheque {
     pub local_time: NaiveDateTime,
     pub lines: Vec<Line>,
     pub cashier: Option<CashierId>,
+    /// Coupons as scanned (barcode text, magnetic stripe data or QR payload); one that is
+    /// unknown or not valid never fails the cheque, the cashier gets a note instead.
+    pub coupons: Vec<String>,
+    /// An e-commerce order this cheque buys out.
+    pub order: Option<OrderNo>,
 }
 
 /// Commands that change state. Each is recorded under its operation id.
@@ -154,6 +159,26 @@ pub enum Command {
     },
     /// System: expire unconfirmed purchases whose lifetime has passed.
     ExpireHolds,
+    /// Admin: create or update a coupon series.
+    SetCouponSeries { series: CouponSeries },
+    /// Admin: issue coupons of a series with these codes, to one account (by its card) or
+    /// to anyone, valid until `expires` (local time).
+    IssueCoupons {
+        series: CouponSeriesId,
+        codes: Vec<CouponCode>,
+        card: Option<CardNo>,
+        expires: NaiveDateTime,
+    },
+    /// Admin (the online shop): an order to be picked up at a store, with the discounts
+    /// promised and points reserved (held) for it.
+    CreateOrder {
+        number: OrderNo,
+        card: CardNo,
+        lines: Vec<OrderLine>,
+        points: Points,
+    },
+    /// Admin: cancel an open order, releasing its points.
+    CancelOrder { number: OrderNo },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -10,7 +10,8 @@ use crate::event::Event;
 use crate::ids::*;
 use crate::model::*;
 use crate::outcome::*;
-use crate::pricing::{cap_sum, price, totals, Grants};
+use crate::checkout::{perks, pickup_price, quote, PerksOut, Quote, Terms};
+use crate::pricing::{cap_sum, totals};
 use crate::state::{StateStore, StateView};
 
 /// What `execute` produced.
@@ -37,7 +38,7 @@ impl From<Rejection> for Reply {
     }
 }
 
-fn reject(code: Code, detail: impl Into<String>) -> Rejection {
+pub(crate) fn reject(code: Code, detail: impl Into<String>) -> Rejection {
     Rejection {
         code,
         detail: detail.into(),
@@ -256,6 +257,53 @@ fn holder(card: &Card, account: &Account) -> Holder {
     }
 }
 
+/// An offer must be well-formed: a window, fixed amounts above zero, scopes that name
+/// something, a daily window that is not empty, and coupon series that exist.
+fn check_offer(view: &impl StateView, offer: &Offer) -> Result<(), Rejection> {
+    let bad = |why: &str| Err(reject(Code::OfferInvalid, why));
+    if offer.valid_from >= offer.valid_to {
+        return bad("valid_from must precede valid_to");
+    }
+    match &offer.effect {
+        OfferEffect::Discount(Rate::PerLine(x) | Rate::Total(x))
+        | OfferEffect::Accrual(Rate::PerLine(x) | Rate::Total(x))
+            if *x <= 0 || *x > crate::amount::AMOUNT_MINOR_MAX =>
+        {
+            return bad("a fixed amount must be positive");
+        }
+        OfferEffect::Message { template, .. } if template.trim().is_empty() => {
+            return bad("a message needs its text");
+        }
+        OfferEffect::Message { template, .. } if template.len() > 500 => {
+            return bad("a message is at most 500 bytes");
+        }
+        _ => {}
+    }
+    match &offer.scope {
+        OfferScope::Groups(v) if v.is_empty() => return bad("no groups"),
+        OfferScope::Products(v) if v.is_empty() => return bad("no products"),
+        _ => {}
+    }
+    let w = &offer.when;
+    if w.weekdays > 0x7f {
+        return bad("weekdays are bits 0 (Monday) to 6 (Sunday)");
+    }
+    if w.hours.is_some_and(|(from, to)| from == to) {
+        return bad("the daily window is empty");
+    }
+    if w.min_total.0 < 0 || w.min_qty.0 < 0 {
+        return bad("minimums may not be negative");
+    }
+    let series = [w.coupon, match offer.effect {
+        OfferEffect::IssueCoupon(s) => Some(s),
+        _ => None,
+    }];
+    if let Some(s) = series.into_iter().flatten().find(|s| view.coupon_series(*s).is_none()) {
+        return Err(reject(Code::CouponSeriesUnknown, format!("series {}", s.0)));
+    }
+    Ok(())
+}
+
 fn check_lines(program: &Program, cheque: &Cheque) -> Result<(), Rejection> {
     if cheque.lines.is_empty() {
         return Err(reject(Code::EmptyCheque, cheque.cheque.as_str()));
@@ -266,15 +314,29 @@ fn check_lines(program: &Program, cheque: &Cheque) -> Result<(), Rejection> {
             format!("{} > {}", cheque.lines.len(), program.lines_per_cheque_max),
         ));
     }
+    for (i, l) in cheque.lines.iter().enumerate() {
+        let amount = crate::amount::extend(l.price.0, l.qty);
+        if l.local_discount.0 < 0 || l.local_discount.0 > amount {
+            return Err(reject(
+                Code::AmountInvalid,
+                format!("line {i}: the till's discount exceeds the line"),
+            ));
+        }
+    }
     Ok(())
 }
 
-/// At the till, online: discounts, and accrual when a card is known.
-fn online(who: Option<&(Card, Account)>) -> Grants<'_> {
-    Grants {
+/// At the till, online: discounts, and accrual when a customer is known.
+fn online<'a>(
+    cashbox: &'a Cashbox,
+    who: Option<&'a (Card, Account)>,
+    existing: Option<&'a Purchase>,
+) -> Terms<'a> {
+    Terms {
+        cashbox,
+        who,
+        existing,
         discounts: true,
-        accrual: who.is_some(),
-        favourites: who.map_or(&[], |(_, a)| a.favourites.as_slice()),
     }
 }
 
@@ -473,24 +535,88 @@ pub fn calculate(
     now: UnixMillis,
 ) -> Reply {
     let run = || -> Result<Reply, Rejection> {
-        active_cashbox(view, cashbox)?;
+        let cashbox = active_cashbox(view, cashbox)?;
         check_lines(program, cheque)?;
+        if let Some(number) = &cheque.order {
+            let (order, who, _) = order_for(view, now, None, cheque, number)?;
+            let lines = pickup_price(view, program, cheque, &order, &cashbox, &who).lines;
+            return Ok(Reply {
+                totals: Some(totals(&lines, None)),
+                lines,
+                holder: Some(holder(&who.0, &who.1)),
+                balance: Some(BalanceInfo::from(&who.1)),
+                order_status: Some(order.status),
+                ..Reply::ok()
+            });
+        }
         let Identified { who, redeems, .. } =
             identify_cheque(view, now, None, cheque.card.as_ref(), &cheque.presented)?;
-        let lines = price(view, program, cheque, Points::ZERO, online(who.as_ref()));
+        let q = quote(
+            view,
+            program,
+            cheque,
+            Points::ZERO,
+            &online(&cashbox, who.as_ref(), None),
+        );
         let spendable = who
             .as_ref()
             .filter(|_| redeems)
             .and_then(|(c, a)| spendable_if_redeemable(c, a));
+        let t = totals(&q.priced.lines, spendable);
+        let balance = who.as_ref().map(|(_, a)| a.balance);
+        let out = perks(view, &q.priced.perks, &t, balance, None);
         Ok(Reply {
-            totals: Some(totals(&lines, spendable)),
-            lines,
+            totals: Some(t),
+            lines: q.priced.lines,
             holder: who.as_ref().map(|(c, a)| holder(c, a)),
             balance: who.as_ref().map(|(_, a)| BalanceInfo::from(a)),
+            messages: [q.notes, out.messages].concat(),
+            coupons_used: q.used,
             ..Reply::ok()
         })
     };
     run().unwrap_or_else(Reply::from)
+}
+
+/// An e-commerce order as the till rings it up: its lines priced as promised (with the
+/// accrual of the offers open at `local_time`), the customer, and its status.
+pub fn fetch_order(
+    view: &impl StateView,
+    program: &Program,
+    cashbox: CashboxId,
+    number: &OrderNo,
+    local_time: chrono::NaiveDateTime,
+    now: UnixMillis,
+) -> Reply {
+    let Some(order) = view.order(number) else {
+        return Reply::rejected(Code::OrderUnknown, number.as_str());
+    };
+    let cheque = Cheque {
+        cheque: ChequeId::new(number.as_str()).expect("an order number is a cheque id"),
+        card: None,
+        presented: Vec::new(),
+        pin: None,
+        tenders: Vec::new(),
+        local_time,
+        lines: order
+            .lines
+            .iter()
+            .map(|l| Line {
+                product: l.product.clone(),
+                qty: l.qty,
+                price: l.price,
+                local_discount: Money::ZERO,
+            })
+            .collect(),
+        cashier: None,
+        coupons: Vec::new(),
+        order: Some(number.clone()),
+    };
+    let mut reply = calculate(view, program, cashbox, &cheque, now);
+    if reply.code == Code::OrderWrongState {
+        reply.order_status = Some(order.status);
+    }
+    reply
 }
 
 /// The balance behind a card, or behind any identifier of its account.
@@ -529,17 +655,18 @@ fn purchase_key(cashbox: &Cashbox, cheque: &ChequeId) -> PurchaseKey {
     }
 }
 
-/// A purchase recorded from a priced cheque, and the answer that shows it.
+/// A purchase recorded from a quoted cheque, and the answer that shows it. `times` are
+/// the purchase's expiry and creation.
 #[allow(clippy::too_many_arguments)]
 fn recorded(
     key: PurchaseKey,
     who: Option<&(Card, Account)>,
     status: PurchaseStatus,
     cheque: &Cheque,
-    lines: Vec<PricedLine>,
+    q: Quote,
+    out: PerksOut,
     t: Totals,
-    expires_at: UnixMillis,
-    created_at: UnixMillis,
+    (expires_at, created_at): (UnixMillis, UnixMillis),
 ) -> (Purchase, Reply) {
     let purchase = Purchase {
         key,
@@ -551,9 +678,12 @@ fn recorded(
         local_time: cheque.local_time,
         paid: t.paid,
         accrual: t.accrual,
-        lines: lines.clone(),
+        lines: q.priced.lines.clone(),
         expires_at,
         created_at,
+        coupons: q.used.clone(),
+        issued: out.issued.iter().map(|c| c.code.clone()).collect(),
+        order: cheque.order.clone(),
         refunds: Vec::new(),
         refunded_money: Money::ZERO,
         points_returned: Points::ZERO,
@@ -561,12 +691,116 @@ fn recorded(
     };
     let reply = Reply {
         holder: who.map(|(c, a)| holder(c, a)),
-        lines,
+        lines: q.priced.lines,
         totals: Some(t),
         purchase_status: Some(status),
+        messages: [q.notes, out.messages].concat(),
+        coupons_issued: out.issued,
+        coupons_used: q.used,
         ..Reply::ok()
     };
     (purchase, reply)
+}
+
+/// The points a cancelled or expired purchase releases: its hold, unless the hold came
+/// from an order, which gets it back.
+fn released(p: &Purchase) -> Points {
+    if p.order.is_some() {
+        Points::ZERO
+    } else {
+        p.paid
+    }
+}
+
+/// The open order a cheque buys out and its customer: the cheque's identifiers, if any,
+/// must name the order's account; without them the order's card is the customer's.
+fn order_for(
+    view: &impl StateView,
+    now: UnixMillis,
+    key: ForPurchase<'_>,
+    cheque: &Cheque,
+    number: &OrderNo,
+) -> Result<(Order, (Card, Account), Vec<Event>), Rejection> {
+    let order = view
+        .order(number)
+        .ok_or_else(|| reject(Code::OrderUnknown, number.as_str()))?;
+    if order.status != OrderStatus::Open {
+        return Err(reject(
+            Code::OrderWrongState,
+            format!("{number}: {:?}", order.status),
+        ));
+    }
+    let Identified { who, opened, .. } =
+        identify_cheque(view, now, key, cheque.card.as_ref(), &cheque.presented)?;
+    let who = match who {
+        Some(w) if w.1.id != order.account => return Err(reject(Code::CardMismatch, "")),
+        Some(w) => w,
+        None => identify_cheque(view, now, key, Some(&order.card), &[])?
+            .who
+            .ok_or_else(|| reject(Code::CardUnknown, order.card.masked()))?,
+    };
+    let same = cheque.lines.len() == order.lines.len()
+        && cheque.lines.iter().zip(&order.lines).all(|(c, o)| {
+            c.product == o.product && c.qty == o.qty && c.price == o.price
+        });
+    if !same {
+        return Err(reject(
+            Code::OrderMismatch,
+            "the cheque must carry the order's lines, in order, at its prices",
+        ));
+    }
+    Ok((order, who, opened))
+}
+
+/// A till buys out an order: the purchase is registered with the order's promised
+/// discounts and its held points, and accrues by the offers open now.
+fn decide_pickup(
+    view: &impl StateView,
+    program: &Program,
+    cashbox: &Cashbox,
+    cheque: &Cheque,
+    number: &OrderNo,
+    key: PurchaseKey,
+    now: UnixMillis,
+) -> Decided {
+    if let Some(p) = view.purchase(&key) {
+        return Err(reject(Code::PurchaseWrongState, format!("{:?}", p.status)));
+    }
+    let (order, who, mut events) = order_for(view, now, Some(&key), cheque, number)?;
+    let priced = pickup_price(view, program, cheque, &order, cashbox, &who);
+    let t = totals(&priced.lines, None);
+    check_tenders(cheque, &t)?;
+    let mut out = perks(
+        view,
+        &priced.perks,
+        &t,
+        Some(who.1.balance),
+        Some((&key, who.1.id, cheque.local_time)),
+    );
+    let issued = std::mem::take(&mut out.events);
+    let q = Quote {
+        priced,
+        used: Vec::new(),
+        notes: Vec::new(),
+    };
+    let (purchase, reply) = recorded(
+        key.clone(),
+        Some(&who),
+        PurchaseStatus::Registered,
+        cheque,
+        q,
+        out,
+        t,
+        (now.plus_secs(program.hold_lifetime_secs), now),
+    );
+    events.push(Event::OrderPickedUp {
+        order: number.clone(),
+        account: who.1.id,
+        purchase: key,
+    });
+    events.push(Event::PurchaseRegistered { purchase });
+    events.extend(issued);
+    Ok((events, reply))
 }
 
 fn decide_cash(
@@ -612,26 +846,27 @@ fn decide_cash(
                 ));
             }
             let who = (card, account);
-            let preview = price(view, program, cheque, Points::ZERO, online(Some(&who)));
-            let cap = cap_sum(&preview);
+            let terms = online(cashbox, Some(&who), None);
+            let cap = cap_sum(&quote(view, program, cheque, Points::ZERO, &terms).priced.lines);
             if *points > cap {
                 return Err(reject(
                     Code::RedeemLimitExceeded,
                     format!("{points} > {cap}"),
                 ));
             }
-            let lines = price(view, program, cheque, *points, online(Some(&who)));
-            let t = totals(&lines, Some(who.1.spendable().minus(*points)));
+            let q = quote(view, program, cheque, *points, &terms);
+            let t = totals(&q.priced.lines, Some(who.1.spendable().minus(*points)));
+            let out = perks(view, &q.priced.perks, &t, Some(who.1.balance), None);
             let expires_at = now.plus_secs(program.hold_lifetime_secs);
             let (purchase, reply) = recorded(
                 key,
                 Some(&who),
                 PurchaseStatus::Held,
                 cheque,
-                lines,
+                q,
+                out,
                 t,
-                expires_at,
-                now,
+                (expires_at, now),
             );
             opened.push(Event::BonusHeld { purchase });
             Ok((opened, reply))
@@ -639,6 +874,9 @@ fn decide_cash(
         Command::RegisterPurchase { cheque } => {
             check_lines(program, cheque)?;
             let key = purchase_key(cashbox, &cheque.cheque);
+            if let Some(number) = &cheque.order {
+                return decide_pickup(view, program, cashbox, cheque, number, key, now);
+            }
             let existing = view.purchase(&key);
             let (paid, expires_at, created_at) = match &existing {
                 None => (Points::ZERO, now.plus_secs(program.hold_lifetime_secs), now),
@@ -669,36 +907,36 @@ fn decide_cash(
             {
                 return Err(reject(Code::CardMismatch, ""));
             }
+            let terms = online(cashbox, who.as_ref(), existing.as_ref());
             if paid.0 > 0 {
-                let cap = cap_sum(&price(
-                    view,
-                    program,
-                    cheque,
-                    Points::ZERO,
-                    online(who.as_ref()),
-                ));
+                let cap = cap_sum(&quote(view, program, cheque, Points::ZERO, &terms).priced.lines);
                 if paid > cap {
                     return Err(reject(Code::RedeemLimitExceeded, format!("{paid} > {cap}")));
                 }
             }
-            let lines = price(view, program, cheque, paid, online(who.as_ref()));
+            let q = quote(view, program, cheque, paid, &terms);
             let spendable = who
                 .as_ref()
                 .filter(|_| redeems)
                 .and_then(|(c, a)| spendable_if_redeemable(c, a));
-            let t = totals(&lines, spendable);
+            let t = totals(&q.priced.lines, spendable);
             check_tenders(cheque, &t)?;
+            let issue = who.as_ref().map(|(_, a)| (&key, a.id, cheque.local_time));
+            let balance = who.as_ref().map(|(_, a)| a.balance);
+            let mut out = perks(view, &q.priced.perks, &t, balance, issue);
+            let issued = std::mem::take(&mut out.events);
             let (purchase, reply) = recorded(
                 key,
                 who.as_ref(),
                 PurchaseStatus::Registered,
                 cheque,
-                lines,
+                q,
+                out,
                 t,
-                expires_at,
-                created_at,
+                (expires_at, created_at),
             );
             opened.push(Event::PurchaseRegistered { purchase });
+            opened.extend(issued);
             Ok((opened, reply))
         }
         Command::Confirm { cheque } => {
@@ -725,7 +963,7 @@ fn decide_cash(
             let event = Event::PurchaseCancelled {
                 purchase: p.key.clone(),
                 account: p.account,
-                points_released: p.paid,
+                points_released: released(&p),
             };
             Ok((
                 vec![event],
@@ -906,27 +1144,33 @@ fn decide_offline(
         cheque.card.as_ref(),
         &cheque.presented,
     )?;
-    let lines = price(
-        view,
-        program,
-        cheque,
-        Points::ZERO,
-        Grants {
-            discounts: false,
-            ..online(who.as_ref())
-        },
-    );
-    let t = totals(&lines, None);
+    if cheque.order.is_some() {
+        return Err(reject(Code::OrderWrongState, "orders are picked up online"));
+    }
+    let terms = Terms {
+        discounts: false,
+        ..online(cashbox, who.as_ref(), None)
+    };
+    let mut q = quote(view, program, cheque, Points::ZERO, &terms);
+    // Offline cheques use no coupons and earn none: the till could not check them.
+    q.used.clear();
+    q.priced.perks.clear();
+    let t = totals(&q.priced.lines, None);
     check_tenders(cheque, &t)?;
+    let out = PerksOut {
+        messages: Vec::new(),
+        issued: Vec::new(),
+        events: Vec::new(),
+    };
     let (purchase, reply) = recorded(
         key,
         who.as_ref(),
         PurchaseStatus::Confirmed,
         cheque,
-        lines,
+        q,
+        out,
         t,
-        now,
-        now,
+        (now, now),
     );
     opened.push(Event::PurchaseImported { purchase });
     Ok((opened, reply))
@@ -943,7 +1187,7 @@ fn expire(view: &impl StateView, program: &Program, now: UnixMillis) -> Decided 
             Event::HoldExpired {
                 purchase: key,
                 account: p.account,
-                points_released: p.paid,
+                points_released: released(&p),
             }
         })
         .collect();
@@ -1046,14 +1290,116 @@ fn decide_admin(view: &impl StateView, program: &Program, cmd: &Command) -> Deci
             Ok((events, Reply::ok()))
         }
         Command::UpsertOffer { offer } => {
-            if offer.valid_from >= offer.valid_to {
-                return Err(reject(
-                    Code::OfferInvalid,
-                    "valid_from must precede valid_to",
-                ));
-            }
+            check_offer(view, offer)?;
             one(Event::OfferUpserted {
                 offer: offer.clone(),
+            })
+        }
+        Command::SetCouponSeries { series } => one(Event::CouponSeriesSet {
+            series: series.clone(),
+        }),
+        Command::IssueCoupons {
+            series,
+            codes,
+            card,
+            expires,
+        } => {
+            if view.coupon_series(*series).is_none() {
+                return Err(reject(Code::CouponSeriesUnknown, format!("series {}", series.0)));
+            }
+            let account = match card {
+                Some(n) => Some(find_card(view, n).map(|f| f.account.id)?),
+                None => None,
+            };
+            let mut seen = std::collections::BTreeSet::new();
+            for code in codes {
+                if view.coupon(code).is_some() || !seen.insert(code) {
+                    return Err(reject(Code::CouponExists, code.as_str()));
+                }
+            }
+            let events: Vec<Event> = codes
+                .iter()
+                .map(|code| Event::CouponIssued {
+                    coupon: Coupon {
+                        code: code.clone(),
+                        series: *series,
+                        account,
+                        expires: *expires,
+                        used: 0,
+                        issued_by: None,
+                        revoked: false,
+                    },
+                })
+                .collect();
+            Ok((events, Reply::ok()))
+        }
+        Command::CreateOrder {
+            number,
+            card,
+            lines,
+            points,
+        } => {
+            if view.order(number).is_some() {
+                return Err(reject(Code::OrderExists, number.as_str()));
+            }
+            if lines.is_empty() || lines.len() > program.lines_per_cheque_max {
+                return Err(reject(Code::EmptyCheque, "an order needs 1 to 500 lines"));
+            }
+            let mut net = 0;
+            for (i, l) in lines.iter().enumerate() {
+                let amount = crate::amount::extend(l.price.0, l.qty);
+                if l.discount.0 < 0 || l.discount.0 > amount {
+                    return Err(reject(
+                        Code::AmountInvalid,
+                        format!("line {i}: discount exceeds the line"),
+                    ));
+                }
+                net += amount - l.discount.0;
+            }
+            if points.0 < 0 || points.0 > net {
+                return Err(reject(
+                    Code::RedeemLimitExceeded,
+                    format!("{points} points for {} to pay", Money(net)),
+                ));
+            }
+            let found = identify(view, card)?;
+            if points.0 > 0 && !found.card.status.may_redeem() {
+                return Err(reject(Code::CardNotActivated, card.masked()));
+            }
+            if *points > found.account.spendable() {
+                return Err(reject(
+                    Code::InsufficientPoints,
+                    format!("{} > {}", points, found.account.spendable()),
+                ));
+            }
+            let mut events = found.opened;
+            events.push(Event::OrderCreated {
+                order: Order {
+                    number: number.clone(),
+                    account: found.account.id,
+                    card: card.clone(),
+                    lines: lines.clone(),
+                    points: *points,
+                    status: OrderStatus::Open,
+                    purchase: None,
+                },
+            });
+            Ok((events, Reply::ok()))
+        }
+        Command::CancelOrder { number } => {
+            let order = view
+                .order(number)
+                .ok_or_else(|| reject(Code::OrderUnknown, number.as_str()))?;
+            if order.status != OrderStatus::Open {
+                return Err(reject(
+                    Code::OrderWrongState,
+                    format!("{number}: {:?}", order.status),
+                ));
+            }
+            one(Event::OrderCancelled {
+                order: number.clone(),
+                account: order.account,
+                points_released: order.points,
             })
         }
         Command::IssueCard {

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// Version of the event encoding. Bump when a variant's fields change; new variants are
 /// appended at the end so older records keep decoding.
-pub const EVENT_SCHEMA_VERSION: u16 = 2;
+pub const EVENT_SCHEMA_VERSION: u16 = 3;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Event {
@@ -142,6 +142,30 @@ pub enum Event {
         delta: Points,
         reason: String,
     },
+    CouponSeriesSet {
+        series: CouponSeries,
+    },
+    /// A coupon was issued: by an administrator, or by an offer with a purchase
+    /// (`coupon.issued_by`).
+    CouponIssued {
+        coupon: Coupon,
+    },
+    /// An e-commerce order was created; its points are held on the account.
+    OrderCreated {
+        order: Order,
+    },
+    /// An open order was cancelled; its points are released.
+    OrderCancelled {
+        order: OrderNo,
+        account: AccountId,
+        points_released: Points,
+    },
+    /// A till bought out an open order; the purchase registered next carries its hold.
+    OrderPickedUp {
+        order: OrderNo,
+        account: AccountId,
+        purchase: PurchaseKey,
+    },
 }
 
 impl Event {
@@ -174,6 +198,11 @@ impl Event {
             Event::CardQrSecretSet { .. } => "CardQrSecretSet",
             Event::QrCodeUsed { .. } => "QrCodeUsed",
             Event::IdentifierPolicySet { .. } => "IdentifierPolicySet",
+            Event::CouponSeriesSet { .. } => "CouponSeriesSet",
+            Event::CouponIssued { .. } => "CouponIssued",
+            Event::OrderCreated { .. } => "OrderCreated",
+            Event::OrderCancelled { .. } => "OrderCancelled",
+            Event::OrderPickedUp { .. } => "OrderPickedUp",
         }
     }
 
@@ -191,7 +220,11 @@ impl Event {
             | Event::CardPinSet { account, .. }
             | Event::FavouritesChosen { account, .. }
             | Event::CardQrSecretSet { account, .. }
-            | Event::QrCodeUsed { account, .. } => Some(*account),
+            | Event::QrCodeUsed { account, .. }
+            | Event::OrderCancelled { account, .. }
+            | Event::OrderPickedUp { account, .. } => Some(*account),
+            Event::CouponIssued { coupon } => coupon.account,
+            Event::OrderCreated { order } => Some(order.account),
             Event::BonusHeld { purchase }
             | Event::PurchaseRegistered { purchase }
             | Event::PurchaseImported { purchase } => purchase.account,

@@ -28,6 +28,10 @@ pub struct AccountId(pub u64);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct OfferId(pub u32);
 
+/// A series of coupons (what they grant is up to the offers that ask for them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct CouponSeriesId(pub u32);
+
 /// Virtual shards of the account space (DESIGN §6): fixed at program creation.
 pub const SHARDS: u16 = 64;
 
@@ -138,9 +142,26 @@ text_id!(
     ProductCode, "product code", 64, |c: char| c.is_ascii_graphic()
 );
 text_id!(
-    /// A product group code.
+    /// A coupon's code as printed in its barcode: upper-case letters, digits and dashes.
+    CouponCode, "coupon code", 32, |c: char| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-'
+);
+text_id!(
+    /// An e-commerce order number.
+    OrderNo, "order number", 32, |c: char| c.is_ascii_alphanumeric() || c == '-'
+);
+text_id!(
+    /// A product group code. Groups form a hierarchy by path: `dairy/milk` is inside
+    /// `dairy`.
     GroupCode, "group code", 64, |c: char| c.is_ascii_graphic()
 );
+
+impl GroupCode {
+    /// Whether this group is `outer` or lies inside it (`dairy/milk` in `dairy`).
+    pub fn within(&self, outer: &GroupCode) -> bool {
+        self.0 == outer.0
+            || (self.0.starts_with(outer.as_str()) && self.0[outer.0.len()..].starts_with('/'))
+    }
+}
 
 impl CardNo {
     /// The number as shown on receipts: all but the last four digits masked.

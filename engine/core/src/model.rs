@@ -122,48 +122,224 @@ pub struct Product {
     pub promotional: bool,
 }
 
+/// How much an offer grants: a percent of each target line, a fixed amount for each
+/// target line, or a fixed amount for the target lines together (allocated across them).
+/// Fixed amounts are minor units: money for discounts, points for accrual.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum OfferEffect {
-    /// A direct discount off the line price.
-    Discount,
-    /// Bonus points credited on confirmation.
-    Accrual,
+pub enum Rate {
+    Percent(Percent),
+    PerLine(i64),
+    Total(i64),
+}
+
+/// Where an offer's message goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum MessageTo {
+    /// The cashier's screen.
+    Cashier,
+    /// Printed on the cheque.
+    Cheque,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum OfferEffect {
+    /// A direct discount off the target lines.
+    Discount(Rate),
+    /// Bonus points credited on confirmation.
+    Accrual(Rate),
+    /// A coupon of the series, issued to the customer's account with the purchase.
+    IssueCoupon(CouponSeriesId),
+    /// A message; the template may use `{discount}`, `{paid}`, `{accrued}`, `{balance}`,
+    /// `{to_pay}` and `{total}`.
+    Message { to: MessageTo, template: String },
+}
+
+impl OfferEffect {
+    /// Whether the effect changes prices or points (and so takes part in priorities).
+    pub fn is_monetary(&self) -> bool {
+        matches!(self, OfferEffect::Discount(_) | OfferEffect::Accrual(_))
+    }
+}
+
+/// The lines an offer looks at.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum OfferScope {
     Cheque,
-    Group(GroupCode),
+    /// Lines of products in any of these groups or groups inside them.
+    Groups(Vec<GroupCode>),
+    /// Lines of these products (codes; a line may name a barcode).
+    Products(Vec<ProductCode>),
     /// The lines of goods the customer chose as favourites.
     Favourites,
 }
 
-/// A percent offer valid in a window of the cashbox's local time: `[valid_from, valid_to)`.
+/// Conditions on the cheque besides the validity window; empty lists and zeros mean
+/// "any". Times are the cashbox's local time.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Conditions {
+    /// Days of the week, bit 0 = Monday … bit 6 = Sunday; 0 = every day.
+    pub weekdays: u8,
+    /// A daily time window `[from, to)`; `from > to` spans midnight.
+    pub hours: Option<(chrono::NaiveTime, chrono::NaiveTime)>,
+    pub stores: Vec<StoreId>,
+    /// Card types (a cheque without a card then never qualifies).
+    pub card_types: Vec<String>,
+    /// The cheque's amount before discounts must be at least this.
+    pub min_total: Money,
+    /// The target lines' quantity together must be at least this.
+    pub min_qty: Qty,
+    /// A valid coupon of this series must be presented with the cheque.
+    pub coupon: Option<CouponSeriesId>,
+}
+
+/// An offer valid in a window of the cashbox's local time, `[valid_from, valid_to)`.
+///
+/// Monetary offers (discounts and accruals) are taken in priority order (higher first,
+/// then lower id). A stackable offer applies on top of those before it; an exclusive one
+/// applies only to target lines no earlier offer of the same kind (discount or accrual)
+/// has touched, and then no later offer of that kind touches them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Offer {
     pub id: OfferId,
     pub name: String,
     pub effect: OfferEffect,
-    pub percent: Percent,
     pub scope: OfferScope,
+    pub when: Conditions,
+    pub priority: u32,
+    pub exclusive: bool,
     pub valid_from: NaiveDateTime,
     pub valid_to: NaiveDateTime,
     pub enabled: bool,
 }
 
+/// What an offer's conditions are checked against.
+#[derive(Debug, Clone, Copy)]
+pub struct Occasion<'a> {
+    pub at: NaiveDateTime,
+    pub store: StoreId,
+    pub card_type: Option<&'a str>,
+    /// Coupon series presented (and valid) with the cheque.
+    pub coupons: &'a [CouponSeriesId],
+}
+
 impl Offer {
-    /// Whether the offer applies at `at` to a line of a product in `group`, which is or is
-    /// not one of the customer's favourites.
-    pub fn applies(&self, at: NaiveDateTime, group: Option<&GroupCode>, favourite: bool) -> bool {
-        self.enabled
-            && self.valid_from <= at
-            && at < self.valid_to
-            && match &self.scope {
-                OfferScope::Cheque => true,
-                OfferScope::Group(g) => group == Some(g),
-                OfferScope::Favourites => favourite,
-            }
+    /// An enabled offer with no conditions beyond its window, priority 0, stackable.
+    pub fn new(
+        id: OfferId,
+        effect: OfferEffect,
+        scope: OfferScope,
+        valid_from: NaiveDateTime,
+        valid_to: NaiveDateTime,
+    ) -> Offer {
+        Offer {
+            id,
+            name: format!("offer {}", id.0),
+            effect,
+            scope,
+            when: Conditions::default(),
+            priority: 0,
+            exclusive: false,
+            valid_from,
+            valid_to,
+            enabled: true,
+        }
     }
+
+    /// Whether the offer's time, store, card and coupon conditions hold (the line
+    /// conditions — scope, quantity, total — are for the pricer).
+    pub fn open_for(&self, o: &Occasion<'_>) -> bool {
+        use chrono::{Datelike, Timelike};
+        let w = &self.when;
+        let weekday = o.at.weekday().num_days_from_monday();
+        let time = o.at.time().with_nanosecond(0).unwrap_or(o.at.time());
+        self.enabled
+            && self.valid_from <= o.at
+            && o.at < self.valid_to
+            && (w.weekdays == 0 || w.weekdays & (1 << weekday) != 0)
+            && w.hours.is_none_or(|(from, to)| {
+                if from <= to {
+                    from <= time && time < to
+                } else {
+                    time >= from || time < to
+                }
+            })
+            && (w.stores.is_empty() || w.stores.contains(&o.store))
+            && (w.card_types.is_empty()
+                || o.card_type.is_some_and(|t| w.card_types.iter().any(|c| c == t)))
+            && w.coupon.is_none_or(|s| o.coupons.contains(&s))
+    }
+
+    /// Whether a line of `product` (its code and group) is one of the offer's targets.
+    pub fn targets(&self, code: &ProductCode, group: Option<&GroupCode>, favourite: bool) -> bool {
+        match &self.scope {
+            OfferScope::Cheque => true,
+            OfferScope::Groups(gs) => group.is_some_and(|g| gs.iter().any(|o| g.within(o))),
+            OfferScope::Products(ps) => ps.contains(code),
+            OfferScope::Favourites => favourite,
+        }
+    }
+}
+
+/// A series of coupons: how often one may be used and how long it lives once issued.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CouponSeries {
+    pub id: CouponSeriesId,
+    pub name: String,
+    /// Uses per coupon; 0 = unlimited until it expires.
+    pub uses: u32,
+    /// Days an issued coupon stays valid (from its issue, in the cashbox's local time).
+    pub valid_days: u32,
+}
+
+/// A coupon: a code of a series, perhaps bound to one customer's account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Coupon {
+    pub code: CouponCode,
+    pub series: CouponSeriesId,
+    /// Only this account's cards may use it; `None`: any card.
+    pub account: Option<AccountId>,
+    /// Valid until this local time (exclusive).
+    pub expires: NaiveDateTime,
+    /// Purchases using it now (pending or confirmed); released by cancel or expiry.
+    pub used: u32,
+    /// The purchase that issued it, if an offer did.
+    pub issued_by: Option<PurchaseKey>,
+    /// Withdrawn because the purchase that issued it was cancelled or expired.
+    pub revoked: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum OrderStatus {
+    /// Waiting to be picked up; its points are held.
+    Open,
+    /// Bought out at a till (the purchase carries the hold on).
+    PickedUp,
+    Cancelled,
+}
+
+/// One promised line of an e-commerce order.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct OrderLine {
+    pub product: ProductCode,
+    pub qty: Qty,
+    pub price: Money,
+    /// The discount promised online for the whole line.
+    pub discount: Money,
+}
+
+/// An online order the customer picks up at a store: its lines, discounts and the points
+/// reserved for it are what the till must honour.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    pub number: OrderNo,
+    pub account: AccountId,
+    pub card: CardNo,
+    pub lines: Vec<OrderLine>,
+    /// Points reserved online (held on the account until pick-up or cancellation).
+    pub points: Points,
+    pub status: OrderStatus,
+    /// The purchase that picked it up.
+    pub purchase: Option<PurchaseKey>,
 }
 
 /// One line of a cheque as sent by the till.
@@ -173,6 +349,9 @@ pub struct Line {
     pub qty: Qty,
     /// Price per unit before loyalty discounts.
     pub price: Money,
+    /// A discount the till already applied to the whole line on its own (respected: the
+    /// engine's discounts come on top, above the minimal price).
+    pub local_discount: Money,
 }
 
 /// A line after pricing: what the customer pays for it and what it earns.
@@ -250,6 +429,12 @@ pub struct Purchase {
     /// An unconfirmed purchase expires (and its hold is released) at this server time.
     pub expires_at: UnixMillis,
     pub created_at: UnixMillis,
+    /// Coupons this purchase uses (each counts one use until it is cancelled or expires).
+    pub coupons: Vec<CouponCode>,
+    /// Coupons offers issued with this purchase (revoked if it is cancelled or expires).
+    pub issued: Vec<CouponCode>,
+    /// The e-commerce order this purchase picked up.
+    pub order: Option<OrderNo>,
     pub refunds: Vec<ChequeId>,
     pub refunded_money: Money,
     pub points_returned: Points,

@@ -72,6 +72,14 @@ pub enum Code {
     QrExpired = 87,
     /// A QR code another purchase already used.
     QrReplayed = 88,
+    OrderUnknown = 90,
+    OrderExists = 91,
+    /// The order was picked up or cancelled already.
+    OrderWrongState = 92,
+    /// The cheque's lines differ from the order's (product, quantity, price, in order).
+    OrderMismatch = 93,
+    CouponExists = 94,
+    CouponSeriesUnknown = 95,
 }
 
 impl Code {
@@ -126,6 +134,12 @@ impl Code {
             Code::QrInvalid => "the QR code is not valid for this card",
             Code::QrExpired => "the QR code has expired: refresh it in the app",
             Code::QrReplayed => "the QR code was already used for another purchase",
+            Code::OrderUnknown => "order is unknown",
+            Code::OrderExists => "order already exists",
+            Code::OrderWrongState => "the order was picked up or cancelled already",
+            Code::OrderMismatch => "the cheque differs from the order",
+            Code::CouponExists => "coupon already exists",
+            Code::CouponSeriesUnknown => "coupon series is unknown",
         }
     }
 }
@@ -171,7 +185,30 @@ pub struct Reply {
     pub totals: Option<Totals>,
     pub purchase_status: Option<PurchaseStatus>,
     pub refund: Option<RefundSummary>,
+    /// Offer messages (rendered) and notes for the cashier (e.g. a coupon not accepted).
+    pub messages: Vec<Message>,
+    /// Coupons offers issued with this purchase, to print on the cheque.
+    pub coupons_issued: Vec<IssuedCoupon>,
+    /// Coupons the purchase used.
+    pub coupons_used: Vec<CouponCode>,
+    /// FetchOrder: the order's status.
+    pub order_status: Option<OrderStatus>,
     pub events: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    pub to: MessageTo,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssuedCoupon {
+    pub code: CouponCode,
+    pub series: CouponSeriesId,
+    pub name: String,
+    /// Valid until this local time (exclusive).
+    pub expires: chrono::NaiveDateTime,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -193,6 +230,10 @@ impl Reply {
             totals: None,
             purchase_status: None,
             refund: None,
+            messages: Vec::new(),
+            coupons_issued: Vec::new(),
+            coupons_used: Vec::new(),
+            order_status: None,
             events: 0,
         }
     }

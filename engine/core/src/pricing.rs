@@ -1,40 +1,104 @@
-//! Pricing a cheque: discounts, the redeemable cap per line, allocation of points paid, and
-//! accrual. Pure arithmetic over the offers valid at the cashbox's local time.
+//! Pricing a cheque: discounts, the redeemable cap per line, allocation of points paid,
+//! accrual, and the other things offers do (coupons to issue, messages). Pure arithmetic
+//! over the offers open at the cashbox's local time.
 //!
-//! Rules: per line, the single best discount offer and the single best accrual offer
-//! apply (offers of one effect do not stack; the higher percent wins, ties to the lower
-//! offer id). Promotional lines get no discount. A line is never discounted below its
-//! minimal price × quantity, and never paid with points below it either. Points paid are
-//! allocated across lines in proportion to their caps (largest remainder); accrual is
-//! computed on what is left to pay in money.
+//! Rules, in this order:
+//! - An offer is open when it is enabled, inside its validity window and its weekday and
+//!   daily-hour conditions, for the store, for the card's type and for the coupons shown.
+//!   Its targets are the lines in its scope; it needs at least one, the target lines'
+//!   quantity must reach `min_qty`, and the whole cheque's amount must reach `min_total`.
+//! - Monetary offers are taken by priority (higher first, then lower id). Discounts and
+//!   accruals each have their own stacking: a stackable offer applies on top of earlier
+//!   ones, an exclusive offer only to target lines no earlier offer of its kind touched,
+//!   and then no later offer of that kind touches them.
+//! - A percent discount is taken of what is left of the line after earlier discounts (the
+//!   till's own discount included); a per-line amount is given to each target line; a
+//!   total amount is split across the target lines in proportion to their room above the
+//!   minimal price (largest remainder, ties to the earlier line). Promotional lines get no
+//!   discount, and no line goes below its minimal price × quantity.
+//! - The redeemable cap of a line is the program's share of its net, never below the
+//!   minimal price; points paid are split across lines in proportion to their caps.
+//! - Accrual is computed after points: a percent of the money left to pay on the line
+//!   (several stackable percents each rounded on their own), a per-line amount, or a total
+//!   split across the target lines in proportion to their net amounts.
+//! - Rounding is the one rule of [`crate::amount`] (half away from zero, per line).
 
-use crate::amount::{allocate, extend, percent_of, Money, Percent, Points};
+use crate::amount::{allocate, extend, percent_of, Money, Percent, Points, Qty};
 use crate::command::{Cheque, Totals};
+use crate::ids::{CouponSeriesId, GroupCode, OfferId, ProductCode};
 use crate::model::*;
 use crate::state::StateView;
 
-/// A line priced before points are allocated, with the accrual rate that applies to it.
-struct Draft {
-    line: PricedLine,
-    accrual_rate: Option<Percent>,
-}
-
-fn best<'a>(offers: impl Iterator<Item = &'a Offer>) -> Option<&'a Offer> {
-    offers.fold(None, |acc: Option<&Offer>, o| match acc {
-        Some(a) if a.percent > o.percent || (a.percent == o.percent && a.id < o.id) => Some(a),
-        _ => Some(o),
-    })
-}
-
-/// What pricing may grant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What pricing may grant, and what the offers' conditions are checked against.
+#[derive(Debug, Clone, Copy)]
 pub struct Grants<'a> {
     /// Direct discounts (not for offline cheques, which were paid in full).
     pub discounts: bool,
-    /// Accrual (not for cheques without a card).
+    /// Accrual and coupons (not for cheques without a customer).
     pub accrual: bool,
     /// The customer's favourite goods (for offers scoped to them).
-    pub favourites: &'a [crate::ids::ProductCode],
+    pub favourites: &'a [ProductCode],
+    pub occasion: Occasion<'a>,
+    /// An e-commerce order being picked up: the discount promised for each line, which
+    /// replaces the discount offers; its points may pay the whole net of each line.
+    pub promised: Option<&'a [Money]>,
+}
+
+/// Something an offer gives besides prices and points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Perk {
+    Coupon {
+        offer: OfferId,
+        series: CouponSeriesId,
+    },
+    Message {
+        offer: OfferId,
+        to: MessageTo,
+        template: String,
+    },
+}
+
+/// A priced cheque.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Priced {
+    pub lines: Vec<PricedLine>,
+    pub perks: Vec<Perk>,
+}
+
+/// What pricing knows of one line.
+struct Facts {
+    amount: i64,
+    floor: i64,
+    promotional: bool,
+    qty: Qty,
+    code: ProductCode,
+    group: Option<GroupCode>,
+    favourite: bool,
+}
+
+/// Per-kind stacking bookkeeping: which lines an offer of the kind touched, and which an
+/// exclusive offer took.
+struct Stacking {
+    touched: Vec<bool>,
+    locked: Vec<bool>,
+}
+
+impl Stacking {
+    fn new(n: usize) -> Stacking {
+        Stacking {
+            touched: vec![false; n],
+            locked: vec![false; n],
+        }
+    }
+
+    fn eligible(&self, i: usize, exclusive: bool) -> bool {
+        !self.locked[i] && !(exclusive && self.touched[i])
+    }
+
+    fn mark(&mut self, i: usize, exclusive: bool) {
+        self.touched[i] = true;
+        self.locked[i] |= exclusive;
+    }
 }
 
 /// Prices every line of the cheque. `paid` must not exceed the sum of the caps (callers
@@ -45,74 +109,146 @@ pub fn price(
     cheque: &Cheque,
     paid: Points,
     grants: Grants<'_>,
-) -> Vec<PricedLine> {
-    let offers = view.offers();
-    let drafts: Vec<Draft> = cheque
+) -> Priced {
+    let facts: Vec<Facts> = cheque
         .lines
         .iter()
         .map(|line| {
             let product = view.product(&line.product);
-            let group = product.as_ref().and_then(|p| p.group.as_ref());
-            let promotional = product.as_ref().is_some_and(|p| p.promotional);
-            let floor = product
-                .as_ref()
-                .map_or(0, |p| extend(p.min_price.0, line.qty));
-            let amount = extend(line.price.0, line.qty);
-            let code = product.as_ref().map_or(&line.product, |p| &p.code);
-            let favourite = grants.favourites.contains(code);
-            let valid = |effect: OfferEffect| {
-                offers.iter().filter(move |o| {
-                    o.effect == effect && o.applies(cheque.local_time, group, favourite)
-                })
-            };
-            let mut applied = Vec::new();
-            let mut discount = 0;
-            if grants.discounts && !promotional {
-                if let Some(o) = best(valid(OfferEffect::Discount)) {
-                    let room = (amount - floor).max(0);
-                    discount = percent_of(amount, o.percent).min(room);
-                    if discount > 0 {
-                        applied.push(o.id);
-                    }
-                }
-            }
-            let accrual_offer = if grants.accrual {
-                best(valid(OfferEffect::Accrual))
-            } else {
-                None
-            };
-            if let Some(o) = accrual_offer {
-                applied.push(o.id);
-            }
-            let net = amount - discount;
-            let cap = percent_of(net, program.redeem_share).min((net - floor).max(0));
-            Draft {
-                line: PricedLine {
-                    line: line.clone(),
-                    amount: Money(amount),
-                    discount: Money(discount),
-                    redeem_cap: Points(cap),
-                    paid: Points::ZERO,
-                    accrual: Points::ZERO,
-                    offers: applied,
-                    refunded_qty: crate::amount::Qty(0),
-                },
-                accrual_rate: accrual_offer.map(|o| o.percent),
+            let code = product.as_ref().map_or(&line.product, |p| &p.code).clone();
+            Facts {
+                amount: extend(line.price.0, line.qty),
+                floor: product
+                    .as_ref()
+                    .map_or(0, |p| extend(p.min_price.0, line.qty)),
+                promotional: product.as_ref().is_some_and(|p| p.promotional),
+                qty: line.qty,
+                favourite: grants.favourites.contains(&code),
+                code,
+                group: product.and_then(|p| p.group),
             }
         })
         .collect();
-    let caps: Vec<i64> = drafts.iter().map(|d| d.line.redeem_cap.0).collect();
-    let parts = allocate(paid.0, &caps);
-    drafts
+    let n = facts.len();
+    let cheque_amount: i64 = facts.iter().map(|f| f.amount).sum();
+    let mut offers: Vec<Offer> = view
+        .offers()
         .into_iter()
-        .zip(parts)
-        .map(|(mut d, part)| {
-            d.line.paid = Points(part);
-            let money_due = d.line.net().0 - part;
-            d.line.accrual = Points(d.accrual_rate.map_or(0, |r| percent_of(money_due, r)));
-            d.line
+        .filter(|o| o.open_for(&grants.occasion))
+        .collect();
+    offers.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.id.cmp(&b.id)));
+
+    let mut discount: Vec<i64> = match grants.promised {
+        Some(p) => cheque
+            .lines
+            .iter()
+            .zip(p)
+            .map(|(l, d)| l.local_discount.0 + d.0)
+            .collect(),
+        None => cheque.lines.iter().map(|l| l.local_discount.0).collect(),
+    };
+    let room = |i: usize, discount: &[i64]| (facts[i].amount - discount[i] - facts[i].floor).max(0);
+    let mut applied: Vec<Vec<OfferId>> = vec![Vec::new(); n];
+    let mut rates: Vec<Vec<Percent>> = vec![Vec::new(); n];
+    let mut fixed_accrual = vec![0i64; n];
+    let mut accrual_totals: Vec<(i64, Vec<usize>)> = Vec::new();
+    let mut perks = Vec::new();
+    let (mut d_stack, mut a_stack) = (Stacking::new(n), Stacking::new(n));
+
+    for o in &offers {
+        let targets: Vec<usize> = (0..n)
+            .filter(|&i| o.targets(&facts[i].code, facts[i].group.as_ref(), facts[i].favourite))
+            .collect();
+        let qty: i64 = targets.iter().map(|&i| facts[i].qty.0).sum();
+        if targets.is_empty() || qty < o.when.min_qty.0 || cheque_amount < o.when.min_total.0 {
+            continue;
+        }
+        match &o.effect {
+            OfferEffect::Discount(rate) if grants.discounts && grants.promised.is_none() => {
+                let lines: Vec<usize> = targets
+                    .into_iter()
+                    .filter(|&i| !facts[i].promotional && d_stack.eligible(i, o.exclusive))
+                    .collect();
+                let rooms: Vec<i64> = lines.iter().map(|&i| room(i, &discount)).collect();
+                let given: Vec<i64> = match *rate {
+                    Rate::Percent(p) => lines
+                        .iter()
+                        .zip(&rooms)
+                        .map(|(&i, &r)| percent_of(facts[i].amount - discount[i], p).min(r))
+                        .collect(),
+                    Rate::PerLine(x) => rooms.iter().map(|&r| x.min(r)).collect(),
+                    Rate::Total(x) => allocate(x.min(rooms.iter().sum()), &rooms),
+                };
+                for (&i, g) in lines.iter().zip(given) {
+                    if g > 0 {
+                        discount[i] += g;
+                        applied[i].push(o.id);
+                        d_stack.mark(i, o.exclusive);
+                    }
+                }
+            }
+            OfferEffect::Accrual(rate) if grants.accrual => {
+                let lines: Vec<usize> = targets
+                    .into_iter()
+                    .filter(|&i| a_stack.eligible(i, o.exclusive))
+                    .collect();
+                match *rate {
+                    Rate::Percent(p) => lines.iter().for_each(|&i| rates[i].push(p)),
+                    Rate::PerLine(x) => lines.iter().for_each(|&i| fixed_accrual[i] += x),
+                    Rate::Total(x) => accrual_totals.push((x, lines.clone())),
+                }
+                for &i in &lines {
+                    applied[i].push(o.id);
+                    a_stack.mark(i, o.exclusive);
+                }
+            }
+            OfferEffect::IssueCoupon(series) if grants.accrual => perks.push(Perk::Coupon {
+                offer: o.id,
+                series: *series,
+            }),
+            OfferEffect::Message { to, template } => perks.push(Perk::Message {
+                offer: o.id,
+                to: *to,
+                template: template.clone(),
+            }),
+            _ => {}
+        }
+    }
+
+    let net: Vec<i64> = (0..n).map(|i| facts[i].amount - discount[i]).collect();
+    for (x, lines) in accrual_totals {
+        let weights: Vec<i64> = lines.iter().map(|&i| net[i].max(0)).collect();
+        for (&i, part) in lines.iter().zip(allocate(x, &weights)) {
+            fixed_accrual[i] += part;
+        }
+    }
+    let caps: Vec<i64> = (0..n)
+        .map(|i| match grants.promised {
+            Some(_) => net[i].max(0),
+            None => percent_of(net[i], program.redeem_share).min((net[i] - facts[i].floor).max(0)),
         })
-        .collect()
+        .collect();
+    let parts = allocate(paid.0, &caps);
+    let lines = cheque
+        .lines
+        .iter()
+        .enumerate()
+        .map(|(i, line)| {
+            let due = net[i] - parts[i];
+            let accrual = rates[i].iter().map(|&r| percent_of(due, r)).sum::<i64>() + fixed_accrual[i];
+            PricedLine {
+                line: line.clone(),
+                amount: Money(facts[i].amount),
+                discount: Money(discount[i]),
+                redeem_cap: Points(caps[i]),
+                paid: Points(parts[i]),
+                accrual: Points(accrual),
+                offers: std::mem::take(&mut applied[i]),
+                refunded_qty: Qty(0),
+            }
+        })
+        .collect();
+    Priced { lines, perks }
 }
 
 /// Cheque totals; `redeem_max` is the cap limited by what the customer may spend.
@@ -133,4 +269,20 @@ pub fn totals(lines: &[PricedLine], spendable: Option<Points>) -> Totals {
 /// The sum of the lines' redeemable caps.
 pub fn cap_sum(lines: &[PricedLine]) -> Points {
     lines.iter().fold(Points::ZERO, |s, l| s.plus(l.redeem_cap))
+}
+
+/// A message template filled in from the totals and the balance: `{discount}`, `{paid}`,
+/// `{accrued}`, `{balance}`, `{to_pay}`, `{total}`; other text is kept as it is.
+pub fn render(template: &str, t: &Totals, balance: Option<Points>) -> String {
+    let to_pay = t.amount.minus(t.discount).minus(Money(t.paid.0));
+    template
+        .replace("{discount}", &t.discount.to_string())
+        .replace("{paid}", &t.paid.to_string())
+        .replace("{accrued}", &t.accrual.to_string())
+        .replace("{to_pay}", &to_pay.to_string())
+        .replace("{total}", &t.amount.to_string())
+        .replace(
+            "{balance}",
+            &balance.map_or_else(String::new, |b| b.to_string()),
+        )
 }

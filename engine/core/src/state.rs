@@ -20,6 +20,9 @@ pub trait StateView {
     /// A product by its code or any of its barcodes.
     fn product(&self, code: &ProductCode) -> Option<Product>;
     fn offers(&self) -> Vec<Offer>;
+    fn coupon(&self, code: &CouponCode) -> Option<Coupon>;
+    fn coupon_series(&self, id: CouponSeriesId) -> Option<CouponSeries>;
+    fn order(&self, number: &OrderNo) -> Option<Order>;
     fn operation(&self, op: OpId) -> Option<OperationRecord>;
     /// How many accounts were ever opened (account ids are assigned from it).
     fn accounts_opened(&self) -> u64;
@@ -43,6 +46,9 @@ pub trait StateStore: StateView {
     /// Also maintains the barcode index.
     fn put_product(&mut self, product: Product);
     fn put_offer(&mut self, offer: Offer);
+    fn put_coupon(&mut self, coupon: Coupon);
+    fn put_coupon_series(&mut self, series: CouponSeries);
+    fn put_order(&mut self, order: Order);
     fn put_operation(&mut self, record: OperationRecord);
     fn set_accounts_opened(&mut self, n: u64);
 }
@@ -60,6 +66,9 @@ pub struct Projection {
     pub products: BTreeMap<ProductCode, Product>,
     pub barcodes: BTreeMap<ProductCode, ProductCode>,
     pub offers: BTreeMap<OfferId, Offer>,
+    pub coupons: BTreeMap<CouponCode, Coupon>,
+    pub coupon_series: BTreeMap<CouponSeriesId, CouponSeries>,
+    pub orders: BTreeMap<OrderNo, Order>,
     pub pending: BTreeSet<(UnixMillis, PurchaseKey)>,
     pub expired: BTreeSet<(UnixMillis, PurchaseKey)>,
     pub accounts_opened: u64,
@@ -107,6 +116,15 @@ impl StateView for MemState {
     }
     fn offers(&self) -> Vec<Offer> {
         self.projection.offers.values().cloned().collect()
+    }
+    fn coupon(&self, code: &CouponCode) -> Option<Coupon> {
+        self.projection.coupons.get(code).cloned()
+    }
+    fn coupon_series(&self, id: CouponSeriesId) -> Option<CouponSeries> {
+        self.projection.coupon_series.get(&id).cloned()
+    }
+    fn order(&self, number: &OrderNo) -> Option<Order> {
+        self.projection.orders.get(number).cloned()
     }
     fn operation(&self, op: OpId) -> Option<OperationRecord> {
         self.operations.get(&op).cloned()
@@ -187,6 +205,15 @@ impl StateStore for MemState {
     }
     fn put_offer(&mut self, offer: Offer) {
         self.projection.offers.insert(offer.id, offer);
+    }
+    fn put_coupon(&mut self, coupon: Coupon) {
+        self.projection.coupons.insert(coupon.code.clone(), coupon);
+    }
+    fn put_coupon_series(&mut self, series: CouponSeries) {
+        self.projection.coupon_series.insert(series.id, series);
+    }
+    fn put_order(&mut self, order: Order) {
+        self.projection.orders.insert(order.number.clone(), order);
     }
     fn put_operation(&mut self, record: OperationRecord) {
         self.operations.insert(record.op, record);

@@ -70,7 +70,10 @@ fn cheque(card: &str, id: &str, price: &str) -> Cheque {
             product: ProductCode::new("p").unwrap(),
             qty: Qty(1000),
             price: Money::parse(price).unwrap(),
+            local_discount: Money::ZERO,
         }],
+        coupons: Vec::new(),
+        order: None,
     }
 }
 
@@ -95,22 +98,19 @@ async fn setup(points: &str) -> Harness {
         .await;
         assert!(r.reply.is_ok());
     }
-    let offer = Offer {
-        id: OfferId(1),
-        name: "all".into(),
-        effect: OfferEffect::Accrual,
-        percent: Percent::parse("100").unwrap(),
-        scope: OfferScope::Cheque,
-        valid_from: NaiveDate::from_ymd_opt(2020, 1, 1)
+    let offer = Offer::new(
+        OfferId(1),
+        OfferEffect::Accrual(Rate::Percent(Percent::parse("100").unwrap())),
+        OfferScope::Cheque,
+        NaiveDate::from_ymd_opt(2020, 1, 1)
             .unwrap()
             .and_hms_opt(0, 0, 0)
             .unwrap(),
-        valid_to: NaiveDate::from_ymd_opt(2030, 1, 1)
+        NaiveDate::from_ymd_opt(2030, 1, 1)
             .unwrap()
             .and_hms_opt(0, 0, 0)
             .unwrap(),
-        enabled: true,
-    };
+    );
     assert!(run(
         &h.engine,
         Actor::Admin(loyalty_core::ids::OperatorName::new("ops").expect("operator name")),

@@ -113,8 +113,11 @@ impl Ctx {
                     product: format!("p{}", (n + l) % 50),
                     quantity: "1".into(),
                     price: format!("{}.99", 50 + (n + l) % 200),
+                    discount: String::new(),
                 })
                 .collect(),
+            coupons: Vec::new(),
+            order: String::new(),
         };
         // The purchase-only flow (peer comparison) skips the preview and the payment.
         if !self.minimal {
@@ -248,7 +251,7 @@ async fn setup(args: &Args, token: &str, run: u64) -> anyhow::Result<Vec<(u32, S
             valid_from: "2020-01-01T00:00:00".into(),
             valid_to: "2030-01-01T00:00:00".into(),
             enabled: true,
-            favourites: false,
+            ..Default::default()
         };
         admin
             .upsert_offer(admin_req(

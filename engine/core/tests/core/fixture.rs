@@ -92,17 +92,14 @@ impl World {
             ],
         });
         let offer =
-            |id: u32, effect: OfferEffect, pct: &str, scope: OfferScope, from: u32, to: u32| {
-                Offer {
-                    id: OfferId(id),
-                    name: format!("offer {id}"),
-                    effect,
-                    percent: Percent::parse(pct).unwrap(),
+            |id: u32, effect: fn(Rate) -> OfferEffect, pct: &str, scope: OfferScope, from: u32, to: u32| {
+                Offer::new(
+                    OfferId(id),
+                    effect(Rate::Percent(Percent::parse(pct).unwrap())),
                     scope,
-                    valid_from: local(from),
-                    valid_to: local(to),
-                    enabled: true,
-                }
+                    local(from),
+                    local(to),
+                )
             };
         // 10% off dairy all day, 5% accrual on everything, 20% accrual on alcohol in the evening.
         w.admin_ok(Command::UpsertOffer {
@@ -110,7 +107,7 @@ impl World {
                 1,
                 OfferEffect::Discount,
                 "10",
-                OfferScope::Group(GroupCode::new("dairy").unwrap()),
+                OfferScope::Groups(vec![GroupCode::new("dairy").unwrap()]),
                 0,
                 23,
             ),
@@ -118,15 +115,20 @@ impl World {
         w.admin_ok(Command::UpsertOffer {
             offer: offer(2, OfferEffect::Accrual, "5", OfferScope::Cheque, 0, 23),
         });
+        // The evening rate replaces the base rate (exclusive, higher priority).
         w.admin_ok(Command::UpsertOffer {
-            offer: offer(
-                3,
-                OfferEffect::Accrual,
-                "20",
-                OfferScope::Group(GroupCode::new("alcohol").unwrap()),
-                18,
-                23,
-            ),
+            offer: Offer {
+                priority: 10,
+                exclusive: true,
+                ..offer(
+                    3,
+                    OfferEffect::Accrual,
+                    "20",
+                    OfferScope::Groups(vec![GroupCode::new("alcohol").unwrap()]),
+                    18,
+                    23,
+                )
+            },
         });
         for (n, status) in [
             (GOLD, CardStatus::Activated),
@@ -197,8 +199,11 @@ impl World {
                     product: ProductCode::new(p).unwrap(),
                     qty: Qty::parse(q).unwrap(),
                     price: Money::parse(price).unwrap(),
+                    local_discount: Money::ZERO,
                 })
                 .collect(),
+            coupons: Vec::new(),
+            order: None,
         }
     }
 

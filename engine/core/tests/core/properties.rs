@@ -123,8 +123,11 @@ fn cheque(card_no: Option<u8>, id: u8, lines: &[(u8, u16, u32)]) -> Cheque {
                 product: ProductCode::new(products[usize::from(p) % 4]).unwrap(),
                 qty: loyalty_core::amount::Qty(i64::from(q)),
                 price: loyalty_core::amount::Money(i64::from(price)),
+                local_discount: loyalty_core::amount::Money::ZERO,
             })
             .collect(),
+        coupons: Vec::new(),
+        order: None,
     }
 }
 
@@ -348,7 +351,10 @@ fn offline_requests(items: &[Offline]) -> Vec<Request> {
                             product: ProductCode::new("bread").unwrap(),
                             qty: loyalty_core::amount::Qty(1000),
                             price: loyalty_core::amount::Money(i64::from(*amount)),
+                            local_discount: loyalty_core::amount::Money::ZERO,
                         }],
+                        coupons: Vec::new(),
+                        order: None,
                     },
                     points_paid: loyalty_core::amount::Points(i64::from(*points) * 100),
                     local_discount: loyalty_core::amount::Money(i64::from(*discount)),

@@ -584,16 +584,13 @@ const CASES: &[Case] = &[
             (
                 operator(),
                 Command::UpsertOffer {
-                    offer: Offer {
-                        id: OfferId(9),
-                        name: "x".into(),
-                        effect: OfferEffect::Discount,
-                        percent: Percent::parse("1").unwrap(),
-                        scope: OfferScope::Cheque,
-                        valid_from: local(10),
-                        valid_to: local(10),
-                        enabled: true,
-                    },
+                    offer: Offer::new(
+                        OfferId(9),
+                        OfferEffect::Discount(Rate::Percent(Percent::parse("1").unwrap())),
+                        OfferScope::Cheque,
+                        local(10),
+                        local(10),
+                    ),
                 },
             )
         },
@@ -1463,15 +1460,17 @@ fn offline_cheques_use_the_offers_valid_when_they_were_bought() {
             .unwrap()
     };
     w.admin_ok(Command::UpsertOffer {
+        // Replaces the base rate while it runs.
         offer: Offer {
-            id: OfferId(50),
-            name: "yesterday".into(),
-            effect: OfferEffect::Accrual,
-            percent: Percent::parse("30").unwrap(),
-            scope: OfferScope::Cheque,
-            valid_from: day(22, 0),
-            valid_to: day(23, 0),
-            enabled: true,
+            priority: 10,
+            exclusive: true,
+            ..Offer::new(
+                OfferId(50),
+                OfferEffect::Accrual(Rate::Percent(Percent::parse("30").unwrap())),
+                OfferScope::Cheque,
+                day(22, 0),
+                day(23, 0),
+            )
         },
     });
     let import =
@@ -1882,14 +1881,15 @@ fn offers_on_favourite_goods_boost_only_the_customers_own_favourites() {
     let mut w = World::new();
     w.admin_ok(Command::UpsertOffer {
         offer: Offer {
-            id: OfferId(30),
-            name: "favourites x2".into(),
-            effect: OfferEffect::Accrual,
-            percent: Percent::parse("10").unwrap(),
-            scope: OfferScope::Favourites,
-            valid_from: local(0),
-            valid_to: local(23),
-            enabled: true,
+            priority: 10,
+            exclusive: true,
+            ..Offer::new(
+                OfferId(30),
+                OfferEffect::Accrual(Rate::Percent(Percent::parse("10").unwrap())),
+                OfferScope::Favourites,
+                local(0),
+                local(23),
+            )
         },
     });
     // Chosen by barcode, kept as the product code; shown with the holder.

@@ -1,0 +1,259 @@
+//! The till's side of pricing: which coupons shown with a cheque are good, the quote the
+//! offers give for it, and what the offers' perks become (coupons issued with the purchase,
+//! rendered messages). Pure: reads the state view, decides nothing about balances.
+
+use crate::amount::Points;
+use crate::command::{Cheque, Totals};
+use crate::event::Event;
+use crate::ids::*;
+use crate::model::*;
+use crate::outcome::{IssuedCoupon, Message};
+use crate::pricing::{price, render, Grants, Perk, Priced};
+use crate::state::StateView;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeSet;
+
+/// A scanned coupon to its code: a QR payload `coupon:<code>`, magnetic stripe data (the
+/// number on its first track that has one), or the barcode text itself (letters are
+/// taken in upper case).
+pub fn coupon_code(raw: &str) -> Option<CouponCode> {
+    let raw = raw.trim();
+    if let Some(code) = raw.strip_prefix("coupon:") {
+        return CouponCode::new(&code.to_ascii_uppercase()).ok();
+    }
+    if raw.contains(['%', ';', '^', '=', '?']) {
+        let number = card_from_magstripe(raw).ok()?;
+        return CouponCode::new(number.as_str()).ok();
+    }
+    CouponCode::new(&raw.to_ascii_uppercase()).ok()
+}
+
+fn note(text: String) -> Message {
+    Message {
+        to: MessageTo::Cashier,
+        text,
+    }
+}
+
+/// The coupons shown with a cheque that may be used (at most one per series), and a note
+/// for the cashier on each of the others. `existing` is the purchase being continued: the
+/// uses it already counts are its own.
+pub fn coupons_shown(
+    view: &impl StateView,
+    cheque: &Cheque,
+    who: Option<&(Card, Account)>,
+    existing: Option<&Purchase>,
+) -> (Vec<Coupon>, Vec<Message>) {
+    let mut good: Vec<Coupon> = Vec::new();
+    let mut notes = Vec::new();
+    for raw in &cheque.coupons {
+        let shown: String = raw.chars().take(CouponCode::BYTES_MAX).collect();
+        let why = (|| {
+            let code = coupon_code(raw).ok_or("not a coupon code")?;
+            let c = view.coupon(&code).ok_or("unknown coupon")?;
+            let series = view
+                .coupon_series(c.series)
+                .unwrap_or_else(|| panic!("corrupt: coupon {code} of unknown series"));
+            let own_use = u32::from(existing.is_some_and(|p| p.coupons.contains(&code)));
+            match who {
+                _ if c.revoked => Err("withdrawn"),
+                None => Err("needs the customer's card"),
+                Some((_, a)) if c.account.is_some_and(|owner| owner != a.id) => {
+                    Err("belongs to another customer")
+                }
+                _ if cheque.local_time >= c.expires => Err("expired"),
+                _ if series.uses > 0 && c.used - own_use >= series.uses => Err("already used"),
+                _ if good.iter().any(|g| g.code == c.code) => Err("shown twice"),
+                _ if good.iter().any(|g| g.series == c.series) => {
+                    Err("one coupon of a series per cheque")
+                }
+                _ => Ok(c),
+            }
+        })();
+        match why {
+            Ok(c) => good.push(c),
+            Err(why) => notes.push(note(format!("coupon {shown}: {why}"))),
+        }
+    }
+    (good, notes)
+}
+
+/// A cheque priced for the till: the lines and perks, the coupons it uses (those an
+/// applied offer asked for), and notes for the cashier.
+pub struct Quote {
+    pub priced: Priced,
+    pub used: Vec<CouponCode>,
+    pub notes: Vec<Message>,
+}
+
+/// What a cheque is priced with.
+pub struct Terms<'a> {
+    pub cashbox: &'a Cashbox,
+    pub who: Option<&'a (Card, Account)>,
+    /// The purchase this cheque continues (a hold being registered).
+    pub existing: Option<&'a Purchase>,
+    /// Direct discounts allowed (not offline).
+    pub discounts: bool,
+}
+
+pub fn quote(
+    view: &impl StateView,
+    program: &Program,
+    cheque: &Cheque,
+    paid: Points,
+    terms: &Terms<'_>,
+) -> Quote {
+    let (good, mut notes) = coupons_shown(view, cheque, terms.who, terms.existing);
+    let series: Vec<CouponSeriesId> = good.iter().map(|c| c.series).collect();
+    let grants = Grants {
+        discounts: terms.discounts,
+        accrual: terms.who.is_some(),
+        favourites: terms.who.map_or(&[], |(_, a)| a.favourites.as_slice()),
+        occasion: Occasion {
+            at: cheque.local_time,
+            store: terms.cashbox.store,
+            card_type: terms.who.map(|(c, _)| c.card_type.as_str()),
+            coupons: &series,
+        },
+        promised: None,
+    };
+    let priced = price(view, program, cheque, paid, grants);
+    let used = if good.is_empty() {
+        Vec::new()
+    } else {
+        let applied: BTreeSet<OfferId> = priced
+            .lines
+            .iter()
+            .flat_map(|l| l.offers.iter().copied())
+            .chain(priced.perks.iter().map(|p| match p {
+                Perk::Coupon { offer, .. } | Perk::Message { offer, .. } => *offer,
+            }))
+            .collect();
+        let wanted: Vec<CouponSeriesId> = view
+            .offers()
+            .iter()
+            .filter(|o| applied.contains(&o.id))
+            .filter_map(|o| o.when.coupon)
+            .collect();
+        let (used, idle): (Vec<Coupon>, Vec<Coupon>) =
+            good.into_iter().partition(|c| wanted.contains(&c.series));
+        notes.extend(
+            idle.iter()
+                .map(|c| note(format!("coupon {}: no offer for this cheque", c.code))),
+        );
+        used.into_iter().map(|c| c.code).collect()
+    };
+    Quote {
+        priced,
+        used,
+        notes,
+    }
+}
+
+/// The code of the coupon an offer issues with a purchase: twelve digits derived from the
+/// purchase and the offer (so a resend derives the same), skipping codes already taken.
+fn issued_code(view: &impl StateView, key: &PurchaseKey, offer: OfferId, taken: &[CouponCode]) -> CouponCode {
+    (0u32..)
+        .map(|n| {
+            let h = Sha256::new()
+                .chain_update(b"loyalty coupon\n")
+                .chain_update(key.cashbox.0.to_be_bytes())
+                .chain_update(key.cheque.as_str())
+                .chain_update(offer.0.to_be_bytes())
+                .chain_update(n.to_be_bytes())
+                .finalize();
+            let v = u64::from_be_bytes(h[..8].try_into().expect("8 bytes")) % 1_000_000_000_000;
+            CouponCode::new(&format!("{v:012}")).expect("digits make a coupon code")
+        })
+        .find(|c| view.coupon(c).is_none() && !taken.contains(c))
+        .expect("some code is free")
+}
+
+/// What the perks of a priced cheque become: rendered messages, and — when `issue`, for a
+/// registered purchase of a customer — the coupons issued with it and their events.
+pub struct PerksOut {
+    pub messages: Vec<Message>,
+    pub issued: Vec<IssuedCoupon>,
+    pub events: Vec<Event>,
+}
+
+pub fn perks(
+    view: &impl StateView,
+    perks: &[Perk],
+    t: &Totals,
+    balance: Option<Points>,
+    issue: Option<(&PurchaseKey, AccountId, chrono::NaiveDateTime)>,
+) -> PerksOut {
+    let mut out = PerksOut {
+        messages: Vec::new(),
+        issued: Vec::new(),
+        events: Vec::new(),
+    };
+    for p in perks {
+        match p {
+            Perk::Message { to, template, .. } => out.messages.push(Message {
+                to: *to,
+                text: render(template, t, balance),
+            }),
+            Perk::Coupon { offer, series } => {
+                let Some(series) = view.coupon_series(*series) else {
+                    continue;
+                };
+                let Some((key, account, at)) = issue else {
+                    out.messages.push(note(format!(
+                        "the purchase earns a coupon: {}",
+                        series.name
+                    )));
+                    continue;
+                };
+                let taken: Vec<CouponCode> = out.issued.iter().map(|c| c.code.clone()).collect();
+                let code = issued_code(view, key, *offer, &taken);
+                let expires = at + chrono::Duration::days(i64::from(series.valid_days));
+                out.issued.push(IssuedCoupon {
+                    code: code.clone(),
+                    series: series.id,
+                    name: series.name.clone(),
+                    expires,
+                });
+                out.events.push(Event::CouponIssued {
+                    coupon: Coupon {
+                        code,
+                        series: series.id,
+                        account: Some(account),
+                        expires,
+                        used: 0,
+                        issued_by: Some(key.clone()),
+                        revoked: false,
+                    },
+                });
+            }
+        }
+    }
+    out
+}
+
+/// An order being bought out: the order, and the cheque priced as it promised (its
+/// discounts, its points, accrual by the offers open now).
+pub fn pickup_price(
+    view: &impl StateView,
+    program: &Program,
+    cheque: &Cheque,
+    order: &Order,
+    cashbox: &Cashbox,
+    who: &(Card, Account),
+) -> Priced {
+    let promised: Vec<crate::amount::Money> = order.lines.iter().map(|l| l.discount).collect();
+    let grants = Grants {
+        discounts: false,
+        accrual: true,
+        favourites: &who.1.favourites,
+        occasion: Occasion {
+            at: cheque.local_time,
+            store: cashbox.store,
+            card_type: Some(who.0.card_type.as_str()),
+            coupons: &[],
+        },
+        promised: Some(&promised),
+    };
+    price(view, program, cheque, order.points, grants)
+}
