@@ -503,12 +503,13 @@ fn holder(h: Holder) -> pb::Holder {
 
 fn line(index: usize, l: PricedLine) -> pb::PricedLine {
     let PricedLine {
-        line: Line {
-            product,
-            qty,
-            price,
-            ..
-        },
+        line:
+            Line {
+                product,
+                qty,
+                price,
+                ..
+            },
         amount,
         discount,
         redeem_cap,
@@ -689,7 +690,10 @@ pub fn offer(o: Option<pb::Offer>) -> Wire<Offer> {
         return Err(bad("offer.name", "longer than 256 bytes"));
     }
     if groups.len() + products.len() + stores.len() + card_types.len() > 1000 {
-        return Err(bad("offer", "at most 1000 groups, products, stores and card types"));
+        return Err(bad(
+            "offer",
+            "at most 1000 groups, products, stores and card types",
+        ));
     }
     let rate = || -> Wire<Rate> {
         match (percent.is_empty(), fixed.is_empty()) {

@@ -207,8 +207,8 @@ pub fn parse_csv(text: &str) -> Result<Vec<pb::OfflineItem>, ImportError> {
         };
         current = Some((op.clone(), r.cheque_id.clone()));
         let cheque = pb::Cheque {
-                coupons: Vec::new(),
-                order: String::new(),
+            coupons: Vec::new(),
+            order: String::new(),
             cheque_id: r.cheque_id,
             card: r.card,
             local_time: r.local_time,

@@ -238,7 +238,9 @@ mod tests {
         r.coupons_issued.push(c);
         let s = slip(&r, 32);
         assert!(s.iter().all(|l| l.chars().count() == 32));
-        assert!(s.iter().any(|l| l.starts_with("400638133393") && l.ends_with("until 2026-12-23")));
+        assert!(s
+            .iter()
+            .any(|l| l.starts_with("400638133393") && l.ends_with("until 2026-12-23")));
     }
 
     #[test]

@@ -741,7 +741,9 @@ async fn main() -> anyhow::Result<()> {
                 .map(|l| match l.split(':').collect::<Vec<_>>()[..] {
                     [p, q, price] => Ok((p, q, price, "")),
                     [p, q, price, d] => Ok((p, q, price, d)),
-                    _ => Err(anyhow::anyhow!("line {l:?}: product:quantity:price[:discount]")),
+                    _ => Err(anyhow::anyhow!(
+                        "line {l:?}: product:quantity:price[:discount]"
+                    )),
                 })
                 .map(|r| {
                     r.map(|(p, q, price, d)| pb::OrderLine {

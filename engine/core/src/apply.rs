@@ -322,7 +322,11 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
             order, purchase, ..
         } => {
             let mut o = order_of(state, order, event);
-            assert_eq!(o.status, OrderStatus::Open, "corrupt: order picked up twice");
+            assert_eq!(
+                o.status,
+                OrderStatus::Open,
+                "corrupt: order picked up twice"
+            );
             o.status = OrderStatus::PickedUp;
             o.purchase = Some(purchase.clone());
             state.put_order(o);

@@ -152,7 +152,12 @@ pub fn quote(
 
 /// The code of the coupon an offer issues with a purchase: twelve digits derived from the
 /// purchase and the offer (so a resend derives the same), skipping codes already taken.
-fn issued_code(view: &impl StateView, key: &PurchaseKey, offer: OfferId, taken: &[CouponCode]) -> CouponCode {
+fn issued_code(
+    view: &impl StateView,
+    key: &PurchaseKey,
+    offer: OfferId,
+    taken: &[CouponCode],
+) -> CouponCode {
     (0u32..)
         .map(|n| {
             let h = Sha256::new()

@@ -5,12 +5,12 @@
 
 use crate::amount::{prorate, Money, Points};
 use crate::apply::apply;
+use crate::checkout::{perks, pickup_price, quote, PerksOut, Quote, Terms};
 use crate::command::*;
 use crate::event::Event;
 use crate::ids::*;
 use crate::model::*;
 use crate::outcome::*;
-use crate::checkout::{perks, pickup_price, quote, PerksOut, Quote, Terms};
 use crate::pricing::{cap_sum, totals};
 use crate::state::{StateStore, StateView};
 
@@ -294,11 +294,18 @@ fn check_offer(view: &impl StateView, offer: &Offer) -> Result<(), Rejection> {
     if w.min_total.0 < 0 || w.min_qty.0 < 0 {
         return bad("minimums may not be negative");
     }
-    let series = [w.coupon, match offer.effect {
-        OfferEffect::IssueCoupon(s) => Some(s),
-        _ => None,
-    }];
-    if let Some(s) = series.into_iter().flatten().find(|s| view.coupon_series(*s).is_none()) {
+    let series = [
+        w.coupon,
+        match offer.effect {
+            OfferEffect::IssueCoupon(s) => Some(s),
+            _ => None,
+        },
+    ];
+    if let Some(s) = series
+        .into_iter()
+        .flatten()
+        .find(|s| view.coupon_series(*s).is_none())
+    {
         return Err(reject(Code::CouponSeriesUnknown, format!("series {}", s.0)));
     }
     Ok(())
@@ -740,9 +747,11 @@ fn order_for(
             .ok_or_else(|| reject(Code::CardUnknown, order.card.masked()))?,
     };
     let same = cheque.lines.len() == order.lines.len()
-        && cheque.lines.iter().zip(&order.lines).all(|(c, o)| {
-            c.product == o.product && c.qty == o.qty && c.price == o.price
-        });
+        && cheque
+            .lines
+            .iter()
+            .zip(&order.lines)
+            .all(|(c, o)| c.product == o.product && c.qty == o.qty && c.price == o.price);
     if !same {
         return Err(reject(
             Code::OrderMismatch,
@@ -847,7 +856,11 @@ fn decide_cash(
             }
             let who = (card, account);
             let terms = online(cashbox, Some(&who), None);
-            let cap = cap_sum(&quote(view, program, cheque, Points::ZERO, &terms).priced.lines);
+            let cap = cap_sum(
+                &quote(view, program, cheque, Points::ZERO, &terms)
+                    .priced
+                    .lines,
+            );
             if *points > cap {
                 return Err(reject(
                     Code::RedeemLimitExceeded,
@@ -909,7 +922,11 @@ fn decide_cash(
             }
             let terms = online(cashbox, who.as_ref(), existing.as_ref());
             if paid.0 > 0 {
-                let cap = cap_sum(&quote(view, program, cheque, Points::ZERO, &terms).priced.lines);
+                let cap = cap_sum(
+                    &quote(view, program, cheque, Points::ZERO, &terms)
+                        .priced
+                        .lines,
+                );
                 if paid > cap {
                     return Err(reject(Code::RedeemLimitExceeded, format!("{paid} > {cap}")));
                 }
@@ -1305,7 +1322,10 @@ fn decide_admin(view: &impl StateView, program: &Program, cmd: &Command) -> Deci
             expires,
         } => {
             if view.coupon_series(*series).is_none() {
-                return Err(reject(Code::CouponSeriesUnknown, format!("series {}", series.0)));
+                return Err(reject(
+                    Code::CouponSeriesUnknown,
+                    format!("series {}", series.0),
+                ));
             }
             let account = match card {
                 Some(n) => Some(find_card(view, n).map(|f| f.account.id)?),

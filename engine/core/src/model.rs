@@ -265,7 +265,8 @@ impl Offer {
             })
             && (w.stores.is_empty() || w.stores.contains(&o.store))
             && (w.card_types.is_empty()
-                || o.card_type.is_some_and(|t| w.card_types.iter().any(|c| c == t)))
+                || o.card_type
+                    .is_some_and(|t| w.card_types.iter().any(|c| c == t)))
             && w.coupon.is_none_or(|s| o.coupons.contains(&s))
     }
 

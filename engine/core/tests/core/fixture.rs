@@ -91,16 +91,20 @@ impl World {
                 product("promo", Some("dairy"), "0", true),
             ],
         });
-        let offer =
-            |id: u32, effect: fn(Rate) -> OfferEffect, pct: &str, scope: OfferScope, from: u32, to: u32| {
-                Offer::new(
-                    OfferId(id),
-                    effect(Rate::Percent(Percent::parse(pct).unwrap())),
-                    scope,
-                    local(from),
-                    local(to),
-                )
-            };
+        let offer = |id: u32,
+                     effect: fn(Rate) -> OfferEffect,
+                     pct: &str,
+                     scope: OfferScope,
+                     from: u32,
+                     to: u32| {
+            Offer::new(
+                OfferId(id),
+                effect(Rate::Percent(Percent::parse(pct).unwrap())),
+                scope,
+                local(from),
+                local(to),
+            )
+        };
         // 10% off dairy all day, 5% accrual on everything, 20% accrual on alcohol in the evening.
         w.admin_ok(Command::UpsertOffer {
             offer: offer(

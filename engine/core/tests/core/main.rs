@@ -2,6 +2,7 @@
 //! the check that the core stays pure.
 
 mod fixture;
+mod offers;
 mod properties;
 mod purity;
 mod rules;

@@ -227,7 +227,7 @@ fn request(w: &mut World, step: &Step, sent: &[Request]) -> Option<Request> {
     })
 }
 
-fn check_invariants(w: &World) {
+pub fn check_invariants(w: &World) {
     let p = &w.state.projection;
     // Σ balances equals the net of accrual, redemption and refunds in the log.
     let total: i64 = p.accounts.values().map(|a| a.balance.0).sum();
@@ -235,13 +235,18 @@ fn check_invariants(w: &World) {
     assert_eq!(total, from_log, "Σ balances vs event totals");
     for a in p.accounts.values() {
         a.check();
-        // Holds are exactly the points of pending purchases.
+        // Holds are exactly the points of pending purchases and of open orders.
         let pending: i64 = p
             .purchases
             .values()
             .filter(|x| x.status.is_pending() && x.account == Some(a.id))
             .map(|x| x.paid.0)
-            .sum();
+            .sum::<i64>()
+            + p.orders
+                .values()
+                .filter(|o| o.status == OrderStatus::Open && o.account == a.id)
+                .map(|o| o.points.0)
+                .sum::<i64>();
         assert_eq!(a.held.0, pending, "held vs pending purchases of {:?}", a.id);
     }
     for x in p.purchases.values() {
