@@ -8,5 +8,6 @@ mod customers;
 mod grpc;
 mod harness;
 mod kafka;
+mod offers;
 mod security;
 mod simulation;

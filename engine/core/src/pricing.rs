@@ -97,7 +97,7 @@ impl Stacking {
 
     fn mark(&mut self, i: usize, exclusive: bool) {
         self.touched[i] = true;
-        self.locked[i] |= exclusive && false;
+        self.locked[i] |= exclusive;
     }
 }
 
