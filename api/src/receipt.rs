@@ -222,7 +222,7 @@ mod tests {
         // finder patterns in the top corners and the bottom left one.
         let m = &c.qr_matrix;
         let n = m.len();
-        assert!(n >= 29 && (n - 8 - 17) % 4 == 0, "{n}");
+        assert!(n >= 29 && (n - 8 - 17).is_multiple_of(4), "{n}");
         assert!(m.iter().all(|r| r.chars().count() == n));
         assert!(m[..4].iter().all(|r| r.trim().is_empty()));
         assert_eq!(&m[4][4..11], "#######");

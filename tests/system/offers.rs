@@ -180,7 +180,7 @@ async fn a_cheque_with_several_offers_a_coupon_and_messages() {
         .unwrap()
         .into_inner();
     assert_eq!(reg.outcome, pb::Outcome::Ok as i32, "{}", reg.message);
-    assert_eq!(reg.coupons_used, [code.clone()]);
+    assert_eq!(reg.coupons_used, std::slice::from_ref(&code));
     assert_eq!(reg.coupons_issued.len(), 1);
     let printed = &reg.coupons_issued[0];
     assert_eq!((printed.series, printed.name.as_str()), (7, "Bread 15"));

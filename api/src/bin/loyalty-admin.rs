@@ -72,6 +72,67 @@ enum Per {
     Target,
 }
 
+#[derive(clap::Args)]
+struct OfferArgs {
+    #[arg(long)]
+    id: u32,
+    #[arg(long, default_value = "")]
+    name: String,
+    #[arg(long, value_enum)]
+    effect: Effect,
+    /// Percent of the target lines (or give --fixed).
+    #[arg(long, default_value = "")]
+    percent: String,
+    /// A fixed amount (money for discounts, points for accrual), per --per.
+    #[arg(long, default_value = "")]
+    fixed: String,
+    #[arg(long, value_enum)]
+    per: Option<Per>,
+    /// Product groups (repeat; a group covers the groups inside it, "dairy" covers
+    /// "dairy/milk"); the whole cheque when neither groups nor products are given.
+    #[arg(long = "group")]
+    groups: Vec<String>,
+    /// Product codes (repeat).
+    #[arg(long = "product")]
+    products: Vec<String>,
+    #[arg(long)]
+    from: String,
+    #[arg(long)]
+    to: String,
+    #[arg(long)]
+    disabled: bool,
+    /// The offer applies to each customer's favourite goods (no --group).
+    #[arg(long)]
+    favourites: bool,
+    /// Days of the week, 1 (Monday) to 7 (Sunday), e.g. "6,7".
+    #[arg(long, value_delimiter = ',')]
+    weekdays: Vec<u32>,
+    /// A daily window "HH:MM-HH:MM" of the cashbox's local time.
+    #[arg(long)]
+    hours: Option<String>,
+    #[arg(long = "store", value_delimiter = ',')]
+    stores: Vec<u32>,
+    #[arg(long = "card-type")]
+    card_types: Vec<String>,
+    #[arg(long, default_value = "")]
+    min_total: String,
+    #[arg(long, default_value = "")]
+    min_quantity: String,
+    /// A coupon of this series must be shown with the cheque.
+    #[arg(long, default_value_t = 0)]
+    coupon_series: u32,
+    #[arg(long, default_value_t = 0)]
+    priority: u32,
+    #[arg(long)]
+    exclusive: bool,
+    /// issue-coupon: the series of the coupon issued.
+    #[arg(long, default_value_t = 0)]
+    issue_coupon_series: u32,
+    /// message-*: the text; {discount} {paid} {accrued} {balance} {to_pay} {total}.
+    #[arg(long, default_value = "")]
+    message: String,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Register a cashbox; prints its secret once.
@@ -197,65 +258,7 @@ enum Cmd {
         file: PathBuf,
     },
     /// Create or replace an offer valid in [from, to) of the cashbox's local time.
-    UpsertOffer {
-        #[arg(long)]
-        id: u32,
-        #[arg(long, default_value = "")]
-        name: String,
-        #[arg(long, value_enum)]
-        effect: Effect,
-        /// Percent of the target lines (or give --fixed).
-        #[arg(long, default_value = "")]
-        percent: String,
-        /// A fixed amount (money for discounts, points for accrual), per --per.
-        #[arg(long, default_value = "")]
-        fixed: String,
-        #[arg(long, value_enum)]
-        per: Option<Per>,
-        /// Product groups (repeat; a group covers the groups inside it, "dairy" covers
-        /// "dairy/milk"); the whole cheque when neither groups nor products are given.
-        #[arg(long = "group")]
-        groups: Vec<String>,
-        /// Product codes (repeat).
-        #[arg(long = "product")]
-        products: Vec<String>,
-        #[arg(long)]
-        from: String,
-        #[arg(long)]
-        to: String,
-        #[arg(long)]
-        disabled: bool,
-        /// The offer applies to each customer's favourite goods (no --group).
-        #[arg(long)]
-        favourites: bool,
-        /// Days of the week, 1 (Monday) to 7 (Sunday), e.g. "6,7".
-        #[arg(long, value_delimiter = ',')]
-        weekdays: Vec<u32>,
-        /// A daily window "HH:MM-HH:MM" of the cashbox's local time.
-        #[arg(long)]
-        hours: Option<String>,
-        #[arg(long = "store", value_delimiter = ',')]
-        stores: Vec<u32>,
-        #[arg(long = "card-type")]
-        card_types: Vec<String>,
-        #[arg(long, default_value = "")]
-        min_total: String,
-        #[arg(long, default_value = "")]
-        min_quantity: String,
-        /// A coupon of this series must be shown with the cheque.
-        #[arg(long, default_value_t = 0)]
-        coupon_series: u32,
-        #[arg(long, default_value_t = 0)]
-        priority: u32,
-        #[arg(long)]
-        exclusive: bool,
-        /// issue-coupon: the series of the coupon issued.
-        #[arg(long, default_value_t = 0)]
-        issue_coupon_series: u32,
-        /// message-*: the text; {discount} {paid} {accrued} {balance} {to_pay} {total}.
-        #[arg(long, default_value = "")]
-        message: String,
-    },
+    UpsertOffer(Box<OfferArgs>),
     /// Create or update a coupon series.
     SetCouponSeries {
         #[arg(long)]
@@ -617,31 +620,32 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Cmd::UpsertOffer {
-            id,
-            name,
-            effect,
-            percent,
-            fixed,
-            per,
-            groups,
-            products,
-            from,
-            to,
-            disabled,
-            favourites,
-            weekdays,
-            hours,
-            stores,
-            card_types,
-            min_total,
-            min_quantity,
-            coupon_series,
-            priority,
-            exclusive,
-            issue_coupon_series,
-            message,
-        } => {
+        Cmd::UpsertOffer(args) => {
+            let OfferArgs {
+                id,
+                name,
+                effect,
+                percent,
+                fixed,
+                per,
+                groups,
+                products,
+                from,
+                to,
+                disabled,
+                favourites,
+                weekdays,
+                hours,
+                stores,
+                card_types,
+                min_total,
+                min_quantity,
+                coupon_series,
+                priority,
+                exclusive,
+                issue_coupon_series,
+                message,
+            } = *args;
             let effect = match effect {
                 Effect::Discount => pb::OfferEffect::Discount,
                 Effect::Accrual => pb::OfferEffect::Accrual,

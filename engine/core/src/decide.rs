@@ -719,6 +719,9 @@ fn released(p: &Purchase) -> Points {
     }
 }
 
+/// An order, its customer, and the events that open the customer's card when new.
+type OrderFor = (Order, (Card, Account), Vec<Event>);
+
 /// The open order a cheque buys out and its customer: the cheque's identifiers, if any,
 /// must name the order's account; without them the order's card is the customer's.
 fn order_for(
@@ -727,7 +730,7 @@ fn order_for(
     key: ForPurchase<'_>,
     cheque: &Cheque,
     number: &OrderNo,
-) -> Result<(Order, (Card, Account), Vec<Event>), Rejection> {
+) -> Result<OrderFor, Rejection> {
     let order = view
         .order(number)
         .ok_or_else(|| reject(Code::OrderUnknown, number.as_str()))?;

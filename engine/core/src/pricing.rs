@@ -92,7 +92,7 @@ impl Stacking {
     }
 
     fn eligible(&self, i: usize, exclusive: bool) -> bool {
-        !self.locked[i] && !(exclusive && self.touched[i])
+        !(self.locked[i] || exclusive && self.touched[i])
     }
 
     fn mark(&mut self, i: usize, exclusive: bool) {
