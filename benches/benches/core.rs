@@ -45,6 +45,25 @@ fn bench(c: &mut Criterion) {
             })
         });
     }
+    // A campaign of 100 offers on a 50-line cheque.
+    let mut campaign = base.clone();
+    for (i, command) in loyalty_benches::campaign(100).into_iter().enumerate() {
+        let req = loyalty_core::command::Request {
+            op: loyalty_core::ids::OpId(900_000 + i as u128),
+            actor: loyalty_core::command::Actor::Admin(
+                loyalty_core::ids::OperatorName::new("ops").expect("operator name"),
+            ),
+            command,
+        };
+        let r = execute(&mut campaign, &program, &req, UnixMillis(0)).reply;
+        assert!(r.is_ok(), "{}", r.message);
+    }
+    let ch = cheque("calc", 7, 50);
+    let r = calculate(&campaign, &program, CashboxId(1), &ch, UnixMillis(0));
+    assert!(r.is_ok() && !r.messages.is_empty(), "{}", r.message);
+    g.bench_function("calculate_50_lines_100_offers", |b| {
+        b.iter(|| calculate(&campaign, &program, CashboxId(1), &ch, UnixMillis(0)))
+    });
     let mut n = 0u64;
     let mut state = base.clone();
     g.bench_function("register_and_confirm_5_lines", |b| {

@@ -86,6 +86,85 @@ pub fn setup(cashboxes: u32) -> Vec<Request> {
     out
 }
 
+/// A marketing campaign of `n` offers of every kind, as a chain would run them: discounts
+/// and accruals (percent, per line, per target) on groups, products and the whole
+/// cheque, with weekday, hour, card-type and minimum-total conditions, priorities and
+/// exclusivity, and messages. All open at the benches' local time.
+pub fn campaign(n: u32) -> Vec<Command> {
+    use chrono::NaiveTime;
+    (0..n)
+        .map(|i| {
+            let rate = match i % 3 {
+                0 => Rate::Percent(Percent::parse(&format!("{}", 1 + i % 9)).expect("pct")),
+                1 => Rate::PerLine(50 + i64::from(i)),
+                _ => Rate::Total(500 + 10 * i64::from(i)),
+            };
+            let effect = match i % 10 {
+                0..=4 => OfferEffect::Discount(rate),
+                5..=8 => OfferEffect::Accrual(rate),
+                _ => OfferEffect::Message {
+                    to: MessageTo::Cheque,
+                    template: format!("offer {i}: saved {{discount}}, earned {{accrued}}"),
+                },
+            };
+            let scope =
+                match i % 4 {
+                    0 => OfferScope::Cheque,
+                    1 => OfferScope::Groups(vec![
+                        GroupCode::new(&format!("g{}", i % 10)).expect("group")
+                    ]),
+                    2 => OfferScope::Products(
+                        (0..20)
+                            .map(|k| {
+                                ProductCode::new(&format!("p{}", (i as usize * 7 + k) % PRODUCTS))
+                                    .expect("code")
+                            })
+                            .collect(),
+                    ),
+                    _ => OfferScope::Groups(vec![
+                        GroupCode::new(&format!("g{}", i % 10)).expect("group"),
+                        GroupCode::new(&format!("g{}", (i + 3) % 10)).expect("group"),
+                    ]),
+                };
+            let when = Conditions {
+                weekdays: if i % 5 == 0 { 0b001_1111 } else { 0 },
+                hours: (i % 6 == 0).then(|| {
+                    (
+                        NaiveTime::from_hms_opt(8, 0, 0).expect("time"),
+                        NaiveTime::from_hms_opt(22, 0, 0).expect("time"),
+                    )
+                }),
+                stores: if i % 7 == 0 {
+                    vec![StoreId(1), StoreId(2)]
+                } else {
+                    Vec::new()
+                },
+                card_types: if i % 8 == 0 {
+                    vec!["Gold".into()]
+                } else {
+                    Vec::new()
+                },
+                min_total: Money(if i % 3 == 0 { 10_000 } else { 0 }),
+                ..Conditions::default()
+            };
+            Command::UpsertOffer {
+                offer: Offer {
+                    when,
+                    priority: i % 4,
+                    exclusive: i % 11 == 0,
+                    ..Offer::new(
+                        OfferId(1000 + i),
+                        effect,
+                        scope,
+                        local() - chrono::Duration::days(30),
+                        local() + chrono::Duration::days(30),
+                    )
+                },
+            }
+        })
+        .collect()
+}
+
 /// A cheque of `lines` lines for card `i`.
 pub fn cheque(id: &str, i: u64, lines: usize) -> Cheque {
     cheque_for(id, card(i), lines)
