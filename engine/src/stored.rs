@@ -48,7 +48,7 @@ pub struct StoredState<'s> {
     failure: RefCell<Option<StoreError>>,
     /// Offers are read by every pricing; they are scanned once per batch and the cache is
     /// dropped when one is written.
-    offers: RefCell<Option<Vec<Offer>>>,
+    offers: RefCell<Option<std::sync::Arc<[Offer]>>>,
     /// The identifier policy is read for every identified cheque: once per batch.
     policy: RefCell<Option<IdentifierPolicy>>,
 }
@@ -269,7 +269,7 @@ impl StateView for StoredState<'_> {
             by_code.and_then(|c| self.get(Space::State, &keys::product(&c)))
         })
     }
-    fn offers(&self) -> Vec<Offer> {
+    fn offers(&self) -> std::sync::Arc<[Offer]> {
         if let Some(cached) = self.offers.borrow().as_ref() {
             return cached.clone();
         }
@@ -279,7 +279,7 @@ impl StateView for StoredState<'_> {
             .scan(Space::State, &from, Some(&to), usize::MAX)
             .into_iter()
             .map(|(_, v)| must("state", &v))
-            .collect::<Vec<Offer>>();
+            .collect::<std::sync::Arc<[Offer]>>();
         *self.offers.borrow_mut() = Some(offers.clone());
         offers
     }

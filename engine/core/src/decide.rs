@@ -1312,7 +1312,7 @@ fn decide_admin(view: &impl StateView, program: &Program, cmd: &Command) -> Deci
         Command::UpsertOffer { offer } => {
             check_offer(view, offer)?;
             one(Event::OfferUpserted {
-                offer: offer.clone(),
+                offer: offer.clone().normalized(),
             })
         }
         Command::SetCouponSeries { series } => one(Event::CouponSeriesSet {

@@ -167,7 +167,7 @@ pub enum OfferScope {
     Cheque,
     /// Lines of products in any of these groups or groups inside them.
     Groups(Vec<GroupCode>),
-    /// Lines of these products (codes; a line may name a barcode).
+    /// Lines of these products (codes; a line may name a barcode), kept sorted.
     Products(Vec<ProductCode>),
     /// The lines of goods the customer chose as favourites.
     Favourites,
@@ -245,6 +245,23 @@ impl Offer {
         }
     }
 
+    /// The offer with its lists sorted and without repeats (products are then found by
+    /// binary search).
+    pub fn normalized(mut self) -> Offer {
+        fn tidy<T: Ord>(v: &mut Vec<T>) {
+            v.sort();
+            v.dedup();
+        }
+        match &mut self.scope {
+            OfferScope::Groups(g) => tidy(g),
+            OfferScope::Products(p) => tidy(p),
+            OfferScope::Cheque | OfferScope::Favourites => {}
+        }
+        tidy(&mut self.when.stores);
+        tidy(&mut self.when.card_types);
+        self
+    }
+
     /// Whether the offer's time, store, card and coupon conditions hold (the line
     /// conditions — scope, quantity, total — are for the pricer).
     pub fn open_for(&self, o: &Occasion<'_>) -> bool {
@@ -275,7 +292,7 @@ impl Offer {
         match &self.scope {
             OfferScope::Cheque => true,
             OfferScope::Groups(gs) => group.is_some_and(|g| gs.iter().any(|o| g.within(o))),
-            OfferScope::Products(ps) => ps.contains(code),
+            OfferScope::Products(ps) => ps.binary_search(code).is_ok(),
             OfferScope::Favourites => favourite,
         }
     }

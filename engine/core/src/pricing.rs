@@ -101,6 +101,76 @@ impl Stacking {
     }
 }
 
+/// The lines by product code and by group (each group and the groups around it), sorted
+/// by key and built on first use, so that an offer finds its target lines by binary
+/// search instead of looking at every line.
+struct LineIndex<'f> {
+    facts: &'f [Facts],
+    by_code: std::cell::OnceCell<Vec<(&'f str, usize)>>,
+    by_group: std::cell::OnceCell<Vec<(&'f str, usize)>>,
+}
+
+impl<'f> LineIndex<'f> {
+    fn new(facts: &'f [Facts]) -> LineIndex<'f> {
+        LineIndex {
+            facts,
+            by_code: Default::default(),
+            by_group: Default::default(),
+        }
+    }
+
+    fn codes(&self) -> &[(&'f str, usize)] {
+        self.by_code.get_or_init(|| {
+            let mut v: Vec<(&str, usize)> = (self.facts.iter().enumerate())
+                .map(|(i, f)| (f.code.as_str(), i))
+                .collect();
+            v.sort_unstable();
+            v
+        })
+    }
+
+    fn groups(&self) -> &[(&'f str, usize)] {
+        self.by_group.get_or_init(|| {
+            let mut v: Vec<(&str, usize)> = Vec::new();
+            for (i, f) in self.facts.iter().enumerate() {
+                if let Some(g) = &f.group {
+                    let g = g.as_str();
+                    v.push((g, i));
+                    v.extend(g.match_indices('/').map(|(cut, _)| (&g[..cut], i)));
+                }
+            }
+            v.sort_unstable();
+            v
+        })
+    }
+
+    /// The offer's target lines, in cheque order (the same lines as [`Offer::targets`]).
+    fn targets(&self, o: &Offer) -> Vec<usize> {
+        fn union<'k>(keys: impl Iterator<Item = &'k str>, sorted: &[(&str, usize)]) -> Vec<usize> {
+            let mut v: Vec<usize> = Vec::new();
+            for k in keys {
+                let from = sorted.partition_point(|(x, _)| *x < k);
+                v.extend(
+                    sorted[from..]
+                        .iter()
+                        .take_while(|(x, _)| *x == k)
+                        .map(|(_, i)| *i),
+                );
+            }
+            v.sort_unstable();
+            v.dedup();
+            v
+        }
+        let n = self.facts.len();
+        match &o.scope {
+            OfferScope::Cheque => (0..n).collect(),
+            OfferScope::Favourites => (0..n).filter(|&i| self.facts[i].favourite).collect(),
+            OfferScope::Groups(gs) => union(gs.iter().map(GroupCode::as_str), self.groups()),
+            OfferScope::Products(ps) => union(ps.iter().map(ProductCode::as_str), self.codes()),
+        }
+    }
+}
+
 /// Prices every line of the cheque. `paid` must not exceed the sum of the caps (callers
 /// check that first).
 pub fn price(
@@ -131,9 +201,9 @@ pub fn price(
         .collect();
     let n = facts.len();
     let cheque_amount: i64 = facts.iter().map(|f| f.amount).sum();
-    let mut offers: Vec<Offer> = view
-        .offers()
-        .into_iter()
+    let all = view.offers();
+    let mut offers: Vec<&Offer> = all
+        .iter()
         .filter(|o| o.open_for(&grants.occasion))
         .collect();
     offers.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.id.cmp(&b.id)));
@@ -155,10 +225,9 @@ pub fn price(
     let mut perks = Vec::new();
     let (mut d_stack, mut a_stack) = (Stacking::new(n), Stacking::new(n));
 
-    for o in &offers {
-        let targets: Vec<usize> = (0..n)
-            .filter(|&i| o.targets(&facts[i].code, facts[i].group.as_ref(), facts[i].favourite))
-            .collect();
+    let index = LineIndex::new(&facts);
+    for &o in &offers {
+        let targets = index.targets(o);
         let qty: i64 = targets.iter().map(|&i| facts[i].qty.0).sum();
         if targets.is_empty() || qty < o.when.min_qty.0 || cheque_amount < o.when.min_total.0 {
             continue;

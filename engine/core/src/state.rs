@@ -19,7 +19,8 @@ pub trait StateView {
     fn purchase(&self, key: &PurchaseKey) -> Option<Purchase>;
     /// A product by its code or any of its barcodes.
     fn product(&self, code: &ProductCode) -> Option<Product>;
-    fn offers(&self) -> Vec<Offer>;
+    /// Every offer, shared: pricing reads them for each cheque.
+    fn offers(&self) -> std::sync::Arc<[Offer]>;
     fn coupon(&self, code: &CouponCode) -> Option<Coupon>;
     fn coupon_series(&self, id: CouponSeriesId) -> Option<CouponSeries>;
     fn order(&self, number: &OrderNo) -> Option<Order>;
@@ -80,6 +81,8 @@ pub struct Projection {
 pub struct MemState {
     pub projection: Projection,
     pub operations: BTreeMap<OpId, OperationRecord>,
+    /// The offers as one shared list, built on first read after a change.
+    offer_list: std::sync::OnceLock<std::sync::Arc<[Offer]>>,
 }
 
 impl StateView for MemState {
@@ -114,8 +117,10 @@ impl StateView for MemState {
             .or_else(|| p.barcodes.get(code).and_then(|c| p.products.get(c)))
             .cloned()
     }
-    fn offers(&self) -> Vec<Offer> {
-        self.projection.offers.values().cloned().collect()
+    fn offers(&self) -> std::sync::Arc<[Offer]> {
+        self.offer_list
+            .get_or_init(|| self.projection.offers.values().cloned().collect())
+            .clone()
     }
     fn coupon(&self, code: &CouponCode) -> Option<Coupon> {
         self.projection.coupons.get(code).cloned()
@@ -204,6 +209,7 @@ impl StateStore for MemState {
         p.products.insert(product.code.clone(), product);
     }
     fn put_offer(&mut self, offer: Offer) {
+        self.offer_list = std::sync::OnceLock::new();
         self.projection.offers.insert(offer.id, offer);
     }
     fn put_coupon(&mut self, coupon: Coupon) {
