@@ -286,7 +286,8 @@ enum Cmd {
         #[arg(long)]
         expires: String,
     },
-    /// Create an e-commerce order to be picked up: lines "product:quantity:price[:discount]".
+    /// Create an e-commerce order to be picked up: lines "product:quantity:price", each
+    /// optionally followed by ":discount".
     CreateOrder {
         #[arg(long)]
         order: String,
