@@ -10,7 +10,7 @@
 //! requests queue up and form the next batch — group commit.
 
 use crate::keys;
-use crate::store::{Space, Store, StoreError};
+use crate::store::{CachedStore, Space, Store, StoreError};
 use crate::stored::{decode, encode, StoredState};
 use loyalty_core::apply::apply;
 use loyalty_core::command::{Actor, Command, Request};
@@ -209,6 +209,7 @@ impl Engine {
             .name("ledger-writer".into())
             .spawn(move || {
                 Writer {
+                    store: CachedStore::new(writer_shared.store.clone(), STATE_CACHE_ENTRIES),
                     shared: writer_shared,
                     seq,
                 }
@@ -397,7 +398,12 @@ impl Engine {
 struct Writer {
     shared: Arc<Shared>,
     seq: u64,
+    /// The store with the writer's read cache of state in front.
+    store: CachedStore,
 }
+
+/// State records the writer keeps decoded-ready in memory (about 300 bytes each).
+const STATE_CACHE_ENTRIES: usize = 1 << 18;
 
 impl Writer {
     fn run(mut self, rx: Receiver<Job>) {
@@ -446,7 +452,7 @@ impl Writer {
         let requests: Vec<&Request> = jobs.iter().map(|(r, _, _)| r).collect();
         let started = Instant::now();
         let result = commit_batch(
-            &*shared.store,
+            &self.store,
             &shared.config.program,
             self.seq,
             &requests,
@@ -485,8 +491,23 @@ impl Writer {
     }
 
     fn verify(&mut self, rewrite: bool) -> Result<VerifyReport, EngineError> {
-        Ok(verify_store(&*self.shared.store, rewrite)?)
+        // A rewrite goes past the cache.
+        let report = verify_store(&*self.shared.store, rewrite);
+        self.store.clear();
+        Ok(report?)
     }
+}
+
+/// An [`EventRecord`] borrowing its event, for encoding: serde writes a reference as the
+/// value it points to, so the bytes are those of the owned record.
+#[derive(serde::Serialize)]
+struct EventRecordRef<'e> {
+    version: u16,
+    seq: u64,
+    op: loyalty_core::ids::OpId,
+    actor: loyalty_core::command::Actor,
+    at: UnixMillis,
+    event: &'e loyalty_core::event::Event,
 }
 
 /// What one committed batch produced.
@@ -509,37 +530,36 @@ pub fn commit_batch(
 ) -> Result<Committed, StoreError> {
     let mut state = StoredState::new(store);
     let mut outcomes = Vec::with_capacity(requests.len());
-    let mut records = Vec::new();
-    let mut next = seq;
     for req in requests {
         let out = execute(&mut state, program, req, now);
         if let Some(e) = state.take_failure() {
             return Err(e);
         }
+        outcomes.push(out);
+    }
+    let mut batch = state.into_batch();
+    let mut next = seq;
+    for (req, out) in requests.iter().zip(&outcomes) {
         for event in &out.events {
             next += 1;
-            records.push(EventRecord {
+            let record = EventRecordRef {
                 version: EVENT_SCHEMA_VERSION,
                 seq: next,
                 op: req.op,
                 actor: req.actor,
                 at: now,
-                event: event.clone(),
-            });
-        }
-        outcomes.push(out);
-    }
-    let mut batch = state.into_batch();
-    for r in &records {
-        batch.put(Space::Log, keys::log(r.seq).to_vec(), encode(r));
-        // The transactional outbox: the relay publishes and then deletes these rows.
-        batch.put(Space::Outbox, keys::log(r.seq).to_vec(), Vec::new());
-        if let Some(account) = r.event.account() {
-            batch.put(
-                Space::History,
-                keys::history(account, r.seq).to_vec(),
-                Vec::new(),
-            );
+                event,
+            };
+            batch.put(Space::Log, keys::log(next).to_vec(), encode(&record));
+            // The transactional outbox: the relay publishes and then deletes these rows.
+            batch.put(Space::Outbox, keys::log(next).to_vec(), Vec::new());
+            if let Some(account) = event.account() {
+                batch.put(
+                    Space::History,
+                    keys::history(account, next).to_vec(),
+                    Vec::new(),
+                );
+            }
         }
     }
     if next != seq {
@@ -753,4 +773,41 @@ fn write_projection(state: &mut StoredState<'_>, p: &loyalty_core::state::Projec
         state.put_order(o.clone());
     }
     state.set_accounts_opened(p.accounts_opened);
+}
+
+#[cfg(test)]
+mod record_tests {
+    use super::*;
+
+    #[test]
+    fn a_borrowed_record_encodes_as_the_owned_one() {
+        let event = loyalty_core::event::Event::PointsAdjusted {
+            account: loyalty_core::ids::AccountId(7),
+            card: loyalty_core::ids::CardNo::new("2770000000017").expect("card"),
+            delta: loyalty_core::amount::Points(-250),
+            reason: "goodwill".into(),
+        };
+        let actor = Actor::Admin(loyalty_core::ids::OperatorName::new("ops").expect("name"));
+        let owned = EventRecord {
+            version: EVENT_SCHEMA_VERSION,
+            seq: 42,
+            op: loyalty_core::ids::OpId(9),
+            actor,
+            at: UnixMillis(1_800_000_000_000),
+            event: event.clone(),
+        };
+        let borrowed = EventRecordRef {
+            version: EVENT_SCHEMA_VERSION,
+            seq: 42,
+            op: loyalty_core::ids::OpId(9),
+            actor,
+            at: UnixMillis(1_800_000_000_000),
+            event: &event,
+        };
+        assert_eq!(encode(&borrowed), encode(&owned));
+        assert_eq!(
+            decode::<EventRecord>("log", &encode(&borrowed)).expect("decodes"),
+            owned
+        );
+    }
 }

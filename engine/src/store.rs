@@ -130,3 +130,80 @@ impl Store for MemStore {
         Ok(())
     }
 }
+
+/// The writer's view of the store: point reads of the `state` space it has seen or written
+/// are answered from memory, everything else goes to the store. Only the writer writes, so
+/// what it caches is what the store holds; a failed commit clears the cache, and so does
+/// anything that writes past it (`clear`). Bounded: when full, it starts afresh.
+pub struct CachedStore {
+    inner: std::sync::Arc<dyn Store>,
+    cache: std::sync::Mutex<std::collections::HashMap<Vec<u8>, Option<Vec<u8>>>>,
+    capacity: usize,
+}
+
+impl CachedStore {
+    pub fn new(inner: std::sync::Arc<dyn Store>, capacity: usize) -> CachedStore {
+        CachedStore {
+            inner,
+            cache: Default::default(),
+            capacity,
+        }
+    }
+
+    pub fn clear(&self) {
+        self.cache.lock().expect("cache lock").clear();
+    }
+
+    fn remember(
+        &self,
+        cache: &mut std::collections::HashMap<Vec<u8>, Option<Vec<u8>>>,
+        key: Vec<u8>,
+        value: Option<Vec<u8>>,
+    ) {
+        if cache.len() >= self.capacity && !cache.contains_key(&key) {
+            cache.clear();
+        }
+        cache.insert(key, value);
+    }
+}
+
+impl Store for CachedStore {
+    fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        if space != Space::State {
+            return self.inner.get(space, key);
+        }
+        if let Some(v) = self.cache.lock().expect("cache lock").get(key) {
+            return Ok(v.clone());
+        }
+        let v = self.inner.get(space, key)?;
+        let mut cache = self.cache.lock().expect("cache lock");
+        self.remember(&mut cache, key.to_vec(), v.clone());
+        Ok(v)
+    }
+
+    fn scan(
+        &self,
+        space: Space,
+        from: &[u8],
+        to: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Pairs, StoreError> {
+        self.inner.scan(space, from, to, limit)
+    }
+
+    fn commit(&self, batch: Batch, durable: bool) -> Result<(), StoreError> {
+        {
+            let mut cache = self.cache.lock().expect("cache lock");
+            for (space, key, value) in &batch.writes {
+                if *space == Space::State {
+                    self.remember(&mut cache, key.clone(), value.clone());
+                }
+            }
+        }
+        let done = self.inner.commit(batch, durable);
+        if done.is_err() {
+            self.clear();
+        }
+        done
+    }
+}

@@ -17,9 +17,10 @@ use std::collections::BTreeMap;
 pub const RECORD_FORMAT: u8 = 3;
 
 pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    let mut out = vec![RECORD_FORMAT];
-    out.extend(postcard::to_stdvec(value).expect("records always encode"));
-    out
+    // Most records are a few hundred bytes: one allocation, no regrowth.
+    let mut out = Vec::with_capacity(384);
+    out.push(RECORD_FORMAT);
+    postcard::to_extend(value, out).expect("records always encode")
 }
 
 pub fn decode<T: DeserializeOwned>(space: &'static str, bytes: &[u8]) -> Result<T, StoreError> {

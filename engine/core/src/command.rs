@@ -209,8 +209,8 @@ impl Request {
     /// and command. Amounts are integers and ids validated, so equal content always has
     /// equal bytes ("10.5" and "10.50" are the same request).
     pub fn fingerprint(&self) -> [u8; 32] {
-        let bytes =
-            postcard::to_stdvec(&(&self.actor, &self.command)).expect("commands always encode");
+        let bytes = postcard::to_extend(&(&self.actor, &self.command), Vec::with_capacity(512))
+            .expect("commands always encode");
         Sha256::digest(bytes).into()
     }
 }

@@ -1,7 +1,7 @@
 //! One contract, two stores: what the engine relies on from storage.
 
 use loyalty_engine::rocks::RocksStore;
-use loyalty_engine::store::{Batch, MemStore, Space, Store};
+use loyalty_engine::store::{Batch, CachedStore, MemStore, Space, Store};
 
 fn contract(store: &dyn Store) {
     // Empty reads.
@@ -82,4 +82,47 @@ fn rocksdb_store_meets_the_contract_and_keeps_data_across_reopen() {
         Some(b"new".to_vec())
     );
     assert_eq!(store.scan(Space::Log, b"", None, 100).unwrap().len(), 5);
+}
+
+#[test]
+fn the_writers_cached_store_meets_the_contract_even_when_tiny() {
+    // A cache of two entries starts afresh all the time: answers must not change.
+    for capacity in [2, 1 << 10] {
+        let inner = std::sync::Arc::new(MemStore::default());
+        contract(&CachedStore::new(inner, capacity));
+    }
+}
+
+proptest::proptest! {
+    /// Any sequence of commits and reads through the cache answers exactly as the store
+    /// behind it, including after a clear and with a cache smaller than the data.
+    #[test]
+    fn cached_reads_equal_the_stores(
+        steps in proptest::collection::vec((0u8..4, 0u8..6, proptest::option::of(0u8..3)), 1..80),
+        capacity in 1usize..8,
+    ) {
+        let inner = std::sync::Arc::new(MemStore::default());
+        let cached = CachedStore::new(inner.clone(), capacity);
+        for (what, key, value) in steps {
+            let key = vec![key];
+            match what {
+                0 | 1 => {
+                    let mut b = Batch::default();
+                    match value {
+                        Some(v) => b.put(Space::State, key.clone(), vec![v]),
+                        None => b.delete(Space::State, key.clone()),
+                    }
+                    cached.commit(b, false).unwrap();
+                }
+                2 => cached.clear(),
+                _ => {}
+            }
+            for k in 0u8..6 {
+                proptest::prop_assert_eq!(
+                    cached.get(Space::State, &[k]).unwrap(),
+                    inner.get(Space::State, &[k]).unwrap()
+                );
+            }
+        }
+    }
 }
