@@ -9,6 +9,10 @@
 #![allow(clippy::float_arithmetic)]
 
 use hdrhistogram::Histogram;
+
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use loyalty_benches::{cheque_for, setup};
 use loyalty_core::command::{Actor, Command, Request};
 use loyalty_core::ids::*;
