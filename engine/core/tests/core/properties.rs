@@ -20,12 +20,30 @@ enum Step {
         cheque: u8,
         lines: Vec<(u8, u16, u32)>,
         points: u32,
+        coupon: Option<u8>,
     },
     Register {
         cashbox: u8,
         card: Option<u8>,
         cheque: u8,
         lines: Vec<(u8, u16, u32)>,
+        coupon: Option<u8>,
+    },
+    /// The online shop creates an order for a card, reserving points.
+    Order {
+        card: u8,
+        order: u8,
+        points: u32,
+    },
+    /// A till buys an order out, with or without showing the card.
+    PickUp {
+        cashbox: u8,
+        cheque: u8,
+        order: u8,
+        show_card: bool,
+    },
+    CancelOrder {
+        order: u8,
     },
     Confirm {
         cashbox: u8,
@@ -67,23 +85,50 @@ fn lines() -> impl Strategy<Value = Vec<(u8, u16, u32)>> {
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
-        (0u8..3, 0u8..4, 0u8..6, lines(), 1u32..6000).prop_map(
-            |(cashbox, card, cheque, lines, points)| Step::Pay {
+        (
+            0u8..3,
+            0u8..4,
+            0u8..6,
+            lines(),
+            1u32..6000,
+            prop::option::of(0u8..COUPONS)
+        )
+            .prop_map(|(cashbox, card, cheque, lines, points, coupon)| Step::Pay {
                 cashbox,
                 card,
                 cheque,
                 lines,
-                points
-            }
-        ),
-        (0u8..3, prop::option::of(0u8..4), 0u8..6, lines()).prop_map(
-            |(cashbox, card, cheque, lines)| Step::Register {
+                points,
+                coupon,
+            }),
+        (
+            0u8..3,
+            prop::option::of(0u8..4),
+            0u8..6,
+            lines(),
+            prop::option::of(0u8..COUPONS)
+        )
+            .prop_map(|(cashbox, card, cheque, lines, coupon)| Step::Register {
                 cashbox,
                 card,
                 cheque,
-                lines
+                lines,
+                coupon,
+            }),
+        (0u8..4, 0u8..3, 0u32..3000).prop_map(|(card, order, points)| Step::Order {
+            card,
+            order,
+            points
+        }),
+        (0u8..3, 0u8..6, 0u8..3, any::<bool>()).prop_map(|(cashbox, cheque, order, show_card)| {
+            Step::PickUp {
+                cashbox,
+                cheque,
+                order,
+                show_card,
             }
-        ),
+        }),
+        (0u8..3).prop_map(|order| Step::CancelOrder { order }),
         (0u8..3, 0u8..6).prop_map(|(cashbox, cheque)| Step::Confirm { cashbox, cheque }),
         (0u8..3, 0u8..6).prop_map(|(cashbox, cheque)| Step::Cancel { cashbox, cheque }),
         (0u8..3, 0u8..6, 0u8..4, 0u8..5, 1u16..3000).prop_map(
@@ -131,6 +176,70 @@ fn cheque(card_no: Option<u8>, id: u8, lines: &[(u8, u16, u32)]) -> Cheque {
     }
 }
 
+/// Coupons of single-use series 1 (C0, C1) and unlimited series 2 (C2), for anyone; a 5 %
+/// discount needs a coupon of either series.
+const COUPONS: u8 = 3;
+
+fn with_coupons(w: &mut World) {
+    for (id, uses) in [(1, 1), (2, 0)] {
+        w.admin_ok(Command::SetCouponSeries {
+            series: CouponSeries {
+                id: CouponSeriesId(id),
+                name: format!("series {id}"),
+                uses,
+                valid_days: 30,
+            },
+        });
+    }
+    for (series, code) in [(1, "C0"), (1, "C1"), (2, "C2")] {
+        w.admin_ok(Command::IssueCoupons {
+            series: CouponSeriesId(series),
+            codes: vec![CouponCode::new(code).unwrap()],
+            card: None,
+            expires: local(23),
+        });
+    }
+    for (id, series) in [(60, 1), (61, 2)] {
+        let mut offer = Offer::new(
+            OfferId(id),
+            OfferEffect::Discount(Rate::Percent(
+                loyalty_core::amount::Percent::parse("5").unwrap(),
+            )),
+            OfferScope::Cheque,
+            local(0),
+            local(23),
+        );
+        offer.when.coupon = Some(CouponSeriesId(series));
+        w.admin_ok(Command::UpsertOffer { offer });
+    }
+}
+
+fn shown(mut c: Cheque, coupon: Option<u8>) -> Cheque {
+    c.coupons = coupon.map(|i| format!("C{i}")).into_iter().collect();
+    c
+}
+
+fn order_lines() -> Vec<OrderLine> {
+    vec![
+        OrderLine {
+            product: ProductCode::new("bread").unwrap(),
+            qty: loyalty_core::amount::Qty(1000),
+            price: loyalty_core::amount::Money(10_000),
+            discount: loyalty_core::amount::Money(1_000),
+        },
+        OrderLine {
+            product: ProductCode::new("milk").unwrap(),
+            qty: loyalty_core::amount::Qty(2000),
+            price: loyalty_core::amount::Money(5_000),
+            discount: loyalty_core::amount::Money::ZERO,
+        },
+    ]
+}
+
+fn order_no(i: u8) -> OrderNo {
+    OrderNo::new(&format!("WEB-{i}")).unwrap()
+}
+
 fn request(w: &mut World, step: &Step, sent: &[Request]) -> Option<Request> {
     let (actor, command) = match step.clone() {
         Step::Pay {
@@ -139,10 +248,11 @@ fn request(w: &mut World, step: &Step, sent: &[Request]) -> Option<Request> {
             cheque: id,
             lines,
             points,
+            coupon,
         } => (
             Actor::Cashbox(cashbox(c)),
             Command::PayWithBonus {
-                cheque: cheque(Some(card), id, &lines),
+                cheque: shown(cheque(Some(card), id, &lines), coupon),
                 points: loyalty_core::amount::Points(i64::from(points)),
             },
         ),
@@ -151,10 +261,54 @@ fn request(w: &mut World, step: &Step, sent: &[Request]) -> Option<Request> {
             card,
             cheque: id,
             lines,
+            coupon,
         } => (
             Actor::Cashbox(cashbox(c)),
             Command::RegisterPurchase {
-                cheque: cheque(card, id, &lines),
+                cheque: shown(cheque(card, id, &lines), coupon),
+            },
+        ),
+        Step::Order {
+            card: c,
+            order,
+            points,
+        } => (
+            operator(),
+            Command::CreateOrder {
+                number: order_no(order),
+                card: card(CARDS[usize::from(c) % CARDS.len()]),
+                lines: order_lines(),
+                points: loyalty_core::amount::Points(i64::from(points)),
+            },
+        ),
+        Step::PickUp {
+            cashbox: c,
+            cheque: id,
+            order,
+            show_card,
+        } => {
+            let owner = w.state.order(&order_no(order)).map(|o| o.card);
+            let mut pickup = cheque(None, id, &[]);
+            pickup.card = owner.filter(|_| show_card);
+            pickup.lines = order_lines()
+                .into_iter()
+                .map(|l| Line {
+                    product: l.product,
+                    qty: l.qty,
+                    price: l.price,
+                    local_discount: loyalty_core::amount::Money::ZERO,
+                })
+                .collect();
+            pickup.order = Some(order_no(order));
+            (
+                Actor::Cashbox(cashbox(c)),
+                Command::RegisterPurchase { cheque: pickup },
+            )
+        }
+        Step::CancelOrder { order } => (
+            operator(),
+            Command::CancelOrder {
+                number: order_no(order),
             },
         ),
         Step::Confirm {
@@ -249,6 +403,46 @@ pub fn check_invariants(w: &World) {
                 .sum::<i64>();
         assert_eq!(a.held.0, pending, "held vs pending purchases of {:?}", a.id);
     }
+    // A coupon counts one use per purchase holding it (not cancelled or expired), and a
+    // single-use coupon is never used twice.
+    for c in p.coupons.values() {
+        let holding = p
+            .purchases
+            .values()
+            .filter(|x| {
+                !matches!(
+                    x.status,
+                    PurchaseStatus::Cancelled | PurchaseStatus::Expired
+                ) && x.coupons.contains(&c.code)
+            })
+            .count();
+        assert_eq!(c.used as usize, holding, "uses of coupon {}", c.code);
+        let series = &p.coupon_series[&c.series];
+        assert!(
+            series.uses == 0 || c.used <= series.uses,
+            "coupon {} overused",
+            c.code
+        );
+    }
+    // An order is picked up by exactly one pending or confirmed purchase.
+    for o in p.orders.values() {
+        let by: Vec<_> = p
+            .purchases
+            .values()
+            .filter(|x| {
+                x.order.as_ref() == Some(&o.number)
+                    && !matches!(
+                        x.status,
+                        PurchaseStatus::Cancelled | PurchaseStatus::Expired
+                    )
+            })
+            .map(|x| x.key.clone())
+            .collect();
+        match o.status {
+            OrderStatus::PickedUp => assert_eq!(by, o.purchase.iter().cloned().collect::<Vec<_>>()),
+            _ => assert!(by.is_empty(), "order {} not picked up but bought", o.number),
+        }
+    }
     for x in p.purchases.values() {
         let net: i64 = x.lines.iter().map(|l| l.net().0).sum();
         assert!(x.refunded_money.0 <= net, "refunds exceed the purchase");
@@ -275,6 +469,7 @@ proptest! {
     #[test]
     fn invariants_hold_after_any_history(steps in prop::collection::vec(step(), 1..60)) {
         let mut w = World::new();
+        with_coupons(&mut w);
         let mut sent: Vec<Request> = Vec::new();
         for s in &steps {
             let Some(req) = request(&mut w, s, &sent) else { continue };
