@@ -131,7 +131,7 @@ impl Store for MemStore {
     }
 }
 
-/// The writer's view of the store: point reads of the `state` space it has seen or written
+/// The writer's view of the store: point reads of `state` records it has read or written
 /// are answered from memory, everything else goes to the store. Only the writer writes, so
 /// what it caches is what the store holds; a failed commit clears the cache, and so does
 /// anything that writes past it (`clear`). Bounded: when full, it starts afresh.
@@ -176,8 +176,11 @@ impl Store for CachedStore {
             return Ok(v.clone());
         }
         let v = self.inner.get(space, key)?;
-        let mut cache = self.cache.lock().expect("cache lock");
-        self.remember(&mut cache, key.to_vec(), v.clone());
+        // Absent keys are mostly new ones (a purchase about to be written): not kept.
+        if let Some(found) = &v {
+            let mut cache = self.cache.lock().expect("cache lock");
+            self.remember(&mut cache, key.to_vec(), Some(found.clone()));
+        }
         Ok(v)
     }
 
