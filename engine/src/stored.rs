@@ -361,12 +361,14 @@ impl StateStore for StoredState<'_> {
         self.policy.borrow_mut().take();
         self.put(Space::State, keys::meta("identifier_policy"), &policy);
     }
-    fn put_purchase(&mut self, purchase: Purchase) {
+    fn put_purchase(&mut self, purchase: Purchase, was_pending: bool) {
         let idx = keys::pending(purchase.expires_at, &purchase.key);
         if purchase.status.is_pending() {
             self.put(Space::State, idx, &());
         } else {
-            self.delete(Space::State, idx);
+            if was_pending {
+                self.delete(Space::State, idx);
+            }
             if purchase.status == PurchaseStatus::Expired {
                 self.put(
                     Space::State,

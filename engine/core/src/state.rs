@@ -43,7 +43,9 @@ pub trait StateStore: StateView {
     fn put_card_range(&mut self, range: CardRange, active: bool);
     fn put_identifier_policy(&mut self, policy: IdentifierPolicy);
     /// Also maintains the indexes of pending and of expired purchases by expiry time.
-    fn put_purchase(&mut self, purchase: Purchase);
+    /// `was_pending`: the purchase was pending before, so its pending entry goes when it no
+    /// longer is (a purchase that never was pending has none to remove).
+    fn put_purchase(&mut self, purchase: Purchase, was_pending: bool);
     /// Also maintains the barcode index.
     fn put_product(&mut self, product: Product);
     fn put_offer(&mut self, offer: Offer);
@@ -182,12 +184,14 @@ impl StateStore for MemState {
     fn put_identifier_policy(&mut self, policy: IdentifierPolicy) {
         self.projection.identifier_policy = Some(policy);
     }
-    fn put_purchase(&mut self, purchase: Purchase) {
+    fn put_purchase(&mut self, purchase: Purchase, was_pending: bool) {
         let entry = (purchase.expires_at, purchase.key.clone());
         if purchase.status.is_pending() {
             self.projection.pending.insert(entry);
         } else {
-            self.projection.pending.remove(&entry);
+            if was_pending {
+                self.projection.pending.remove(&entry);
+            }
             if purchase.status == PurchaseStatus::Expired {
                 self.projection.expired.insert(entry);
             }
