@@ -361,7 +361,7 @@ impl StateStore for StoredState<'_> {
         self.policy.borrow_mut().take();
         self.put(Space::State, keys::meta("identifier_policy"), &policy);
     }
-    fn put_purchase(&mut self, purchase: Purchase, was_pending: bool) {
+    fn put_purchase(&mut self, purchase: &Purchase, was_pending: bool) {
         let idx = keys::pending(purchase.expires_at, &purchase.key);
         if purchase.status.is_pending() {
             self.put(Space::State, idx, &());
@@ -377,7 +377,7 @@ impl StateStore for StoredState<'_> {
                 );
             }
         }
-        self.put(Space::State, keys::purchase(&purchase.key), &purchase);
+        self.put(Space::State, keys::purchase(&purchase.key), purchase);
     }
     fn put_product(&mut self, product: Product) {
         if let Some(old) = self.get::<Product>(Space::State, &keys::product(&product.code)) {
@@ -403,8 +403,8 @@ impl StateStore for StoredState<'_> {
     fn put_order(&mut self, order: Order) {
         self.put(Space::State, keys::order(&order.number), &order);
     }
-    fn put_operation(&mut self, record: OperationRecord) {
-        self.put(Space::Ops, keys::operation(record.op).to_vec(), &record);
+    fn put_operation(&mut self, record: &OperationRecord) {
+        self.put(Space::Ops, keys::operation(record.op).to_vec(), record);
     }
     fn set_accounts_opened(&mut self, n: u64) {
         self.put(Space::State, keys::meta("accounts_opened"), &n);

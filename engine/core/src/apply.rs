@@ -215,7 +215,7 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
                 put_checked(state, a);
             }
             use_coupons(state, None, purchase, event);
-            state.put_purchase(purchase.clone(), false);
+            state.put_purchase(purchase, false);
         }
         Event::PurchaseRegistered { purchase } => {
             // Only a purchase with points can have been held before (a hold needs points);
@@ -225,7 +225,7 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
                 .flatten();
             use_coupons(state, before.as_ref(), purchase, event);
             let was_pending = before.is_some_and(|p| p.status.is_pending());
-            state.put_purchase(purchase.clone(), was_pending);
+            state.put_purchase(purchase, was_pending);
         }
         Event::PurchaseImported { purchase } => {
             assert_eq!(
@@ -238,7 +238,7 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
                 a.balance = a.balance.plus(purchase.accrual);
                 put_checked(state, a);
             }
-            state.put_purchase(purchase.clone(), false);
+            state.put_purchase(purchase, false);
         }
         Event::PurchaseConfirmed {
             purchase,
@@ -254,7 +254,7 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
             }
             let mut p = purchase_of(state, purchase, event);
             p.status = PurchaseStatus::Confirmed;
-            state.put_purchase(p, true);
+            state.put_purchase(&p, true);
         }
         Event::PurchaseCancelled {
             purchase,
@@ -294,7 +294,7 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
                 o.purchase = None;
                 state.put_order(o);
             }
-            state.put_purchase(p, true);
+            state.put_purchase(&p, true);
         }
         Event::CouponSeriesSet { series } => state.put_coupon_series(series.clone()),
         Event::CouponIssued { coupon } => {
@@ -361,7 +361,7 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
             p.refunded_money = p.refunded_money.plus(*money_returned);
             p.points_returned = p.points_returned.plus(*points_returned);
             p.accrual_reversed = p.accrual_reversed.plus(*accrual_reversed);
-            state.put_purchase(p, false);
+            state.put_purchase(&p, false);
         }
     }
 }

@@ -79,15 +79,16 @@ pub fn execute(
     if let Some(h) = &reply.holder {
         reply.balance = state.account(h.account).as_ref().map(BalanceInfo::from);
     }
-    state.put_operation(OperationRecord {
+    let record = OperationRecord {
         op: req.op,
         actor: req.actor,
         fingerprint,
         at: now,
-        reply: reply.clone(),
-    });
-    Executed {
         reply,
+    };
+    state.put_operation(&record);
+    Executed {
+        reply: record.reply,
         events,
         replayed: false,
     }

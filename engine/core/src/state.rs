@@ -45,14 +45,15 @@ pub trait StateStore: StateView {
     /// Also maintains the indexes of pending and of expired purchases by expiry time.
     /// `was_pending`: the purchase was pending before, so its pending entry goes when it no
     /// longer is (a purchase that never was pending has none to remove).
-    fn put_purchase(&mut self, purchase: Purchase, was_pending: bool);
+    fn put_purchase(&mut self, purchase: &Purchase, was_pending: bool);
     /// Also maintains the barcode index.
     fn put_product(&mut self, product: Product);
     fn put_offer(&mut self, offer: Offer);
     fn put_coupon(&mut self, coupon: Coupon);
     fn put_coupon_series(&mut self, series: CouponSeries);
     fn put_order(&mut self, order: Order);
-    fn put_operation(&mut self, record: OperationRecord);
+    /// Records an operation (by reference: a store that encodes it need not copy it).
+    fn put_operation(&mut self, record: &OperationRecord);
     fn set_accounts_opened(&mut self, n: u64);
 }
 
@@ -184,7 +185,7 @@ impl StateStore for MemState {
     fn put_identifier_policy(&mut self, policy: IdentifierPolicy) {
         self.projection.identifier_policy = Some(policy);
     }
-    fn put_purchase(&mut self, purchase: Purchase, was_pending: bool) {
+    fn put_purchase(&mut self, purchase: &Purchase, was_pending: bool) {
         let entry = (purchase.expires_at, purchase.key.clone());
         if purchase.status.is_pending() {
             self.projection.pending.insert(entry);
@@ -198,7 +199,7 @@ impl StateStore for MemState {
         }
         self.projection
             .purchases
-            .insert(purchase.key.clone(), purchase);
+            .insert(purchase.key.clone(), purchase.clone());
     }
     fn put_product(&mut self, product: Product) {
         let p = &mut self.projection;
@@ -225,8 +226,8 @@ impl StateStore for MemState {
     fn put_order(&mut self, order: Order) {
         self.projection.orders.insert(order.number.clone(), order);
     }
-    fn put_operation(&mut self, record: OperationRecord) {
-        self.operations.insert(record.op, record);
+    fn put_operation(&mut self, record: &OperationRecord) {
+        self.operations.insert(record.op, record.clone());
     }
     fn set_accounts_opened(&mut self, n: u64) {
         self.projection.accounts_opened = n;
