@@ -1,15 +1,16 @@
-//! The outbox relay: publishes committed events to Kafka in commit order, then deletes
-//! their outbox rows. At least once: a row is deleted only after the broker acknowledged
-//! its message (idempotent producer, `acks=all`); a crash in between resends it, and
-//! consumers dedupe by event id. The engine never waits for the relay; while the broker is
-//! away the outbox grows and drains when it returns.
+//! The outbox relay: publishes committed events to Kafka in commit order. The event log is
+//! the outbox; the relay keeps a cursor (the last acknowledged sequence) and moves it only
+//! past messages the broker acknowledged (idempotent producer, `acks=all`). At least once: a
+//! crash before the cursor moves resends, and consumers dedupe by event id. The engine
+//! never waits for the relay; while the broker is away the lag grows and drains when it
+//! returns.
 
 use crate::events::envelope;
 use crate::pb;
 use loyalty_core::event::EventRecord;
 use loyalty_engine::keys;
 use loyalty_engine::store::{Batch, Space, Store, StoreError};
-use loyalty_engine::stored::{decode, StoredState};
+use loyalty_engine::stored::{decode, encode, StoredState};
 use loyalty_engine::Engine;
 use prost::Message;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -66,26 +67,31 @@ pub enum RelayError {
     Engine(#[from] loyalty_engine::EngineError),
 }
 
-/// Events waiting in the outbox and the age of the oldest, in milliseconds.
+/// The sequence of the last event the broker acknowledged (0 before the first).
+pub fn cursor(store: &dyn Store) -> Result<u64, StoreError> {
+    match store.get(Space::Outbox, keys::RELAY_CURSOR)? {
+        Some(v) => decode("outbox", &v),
+        None => Ok(0),
+    }
+}
+
+/// Events committed but not yet acknowledged by the broker, and the age of the oldest, in
+/// milliseconds.
 pub fn outbox_lag(engine: &Engine) -> Result<(u64, i64), StoreError> {
     let store = engine.store();
-    let first = store.scan(Space::Outbox, &[], None, 1)?;
-    let Some((k, _)) = first.first() else {
-        return Ok((0, 0));
-    };
-    let first_seq = keys::decode_log(k).map_err(|e| StoreError::Corrupt {
-        space: "outbox",
-        detail: e.to_string(),
-    })?;
+    let done = cursor(&*store)?;
     let last_seq = loyalty_engine::stored_seq(&*store)?;
-    let age = match store.get(Space::Log, &keys::log(first_seq))? {
+    if last_seq <= done {
+        return Ok((0, 0));
+    }
+    let age = match store.get(Space::Log, &keys::log(done + 1))? {
         Some(v) => {
             let rec: EventRecord = decode("log", &v)?;
             (engine.now().0 - rec.at.0).max(0)
         }
         None => 0,
     };
-    Ok((last_seq.saturating_sub(first_seq) + 1, age))
+    Ok((last_seq - done, age))
 }
 
 pub fn producer(cfg: &RelayConfig) -> Result<FutureProducer, rdkafka::error::KafkaError> {
@@ -119,26 +125,19 @@ pub async fn ensure_topic(cfg: &RelayConfig) -> Result<(), rdkafka::error::Kafka
     Ok(())
 }
 
-/// One round: publish up to `batch_events_max` outbox events; returns how many were
-/// acknowledged (their rows are then deleted).
-/// One message of a relay round: its outbox row, Kafka key and envelope.
-pub type Outgoing = (Vec<u8>, String, pb::EventEnvelope);
+/// One message of a relay round: its event's sequence, Kafka key and envelope.
+pub type Outgoing = (u64, String, pb::EventEnvelope);
 
-/// The oldest outbox rows (at most `limit`) as messages, in commit order.
+/// The next events after the cursor (at most `limit`) as messages, in commit order.
 pub fn outgoing(store: &dyn Store, limit: usize) -> Result<Vec<Outgoing>, StoreError> {
-    let rows = store.scan(Space::Outbox, &[], None, limit)?;
+    let from = keys::log(cursor(store)? + 1);
+    let rows = store.scan(Space::Log, &from, None, limit)?;
     let view = StoredState::new(store);
     let mut messages = Vec::with_capacity(rows.len());
-    for (k, _) in rows {
-        let raw = store
-            .get(Space::Log, &k)?
-            .ok_or_else(|| StoreError::Corrupt {
-                space: "outbox",
-                detail: format!("outbox row {k:?} without log record"),
-            })?;
+    for (_, raw) in rows {
         let rec: EventRecord = decode("log", &raw)?;
         let (key, env) = envelope(&rec, &view);
-        messages.push((k, key, env));
+        messages.push((rec.seq, key, env));
     }
     if let Some(e) = view.take_failure() {
         return Err(e);
@@ -146,19 +145,21 @@ pub fn outgoing(store: &dyn Store, limit: usize) -> Result<Vec<Outgoing>, StoreE
     Ok(messages)
 }
 
-/// The deletions after a round: the acknowledged prefix of `messages` (`acked[i]` says
-/// whether message i was acknowledged). Stopping at the first failure leaves it and
-/// everything after it for the next round, so per-key order is kept (at the price of
-/// possible duplicates).
-pub fn acknowledged_prefix(messages: &[Outgoing], acked: &[bool]) -> Batch {
+/// After a round: how many messages were acknowledged in a row from the first (`acked[i]`
+/// says whether message i was), and the write that moves the cursor past them. Stopping at
+/// the first failure leaves it and everything after it for the next round, so per-key
+/// order is kept (at the price of possible duplicates).
+pub fn acknowledged_prefix(messages: &[Outgoing], acked: &[bool]) -> (usize, Batch) {
+    let done = acked
+        .iter()
+        .take_while(|ok| **ok)
+        .count()
+        .min(messages.len());
     let mut batch = Batch::default();
-    for ((k, _, _), ok) in messages.iter().zip(acked) {
-        if !ok {
-            break;
-        }
-        batch.delete(Space::Outbox, k.clone());
+    if let Some((seq, _, _)) = done.checked_sub(1).map(|i| &messages[i]) {
+        batch.put(Space::Outbox, keys::RELAY_CURSOR.to_vec(), encode(seq));
     }
-    batch
+    (done, batch)
 }
 
 async fn round(
@@ -218,15 +219,12 @@ async fn round(
             }
         }
     }
-    let batch = acknowledged_prefix(&messages, &acked);
-    let done = batch.len();
-    if let Some((_, _, env)) = messages.get(done.wrapping_sub(1)) {
-        stats
-            .last_published_seq
-            .store(env.event_id, Ordering::Relaxed);
+    let (done, batch) = acknowledged_prefix(&messages, &acked);
+    if let Some((seq, _, _)) = messages.get(done.wrapping_sub(1)) {
+        stats.last_published_seq.store(*seq, Ordering::Relaxed);
     }
     if !batch.is_empty() {
-        // Not synced: a lost deletion only means a duplicate after a crash.
+        // Not synced: a cursor lost in a crash only means duplicates.
         store.commit(batch, false)?;
         stats.published.fetch_add(done as u64, Ordering::Relaxed);
     }
@@ -246,7 +244,7 @@ pub async fn run(
     let producer = match producer(&cfg) {
         Ok(p) => p,
         Err(e) => {
-            tracing::error!(error = %e, "kafka producer not created; the outbox will grow");
+            tracing::error!(error = %e, "kafka producer not created; events wait in the log");
             return;
         }
     };
@@ -283,5 +281,66 @@ pub async fn run(
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use loyalty_core::command::{Actor, Command, Request};
+    use loyalty_core::ids::{CashboxId, OpId, OperatorName, StoreId};
+    use loyalty_core::model::{CashboxKind, Program, UnixMillis};
+    use loyalty_engine::store::MemStore;
+
+    /// Commits `n` cashbox registrations (one event each) after `seq`.
+    fn commit(store: &MemStore, seq: u64, n: u32) -> u64 {
+        let reqs: Vec<Request> = (0..n)
+            .map(|i| Request {
+                op: OpId(u128::from(seq) * 1000 + u128::from(i) + 1),
+                actor: Actor::Admin(OperatorName::new("ops").expect("name")),
+                command: Command::RegisterCashbox {
+                    id: CashboxId(seq as u32 * 1000 + i + 1),
+                    store: StoreId(1),
+                    kind: CashboxKind::Pos,
+                    secret_sha256: [0; 32],
+                    public_key: None,
+                },
+            })
+            .collect();
+        let refs: Vec<&Request> = reqs.iter().collect();
+        loyalty_engine::commit_batch(store, &Program::default(), seq, &refs, UnixMillis(0), true)
+            .expect("commit")
+            .seq
+    }
+
+    fn seqs(m: &[Outgoing]) -> Vec<u64> {
+        m.iter().map(|(s, _, _)| *s).collect()
+    }
+
+    #[test]
+    fn the_cursor_moves_past_the_acknowledged_prefix_only() {
+        let store = MemStore::default();
+        let seq = commit(&store, 0, 5);
+        assert_eq!(seqs(&outgoing(&store, 3).unwrap()), [1, 2, 3]);
+        // The broker acknowledged 1 and 2, not 3: the next round starts at 3.
+        let m = outgoing(&store, 3).unwrap();
+        let (done, batch) = acknowledged_prefix(&m, &[true, true, false]);
+        assert_eq!(done, 2);
+        store.commit(batch, false).unwrap();
+        assert_eq!(cursor(&store).unwrap(), 2);
+        assert_eq!(seqs(&outgoing(&store, 10).unwrap()), [3, 4, 5]);
+        // Nothing acknowledged: nothing moves; an acknowledgement after a failure does
+        // not count either (order per key is kept).
+        let m = outgoing(&store, 10).unwrap();
+        let (done, batch) = acknowledged_prefix(&m, &[false, true, true]);
+        assert!(done == 0 && batch.is_empty());
+        // Everything acknowledged, then new commits appear after the cursor.
+        let (done, batch) = acknowledged_prefix(&m, &[true, true, true]);
+        assert_eq!(done, 3);
+        store.commit(batch, false).unwrap();
+        assert!(outgoing(&store, 10).unwrap().is_empty());
+        commit(&store, seq, 2);
+        assert_eq!(seqs(&outgoing(&store, 10).unwrap()), [6, 7]);
+        assert_eq!(m[0].2.event_type, "CashboxRegistered");
     }
 }

@@ -231,7 +231,7 @@ impl Engine {
         &self.shared.stats
     }
 
-    /// The store, for the outbox relay (which only reads the log and deletes outbox rows it
+    /// The store, for the relay (which reads the log and moves its cursor over events it
     /// has published) and for read-only tools.
     pub fn store(&self) -> Arc<dyn Store> {
         self.shared.store.clone()
@@ -550,9 +550,9 @@ pub fn commit_batch(
                 at: now,
                 event,
             };
+            // The log is the transactional outbox: the relay publishes it in order from its
+            // cursor.
             batch.put(Space::Log, keys::log(next).to_vec(), encode(&record));
-            // The transactional outbox: the relay publishes and then deletes these rows.
-            batch.put(Space::Outbox, keys::log(next).to_vec(), Vec::new());
             if let Some(account) = event.account() {
                 batch.put(
                     Space::History,

@@ -233,6 +233,10 @@ pub fn meta(name: &str) -> Vec<u8> {
     k
 }
 
+/// In the `outbox` space: the sequence of the last event the broker acknowledged (the
+/// relay's cursor over the log).
+pub const RELAY_CURSOR: &[u8] = b"relay-cursor";
+
 pub fn log(seq: u64) -> [u8; 8] {
     seq.to_be_bytes()
 }

@@ -634,7 +634,7 @@ impl Simulation {
 
     /// One relay round against the simulated broker, through the product's own relay steps:
     /// the broker may be away (nothing acknowledged), or acknowledge only a prefix; the
-    /// acknowledged prefix's outbox rows are deleted unsynced, so a later crash can resend.
+    /// relay's cursor moves past the acknowledged prefix unsynced, so a later crash can resend.
     fn relay(&mut self, b: u32) -> Result<(), Divergence> {
         if self.rng.random_range(0..1000) < self.cfg.kafka_outage_per_mille {
             self.broker.down = !self.broker.down;
@@ -654,7 +654,7 @@ impl Simulation {
             self.broker.topic.push((key.clone(), env.event_id));
             self.report.published += 1;
         }
-        let batch = loyalty_api::relay::acknowledged_prefix(&messages, &acked);
+        let (_, batch) = loyalty_api::relay::acknowledged_prefix(&messages, &acked);
         if !batch.is_empty() {
             loyalty_engine::store::Store::commit(&self.store, batch, false)
                 .map_err(|e| self.diverged(b, e.to_string()))?;
