@@ -720,6 +720,20 @@ fn released(p: &Purchase) -> Points {
     }
 }
 
+/// An order that may still be picked up or cancelled.
+fn open_order(view: &impl StateView, number: &OrderNo) -> Result<Order, Rejection> {
+    let order = view
+        .order(number)
+        .ok_or_else(|| reject(Code::OrderUnknown, number.as_str()))?;
+    if order.status != OrderStatus::Open {
+        return Err(reject(
+            Code::OrderWrongState,
+            format!("{number}: {:?}", order.status),
+        ));
+    }
+    Ok(order)
+}
+
 /// An order, its customer, and the events that open the customer's card when new.
 type OrderFor = (Order, (Card, Account), Vec<Event>);
 
@@ -732,15 +746,7 @@ fn order_for(
     cheque: &Cheque,
     number: &OrderNo,
 ) -> Result<OrderFor, Rejection> {
-    let order = view
-        .order(number)
-        .ok_or_else(|| reject(Code::OrderUnknown, number.as_str()))?;
-    if order.status != OrderStatus::Open {
-        return Err(reject(
-            Code::OrderWrongState,
-            format!("{number}: {:?}", order.status),
-        ));
-    }
+    let order = open_order(view, number)?;
     let Identified { who, opened, .. } =
         identify_cheque(view, now, key, cheque.card.as_ref(), &cheque.presented)?;
     let who = match who {
@@ -1411,15 +1417,7 @@ fn decide_admin(view: &impl StateView, program: &Program, cmd: &Command) -> Deci
             Ok((events, Reply::ok()))
         }
         Command::CancelOrder { number } => {
-            let order = view
-                .order(number)
-                .ok_or_else(|| reject(Code::OrderUnknown, number.as_str()))?;
-            if order.status != OrderStatus::Open {
-                return Err(reject(
-                    Code::OrderWrongState,
-                    format!("{number}: {:?}", order.status),
-                ));
-            }
+            let order = open_order(view, number)?;
             one(Event::OrderCancelled {
                 order: number.clone(),
                 account: order.account,

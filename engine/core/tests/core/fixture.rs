@@ -179,6 +179,20 @@ impl World {
         out
     }
 
+    /// Coupon series 1 (single use) and 2 (unlimited), 30 days.
+    pub fn coupon_series(&mut self) {
+        for (id, uses) in [(1, 1), (2, 0)] {
+            self.admin_ok(Command::SetCouponSeries {
+                series: CouponSeries {
+                    id: CouponSeriesId(id),
+                    name: format!("series {id}"),
+                    uses,
+                    valid_days: 30,
+                },
+            });
+        }
+    }
+
     pub fn admin_ok(&mut self, command: Command) {
         let r = self.run(operator(), command);
         assert_eq!(r.reply.code, Code::Ok, "{}", r.reply.message);

@@ -57,16 +57,7 @@ fn bare() -> World {
             promotional: false,
         }],
     });
-    for (id, uses) in [(1, 1), (2, 0)] {
-        w.admin_ok(Command::SetCouponSeries {
-            series: CouponSeries {
-                id: CouponSeriesId(id),
-                name: format!("series {id}"),
-                uses,
-                valid_days: 30,
-            },
-        });
-    }
+    w.coupon_series();
     w
 }
 

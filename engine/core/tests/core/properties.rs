@@ -181,16 +181,7 @@ fn cheque(card_no: Option<u8>, id: u8, lines: &[(u8, u16, u32)]) -> Cheque {
 const COUPONS: u8 = 3;
 
 fn with_coupons(w: &mut World) {
-    for (id, uses) in [(1, 1), (2, 0)] {
-        w.admin_ok(Command::SetCouponSeries {
-            series: CouponSeries {
-                id: CouponSeriesId(id),
-                name: format!("series {id}"),
-                uses,
-                valid_days: 30,
-            },
-        });
-    }
+    w.coupon_series();
     for (series, code) in [(1, "C0"), (1, "C1"), (2, "C2")] {
         w.admin_ok(Command::IssueCoupons {
             series: CouponSeriesId(series),
