@@ -586,6 +586,7 @@ pub fn reply(r: Reply, replayed: bool) -> pb::ChequeReply {
                 OrderStatus::Open => pb::OrderStatus::Open,
                 OrderStatus::PickedUp => pb::OrderStatus::PickedUp,
                 OrderStatus::Cancelled => pb::OrderStatus::Cancelled,
+                OrderStatus::Expired => pb::OrderStatus::Expired,
             })
             .into(),
         message,

@@ -185,6 +185,11 @@ pub fn envelope(rec: &EventRecord, view: &impl StateView) -> (String, pb::EventE
             order,
             points_released,
             ..
+        }
+        | Event::OrderExpired {
+            order,
+            points_released,
+            ..
         } => {
             env.order = order.to_string();
             env.points_released = points(*points_released);

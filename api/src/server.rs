@@ -32,6 +32,7 @@ pub struct ServerConfig {
     /// Admin token; when empty, one is generated into `<data_dir>/admin.token`.
     pub admin_token: String,
     pub hold_lifetime_secs: u64,
+    pub order_lifetime_secs: u64,
     pub redeem_share_percent: String,
     pub lines_per_cheque_max: usize,
     pub batch_ops_max: usize,
@@ -73,6 +74,7 @@ impl Default for ServerConfig {
             listen: "127.0.0.1:50051".parse().expect("address"),
             admin_token: String::new(),
             hold_lifetime_secs: e.program.hold_lifetime_secs,
+            order_lifetime_secs: e.program.order_lifetime_secs,
             redeem_share_percent: e.program.redeem_share.to_string(),
             lines_per_cheque_max: e.program.lines_per_cheque_max,
             batch_ops_max: e.batch_ops_max,
@@ -139,6 +141,7 @@ impl ServerConfig {
     pub fn engine_config(&self) -> Result<EngineConfig, ServeError> {
         let mut e = EngineConfig::default();
         e.program.hold_lifetime_secs = self.hold_lifetime_secs;
+        e.program.order_lifetime_secs = self.order_lifetime_secs;
         e.program.redeem_share =
             loyalty_core::amount::Percent::parse(&self.redeem_share_percent)
                 .map_err(|err| ServeError::Config(format!("redeem_share_percent: {err}")))?;

@@ -23,6 +23,7 @@ pub const TAG_CARD_RANGE: u8 = 0x0C;
 pub const TAG_COUPON: u8 = 0x0D;
 pub const TAG_COUPON_SERIES: u8 = 0x0E;
 pub const TAG_ORDER: u8 = 0x0F;
+pub const TAG_ORDER_DUE: u8 = 0x10;
 
 /// Why a key could not be decoded: stored keys that do not decode are corruption.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -217,6 +218,33 @@ pub fn decode_pending(k: &[u8]) -> Result<(UnixMillis, PurchaseKey), KeyError> {
             ))
         }
         _ => Err(err("pending", k)),
+    }
+}
+
+/// The index of open orders by expiry: time, then the order number.
+pub fn order_due(at: UnixMillis, number: &OrderNo) -> Vec<u8> {
+    let mut k = vec![TAG_ORDER_DUE];
+    k.extend_from_slice(&time_bytes(at));
+    k.extend_from_slice(number.as_str().as_bytes());
+    k
+}
+
+/// The first order-due key after everything due at or before `at`.
+pub fn order_due_end(at: UnixMillis) -> Vec<u8> {
+    let mut k = vec![TAG_ORDER_DUE];
+    k.extend_from_slice(&time_bytes(UnixMillis(at.0.saturating_add(1))));
+    k
+}
+
+pub fn decode_order_due(k: &[u8]) -> Result<(UnixMillis, OrderNo), KeyError> {
+    match k {
+        [TAG_ORDER_DUE, rest @ ..] if rest.len() > 8 => {
+            let t = u64::from_be_bytes(be("order due", rest)?) ^ (1 << 63);
+            let number =
+                OrderNo::new(text("order due", &rest[8..])?).map_err(|_| err("order due", k))?;
+            Ok((UnixMillis(t as i64), number))
+        }
+        _ => Err(err("order due", k)),
     }
 }
 

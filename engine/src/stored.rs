@@ -211,6 +211,10 @@ impl<'s> StoredState<'s> {
                     checked_key(&k, keys::coupon_series(s.id))?;
                     p.coupon_series.insert(s.id, s);
                 }
+                Some(&keys::TAG_ORDER_DUE) => {
+                    p.orders_due
+                        .insert(keys::decode_order_due(&k).map_err(corrupt)?);
+                }
                 Some(&keys::TAG_ORDER) => {
                     let o: Order = decode("state", &v)?;
                     checked_key(&k, keys::order(&o.number))?;
@@ -325,6 +329,18 @@ impl StateView for StoredState<'_> {
             .map(|(k, _)| keys::decode_pending(&k).unwrap_or_else(|e| panic!("{e}")).1)
             .collect()
     }
+    fn orders_due(&self, now: UnixMillis, limit: usize) -> Vec<OrderNo> {
+        let from = [keys::TAG_ORDER_DUE];
+        let to = keys::order_due_end(now);
+        self.scan(Space::State, &from, Some(&to), limit)
+            .into_iter()
+            .map(|(k, _)| {
+                keys::decode_order_due(&k)
+                    .unwrap_or_else(|e| panic!("{e}"))
+                    .1
+            })
+            .collect()
+    }
     fn pending_due(&self, now: UnixMillis, limit: usize) -> Vec<PurchaseKey> {
         let from = [keys::TAG_PENDING];
         let to = keys::pending_end(now);
@@ -401,6 +417,12 @@ impl StateStore for StoredState<'_> {
         self.put(Space::State, keys::coupon_series(series.id), &series);
     }
     fn put_order(&mut self, order: Order) {
+        let idx = keys::order_due(order.expires_at, &order.number);
+        if order.status == OrderStatus::Open {
+            self.put(Space::State, idx, &());
+        } else {
+            self.delete(Space::State, idx);
+        }
         self.put(Space::State, keys::order(&order.number), &order);
     }
     fn put_operation(&mut self, record: &OperationRecord) {

@@ -315,12 +315,21 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
             order,
             account,
             points_released,
+        }
+        | Event::OrderExpired {
+            order,
+            account,
+            points_released,
         } => {
             let mut a = account_of(state, *account, event);
             a.held = a.held.minus(*points_released);
             put_checked(state, a);
             let mut o = order_of(state, order, event);
-            o.status = OrderStatus::Cancelled;
+            o.status = if matches!(event, Event::OrderExpired { .. }) {
+                OrderStatus::Expired
+            } else {
+                OrderStatus::Cancelled
+            };
             state.put_order(o);
         }
         Event::OrderPickedUp {

@@ -114,11 +114,10 @@ pub fn decide(view: &impl StateView, program: &Program, req: &Request, now: Unix
                     ));
                 }
             }
-            decide_admin(view, program, cmd)
+            decide_admin(view, program, cmd, now)
         }
-        (Actor::Admin(_), cmd) if !is_cash_command(cmd) => decide_admin(view, program, cmd),
-        (Actor::System, Command::ExpireHolds) => decide_admin(view, program, &Command::ExpireHolds)
-            .and_then(|_| expire(view, program, now)),
+        (Actor::Admin(_), cmd) if !is_cash_command(cmd) => decide_admin(view, program, cmd, now),
+        (Actor::System, Command::ExpireHolds) => expire(view, program, now),
         _ => Err(reject(Code::Forbidden, "")),
     }
 }
@@ -747,6 +746,9 @@ fn order_for(
     number: &OrderNo,
 ) -> Result<OrderFor, Rejection> {
     let order = open_order(view, number)?;
+    if now >= order.expires_at {
+        return Err(reject(Code::OrderWrongState, format!("{number}: expired")));
+    }
     let Identified { who, opened, .. } =
         identify_cheque(view, now, key, cheque.card.as_ref(), &cheque.presented)?;
     let who = match who {
@@ -1203,8 +1205,10 @@ fn decide_offline(
     Ok((opened, reply))
 }
 
+/// The sweep: purchases whose lifetime ended release their holds, then open orders whose
+/// lifetime ended release their points; at most `expire_batch_max` of both together.
 fn expire(view: &impl StateView, program: &Program, now: UnixMillis) -> Decided {
-    let events = view
+    let mut events: Vec<Event> = view
         .pending_due(now, program.expire_batch_max)
         .into_iter()
         .map(|key| {
@@ -1218,11 +1222,27 @@ fn expire(view: &impl StateView, program: &Program, now: UnixMillis) -> Decided 
             }
         })
         .collect();
+    let room = program.expire_batch_max.saturating_sub(events.len());
+    events.extend(view.orders_due(now, room).into_iter().map(|number| {
+        let o = view
+            .order(&number)
+            .unwrap_or_else(|| panic!("corrupt: order index names unknown {number}"));
+        Event::OrderExpired {
+            order: number,
+            account: o.account,
+            points_released: o.points,
+        }
+    }));
     Ok((events, Reply::ok()))
 }
 
 /// Administration, and the customer service a till may also do.
-fn decide_admin(view: &impl StateView, program: &Program, cmd: &Command) -> Decided {
+fn decide_admin(
+    view: &impl StateView,
+    program: &Program,
+    cmd: &Command,
+    now: UnixMillis,
+) -> Decided {
     let one = |e: Event| Ok((vec![e], Reply::ok()));
     match cmd {
         Command::RegisterCashbox {
@@ -1412,6 +1432,7 @@ fn decide_admin(view: &impl StateView, program: &Program, cmd: &Command) -> Deci
                     points: *points,
                     status: OrderStatus::Open,
                     purchase: None,
+                    expires_at: now.plus_secs(program.order_lifetime_secs),
                 },
             });
             Ok((events, Reply::ok()))

@@ -166,6 +166,12 @@ pub enum Event {
         account: AccountId,
         purchase: PurchaseKey,
     },
+    /// An open order outlived its lifetime; its points are released.
+    OrderExpired {
+        order: OrderNo,
+        account: AccountId,
+        points_released: Points,
+    },
 }
 
 impl Event {
@@ -203,6 +209,7 @@ impl Event {
             Event::OrderCreated { .. } => "OrderCreated",
             Event::OrderCancelled { .. } => "OrderCancelled",
             Event::OrderPickedUp { .. } => "OrderPickedUp",
+            Event::OrderExpired { .. } => "OrderExpired",
         }
     }
 
@@ -222,6 +229,7 @@ impl Event {
             | Event::CardQrSecretSet { account, .. }
             | Event::QrCodeUsed { account, .. }
             | Event::OrderCancelled { account, .. }
+            | Event::OrderExpired { account, .. }
             | Event::OrderPickedUp { account, .. } => Some(*account),
             Event::CouponIssued { coupon } => coupon.account,
             Event::OrderCreated { order } => Some(order.account),

@@ -333,6 +333,8 @@ pub enum OrderStatus {
     /// Bought out at a till (the purchase carries the hold on).
     PickedUp,
     Cancelled,
+    /// Not picked up within the order lifetime; its points were released.
+    Expired,
 }
 
 /// One promised line of an e-commerce order.
@@ -358,6 +360,9 @@ pub struct Order {
     pub status: OrderStatus,
     /// The purchase that picked it up.
     pub purchase: Option<PurchaseKey>,
+    /// Server time after which an open order may no longer be picked up; the expiry sweep
+    /// then releases its points.
+    pub expires_at: UnixMillis,
 }
 
 /// One line of a cheque as sent by the till.
@@ -475,6 +480,8 @@ impl Purchase {
 pub struct Program {
     /// Unconfirmed purchases (and their holds) expire after this long.
     pub hold_lifetime_secs: u64,
+    /// E-commerce orders not picked up expire (and release their points) after this long.
+    pub order_lifetime_secs: u64,
     /// The share of a line's net amount that may be paid with points.
     pub redeem_share: Percent,
     pub lines_per_cheque_max: usize,
@@ -566,6 +573,7 @@ impl Default for Program {
     fn default() -> Self {
         Program {
             hold_lifetime_secs: 15 * 60,
+            order_lifetime_secs: 7 * 24 * 3600,
             redeem_share: Percent(rust_decimal::Decimal::from(50)),
             lines_per_cheque_max: 500,
             expire_batch_max: 1000,

@@ -31,6 +31,8 @@ pub trait StateView {
     fn pending_due(&self, now: UnixMillis, limit: usize) -> Vec<PurchaseKey>;
     /// Purchases that expired (their lifetime ended in `[from, to]`), oldest first.
     fn expired_between(&self, from: UnixMillis, to: UnixMillis, limit: usize) -> Vec<PurchaseKey>;
+    /// Open orders whose lifetime ended at or before `now`, oldest first.
+    fn orders_due(&self, now: UnixMillis, limit: usize) -> Vec<OrderNo>;
 }
 
 /// Writes made by applying events (and by recording operations).
@@ -51,6 +53,7 @@ pub trait StateStore: StateView {
     fn put_offer(&mut self, offer: Offer);
     fn put_coupon(&mut self, coupon: Coupon);
     fn put_coupon_series(&mut self, series: CouponSeries);
+    /// Also maintains the index of open orders by expiry time.
     fn put_order(&mut self, order: Order);
     /// Records an operation (by reference: a store that encodes it need not copy it).
     fn put_operation(&mut self, record: &OperationRecord);
@@ -73,6 +76,7 @@ pub struct Projection {
     pub coupons: BTreeMap<CouponCode, Coupon>,
     pub coupon_series: BTreeMap<CouponSeriesId, CouponSeries>,
     pub orders: BTreeMap<OrderNo, Order>,
+    pub orders_due: BTreeSet<(UnixMillis, OrderNo)>,
     pub pending: BTreeSet<(UnixMillis, PurchaseKey)>,
     pub expired: BTreeSet<(UnixMillis, PurchaseKey)>,
     pub accounts_opened: u64,
@@ -147,6 +151,15 @@ impl StateView for MemState {
             .take_while(|(at, _)| *at <= now)
             .take(limit)
             .map(|(_, k)| k.clone())
+            .collect()
+    }
+    fn orders_due(&self, now: UnixMillis, limit: usize) -> Vec<OrderNo> {
+        self.projection
+            .orders_due
+            .iter()
+            .take_while(|(at, _)| *at <= now)
+            .take(limit)
+            .map(|(_, n)| n.clone())
             .collect()
     }
     fn expired_between(&self, from: UnixMillis, to: UnixMillis, limit: usize) -> Vec<PurchaseKey> {
@@ -224,6 +237,12 @@ impl StateStore for MemState {
         self.projection.coupon_series.insert(series.id, series);
     }
     fn put_order(&mut self, order: Order) {
+        let entry = (order.expires_at, order.number.clone());
+        if order.status == OrderStatus::Open {
+            self.projection.orders_due.insert(entry);
+        } else {
+            self.projection.orders_due.remove(&entry);
+        }
         self.projection.orders.insert(order.number.clone(), order);
     }
     fn put_operation(&mut self, record: &OperationRecord) {

@@ -938,6 +938,41 @@ fn cancelled_orders_release_their_points() {
     check_invariants(&w);
 }
 
+#[test]
+fn orders_not_picked_up_in_time_expire_and_release_their_points() {
+    let mut w = bare();
+    assert_eq!(order(&mut w, "WEB-3", "40"), Code::Ok);
+    let number = OrderNo::new("WEB-3").unwrap();
+    let lifetime = w.program.order_lifetime_secs;
+    // One second before the end the till may still fetch it; the sweep leaves it alone.
+    w.now = w.now.plus_secs(lifetime - 1);
+    let f = fetch_order(&w.state, &w.program, POS, &number, local(12), w.now);
+    assert!(f.is_ok(), "{}", f.message);
+    assert!(w.run(Actor::System, Command::ExpireHolds).events.is_empty());
+    // At the end it may not be picked up, even before the sweep ran.
+    w.now = w.now.plus_secs(1);
+    let r = w.cash(
+        POS,
+        Command::RegisterPurchase {
+            cheque: pickup_cheque("WEB-3", "e1", None),
+        },
+    );
+    assert_eq!(r.code, Code::OrderWrongState);
+    assert!(r.message.contains("expired"), "{}", r.message);
+    // The sweep expires it and releases the points, once.
+    let swept = w.run(Actor::System, Command::ExpireHolds);
+    assert!(matches!(
+        swept.events.as_slice(),
+        [Event::OrderExpired { points_released, .. }] if *points_released == pts("40")
+    ));
+    assert_eq!(w.account(GOLD).held, Points::ZERO);
+    assert_eq!(w.state.order(&number).unwrap().status, OrderStatus::Expired);
+    assert!(w.run(Actor::System, Command::ExpireHolds).events.is_empty());
+    let cancel = w.run(operator(), Command::CancelOrder { number });
+    assert_eq!(cancel.reply.code, Code::OrderWrongState);
+    check_invariants(&w);
+}
+
 // Properties of pricing over random catalogues, offers and cheques.
 
 #[derive(Debug, Clone)]

@@ -461,6 +461,8 @@ proptest! {
     fn invariants_hold_after_any_history(steps in prop::collection::vec(step(), 1..60)) {
         let mut w = World::new();
         with_coupons(&mut w);
+        // Orders live ten minutes here, so that histories see them expire.
+        w.program.order_lifetime_secs = 600;
         let mut sent: Vec<Request> = Vec::new();
         for s in &steps {
             let Some(req) = request(&mut w, s, &sent) else { continue };
