@@ -1357,8 +1357,13 @@ fn decide_admin(
                     format!("series {}", series.0),
                 ));
             }
+            // Bound to a customer: a card the engine knows (not one merely in a range).
             let account = match card {
-                Some(n) => Some(find_card(view, n).map(|f| f.account.id)?),
+                Some(n) => Some(
+                    view.card(n)
+                        .ok_or_else(|| reject(Code::CardUnknown, n.masked()))?
+                        .account,
+                ),
                 None => None,
             };
             let mut seen = std::collections::BTreeSet::new();

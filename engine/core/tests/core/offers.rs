@@ -720,6 +720,26 @@ fn coupon_administration_refuses_what_is_wrong() {
     assert_eq!(run(&mut w, issue(1, &["X-1", "X-1"])), Code::CouponExists);
     assert_eq!(run(&mut w, issue(1, &["X-1"])), Code::Ok);
     assert_eq!(run(&mut w, issue(1, &["X-2", "X-1"])), Code::CouponExists);
+    // For one customer: a card the engine knows, not a number merely in a card range.
+    w.admin_ok(Command::SetCardRange {
+        range: CardRange {
+            prefix: "2990".into(),
+            length: 13,
+            check: CheckDigit::None,
+            card_type: "Stand".into(),
+        },
+        active: true,
+    });
+    let for_card = |n: &str| Command::IssueCoupons {
+        series: CouponSeriesId(1),
+        codes: vec![CouponCode::new("X-3").unwrap()],
+        card: Some(card(n)),
+        expires: local(23),
+    };
+    assert_eq!(run(&mut w, for_card("2990000000001")), Code::CardUnknown);
+    assert_eq!(run(&mut w, for_card(GOLD)), Code::Ok);
+    let bound = w.state.coupon(&CouponCode::new("X-3").unwrap()).unwrap();
+    assert_eq!(bound.account, Some(w.account(GOLD).id));
     assert!(w.state.coupon(&CouponCode::new("X-2").unwrap()).is_none());
     // Offers naming series that do not exist, or malformed ones, are refused.
     let bad = [
