@@ -1,0 +1,153 @@
+//! Engine-level load: purchase flows (register → confirm of 3-line cheques) submitted
+//! concurrently to a running engine — lanes, the writer's queue, group commit, durable
+//! answers — without gRPC. Reports operations and events per second and the latency of each
+//! operation from submission to its durable answer.
+//!
+//! ```sh
+//! cargo run --release -p loyalty-benches --bin loyalty-engine-load -- --flows 512 --seconds 10
+//! ```
+// Measurements report rates and milliseconds; amounts are never floats.
+#![allow(clippy::float_arithmetic)]
+
+use hdrhistogram::Histogram;
+use loyalty_benches::{cheque, setup, CARDS};
+use loyalty_core::command::{Actor, Command, Request};
+use loyalty_core::ids::{CashboxId, ChequeId, OpId};
+use loyalty_engine::rocks::RocksStore;
+use loyalty_engine::{Engine, EngineConfig, SystemClock};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const CASHBOXES: u32 = 64;
+
+struct Args {
+    flows: u64,
+    seconds: u64,
+    lines: usize,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        flows: 512,
+        seconds: 10,
+        lines: 3,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let value = it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
+        match flag.as_str() {
+            "--flows" => a.flows = value.parse().expect("--flows: a number"),
+            "--seconds" => a.seconds = value.parse().expect("--seconds: a number"),
+            "--lines" => a.lines = value.parse().expect("--lines: a number"),
+            _ => panic!("unknown flag {flag}; flags: --flows --seconds --lines"),
+        }
+    }
+    a
+}
+
+/// What one flow did: operations, events, and the latency of each operation.
+struct Done {
+    ops: u64,
+    events: u64,
+    latency: Histogram<u64>,
+}
+
+async fn flow(engine: Engine, f: u64, flows: u64, lines: usize, until: Instant) -> Done {
+    let mut done = Done {
+        ops: 0,
+        events: 0,
+        latency: Histogram::new(3).expect("histogram"),
+    };
+    let actor = Actor::Cashbox(CashboxId(1 + (f % u64::from(CASHBOXES)) as u32));
+    let mut n = f;
+    while Instant::now() < until {
+        let id = format!("e{n}");
+        let steps = [
+            Command::RegisterPurchase {
+                cheque: cheque(&id, n % CARDS, lines),
+            },
+            Command::Confirm {
+                cheque: ChequeId::new(&id).expect("id"),
+            },
+        ];
+        for (i, command) in steps.into_iter().enumerate() {
+            let req = Request {
+                op: OpId(1 << 100 | u128::from(n) << 8 | i as u128),
+                actor,
+                command,
+            };
+            let t = Instant::now();
+            let out = engine.execute(req).await.expect("executed");
+            done.latency
+                .record(t.elapsed().as_micros() as u64)
+                .expect("record");
+            assert!(out.reply.is_ok(), "{}", out.reply.message);
+            done.ops += 1;
+            done.events += out.events.len() as u64;
+        }
+        n += flows;
+    }
+    done
+}
+
+fn main() {
+    let a = args();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(RocksStore::open(dir.path()).expect("open"));
+    let engine =
+        Engine::start(store, EngineConfig::default(), Arc::new(SystemClock)).expect("engine");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        for req in setup(CASHBOXES) {
+            assert!(engine.execute(req).await.expect("setup").reply.is_ok());
+        }
+        // Warm up: every card and product read once.
+        let warm = Instant::now() + Duration::from_secs(2);
+        let tasks: Vec<_> = (0..a.flows)
+            .map(|f| tokio::spawn(flow(engine.clone(), f + (1 << 40), a.flows, a.lines, warm)))
+            .collect();
+        for t in tasks {
+            t.await.expect("warm-up flow");
+        }
+        let started = Instant::now();
+        let until = started + Duration::from_secs(a.seconds);
+        let tasks: Vec<_> = (0..a.flows)
+            .map(|f| tokio::spawn(flow(engine.clone(), f, a.flows, a.lines, until)))
+            .collect();
+        let mut total = Done {
+            ops: 0,
+            events: 0,
+            latency: Histogram::new(3).expect("histogram"),
+        };
+        for t in tasks {
+            let d = t.await.expect("flow");
+            total.ops += d.ops;
+            total.events += d.events;
+            total.latency.add(&d.latency).expect("histograms add");
+        }
+        let secs = started.elapsed().as_secs_f64();
+        let stats = engine.stats();
+        let batches = stats.batches.load(std::sync::atomic::Ordering::Relaxed).max(1);
+        let ops_total = stats.ops.load(std::sync::atomic::Ordering::Relaxed);
+        println!(
+            "{} flows, {}-line cheques: {} operations in {secs:.1} s = {:.0} ops/s, {:.0} events/s; \
+             latency p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms; {:.0} operations per commit",
+            a.flows,
+            a.lines,
+            total.ops,
+            total.ops as f64 / secs,
+            total.events as f64 / secs,
+            total.latency.value_at_quantile(0.5) as f64 / 1000.0,
+            total.latency.value_at_quantile(0.99) as f64 / 1000.0,
+            total.latency.value_at_quantile(0.999) as f64 / 1000.0,
+            ops_total as f64 / batches as f64,
+        );
+    });
+    engine.shutdown();
+}
