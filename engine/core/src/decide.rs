@@ -719,6 +719,16 @@ fn released(p: &Purchase) -> Points {
     }
 }
 
+/// The card that now stands for the account of `number`: the card itself, or the last of
+/// the cards that replaced it.
+fn current_card(view: &impl StateView, number: &CardNo) -> CardNo {
+    let mut current = number.clone();
+    while let Some(next) = view.card(&current).and_then(|c| c.replaced_by) {
+        current = next;
+    }
+    current
+}
+
 /// An order that may still be picked up or cancelled.
 fn open_order(view: &impl StateView, number: &OrderNo) -> Result<Order, Rejection> {
     let order = view
@@ -754,7 +764,7 @@ fn order_for(
     let who = match who {
         Some(w) if w.1.id != order.account => return Err(reject(Code::CardMismatch, "")),
         Some(w) => w,
-        None => identify_cheque(view, now, key, Some(&order.card), &[])?
+        None => identify_cheque(view, now, key, Some(&current_card(view, &order.card)), &[])?
             .who
             .ok_or_else(|| reject(Code::CardUnknown, order.card.masked()))?,
     };

@@ -924,6 +924,39 @@ fn orders_are_picked_up_as_promised() {
 }
 
 #[test]
+fn an_order_follows_its_customer_to_a_replacement_card() {
+    let mut w = bare();
+    assert_eq!(order(&mut w, "WEB-4", "10"), Code::Ok);
+    assert!(w
+        .cash(
+            POS,
+            Command::ReplaceCard {
+                old: card(GOLD),
+                new: card("2770000000079"),
+            },
+        )
+        .is_ok());
+    // Without a card shown the order's customer is the one of the new card; the old card
+    // shown is refused as replaced.
+    let r = w.cash(
+        POS,
+        Command::RegisterPurchase {
+            cheque: pickup_cheque("WEB-4", "p1", Some(GOLD)),
+        },
+    );
+    assert_eq!(r.code, Code::CardReplaced);
+    let r = w.cash(
+        POS,
+        Command::RegisterPurchase {
+            cheque: pickup_cheque("WEB-4", "p2", None),
+        },
+    );
+    assert!(r.is_ok(), "{}", r.message);
+    assert_eq!(r.holder.unwrap().masked_card, "*********0079");
+    check_invariants(&w);
+}
+
+#[test]
 fn cancelled_orders_release_their_points() {
     let mut w = bare();
     assert_eq!(order(&mut w, "WEB-2", "50"), Code::Ok);
