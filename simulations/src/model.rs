@@ -1,7 +1,8 @@
 //! The auditor: an independent model of what the engine must answer and what balances
 //! must be. It shares no code with the engine's decisions — it is written from the rules
 //! in the README, for single-line cheques with one 5% accrual offer and a 50% redemption
-//! share, so that a bug in the engine's pricing or ledger shows up as a disagreement.
+//! share, and e-commerce orders picked up as promised, so that a bug in the engine's
+//! pricing or ledger shows up as a disagreement.
 //!
 //! Cards: the workload's card values are `account + generation × accounts`; replacing a
 //! card gives its account the next generation, and a card of an older generation is
@@ -22,6 +23,9 @@ pub enum Expect {
     RefundExists,
     OfflineRedemptionRefused,
     CardReplaced,
+    OrderUnknown,
+    OrderExists,
+    OrderWrongState,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +47,29 @@ pub struct Purchase {
     pub status: Status,
     pub expires_at: i64,
     pub refunded: bool,
+    /// The e-commerce order this purchase picked up: cancelling or expiring it gives the
+    /// order (and its hold) back.
+    pub order: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderStatus {
+    Open,
+    PickedUp,
+    Cancelled,
+    Expired,
+}
+
+/// An online order: its points are held from creation until pick-up (then the purchase
+/// holds them), cancellation or expiry.
+#[derive(Debug, Clone)]
+pub struct Order {
+    pub account: usize,
+    pub amount: i64,
+    pub discount: i64,
+    pub points: i64,
+    pub status: OrderStatus,
+    pub expires_at: i64,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -92,6 +119,23 @@ pub enum Op {
     Replace {
         card: usize,
     },
+    /// The online shop creates an order for a card (one line), reserving points.
+    Order {
+        number: String,
+        card: usize,
+        amount: i64,
+        discount: i64,
+        points: i64,
+    },
+    /// A till buys an order out without showing a card.
+    PickUp {
+        cashbox: u32,
+        cheque: String,
+        number: String,
+    },
+    CancelOrder {
+        number: String,
+    },
     Expire,
 }
 
@@ -100,6 +144,8 @@ pub struct Model {
     pub purchases: BTreeMap<(u32, String), Purchase>,
     pub kiosks: Vec<u32>,
     pub hold_lifetime_ms: i64,
+    pub orders: BTreeMap<String, Order>,
+    pub order_lifetime_ms: i64,
     /// The current card generation of each account.
     pub generation: Vec<usize>,
     /// Refund cheque numbers used per purchase.
@@ -124,7 +170,33 @@ impl Model {
             purchases: BTreeMap::new(),
             kiosks,
             hold_lifetime_ms,
+            orders: BTreeMap::new(),
+            order_lifetime_ms: hold_lifetime_ms * 2,
             refunds: BTreeMap::new(),
+        }
+    }
+
+    pub fn with_order_lifetime(self, order_lifetime_ms: i64) -> Model {
+        Model {
+            order_lifetime_ms,
+            ..self
+        }
+    }
+
+    /// A purchase that ends unconfirmed: its hold goes, or back to its order.
+    fn release(accounts: &mut [Account], orders: &mut BTreeMap<String, Order>, p: &Purchase) {
+        match &p.order {
+            Some(number) => {
+                let o = orders
+                    .get_mut(number)
+                    .expect("an order's purchase has its order");
+                o.status = OrderStatus::Open;
+            }
+            None => {
+                if let Some(c) = p.card {
+                    accounts[c].held -= p.paid;
+                }
+            }
         }
     }
 
@@ -187,6 +259,7 @@ impl Model {
                         status: Status::Held,
                         expires_at: now + self.hold_lifetime_ms,
                         refunded: false,
+                        order: None,
                     },
                 );
                 Expect::Ok
@@ -219,6 +292,7 @@ impl Model {
                                 status: Status::Registered,
                                 expires_at: now + lifetime,
                                 refunded: false,
+                                order: None,
                             },
                         );
                         Expect::Ok
@@ -251,12 +325,14 @@ impl Model {
                 if confirm && p.status == Status::Held {
                     return Expect::PurchaseWrongState;
                 }
-                if let Some(c) = p.card {
-                    let a = &mut self.accounts[c];
-                    a.held -= p.paid;
-                    if confirm {
+                if confirm {
+                    if let Some(c) = p.card {
+                        let a = &mut self.accounts[c];
+                        a.held -= p.paid;
                         a.balance += p.accrual - p.paid;
                     }
+                } else {
+                    Self::release(&mut self.accounts, &mut self.orders, p);
                 }
                 p.status = if confirm {
                     Status::Confirmed
@@ -331,20 +407,111 @@ impl Model {
                         status: Status::Confirmed,
                         expires_at: now,
                         refunded: false,
+                        order: None,
                     },
                 );
                 Expect::Ok
             }
             Op::Expire => {
+                // Orders due are those open before this sweep: a pick-up expiring now gives
+                // its order back, and that order waits for the next sweep.
+                let due: Vec<String> = self
+                    .orders
+                    .iter()
+                    .filter(|(_, o)| o.status == OrderStatus::Open && o.expires_at <= now)
+                    .map(|(n, _)| n.clone())
+                    .collect();
                 for p in self.purchases.values_mut() {
                     if matches!(p.status, Status::Held | Status::Registered) && p.expires_at <= now
                     {
-                        if let Some(c) = p.card {
-                            self.accounts[c].held -= p.paid;
-                        }
+                        Self::release(&mut self.accounts, &mut self.orders, p);
                         p.status = Status::Expired;
                     }
                 }
+                for number in due {
+                    let o = self.orders.get_mut(&number).expect("due order");
+                    self.accounts[o.account].held -= o.points;
+                    o.status = OrderStatus::Expired;
+                }
+                Expect::Ok
+            }
+            Op::Order {
+                number,
+                card,
+                amount,
+                discount,
+                points,
+            } => {
+                if self.orders.contains_key(number) {
+                    return Expect::OrderExists;
+                }
+                if *points > amount - discount {
+                    return Expect::RedeemLimitExceeded;
+                }
+                if self.replaced(*card) {
+                    return Expect::CardReplaced;
+                }
+                let account = self.account_of(*card);
+                let a = &mut self.accounts[account];
+                if *points > a.balance - a.held {
+                    return Expect::InsufficientPoints;
+                }
+                a.held += points;
+                self.orders.insert(
+                    number.clone(),
+                    Order {
+                        account,
+                        amount: *amount,
+                        discount: *discount,
+                        points: *points,
+                        status: OrderStatus::Open,
+                        expires_at: now + self.order_lifetime_ms,
+                    },
+                );
+                Expect::Ok
+            }
+            Op::PickUp {
+                cashbox,
+                cheque,
+                number,
+            } => {
+                let key = (*cashbox, cheque.clone());
+                if self.purchases.contains_key(&key) {
+                    return Expect::PurchaseWrongState;
+                }
+                let Some(o) = self.orders.get_mut(number) else {
+                    return Expect::OrderUnknown;
+                };
+                if o.status != OrderStatus::Open || now >= o.expires_at {
+                    return Expect::OrderWrongState;
+                }
+                o.status = OrderStatus::PickedUp;
+                // The promised discount and the reserved points; 5 % on the money part.
+                let accrual = five_percent(o.amount - o.discount - o.points);
+                self.purchases.insert(
+                    key,
+                    Purchase {
+                        card: Some(o.account),
+                        amount: o.amount,
+                        paid: o.points,
+                        accrual,
+                        status: Status::Registered,
+                        expires_at: now + self.hold_lifetime_ms,
+                        refunded: false,
+                        order: Some(number.clone()),
+                    },
+                );
+                Expect::Ok
+            }
+            Op::CancelOrder { number } => {
+                let Some(o) = self.orders.get_mut(number) else {
+                    return Expect::OrderUnknown;
+                };
+                if o.status != OrderStatus::Open {
+                    return Expect::OrderWrongState;
+                }
+                self.accounts[o.account].held -= o.points;
+                o.status = OrderStatus::Cancelled;
                 Expect::Ok
             }
         }
@@ -418,6 +585,69 @@ mod tests {
             m.accounts[0],
             Account {
                 balance: 525,
+                held: 0
+            }
+        );
+    }
+
+    #[test]
+    fn an_order_holds_its_points_until_picked_up_cancelled_or_expired() {
+        let mut m = Model::new(1, vec![], 1000).with_order_lifetime(5000);
+        m.accounts[0].balance = 1000;
+        let order = |number: &str, points| Op::Order {
+            number: number.into(),
+            card: 0,
+            amount: 1000,
+            discount: 100,
+            points,
+        };
+        assert_eq!(m.apply(&order("o1", 901), 0), Expect::RedeemLimitExceeded);
+        assert_eq!(m.apply(&order("o1", 300), 0), Expect::Ok);
+        assert_eq!(m.apply(&order("o1", 300), 0), Expect::OrderExists);
+        assert_eq!(m.accounts[0].held, 300);
+        let pick = |cheque: &str| Op::PickUp {
+            cashbox: 1,
+            cheque: cheque.into(),
+            number: "o1".into(),
+        };
+        assert_eq!(m.apply(&pick("c1"), 10), Expect::Ok);
+        assert_eq!(m.apply(&pick("c2"), 10), Expect::OrderWrongState);
+        // Cancelling the pick-up gives the order its hold back.
+        let cancel = Op::Cancel {
+            cashbox: 1,
+            cheque: "c1".into(),
+        };
+        assert_eq!(m.apply(&cancel, 20), Expect::Ok);
+        assert_eq!(m.accounts[0].held, 300);
+        // The sweep expires the open order once its lifetime ends.
+        assert_eq!(m.apply(&Op::Expire, 4999), Expect::Ok);
+        assert_eq!(m.accounts[0].held, 300);
+        assert_eq!(m.apply(&Op::Expire, 5000), Expect::Ok);
+        assert_eq!(
+            m.accounts[0],
+            Account {
+                balance: 1000,
+                held: 0
+            }
+        );
+        assert_eq!(m.apply(&pick("c3"), 5001), Expect::OrderWrongState);
+        // Picked up and confirmed: points paid, 5 % of the money part (600) accrued.
+        assert_eq!(m.apply(&order("o2", 300), 6000), Expect::Ok);
+        let pick2 = Op::PickUp {
+            cashbox: 1,
+            cheque: "c4".into(),
+            number: "o2".into(),
+        };
+        assert_eq!(m.apply(&pick2, 6000), Expect::Ok);
+        let confirm = Op::Confirm {
+            cashbox: 1,
+            cheque: "c4".into(),
+        };
+        assert_eq!(m.apply(&confirm, 6001), Expect::Ok);
+        assert_eq!(
+            m.accounts[0],
+            Account {
+                balance: 730,
                 held: 0
             }
         );

@@ -72,6 +72,12 @@ pub struct SimReport {
     pub published: u64,
     pub expired_sweeps: u64,
     pub points_total: i64,
+    /// E-commerce orders created, and how they ended: picked up (and kept), cancelled,
+    /// expired.
+    pub orders: u64,
+    pub orders_picked_up: u64,
+    pub orders_cancelled: u64,
+    pub orders_expired: u64,
 }
 
 /// A disagreement between the engine and the auditor: the run's seed reproduces it.
@@ -106,6 +112,11 @@ enum Flow {
     Registered {
         cheque: String,
     },
+    /// The customer ordered online (through the shop, the admin API) and comes to pick up.
+    Ordered {
+        number: String,
+        amount: i64,
+    },
 }
 
 /// A request whose answer the till has not seen yet, and where its flow goes after it.
@@ -126,6 +137,7 @@ struct Till {
 }
 
 const HOLD_LIFETIME_SECS: u64 = 600;
+const ORDER_LIFETIME_SECS: u64 = 1200;
 
 fn expect_code(e: Expect) -> Code {
     match e {
@@ -139,6 +151,9 @@ fn expect_code(e: Expect) -> Code {
         Expect::RefundExists => Code::RefundExists,
         Expect::OfflineRedemptionRefused => Code::OfflineRedemptionRefused,
         Expect::CardReplaced => Code::CardReplaced,
+        Expect::OrderUnknown => Code::OrderUnknown,
+        Expect::OrderExists => Code::OrderExists,
+        Expect::OrderWrongState => Code::OrderWrongState,
     }
 }
 
@@ -199,6 +214,7 @@ impl Simulation {
     pub fn new(cfg: SimConfig) -> Simulation {
         let program = Program {
             hold_lifetime_secs: HOLD_LIFETIME_SECS,
+            order_lifetime_secs: ORDER_LIFETIME_SECS,
             ..Program::default()
         };
         let kiosks: Vec<u32> = (1..=cfg.kiosks).map(|k| cfg.tills + k).collect();
@@ -218,7 +234,8 @@ impl Simulation {
             seq: 0,
             now: 1_800_000_000_000,
             next_op: cfg.seed as u128 * 1_000_000_000,
-            model: Model::new(cfg.cards, kiosks, HOLD_LIFETIME_SECS as i64 * 1000),
+            model: Model::new(cfg.cards, kiosks, HOLD_LIFETIME_SECS as i64 * 1000)
+                .with_order_lifetime(ORDER_LIFETIME_SECS as i64 * 1000),
             report: SimReport {
                 seed: cfg.seed,
                 ..SimReport::default()
@@ -312,6 +329,9 @@ impl Simulation {
     fn next_request(&mut self, t: usize) -> Option<Waiting> {
         let cashbox = self.tills[t].id;
         let roll = self.rng.random_range(0..100u32);
+        // Orders come from the online shop (an administrator's request); the rest from the till.
+        let mut actor = Actor::Cashbox(CashboxId(cashbox));
+        let shop = Actor::Admin(OperatorName::new("shop").expect("operator name"));
         let (command, op, on_ok, on_refused) = match self.tills[t].flow.clone() {
             Flow::Idle => {
                 let confirmed = self.tills[t].confirmed.len();
@@ -357,6 +377,34 @@ impl Simulation {
                             },
                             Op::Replace { card },
                             Flow::Idle,
+                            Flow::Idle,
+                        )
+                    } else if (91..=93).contains(&roll) {
+                        let number = format!("o{cashbox}-{}", self.tills[t].next_cheque);
+                        let discount = self.rng.random_range(0..=amount / 5);
+                        // Sometimes more points than the customer has, or than the order costs.
+                        let points = self.rng.random_range(0..=(amount - discount) * 11 / 10);
+                        actor = shop;
+                        (
+                            Command::CreateOrder {
+                                number: OrderNo::new(&number).expect("order number"),
+                                card: card_no(card),
+                                lines: vec![OrderLine {
+                                    product: ProductCode::new("p").expect("code"),
+                                    qty: Qty(1000),
+                                    price: Money(amount),
+                                    discount: Money(discount),
+                                }],
+                                points: Points(points),
+                            },
+                            Op::Order {
+                                number: number.clone(),
+                                card,
+                                amount,
+                                discount,
+                                points,
+                            },
+                            Flow::Ordered { number, amount },
                             Flow::Idle,
                         )
                     } else if roll >= 95 {
@@ -438,6 +486,38 @@ impl Simulation {
                 Flow::Registered { cheque: id },
                 Flow::Idle,
             ),
+            Flow::Ordered { number, amount } => {
+                if roll < 3 {
+                    // Never picked up: the order expires.
+                    self.tills[t].flow = Flow::Idle;
+                    return None;
+                } else if roll < 13 {
+                    actor = shop;
+                    (
+                        Command::CancelOrder {
+                            number: OrderNo::new(&number).expect("order number"),
+                        },
+                        Op::CancelOrder { number },
+                        Flow::Idle,
+                        Flow::Idle,
+                    )
+                } else {
+                    self.tills[t].next_cheque += 1;
+                    let id = format!("c{}", self.tills[t].next_cheque);
+                    let mut pickup = cheque(&id, None, amount);
+                    pickup.order = Some(OrderNo::new(&number).expect("order number"));
+                    (
+                        Command::RegisterPurchase { cheque: pickup },
+                        Op::PickUp {
+                            cashbox,
+                            cheque: id.clone(),
+                            number,
+                        },
+                        Flow::Registered { cheque: id },
+                        Flow::Idle,
+                    )
+                }
+            }
             Flow::Registered { cheque: id } => {
                 let c = ChequeId::new(&id).expect("id");
                 if roll < 3 {
@@ -469,7 +549,7 @@ impl Simulation {
         };
         let req = Request {
             op: self.op(),
-            actor: Actor::Cashbox(CashboxId(cashbox)),
+            actor,
             command,
         };
         Some(Waiting {
@@ -629,6 +709,15 @@ impl Simulation {
             ));
         }
         self.report.points_total = self.model.total();
+        for o in self.model.orders.values() {
+            self.report.orders += 1;
+            match o.status {
+                crate::model::OrderStatus::PickedUp => self.report.orders_picked_up += 1,
+                crate::model::OrderStatus::Cancelled => self.report.orders_cancelled += 1,
+                crate::model::OrderStatus::Expired => self.report.orders_expired += 1,
+                crate::model::OrderStatus::Open => {}
+            }
+        }
         Ok(self.report)
     }
 
