@@ -94,6 +94,8 @@ pub struct Terms<'a> {
     pub existing: Option<&'a Purchase>,
     /// Direct discounts allowed (not offline).
     pub discounts: bool,
+    /// Coupons considered (not offline: the till could not check them).
+    pub coupons: bool,
 }
 
 pub fn quote(
@@ -103,7 +105,11 @@ pub fn quote(
     paid: Points,
     terms: &Terms<'_>,
 ) -> Quote {
-    let (good, mut notes) = coupons_shown(view, cheque, terms.who, terms.existing);
+    let (good, mut notes) = if terms.coupons {
+        coupons_shown(view, cheque, terms.who, terms.existing)
+    } else {
+        (Vec::new(), Vec::new())
+    };
     let series: Vec<CouponSeriesId> = good.iter().map(|c| c.series).collect();
     let grants = Grants {
         discounts: terms.discounts,

@@ -344,6 +344,7 @@ fn online<'a>(
         who,
         existing,
         discounts: true,
+        coupons: true,
     }
 }
 
@@ -1186,16 +1187,17 @@ fn decide_offline(
     if cheque.order.is_some() {
         return Err(reject(Code::OrderWrongState, "orders are picked up online"));
     }
+    // Offline cheques get no discounts, use no coupons and earn none: the till could not
+    // check them.
     let terms = Terms {
         discounts: false,
+        coupons: false,
         ..online(cashbox, who.as_ref(), None)
     };
-    let mut q = quote(view, program, cheque, Points::ZERO, &terms);
-    // Offline cheques use no coupons and earn none: the till could not check them.
-    q.used.clear();
-    q.priced.perks.clear();
+    let q = quote(view, program, cheque, Points::ZERO, &terms);
     let t = totals(&q.priced.lines, None);
     check_tenders(cheque, &t)?;
+    // Nor messages: nobody reads the screen of an upload.
     let out = PerksOut {
         messages: Vec::new(),
         issued: Vec::new(),

@@ -629,6 +629,40 @@ fn coupons_are_used_once_and_never_fail_the_cheque() {
 }
 
 #[test]
+fn offline_cheques_ignore_coupons() {
+    let mut w = bare();
+    // An accrual that needs a coupon: an offline cheque showing one gets nothing from it
+    // and uses nothing.
+    w.admin_ok(Command::UpsertOffer {
+        offer: when(accrual(62, pct("20")), |c| {
+            c.coupon = Some(CouponSeriesId(2))
+        }),
+    });
+    issue(&mut w, 2, "OFF-1", None, 23);
+    let mut c = World::cheque(Some(GOLD), "off", &[("bread", "1", "100")]);
+    c.coupons = vec!["OFF-1".into()];
+    let r = w.cash(
+        POS,
+        Command::ImportOfflinePurchase {
+            cheque: c,
+            points_paid: Points::ZERO,
+            local_discount: Money::ZERO,
+        },
+    );
+    assert!(r.is_ok(), "{}", r.message);
+    assert_eq!(r.totals.unwrap().accrual, Points::ZERO);
+    assert!(r.coupons_used.is_empty() && r.messages.is_empty());
+    assert_eq!(
+        w.state
+            .coupon(&CouponCode::new("OFF-1").unwrap())
+            .unwrap()
+            .used,
+        0
+    );
+    check_invariants(&w);
+}
+
+#[test]
 fn unlimited_coupons_and_coupons_no_offer_asks_for() {
     let mut w = bare();
     coupon_offer(&mut w, 2);
