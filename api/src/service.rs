@@ -339,8 +339,14 @@ impl pb::cash_service_server::CashService for CashApi {
     ) -> Rpc<pb::ChequeReply> {
         let _timer = self.metrics.timer("PayWithBonus");
         let (call, msg) = self.open(req, "PayWithBonus")?;
+        let cheque = cv::cheque(msg.cheque, self.lines_max()).map_err(invalid)?;
+        if cheque.order.is_some() {
+            return Err(Status::invalid_argument(
+                "cheque.order: an order is paid with the points reserved for it; register the cheque",
+            ));
+        }
         let command = Command::PayWithBonus {
-            cheque: cv::cheque(msg.cheque, self.lines_max()).map_err(invalid)?,
+            cheque,
             points: cv::points("points", &msg.points).map_err(invalid)?,
         };
         self.run_with_slip(&call, &msg.operation_id, command, msg.slip_width)

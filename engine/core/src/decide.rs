@@ -848,6 +848,12 @@ fn decide_cash(
             if points.0 <= 0 {
                 return Err(reject(Code::AmountInvalid, "points"));
             }
+            if cheque.order.is_some() {
+                return Err(reject(
+                    Code::Forbidden,
+                    "an order is paid with the points reserved for it: register the cheque",
+                ));
+            }
             let key = purchase_key(cashbox, &cheque.cheque);
             let Identified {
                 who,

@@ -991,6 +991,27 @@ fn an_order_follows_its_customer_to_a_replacement_card() {
 }
 
 #[test]
+fn an_order_is_not_paid_with_a_hold() {
+    let mut w = bare();
+    assert_eq!(order(&mut w, "WEB-5", "10"), Code::Ok);
+    // A hold naming an order (known or not) is refused and changes nothing.
+    for number in ["WEB-5", "WEB-404"] {
+        let before = w.state.projection.clone();
+        let r = w.run(
+            Actor::Cashbox(POS),
+            Command::PayWithBonus {
+                cheque: pickup_cheque(number, "h1", Some(GOLD)),
+                points: pts("5"),
+            },
+        );
+        assert_eq!(r.reply.code, Code::Forbidden);
+        assert!(r.events.is_empty());
+        assert_eq!(w.state.projection, before);
+    }
+    check_invariants(&w);
+}
+
+#[test]
 fn cancelled_orders_release_their_points() {
     let mut w = bare();
     assert_eq!(order(&mut w, "WEB-2", "50"), Code::Ok);
