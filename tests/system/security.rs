@@ -502,7 +502,7 @@ fn pick<'a>(rng: &mut StdRng, from: &[&'a str]) -> &'a str {
 /// A cheque that is wrong in one random way.
 fn malformed_cheque(rng: &mut StdRng) -> pb::Cheque {
     let mut c = cheque("X-1", CARD, vec![line("bread", "1", "10")]);
-    match rng.random_range(0..9) {
+    match rng.random_range(0..12) {
         0 => {
             c.card = pick(rng, &["12a4", "", "1 2", "-1"]).to_owned()
                 + &"9".repeat(rng.random_range(1..40))
@@ -524,6 +524,16 @@ fn malformed_cheque(rng: &mut StdRng) -> pb::Cheque {
         }
         6 => c.cheque_id = pick(rng, &["", "has space", "\u{0}", &"x".repeat(65)]).into(),
         7 => c.lines[0].product = pick(rng, &["", "with space", &"p".repeat(65)]).into(),
+        8 => c.order = pick(rng, &["WEB 1", "web_1", &"o".repeat(33), "zakaz-№1"]).into(),
+        // An order nobody created: refused, whatever the lines.
+        9 => c.order = "WEB-404".into(),
+        10 => {
+            c.coupons = if rng.random_bool(0.5) {
+                vec!["C-1".into(); 17]
+            } else {
+                vec!["C".repeat(257)]
+            }
+        }
         _ => c.card = "2770000000099".into(), // unknown card
     }
     c
@@ -565,11 +575,16 @@ async fn hostile(t: &Target, seed: u64) -> Got {
         // Paying with points that are not there, or from cards that may not pay.
         1 => {
             let mut c = cheque(&format!("P-{seed}"), CARD, vec![line("bread", "1", "5000")]);
-            let points = match rng.random_range(0..4) {
+            let points = match rng.random_range(0..5) {
                 0 => "2000".to_owned(),
                 1 => "0".into(),
                 2 => {
                     c.card = BLOCKED_CARD.into();
+                    "1".into()
+                }
+                // An order is paid with the points reserved for it, never with a hold.
+                3 => {
+                    c.order = pick(&mut rng, &["WEB-1", "WEB-404"]).into();
                     "1".into()
                 }
                 _ => format!("-{}", rng.random_range(1..100)),
