@@ -502,7 +502,7 @@ fn pick<'a>(rng: &mut StdRng, from: &[&'a str]) -> &'a str {
 /// A cheque that is wrong in one random way.
 fn malformed_cheque(rng: &mut StdRng) -> pb::Cheque {
     let mut c = cheque("X-1", CARD, vec![line("bread", "1", "10")]);
-    match rng.random_range(0..12) {
+    match rng.random_range(0..13) {
         0 => {
             c.card = pick(rng, &["12a4", "", "1 2", "-1"]).to_owned()
                 + &"9".repeat(rng.random_range(1..40))
@@ -527,6 +527,8 @@ fn malformed_cheque(rng: &mut StdRng) -> pb::Cheque {
         8 => c.order = pick(rng, &["WEB 1", "web_1", &"o".repeat(33), "zakaz-№1"]).into(),
         // An order nobody created: refused, whatever the lines.
         9 => c.order = "WEB-404".into(),
+        // Price and quantity each within bounds, their product beyond the largest amount.
+        11 => c.lines = vec![line("bread", "1000000", "100000000000")],
         10 => {
             c.coupons = if rng.random_bool(0.5) {
                 vec!["C-1".into(); 17]

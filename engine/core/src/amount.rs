@@ -202,7 +202,17 @@ pub fn percent_of(base_minor: i64, percent: Percent) -> i64 {
     i64::try_from(v).expect("percent of a bounded amount fits")
 }
 
+/// Price times quantity, if it stays within [`AMOUNT_MINOR_MAX`]: what a cheque or an
+/// order line may amount to (price and quantity are each bounded, their product is not).
+pub fn line_amount(price_minor: i64, qty: Qty) -> Option<i64> {
+    let v = div_round(i128::from(price_minor) * i128::from(qty.0), 1000);
+    i64::try_from(v)
+        .ok()
+        .filter(|v| (0..=AMOUNT_MINOR_MAX).contains(v))
+}
+
 /// Price (minor units per unit) times quantity (thousandths), rounded by the one rule.
+/// For lines already checked with [`line_amount`].
 pub fn extend(price_minor: i64, qty: Qty) -> i64 {
     let v = div_round(i128::from(price_minor) * i128::from(qty.0), 1000);
     i64::try_from(v).expect("a bounded price times a bounded quantity fits")

@@ -322,7 +322,12 @@ fn check_lines(program: &Program, cheque: &Cheque) -> Result<(), Rejection> {
         ));
     }
     for (i, l) in cheque.lines.iter().enumerate() {
-        let amount = crate::amount::extend(l.price.0, l.qty);
+        let amount = crate::amount::line_amount(l.price.0, l.qty).ok_or_else(|| {
+            reject(
+                Code::AmountInvalid,
+                format!("line {i}: price × quantity above the largest amount"),
+            )
+        })?;
         if l.local_discount.0 < 0 || l.local_discount.0 > amount {
             return Err(reject(
                 Code::AmountInvalid,
@@ -1420,7 +1425,12 @@ fn decide_admin(
             }
             let mut net = 0;
             for (i, l) in lines.iter().enumerate() {
-                let amount = crate::amount::extend(l.price.0, l.qty);
+                let amount = crate::amount::line_amount(l.price.0, l.qty).ok_or_else(|| {
+                    reject(
+                        Code::AmountInvalid,
+                        format!("line {i}: price × quantity above the largest amount"),
+                    )
+                })?;
                 if l.discount.0 < 0 || l.discount.0 > amount {
                     return Err(reject(
                         Code::AmountInvalid,

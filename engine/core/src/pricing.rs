@@ -186,11 +186,15 @@ pub fn price(
         .map(|line| {
             let product = view.product(&line.product);
             let code = product.as_ref().map_or(&line.product, |p| &p.code).clone();
+            let amount = extend(line.price.0, line.qty);
             Facts {
-                amount: extend(line.price.0, line.qty),
-                floor: product
-                    .as_ref()
-                    .map_or(0, |p| extend(p.min_price.0, line.qty)),
+                amount,
+                // A minimal price above the line's own price leaves no room; computed so
+                // that a large minimal price cannot overflow.
+                floor: product.as_ref().map_or(0, |p| {
+                    crate::amount::line_amount(p.min_price.0, line.qty)
+                        .map_or(amount, |f| f.min(amount))
+                }),
                 promotional: product.as_ref().is_some_and(|p| p.promotional),
                 qty: line.qty,
                 favourite: grants.favourites.contains(&code),
@@ -304,8 +308,10 @@ pub fn price(
         .enumerate()
         .map(|(i, line)| {
             let due = net[i] - parts[i];
-            let accrual =
-                rates[i].iter().map(|&r| percent_of(due, r)).sum::<i64>() + fixed_accrual[i];
+            // Bounded like any amount, however many offers stack.
+            let accrual = (rates[i].iter().map(|&r| percent_of(due, r)).sum::<i64>()
+                + fixed_accrual[i])
+                .min(crate::amount::AMOUNT_MINOR_MAX);
             PricedLine {
                 line: line.clone(),
                 amount: Money(facts[i].amount),

@@ -1251,3 +1251,35 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_line_beyond_the_largest_amount_is_refused_not_computed() {
+    let mut w = bare();
+    // Price and quantity are each within bounds, their product is not.
+    let big = World::cheque(Some(GOLD), "big", &[("bread", "1000000", "100000000000")]);
+    let r = calculate(&w.state, &w.program, POS, &big, w.now);
+    assert_eq!(r.code, Code::AmountInvalid, "{}", r.message);
+    let before = w.state.projection.clone();
+    let r = w.cash(POS, Command::RegisterPurchase { cheque: big });
+    assert_eq!(r.code, Code::AmountInvalid);
+    assert_eq!(w.state.projection, before);
+    // A minimal price whose total would overflow leaves the line no room, nothing more.
+    w.admin_ok(Command::ImportProducts {
+        products: vec![Product {
+            code: ProductCode::new("gold-bar").unwrap(),
+            name: "gold bar".into(),
+            group: None,
+            barcodes: Vec::new(),
+            min_price: Money(loyalty_core::amount::AMOUNT_MINOR_MAX),
+            promotional: false,
+        }],
+    });
+    w.admin_ok(Command::UpsertOffer {
+        offer: discount(50, pct("10")),
+    });
+    let c = World::cheque(Some(GOLD), "bar", &[("gold-bar", "1000000", "1")]);
+    let r = calculate(&w.state, &w.program, POS, &c, w.now);
+    assert!(r.is_ok(), "{}", r.message);
+    assert_eq!(r.lines[0].discount, Money::ZERO);
+    assert_eq!(r.lines[0].redeem_cap, Points::ZERO);
+}
