@@ -85,9 +85,16 @@ pub fn positive_qty(field: &str, s: &str) -> Wire<Qty> {
     Ok(q)
 }
 
+/// A cashbox's local time, within the years a till's clock can sensibly show (so that
+/// lifetimes added to it stay far from the calendar's limits).
 pub fn local_time(field: &str, s: &str) -> Wire<NaiveDateTime> {
-    NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S")
-        .map_err(|e| bad(field, format!("expected YYYY-MM-DDTHH:MM:SS ({e})")))
+    use chrono::Datelike;
+    let t = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S")
+        .map_err(|e| bad(field, format!("expected YYYY-MM-DDTHH:MM:SS ({e})")))?;
+    if !(2000..=2200).contains(&t.year()) {
+        return Err(bad(field, "the year must be within 2000-2200"));
+    }
+    Ok(t)
 }
 
 /// The lines limit is enforced here too, before any allocation proportional to it.
@@ -952,6 +959,18 @@ mod tests {
             if let Ok(p) = points("points", &pts) {
                 prop_assert!(p.0 >= 0 && p.0 <= loyalty_core::amount::AMOUNT_MINOR_MAX);
             }
+        }
+    }
+
+    #[test]
+    fn local_times_stay_within_a_tills_years() {
+        assert!(local_time("t", "2026-11-23T12:00:00").is_ok());
+        for bad in [
+            "1999-12-31T23:59:59",
+            "2201-01-01T00:00:00",
+            "+262143-12-31T00:00:00",
+        ] {
+            assert_eq!(local_time("t", bad).unwrap_err().field, "t", "{bad}");
         }
     }
 

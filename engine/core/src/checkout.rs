@@ -219,7 +219,9 @@ pub fn perks(
                 };
                 let taken: Vec<CouponCode> = out.issued.iter().map(|c| c.code.clone()).collect();
                 let code = issued_code(view, key, *offer, &taken);
-                let expires = at + chrono::Duration::days(i64::from(series.valid_days));
+                let expires = at
+                    .checked_add_signed(chrono::Duration::days(i64::from(series.valid_days)))
+                    .unwrap_or(chrono::NaiveDateTime::MAX);
                 out.issued.push(IssuedCoupon {
                     code: code.clone(),
                     series: series.id,
