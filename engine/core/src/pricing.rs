@@ -267,7 +267,9 @@ pub fn price(
                     .collect();
                 match *rate {
                     Rate::Percent(p) => lines.iter().for_each(|&i| rates[i].push(p)),
-                    Rate::PerLine(x) => lines.iter().for_each(|&i| fixed_accrual[i] += x),
+                    Rate::PerLine(x) => lines
+                        .iter()
+                        .for_each(|&i| fixed_accrual[i] = fixed_accrual[i].saturating_add(x)),
                     Rate::Total(x) => accrual_totals.push((x, lines.clone())),
                 }
                 for &i in &lines {
@@ -292,7 +294,7 @@ pub fn price(
     for (x, lines) in accrual_totals {
         let weights: Vec<i64> = lines.iter().map(|&i| net[i].max(0)).collect();
         for (&i, part) in lines.iter().zip(allocate(x, &weights)) {
-            fixed_accrual[i] += part;
+            fixed_accrual[i] = fixed_accrual[i].saturating_add(part);
         }
     }
     let caps: Vec<i64> = (0..n)
@@ -309,8 +311,11 @@ pub fn price(
         .map(|(i, line)| {
             let due = net[i] - parts[i];
             // Bounded like any amount, however many offers stack.
-            let accrual = (rates[i].iter().map(|&r| percent_of(due, r)).sum::<i64>()
-                + fixed_accrual[i])
+            let accrual = rates[i]
+                .iter()
+                .fold(fixed_accrual[i], |sum, &r| {
+                    sum.saturating_add(percent_of(due, r))
+                })
                 .min(crate::amount::AMOUNT_MINOR_MAX);
             PricedLine {
                 line: line.clone(),
