@@ -136,6 +136,24 @@ struct Shared {
     clock: Arc<dyn Clock>,
     lanes: Mutex<HashMap<CashboxId, u32>>,
     stats: Stats,
+    offers: Mutex<OfferCache>,
+}
+
+/// The offers as read queries last loaded them, so that every `Calculate` does not scan
+/// them again. The writer bumps the version (and drops the list) when a batch changed an
+/// offer; a query stores what it loaded only if the version did not move meanwhile.
+#[derive(Default)]
+struct OfferCache {
+    version: u64,
+    offers: Option<Arc<[loyalty_core::model::Offer]>>,
+}
+
+impl Shared {
+    fn offers_changed(&self) {
+        let mut c = self.offers.lock().expect("offer cache lock");
+        c.version += 1;
+        c.offers = None;
+    }
 }
 
 /// A place in a cashbox's lane; dropping it frees the place.
@@ -203,6 +221,7 @@ impl Engine {
             clock,
             lanes: Mutex::new(HashMap::new()),
             stats: Stats::default(),
+            offers: Mutex::new(OfferCache::default()),
         });
         let writer_shared = shared.clone();
         let handle = std::thread::Builder::new()
@@ -330,12 +349,24 @@ impl Engine {
 
     /// Runs a read-only query against committed state.
     pub fn read<R>(&self, f: impl FnOnce(&StoredState<'_>) -> R) -> Result<R, EngineError> {
-        let view = StoredState::new(&*self.shared.store);
+        let (version, cached) = {
+            let c = self.shared.offers.lock().expect("offer cache lock");
+            (c.version, c.offers.clone())
+        };
+        let fresh = cached.is_none();
+        let view = StoredState::new(&*self.shared.store).with_offers(cached);
         let r = f(&view);
-        match view.take_failure() {
-            Some(e) => Err(e.into()),
-            None => Ok(r),
+        if let Some(e) = view.take_failure() {
+            return Err(e.into());
         }
+        // Only a complete read is kept, and only if no offer changed since it began.
+        if let (true, Some(loaded)) = (fresh, view.cached_offers()) {
+            let mut c = self.shared.offers.lock().expect("offer cache lock");
+            if c.version == version {
+                c.offers = Some(loaded);
+            }
+        }
+        Ok(r)
     }
 
     /// Rebuilds the projection from the log and compares it with the live state; with
@@ -466,6 +497,14 @@ impl Writer {
         stats.queued.fetch_sub(n, Ordering::Relaxed);
         match result {
             Ok(done) => {
+                let offers_changed = done.outcomes.iter().any(|o| {
+                    o.events
+                        .iter()
+                        .any(|e| matches!(e, loyalty_core::event::Event::OfferUpserted { .. }))
+                });
+                if offers_changed {
+                    shared.offers_changed();
+                }
                 stats.batches.fetch_add(1, Ordering::Relaxed);
                 stats.ops.fetch_add(n, Ordering::Relaxed);
                 stats
@@ -494,6 +533,7 @@ impl Writer {
         // A rewrite goes past the cache.
         let report = verify_store(&*self.shared.store, rewrite);
         self.store.clear();
+        self.shared.offers_changed();
         Ok(report?)
     }
 }

@@ -65,6 +65,17 @@ impl<'s> StoredState<'s> {
         }
     }
 
+    /// Starts with these offers instead of scanning them (a cache the caller keeps fresh).
+    pub fn with_offers(self, offers: Option<std::sync::Arc<[Offer]>>) -> Self {
+        *self.offers.borrow_mut() = offers;
+        self
+    }
+
+    /// The offers this view has read, if it read them.
+    pub fn cached_offers(&self) -> Option<std::sync::Arc<[Offer]>> {
+        self.offers.borrow().clone()
+    }
+
     /// The buffered writes as one batch (the caller adds log records).
     pub fn into_batch(self) -> Batch {
         let mut b = Batch::default();

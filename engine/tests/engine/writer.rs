@@ -320,3 +320,56 @@ async fn a_full_lane_is_refused_with_a_retry_hint() {
     }
     assert!(results.iter().any(|r| r.is_ok()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn previews_see_an_offer_change_at_once() {
+    let h = setup("100").await;
+    let preview = |engine: &Engine| {
+        engine
+            .read(|v| {
+                loyalty_core::decide::calculate(
+                    v,
+                    engine.program(),
+                    CashboxId(1),
+                    &cheque("100", "p", "50"),
+                    engine.now(),
+                )
+            })
+            .unwrap()
+            .totals
+            .unwrap()
+            .accrual
+    };
+    // Read queries keep the offers they loaded; a committed change replaces them.
+    assert_eq!(preview(&h.engine), Points::ZERO);
+    assert_eq!(preview(&h.engine), Points::ZERO);
+    for (percent, enabled, want) in [("10", true, "5"), ("20", true, "10"), ("20", false, "0")] {
+        let offer = Offer {
+            enabled,
+            ..Offer::new(
+                OfferId(1),
+                OfferEffect::Accrual(Rate::Percent(Percent::parse(percent).unwrap())),
+                OfferScope::Cheque,
+                NaiveDate::from_ymd_opt(2020, 1, 1)
+                    .unwrap()
+                    .and_hms_opt(0, 0, 0)
+                    .unwrap(),
+                NaiveDate::from_ymd_opt(2030, 1, 1)
+                    .unwrap()
+                    .and_hms_opt(0, 0, 0)
+                    .unwrap(),
+            )
+        };
+        let ops = Actor::Admin(OperatorName::new("ops").expect("operator name"));
+        assert!(run(&h.engine, ops, Command::UpsertOffer { offer })
+            .await
+            .reply
+            .is_ok());
+        assert_eq!(
+            preview(&h.engine),
+            Points::parse(want).unwrap(),
+            "{percent}% {enabled}"
+        );
+        assert_eq!(preview(&h.engine), Points::parse(want).unwrap());
+    }
+}
