@@ -367,3 +367,62 @@ pub fn render(template: &str, t: &Totals, balance: Option<Points>) -> String {
             &balance.map_or_else(String::new, |b| b.to_string()),
         )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn at() -> chrono::NaiveDateTime {
+        chrono::NaiveDate::from_ymd_opt(2026, 11, 23)
+            .and_then(|d| d.and_hms_opt(12, 0, 0))
+            .expect("date")
+    }
+
+    proptest! {
+        /// The line index finds exactly the lines `Offer::targets` says an offer covers, in
+        /// cheque order, for every kind of scope and any group paths.
+        #[test]
+        fn the_line_index_agrees_with_the_scope_rule(
+            lines in prop::collection::vec((0u8..6, prop::option::of((0u8..3, prop::option::of(0u8..3))), any::<bool>()), 0..30),
+            scope in 0u8..4,
+            picks in prop::collection::vec(0u8..6, 1..4),
+        ) {
+            let group = |(a, b): (u8, Option<u8>)| {
+                let path = match b {
+                    Some(b) => format!("g{a}/s{b}"),
+                    None => format!("g{a}"),
+                };
+                GroupCode::new(&path).expect("group")
+            };
+            let facts: Vec<Facts> = lines
+                .iter()
+                .map(|&(code, g, favourite)| Facts {
+                    amount: 100,
+                    floor: 0,
+                    promotional: false,
+                    qty: Qty(1000),
+                    code: ProductCode::new(&format!("p{code}")).expect("code"),
+                    group: g.map(group),
+                    favourite,
+                })
+                .collect();
+            let scope = match scope {
+                0 => OfferScope::Cheque,
+                1 => OfferScope::Favourites,
+                2 => OfferScope::Products(
+                    picks.iter().map(|p| ProductCode::new(&format!("p{p}")).expect("code")).collect(),
+                ),
+                _ => OfferScope::Groups(
+                    picks.iter().map(|p| group((p % 3, (p / 3 == 1).then_some(p % 3)))).collect(),
+                ),
+            };
+            let offer = Offer::new(OfferId(1), OfferEffect::Accrual(Rate::PerLine(1)), scope, at(), at())
+                .normalized();
+            let by_rule: Vec<usize> = (0..facts.len())
+                .filter(|&i| offer.targets(&facts[i].code, facts[i].group.as_ref(), facts[i].favourite))
+                .collect();
+            prop_assert_eq!(LineIndex::new(&facts).targets(&offer), by_rule);
+        }
+    }
+}
