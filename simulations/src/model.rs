@@ -50,6 +50,8 @@ pub struct Purchase {
     /// The e-commerce order this purchase picked up: cancelling or expiring it gives the
     /// order (and its hold) back.
     pub order: Option<String>,
+    /// The single-use coupon it used (for 10 % off), given back if it ends unconfirmed.
+    pub coupon: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,12 +97,14 @@ pub enum Op {
         card: usize,
         amount: i64,
         points: i64,
+        coupon: Option<String>,
     },
     Register {
         cashbox: u32,
         cheque: String,
         card: Option<usize>,
         amount: i64,
+        coupon: Option<String>,
     },
     Confirm {
         cashbox: u32,
@@ -146,6 +150,10 @@ pub struct Model {
     pub hold_lifetime_ms: i64,
     pub orders: BTreeMap<String, Order>,
     pub order_lifetime_ms: i64,
+    /// Single-use coupons and how many purchases use them now (0 or 1).
+    pub coupons: BTreeMap<String, u32>,
+    /// Times a purchase took a coupon (some given back since, by cancels and expiry).
+    pub coupon_uses: u64,
     /// The current card generation of each account.
     pub generation: Vec<usize>,
     /// Refund cheque numbers used per purchase.
@@ -155,6 +163,11 @@ pub struct Model {
 /// 5% of `base` minor units, rounded half away from zero.
 fn five_percent(base: i64) -> i64 {
     (base * 5 + 50).div_euclid(100)
+}
+
+/// 10% of `base` minor units, rounded half away from zero: the coupon discount.
+fn ten_percent(base: i64) -> i64 {
+    (base * 10 + 50).div_euclid(100)
 }
 
 /// Half of `amount`, rounded half away from zero: the redemption cap of a line.
@@ -172,7 +185,49 @@ impl Model {
             hold_lifetime_ms,
             orders: BTreeMap::new(),
             order_lifetime_ms: hold_lifetime_ms * 2,
+            coupons: BTreeMap::new(),
+            coupon_uses: 0,
             refunds: BTreeMap::new(),
+        }
+    }
+
+    pub fn with_coupons(self, codes: impl IntoIterator<Item = String>) -> Model {
+        Model {
+            coupons: codes.into_iter().map(|c| (c, 0)).collect(),
+            ..self
+        }
+    }
+
+    /// The discount a cheque gets from a coupon shown with it and the coupon it then uses:
+    /// 10 % with a known single-use coupon nobody else uses, shown with a card, when 10 %
+    /// is not nothing. `own` is the coupon the purchase already uses.
+    fn coupon_discount(
+        &self,
+        shown: Option<&String>,
+        card: bool,
+        amount: i64,
+        own: Option<&String>,
+    ) -> (i64, Option<String>) {
+        let Some(code) = shown.filter(|_| card) else {
+            return (0, None);
+        };
+        let Some(&used) = self.coupons.get(code) else {
+            return (0, None);
+        };
+        let discount = ten_percent(amount);
+        if used - u32::from(own == Some(code)) >= 1 || discount == 0 {
+            return (0, None);
+        }
+        (discount, Some(code.clone()))
+    }
+
+    fn take_coupon(&mut self, code: Option<&String>, delta: i32) {
+        if let Some(c) = code {
+            self.coupon_uses += u64::from(delta > 0);
+            let used = self.coupons.get_mut(c).expect("a used coupon exists");
+            *used = used
+                .checked_add_signed(delta)
+                .expect("coupon uses stay within 0..=1");
         }
     }
 
@@ -184,7 +239,15 @@ impl Model {
     }
 
     /// A purchase that ends unconfirmed: its hold goes, or back to its order.
-    fn release(accounts: &mut [Account], orders: &mut BTreeMap<String, Order>, p: &Purchase) {
+    fn release(
+        accounts: &mut [Account],
+        orders: &mut BTreeMap<String, Order>,
+        coupons: &mut BTreeMap<String, u32>,
+        p: &Purchase,
+    ) {
+        if let Some(c) = &p.coupon {
+            *coupons.get_mut(c).expect("a used coupon exists") -= 1;
+        }
         match &p.order {
             Some(number) => {
                 let o = orders
@@ -231,6 +294,7 @@ impl Model {
                 card,
                 amount,
                 points,
+                coupon,
             } => {
                 if self.replaced(*card) {
                     return Expect::CardReplaced;
@@ -239,16 +303,18 @@ impl Model {
                 if self.purchases.contains_key(&key) {
                     return Expect::PurchaseWrongState;
                 }
+                let (discount, used) = self.coupon_discount(coupon.as_ref(), true, *amount, None);
                 let account = self.account_of(*card);
                 let a = &mut self.accounts[account];
                 if *points > a.balance - a.held {
                     return Expect::InsufficientPoints;
                 }
-                if *points > half(*amount) {
+                if *points > half(amount - discount) {
                     return Expect::RedeemLimitExceeded;
                 }
                 a.held += points;
-                let accrual = five_percent(amount - points);
+                let accrual = five_percent(amount - discount - points);
+                self.take_coupon(used.as_ref(), 1);
                 self.purchases.insert(
                     key,
                     Purchase {
@@ -260,6 +326,7 @@ impl Model {
                         expires_at: now + self.hold_lifetime_ms,
                         refunded: false,
                         order: None,
+                        coupon: used,
                     },
                 );
                 Expect::Ok
@@ -269,19 +336,24 @@ impl Model {
                 cheque,
                 card,
                 amount,
+                coupon,
             } => {
                 let key = (*cashbox, cheque.clone());
                 let lifetime = self.hold_lifetime_ms;
                 let replaced = card.is_some_and(|c| self.replaced(c));
                 let account = card.map(|c| self.account_of(c));
-                match self.purchases.get_mut(&key) {
+                let existing = self.purchases.get(&key).cloned();
+                match existing {
                     None if replaced => Expect::CardReplaced,
                     None => {
+                        let (discount, used) =
+                            self.coupon_discount(coupon.as_ref(), card.is_some(), *amount, None);
                         let accrual = if card.is_some() {
-                            five_percent(*amount)
+                            five_percent(amount - discount)
                         } else {
                             0
                         };
+                        self.take_coupon(used.as_ref(), 1);
                         self.purchases.insert(
                             key,
                             Purchase {
@@ -293,6 +365,7 @@ impl Model {
                                 expires_at: now + lifetime,
                                 refunded: false,
                                 order: None,
+                                coupon: used,
                             },
                         );
                         Expect::Ok
@@ -304,8 +377,23 @@ impl Model {
                         if replaced {
                             return Expect::CardReplaced;
                         }
+                        let (discount, used) = self.coupon_discount(
+                            coupon.as_ref(),
+                            true,
+                            p.amount,
+                            p.coupon.as_ref(),
+                        );
+                        if p.paid > half(p.amount - discount) {
+                            return Expect::RedeemLimitExceeded;
+                        }
+                        if used != p.coupon {
+                            self.take_coupon(p.coupon.as_ref(), -1);
+                            self.take_coupon(used.as_ref(), 1);
+                        }
+                        let p = self.purchases.get_mut(&key).expect("held purchase");
                         p.status = Status::Registered;
-                        p.accrual = five_percent(p.amount - p.paid);
+                        p.accrual = five_percent(p.amount - discount - p.paid);
+                        p.coupon = used;
                         Expect::Ok
                     }
                     Some(_) => Expect::PurchaseWrongState,
@@ -332,7 +420,7 @@ impl Model {
                         a.balance += p.accrual - p.paid;
                     }
                 } else {
-                    Self::release(&mut self.accounts, &mut self.orders, p);
+                    Self::release(&mut self.accounts, &mut self.orders, &mut self.coupons, p);
                 }
                 p.status = if confirm {
                     Status::Confirmed
@@ -408,6 +496,7 @@ impl Model {
                         expires_at: now,
                         refunded: false,
                         order: None,
+                        coupon: None,
                     },
                 );
                 Expect::Ok
@@ -424,7 +513,7 @@ impl Model {
                 for p in self.purchases.values_mut() {
                     if matches!(p.status, Status::Held | Status::Registered) && p.expires_at <= now
                     {
-                        Self::release(&mut self.accounts, &mut self.orders, p);
+                        Self::release(&mut self.accounts, &mut self.orders, &mut self.coupons, p);
                         p.status = Status::Expired;
                     }
                 }
@@ -499,6 +588,7 @@ impl Model {
                         expires_at: now + self.hold_lifetime_ms,
                         refunded: false,
                         order: Some(number.clone()),
+                        coupon: None,
                     },
                 );
                 Expect::Ok
@@ -546,6 +636,7 @@ mod tests {
             card: 0,
             amount: 1000,
             points: 500,
+            coupon: None,
         };
         assert_eq!(m.apply(&pay, 0), Expect::Ok);
         assert_eq!(m.accounts[0].held, 500);
@@ -555,7 +646,8 @@ mod tests {
                     cashbox: 1,
                     cheque: "c".into(),
                     card: Some(0),
-                    amount: 1000
+                    amount: 1000,
+                    coupon: None,
                 },
                 1
             ),
@@ -666,6 +758,7 @@ mod tests {
             card,
             amount: 1000,
             points: 100,
+            coupon: None,
         };
         assert_eq!(m.apply(&pay(1), 0), Expect::CardReplaced);
         assert_eq!(m.apply(&pay(3), 0), Expect::Ok);

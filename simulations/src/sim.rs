@@ -78,6 +78,10 @@ pub struct SimReport {
     pub orders_picked_up: u64,
     pub orders_cancelled: u64,
     pub orders_expired: u64,
+    /// Coupons taken by purchases, and those still used at the end (the rest were given
+    /// back by cancels and expiry).
+    pub coupon_uses: u64,
+    pub coupons_kept: u64,
 }
 
 /// A disagreement between the engine and the auditor: the run's seed reproduces it.
@@ -108,6 +112,7 @@ enum Flow {
         cheque: String,
         card: usize,
         amount: i64,
+        coupon: Option<String>,
     },
     Registered {
         cheque: String,
@@ -138,6 +143,14 @@ struct Till {
 
 const HOLD_LIFETIME_SECS: u64 = 600;
 const ORDER_LIFETIME_SECS: u64 = 1200;
+/// Single-use coupons `K0`…: a coupon shown with a card takes 10 % off the cheque. Tills
+/// also show codes past the last (unknown coupons, which must not fail the cheque).
+const COUPONS: u32 = 40;
+
+fn with_coupon(mut c: Cheque, coupon: &Option<String>) -> Cheque {
+    c.coupons = coupon.iter().cloned().collect();
+    c
+}
 
 fn expect_code(e: Expect) -> Code {
     match e {
@@ -235,7 +248,8 @@ impl Simulation {
             now: 1_800_000_000_000,
             next_op: cfg.seed as u128 * 1_000_000_000,
             model: Model::new(cfg.cards, kiosks, HOLD_LIFETIME_SECS as i64 * 1000)
-                .with_order_lifetime(ORDER_LIFETIME_SECS as i64 * 1000),
+                .with_order_lifetime(ORDER_LIFETIME_SECS as i64 * 1000)
+                .with_coupons((0..COUPONS).map(|k| format!("K{k}"))),
             report: SimReport {
                 seed: cfg.seed,
                 ..SimReport::default()
@@ -312,6 +326,33 @@ impl Simulation {
                 at(0),
                 at(23),
             ),
+        });
+        self.admin(Command::SetCouponSeries {
+            series: CouponSeries {
+                id: CouponSeriesId(1),
+                name: "10 % off".into(),
+                uses: 1,
+                valid_days: 30,
+            },
+        });
+        self.admin(Command::IssueCoupons {
+            series: CouponSeriesId(1),
+            codes: (0..COUPONS)
+                .map(|k| CouponCode::new(&format!("K{k}")).expect("code"))
+                .collect(),
+            card: None,
+            expires: at(23),
+        });
+        let mut coupon_offer = Offer::new(
+            OfferId(2),
+            OfferEffect::Discount(Rate::Percent(Percent::parse("10").expect("pct"))),
+            OfferScope::Cheque,
+            at(0),
+            at(23),
+        );
+        coupon_offer.when.coupon = Some(CouponSeriesId(1));
+        self.admin(Command::UpsertOffer {
+            offer: coupon_offer,
         });
         for c in 0..self.cfg.cards {
             self.admin(Command::IssueCard {
@@ -430,15 +471,17 @@ impl Simulation {
                         )
                     } else if roll < 50 {
                         let points = self.rng.random_range(1..=amount / 2 + amount / 5 + 1);
+                        let coupon = self.coupon();
                         // Paid or not, the cheque is registered next (without points if refused).
                         let next = Flow::Paid {
                             cheque: id.clone(),
                             card,
                             amount,
+                            coupon: coupon.clone(),
                         };
                         (
                             Command::PayWithBonus {
-                                cheque: cheque(&id, Some(card), amount),
+                                cheque: with_coupon(cheque(&id, Some(card), amount), &coupon),
                                 points: Points(points),
                             },
                             Op::Pay {
@@ -447,21 +490,24 @@ impl Simulation {
                                 card,
                                 amount,
                                 points,
+                                coupon,
                             },
                             next.clone(),
                             next,
                         )
                     } else {
                         let card = (roll < 90).then_some(card);
+                        let coupon = self.coupon();
                         (
                             Command::RegisterPurchase {
-                                cheque: cheque(&id, card, amount),
+                                cheque: with_coupon(cheque(&id, card, amount), &coupon),
                             },
                             Op::Register {
                                 cashbox,
                                 cheque: id.clone(),
                                 card,
                                 amount,
+                                coupon,
                             },
                             Flow::Registered { cheque: id },
                             Flow::Idle,
@@ -473,15 +519,17 @@ impl Simulation {
                 cheque: id,
                 card,
                 amount,
+                coupon,
             } => (
                 Command::RegisterPurchase {
-                    cheque: cheque(&id, Some(card), amount),
+                    cheque: with_coupon(cheque(&id, Some(card), amount), &coupon),
                 },
                 Op::Register {
                     cashbox,
                     cheque: id.clone(),
                     card: Some(card),
                     amount,
+                    coupon,
                 },
                 Flow::Registered { cheque: id },
                 Flow::Idle,
@@ -558,6 +606,12 @@ impl Simulation {
             on_ok,
             on_refused,
         })
+    }
+
+    /// A coupon a till scans now and then: mostly of the chain's, some unknown.
+    fn coupon(&mut self) -> Option<String> {
+        (self.rng.random_range(0..100u32) < 25)
+            .then(|| format!("K{}", self.rng.random_range(0..COUPONS + 5)))
     }
 
     fn diverged(&self, batch: u32, detail: String) -> Divergence {
@@ -709,6 +763,8 @@ impl Simulation {
             ));
         }
         self.report.points_total = self.model.total();
+        self.report.coupon_uses = self.model.coupon_uses;
+        self.report.coupons_kept = self.model.coupons.values().map(|&u| u64::from(u)).sum();
         for o in self.model.orders.values() {
             self.report.orders += 1;
             match o.status {
