@@ -1,8 +1,8 @@
 //! The auditor: an independent model of what the engine must answer and what balances
 //! must be. It shares no code with the engine's decisions — it is written from the rules
 //! in the README, for single-line cheques with one 5% accrual offer and a 50% redemption
-//! share, and e-commerce orders picked up as promised, so that a bug in the engine's
-//! pricing or ledger shows up as a disagreement.
+//! share, single-use coupons worth 10 % off, and e-commerce orders picked up as promised,
+//! so that a bug in the engine's pricing or ledger shows up as a disagreement.
 //!
 //! Cards: the workload's card values are `account + generation × accounts`; replacing a
 //! card gives its account the next generation, and a card of an older generation is
