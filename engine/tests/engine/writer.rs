@@ -77,6 +77,22 @@ fn cheque(card: &str, id: &str, price: &str) -> Cheque {
     }
 }
 
+/// Offer 1: accrual of `percent` on the whole cheque, 2020-2030.
+fn accrual_offer(percent: &str) -> Offer {
+    let day = |y| {
+        NaiveDate::from_ymd_opt(y, 1, 1)
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .unwrap()
+    };
+    Offer::new(
+        OfferId(1),
+        OfferEffect::Accrual(Rate::Percent(Percent::parse(percent).unwrap())),
+        OfferScope::Cheque,
+        day(2020),
+        day(2030),
+    )
+}
+
 /// Two cashboxes and one card with `points` on it (earned through a real purchase).
 async fn setup(points: &str) -> Harness {
     let h = open(
@@ -98,19 +114,7 @@ async fn setup(points: &str) -> Harness {
         .await;
         assert!(r.reply.is_ok());
     }
-    let offer = Offer::new(
-        OfferId(1),
-        OfferEffect::Accrual(Rate::Percent(Percent::parse("100").unwrap())),
-        OfferScope::Cheque,
-        NaiveDate::from_ymd_opt(2020, 1, 1)
-            .unwrap()
-            .and_hms_opt(0, 0, 0)
-            .unwrap(),
-        NaiveDate::from_ymd_opt(2030, 1, 1)
-            .unwrap()
-            .and_hms_opt(0, 0, 0)
-            .unwrap(),
-    );
+    let offer = accrual_offer("100");
     assert!(run(
         &h.engine,
         Actor::Admin(loyalty_core::ids::OperatorName::new("ops").expect("operator name")),
@@ -346,19 +350,7 @@ async fn previews_see_an_offer_change_at_once() {
     for (percent, enabled, want) in [("10", true, "5"), ("20", true, "10"), ("20", false, "0")] {
         let offer = Offer {
             enabled,
-            ..Offer::new(
-                OfferId(1),
-                OfferEffect::Accrual(Rate::Percent(Percent::parse(percent).unwrap())),
-                OfferScope::Cheque,
-                NaiveDate::from_ymd_opt(2020, 1, 1)
-                    .unwrap()
-                    .and_hms_opt(0, 0, 0)
-                    .unwrap(),
-                NaiveDate::from_ymd_opt(2030, 1, 1)
-                    .unwrap()
-                    .and_hms_opt(0, 0, 0)
-                    .unwrap(),
-            )
+            ..accrual_offer(percent)
         };
         let ops = Actor::Admin(OperatorName::new("ops").expect("operator name"));
         assert!(run(&h.engine, ops, Command::UpsertOffer { offer })
