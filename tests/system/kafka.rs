@@ -47,7 +47,7 @@ pub async fn consume(
     brokers: &str,
     topic: &str,
     deadline: Duration,
-    done: impl Fn(&[Consumed]) -> bool,
+    mut done: impl FnMut(&[Consumed]) -> bool,
 ) -> Vec<Consumed> {
     let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
