@@ -11,7 +11,7 @@ use loyalty_benches::{offline, purchase, setup};
 use loyalty_core::command::Request;
 use loyalty_core::model::{Program, UnixMillis};
 use loyalty_engine::rocks::RocksStore;
-use loyalty_engine::store::{CachedStore, Store};
+use loyalty_engine::store::{Batch, CachedStore, Pairs, Space, Store, StoreError};
 use loyalty_engine::{commit_batch, stored_seq};
 
 fn bench(c: &mut Criterion) {
@@ -20,7 +20,7 @@ fn bench(c: &mut Criterion) {
     // As the engine's writer sees it: RocksDB with the writer's state cache in front.
     let rocks: std::sync::Arc<dyn Store> =
         std::sync::Arc::new(RocksStore::open(dir.path()).expect("open"));
-    let store = CachedStore::new(rocks, 1 << 18);
+    let store = CachedStore::new(rocks.clone(), 1 << 18);
     let setup = setup(4);
     let refs: Vec<&Request> = setup.iter().collect();
     commit_batch(&store, &program, 0, &refs, UnixMillis(0), true).expect("setup");
@@ -80,7 +80,73 @@ fn bench(c: &mut Criterion) {
             )
         });
     }
+    // The storage floor: the very records a replay batch writes (captured from the engine's
+    // commit path, not written there), committed to RocksDB as they are. The ratio of
+    // `offline_replay` to this is what the engine adds on top of the synced write.
+    for batch in [1024usize, 4096] {
+        g.throughput(Throughput::Elements(batch as u64));
+        g.bench_function(format!("storage_only_{batch}_cheques"), |b| {
+            b.iter_batched(
+                || {
+                    let reqs: Vec<Request> = (0..batch)
+                        .map(|_| {
+                            m += 1;
+                            offline(m, 1 + (m % 4) as u32, 1)
+                        })
+                        .collect();
+                    let refs: Vec<&Request> = reqs.iter().collect();
+                    let capture = Capture::new(rocks.clone());
+                    let done = commit_batch(&capture, &program, seq, &refs, UnixMillis(0), true)
+                        .expect("capture");
+                    seq = done.seq;
+                    let b = capture.take();
+                    for (sp, k, v) in b.writes.iter().take(12) { eprintln!("DBG {:?} k{} v{}", sp, k.len(), v.as_ref().map_or(0, |v| v.len())); }
+                    eprintln!("DBG total {} writes", b.writes.len());
+                    b
+                },
+                |records| store.commit(records, true).expect("commit"),
+                BatchSize::PerIteration,
+            )
+        });
+    }
     g.finish();
+}
+
+/// Reads through to the store, keeps the batch it is asked to commit instead of writing it.
+struct Capture {
+    inner: std::sync::Arc<dyn Store>,
+    batch: std::sync::Mutex<Batch>,
+}
+
+impl Capture {
+    fn new(inner: std::sync::Arc<dyn Store>) -> Self {
+        Capture {
+            inner,
+            batch: Default::default(),
+        }
+    }
+    fn take(&self) -> Batch {
+        std::mem::take(&mut *self.batch.lock().expect("capture lock"))
+    }
+}
+
+impl Store for Capture {
+    fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.get(space, key)
+    }
+    fn scan(
+        &self,
+        space: Space,
+        from: &[u8],
+        to: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Pairs, StoreError> {
+        self.inner.scan(space, from, to, limit)
+    }
+    fn commit(&self, batch: Batch, _durable: bool) -> Result<(), StoreError> {
+        *self.batch.lock().expect("capture lock") = batch;
+        Ok(())
+    }
 }
 
 criterion_group!(benches, bench);
