@@ -14,7 +14,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 /// Format byte in front of every stored record.
-pub const RECORD_FORMAT: u8 = 3;
+pub const RECORD_FORMAT: u8 = 4;
 
 pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     // Most records are a few hundred bytes: one allocation, no regrowth.

@@ -52,6 +52,7 @@ pub struct Cheque {
     /// must add up to what is left to pay after discounts and points.
     pub tenders: Vec<Tender>,
     /// The cashbox's local time; offers are evaluated in it (no time zone is sent).
+    #[serde(with = "crate::model::local_time")]
     pub local_time: NaiveDateTime,
     pub lines: Vec<Line>,
     pub cashier: Option<CashierId>,
@@ -167,6 +168,7 @@ pub enum Command {
         series: CouponSeriesId,
         codes: Vec<CouponCode>,
         card: Option<CardNo>,
+        #[serde(with = "crate::model::local_time")]
         expires: NaiveDateTime,
     },
     /// Admin (the online shop): an order to be picked up at a store, with the discounts

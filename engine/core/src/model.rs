@@ -207,7 +207,9 @@ pub struct Offer {
     pub when: Conditions,
     pub priority: u32,
     pub exclusive: bool,
+    #[serde(with = "crate::model::local_time")]
     pub valid_from: NaiveDateTime,
+    #[serde(with = "crate::model::local_time")]
     pub valid_to: NaiveDateTime,
     pub enabled: bool,
 }
@@ -317,6 +319,7 @@ pub struct Coupon {
     /// Only this account's cards may use it; `None`: any card.
     pub account: Option<AccountId>,
     /// Valid until this local time (exclusive).
+    #[serde(with = "crate::model::local_time")]
     pub expires: NaiveDateTime,
     /// Purchases using it now (pending or confirmed); released by cancel or expiry.
     pub used: u32,
@@ -444,6 +447,7 @@ pub struct Purchase {
     pub account: Option<AccountId>,
     pub card: Option<CardNo>,
     pub status: PurchaseStatus,
+    #[serde(with = "crate::model::local_time")]
     pub local_time: NaiveDateTime,
     pub lines: Vec<PricedLine>,
     /// Points held, then paid on confirmation.
@@ -578,6 +582,34 @@ impl Default for Program {
             lines_per_cheque_max: 500,
             expire_batch_max: 1000,
             pin_key: [0; 32],
+        }
+    }
+}
+
+/// How local times are stored: the calendar text for readable formats (JSON history
+/// details), and seconds plus nanoseconds for binary records, where formatting and parsing
+/// text on every record cost more than the rest of the encoding.
+pub mod local_time {
+    use chrono::NaiveDateTime;
+    use serde::{de::Error, Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &NaiveDateTime, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            t.serialize(s)
+        } else {
+            let utc = t.and_utc();
+            (utc.timestamp(), utc.timestamp_subsec_nanos()).serialize(s)
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveDateTime, D::Error> {
+        if d.is_human_readable() {
+            NaiveDateTime::deserialize(d)
+        } else {
+            let (secs, nanos) = <(i64, u32)>::deserialize(d)?;
+            chrono::DateTime::from_timestamp(secs, nanos)
+                .map(|t| t.naive_utc())
+                .ok_or_else(|| D::Error::custom("local time out of range"))
         }
     }
 }

@@ -208,6 +208,7 @@ pub struct IssuedCoupon {
     pub series: CouponSeriesId,
     pub name: String,
     /// Valid until this local time (exclusive).
+    #[serde(with = "crate::model::local_time")]
     pub expires: chrono::NaiveDateTime,
 }
 
