@@ -156,6 +156,7 @@ impl Metrics {
             let _ = writeln!(out, "# TYPE {name} {kind}\n{name} {v}");
         }
         let _ = writeln!(out, "# TYPE loyalty_engine_commit_seconds_total counter\nloyalty_engine_commit_seconds_total {}", seconds(s.commit_micros_total.load(Relaxed)));
+        let _ = writeln!(out, "# TYPE loyalty_engine_decide_seconds_total counter\nloyalty_engine_decide_seconds_total {}", seconds(s.decide_micros_total.load(Relaxed)));
         if let Ok((pending, age_ms)) = outbox_lag(engine) {
             let _ = writeln!(
                 out,

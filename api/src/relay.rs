@@ -225,7 +225,7 @@ async fn round(
     }
     if !batch.is_empty() {
         // Not synced: a cursor lost in a crash only means duplicates.
-        store.commit(batch, false)?;
+        store.commit(&batch, false)?;
         stats.published.fetch_add(done as u64, Ordering::Relaxed);
     }
     match error {
@@ -326,7 +326,7 @@ mod tests {
         let m = outgoing(&store, 3).unwrap();
         let (done, batch) = acknowledged_prefix(&m, &[true, true, false]);
         assert_eq!(done, 2);
-        store.commit(batch, false).unwrap();
+        store.commit(&batch, false).unwrap();
         assert_eq!(cursor(&store).unwrap(), 2);
         assert_eq!(seqs(&outgoing(&store, 10).unwrap()), [3, 4, 5]);
         // Nothing acknowledged: nothing moves; an acknowledgement after a failure does
@@ -337,7 +337,7 @@ mod tests {
         // Everything acknowledged, then new commits appear after the cursor.
         let (done, batch) = acknowledged_prefix(&m, &[true, true, true]);
         assert_eq!(done, 3);
-        store.commit(batch, false).unwrap();
+        store.commit(&batch, false).unwrap();
         assert!(outgoing(&store, 10).unwrap().is_empty());
         commit(&store, seq, 2);
         assert_eq!(seqs(&outgoing(&store, 10).unwrap()), [6, 7]);

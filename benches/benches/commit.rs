@@ -104,7 +104,7 @@ fn bench(c: &mut Criterion) {
                     eprintln!("DBG total {} writes", b.writes.len());
                     b
                 },
-                |records| store.commit(records, true).expect("commit"),
+                |records| store.commit(&records, true).expect("commit"),
                 BatchSize::PerIteration,
             )
         });
@@ -143,8 +143,8 @@ impl Store for Capture {
     ) -> Result<Pairs, StoreError> {
         self.inner.scan(space, from, to, limit)
     }
-    fn commit(&self, batch: Batch, _durable: bool) -> Result<(), StoreError> {
-        *self.batch.lock().expect("capture lock") = batch;
+    fn commit(&self, batch: &Batch, _durable: bool) -> Result<(), StoreError> {
+        *self.batch.lock().expect("capture lock") = batch.clone();
         Ok(())
     }
 }

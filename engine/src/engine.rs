@@ -8,9 +8,14 @@
 //! records and the log sequence in one atomic batch with one WAL sync. Only then are the
 //! answers sent: nothing is acknowledged before it is durable. While a batch syncs, new
 //! requests queue up and form the next batch — group commit.
+//!
+//! Deciding and writing overlap: the writer hands a decided batch to the committer thread
+//! and decides the next one meanwhile, reading the handed-over batch's writes from memory
+//! (`CachedStore::stage`). Batches are written and answered in the order they were
+//! decided; if a write fails, every batch decided on top of it is refused too, unwritten.
 
 use crate::keys;
-use crate::store::{CachedStore, Space, Store, StoreError};
+use crate::store::{Batch, CachedStore, CommitError, Space, Store, StoreError};
 use crate::stored::{decode, encode, StoredState};
 use loyalty_core::apply::apply;
 use loyalty_core::command::{Actor, Command, Request};
@@ -92,7 +97,10 @@ pub struct Stats {
     pub ops: AtomicU64,
     pub events: AtomicU64,
     pub replays: AtomicU64,
+    /// Time spent writing batches durably (the committer thread).
     pub commit_micros_total: AtomicU64,
+    /// Time spent deciding batches (the writer thread).
+    pub decide_micros_total: AtomicU64,
     pub largest_batch: AtomicU64,
     pub queued: AtomicU64,
 }
@@ -226,14 +234,7 @@ impl Engine {
         let writer_shared = shared.clone();
         let handle = std::thread::Builder::new()
             .name("ledger-writer".into())
-            .spawn(move || {
-                Writer {
-                    store: CachedStore::new(writer_shared.store.clone(), STATE_CACHE_ENTRIES),
-                    shared: writer_shared,
-                    seq,
-                }
-                .run(rx)
-            })
+            .spawn(move || Writer::new(writer_shared, seq).run(rx))
             .expect("spawn the writer thread");
         let writer = Arc::new(WriterHandle {
             tx: tx.clone(),
@@ -428,15 +429,66 @@ impl Engine {
 
 struct Writer {
     shared: Arc<Shared>,
+    /// The log sequence after the last batch decided.
     seq: u64,
-    /// The store with the writer's read cache of state in front.
-    store: CachedStore,
+    /// The epoch of the store's memory `seq` was decided in.
+    epoch: u64,
+    /// The store with the writer's memory (cache and staged batches) in front.
+    store: Arc<CachedStore>,
+    /// Decided batches to the committer, one at a time.
+    handoff: Option<SyncSender<Decided>>,
+    /// A token per batch the committer has finished with.
+    settled: Receiver<()>,
+    handed: u64,
+    finished: u64,
+    committer: Option<JoinHandle<()>>,
+}
+
+/// A decided batch on its way to storage, with the answers it owes.
+struct Decided {
+    number: u64,
+    epoch: u64,
+    batch: Batch,
+    jobs: Vec<(Request, Answer<Executed>, Option<LaneTicket>)>,
+    outcomes: Vec<Executed>,
+    events: u64,
 }
 
 /// State records the writer keeps decoded-ready in memory (about 300 bytes each).
 const STATE_CACHE_ENTRIES: usize = 1 << 18;
 
 impl Writer {
+    fn new(shared: Arc<Shared>, seq: u64) -> Writer {
+        let store = Arc::new(CachedStore::new(shared.store.clone(), STATE_CACHE_ENTRIES));
+        let (handoff, decided) = mpsc::sync_channel(0);
+        let (done, settled) = mpsc::channel();
+        let committer = {
+            let (store, shared) = (store.clone(), shared.clone());
+            std::thread::Builder::new()
+                .name("ledger-committer".into())
+                .spawn(move || {
+                    for batch in decided {
+                        write(&store, &shared, batch);
+                        if done.send(()).is_err() {
+                            return;
+                        }
+                    }
+                })
+                .expect("spawn the committer thread")
+        };
+        Writer {
+            epoch: store.epoch(),
+            shared,
+            seq,
+            store,
+            handoff: Some(handoff),
+            settled,
+            handed: 0,
+            finished: 0,
+            committer: Some(committer),
+        }
+    }
+
     fn run(mut self, rx: Receiver<Job>) {
         let max = self.shared.config.batch_ops_max.max(1);
         let mut batch = Vec::with_capacity(max);
@@ -460,10 +512,12 @@ impl Writer {
                     }
                     Some(Job::Verify { rewrite, answer }) => {
                         self.commit(&mut batch);
+                        self.drain();
                         let _ = answer.send(self.verify(rewrite));
                     }
                     Some(Job::Stop) => {
                         self.commit(&mut batch);
+                        self.stop();
                         return;
                     }
                     None => break,
@@ -472,60 +526,83 @@ impl Writer {
             }
             self.commit(&mut batch);
         }
+        self.stop();
     }
 
+    /// Waits until every batch handed over is written and answered.
+    fn drain(&mut self) {
+        while self.finished < self.handed {
+            if self.settled.recv().is_err() {
+                break;
+            }
+            self.finished += 1;
+        }
+    }
+
+    fn stop(&mut self) {
+        self.drain();
+        self.handoff = None;
+        if let Some(h) = self.committer.take() {
+            if h.join().is_err() {
+                tracing::error!("the ledger committer panicked");
+            }
+        }
+    }
+
+    /// Decides `jobs` as one batch and hands it to the committer.
     fn commit(&mut self, jobs: &mut Vec<(Request, Answer<Executed>, Option<LaneTicket>)>) {
         if jobs.is_empty() {
             return;
         }
         let shared = self.shared.clone();
         let stats = &shared.stats;
-        let requests: Vec<&Request> = jobs.iter().map(|(r, _, _)| r).collect();
+        while self.settled.try_recv().is_ok() {
+            self.finished += 1;
+        }
+        if self.store.epoch() != self.epoch {
+            // A write failed: what was decided after it is refused; start again from what
+            // the store holds.
+            self.drain();
+            self.epoch = self.store.epoch();
+            match stored_seq(&*self.store) {
+                Ok(seq) => self.seq = seq,
+                Err(e) => return refuse(stats, jobs, &e.to_string()),
+            }
+        }
         let started = Instant::now();
-        let result = commit_batch(
-            &self.store,
+        let requests: Vec<&Request> = jobs.iter().map(|(r, _, _)| r).collect();
+        let decided = decide_batch(
+            &*self.store,
             &shared.config.program,
             self.seq,
             &requests,
             shared.clock.now(),
-            shared.config.durable,
         );
+        drop(requests);
         stats
-            .commit_micros_total
+            .decide_micros_total
             .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-        let n = jobs.len() as u64;
-        stats.queued.fetch_sub(n, Ordering::Relaxed);
-        match result {
-            Ok(done) => {
-                let offers_changed = done.outcomes.iter().any(|o| {
-                    o.events
-                        .iter()
-                        .any(|e| matches!(e, loyalty_core::event::Event::OfferUpserted { .. }))
-                });
-                if offers_changed {
-                    shared.offers_changed();
-                }
-                stats.batches.fetch_add(1, Ordering::Relaxed);
-                stats.ops.fetch_add(n, Ordering::Relaxed);
-                stats
-                    .events
-                    .fetch_add(done.seq - self.seq, Ordering::Relaxed);
-                stats.largest_batch.fetch_max(n, Ordering::Relaxed);
-                self.seq = done.seq;
-                for ((req, answer, _lane), out) in jobs.drain(..).zip(done.outcomes) {
-                    if out.replayed {
-                        stats.replays.fetch_add(1, Ordering::Relaxed);
-                    }
-                    tracing::debug!(op = %req.op, code = ?out.reply.code, events = out.events.len(), replayed = out.replayed, "committed");
-                    let _ = answer.send(Ok(out));
-                }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, ops = n, "batch not committed");
-                for (_, answer, _) in jobs.drain(..) {
-                    let _ = answer.send(Err(EngineError::Storage(StoreError::Io(e.to_string()))));
-                }
-            }
+        let (batch, done) = match decided {
+            Ok(d) => d,
+            Err(e) => return refuse(stats, jobs, &e.to_string()),
+        };
+        let number = self.handed + 1;
+        if !self.store.stage(number, &batch, self.epoch) {
+            return refuse(stats, jobs, &crate::store::Aborted.to_string());
+        }
+        let events = done.seq - self.seq;
+        self.seq = done.seq;
+        let decided = Decided {
+            number,
+            epoch: self.epoch,
+            batch,
+            jobs: std::mem::take(jobs),
+            outcomes: done.outcomes,
+            events,
+        };
+        match self.handoff.as_ref().map(|h| h.send(decided)) {
+            Some(Ok(())) => self.handed = number,
+            _ => tracing::error!("the ledger committer is gone"),
         }
     }
 
@@ -533,8 +610,57 @@ impl Writer {
         // A rewrite goes past the cache.
         let report = verify_store(&*self.shared.store, rewrite);
         self.store.clear();
+        self.epoch = self.store.epoch();
         self.shared.offers_changed();
         Ok(report?)
+    }
+}
+
+/// Answers every job with a storage failure.
+fn refuse(stats: &Stats, jobs: &mut Vec<(Request, Answer<Executed>, Option<LaneTicket>)>, why: &str) {
+    tracing::error!(error = %why, ops = jobs.len(), "batch not committed");
+    stats.queued.fetch_sub(jobs.len() as u64, Ordering::Relaxed);
+    for (_, answer, _) in jobs.drain(..) {
+        let _ = answer.send(Err(EngineError::Storage(StoreError::Io(why.to_string()))));
+    }
+}
+
+/// The committer's part: writes a decided batch durably, then answers its requests.
+fn write(store: &CachedStore, shared: &Shared, mut d: Decided) {
+    let stats = &shared.stats;
+    let started = Instant::now();
+    let result = store.commit_staged(d.number, &d.batch, d.epoch, shared.config.durable);
+    stats
+        .commit_micros_total
+        .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+    if let Err(e) = result {
+        let why = match e {
+            CommitError::Store(e) => e.to_string(),
+            CommitError::Aborted(a) => a.to_string(),
+        };
+        return refuse(stats, &mut d.jobs, &why);
+    }
+    let n = d.jobs.len() as u64;
+    stats.queued.fetch_sub(n, Ordering::Relaxed);
+    let offers_changed = d.outcomes.iter().any(|o| {
+        o.events
+            .iter()
+            .any(|e| matches!(e, loyalty_core::event::Event::OfferUpserted { .. }))
+    });
+    if offers_changed {
+        // Only now: a query must not load the old offers after this.
+        shared.offers_changed();
+    }
+    stats.batches.fetch_add(1, Ordering::Relaxed);
+    stats.ops.fetch_add(n, Ordering::Relaxed);
+    stats.events.fetch_add(d.events, Ordering::Relaxed);
+    stats.largest_batch.fetch_max(n, Ordering::Relaxed);
+    for ((req, answer, _lane), out) in d.jobs.drain(..).zip(d.outcomes) {
+        if out.replayed {
+            stats.replays.fetch_add(1, Ordering::Relaxed);
+        }
+        tracing::debug!(op = %req.op, code = ?out.reply.code, events = out.events.len(), replayed = out.replayed, "committed");
+        let _ = answer.send(Ok(out));
     }
 }
 
@@ -559,7 +685,8 @@ pub struct Committed {
 
 /// Decides and applies `requests` in order at time `now`, then writes events, state,
 /// idempotency records and the log sequence in one atomic batch. Nothing is written if any
-/// read fails. Used by the writer thread and by the simulator.
+/// read fails. Used by the simulator and the benches; the writer decides (`decide_batch`)
+/// and writes on two threads.
 pub fn commit_batch(
     store: &dyn Store,
     program: &Program,
@@ -568,6 +695,22 @@ pub fn commit_batch(
     now: UnixMillis,
     durable: bool,
 ) -> Result<Committed, StoreError> {
+    let (batch, done) = decide_batch(store, program, seq, requests, now)?;
+    if !batch.is_empty() {
+        store.commit(&batch, durable)?;
+    }
+    Ok(done)
+}
+
+/// Decides and applies `requests` in order at time `now` and returns the batch that
+/// records them (events, state, idempotency records, log sequence) without writing it.
+pub fn decide_batch(
+    store: &dyn Store,
+    program: &Program,
+    seq: u64,
+    requests: &[&Request],
+    now: UnixMillis,
+) -> Result<(Batch, Committed), StoreError> {
     let mut state = StoredState::new(store);
     let mut outcomes = Vec::with_capacity(requests.len());
     for req in requests {
@@ -605,13 +748,13 @@ pub fn commit_batch(
     if next != seq {
         batch.put(Space::State, keys::meta("log_seq"), encode(&next));
     }
-    if !batch.is_empty() {
-        store.commit(batch, durable)?;
-    }
-    Ok(Committed {
-        outcomes,
-        seq: next,
-    })
+    Ok((
+        batch,
+        Committed {
+            outcomes,
+            seq: next,
+        },
+    ))
 }
 
 /// The log sequence recorded in the store (0 for a new store).
@@ -715,7 +858,7 @@ pub fn verify_store(store: &dyn Store, rewrite: bool) -> Result<VerifyReport, St
         if let Some(e) = failed {
             return Err(e);
         }
-        store.commit(batch, true)?;
+        store.commit(&batch, true)?;
         rewritten = true;
     }
     Ok(VerifyReport {

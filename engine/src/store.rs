@@ -83,7 +83,7 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Pairs, StoreError>;
     /// Writes the batch atomically; with `durable`, returns only once it is on stable storage.
-    fn commit(&self, batch: Batch, durable: bool) -> Result<(), StoreError>;
+    fn commit(&self, batch: &Batch, durable: bool) -> Result<(), StoreError>;
 }
 
 /// In-memory store for tests and simulations. Not durable, by definition.
@@ -118,68 +118,158 @@ impl Store for MemStore {
             .collect())
     }
 
-    fn commit(&self, batch: Batch, _durable: bool) -> Result<(), StoreError> {
+    fn commit(&self, batch: &Batch, _durable: bool) -> Result<(), StoreError> {
         let mut spaces = self.spaces.write().expect("lock");
-        for (space, key, value) in batch.writes {
-            let m = spaces.entry(space).or_default();
+        for (space, key, value) in &batch.writes {
+            let m = spaces.entry(*space).or_default();
             match value {
-                Some(v) => m.insert(key, v),
-                None => m.remove(&key),
+                Some(v) => m.insert(key.clone(), v.clone()),
+                None => m.remove(key),
             };
         }
         Ok(())
     }
 }
 
-/// The writer's view of the store: point reads of `state` records it has read or written
-/// are answered from memory, everything else goes to the store. Only the writer writes, so
-/// what it caches is what the store holds; a failed commit clears the cache, and so does
-/// anything that writes past it (`clear`). Bounded: when full, it starts afresh.
+/// The writer's view of the store. Point reads of `state` records it has read or written
+/// are answered from memory; so are reads of anything written by a batch that has been
+/// decided and handed over for writing but is not durable yet (*staged*), so that the next
+/// batch can be decided while the previous one is written. Everything else goes to the
+/// store.
+///
+/// Only the writer writes, so what it caches is what the store holds. A failed write, and
+/// anything that writes past the cache (`clear`), drops the cache and every staged batch and
+/// starts a new *epoch*: a batch decided in an earlier epoch may have seen writes that never
+/// landed, so it is refused instead of written. Bounded: when the cache of committed
+/// records is full, it starts afresh (staged writes stay until they land).
 pub struct CachedStore {
     inner: std::sync::Arc<dyn Store>,
-    cache: std::sync::Mutex<std::collections::HashMap<Vec<u8>, Option<Vec<u8>>>>,
+    memory: std::sync::Mutex<Memory>,
     capacity: usize,
+}
+
+#[derive(Default)]
+struct Memory {
+    /// Committed `state` records by key (`None`: known absent after a delete).
+    committed: HashMap<Vec<u8>, Option<Vec<u8>>>,
+    /// Per space: key → (staged batch number, value) of the newest staged write.
+    staged: [HashMap<Vec<u8>, (u64, Option<Vec<u8>>)>; Space::ALL.len()],
+    epoch: u64,
+}
+
+/// A staged batch belongs to an epoch that has ended: an earlier write failed.
+#[derive(Debug, thiserror::Error)]
+#[error("an earlier batch failed to write; this one was decided on top of it")]
+pub struct Aborted;
+
+/// Keys are short and come from the engine itself, not from an adversary choosing hash
+/// collisions at will: a fast hasher (still randomly seeded) instead of SipHash.
+pub type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
+impl Memory {
+    fn remember(&mut self, capacity: usize, key: Vec<u8>, value: Option<Vec<u8>>) {
+        if self.committed.len() >= capacity && !self.committed.contains_key(&key) {
+            self.committed.clear();
+        }
+        self.committed.insert(key, value);
+    }
 }
 
 impl CachedStore {
     pub fn new(inner: std::sync::Arc<dyn Store>, capacity: usize) -> CachedStore {
         CachedStore {
             inner,
-            cache: Default::default(),
+            memory: Default::default(),
             capacity,
         }
     }
 
-    pub fn clear(&self) {
-        self.cache.lock().expect("cache lock").clear();
+    fn memory(&self) -> std::sync::MutexGuard<'_, Memory> {
+        self.memory.lock().expect("cache lock")
     }
 
-    fn remember(
-        &self,
-        cache: &mut std::collections::HashMap<Vec<u8>, Option<Vec<u8>>>,
-        key: Vec<u8>,
-        value: Option<Vec<u8>>,
-    ) {
-        if cache.len() >= self.capacity && !cache.contains_key(&key) {
-            cache.clear();
-        }
-        cache.insert(key, value);
+    /// Forgets everything and ends the epoch (staged batches will not be written).
+    pub fn clear(&self) {
+        let mut m = self.memory();
+        m.committed.clear();
+        m.staged.iter_mut().for_each(HashMap::clear);
+        m.epoch += 1;
     }
+
+    pub fn epoch(&self) -> u64 {
+        self.memory().epoch
+    }
+
+    /// Makes batch `number`'s writes visible to reads before they are durable. Refused
+    /// (`false`) when the epoch is no longer `epoch`.
+    pub fn stage(&self, number: u64, batch: &Batch, epoch: u64) -> bool {
+        let mut m = self.memory();
+        if m.epoch != epoch {
+            return false;
+        }
+        for (space, key, value) in &batch.writes {
+            m.staged[*space as usize].insert(key.clone(), (number, value.clone()));
+        }
+        true
+    }
+
+    /// Writes staged batch `number` unless its epoch has ended; once durable, its writes
+    /// move from staged to the cache. A failed write ends the epoch.
+    pub fn commit_staged(
+        &self,
+        number: u64,
+        batch: &Batch,
+        epoch: u64,
+        durable: bool,
+    ) -> Result<(), CommitError> {
+        if self.epoch() != epoch {
+            return Err(CommitError::Aborted(Aborted));
+        }
+        if let Err(e) = self.inner.commit(batch, durable) {
+            self.clear();
+            return Err(CommitError::Store(e));
+        }
+        let mut m = self.memory();
+        for (space, key, _) in &batch.writes {
+            let staged = &mut m.staged[*space as usize];
+            if staged.get(key).is_some_and(|(n, _)| *n == number) {
+                let (_, value) = staged.remove(key).expect("just seen");
+                if *space == Space::State {
+                    m.remember(self.capacity, key.clone(), value);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    #[error(transparent)]
+    Aborted(Aborted),
+    #[error(transparent)]
+    Store(StoreError),
 }
 
 impl Store for CachedStore {
     fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        if space != Space::State {
-            return self.inner.get(space, key);
+        {
+            let m = self.memory();
+            if let Some((_, v)) = m.staged[space as usize].get(key) {
+                return Ok(v.clone());
+            }
+            if space == Space::State {
+                if let Some(v) = m.committed.get(key) {
+                    return Ok(v.clone());
+                }
+            }
         }
-        if let Some(v) = self.cache.lock().expect("cache lock").get(key) {
-            return Ok(v.clone());
-        }
+        // Not staged now, so no batch in flight writes it: the store has the truth.
         let v = self.inner.get(space, key)?;
         // Absent keys are mostly new ones (a purchase about to be written): not kept.
-        if let Some(found) = &v {
-            let mut cache = self.cache.lock().expect("cache lock");
-            self.remember(&mut cache, key.to_vec(), Some(found.clone()));
+        if let (Space::State, Some(found)) = (space, &v) {
+            self.memory()
+                .remember(self.capacity, key.to_vec(), Some(found.clone()));
         }
         Ok(v)
     }
@@ -191,22 +281,45 @@ impl Store for CachedStore {
         to: Option<&[u8]>,
         limit: usize,
     ) -> Result<Pairs, StoreError> {
-        self.inner.scan(space, from, to, limit)
+        // Staged writes first: one that lands meanwhile is then seen twice, never missed.
+        let staged: Vec<(Vec<u8>, Option<Vec<u8>>)> = self.memory().staged[space as usize]
+            .iter()
+            .filter(|(k, _)| k.as_slice() >= from && to.is_none_or(|t| k.as_slice() < t))
+            .map(|(k, (_, v))| (k.clone(), v.clone()))
+            .collect();
+        if staged.is_empty() {
+            return self.inner.scan(space, from, to, limit);
+        }
+        let stored = self
+            .inner
+            .scan(space, from, to, limit.saturating_add(staged.len()))?;
+        Ok(overlay(stored, staged, limit))
     }
 
-    fn commit(&self, batch: Batch, durable: bool) -> Result<(), StoreError> {
-        {
-            let mut cache = self.cache.lock().expect("cache lock");
-            for (space, key, value) in &batch.writes {
-                if *space == Space::State {
-                    self.remember(&mut cache, key.clone(), value.clone());
-                }
-            }
+    fn commit(&self, batch: &Batch, durable: bool) -> Result<(), StoreError> {
+        let epoch = self.epoch();
+        self.stage(0, batch, epoch);
+        match self.commit_staged(0, batch, epoch, durable) {
+            Ok(()) => Ok(()),
+            Err(CommitError::Store(e)) => Err(e),
+            Err(CommitError::Aborted(a)) => Err(StoreError::Io(a.to_string())),
         }
-        let done = self.inner.commit(batch, durable);
-        if done.is_err() {
-            self.clear();
-        }
-        done
     }
+}
+
+/// `stored` pairs with `writes` laid over them (a `None` deletes), in key order, at most
+/// `limit`.
+pub fn overlay(
+    stored: Pairs,
+    writes: impl IntoIterator<Item = (Vec<u8>, Option<Vec<u8>>)>,
+    limit: usize,
+) -> Pairs {
+    let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = stored.into_iter().collect();
+    for (k, v) in writes {
+        match v {
+            Some(v) => merged.insert(k, v),
+            None => merged.remove(&k),
+        };
+    }
+    merged.into_iter().take(limit).collect()
 }

@@ -132,6 +132,7 @@ impl<'s> StoredState<'s> {
         let pending: Vec<_> = self.writes[space as usize]
             .range::<[u8], _>((std::ops::Bound::Included(from), std::ops::Bound::Unbounded))
             .take_while(|(k, _)| to.is_none_or(|t| k.as_slice() < t))
+            .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         let stored = match self
             .store
@@ -143,14 +144,7 @@ impl<'s> StoredState<'s> {
                 Vec::new()
             }
         };
-        let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = stored.into_iter().collect();
-        for (k, v) in pending {
-            match v {
-                Some(v) => merged.insert(k.clone(), v.clone()),
-                None => merged.remove(k),
-            };
-        }
-        merged.into_iter().take(limit).collect()
+        crate::store::overlay(stored, pending, limit)
     }
 
     /// Reads the whole projection (for the rebuild check).

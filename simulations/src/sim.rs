@@ -801,7 +801,7 @@ impl Simulation {
         }
         let (_, batch) = loyalty_api::relay::acknowledged_prefix(&messages, &acked);
         if !batch.is_empty() {
-            loyalty_engine::store::Store::commit(&self.store, batch, false)
+            loyalty_engine::store::Store::commit(&self.store, &batch, false)
                 .map_err(|e| self.diverged(b, e.to_string()))?;
         }
         Ok(())

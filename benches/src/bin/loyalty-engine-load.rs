@@ -135,9 +135,13 @@ fn main() {
         let stats = engine.stats();
         let batches = stats.batches.load(std::sync::atomic::Ordering::Relaxed).max(1);
         let ops_total = stats.ops.load(std::sync::atomic::Ordering::Relaxed);
+        let micros = |c: &std::sync::atomic::AtomicU64| {
+            c.load(std::sync::atomic::Ordering::Relaxed) as f64 / batches as f64 / 1000.0
+        };
         println!(
             "{} flows, {}-line cheques: {} operations in {secs:.1} s = {:.0} ops/s, {:.0} events/s; \
-             latency p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms; {:.0} operations per commit",
+             latency p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms; {:.0} operations per commit, \
+             {:.2} ms deciding and {:.2} ms writing a batch",
             a.flows,
             a.lines,
             total.ops,
@@ -147,6 +151,8 @@ fn main() {
             total.latency.value_at_quantile(0.99) as f64 / 1000.0,
             total.latency.value_at_quantile(0.999) as f64 / 1000.0,
             ops_total as f64 / batches as f64,
+            micros(&stats.decide_micros_total),
+            micros(&stats.commit_micros_total),
         );
     });
     engine.shutdown();

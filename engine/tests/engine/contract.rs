@@ -14,7 +14,7 @@ fn contract(store: &dyn Store) {
     }
     b.put(Space::Log, vec![0, 1], b"e1".to_vec());
     b.put(Space::Ops, vec![9], b"op".to_vec());
-    store.commit(b, true).unwrap();
+    store.commit(&b, true).unwrap();
     assert_eq!(
         store.get(Space::State, b"ab").unwrap(),
         Some(b"ab".to_vec())
@@ -42,7 +42,7 @@ fn contract(store: &dyn Store) {
     b.put(Space::State, b"b".to_vec(), b"new".to_vec());
     b.put(Space::State, b"c".to_vec(), b"1".to_vec());
     b.put(Space::State, b"c".to_vec(), b"2".to_vec());
-    store.commit(b, false).unwrap();
+    store.commit(&b, false).unwrap();
     assert_eq!(store.get(Space::State, b"a").unwrap(), None);
     assert_eq!(
         store.get(Space::State, b"b").unwrap(),
@@ -54,7 +54,7 @@ fn contract(store: &dyn Store) {
     for n in [256u64, 1, 65_536, 2] {
         b.put(Space::Log, n.to_be_bytes().to_vec(), vec![]);
     }
-    store.commit(b, true).unwrap();
+    store.commit(&b, true).unwrap();
     let got: Vec<u64> = store
         .scan(Space::Log, &1u64.to_be_bytes(), None, 10)
         .unwrap()
@@ -112,7 +112,7 @@ proptest::proptest! {
                         Some(v) => b.put(Space::State, key.clone(), vec![v]),
                         None => b.delete(Space::State, key.clone()),
                     }
-                    cached.commit(b, false).unwrap();
+                    cached.commit(&b, false).unwrap();
                 }
                 2 => cached.clear(),
                 _ => {}
