@@ -12,7 +12,8 @@ use loyalty_core::command::Request;
 use loyalty_core::model::{Program, UnixMillis};
 use loyalty_engine::rocks::RocksStore;
 use loyalty_engine::store::{Batch, CachedStore, Pairs, Space, Store, StoreError};
-use loyalty_engine::{commit_batch, stored_seq};
+use loyalty_engine::stored::Memo;
+use loyalty_engine::{commit_batch, decide_batch, stored_seq};
 
 fn bench(c: &mut Criterion) {
     let program = Program::default();
@@ -25,6 +26,8 @@ fn bench(c: &mut Criterion) {
     let refs: Vec<&Request> = setup.iter().collect();
     commit_batch(&store, &program, 0, &refs, UnixMillis(0), true).expect("setup");
     let mut seq = stored_seq(&store).expect("seq");
+    // The writer's decoded records, kept across batches as the engine keeps them.
+    let memo = Memo::new(1 << 18);
     // An endless stream of operations: register purchase n, confirm purchase n, ...
     let mut n = 0u64;
     let mut queued: std::collections::VecDeque<Request> = Default::default();
@@ -44,9 +47,7 @@ fn bench(c: &mut Criterion) {
                 || (0..batch).map(|_| next()).collect::<Vec<Request>>(),
                 |reqs| {
                     let refs: Vec<&Request> = reqs.iter().collect();
-                    let done = commit_batch(&store, &program, seq, &refs, UnixMillis(0), true)
-                        .expect("commit");
-                    seq = done.seq;
+                    seq = commit(&store, &memo, &program, seq, &refs);
                 },
                 BatchSize::PerIteration,
             )
@@ -72,9 +73,7 @@ fn bench(c: &mut Criterion) {
                 },
                 |reqs| {
                     let refs: Vec<&Request> = reqs.iter().collect();
-                    let done = commit_batch(&store, &program, seq, &refs, UnixMillis(0), true)
-                        .expect("commit");
-                    seq = done.seq;
+                    seq = commit(&store, &memo, &program, seq, &refs);
                 },
                 BatchSize::PerIteration,
             )
@@ -100,7 +99,14 @@ fn bench(c: &mut Criterion) {
                         .expect("capture");
                     seq = done.seq;
                     let b = capture.take();
-                    for (sp, k, v) in b.writes.iter().take(12) { eprintln!("DBG {:?} k{} v{}", sp, k.len(), v.as_ref().map_or(0, |v| v.len())); }
+                    for (sp, k, v) in b.writes.iter().take(12) {
+                        eprintln!(
+                            "DBG {:?} k{} v{}",
+                            sp,
+                            k.len(),
+                            v.as_ref().map_or(0, |v| v.len())
+                        );
+                    }
                     eprintln!("DBG total {} writes", b.writes.len());
                     b
                 },
@@ -110,6 +116,15 @@ fn bench(c: &mut Criterion) {
         });
     }
     g.finish();
+}
+
+/// Decides a batch and writes it durably, as the engine's writer and committer do (here on
+/// one thread); returns the log sequence after it.
+fn commit(store: &CachedStore, memo: &Memo, program: &Program, seq: u64, refs: &[&Request]) -> u64 {
+    let (batch, done) =
+        decide_batch(store, memo, program, seq, refs, UnixMillis(0)).expect("decide");
+    store.commit(&batch, true).expect("commit");
+    done.seq
 }
 
 /// Reads through to the store, keeps the batch it is asked to commit instead of writing it.

@@ -16,7 +16,7 @@
 
 use crate::keys;
 use crate::store::{Batch, CachedStore, CommitError, Space, Store, StoreError};
-use crate::stored::{decode, encode, StoredState};
+use crate::stored::{decode, encode, Memo, StoredState};
 use loyalty_core::apply::apply;
 use loyalty_core::command::{Actor, Command, Request};
 use loyalty_core::event::{EventRecord, EVENT_SCHEMA_VERSION};
@@ -93,7 +93,11 @@ impl Clock for SystemClock {
 /// Counters for the status call and metrics.
 #[derive(Debug, Default)]
 pub struct Stats {
+    /// Batches written (and answered).
     pub batches: AtomicU64,
+    /// Batches decided and handed over for writing; those not in `batches` yet are in
+    /// flight.
+    pub decided: AtomicU64,
     pub ops: AtomicU64,
     pub events: AtomicU64,
     pub replays: AtomicU64,
@@ -435,6 +439,8 @@ struct Writer {
     epoch: u64,
     /// The store with the writer's memory (cache and staged batches) in front.
     store: Arc<CachedStore>,
+    /// Decoded records of the batches decided so far.
+    memo: Memo,
     /// Decided batches to the committer, one at a time.
     handoff: Option<SyncSender<Decided>>,
     /// A token per batch the committer has finished with.
@@ -481,6 +487,7 @@ impl Writer {
             shared,
             seq,
             store,
+            memo: Memo::new(STATE_CACHE_ENTRIES),
             handoff: Some(handoff),
             settled,
             handed: 0,
@@ -564,6 +571,7 @@ impl Writer {
             // the store holds.
             self.drain();
             self.epoch = self.store.epoch();
+            self.memo.clear();
             match stored_seq(&*self.store) {
                 Ok(seq) => self.seq = seq,
                 Err(e) => return refuse(stats, jobs, &e.to_string()),
@@ -573,6 +581,7 @@ impl Writer {
         let requests: Vec<&Request> = jobs.iter().map(|(r, _, _)| r).collect();
         let decided = decide_batch(
             &*self.store,
+            &self.memo,
             &shared.config.program,
             self.seq,
             &requests,
@@ -584,10 +593,14 @@ impl Writer {
             .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
         let (batch, done) = match decided {
             Ok(d) => d,
-            Err(e) => return refuse(stats, jobs, &e.to_string()),
+            Err(e) => {
+                self.memo.clear();
+                return refuse(stats, jobs, &e.to_string());
+            }
         };
         let number = self.handed + 1;
         if !self.store.stage(number, &batch, self.epoch) {
+            self.memo.clear();
             return refuse(stats, jobs, &crate::store::Aborted.to_string());
         }
         let events = done.seq - self.seq;
@@ -600,6 +613,7 @@ impl Writer {
             outcomes: done.outcomes,
             events,
         };
+        stats.decided.fetch_add(1, Ordering::Relaxed);
         match self.handoff.as_ref().map(|h| h.send(decided)) {
             Some(Ok(())) => self.handed = number,
             _ => tracing::error!("the ledger committer is gone"),
@@ -610,6 +624,7 @@ impl Writer {
         // A rewrite goes past the cache.
         let report = verify_store(&*self.shared.store, rewrite);
         self.store.clear();
+        self.memo.clear();
         self.epoch = self.store.epoch();
         self.shared.offers_changed();
         Ok(report?)
@@ -617,7 +632,11 @@ impl Writer {
 }
 
 /// Answers every job with a storage failure.
-fn refuse(stats: &Stats, jobs: &mut Vec<(Request, Answer<Executed>, Option<LaneTicket>)>, why: &str) {
+fn refuse(
+    stats: &Stats,
+    jobs: &mut Vec<(Request, Answer<Executed>, Option<LaneTicket>)>,
+    why: &str,
+) {
     tracing::error!(error = %why, ops = jobs.len(), "batch not committed");
     stats.queued.fetch_sub(jobs.len() as u64, Ordering::Relaxed);
     for (_, answer, _) in jobs.drain(..) {
@@ -695,7 +714,7 @@ pub fn commit_batch(
     now: UnixMillis,
     durable: bool,
 ) -> Result<Committed, StoreError> {
-    let (batch, done) = decide_batch(store, program, seq, requests, now)?;
+    let (batch, done) = decide_batch(store, &Memo::new(1 << 16), program, seq, requests, now)?;
     if !batch.is_empty() {
         store.commit(&batch, durable)?;
     }
@@ -704,14 +723,17 @@ pub fn commit_batch(
 
 /// Decides and applies `requests` in order at time `now` and returns the batch that
 /// records them (events, state, idempotency records, log sequence) without writing it.
+/// `memo` holds decoded records from earlier batches and gets this batch's: if the batch is
+/// not written after all, the caller clears it.
 pub fn decide_batch(
     store: &dyn Store,
+    memo: &Memo,
     program: &Program,
     seq: u64,
     requests: &[&Request],
     now: UnixMillis,
 ) -> Result<(Batch, Committed), StoreError> {
-    let mut state = StoredState::new(store);
+    let mut state = StoredState::new(store).with_memo(memo);
     let mut outcomes = Vec::with_capacity(requests.len());
     for req in requests {
         let out = execute(&mut state, program, req, now);

@@ -148,12 +148,15 @@ pub struct CachedStore {
     capacity: usize,
 }
 
+/// A staged write: the number of its batch and the value (`None`: deleted).
+type Staged = (u64, Option<Vec<u8>>);
+
 #[derive(Default)]
 struct Memory {
     /// Committed `state` records by key (`None`: known absent after a delete).
     committed: HashMap<Vec<u8>, Option<Vec<u8>>>,
-    /// Per space: key → (staged batch number, value) of the newest staged write.
-    staged: [HashMap<Vec<u8>, (u64, Option<Vec<u8>>)>; Space::ALL.len()],
+    /// Per space: key → the newest staged write.
+    staged: [HashMap<Vec<u8>, Staged>; Space::ALL.len()],
     epoch: u64,
 }
 

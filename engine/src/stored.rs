@@ -4,14 +4,17 @@
 //! corruption and stops the process.
 
 use crate::keys;
+use crate::store::HashMap;
 use crate::store::{Batch, Space, Store, StoreError};
 use loyalty_core::ids::*;
 use loyalty_core::model::*;
 use loyalty_core::outcome::OperationRecord;
 use loyalty_core::state::{Projection, StateStore, StateView};
 use serde::{de::DeserializeOwned, Serialize};
+use std::any::Any;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 /// Format byte in front of every stored record.
 pub const RECORD_FORMAT: u8 = 4;
@@ -40,9 +43,51 @@ fn must<T: DeserializeOwned>(space: &'static str, bytes: &[u8]) -> T {
     decode(space, bytes).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// Decoded `state` records the writer keeps between batches, so that the cards, accounts,
+/// cashboxes and products every cheque reads are not decoded again and again. Coherent
+/// because the writer is the only writer: every write of a batch updates or drops its
+/// entry. The writer clears it whenever a decided batch is not handed over for writing
+/// (its writes never happen) and whenever the store's memory starts a new epoch.
+/// Bounded: when full, it starts afresh.
+pub struct Memo {
+    records: RefCell<HashMap<Vec<u8>, Rc<dyn Any>>>,
+    capacity: usize,
+}
+
+impl Memo {
+    pub fn new(capacity: usize) -> Memo {
+        Memo {
+            records: RefCell::default(),
+            capacity,
+        }
+    }
+
+    pub fn clear(&self) {
+        self.records.borrow_mut().clear();
+    }
+
+    fn get<T: Clone + 'static>(&self, key: &[u8]) -> Option<T> {
+        self.records.borrow().get(key)?.downcast_ref::<T>().cloned()
+    }
+
+    fn keep<T: 'static>(&self, key: Vec<u8>, value: T) {
+        let mut records = self.records.borrow_mut();
+        if records.len() >= self.capacity && !records.contains_key(&key) {
+            records.clear();
+        }
+        records.insert(key, Rc::new(value));
+    }
+
+    fn forget(&self, key: &[u8]) {
+        self.records.borrow_mut().remove(key);
+    }
+}
+
 /// State for one batch of decisions (or one read-only query, with no writes).
 pub struct StoredState<'s> {
     store: &'s dyn Store,
+    /// The writer's decoded records, when this is the writer's view.
+    memo: Option<&'s Memo>,
     /// Pending writes per space (indexed by `Space as usize`), so reads look up borrowed keys.
     writes: [BTreeMap<Vec<u8>, Option<Vec<u8>>>; Space::ALL.len()],
     /// The first storage failure seen by a read. Decisions taken after it are void.
@@ -58,11 +103,18 @@ impl<'s> StoredState<'s> {
     pub fn new(store: &'s dyn Store) -> Self {
         StoredState {
             store,
+            memo: None,
             writes: Default::default(),
             failure: RefCell::new(None),
             offers: RefCell::new(None),
             policy: RefCell::new(None),
         }
+    }
+
+    /// Reads decoded `state` records through `memo` and keeps what it reads and writes there.
+    pub fn with_memo(mut self, memo: &'s Memo) -> Self {
+        self.memo = Some(memo);
+        self
     }
 
     /// Starts with these offers instead of scanning them (a cache the caller keeps fresh).
@@ -90,7 +142,11 @@ impl<'s> StoredState<'s> {
         b
     }
 
-    fn get<T: DeserializeOwned>(&self, space: Space, key: &[u8]) -> Option<T> {
+    fn get<T: DeserializeOwned + Clone + 'static>(&self, space: Space, key: &[u8]) -> Option<T> {
+        let memo = self.memo.filter(|_| space == Space::State);
+        if let Some(found) = memo.and_then(|m| m.get::<T>(key)) {
+            return Some(found);
+        }
         if let Some(pending) = self.writes[space as usize].get(key) {
             return pending.as_ref().map(|b| must(space.name(), b));
         }
@@ -101,7 +157,11 @@ impl<'s> StoredState<'s> {
                 None
             }
         };
-        raw.map(|b| must(space.name(), &b))
+        let value: Option<T> = raw.map(|b| must(space.name(), &b));
+        if let (Some(m), Some(v)) = (memo, &value) {
+            m.keep(key.to_vec(), v.clone());
+        }
+        value
     }
 
     fn note(&self, e: StoreError) {
@@ -114,10 +174,25 @@ impl<'s> StoredState<'s> {
     }
 
     fn put<T: Serialize>(&mut self, space: Space, key: Vec<u8>, value: &T) {
+        if let Some(m) = self.memo {
+            m.forget(&key);
+        }
         self.writes[space as usize].insert(key, Some(encode(value)));
     }
 
+    /// Writes a record the caller is done with: the memo keeps it as the decoded value.
+    fn put_owned<T: Serialize + 'static>(&mut self, space: Space, key: Vec<u8>, value: T) {
+        let bytes = encode(&value);
+        if let Some(m) = self.memo {
+            m.keep(key.clone(), value);
+        }
+        self.writes[space as usize].insert(key, Some(bytes));
+    }
+
     fn delete(&mut self, space: Space, key: Vec<u8>) {
+        if let Some(m) = self.memo {
+            m.forget(&key);
+        }
         self.writes[space as usize].insert(key, None);
     }
 
@@ -358,17 +433,17 @@ impl StateView for StoredState<'_> {
 
 impl StateStore for StoredState<'_> {
     fn put_cashbox(&mut self, cashbox: Cashbox) {
-        self.put(Space::State, keys::cashbox(cashbox.id), &cashbox);
+        self.put_owned(Space::State, keys::cashbox(cashbox.id), cashbox);
     }
     fn put_account(&mut self, account: Account) {
         account.check();
-        self.put(Space::State, keys::account(account.id), &account);
+        self.put_owned(Space::State, keys::account(account.id), account);
     }
     fn put_card(&mut self, card: Card) {
-        self.put(Space::State, keys::card(&card.number), &card);
+        self.put_owned(Space::State, keys::card(&card.number), card);
     }
     fn put_phone(&mut self, phone: Phone, card: CardNo) {
-        self.put(Space::State, keys::phone(&phone), &card);
+        self.put_owned(Space::State, keys::phone(&phone), card);
     }
     fn put_card_range(&mut self, range: CardRange, active: bool) {
         let key = keys::card_range(&range.prefix, range.length);
@@ -409,17 +484,17 @@ impl StateStore for StoredState<'_> {
         for b in &product.barcodes {
             self.put(Space::State, keys::barcode(b), &product.code);
         }
-        self.put(Space::State, keys::product(&product.code), &product);
+        self.put_owned(Space::State, keys::product(&product.code), product);
     }
     fn put_offer(&mut self, offer: Offer) {
         self.offers.borrow_mut().take();
         self.put(Space::State, keys::offer(offer.id), &offer);
     }
     fn put_coupon(&mut self, coupon: Coupon) {
-        self.put(Space::State, keys::coupon(&coupon.code), &coupon);
+        self.put_owned(Space::State, keys::coupon(&coupon.code), coupon);
     }
     fn put_coupon_series(&mut self, series: CouponSeries) {
-        self.put(Space::State, keys::coupon_series(series.id), &series);
+        self.put_owned(Space::State, keys::coupon_series(series.id), series);
     }
     fn put_order(&mut self, order: Order) {
         let idx = keys::order_due(order.expires_at, &order.number);
@@ -428,13 +503,13 @@ impl StateStore for StoredState<'_> {
         } else {
             self.delete(Space::State, idx);
         }
-        self.put(Space::State, keys::order(&order.number), &order);
+        self.put_owned(Space::State, keys::order(&order.number), order);
     }
     fn put_operation(&mut self, record: &OperationRecord) {
         self.put(Space::Ops, keys::operation(record.op).to_vec(), record);
     }
     fn set_accounts_opened(&mut self, n: u64) {
-        self.put(Space::State, keys::meta("accounts_opened"), &n);
+        self.put_owned(Space::State, keys::meta("accounts_opened"), n);
     }
 }
 

@@ -8,7 +8,8 @@ use loyalty_core::model::*;
 use loyalty_core::outcome::Code;
 use loyalty_core::state::StateView;
 use loyalty_engine::rocks::RocksStore;
-use loyalty_engine::{Clock, Engine, EngineConfig};
+use loyalty_engine::store::{Batch, Pairs, Space, Store, StoreError};
+use loyalty_engine::{Clock, Engine, EngineConfig, EngineError};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -35,6 +36,10 @@ struct Harness {
 
 fn open(dir: tempfile::TempDir, clock: Arc<TestClock>) -> Harness {
     let store = Arc::new(RocksStore::open(dir.path()).unwrap());
+    open_on(store, dir, clock)
+}
+
+fn open_on(store: Arc<dyn Store>, dir: tempfile::TempDir, clock: Arc<TestClock>) -> Harness {
     let engine = Engine::start(store, EngineConfig::default(), clock.clone()).unwrap();
     Harness {
         engine,
@@ -95,8 +100,15 @@ fn accrual_offer(percent: &str) -> Offer {
 
 /// Two cashboxes and one card with `points` on it (earned through a real purchase).
 async fn setup(points: &str) -> Harness {
-    let h = open(
-        tempfile::tempdir().unwrap(),
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(RocksStore::open(dir.path()).unwrap());
+    setup_on(points, store, dir).await
+}
+
+async fn setup_on(points: &str, store: Arc<dyn Store>, dir: tempfile::TempDir) -> Harness {
+    let h = open_on(
+        store,
+        dir,
         Arc::new(TestClock(AtomicI64::new(1_800_000_000_000))),
     );
     for id in [1, 2] {
@@ -364,4 +376,135 @@ async fn previews_see_an_offer_change_at_once() {
         );
         assert_eq!(preview(&h.engine), Points::parse(want).unwrap());
     }
+}
+
+/// RocksDB, except that once armed, the next write waits until the test lets it go, and
+/// then fails (a full disk, say).
+struct Gated {
+    inner: RocksStore,
+    gate: std::sync::Mutex<Gate>,
+    moved: std::sync::Condvar,
+}
+
+#[derive(Default)]
+struct Gate {
+    armed: bool,
+    waiting: bool,
+    open: bool,
+}
+
+impl Gated {
+    fn wait_until(&self, what: impl Fn(&Gate) -> bool) {
+        let mut g = self.gate.lock().unwrap();
+        while !what(&g) {
+            g = self.moved.wait(g).unwrap();
+        }
+    }
+    fn set(&self, change: impl FnOnce(&mut Gate)) {
+        change(&mut self.gate.lock().unwrap());
+        self.moved.notify_all();
+    }
+}
+
+impl Store for Gated {
+    fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.get(space, key)
+    }
+    fn scan(
+        &self,
+        space: Space,
+        from: &[u8],
+        to: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Pairs, StoreError> {
+        self.inner.scan(space, from, to, limit)
+    }
+    fn commit(&self, batch: &Batch, durable: bool) -> Result<(), StoreError> {
+        if !self.gate.lock().unwrap().armed {
+            return self.inner.commit(batch, durable);
+        }
+        self.set(|g| g.waiting = true);
+        self.wait_until(|g| g.open);
+        self.set(|g| *g = Gate::default());
+        Err(StoreError::Io("no space left on device".into()))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_decided_on_top_of_a_failed_write_is_refused_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Gated {
+        inner: RocksStore::open(dir.path()).unwrap(),
+        gate: Default::default(),
+        moved: Default::default(),
+    });
+    let h = setup_on("100", store.clone(), dir).await;
+    let ops = Actor::Admin(OperatorName::new("ops").unwrap());
+    // A: 50 more points, whose write will fail. B: a hold of 120 points, possible only
+    // with A's points, decided while A is being written.
+    let a = Request {
+        op: op(),
+        actor: ops,
+        command: Command::AdjustPoints {
+            card: CardNo::new("100").unwrap(),
+            delta: Points::parse("50").unwrap(),
+            reason: "goodwill".into(),
+        },
+    };
+    let b = Request {
+        op: op(),
+        actor: Actor::Cashbox(CashboxId(1)),
+        command: Command::PayWithBonus {
+            cheque: cheque("100", "b", "400"),
+            points: Points::parse("120").unwrap(),
+        },
+    };
+    store.set(|g| g.armed = true);
+    let first = tokio::spawn({
+        let (engine, a) = (h.engine.clone(), a.clone());
+        async move { engine.execute(a).await }
+    });
+    let gated = store.clone();
+    tokio::task::spawn_blocking(move || gated.wait_until(|g| g.waiting))
+        .await
+        .unwrap();
+    let decided_before = h.engine.stats().decided.load(Ordering::SeqCst);
+    let second = tokio::spawn({
+        let (engine, b) = (h.engine.clone(), b.clone());
+        async move { engine.execute(b).await }
+    });
+    while h.engine.stats().decided.load(Ordering::SeqCst) == decided_before {
+        tokio::task::yield_now().await;
+    }
+    store.set(|g| g.open = true);
+    let (first, second) = (first.await.unwrap(), second.await.unwrap());
+    assert!(matches!(first, Err(EngineError::Storage(_))), "{first:?}");
+    assert!(matches!(second, Err(EngineError::Storage(_))), "{second:?}");
+    // Neither happened: the hold alone does not fit.
+    let acc = account(&h.engine);
+    assert_eq!(
+        (acc.balance, acc.held),
+        (Points::parse("100").unwrap(), Points::ZERO)
+    );
+    let report = h.engine.verify(false).await.unwrap();
+    assert!(report.equal, "{:?}", report.differences);
+    // The tills resend: the hold is refused on the balance the store really has, then
+    // after the points arrive it goes through, each exactly once.
+    let early = h.engine.execute(b.clone()).await.unwrap();
+    assert_eq!(early.reply.code, Code::InsufficientPoints);
+    assert!(h.engine.execute(a).await.unwrap().reply.is_ok());
+    let later = h.engine.execute(Request { op: op(), ..b }).await.unwrap();
+    assert!(
+        later.reply.is_ok(),
+        "{:?} {}",
+        later.reply.code,
+        later.reply.message
+    );
+    let acc = account(&h.engine);
+    assert_eq!(
+        (acc.balance, acc.held),
+        (Points::parse("150").unwrap(), Points::parse("120").unwrap())
+    );
+    let report = h.engine.verify(false).await.unwrap();
+    assert!(report.equal, "{:?}", report.differences);
 }

@@ -30,8 +30,8 @@ proptest! {
 
 #[test]
 fn binary_records_store_local_times_as_numbers() {
-    let t = NaiveDateTime::parse_from_str("2026-11-23 12:00:00", "%Y-%m-%d %H:%M:%S")
-        .expect("time");
+    let t =
+        NaiveDateTime::parse_from_str("2026-11-23 12:00:00", "%Y-%m-%d %H:%M:%S").expect("time");
     let bytes = postcard::to_stdvec(&coupon(t)).expect("encodes");
     // Code, series, name, then seconds (zigzag varint, 5 bytes) and nanoseconds (1 byte).
     assert_eq!(bytes.len(), 1 + 12 + 1 + 1 + 7 + 5 + 1);
@@ -40,10 +40,13 @@ fn binary_records_store_local_times_as_numbers() {
 
 #[test]
 fn readable_records_show_local_times_as_text() {
-    let t = NaiveDateTime::parse_from_str("2026-11-23 12:00:00", "%Y-%m-%d %H:%M:%S")
-        .expect("time");
+    let t =
+        NaiveDateTime::parse_from_str("2026-11-23 12:00:00", "%Y-%m-%d %H:%M:%S").expect("time");
     let json = serde_json::to_string(&coupon(t)).expect("encodes");
-    assert!(json.contains(r#""expires":"2026-11-23T12:00:00""#), "{json}");
+    assert!(
+        json.contains(r#""expires":"2026-11-23T12:00:00""#),
+        "{json}"
+    );
     let back: IssuedCoupon = serde_json::from_str(&json).expect("decodes");
     assert_eq!(back.expires, t);
 }
