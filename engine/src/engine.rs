@@ -457,7 +457,10 @@ struct Decided {
     batch: Batch,
     jobs: Vec<(Request, Answer<Executed>, Option<LaneTicket>)>,
     outcomes: Vec<Executed>,
-    events: u64,
+    /// The log sequence before its events.
+    seq: u64,
+    /// The server time it was decided at.
+    now: UnixMillis,
 }
 
 /// State records the writer keeps decoded-ready in memory (about 300 bytes each).
@@ -579,40 +582,45 @@ impl Writer {
         }
         let started = Instant::now();
         let requests: Vec<&Request> = jobs.iter().map(|(r, _, _)| r).collect();
+        let now = shared.clock.now();
         let decided = decide_batch(
             &*self.store,
             &self.memo,
             &shared.config.program,
-            self.seq,
             &requests,
-            shared.clock.now(),
+            now,
         );
         drop(requests);
         stats
             .decide_micros_total
             .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-        let (batch, done) = match decided {
+        let (batch, outcomes) = match decided {
             Ok(d) => d,
             Err(e) => {
                 self.memo.clear();
                 return refuse(stats, jobs, &e.to_string());
             }
         };
+        let events: u64 = outcomes.iter().map(|o| o.events.len() as u64).sum();
+        let mut batch = batch;
+        if events > 0 {
+            put_seq(&mut batch, self.seq + events);
+        }
         let number = self.handed + 1;
         if !self.store.stage(number, &batch, self.epoch) {
             self.memo.clear();
             return refuse(stats, jobs, &crate::store::Aborted.to_string());
         }
-        let events = done.seq - self.seq;
-        self.seq = done.seq;
         let decided = Decided {
             number,
             epoch: self.epoch,
             batch,
             jobs: std::mem::take(jobs),
-            outcomes: done.outcomes,
-            events,
+            outcomes,
+            seq: self.seq,
+            now,
         };
+        self.seq += events;
         stats.decided.fetch_add(1, Ordering::Relaxed);
         match self.handoff.as_ref().map(|h| h.send(decided)) {
             Some(Ok(())) => self.handed = number,
@@ -648,6 +656,9 @@ fn refuse(
 fn write(store: &CachedStore, shared: &Shared, mut d: Decided) {
     let stats = &shared.stats;
     let started = Instant::now();
+    let requests: Vec<&Request> = d.jobs.iter().map(|(r, _, _)| r).collect();
+    let seq = append_log(&mut d.batch, d.seq, &requests, &d.outcomes, d.now);
+    drop(requests);
     let result = store.commit_staged(d.number, &d.batch, d.epoch, shared.config.durable);
     stats
         .commit_micros_total
@@ -672,7 +683,7 @@ fn write(store: &CachedStore, shared: &Shared, mut d: Decided) {
     }
     stats.batches.fetch_add(1, Ordering::Relaxed);
     stats.ops.fetch_add(n, Ordering::Relaxed);
-    stats.events.fetch_add(d.events, Ordering::Relaxed);
+    stats.events.fetch_add(seq - d.seq, Ordering::Relaxed);
     stats.largest_batch.fetch_max(n, Ordering::Relaxed);
     for ((req, answer, _lane), out) in d.jobs.drain(..).zip(d.outcomes) {
         if out.replayed {
@@ -705,7 +716,7 @@ pub struct Committed {
 /// Decides and applies `requests` in order at time `now`, then writes events, state,
 /// idempotency records and the log sequence in one atomic batch. Nothing is written if any
 /// read fails. Used by the simulator and the benches; the writer decides (`decide_batch`)
-/// and writes on two threads.
+/// on one thread and logs and writes (`append_log`) on another.
 pub fn commit_batch(
     store: &dyn Store,
     program: &Program,
@@ -714,25 +725,31 @@ pub fn commit_batch(
     now: UnixMillis,
     durable: bool,
 ) -> Result<Committed, StoreError> {
-    let (batch, done) = decide_batch(store, &Memo::new(1 << 16), program, seq, requests, now)?;
+    let (mut batch, outcomes) = decide_batch(store, &Memo::new(1 << 16), program, requests, now)?;
+    let next = append_log(&mut batch, seq, requests, &outcomes, now);
+    if next != seq {
+        put_seq(&mut batch, next);
+    }
     if !batch.is_empty() {
         store.commit(&batch, durable)?;
     }
-    Ok(done)
+    Ok(Committed {
+        outcomes,
+        seq: next,
+    })
 }
 
-/// Decides and applies `requests` in order at time `now` and returns the batch that
-/// records them (events, state, idempotency records, log sequence) without writing it.
-/// `memo` holds decoded records from earlier batches and gets this batch's: if the batch is
-/// not written after all, the caller clears it.
+/// Decides and applies `requests` in order at time `now`; returns their outcomes and the
+/// batch of state and idempotency records they wrote, without writing it. `memo` holds
+/// decoded records from earlier batches and gets this batch's: if the batch is not written
+/// after all, the caller clears it.
 pub fn decide_batch(
     store: &dyn Store,
     memo: &Memo,
     program: &Program,
-    seq: u64,
     requests: &[&Request],
     now: UnixMillis,
-) -> Result<(Batch, Committed), StoreError> {
+) -> Result<(Batch, Vec<Executed>), StoreError> {
     let mut state = StoredState::new(store).with_memo(memo);
     let mut outcomes = Vec::with_capacity(requests.len());
     for req in requests {
@@ -742,9 +759,26 @@ pub fn decide_batch(
         }
         outcomes.push(out);
     }
-    let mut batch = state.into_batch();
+    Ok((state.into_batch(), outcomes))
+}
+
+/// Records the log sequence after a batch's events (`stored_seq` reads it back).
+pub fn put_seq(batch: &mut Batch, seq: u64) {
+    batch.put(Space::State, keys::meta("log_seq"), encode(&seq));
+}
+
+/// Adds the decided events to `batch` as log records after `seq`, with their account
+/// history rows; returns the log sequence after them. Decisions never read the log, so
+/// this can run apart from deciding.
+pub fn append_log(
+    batch: &mut Batch,
+    seq: u64,
+    requests: &[&Request],
+    outcomes: &[Executed],
+    now: UnixMillis,
+) -> u64 {
     let mut next = seq;
-    for (req, out) in requests.iter().zip(&outcomes) {
+    for (req, out) in requests.iter().zip(outcomes) {
         for event in &out.events {
             next += 1;
             let record = EventRecordRef {
@@ -767,16 +801,7 @@ pub fn decide_batch(
             }
         }
     }
-    if next != seq {
-        batch.put(Space::State, keys::meta("log_seq"), encode(&next));
-    }
-    Ok((
-        batch,
-        Committed {
-            outcomes,
-            seq: next,
-        },
-    ))
+    next
 }
 
 /// The log sequence recorded in the store (0 for a new store).

@@ -15,6 +15,6 @@ pub mod store;
 pub mod stored;
 
 pub use engine::{
-    commit_batch, decide_batch, stored_seq, verify_store, Clock, Committed, Engine, EngineConfig,
-    EngineError, SystemClock, VerifyReport,
+    append_log, commit_batch, decide_batch, put_seq, stored_seq, verify_store, Clock, Committed,
+    Engine, EngineConfig, EngineError, SystemClock, VerifyReport,
 };

@@ -148,15 +148,15 @@ pub struct CachedStore {
     capacity: usize,
 }
 
-/// A staged write: the number of its batch and the value (`None`: deleted).
-type Staged = (u64, Option<Vec<u8>>);
+/// One staged batch's writes, per space: key → value (`None`: deleted).
+type StagedWrites = [HashMap<Vec<u8>, Option<Vec<u8>>>; Space::ALL.len()];
 
 #[derive(Default)]
 struct Memory {
     /// Committed `state` records by key (`None`: known absent after a delete).
     committed: HashMap<Vec<u8>, Option<Vec<u8>>>,
-    /// Per space: key → the newest staged write.
-    staged: [HashMap<Vec<u8>, Staged>; Space::ALL.len()],
+    /// Staged batches, oldest first: their number and writes.
+    staged: std::collections::VecDeque<(u64, StagedWrites)>,
     epoch: u64,
 }
 
@@ -175,6 +175,14 @@ impl Memory {
             self.committed.clear();
         }
         self.committed.insert(key, value);
+    }
+
+    /// The newest staged write of `key`, if a staged batch writes it.
+    fn staged(&self, space: Space, key: &[u8]) -> Option<&Option<Vec<u8>>> {
+        self.staged
+            .iter()
+            .rev()
+            .find_map(|(_, writes)| writes[space as usize].get(key))
     }
 }
 
@@ -195,7 +203,7 @@ impl CachedStore {
     pub fn clear(&self) {
         let mut m = self.memory();
         m.committed.clear();
-        m.staged.iter_mut().for_each(HashMap::clear);
+        m.staged.clear();
         m.epoch += 1;
     }
 
@@ -206,18 +214,23 @@ impl CachedStore {
     /// Makes batch `number`'s writes visible to reads before they are durable. Refused
     /// (`false`) when the epoch is no longer `epoch`.
     pub fn stage(&self, number: u64, batch: &Batch, epoch: u64) -> bool {
+        // Copied before taking the lock, which reads share with the committer.
+        let mut writes = StagedWrites::default();
+        for (space, key, value) in &batch.writes {
+            writes[*space as usize].insert(key.clone(), value.clone());
+        }
         let mut m = self.memory();
         if m.epoch != epoch {
             return false;
         }
-        for (space, key, value) in &batch.writes {
-            m.staged[*space as usize].insert(key.clone(), (number, value.clone()));
-        }
+        m.staged.push_back((number, writes));
         true
     }
 
-    /// Writes staged batch `number` unless its epoch has ended; once durable, its writes
-    /// move from staged to the cache. A failed write ends the epoch.
+    /// Writes staged batch `number` (the oldest staged) unless its epoch has ended; once
+    /// durable, its `state` writes move from staged to the cache. A failed write ends the
+    /// epoch. `batch` may hold more than was staged (records nothing reads through this
+    /// store, like the log), never other `state` writes.
     pub fn commit_staged(
         &self,
         number: u64,
@@ -233,14 +246,13 @@ impl CachedStore {
             return Err(CommitError::Store(e));
         }
         let mut m = self.memory();
-        for (space, key, _) in &batch.writes {
-            let staged = &mut m.staged[*space as usize];
-            if staged.get(key).is_some_and(|(n, _)| *n == number) {
-                let (_, value) = staged.remove(key).expect("just seen");
-                if *space == Space::State {
-                    m.remember(self.capacity, key.clone(), value);
-                }
-            }
+        let staged = match m.staged.front() {
+            Some((n, _)) if *n == number => m.staged.pop_front().map(|(_, w)| w),
+            _ => None,
+        };
+        let [state, ..] = staged.unwrap_or_default();
+        for (key, value) in state {
+            m.remember(self.capacity, key, value);
         }
         Ok(())
     }
@@ -258,7 +270,7 @@ impl Store for CachedStore {
     fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         {
             let m = self.memory();
-            if let Some((_, v)) = m.staged[space as usize].get(key) {
+            if let Some(v) = m.staged(space, key) {
                 return Ok(v.clone());
             }
             if space == Space::State {
@@ -285,10 +297,14 @@ impl Store for CachedStore {
         limit: usize,
     ) -> Result<Pairs, StoreError> {
         // Staged writes first: one that lands meanwhile is then seen twice, never missed.
-        let staged: Vec<(Vec<u8>, Option<Vec<u8>>)> = self.memory().staged[space as usize]
+        // Oldest first, so that a newer batch's write of a key wins in the overlay.
+        let staged: Vec<(Vec<u8>, Option<Vec<u8>>)> = self
+            .memory()
+            .staged
             .iter()
+            .flat_map(|(_, writes)| writes[space as usize].iter())
             .filter(|(k, _)| k.as_slice() >= from && to.is_none_or(|t| k.as_slice() < t))
-            .map(|(k, (_, v))| (k.clone(), v.clone()))
+            .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         if staged.is_empty() {
             return self.inner.scan(space, from, to, limit);

@@ -126,3 +126,77 @@ proptest::proptest! {
         }
     }
 }
+
+proptest::proptest! {
+    /// With batches staged ahead of their writes (the writer deciding while the committer
+    /// writes), every read sees the store with the staged batches laid over it in order;
+    /// once written, a batch reads the same from the store; clearing drops staged batches
+    /// and a batch staged in an ended epoch is neither staged nor written.
+    #[test]
+    fn staged_batches_read_as_if_written(
+        steps in proptest::collection::vec((0u8..5, 0u8..6, proptest::option::of(0u8..3)), 1..80),
+        capacity in 1usize..8,
+    ) {
+        let inner = std::sync::Arc::new(MemStore::default());
+        let cached = CachedStore::new(inner.clone(), capacity);
+        let mut staged: std::collections::VecDeque<(u64, Batch, u64)> = Default::default();
+        let mut number = 0;
+        for (what, key, value) in steps {
+            let space = if key % 2 == 0 { Space::State } else { Space::Ops };
+            let mut b = Batch::default();
+            match value {
+                Some(v) => b.put(space, vec![key], vec![v]),
+                None => b.delete(space, vec![key]),
+            }
+            match what {
+                0 | 1 => {
+                    number += 1;
+                    let epoch = cached.epoch();
+                    proptest::prop_assert!(cached.stage(number, &b, epoch));
+                    staged.push_back((number, b, epoch));
+                }
+                2 => {
+                    if let Some((n, b, epoch)) = staged.pop_front() {
+                        cached.commit_staged(n, &b, epoch, false).unwrap();
+                    }
+                }
+                3 => {
+                    let stale = cached.epoch();
+                    cached.clear();
+                    // Decided before the clear: refused, and nothing of it is written.
+                    proptest::prop_assert!(!cached.stage(number + 1, &b, stale));
+                    proptest::prop_assert!(cached.commit_staged(number + 1, &b, stale, false).is_err());
+                    staged.clear();
+                }
+                _ => {}
+            }
+            for space in [Space::State, Space::Ops] {
+                let mut expected: std::collections::BTreeMap<Vec<u8>, Vec<u8>> =
+                    inner.scan(space, &[], None, usize::MAX).unwrap().into_iter().collect();
+                for (_, b, _) in &staged {
+                    for (s, k, v) in &b.writes {
+                        if *s == space {
+                            match v {
+                                Some(v) => expected.insert(k.clone(), v.clone()),
+                                None => expected.remove(k),
+                            };
+                        }
+                    }
+                }
+                for k in 0u8..6 {
+                    proptest::prop_assert_eq!(
+                        cached.get(space, &[k]).unwrap(),
+                        expected.get(&vec![k]).cloned()
+                    );
+                }
+                let scanned = cached.scan(space, &[1], Some(&[5]), 3).unwrap();
+                let wanted: Vec<_> = expected
+                    .range(vec![1]..vec![5])
+                    .take(3)
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                proptest::prop_assert_eq!(scanned, wanted);
+            }
+        }
+    }
+}
