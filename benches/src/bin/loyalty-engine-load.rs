@@ -1,16 +1,19 @@
 //! Engine-level load: purchase flows (register → confirm of 3-line cheques) submitted
 //! concurrently to a running engine — lanes, the writer's queue, group commit, durable
 //! answers — without gRPC. Reports operations and events per second and the latency of each
-//! operation from submission to its durable answer.
+//! operation from submission to its durable answer. With `--offline N`, each flow uploads
+//! offline cheques (1 line each) N at a time instead, as tills coming back online do; the
+//! latency is then that of a whole upload.
 //!
 //! ```sh
 //! cargo run --release -p loyalty-benches --bin loyalty-engine-load -- --flows 512 --seconds 10
+//! cargo run --release -p loyalty-benches --bin loyalty-engine-load -- --flows 8 --offline 1024
 //! ```
 // Measurements report rates and milliseconds; amounts are never floats.
 #![allow(clippy::float_arithmetic)]
 
 use hdrhistogram::Histogram;
-use loyalty_benches::{cheque, setup, CARDS};
+use loyalty_benches::{cheque, offline, setup, CARDS};
 use loyalty_core::command::{Actor, Command, Request};
 use loyalty_core::ids::{CashboxId, ChequeId, OpId};
 use loyalty_engine::rocks::RocksStore;
@@ -27,6 +30,8 @@ struct Args {
     flows: u64,
     seconds: u64,
     lines: usize,
+    /// Offline cheques per upload; 0: purchase flows.
+    offline: usize,
 }
 
 fn args() -> Args {
@@ -34,6 +39,7 @@ fn args() -> Args {
         flows: 512,
         seconds: 10,
         lines: 3,
+        offline: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -42,7 +48,8 @@ fn args() -> Args {
             "--flows" => a.flows = value.parse().expect("--flows: a number"),
             "--seconds" => a.seconds = value.parse().expect("--seconds: a number"),
             "--lines" => a.lines = value.parse().expect("--lines: a number"),
-            _ => panic!("unknown flag {flag}; flags: --flows --seconds --lines"),
+            "--offline" => a.offline = value.parse().expect("--offline: a number"),
+            _ => panic!("unknown flag {flag}; flags: --flows --seconds --lines --offline"),
         }
     }
     a
@@ -53,6 +60,36 @@ struct Done {
     ops: u64,
     events: u64,
     latency: Histogram<u64>,
+}
+
+/// A till uploading offline cheques, `size` per upload, until `until`.
+async fn uploads(engine: Engine, f: u64, flows: u64, size: usize, until: Instant) -> Done {
+    let mut done = Done {
+        ops: 0,
+        events: 0,
+        latency: Histogram::new(3).expect("histogram"),
+    };
+    let cashbox = 1 + (f % u64::from(CASHBOXES)) as u32;
+    let mut n = f;
+    while Instant::now() < until {
+        let upload: Vec<Request> = (0..size)
+            .map(|_| {
+                n += flows;
+                offline(n, cashbox, 1)
+            })
+            .collect();
+        let t = Instant::now();
+        let outs = engine.execute_many(upload).await.expect("executed");
+        done.latency
+            .record(t.elapsed().as_micros() as u64)
+            .expect("record");
+        for out in outs {
+            assert!(out.reply.is_ok(), "{}", out.reply.message);
+            done.ops += 1;
+            done.events += out.events.len() as u64;
+        }
+    }
+    done
 }
 
 async fn flow(engine: Engine, f: u64, flows: u64, lines: usize, until: Instant) -> Done {
@@ -107,19 +144,22 @@ fn main() {
         for req in setup(CASHBOXES) {
             assert!(engine.execute(req).await.expect("setup").reply.is_ok());
         }
+        let start = |f: u64, until: Instant| {
+            if a.offline > 0 {
+                tokio::spawn(uploads(engine.clone(), f, a.flows, a.offline, until))
+            } else {
+                tokio::spawn(flow(engine.clone(), f, a.flows, a.lines, until))
+            }
+        };
         // Warm up: every card and product read once.
         let warm = Instant::now() + Duration::from_secs(2);
-        let tasks: Vec<_> = (0..a.flows)
-            .map(|f| tokio::spawn(flow(engine.clone(), f + (1 << 40), a.flows, a.lines, warm)))
-            .collect();
+        let tasks: Vec<_> = (0..a.flows).map(|f| start(f + (1 << 40), warm)).collect();
         for t in tasks {
             t.await.expect("warm-up flow");
         }
         let started = Instant::now();
         let until = started + Duration::from_secs(a.seconds);
-        let tasks: Vec<_> = (0..a.flows)
-            .map(|f| tokio::spawn(flow(engine.clone(), f, a.flows, a.lines, until)))
-            .collect();
+        let tasks: Vec<_> = (0..a.flows).map(|f| start(f, until)).collect();
         let mut total = Done {
             ops: 0,
             events: 0,
@@ -133,7 +173,10 @@ fn main() {
         }
         let secs = started.elapsed().as_secs_f64();
         let stats = engine.stats();
-        let batches = stats.batches.load(std::sync::atomic::Ordering::Relaxed).max(1);
+        let batches = stats
+            .batches
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .max(1);
         let ops_total = stats.ops.load(std::sync::atomic::Ordering::Relaxed);
         let micros = |c: &std::sync::atomic::AtomicU64| {
             c.load(std::sync::atomic::Ordering::Relaxed) as f64 / batches as f64 / 1000.0
@@ -141,12 +184,18 @@ fn main() {
         let per_op = |c: &std::sync::atomic::AtomicU64| {
             c.load(std::sync::atomic::Ordering::Relaxed) as f64 / ops_total.max(1) as f64
         };
+        let what = if a.offline > 0 {
+            format!(
+                "{} tills uploading {} offline cheques at a time",
+                a.flows, a.offline
+            )
+        } else {
+            format!("{} flows, {}-line cheques", a.flows, a.lines)
+        };
         println!(
-            "{} flows, {}-line cheques: {} operations in {secs:.1} s = {:.0} ops/s, {:.0} events/s; \
+            "{what}: {} operations in {secs:.1} s = {:.0} ops/s, {:.0} events/s; \
              latency p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms; {:.0} operations per commit, \
              {:.2} ms deciding and {:.2} ms writing a batch ({:.1} + {:.1} µs per operation)",
-            a.flows,
-            a.lines,
             total.ops,
             total.ops as f64 / secs,
             total.events as f64 / secs,
