@@ -13,7 +13,7 @@ use loyalty_core::model::{Program, UnixMillis};
 use loyalty_engine::rocks::RocksStore;
 use loyalty_engine::store::{Batch, CachedStore, Pairs, Space, Store, StoreError};
 use loyalty_engine::stored::Memo;
-use loyalty_engine::{append_log, commit_batch, decide_batch, put_seq, stored_seq};
+use loyalty_engine::{append_log, commit_batch, decide_batch, put_seq, stored_seq, Fingerprinted};
 
 fn bench(c: &mut Criterion) {
     let program = Program::default();
@@ -121,8 +121,9 @@ fn bench(c: &mut Criterion) {
 /// Decides a batch and writes it durably, as the engine's writer and committer do (here on
 /// one thread); returns the log sequence after it.
 fn commit(store: &CachedStore, memo: &Memo, program: &Program, seq: u64, refs: &[&Request]) -> u64 {
+    let requests: Vec<Fingerprinted> = refs.iter().map(|r| Fingerprinted::new(r)).collect();
     let (mut batch, outcomes) =
-        decide_batch(store, memo, program, refs, UnixMillis(0)).expect("decide");
+        decide_batch(store, memo, program, &requests, UnixMillis(0)).expect("decide");
     let next = append_log(&mut batch, seq, refs, &outcomes, UnixMillis(0));
     put_seq(&mut batch, next);
     store.commit(&batch, true).expect("commit");

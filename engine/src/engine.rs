@@ -23,7 +23,7 @@ use loyalty_core::event::{EventRecord, EVENT_SCHEMA_VERSION};
 use loyalty_core::ids::{AccountId, CashboxId, OpId};
 use loyalty_core::model::{Program, UnixMillis};
 use loyalty_core::state::MemState;
-use loyalty_core::{execute, Executed};
+use loyalty_core::{execute_fingerprinted, Executed};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
@@ -125,16 +125,30 @@ pub struct VerifyReport {
 
 type Answer<T> = oneshot::Sender<Result<T, EngineError>>;
 
+/// A request on its way to the writer, with its fingerprint (computed by the caller's
+/// thread, not the writer's) and where its answer goes.
+struct Queued {
+    req: Request,
+    fingerprint: [u8; 32],
+    answer: Answer<Executed>,
+    _lane: Option<LaneTicket>,
+}
+
+impl Queued {
+    fn new(req: Request, answer: Answer<Executed>, lane: Option<LaneTicket>) -> Queued {
+        Queued {
+            fingerprint: req.fingerprint(),
+            req,
+            answer,
+            _lane: lane,
+        }
+    }
+}
+
 enum Job {
-    Execute {
-        req: Box<Request>,
-        answer: Answer<Executed>,
-        _lane: Option<LaneTicket>,
-    },
+    Execute(Box<Queued>),
     /// Requests applied one after another, contiguously, in order (an offline upload).
-    ExecuteMany {
-        items: Vec<(Request, Answer<Executed>)>,
-    },
+    ExecuteMany(Vec<Queued>),
     Verify {
         rewrite: bool,
         answer: Answer<VerifyReport>,
@@ -288,11 +302,10 @@ impl Engine {
     pub async fn execute(&self, req: Request) -> Result<Executed, EngineError> {
         let lane = self.admit(req.actor)?;
         let (answer, rx) = oneshot::channel();
-        match self.tx.try_send(Job::Execute {
-            req: Box::new(req),
-            answer,
-            _lane: lane,
-        }) {
+        match self
+            .tx
+            .try_send(Job::Execute(Box::new(Queued::new(req, answer, lane))))
+        {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
                 return Err(EngineError::Busy {
@@ -320,11 +333,11 @@ impl Engine {
             .map(|req| {
                 let (answer, rx) = oneshot::channel();
                 answers.push(rx);
-                (req, answer)
+                Queued::new(req, answer, None)
             })
             .collect();
         let n = answers.len() as u64;
-        match self.tx.try_send(Job::ExecuteMany { items }) {
+        match self.tx.try_send(Job::ExecuteMany(items)) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
                 return Err(EngineError::Busy {
@@ -455,7 +468,7 @@ struct Decided {
     number: u64,
     epoch: u64,
     batch: Batch,
-    jobs: Vec<(Request, Answer<Executed>, Option<LaneTicket>)>,
+    jobs: Vec<Queued>,
     outcomes: Vec<Executed>,
     /// The log sequence before its events.
     seq: u64,
@@ -506,15 +519,15 @@ impl Writer {
             let mut next = Some(first);
             loop {
                 match next.take() {
-                    Some(Job::Execute { req, answer, _lane }) => {
-                        batch.push((*req, answer, _lane));
+                    Some(Job::Execute(job)) => {
+                        batch.push(*job);
                         if batch.len() >= max {
                             self.commit(&mut batch);
                         }
                     }
-                    Some(Job::ExecuteMany { items }) => {
-                        for (req, answer) in items {
-                            batch.push((req, answer, None));
+                    Some(Job::ExecuteMany(items)) => {
+                        for job in items {
+                            batch.push(job);
                             if batch.len() >= max {
                                 self.commit(&mut batch);
                             }
@@ -560,7 +573,7 @@ impl Writer {
     }
 
     /// Decides `jobs` as one batch and hands it to the committer.
-    fn commit(&mut self, jobs: &mut Vec<(Request, Answer<Executed>, Option<LaneTicket>)>) {
+    fn commit(&mut self, jobs: &mut Vec<Queued>) {
         if jobs.is_empty() {
             return;
         }
@@ -581,7 +594,13 @@ impl Writer {
             }
         }
         let started = Instant::now();
-        let requests: Vec<&Request> = jobs.iter().map(|(r, _, _)| r).collect();
+        let requests: Vec<Fingerprinted> = jobs
+            .iter()
+            .map(|j| Fingerprinted {
+                req: &j.req,
+                fingerprint: j.fingerprint,
+            })
+            .collect();
         let now = shared.clock.now();
         let decided = decide_batch(
             &*self.store,
@@ -640,15 +659,13 @@ impl Writer {
 }
 
 /// Answers every job with a storage failure.
-fn refuse(
-    stats: &Stats,
-    jobs: &mut Vec<(Request, Answer<Executed>, Option<LaneTicket>)>,
-    why: &str,
-) {
+fn refuse(stats: &Stats, jobs: &mut Vec<Queued>, why: &str) {
     tracing::error!(error = %why, ops = jobs.len(), "batch not committed");
     stats.queued.fetch_sub(jobs.len() as u64, Ordering::Relaxed);
-    for (_, answer, _) in jobs.drain(..) {
-        let _ = answer.send(Err(EngineError::Storage(StoreError::Io(why.to_string()))));
+    for job in jobs.drain(..) {
+        let _ = job
+            .answer
+            .send(Err(EngineError::Storage(StoreError::Io(why.to_string()))));
     }
 }
 
@@ -656,7 +673,7 @@ fn refuse(
 fn write(store: &CachedStore, shared: &Shared, mut d: Decided) {
     let stats = &shared.stats;
     let started = Instant::now();
-    let requests: Vec<&Request> = d.jobs.iter().map(|(r, _, _)| r).collect();
+    let requests: Vec<&Request> = d.jobs.iter().map(|j| &j.req).collect();
     let seq = append_log(&mut d.batch, d.seq, &requests, &d.outcomes, d.now);
     drop(requests);
     let result = store.commit_staged(d.number, &d.batch, d.epoch, shared.config.durable);
@@ -685,12 +702,12 @@ fn write(store: &CachedStore, shared: &Shared, mut d: Decided) {
     stats.ops.fetch_add(n, Ordering::Relaxed);
     stats.events.fetch_add(seq - d.seq, Ordering::Relaxed);
     stats.largest_batch.fetch_max(n, Ordering::Relaxed);
-    for ((req, answer, _lane), out) in d.jobs.drain(..).zip(d.outcomes) {
+    for (job, out) in d.jobs.drain(..).zip(d.outcomes) {
         if out.replayed {
             stats.replays.fetch_add(1, Ordering::Relaxed);
         }
-        tracing::debug!(op = %req.op, code = ?out.reply.code, events = out.events.len(), replayed = out.replayed, "committed");
-        let _ = answer.send(Ok(out));
+        tracing::debug!(op = %job.req.op, code = ?out.reply.code, events = out.events.len(), replayed = out.replayed, "committed");
+        let _ = job.answer.send(Ok(out));
     }
 }
 
@@ -725,7 +742,10 @@ pub fn commit_batch(
     now: UnixMillis,
     durable: bool,
 ) -> Result<Committed, StoreError> {
-    let (mut batch, outcomes) = decide_batch(store, &Memo::new(1 << 16), program, requests, now)?;
+    let fingerprinted: Vec<Fingerprinted> =
+        requests.iter().map(|r| Fingerprinted::new(r)).collect();
+    let (mut batch, outcomes) =
+        decide_batch(store, &Memo::new(1 << 16), program, &fingerprinted, now)?;
     let next = append_log(&mut batch, seq, requests, &outcomes, now);
     if next != seq {
         put_seq(&mut batch, next);
@@ -739,6 +759,23 @@ pub fn commit_batch(
     })
 }
 
+/// A request with its fingerprint (`Request::fingerprint`), computed wherever a core is
+/// free.
+#[derive(Clone, Copy)]
+pub struct Fingerprinted<'r> {
+    pub req: &'r Request,
+    pub fingerprint: [u8; 32],
+}
+
+impl<'r> Fingerprinted<'r> {
+    pub fn new(req: &'r Request) -> Self {
+        Fingerprinted {
+            req,
+            fingerprint: req.fingerprint(),
+        }
+    }
+}
+
 /// Decides and applies `requests` in order at time `now`; returns their outcomes and the
 /// batch of state and idempotency records they wrote, without writing it. `memo` holds
 /// decoded records from earlier batches and gets this batch's: if the batch is not written
@@ -747,13 +784,13 @@ pub fn decide_batch(
     store: &dyn Store,
     memo: &Memo,
     program: &Program,
-    requests: &[&Request],
+    requests: &[Fingerprinted<'_>],
     now: UnixMillis,
 ) -> Result<(Batch, Vec<Executed>), StoreError> {
     let mut state = StoredState::new(store).with_memo(memo);
     let mut outcomes = Vec::with_capacity(requests.len());
-    for req in requests {
-        let out = execute(&mut state, program, req, now);
+    for r in requests {
+        let out = execute_fingerprinted(&mut state, program, r.req, r.fingerprint, now);
         if let Some(e) = state.take_failure() {
             return Err(e);
         }

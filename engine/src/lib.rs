@@ -16,5 +16,5 @@ pub mod stored;
 
 pub use engine::{
     append_log, commit_batch, decide_batch, put_seq, stored_seq, verify_store, Clock, Committed,
-    Engine, EngineConfig, EngineError, SystemClock, VerifyReport,
+    Engine, EngineConfig, EngineError, Fingerprinted, SystemClock, VerifyReport,
 };

@@ -458,12 +458,12 @@ impl StateStore for StoredState<'_> {
         self.put(Space::State, keys::meta("identifier_policy"), &policy);
     }
     fn put_purchase(&mut self, purchase: &Purchase, was_pending: bool) {
-        let idx = keys::pending(purchase.expires_at, &purchase.key);
+        let idx = || keys::pending(purchase.expires_at, &purchase.key);
         if purchase.status.is_pending() {
-            self.put(Space::State, idx, &());
+            self.put(Space::State, idx(), &());
         } else {
             if was_pending {
-                self.delete(Space::State, idx);
+                self.delete(Space::State, idx());
             }
             if purchase.status == PurchaseStatus::Expired {
                 self.put(

@@ -52,7 +52,18 @@ pub fn execute(
     req: &Request,
     now: UnixMillis,
 ) -> Executed {
-    let fingerprint = req.fingerprint();
+    execute_fingerprinted(state, program, req, req.fingerprint(), now)
+}
+
+/// [`execute`] with the request's fingerprint (`Request::fingerprint`) computed beforehand,
+/// so that the one thread that decides does not spend its time hashing.
+pub fn execute_fingerprinted(
+    state: &mut impl StateStore,
+    program: &Program,
+    req: &Request,
+    fingerprint: [u8; 32],
+    now: UnixMillis,
+) -> Executed {
     if let Some(rec) = state.operation(req.op) {
         let reply = if rec.fingerprint == fingerprint {
             rec.reply

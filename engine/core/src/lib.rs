@@ -21,4 +21,4 @@ pub mod pricing;
 pub mod qr;
 pub mod state;
 
-pub use decide::{execute, Executed};
+pub use decide::{execute, execute_fingerprinted, Executed};
