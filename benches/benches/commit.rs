@@ -126,7 +126,7 @@ fn commit(store: &CachedStore, memo: &Memo, program: &Program, seq: u64, refs: &
     let (mut batch, outcomes) =
         decide_batch(store, memo, program, &requests, UnixMillis(0)).expect("decide");
     let next = append_log(&mut batch, seq, refs, &outcomes, UnixMillis(0));
-    put_seq(&mut batch, next);
+    put_seq(&mut batch, seq, next);
     store.commit(&batch, true).expect("commit");
     next
 }

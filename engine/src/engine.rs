@@ -622,9 +622,7 @@ impl Writer {
         };
         let events: u64 = outcomes.iter().map(|o| o.events.len() as u64).sum();
         let mut batch = batch;
-        if events > 0 {
-            put_seq(&mut batch, self.seq + events);
-        }
+        put_seq(&mut batch, self.seq, self.seq + events);
         let number = self.handed + 1;
         if !self.store.stage(number, &batch, self.epoch) {
             self.memo.clear();
@@ -747,9 +745,7 @@ pub fn commit_batch(
     let (mut batch, outcomes) =
         decide_batch(store, &Memo::new(1 << 16), program, &fingerprinted, now)?;
     let next = append_log(&mut batch, seq, requests, &outcomes, now);
-    if next != seq {
-        put_seq(&mut batch, next);
-    }
+    put_seq(&mut batch, seq, next);
     if !batch.is_empty() {
         store.commit(&batch, durable)?;
     }
@@ -799,9 +795,12 @@ pub fn decide_batch(
     Ok((state.into_batch(), outcomes))
 }
 
-/// Records the log sequence after a batch's events (`stored_seq` reads it back).
-pub fn put_seq(batch: &mut Batch, seq: u64) {
-    batch.put(Space::State, keys::meta("log_seq"), encode(&seq));
+/// Records the log sequence after a batch's events (`stored_seq` reads it back), when the
+/// batch moved it from `before` to `after`.
+pub fn put_seq(batch: &mut Batch, before: u64, after: u64) {
+    if after != before {
+        batch.put(Space::State, keys::meta("log_seq"), encode(&after));
+    }
 }
 
 /// Adds the decided events to `batch` as log records after `seq`, with their account

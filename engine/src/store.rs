@@ -169,12 +169,17 @@ pub struct Aborted;
 /// collisions at will: a fast hasher (still randomly seeded) instead of SipHash.
 pub type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
+/// Inserts into a memory bounded at `capacity` entries: when full, it starts afresh.
+pub fn keep_bounded<V>(map: &mut HashMap<Vec<u8>, V>, capacity: usize, key: Vec<u8>, value: V) {
+    if map.len() >= capacity && !map.contains_key(&key) {
+        map.clear();
+    }
+    map.insert(key, value);
+}
+
 impl Memory {
     fn remember(&mut self, capacity: usize, key: Vec<u8>, value: Option<Vec<u8>>) {
-        if self.committed.len() >= capacity && !self.committed.contains_key(&key) {
-            self.committed.clear();
-        }
-        self.committed.insert(key, value);
+        keep_bounded(&mut self.committed, capacity, key, value);
     }
 
     /// The newest staged write of `key`, if a staged batch writes it.

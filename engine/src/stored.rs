@@ -4,7 +4,7 @@
 //! corruption and stops the process.
 
 use crate::keys;
-use crate::store::HashMap;
+use crate::store::{keep_bounded, HashMap};
 use crate::store::{Batch, Space, Store, StoreError};
 use loyalty_core::ids::*;
 use loyalty_core::model::*;
@@ -71,11 +71,8 @@ impl Memo {
     }
 
     fn keep<T: 'static>(&self, key: Vec<u8>, value: T) {
-        let mut records = self.records.borrow_mut();
-        if records.len() >= self.capacity && !records.contains_key(&key) {
-            records.clear();
-        }
-        records.insert(key, Rc::new(value));
+        let records = &mut *self.records.borrow_mut();
+        keep_bounded(records, self.capacity, key, Rc::new(value) as Rc<dyn Any>);
     }
 
     fn forget(&self, key: &[u8]) {
