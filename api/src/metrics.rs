@@ -4,38 +4,16 @@
 
 use crate::relay::{outbox_lag, RelayStats};
 use loyalty_core::outcome::Code;
+use loyalty_engine::histogram::Histogram;
 use loyalty_engine::Engine;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-
-/// Latency bucket bounds in microseconds.
-const BUCKETS_US: [u64; 12] = [
-    250, 500, 1_000, 2_000, 3_000, 5_000, 7_500, 10_000, 25_000, 50_000, 100_000, 1_000_000,
-];
-
-#[derive(Default)]
-struct Histogram {
-    count: AtomicU64,
-    sum_us: AtomicU64,
-    buckets: [AtomicU64; BUCKETS_US.len()],
-}
-
-impl Histogram {
-    fn observe(&self, d: Duration) {
-        let us = d.as_micros() as u64;
-        self.count.fetch_add(1, Relaxed);
-        self.sum_us.fetch_add(us, Relaxed);
-        if let Some(i) = BUCKETS_US.iter().position(|b| us <= *b) {
-            self.buckets[i].fetch_add(1, Relaxed);
-        }
-    }
-}
 
 /// The server's metrics registry.
 #[derive(Default)]
@@ -52,7 +30,7 @@ pub struct Timer {
 
 impl Drop for Timer {
     fn drop(&mut self) {
-        self.hist.observe(self.started.elapsed());
+        self.hist.observe_duration(self.started.elapsed());
     }
 }
 
@@ -63,7 +41,7 @@ impl Metrics {
             .lock()
             .expect("metrics lock")
             .entry(command)
-            .or_default()
+            .or_insert_with(|| Arc::new(Histogram::latency()))
             .clone();
         Timer {
             hist,
@@ -85,24 +63,13 @@ impl Metrics {
         let mut out = String::new();
         let _ = writeln!(out, "# TYPE loyalty_request_duration_seconds histogram");
         for (name, h) in self.requests.lock().expect("metrics lock").iter() {
-            let mut cumulative = 0;
-            for (bound, n) in BUCKETS_US.iter().zip(&h.buckets) {
-                cumulative += n.load(Relaxed);
-                let _ = writeln!(out, "loyalty_request_duration_seconds_bucket{{command=\"{name}\",le=\"{}\"}} {cumulative}", seconds(*bound));
-            }
-            let count = h.count.load(Relaxed);
-            let _ = writeln!(
-                out,
-                "loyalty_request_duration_seconds_bucket{{command=\"{name}\",le=\"+Inf\"}} {count}"
-            );
-            let _ = writeln!(
-                out,
-                "loyalty_request_duration_seconds_sum{{command=\"{name}\"}} {}",
-                seconds(h.sum_us.load(Relaxed))
-            );
-            let _ = writeln!(
-                out,
-                "loyalty_request_duration_seconds_count{{command=\"{name}\"}} {count}"
+            let labels = format!("command=\"{name}\",");
+            histogram(
+                &mut out,
+                "loyalty_request_duration_seconds",
+                &labels,
+                h,
+                seconds,
             );
         }
         let _ = writeln!(out, "# TYPE loyalty_outcomes_total counter");
@@ -155,7 +122,25 @@ impl Metrics {
         for (name, kind, v) in gauges {
             let _ = writeln!(out, "# TYPE {name} {kind}\n{name} {v}");
         }
-        let _ = writeln!(out, "# TYPE loyalty_engine_commit_seconds_total counter\nloyalty_engine_commit_seconds_total {}", seconds(s.commit_micros_total.load(Relaxed)));
+        let _ = writeln!(
+            out,
+            "# TYPE loyalty_engine_commit_duration_seconds histogram"
+        );
+        histogram(
+            &mut out,
+            "loyalty_engine_commit_duration_seconds",
+            "",
+            &s.commit_latency,
+            seconds,
+        );
+        let _ = writeln!(out, "# TYPE loyalty_engine_batch_operations histogram");
+        histogram(
+            &mut out,
+            "loyalty_engine_batch_operations",
+            "",
+            &s.batch_sizes,
+            |n| n.to_string(),
+        );
         let _ = writeln!(out, "# TYPE loyalty_engine_decide_seconds_total counter\nloyalty_engine_decide_seconds_total {}", seconds(s.decide_micros_total.load(Relaxed)));
         if let Ok((pending, age_ms)) = outbox_lag(engine) {
             let _ = writeln!(
@@ -170,6 +155,28 @@ impl Metrics {
         }
         out
     }
+}
+
+/// Writes one histogram's series: cumulative buckets, `+Inf`, sum and count. `labels` is
+/// empty or ends with a comma; `unit` renders bounds and the sum.
+fn histogram(
+    out: &mut String,
+    name: &str,
+    labels: &str,
+    h: &Histogram,
+    unit: impl Fn(u64) -> String,
+) {
+    let s = h.snapshot();
+    for (bound, n) in &s.cumulative {
+        let _ = writeln!(out, "{name}_bucket{{{labels}le=\"{}\"}} {n}", unit(*bound));
+    }
+    let _ = writeln!(out, "{name}_bucket{{{labels}le=\"+Inf\"}} {}", s.count);
+    let labels = match labels.trim_end_matches(',') {
+        "" => String::new(),
+        l => format!("{{{l}}}"),
+    };
+    let _ = writeln!(out, "{name}_sum{labels} {}", unit(s.sum));
+    let _ = writeln!(out, "{name}_count{labels} {}", s.count);
 }
 
 /// Microseconds as a decimal number of seconds (no floats).
@@ -230,18 +237,20 @@ mod tests {
     }
 
     #[test]
-    fn histograms_are_cumulative() {
-        let h = Histogram::default();
-        h.observe(Duration::from_micros(100));
-        h.observe(Duration::from_micros(900));
-        h.observe(Duration::from_secs(5));
-        assert_eq!(h.count.load(Relaxed), 3);
-        assert_eq!(h.buckets[0].load(Relaxed), 1);
-        assert_eq!(h.buckets[2].load(Relaxed), 1);
+    fn histograms_render_as_prometheus_series() {
+        let h = Histogram::new(&[1_000, 5_000]);
+        h.observe(900);
+        h.observe(4_000);
+        h.observe(9_000);
+        let mut out = String::new();
+        histogram(&mut out, "x", "command=\"Pay\",", &h, seconds);
         assert_eq!(
-            h.buckets.iter().map(|b| b.load(Relaxed)).sum::<u64>(),
-            2,
-            "over the last bound only +Inf counts it"
+            out,
+            "x_bucket{command=\"Pay\",le=\"0.001000\"} 1\n\
+             x_bucket{command=\"Pay\",le=\"0.005000\"} 2\n\
+             x_bucket{command=\"Pay\",le=\"+Inf\"} 3\n\
+             x_sum{command=\"Pay\"} 0.013900\n\
+             x_count{command=\"Pay\"} 3\n"
         );
     }
 }

@@ -1220,7 +1220,7 @@ impl pb::admin_service_server::AdminService for AdminApi {
             replays: s.replays.load(Relaxed),
             largest_batch: s.largest_batch.load(Relaxed),
             queued: s.queued.load(Relaxed),
-            commit_micros_total: s.commit_micros_total.load(Relaxed),
+            commit_micros_total: s.commit_latency.sum(),
         }))
     }
 }

@@ -14,6 +14,7 @@
 //! (`CachedStore::stage`). Batches are written and answered in the order they were
 //! decided; if a write fails, every batch decided on top of it is refused too, unwritten.
 
+use crate::histogram::Histogram;
 use crate::keys;
 use crate::store::{Batch, CachedStore, CommitError, Space, Store, StoreError};
 use crate::stored::{decode, encode, Memo, StoredState};
@@ -91,7 +92,7 @@ impl Clock for SystemClock {
 }
 
 /// Counters for the status call and metrics.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Stats {
     /// Batches written (and answered).
     pub batches: AtomicU64,
@@ -101,12 +102,31 @@ pub struct Stats {
     pub ops: AtomicU64,
     pub events: AtomicU64,
     pub replays: AtomicU64,
-    /// Time spent writing batches durably (the committer thread).
-    pub commit_micros_total: AtomicU64,
+    /// How long each batch took to be written durably (the committer thread), µs.
+    pub commit_latency: Histogram,
+    /// Operations per written batch.
+    pub batch_sizes: Histogram,
     /// Time spent deciding batches (the writer thread).
     pub decide_micros_total: AtomicU64,
     pub largest_batch: AtomicU64,
     pub queued: AtomicU64,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats {
+            batches: AtomicU64::new(0),
+            decided: AtomicU64::new(0),
+            ops: AtomicU64::new(0),
+            events: AtomicU64::new(0),
+            replays: AtomicU64::new(0),
+            commit_latency: Histogram::latency(),
+            batch_sizes: Histogram::batch_sizes(),
+            decide_micros_total: AtomicU64::new(0),
+            largest_batch: AtomicU64::new(0),
+            queued: AtomicU64::new(0),
+        }
+    }
 }
 
 /// The result of comparing the live state with a rebuild from the log.
@@ -675,9 +695,7 @@ fn write(store: &CachedStore, shared: &Shared, mut d: Decided) {
     let seq = append_log(&mut d.batch, d.seq, &requests, &d.outcomes, d.now);
     drop(requests);
     let result = store.commit_staged(d.number, &d.batch, d.epoch, shared.config.durable);
-    stats
-        .commit_micros_total
-        .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+    stats.commit_latency.observe_duration(started.elapsed());
     if let Err(e) = result {
         let why = match e {
             CommitError::Store(e) => e.to_string(),
@@ -700,6 +718,7 @@ fn write(store: &CachedStore, shared: &Shared, mut d: Decided) {
     stats.ops.fetch_add(n, Ordering::Relaxed);
     stats.events.fetch_add(seq - d.seq, Ordering::Relaxed);
     stats.largest_batch.fetch_max(n, Ordering::Relaxed);
+    stats.batch_sizes.observe(n);
     for (job, out) in d.jobs.drain(..).zip(d.outcomes) {
         if out.replayed {
             stats.replays.fetch_add(1, Ordering::Relaxed);

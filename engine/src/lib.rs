@@ -9,6 +9,7 @@
 //! speak gRPC or Kafka; it never acknowledges a write before it is durable.
 
 pub mod engine;
+pub mod histogram;
 pub mod keys;
 pub mod rocks;
 pub mod store;

@@ -832,7 +832,18 @@ async fn prometheus_metrics_count_requests_outcomes_and_commits() {
     );
     assert_eq!(value("loyalty_outcomes_total{code=\"30\"}"), 1);
     assert_eq!(value("loyalty_engine_operations_total"), 8); // 5 admin, register, confirm, refused confirm
-    assert!(value("loyalty_engine_batches_total") >= 1);
+    let batches = value("loyalty_engine_batches_total");
+    assert!(batches >= 1);
+    assert_eq!(
+        value("loyalty_engine_commit_duration_seconds_count"),
+        batches
+    );
+    assert_eq!(
+        value("loyalty_engine_commit_duration_seconds_bucket{le=\"+Inf\"}"),
+        batches
+    );
+    assert_eq!(value("loyalty_engine_batch_operations_count"), batches);
+    assert_eq!(value("loyalty_engine_batch_operations_sum"), 8);
     assert!(get("/other").await.starts_with("HTTP/1.1 404"));
     server.stop().await;
 }

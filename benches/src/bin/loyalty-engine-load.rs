@@ -178,12 +178,12 @@ fn main() {
             .load(std::sync::atomic::Ordering::Relaxed)
             .max(1);
         let ops_total = stats.ops.load(std::sync::atomic::Ordering::Relaxed);
-        let micros = |c: &std::sync::atomic::AtomicU64| {
-            c.load(std::sync::atomic::Ordering::Relaxed) as f64 / batches as f64 / 1000.0
-        };
-        let per_op = |c: &std::sync::atomic::AtomicU64| {
-            c.load(std::sync::atomic::Ordering::Relaxed) as f64 / ops_total.max(1) as f64
-        };
+        let decide = stats
+            .decide_micros_total
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let write = stats.commit_latency.sum();
+        let micros = |total: u64| total as f64 / batches as f64 / 1000.0;
+        let per_op = |total: u64| total as f64 / ops_total.max(1) as f64;
         let what = if a.offline > 0 {
             format!(
                 "{} tills uploading {} offline cheques at a time",
@@ -203,10 +203,10 @@ fn main() {
             total.latency.value_at_quantile(0.99) as f64 / 1000.0,
             total.latency.value_at_quantile(0.999) as f64 / 1000.0,
             ops_total as f64 / batches as f64,
-            micros(&stats.decide_micros_total),
-            micros(&stats.commit_micros_total),
-            per_op(&stats.decide_micros_total),
-            per_op(&stats.commit_micros_total),
+            micros(decide),
+            micros(write),
+            per_op(decide),
+            per_op(write),
         );
     });
     engine.shutdown();

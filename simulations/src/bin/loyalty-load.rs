@@ -14,9 +14,12 @@ use loyalty_api::pb::admin_service_client::AdminServiceClient;
 use loyalty_api::pb::cash_service_client::CashServiceClient;
 use loyalty_api::service::{ADMIN_TOKEN_HEADER, CASHBOX_ID_HEADER, CASHBOX_SECRET_HEADER};
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
-use tonic::transport::Channel;
+use tonic::codegen::http;
 
 #[derive(Parser, Clone)]
 #[command(about = "Drive purchase flows against a loyalty server and report latencies")]
@@ -53,12 +56,56 @@ struct Args {
     svg: Option<std::path::PathBuf>,
 }
 
+// The generator shares the machine's cores with the server: the allocator the server uses.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 type Hists = Arc<Mutex<BTreeMap<&'static str, Histogram<u64>>>>;
+
+/// One HTTP/2 connection driven by hyper directly: a request goes from the flow's task to
+/// the connection's task, with no buffer task in between, which keeps the generator's own
+/// CPU use down on the cores it shares with the server.
+#[derive(Clone)]
+struct Conn(hyper::client::conn::http2::SendRequest<tonic::body::Body>);
+
+type Answer = http::Response<hyper::body::Incoming>;
+
+impl Conn {
+    async fn open(server: &http::Uri) -> anyhow::Result<Conn> {
+        let addr = server.authority().context("--server needs host:port")?;
+        let tcp = tokio::net::TcpStream::connect(addr.as_str())
+            .await
+            .with_context(|| addr.to_string())?;
+        // Small request/answer exchanges must not wait for Nagle's algorithm.
+        tcp.set_nodelay(true)?;
+        let (send, conn) =
+            hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                .handshake(hyper_util::rt::TokioIo::new(tcp))
+                .await?;
+        tokio::spawn(conn);
+        Ok(Conn(send))
+    }
+}
+
+impl tonic::codegen::Service<http::Request<tonic::body::Body>> for Conn {
+    type Response = Answer;
+    type Error = hyper::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Answer, hyper::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), hyper::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<tonic::body::Body>) -> Self::Future {
+        Box::pin(self.0.send_request(req))
+    }
+}
 
 struct Ctx {
     minimal: bool,
     tills: Vec<(u32, String)>,
-    channels: Vec<Channel>,
+    channels: Vec<Conn>,
+    origin: http::Uri,
     run: u64,
     cards: u64,
     hists: Hists,
@@ -96,8 +143,9 @@ impl Ctx {
     /// calculate → (pay 1 point) → register → confirm or cancel, sometimes a balance check.
     async fn flow(&self, n: u64) -> anyhow::Result<()> {
         let till = &self.tills[(n % self.tills.len() as u64) as usize];
-        let mut client = CashServiceClient::new(
+        let mut client = CashServiceClient::with_origin(
             self.channels[(n % self.channels.len() as u64) as usize].clone(),
+            self.origin.clone(),
         );
         let card = self.card(n.wrapping_mul(2_654_435_761));
         let cheque = pb::Cheque {
@@ -288,6 +336,7 @@ async fn setup(args: &Args, token: &str, run: u64) -> anyhow::Result<Vec<(u32, S
         minimal: false,
         tills: vec![],
         channels: vec![],
+        origin: http::Uri::default(),
         run,
         cards: args.cards,
         hists: Default::default(),
@@ -329,14 +378,10 @@ async fn main() -> anyhow::Result<()> {
         args.tills, args.cards
     );
     let tills = setup(&args, &token, run).await?;
+    let origin: http::Uri = args.server.parse().context("--server")?;
     let mut channels = Vec::new();
     for _ in 0..args.connections.max(1) {
-        channels.push(
-            Channel::from_shared(args.server.clone())?
-                .tcp_nodelay(true)
-                .connect()
-                .await?,
-        );
+        channels.push(Conn::open(&origin).await?);
     }
     let minimal = match args.flow.as_str() {
         "full" => false,
@@ -347,6 +392,7 @@ async fn main() -> anyhow::Result<()> {
         minimal,
         tills,
         channels,
+        origin,
         run,
         cards: args.cards,
         hists: Default::default(),
