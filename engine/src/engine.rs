@@ -16,7 +16,7 @@
 
 use crate::histogram::Histogram;
 use crate::keys;
-use crate::store::{Batch, CachedStore, CommitError, Space, Store, StoreError};
+use crate::store::{Batch, CachedStore, CommitError, SharedReads, Space, Store, StoreError};
 use crate::stored::{decode, encode, Memo, StoredState};
 use loyalty_core::apply::apply;
 use loyalty_core::command::{Actor, Command, Request};
@@ -261,6 +261,7 @@ impl Engine {
     ) -> Result<Engine, EngineError> {
         let seq = stored_seq(&*store)?;
         let (tx, rx) = mpsc::sync_channel(config.queue_depth_max);
+        let store: Arc<dyn Store> = Arc::new(SharedReads::new(store, SHARED_READ_ENTRIES));
         let shared = Arc::new(Shared {
             store,
             config,
@@ -498,6 +499,8 @@ struct Decided {
 
 /// State records the writer keeps decoded-ready in memory (about 300 bytes each).
 const STATE_CACHE_ENTRIES: usize = 1 << 18;
+/// Cashboxes, cards, products and barcodes kept for every thread's reads.
+const SHARED_READ_ENTRIES: usize = 1 << 17;
 
 impl Writer {
     fn new(shared: Arc<Shared>, seq: u64) -> Writer {

@@ -2,6 +2,7 @@
 //! [`crate::rocks::RocksStore`] implements the same trait over RocksDB; one contract test
 //! suite runs against both.
 
+use crate::keys;
 use std::collections::BTreeMap;
 use std::sync::RwLock;
 
@@ -126,6 +127,111 @@ impl Store for MemStore {
                 Some(v) => m.insert(key.clone(), v.clone()),
                 None => m.remove(key),
             };
+        }
+        Ok(())
+    }
+}
+
+/// Committed records that every request reads and that rarely change — cashboxes (each
+/// request's authentication), cards, products and barcodes — kept in memory for all
+/// threads, over the store that holds them. Writes pass through; once one has landed, the
+/// kept copies of the keys it wrote are replaced before the writer answers, so a read
+/// after an acknowledged change sees it. A read that misses loads from the store and
+/// keeps what it loaded only if no write of a kept kind landed meanwhile (a version
+/// count), so an older value can never replace a newer one. Bounded: when full, it starts
+/// afresh.
+pub struct SharedReads {
+    inner: std::sync::Arc<dyn Store>,
+    kept: std::sync::Mutex<Kept>,
+    capacity: usize,
+}
+
+#[derive(Default)]
+struct Kept {
+    /// Bumped by every landed write of a kept kind.
+    version: u64,
+    /// `state` records by key (`None`: known absent).
+    records: HashMap<Vec<u8>, Option<Vec<u8>>>,
+}
+
+/// Record kinds kept by [`SharedReads`], by their key's tag.
+fn kept_kind(space: Space, key: &[u8]) -> bool {
+    space == Space::State
+        && matches!(
+            key.first(),
+            Some(&(keys::TAG_CASHBOX | keys::TAG_CARD | keys::TAG_PRODUCT | keys::TAG_BARCODE))
+        )
+}
+
+impl SharedReads {
+    pub fn new(inner: std::sync::Arc<dyn Store>, capacity: usize) -> SharedReads {
+        SharedReads {
+            inner,
+            kept: Default::default(),
+            capacity,
+        }
+    }
+
+    fn kept(&self) -> std::sync::MutexGuard<'_, Kept> {
+        self.kept.lock().expect("shared reads lock")
+    }
+}
+
+impl Store for SharedReads {
+    fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        if !kept_kind(space, key) {
+            return self.inner.get(space, key);
+        }
+        let version = {
+            let kept = self.kept();
+            if let Some(found) = kept.records.get(key) {
+                return Ok(found.clone());
+            }
+            kept.version
+        };
+        let loaded = self.inner.get(space, key)?;
+        let mut kept = self.kept();
+        if kept.version == version {
+            keep_bounded(
+                &mut kept.records,
+                self.capacity,
+                key.to_vec(),
+                loaded.clone(),
+            );
+        }
+        Ok(loaded)
+    }
+
+    fn scan(
+        &self,
+        space: Space,
+        from: &[u8],
+        to: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Pairs, StoreError> {
+        self.inner.scan(space, from, to, limit)
+    }
+
+    fn commit(&self, batch: &Batch, durable: bool) -> Result<(), StoreError> {
+        let written = self.inner.commit(batch, durable);
+        let mut kept = self.kept();
+        if written.is_err() {
+            // What landed is unknown: keep nothing.
+            kept.records.clear();
+            kept.version += 1;
+            return written;
+        }
+        let mut touched = false;
+        for (space, key, value) in &batch.writes {
+            if kept_kind(*space, key) {
+                touched = true;
+                if let Some(slot) = kept.records.get_mut(key.as_slice()) {
+                    slot.clone_from(value);
+                }
+            }
+        }
+        if touched {
+            kept.version += 1;
         }
         Ok(())
     }

@@ -1,7 +1,9 @@
 //! One contract, two stores: what the engine relies on from storage.
 
+use loyalty_engine::keys::{TAG_ACCOUNT, TAG_CARD, TAG_CASHBOX};
 use loyalty_engine::rocks::RocksStore;
-use loyalty_engine::store::{Batch, CachedStore, MemStore, Space, Store};
+use loyalty_engine::store::{Batch, CachedStore, MemStore, SharedReads, Space, Store};
+use std::sync::{mpsc, Arc, Mutex};
 
 fn contract(store: &dyn Store) {
     // Empty reads.
@@ -91,6 +93,117 @@ fn the_writers_cached_store_meets_the_contract_even_when_tiny() {
         let inner = std::sync::Arc::new(MemStore::default());
         contract(&CachedStore::new(inner, capacity));
     }
+}
+
+#[test]
+fn shared_reads_meet_the_contract_even_when_tiny() {
+    for capacity in [1, 1 << 10] {
+        contract(&SharedReads::new(Arc::new(MemStore::default()), capacity));
+    }
+}
+
+proptest::proptest! {
+    /// Any sequence of commits and reads through the shared reads answers exactly as the
+    /// store behind it, for kept kinds (cashboxes, cards) and others (accounts) alike.
+    #[test]
+    fn shared_reads_equal_the_stores(
+        steps in proptest::collection::vec((0u8..3, 0u8..3, 0u8..4, proptest::option::of(0u8..3)), 1..80),
+        capacity in 1usize..8,
+    ) {
+        let inner = Arc::new(MemStore::default());
+        let shared = SharedReads::new(inner.clone(), capacity);
+        let tags = [TAG_CASHBOX, TAG_CARD, TAG_ACCOUNT];
+        for (what, tag, key, value) in steps {
+            let key = vec![tags[tag as usize], key];
+            if what < 2 {
+                let mut b = Batch::default();
+                match value {
+                    Some(v) => b.put(Space::State, key.clone(), vec![v]),
+                    None => b.delete(Space::State, key.clone()),
+                }
+                shared.commit(&b, false).unwrap();
+            }
+            for t in tags {
+                for k in 0u8..4 {
+                    proptest::prop_assert_eq!(
+                        shared.get(Space::State, &[t, k]).unwrap(),
+                        inner.get(Space::State, &[t, k]).unwrap()
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// A store whose reads, once armed, stop after reading until they are let go.
+struct HeldReads {
+    inner: MemStore,
+    hold: Mutex<Option<(mpsc::Sender<()>, mpsc::Receiver<()>)>>,
+}
+
+impl Store for HeldReads {
+    fn get(
+        &self,
+        space: Space,
+        key: &[u8],
+    ) -> Result<Option<Vec<u8>>, loyalty_engine::store::StoreError> {
+        let read = self.inner.get(space, key);
+        if let Some((reached, go)) = self.hold.lock().unwrap().take() {
+            reached.send(()).unwrap();
+            go.recv().unwrap();
+        }
+        read
+    }
+    fn scan(
+        &self,
+        space: Space,
+        from: &[u8],
+        to: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<loyalty_engine::store::Pairs, loyalty_engine::store::StoreError> {
+        self.inner.scan(space, from, to, limit)
+    }
+    fn commit(
+        &self,
+        batch: &Batch,
+        durable: bool,
+    ) -> Result<(), loyalty_engine::store::StoreError> {
+        self.inner.commit(batch, durable)
+    }
+}
+
+#[test]
+fn a_read_that_began_before_a_write_landed_does_not_keep_the_older_value() {
+    let key = vec![TAG_CASHBOX, 7];
+    let put = |v: &[u8]| {
+        let mut b = Batch::default();
+        b.put(Space::State, key.clone(), v.to_vec());
+        b
+    };
+    let inner = Arc::new(HeldReads {
+        inner: MemStore::default(),
+        hold: Mutex::new(None),
+    });
+    let shared = Arc::new(SharedReads::new(inner.clone(), 16));
+    shared.commit(&put(b"old"), true).unwrap();
+    // Given a read that has loaded the old record and not yet kept it,
+    let (reached_tx, reached) = mpsc::channel();
+    let (go, go_rx) = mpsc::channel();
+    *inner.hold.lock().unwrap() = Some((reached_tx, go_rx));
+    let reader = {
+        let (shared, key) = (shared.clone(), key.clone());
+        std::thread::spawn(move || shared.get(Space::State, &key).unwrap())
+    };
+    reached.recv().unwrap();
+    // when a newer record lands meanwhile,
+    shared.commit(&put(b"new"), true).unwrap();
+    go.send(()).unwrap();
+    assert_eq!(reader.join().unwrap(), Some(b"old".to_vec()));
+    // then later reads see the newer one.
+    assert_eq!(
+        shared.get(Space::State, &key).unwrap(),
+        Some(b"new".to_vec())
+    );
 }
 
 proptest::proptest! {
