@@ -145,7 +145,10 @@ impl Ctx {
     }
 
     /// calculate → (pay 1 point) → register → confirm or cancel, sometimes a balance check.
-    async fn flow(&self, n: u64) -> anyhow::Result<()> {
+    /// In an open loop, `due` is when the flow was scheduled to start: its first operation's
+    /// latency counts from then, so a late start (the generator or the machine busy) is not
+    /// hidden from the figures.
+    async fn flow(&self, n: u64, mut due: Option<Instant>) -> anyhow::Result<()> {
         let till = &self.tills[(n % self.tills.len() as u64) as usize];
         let mut client = CashServiceClient::with_origin(
             self.channels[(n % self.channels.len() as u64) as usize].clone(),
@@ -173,7 +176,7 @@ impl Ctx {
         };
         // The purchase-only flow (peer comparison) skips the preview and the payment.
         if !self.minimal {
-            let t = Instant::now();
+            let t = due.take().unwrap_or_else(Instant::now);
             let calc = client
                 .calculate(req(
                     till,
@@ -202,7 +205,7 @@ impl Ctx {
                 self.record("PayWithBonus", t);
             }
         }
-        let t = Instant::now();
+        let t = due.take().unwrap_or_else(Instant::now);
         let reg = client
             .register_purchase(req(
                 till,
@@ -422,11 +425,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
             let mut tick = tokio::time::interval(Duration::from_nanos(1_000_000_000 / rate.max(1)));
             let mut n = 0u64;
             while Instant::now() < deadline {
-                tick.tick().await;
+                let due = tick.tick().await.into_std();
                 n += 1;
                 let (ctx, errors) = (ctx.clone(), errors.clone());
                 tasks.spawn(async move {
-                    if ctx.flow(n).await.is_err() {
+                    if ctx.flow(n, Some(due)).await.is_err() {
                         errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
                 });
@@ -444,7 +447,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 tasks.spawn(async move {
                     let mut n = w;
                     while Instant::now() < deadline {
-                        if ctx.flow(n).await.is_err() {
+                        if ctx.flow(n, None).await.is_err() {
                             errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         }
                         n += stride;
