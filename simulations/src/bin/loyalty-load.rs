@@ -76,6 +76,9 @@ type Answer = http::Response<hyper::body::Incoming>;
 
 impl Conn {
     async fn open(server: &http::Uri) -> anyhow::Result<Conn> {
+        if server.scheme_str() != Some("http") {
+            bail!("--server {server}: the generator speaks plain HTTP/2 (http://host:port)");
+        }
         let addr = server.authority().context("--server needs host:port")?;
         let tcp = tokio::net::TcpStream::connect(addr.as_str())
             .await
