@@ -38,6 +38,8 @@ pub struct ServerConfig {
     pub batch_ops_max: usize,
     pub queue_depth_max: usize,
     pub cashbox_queue_depth_max: u32,
+    /// How long the ledger writer polls for the next request before it sleeps, in µs.
+    pub writer_poll_micros: u32,
     pub expiry_sweep_secs: u64,
     /// Kafka bootstrap servers for the event stream; empty: no relay (the outbox keeps
     /// every event until one is configured).
@@ -80,6 +82,7 @@ impl Default for ServerConfig {
             batch_ops_max: e.batch_ops_max,
             queue_depth_max: e.queue_depth_max,
             cashbox_queue_depth_max: e.cashbox_queue_depth_max,
+            writer_poll_micros: e.writer_poll_micros,
             expiry_sweep_secs: 5,
             kafka_brokers: String::new(),
             kafka_topic: "loyalty.events".into(),
@@ -149,6 +152,7 @@ impl ServerConfig {
         e.batch_ops_max = self.batch_ops_max;
         e.queue_depth_max = self.queue_depth_max;
         e.cashbox_queue_depth_max = self.cashbox_queue_depth_max;
+        e.writer_poll_micros = self.writer_poll_micros;
         Ok(e)
     }
 

@@ -337,6 +337,35 @@ async fn a_full_lane_is_refused_with_a_retry_hint() {
     assert!(results.iter().any(|r| r.is_ok()));
 }
 
+/// Whether the writer sleeps at once when idle or keeps polling (here far longer than the
+/// test), requests arriving one at a time, with pauses, are all answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_writer_answers_whether_it_sleeps_or_polls_when_idle() {
+    for poll in [0, 5_000_000] {
+        let store = Arc::new(loyalty_engine::store::MemStore::default());
+        let config = EngineConfig {
+            writer_poll_micros: poll,
+            ..EngineConfig::default()
+        };
+        let engine = Engine::start(store, config, Arc::new(loyalty_engine::SystemClock)).unwrap();
+        for i in 0..5 {
+            let out = engine
+                .execute(Request {
+                    op: op(),
+                    actor: Actor::Cashbox(CashboxId(7)),
+                    command: Command::Cancel {
+                        cheque: ChequeId::new(&format!("c{i}")).unwrap(),
+                    },
+                })
+                .await
+                .unwrap();
+            assert_eq!(out.reply.code, Code::CashboxUnknown, "poll {poll}");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        engine.shutdown();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn previews_see_an_offer_change_at_once() {
     let h = setup("100").await;
