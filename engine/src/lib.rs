@@ -3,11 +3,13 @@
 //! Main types: [`store::Store`] (the narrow storage trait) with [`store::MemStore`] and
 //! [`rocks::RocksStore`]; [`stored::StoredState`], which lets the core's decisions read and
 //! write through a store; [`engine::Engine`], the single ledger writer with lanes and group
-//! commit. Key encoding lives in [`keys`].
+//! commit. Key encoding lives in [`keys`]; [`disk`] measures how long the disk under a data
+//! directory takes to make a write durable.
 //!
 //! This crate must not contain business rules (they are in `loyalty-core`) and must not
 //! speak gRPC or Kafka; it never acknowledges a write before it is durable.
 
+pub mod disk;
 pub mod engine;
 pub mod histogram;
 pub mod keys;

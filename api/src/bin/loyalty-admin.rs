@@ -7,6 +7,7 @@ use loyalty_api::pb::admin_service_client::AdminServiceClient;
 use loyalty_api::service::ADMIN_TOKEN_HEADER;
 use loyalty_api::signing::CashboxSigner;
 use std::path::PathBuf;
+use std::time::Duration;
 use tonic::transport::Channel;
 
 #[derive(Parser)]
@@ -332,6 +333,22 @@ enum Cmd {
         rewrite: bool,
     },
     Status,
+    /// Measure how long the disk under the data directory takes to make a write durable
+    /// (no server needed; run it before going live and when writes get slow). Every
+    /// acknowledged write waits for such a sync.
+    DiskCheck {
+        /// A directory on the file system to check; the data directory by default.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// Bytes written before each sync (a batch's WAL records).
+        #[arg(long, default_value_t = 8192)]
+        block_bytes: usize,
+        /// The latency bound of interest.
+        #[arg(long, default_value_t = 10)]
+        slow_ms: u64,
+    },
 }
 
 struct Admin {
@@ -366,6 +383,48 @@ fn show(r: pb::AdminReply) -> anyhow::Result<()> {
     Ok(())
 }
 
+// Durations and shares are shown as decimals; nothing here is money.
+#[allow(clippy::float_arithmetic)]
+fn disk_check(
+    dir: &std::path::Path,
+    run_for: Duration,
+    block_bytes: usize,
+    slow_over: Duration,
+) -> anyhow::Result<()> {
+    eprintln!(
+        "syncing {block_bytes}-byte writes in {} for {} s ...",
+        dir.display(),
+        run_for.as_secs()
+    );
+    let s = loyalty_engine::disk::probe(dir, run_for, block_bytes, slow_over)
+        .with_context(|| dir.display().to_string())?;
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let bound = ms(s.slow_over);
+    println!(
+        "{} syncs in {:.1} s ({:.0}/s); sync ms: p50 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.1}",
+        s.syncs,
+        s.wall.as_secs_f64(),
+        s.syncs as f64 / s.wall.as_secs_f64(),
+        ms(s.p50),
+        ms(s.p99),
+        ms(s.p999),
+        ms(s.max)
+    );
+    println!(
+        "{} syncs over {bound:.0} ms; a write arriving at a random moment waits over {bound:.0} ms \
+         for the sync under way {:.2} % of the time",
+        s.slow,
+        s.over_share * 100.0
+    );
+    if s.over_share > 0.01 {
+        println!(
+            "this disk alone puts the 99th percentile of writes above {bound:.0} ms \
+             (more than 1 % of the time)"
+        );
+    }
+    Ok(())
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -384,6 +443,21 @@ async fn main() -> anyhow::Result<()> {
             .transpose()?;
         let channel = connect(&args.server, args.ca_cert.as_deref()).await?;
         return import_cheques(channel, file, *cashbox, secret, *chunk, signer).await;
+    }
+    if let Cmd::DiskCheck {
+        dir,
+        seconds,
+        block_bytes,
+        slow_ms,
+    } = &args.command
+    {
+        let dir = dir.as_ref().unwrap_or(&args.data_dir);
+        return disk_check(
+            dir,
+            Duration::from_secs(*seconds),
+            *block_bytes,
+            Duration::from_millis(*slow_ms),
+        );
     }
     if let Cmd::CashboxKeygen { file } = &args.command {
         let seed: [u8; 32] = rand::random();
@@ -472,7 +546,7 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Cmd::CashboxKeygen { .. } => unreachable!("handled above"),
+        Cmd::CashboxKeygen { .. } | Cmd::DiskCheck { .. } => unreachable!("handled above"),
         Cmd::EnableCashbox { id } | Cmd::DisableCashbox { id } => {
             let enabled = matches!(args.command, Cmd::EnableCashbox { .. });
             let r = a.req(pb::SetCashboxEnabledRequest {

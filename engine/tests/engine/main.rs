@@ -1,5 +1,6 @@
 //! The engine's tests: the storage contract against both stores, and the ledger writer
-//! (ordering, one owner per account, group commit, restart, rebuild).
+//! (ordering, one owner per account, group commit, restart, rebuild), and the disk check.
 
 mod contract;
+mod disk;
 mod writer;
