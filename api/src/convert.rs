@@ -9,6 +9,7 @@ use loyalty_core::command::{Cheque, Command, IdKind, Presented, RefundLine, Tota
 use loyalty_core::ids::*;
 use loyalty_core::model::*;
 use loyalty_core::outcome::{BalanceInfo, Code, Holder, RefundSummary, Reply};
+use std::fmt::Display;
 
 /// A malformed field: the request is refused with INVALID_ARGUMENT and changes nothing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -20,9 +21,9 @@ pub struct WireError {
 
 pub type Wire<T> = Result<T, WireError>;
 
-fn bad(field: impl Into<String>, reason: impl ToString) -> WireError {
+fn bad(field: impl Display, reason: impl ToString) -> WireError {
     WireError {
-        field: field.into(),
+        field: field.to_string(),
         reason: reason.to_string(),
     }
 }
@@ -31,11 +32,11 @@ pub fn op_id(s: &str) -> Wire<OpId> {
     OpId::parse(s).map_err(|e| bad("operation_id", e))
 }
 
-pub fn card(field: &str, s: &str) -> Wire<CardNo> {
-    CardNo::new(s).map_err(|e| bad(field, e))
+pub fn card(field: impl Display, s: &str) -> Wire<CardNo> {
+    CardNo::new(s).map_err(|e| bad(&field, e))
 }
 
-pub fn optional_card(field: &str, s: &str) -> Wire<Option<CardNo>> {
+pub fn optional_card(field: impl Display, s: &str) -> Wire<Option<CardNo>> {
     if s.is_empty() {
         Ok(None)
     } else {
@@ -43,16 +44,16 @@ pub fn optional_card(field: &str, s: &str) -> Wire<Option<CardNo>> {
     }
 }
 
-pub fn cheque_id(field: &str, s: &str) -> Wire<ChequeId> {
-    ChequeId::new(s).map_err(|e| bad(field, e))
+pub fn cheque_id(field: impl Display, s: &str) -> Wire<ChequeId> {
+    ChequeId::new(s).map_err(|e| bad(&field, e))
 }
 
-pub fn points(field: &str, s: &str) -> Wire<Points> {
-    Points::parse(s).map_err(|e| bad(field, e))
+pub fn points(field: impl Display, s: &str) -> Wire<Points> {
+    Points::parse(s).map_err(|e| bad(&field, e))
 }
 
 /// A signed amount of points: "150.00" or "-20.50".
-pub fn signed_points(field: &str, s: &str) -> Wire<Points> {
+pub fn signed_points(field: impl Display, s: &str) -> Wire<Points> {
     let s = s.trim();
     match s.strip_prefix('-') {
         Some(rest) if rest.starts_with(|c: char| c.is_ascii_digit()) => {
@@ -63,36 +64,36 @@ pub fn signed_points(field: &str, s: &str) -> Wire<Points> {
 }
 
 /// Customer profile text (names, phones, card types): bounded, no control characters.
-pub fn profile_text(field: &str, s: &str, max: usize) -> Wire<String> {
+pub fn profile_text(field: impl Display, s: &str, max: usize) -> Wire<String> {
     if s.len() > max {
-        return Err(bad(field, format!("longer than {max} bytes")));
+        return Err(bad(&field, format!("longer than {max} bytes")));
     }
     if s.chars().any(char::is_control) {
-        return Err(bad(field, "control characters are not allowed"));
+        return Err(bad(&field, "control characters are not allowed"));
     }
     Ok(s.trim().to_owned())
 }
 
-pub fn money(field: &str, s: &str) -> Wire<Money> {
-    Money::parse(s).map_err(|e| bad(field, e))
+pub fn money(field: impl Display, s: &str) -> Wire<Money> {
+    Money::parse(s).map_err(|e| bad(&field, e))
 }
 
-pub fn positive_qty(field: &str, s: &str) -> Wire<Qty> {
-    let q = Qty::parse(s).map_err(|e| bad(field, e))?;
+pub fn positive_qty(field: impl Display, s: &str) -> Wire<Qty> {
+    let q = Qty::parse(s).map_err(|e| bad(&field, e))?;
     if q.0 == 0 {
-        return Err(bad(field, "must be positive"));
+        return Err(bad(&field, "must be positive"));
     }
     Ok(q)
 }
 
 /// A cashbox's local time, within the years a till's clock can sensibly show (so that
 /// lifetimes added to it stay far from the calendar's limits).
-pub fn local_time(field: &str, s: &str) -> Wire<NaiveDateTime> {
+pub fn local_time(field: impl Display, s: &str) -> Wire<NaiveDateTime> {
     use chrono::Datelike;
     let t = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S")
-        .map_err(|e| bad(field, format!("expected YYYY-MM-DDTHH:MM:SS ({e})")))?;
+        .map_err(|e| bad(&field, format!("expected YYYY-MM-DDTHH:MM:SS ({e})")))?;
     if !(2000..=2200).contains(&t.year()) {
-        return Err(bad(field, "the year must be within 2000-2200"));
+        return Err(bad(&field, "the year must be within 2000-2200"));
     }
     Ok(t)
 }
@@ -136,10 +137,10 @@ pub fn cheque(c: Option<pb::Cheque>, lines_max: usize) -> Wire<Cheque> {
                 Ok(Line {
                     product: ProductCode::new(&product)
                         .map_err(|e| bad(format!("cheque.lines[{i}].product"), e))?,
-                    qty: positive_qty(&format!("cheque.lines[{i}].quantity"), &quantity)?,
-                    price: money(&format!("cheque.lines[{i}].price"), &price)?,
+                    qty: positive_qty(format_args!("cheque.lines[{i}].quantity"), &quantity)?,
+                    price: money(format_args!("cheque.lines[{i}].price"), &price)?,
                     local_discount: Money(zero_or(
-                        &format!("cheque.lines[{i}].discount"),
+                        format_args!("cheque.lines[{i}].discount"),
                         &discount,
                     )?),
                 })
@@ -164,11 +165,11 @@ pub fn cheque(c: Option<pb::Cheque>, lines_max: usize) -> Wire<Cheque> {
     })
 }
 
-pub fn optional_order(field: &str, s: &str) -> Wire<Option<OrderNo>> {
+pub fn optional_order(field: impl Display, s: &str) -> Wire<Option<OrderNo>> {
     if s.is_empty() {
         Ok(None)
     } else {
-        OrderNo::new(s).map(Some).map_err(|e| bad(field, e))
+        OrderNo::new(s).map(Some).map_err(|e| bad(&field, e))
     }
 }
 
@@ -188,7 +189,7 @@ fn cheque_tenders(tenders: Vec<pb::Tender>) -> Wire<Vec<Tender>> {
                     Ok(pb::TenderKind::FastPayment) => TenderKind::FastPayment,
                     _ => return Err(bad(format!("cheque.tenders[{i}].kind"), "unknown")),
                 },
-                amount: money(&format!("cheque.tenders[{i}].amount"), &amount)?,
+                amount: money(format_args!("cheque.tenders[{i}].amount"), &amount)?,
             })
         })
         .collect()
@@ -256,11 +257,11 @@ pub fn identifier_policy(kinds: &[i32]) -> Wire<IdentifierPolicy> {
     Ok(IdentifierPolicy { redeem_via })
 }
 
-pub fn optional_pin(field: &str, s: &str) -> Wire<Option<Pin>> {
+pub fn optional_pin(field: impl Display, s: &str) -> Wire<Option<Pin>> {
     if s.is_empty() {
         return Ok(None);
     }
-    Pin::new(s).map(Some).map_err(|e| bad(field, e))
+    Pin::new(s).map(Some).map_err(|e| bad(&field, e))
 }
 
 /// Favourite goods: at most 10 product codes or barcodes.
@@ -276,20 +277,20 @@ pub fn favourites(products: Vec<String>) -> Wire<Vec<ProductCode>> {
 }
 
 /// A phone in its normalised form, or empty.
-pub fn optional_phone(field: &str, s: &str) -> Wire<String> {
+pub fn optional_phone(field: impl Display, s: &str) -> Wire<String> {
     if s.trim().is_empty() {
         return Ok(String::new());
     }
     Phone::parse(s)
         .map(|p| p.to_string())
-        .map_err(|e| bad(field, e))
+        .map_err(|e| bad(&field, e))
 }
 
 /// Identifiers as presented: parsed by kind (an `Auto` value is only bounded here; the
 /// core works out what it is).
-pub fn presented(field: &str, ids: Vec<pb::Identifier>) -> Wire<Vec<Presented>> {
+pub fn presented(field: impl Display, ids: Vec<pb::Identifier>) -> Wire<Vec<Presented>> {
     if ids.len() > 4 {
-        return Err(bad(field, "at most 4 identifiers"));
+        return Err(bad(&field, "at most 4 identifiers"));
     }
     ids.into_iter()
         .enumerate()
@@ -313,7 +314,7 @@ pub fn presented(field: &str, ids: Vec<pb::Identifier>) -> Wire<Vec<Presented>> 
                     Ok(Presented::Qr { number, code })
                 }
                 Ok(pb::IdentifierKind::Auto) => {
-                    let v = profile_text(&f(), &value, 256)?;
+                    let v = profile_text(f(), &value, 256)?;
                     if v.is_empty() {
                         return Err(bad(f(), "empty"));
                     }
@@ -345,18 +346,18 @@ pub fn refund_lines(lines: Vec<pb::RefundLine>, lines_max: usize) -> Wire<Vec<Re
             )| {
                 Ok(RefundLine {
                     index: line_index,
-                    qty: positive_qty(&format!("lines[{i}].quantity"), &quantity)?,
+                    qty: positive_qty(format_args!("lines[{i}].quantity"), &quantity)?,
                 })
             },
         )
         .collect()
 }
 
-fn zero_or(field: &str, s: &str) -> Wire<i64> {
+fn zero_or(field: impl Display, s: &str) -> Wire<i64> {
     if s.is_empty() {
         return Ok(0);
     }
-    Money::parse(s).map(|m| m.0).map_err(|e| bad(field, e))
+    Money::parse(s).map(|m| m.0).map_err(|e| bad(&field, e))
 }
 
 /// One offline item → its operation id and command.
@@ -372,8 +373,11 @@ pub fn offline_item(i: usize, item: pb::OfflineItem, lines_max: usize) -> Wire<(
             }) => Command::ImportOfflinePurchase {
                 cheque: cheque(c, lines_max)
                     .map_err(|e| bad(format!("items[{i}].{}", e.field), e.reason))?,
-                points_paid: Points(zero_or(&format!("items[{i}].points_paid"), &points_paid)?),
-                local_discount: Money(zero_or(&format!("items[{i}].discount"), &discount)?),
+                points_paid: Points(zero_or(
+                    format_args!("items[{i}].points_paid"),
+                    &points_paid,
+                )?),
+                local_discount: Money(zero_or(format_args!("items[{i}].discount"), &discount)?),
             },
             pb::offline_item::Item::Refund(pb::RefundRequest {
                 operation_id: _,
@@ -381,9 +385,12 @@ pub fn offline_item(i: usize, item: pb::OfflineItem, lines_max: usize) -> Wire<(
                 purchase_cheque_id,
                 lines,
             }) => Command::Refund {
-                refund: cheque_id(&format!("items[{i}].refund_cheque_id"), &refund_cheque_id)?,
+                refund: cheque_id(
+                    format_args!("items[{i}].refund_cheque_id"),
+                    &refund_cheque_id,
+                )?,
                 purchase: cheque_id(
-                    &format!("items[{i}].purchase_cheque_id"),
+                    format_args!("items[{i}].purchase_cheque_id"),
                     &purchase_cheque_id,
                 )?,
                 lines: refund_lines(lines, lines_max)
@@ -456,13 +463,13 @@ pub fn card_status_to_wire(s: CardStatus) -> pb::CardStatus {
     }
 }
 
-pub fn card_status(field: &str, s: i32) -> Wire<CardStatus> {
+pub fn card_status(field: impl Display, s: i32) -> Wire<CardStatus> {
     match pb::CardStatus::try_from(s) {
         Ok(pb::CardStatus::Prepared) => Ok(CardStatus::Prepared),
         Ok(pb::CardStatus::Issued) => Ok(CardStatus::Issued),
         Ok(pb::CardStatus::Activated) => Ok(CardStatus::Activated),
         Ok(pb::CardStatus::Blocked) => Ok(CardStatus::Blocked),
-        _ => Err(bad(field, "unknown card status")),
+        _ => Err(bad(&field, "unknown card status")),
     }
 }
 
@@ -655,7 +662,7 @@ pub fn product(i: usize, p: pb::Product) -> Wire<Product> {
             .map(|b| ProductCode::new(b).map_err(|e| bad(f("barcodes"), e)))
             .collect::<Wire<_>>()?,
         min_price: money(
-            &f("min_price"),
+            f("min_price"),
             if min_price.is_empty() {
                 "0"
             } else {
@@ -853,9 +860,9 @@ pub fn order_lines(lines: Vec<pb::OrderLine>, lines_max: usize) -> Wire<Vec<Orde
                 Ok(OrderLine {
                     product: ProductCode::new(&product)
                         .map_err(|e| bad(format!("lines[{i}].product"), e))?,
-                    qty: positive_qty(&format!("lines[{i}].quantity"), &quantity)?,
-                    price: money(&format!("lines[{i}].price"), &price)?,
-                    discount: Money(zero_or(&format!("lines[{i}].discount"), &discount)?),
+                    qty: positive_qty(format_args!("lines[{i}].quantity"), &quantity)?,
+                    price: money(format_args!("lines[{i}].price"), &price)?,
+                    discount: Money(zero_or(format_args!("lines[{i}].discount"), &discount)?),
                 })
             },
         )

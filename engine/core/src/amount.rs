@@ -58,8 +58,18 @@ fn parse_scaled(s: &str, places: u32, max: i64) -> Result<i64, AmountError> {
     Ok(scaled)
 }
 
-fn format_scaled(v: i64, places: u32) -> String {
-    Decimal::new(v, places).to_string()
+/// `v` in units of 10^-places, with exactly `places` decimals ("12.30", "-0.05", "1.000").
+fn write_scaled(f: &mut fmt::Formatter<'_>, v: i64, places: u32) -> fmt::Result {
+    let unit = 10u64.pow(places);
+    let abs = v.unsigned_abs();
+    let sign = if v < 0 { "-" } else { "" };
+    write!(
+        f,
+        "{sign}{}.{:0width$}",
+        abs / unit,
+        abs % unit,
+        width = places as usize
+    )
 }
 
 macro_rules! minor_amount {
@@ -102,7 +112,7 @@ macro_rules! minor_amount {
 
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&format_scaled(self.0, 2))
+                write_scaled(f, self.0, 2)
             }
         }
     };
@@ -137,7 +147,7 @@ impl Qty {
 
 impl fmt::Display for Qty {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&format_scaled(self.0, 3))
+        write_scaled(f, self.0, 3)
     }
 }
 
@@ -268,6 +278,10 @@ mod tests {
         assert_eq!(Points::parse("10.5").unwrap(), Points(1050));
         assert_eq!(Points::parse("10.50").unwrap(), Points(1050));
         assert_eq!(Points(1050).to_string(), "10.50");
+        assert_eq!(Money(-5).to_string(), "-0.05");
+        assert_eq!(Money(0).to_string(), "0.00");
+        assert_eq!(Qty(1000).to_string(), "1.000");
+        assert_eq!(Money(i64::MIN).to_string(), "-92233720368547758.08");
         assert_eq!(Qty::parse("0.5").unwrap(), Qty(500));
         assert!(matches!(
             Points::parse("1.001"),
@@ -337,6 +351,15 @@ mod tests {
         #[test]
         fn display_parse_round_trip(v in 0i64..AMOUNT_MINOR_MAX) {
             prop_assert_eq!(Points::parse(&Points(v).to_string()).unwrap(), Points(v));
+        }
+
+        /// Amounts and quantities are written exactly as the decimal type writes them at
+        /// their scale ("12.30", "-0.05", "1.000"), for any value, so the wire never changes.
+        #[test]
+        fn display_equals_the_decimal_at_its_scale(v in any::<i64>()) {
+            prop_assert_eq!(Points(v).to_string(), Decimal::new(v, 2).to_string());
+            prop_assert_eq!(Money(v).to_string(), Decimal::new(v, 2).to_string());
+            prop_assert_eq!(Qty(v).to_string(), Decimal::new(v, 3).to_string());
         }
     }
 }
