@@ -102,9 +102,18 @@ fn main() -> anyhow::Result<()> {
     if let Some(t) = args.kafka_topic {
         config.kafka_topic = t;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all();
+    // A task woken by the running one normally runs next (the LIFO slot). Here that is the
+    // HTTP/2 connection task, woken by every answer a request task queues, so each answer
+    // went out in its own write. Without the slot the connection task runs after the
+    // request tasks already queued and writes their answers together: 1.0 instead of 1.5
+    // writev calls per operation, 11 % less server CPU per operation at 256 in flight.
+    // (The setting needs `--cfg tokio_unstable`, set in .cargo/config.toml; a build without
+    // it keeps the slot and works the same, only slower.)
+    #[cfg(tokio_unstable)]
+    builder.disable_lifo_slot();
+    let runtime = builder.build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         let shutdown = CancellationToken::new();
