@@ -132,9 +132,9 @@ impl Store for MemStore {
     }
 }
 
-/// Committed records that every request reads and that rarely change — cashboxes (each
-/// request's authentication), cards, products and barcodes — kept in memory for all
-/// threads, over the store that holds them. Writes pass through; once one has landed, the
+/// Committed records that requests read — cashboxes (each request's authentication), cards,
+/// accounts (every identification), products, barcodes and settings — kept in memory for
+/// all threads, over the store that holds them. Writes pass through; once one has landed, the
 /// kept copies of the keys it wrote are replaced before the writer answers, so a read
 /// after an acknowledged change sees it. A read that misses loads from the store and
 /// keeps what it loaded only if no write of a kept kind landed meanwhile (a version
@@ -159,7 +159,14 @@ fn kept_kind(space: Space, key: &[u8]) -> bool {
     space == Space::State
         && matches!(
             key.first(),
-            Some(&(keys::TAG_CASHBOX | keys::TAG_CARD | keys::TAG_PRODUCT | keys::TAG_BARCODE))
+            Some(
+                &(keys::TAG_CASHBOX
+                    | keys::TAG_CARD
+                    | keys::TAG_ACCOUNT
+                    | keys::TAG_PRODUCT
+                    | keys::TAG_BARCODE
+                    | keys::TAG_META)
+            )
         )
 }
 

@@ -59,17 +59,32 @@ fn parse_scaled(s: &str, places: u32, max: i64) -> Result<i64, AmountError> {
 }
 
 /// `v` in units of 10^-places, with exactly `places` decimals ("12.30", "-0.05", "1.000").
+/// Digits are laid right to left into a stack buffer and written once: replies carry
+/// dozens of amounts, and `write!` with width arguments costs several times as much.
 fn write_scaled(f: &mut fmt::Formatter<'_>, v: i64, places: u32) -> fmt::Result {
-    let unit = 10u64.pow(places);
-    let abs = v.unsigned_abs();
-    let sign = if v < 0 { "-" } else { "" };
-    write!(
-        f,
-        "{sign}{}.{:0width$}",
-        abs / unit,
-        abs % unit,
-        width = places as usize
-    )
+    // i64::MIN has 19 digits; with the point, a leading zero and the sign: at most 22.
+    let mut buf = [0u8; 24];
+    let mut at = buf.len();
+    let mut rest = v.unsigned_abs();
+    let mut digits = 0;
+    loop {
+        if places > 0 && digits == places {
+            at -= 1;
+            buf[at] = b'.';
+        }
+        at -= 1;
+        buf[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        digits += 1;
+        if rest == 0 && digits > places {
+            break;
+        }
+    }
+    if v < 0 {
+        at -= 1;
+        buf[at] = b'-';
+    }
+    f.write_str(std::str::from_utf8(&buf[at..]).expect("ASCII digits"))
 }
 
 macro_rules! minor_amount {

@@ -1,6 +1,6 @@
 //! One contract, two stores: what the engine relies on from storage.
 
-use loyalty_engine::keys::{TAG_ACCOUNT, TAG_CARD, TAG_CASHBOX};
+use loyalty_engine::keys::{TAG_ACCOUNT, TAG_CARD, TAG_CASHBOX, TAG_PURCHASE};
 use loyalty_engine::rocks::RocksStore;
 use loyalty_engine::store::{Batch, CachedStore, MemStore, SharedReads, Space, Store};
 use std::sync::{mpsc, Arc, Mutex};
@@ -104,15 +104,15 @@ fn shared_reads_meet_the_contract_even_when_tiny() {
 
 proptest::proptest! {
     /// Any sequence of commits and reads through the shared reads answers exactly as the
-    /// store behind it, for kept kinds (cashboxes, cards) and others (accounts) alike.
+    /// store behind it, for kept kinds (cashboxes, cards, accounts) and others (purchases) alike.
     #[test]
     fn shared_reads_equal_the_stores(
-        steps in proptest::collection::vec((0u8..3, 0u8..3, 0u8..4, proptest::option::of(0u8..3)), 1..80),
+        steps in proptest::collection::vec((0u8..3, 0u8..4, 0u8..4, proptest::option::of(0u8..3)), 1..80),
         capacity in 1usize..8,
     ) {
         let inner = Arc::new(MemStore::default());
         let shared = SharedReads::new(inner.clone(), capacity);
-        let tags = [TAG_CASHBOX, TAG_CARD, TAG_ACCOUNT];
+        let tags = [TAG_CASHBOX, TAG_CARD, TAG_ACCOUNT, TAG_PURCHASE];
         for (what, tag, key, value) in steps {
             let key = vec![tags[tag as usize], key];
             if what < 2 {
