@@ -18,7 +18,7 @@ use loyalty_core::command::{Actor, Command, Request};
 use loyalty_core::ids::{CashboxId, ChequeId, OpId};
 use loyalty_engine::rocks::RocksStore;
 use loyalty_engine::{Engine, EngineConfig, SystemClock};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 #[global_allocator]
@@ -55,20 +55,36 @@ fn args() -> Args {
     a
 }
 
-/// What one flow did: operations, events, and the latency of each operation.
+/// What one flow did: operations and events.
+#[derive(Default)]
 struct Done {
     ops: u64,
     events: u64,
-    latency: Histogram<u64>,
+}
+
+/// One latency histogram that every flow records into. The flows share one thread, so the
+/// lock is never contended; a histogram per flow would grow (reallocate, copy, fault in
+/// fresh pages) thousands of times and take a fifth of the machine from the engine.
+type Latency = Arc<Mutex<Histogram<u64>>>;
+
+fn record(latency: &Latency, since: Instant) {
+    latency
+        .lock()
+        .expect("latency lock")
+        .record(since.elapsed().as_micros() as u64)
+        .expect("record");
 }
 
 /// A till uploading offline cheques, `size` per upload, until `until`.
-async fn uploads(engine: Engine, f: u64, flows: u64, size: usize, until: Instant) -> Done {
-    let mut done = Done {
-        ops: 0,
-        events: 0,
-        latency: Histogram::new(3).expect("histogram"),
-    };
+async fn uploads(
+    engine: Engine,
+    latency: Latency,
+    f: u64,
+    flows: u64,
+    size: usize,
+    until: Instant,
+) -> Done {
+    let mut done = Done::default();
     let cashbox = 1 + (f % u64::from(CASHBOXES)) as u32;
     let mut n = f;
     while Instant::now() < until {
@@ -80,9 +96,7 @@ async fn uploads(engine: Engine, f: u64, flows: u64, size: usize, until: Instant
             .collect();
         let t = Instant::now();
         let outs = engine.execute_many(upload).await.expect("executed");
-        done.latency
-            .record(t.elapsed().as_micros() as u64)
-            .expect("record");
+        record(&latency, t);
         for out in outs {
             assert!(out.reply.is_ok(), "{}", out.reply.message);
             done.ops += 1;
@@ -92,12 +106,15 @@ async fn uploads(engine: Engine, f: u64, flows: u64, size: usize, until: Instant
     done
 }
 
-async fn flow(engine: Engine, f: u64, flows: u64, lines: usize, until: Instant) -> Done {
-    let mut done = Done {
-        ops: 0,
-        events: 0,
-        latency: Histogram::new(3).expect("histogram"),
-    };
+async fn flow(
+    engine: Engine,
+    latency: Latency,
+    f: u64,
+    flows: u64,
+    lines: usize,
+    until: Instant,
+) -> Done {
+    let mut done = Done::default();
     let actor = Actor::Cashbox(CashboxId(1 + (f % u64::from(CASHBOXES)) as u32));
     let mut n = f;
     while Instant::now() < until {
@@ -118,9 +135,7 @@ async fn flow(engine: Engine, f: u64, flows: u64, lines: usize, until: Instant) 
             };
             let t = Instant::now();
             let out = engine.execute(req).await.expect("executed");
-            done.latency
-                .record(t.elapsed().as_micros() as u64)
-                .expect("record");
+            record(&latency, t);
             assert!(out.reply.is_ok(), "{}", out.reply.message);
             done.ops += 1;
             done.events += out.events.len() as u64;
@@ -144,11 +159,20 @@ fn main() {
         for req in setup(CASHBOXES) {
             assert!(engine.execute(req).await.expect("setup").reply.is_ok());
         }
+        let latency: Latency = Arc::new(Mutex::new(Histogram::new(3).expect("histogram")));
         let start = |f: u64, until: Instant| {
+            let latency = latency.clone();
             if a.offline > 0 {
-                tokio::spawn(uploads(engine.clone(), f, a.flows, a.offline, until))
+                tokio::spawn(uploads(
+                    engine.clone(),
+                    latency,
+                    f,
+                    a.flows,
+                    a.offline,
+                    until,
+                ))
             } else {
-                tokio::spawn(flow(engine.clone(), f, a.flows, a.lines, until))
+                tokio::spawn(flow(engine.clone(), latency, f, a.flows, a.lines, until))
             }
         };
         // Warm up: every card and product read once.
@@ -157,20 +181,17 @@ fn main() {
         for t in tasks {
             t.await.expect("warm-up flow");
         }
+        latency.lock().expect("latency lock").reset();
         let started = Instant::now();
         let until = started + Duration::from_secs(a.seconds);
         let tasks: Vec<_> = (0..a.flows).map(|f| start(f, until)).collect();
-        let mut total = Done {
-            ops: 0,
-            events: 0,
-            latency: Histogram::new(3).expect("histogram"),
-        };
+        let mut total = Done::default();
         for t in tasks {
             let d = t.await.expect("flow");
             total.ops += d.ops;
             total.events += d.events;
-            total.latency.add(&d.latency).expect("histograms add");
         }
+        let latency = latency.lock().expect("latency lock");
         let secs = started.elapsed().as_secs_f64();
         let stats = engine.stats();
         let batches = stats
@@ -199,9 +220,9 @@ fn main() {
             total.ops,
             total.ops as f64 / secs,
             total.events as f64 / secs,
-            total.latency.value_at_quantile(0.5) as f64 / 1000.0,
-            total.latency.value_at_quantile(0.99) as f64 / 1000.0,
-            total.latency.value_at_quantile(0.999) as f64 / 1000.0,
+            latency.value_at_quantile(0.5) as f64 / 1000.0,
+            latency.value_at_quantile(0.99) as f64 / 1000.0,
+            latency.value_at_quantile(0.999) as f64 / 1000.0,
             ops_total as f64 / batches as f64,
             micros(decide),
             micros(write),
