@@ -16,6 +16,7 @@
 
 use crate::histogram::Histogram;
 use crate::keys;
+use crate::prefetch::{Ahead, Lookups, Prefetcher, PREFETCH_OPS_MIN};
 use crate::store::{Batch, CachedStore, CommitError, SharedReads, Space, Store, StoreError};
 use crate::stored::{decode, encode, Memo, StoredState};
 use loyalty_core::apply::apply;
@@ -487,6 +488,8 @@ struct Writer {
     handed: u64,
     finished: u64,
     committer: Option<JoinHandle<()>>,
+    /// Looks up a large batch's new keys while the writer decides it.
+    prefetcher: Option<Prefetcher>,
 }
 
 /// A decided batch on its way to storage, with the answers it owes.
@@ -541,6 +544,7 @@ impl Writer {
         };
         Writer {
             epoch: store.epoch(),
+            prefetcher: Some(Prefetcher::start(store.clone())),
             shared,
             seq,
             store,
@@ -606,6 +610,7 @@ impl Writer {
 
     fn stop(&mut self) {
         self.drain();
+        self.prefetcher = None;
         self.handoff = None;
         if let Some(h) = self.committer.take() {
             if h.join().is_err() {
@@ -644,13 +649,21 @@ impl Writer {
             })
             .collect();
         let now = shared.clock.now();
-        let decided = decide_batch(
-            &*self.store,
-            &self.memo,
-            &shared.config.program,
-            &requests,
-            now,
-        );
+        let lookups = (jobs.len() >= PREFETCH_OPS_MIN)
+            .then(|| Arc::new(Lookups::of(jobs.iter().map(|j| &j.req))))
+            .filter(|l| self.prefetcher.as_ref().is_some_and(|p| p.hand(l.clone())));
+        let ahead = lookups.clone().map(|lookups| Ahead {
+            store: self.store.clone(),
+            lookups,
+        });
+        let store: &dyn Store = match &ahead {
+            Some(a) => a,
+            None => &*self.store,
+        };
+        let decided = decide_batch(store, &self.memo, &shared.config.program, &requests, now);
+        if let Some(l) = &lookups {
+            l.finish();
+        }
         drop(requests);
         stats
             .decide_micros_total

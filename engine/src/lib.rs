@@ -13,6 +13,7 @@ pub mod disk;
 pub mod engine;
 pub mod histogram;
 pub mod keys;
+pub mod prefetch;
 pub mod rocks;
 pub mod store;
 pub mod stored;

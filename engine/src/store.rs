@@ -384,18 +384,32 @@ pub enum CommitError {
     Store(StoreError),
 }
 
+impl CachedStore {
+    /// What a read finds, without keeping it in memory: for reads from another thread than
+    /// the writer's, which may end after the writer has staged a newer value.
+    pub fn peek(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        if let Some(v) = self.remembered(space, key) {
+            return Ok(v);
+        }
+        self.inner.get(space, key)
+    }
+
+    fn remembered(&self, space: Space, key: &[u8]) -> Option<Option<Vec<u8>>> {
+        let m = self.memory();
+        if let Some(v) = m.staged(space, key) {
+            return Some(v.clone());
+        }
+        if space == Space::State {
+            return m.committed.get(key).cloned();
+        }
+        None
+    }
+}
+
 impl Store for CachedStore {
     fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        {
-            let m = self.memory();
-            if let Some(v) = m.staged(space, key) {
-                return Ok(v.clone());
-            }
-            if space == Space::State {
-                if let Some(v) = m.committed.get(key) {
-                    return Ok(v.clone());
-                }
-            }
+        if let Some(v) = self.remembered(space, key) {
+            return Ok(v);
         }
         // Not staged now, so no batch in flight writes it: the store has the truth.
         let v = self.inner.get(space, key)?;

@@ -313,3 +313,71 @@ proptest::proptest! {
         }
     }
 }
+
+/// Keys looked up ahead answer exactly as the writer's store would — committed, staged,
+/// staged as deleted, absent, in either space — and reading them ahead keeps nothing in the
+/// writer's memory (a read ahead may end after the writer has staged a newer value).
+#[test]
+fn lookups_found_ahead_answer_as_the_store_and_leave_nothing_behind() {
+    use loyalty_engine::prefetch::{Ahead, Lookups};
+    let inner = Arc::new(MemStore::default());
+    let cached = Arc::new(CachedStore::new(inner.clone(), 16));
+    let state = |n: u8| (Space::State, vec![TAG_PURCHASE, n]);
+    let ops = |n: u8| (Space::Ops, vec![n; 16]);
+    // Given committed records,
+    let mut committed = Batch::default();
+    for (space, key) in [state(1), state(2), ops(1)] {
+        committed.put(space, key, b"committed".to_vec());
+    }
+    cached.commit(&committed, false).unwrap();
+    // one written past the writer's memory,
+    let mut past = Batch::default();
+    past.put(state(4).0, state(4).1, b"old".to_vec());
+    inner.commit(&past, false).unwrap();
+    // and a staged batch that rewrites one, deletes another and adds a third,
+    let mut staged = Batch::default();
+    staged.put(state(2).0, state(2).1, b"staged".to_vec());
+    staged.delete(state(1).0, state(1).1);
+    staged.put(ops(2).0, ops(2).1, b"staged".to_vec());
+    assert!(cached.stage(1, &staged, cached.epoch()));
+    let keys = [
+        state(1),
+        state(2),
+        state(3),
+        state(4),
+        ops(1),
+        ops(2),
+        ops(3),
+    ];
+    // when they are all looked up ahead,
+    let lookups = Arc::new(Lookups::of_keys(keys.clone()));
+    assert_eq!(lookups.len(), keys.len());
+    lookups.run(&cached);
+    let ahead = Ahead {
+        store: cached.clone(),
+        lookups,
+    };
+    // then each answers as the store does,
+    for (space, key) in &keys {
+        assert_eq!(
+            ahead.get(*space, key).unwrap(),
+            cached.get(*space, key).unwrap(),
+            "{space:?} {key:?}"
+        );
+    }
+    assert_eq!(
+        ahead.get(state(2).0, &state(2).1).unwrap(),
+        Some(b"staged".to_vec())
+    );
+    assert_eq!(ahead.get(state(1).0, &state(1).1).unwrap(), None);
+    // and what was read ahead was not kept: a change behind the writer's memory is seen.
+    let fresh = CachedStore::new(inner.clone(), 16);
+    Lookups::of_keys([state(4)]).run(&fresh);
+    let mut newer = Batch::default();
+    newer.put(state(4).0, state(4).1, b"new".to_vec());
+    inner.commit(&newer, false).unwrap();
+    assert_eq!(
+        fresh.get(state(4).0, &state(4).1).unwrap(),
+        Some(b"new".to_vec())
+    );
+}

@@ -537,3 +537,112 @@ async fn a_batch_decided_on_top_of_a_failed_write_is_refused_too() {
     let report = h.engine.verify(false).await.unwrap();
     assert!(report.equal, "{:?}", report.differences);
 }
+
+/// Requests of every kind the writer looks up ahead, and their mistakes: new cheques, a
+/// replay, a cheque registered twice (in one upload and across two), a cheque registered
+/// before the uploads, an operation id reused for something else, holds beyond the balance,
+/// confirmations and cancellations of cheques in the other upload.
+fn mixed_requests() -> (Vec<Request>, Vec<Request>) {
+    let cashbox = Actor::Cashbox(CashboxId(1));
+    let req = |command| Request {
+        op: op(),
+        actor: cashbox,
+        command,
+    };
+    let register = |id: String| Command::RegisterPurchase {
+        cheque: cheque("100", &id, "10"),
+    };
+    let mut first: Vec<Request> = (0..90).map(|i| req(register(format!("c{i}")))).collect();
+    first.push(first[3].clone());
+    first.push(req(register("c5".into())));
+    first.push(req(register("seed".into())));
+    first.push(Request {
+        command: register("other".into()),
+        ..first[7].clone()
+    });
+    first.extend((0..8).map(|i| {
+        req(Command::PayWithBonus {
+            cheque: cheque("100", &format!("p{i}"), "40"),
+            points: Points::parse("10").unwrap(),
+        })
+    }));
+    let mut second: Vec<Request> = (0..40)
+        .map(|i| {
+            req(Command::Confirm {
+                cheque: ChequeId::new(&format!("c{i}")).unwrap(),
+            })
+        })
+        .collect();
+    second.extend((40..60).map(|i| {
+        req(Command::Cancel {
+            cheque: ChequeId::new(&format!("c{i}")).unwrap(),
+        })
+    }));
+    second.extend((80..100).map(|i| req(register(format!("c{i}")))));
+    second.push(first[10].clone());
+    second.extend((0..4).map(|i| {
+        req(Command::Confirm {
+            cheque: ChequeId::new(&format!("p{i}")).unwrap(),
+        })
+    }));
+    second.extend((100..130).map(|i| req(register(format!("c{i}")))));
+    (first, second)
+}
+
+/// Batches of 64 requests or more are decided with their new keys looked up ahead on
+/// another thread, while the previous batch may still be on its way to disk. Whatever that
+/// thread finds or misses, the answers are exactly those of the same requests one at a time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_batches_answer_as_requests_one_at_a_time() {
+    // Given two engines set up alike, one deciding batches of up to 100 requests,
+    let dir = tempfile::tempdir().unwrap();
+    let batched = {
+        let h = setup("50").await;
+        let Harness {
+            engine,
+            clock,
+            _dir,
+        } = h;
+        engine.shutdown();
+        drop(engine);
+        drop(dir);
+        let store = Arc::new(RocksStore::open(_dir.path()).unwrap());
+        let config = EngineConfig {
+            batch_ops_max: 100,
+            ..EngineConfig::default()
+        };
+        Harness {
+            engine: Engine::start(store, config, clock.clone()).unwrap(),
+            clock,
+            _dir,
+        }
+    };
+    let single = setup("50").await;
+    let (first, second) = mixed_requests();
+    // when one takes the requests as two uploads sent together and the other one by one,
+    let (a, b) = tokio::join!(
+        batched.engine.execute_many(first.clone()),
+        batched.engine.execute_many(second.clone())
+    );
+    let together: Vec<_> = a.unwrap().into_iter().chain(b.unwrap()).collect();
+    let mut alone = Vec::new();
+    for r in first.into_iter().chain(second) {
+        alone.push(single.engine.execute(r).await.unwrap());
+    }
+    // then every answer is the same, replays and refusals included, and so are the balances.
+    assert_eq!(together.len(), alone.len());
+    for (i, (t, a)) in together.iter().zip(&alone).enumerate() {
+        assert_eq!(t, a, "request {i}");
+    }
+    assert!(together.iter().any(|e| e.replayed));
+    let mut codes: Vec<_> = together.iter().map(|e| e.reply.code).collect();
+    codes.dedup();
+    for code in [Code::Ok, Code::OperationConflict] {
+        assert!(codes.contains(&code), "{code:?} not among {codes:?}");
+    }
+    assert_eq!(account(&batched.engine), account(&single.engine));
+    for h in [&batched, &single] {
+        let report = h.engine.verify(false).await.unwrap();
+        assert!(report.equal, "{:?}", report.differences);
+    }
+}
