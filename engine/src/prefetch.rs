@@ -140,8 +140,11 @@ impl Store for Ahead {
         self.store.scan(space, from, to, limit)
     }
 
+    /// Deciding never writes; the committer writes through the writer's store itself.
     fn commit(&self, _batch: &crate::store::Batch, _durable: bool) -> Result<(), StoreError> {
-        unreachable!("deciding never commits")
+        Err(StoreError::Io(
+            "a batch's view for deciding does not write".into(),
+        ))
     }
 }
 

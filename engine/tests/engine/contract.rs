@@ -370,6 +370,11 @@ fn lookups_found_ahead_answer_as_the_store_and_leave_nothing_behind() {
         Some(b"staged".to_vec())
     );
     assert_eq!(ahead.get(state(1).0, &state(1).1).unwrap(), None);
+    // A batch's view for deciding refuses to write, and writes nothing.
+    let mut write = Batch::default();
+    write.put(state(3).0, state(3).1, b"written".to_vec());
+    assert!(ahead.commit(&write, false).is_err());
+    assert_eq!(cached.get(state(3).0, &state(3).1).unwrap(), None);
     // and what was read ahead was not kept: a change behind the writer's memory is seen.
     let fresh = CachedStore::new(inner.clone(), 16);
     Lookups::of_keys([state(4)]).run(&fresh);
