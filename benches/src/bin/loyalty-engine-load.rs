@@ -63,8 +63,9 @@ struct Done {
 }
 
 /// One latency histogram that every flow records into. The flows share one thread, so the
-/// lock is never contended; a histogram per flow would grow (reallocate, copy, fault in
-/// fresh pages) thousands of times and take a fifth of the machine from the engine.
+/// lock is never contended. A histogram per flow grew (reallocating and copying) in each of
+/// thousands of flows and held most of the process's memory (482 against 222 MB peak at
+/// 2,048 flows).
 type Latency = Arc<Mutex<Histogram<u64>>>;
 
 fn record(latency: &Latency, since: Instant) {
