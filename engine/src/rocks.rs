@@ -107,8 +107,13 @@ impl Store for RocksStore {
     }
 
     fn commit(&self, batch: &Batch, durable: bool) -> Result<(), StoreError> {
+        // In key order per space: the memtable inserts each key next to the one before it
+        // instead of searching from the top. Stable, so a key written twice keeps its last
+        // value.
+        let mut writes: Vec<_> = batch.writes.iter().collect();
+        writes.sort_by(|(s1, k1, _), (s2, k2, _)| (*s1 as usize, k1).cmp(&(*s2 as usize, k2)));
         let mut wb = WriteBatch::default();
-        for (space, key, value) in &batch.writes {
+        for (space, key, value) in writes {
             match value {
                 Some(v) => wb.put_cf(self.cf(*space), key, v),
                 None => wb.delete_cf(self.cf(*space), key),

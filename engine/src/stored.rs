@@ -13,7 +13,6 @@ use loyalty_core::state::{Projection, StateStore, StateView};
 use serde::{de::DeserializeOwned, Serialize};
 use std::any::Any;
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::rc::Rc;
 
 /// Format byte in front of every stored record.
@@ -86,7 +85,8 @@ pub struct StoredState<'s> {
     /// The writer's decoded records, when this is the writer's view.
     memo: Option<&'s Memo>,
     /// Pending writes per space (indexed by `Space as usize`), so reads look up borrowed keys.
-    writes: [BTreeMap<Vec<u8>, Option<Vec<u8>>>; Space::ALL.len()],
+    /// Hashed: every decision looks keys up here, and only the rare scans need order.
+    writes: [HashMap<Vec<u8>, Option<Vec<u8>>>; Space::ALL.len()],
     /// The first storage failure seen by a read. Decisions taken after it are void.
     failure: RefCell<Option<StoreError>>,
     /// Offers are read by every pricing; they are scanned once per batch and the cache is
@@ -202,8 +202,8 @@ impl<'s> StoredState<'s> {
         limit: usize,
     ) -> Vec<(Vec<u8>, Vec<u8>)> {
         let pending: Vec<_> = self.writes[space as usize]
-            .range::<[u8], _>((std::ops::Bound::Included(from), std::ops::Bound::Unbounded))
-            .take_while(|(k, _)| to.is_none_or(|t| k.as_slice() < t))
+            .iter()
+            .filter(|(k, _)| k.as_slice() >= from && to.is_none_or(|t| k.as_slice() < t))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         let stored = match self
@@ -525,6 +525,7 @@ fn checked_key(found: &[u8], want: Vec<u8>) -> Result<(), StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::MemStore;
     use proptest::prelude::*;
 
     proptest! {
@@ -535,6 +536,42 @@ mod tests {
             let _ = decode::<Purchase>("state", &bytes);
             let _ = decode::<OperationRecord>("ops", &bytes);
             let _ = decode::<loyalty_core::event::EventRecord>("log", &bytes);
+        }
+
+        /// A batch's own writes lie over what is stored: a scan answers as the store would
+        /// once they land, in key order, bounded and limited.
+        #[test]
+        fn scans_see_the_batchs_writes_in_key_order(
+            stored in prop::collection::btree_map(prop::collection::vec(0u8..4, 1..4), any::<u8>(), 0..24),
+            pending in prop::collection::vec((prop::collection::vec(0u8..4, 1..4), prop::option::of(any::<u8>())), 0..24),
+            from in prop::collection::vec(0u8..4, 0..3),
+            to in prop::option::of(prop::collection::vec(0u8..4, 0..3)),
+            limit in 0usize..30,
+        ) {
+            let (store, landed) = (MemStore::default(), MemStore::default());
+            let mut b = Batch::default();
+            for (k, v) in &stored {
+                b.put(Space::State, k.clone(), encode(v));
+            }
+            store.commit(&b, true).unwrap();
+            let mut state = StoredState::new(&store);
+            for (k, v) in &pending {
+                match v {
+                    Some(v) => {
+                        state.put(Space::State, k.clone(), v);
+                        b.put(Space::State, k.clone(), encode(v));
+                    }
+                    None => {
+                        state.delete(Space::State, k.clone());
+                        b.delete(Space::State, k.clone());
+                    }
+                }
+            }
+            landed.commit(&b, true).unwrap();
+            prop_assert_eq!(
+                state.scan(Space::State, &from, to.as_deref(), limit),
+                landed.scan(Space::State, &from, to.as_deref(), limit).unwrap()
+            );
         }
 
         #[test]

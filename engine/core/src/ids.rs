@@ -2,6 +2,7 @@
 //! construction, so the rest of the core can trust them.
 
 use serde::{Deserialize, Serialize};
+use smol_str::SmolStr;
 use std::fmt;
 
 /// Why an identifier was refused.
@@ -100,17 +101,20 @@ fn check_text(
     Ok(())
 }
 
+/// Textual ids are copied into every priced line, purchase and answer: held as small
+/// strings (up to 23 bytes inline, longer ones shared), so copying one never allocates.
+/// Stored and sent as plain text.
 macro_rules! text_id {
     ($(#[$doc:meta])* $name:ident, $kind:literal, $max:expr, $ok:expr) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-        pub struct $name(String);
+        pub struct $name(SmolStr);
 
         impl $name {
             pub const BYTES_MAX: usize = $max;
             pub fn new(s: &str) -> Result<Self, IdError> {
                 check_text($kind, s, $max, $ok)?;
-                Ok($name(s.to_owned()))
+                Ok($name(SmolStr::new(s)))
             }
             pub fn as_str(&self) -> &str {
                 &self.0
@@ -351,6 +355,21 @@ mod tests {
             CardNo::new("2770000000017").unwrap().masked(),
             "*********0017"
         );
+    }
+
+    proptest::proptest! {
+        /// Stored records and answers written before ids were held as small strings read
+        /// the same: an id encodes as its text, short (inline) or long (shared).
+        #[test]
+        fn text_ids_encode_as_their_text(s in "[!-~]{1,64}") {
+            let id = ProductCode::new(&s).unwrap();
+            let bytes = postcard::to_allocvec(&id).unwrap();
+            proptest::prop_assert_eq!(&bytes, &postcard::to_allocvec(&s).unwrap());
+            let back: ProductCode = postcard::from_bytes(&bytes).unwrap();
+            proptest::prop_assert_eq!(back.as_str(), s.as_str());
+            proptest::prop_assert_eq!(serde_json::to_string(&id).unwrap(), serde_json::to_string(&s).unwrap());
+            proptest::prop_assert_eq!(id.cmp(&ProductCode::new("M").unwrap()), s.as_str().cmp("M"));
+        }
     }
 
     #[test]

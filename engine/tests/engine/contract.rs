@@ -43,8 +43,37 @@ fn contract(store: &dyn Store) {
     b.delete(Space::State, b"a".to_vec());
     b.put(Space::State, b"b".to_vec(), b"new".to_vec());
     b.put(Space::State, b"c".to_vec(), b"1".to_vec());
+    b.put(Space::Log, vec![0, 0], b"e0".to_vec());
     b.put(Space::State, b"c".to_vec(), b"2".to_vec());
+    b.put(Space::State, b"d".to_vec(), b"gone".to_vec());
+    b.delete(Space::State, b"ab".to_vec());
+    b.delete(Space::State, b"d".to_vec());
+    b.put(Space::State, b"ab".to_vec(), b"again".to_vec());
     store.commit(&b, false).unwrap();
+    // Many writes of few keys: the last write of each key is what stays.
+    let mut b = Batch::default();
+    for i in 0..200u8 {
+        let key = vec![b'k', i % 7];
+        match i % 5 {
+            0 => b.delete(Space::State, key),
+            _ => b.put(Space::State, key, vec![i]),
+        }
+    }
+    store.commit(&b, true).unwrap();
+    for k in 0..7u8 {
+        let last = (0..200u8).rev().find(|i| i % 7 == k).unwrap();
+        let want = (last % 5 != 0).then(|| vec![last]);
+        assert_eq!(
+            store.get(Space::State, &[b'k', k]).unwrap(),
+            want,
+            "key {k}"
+        );
+    }
+    assert_eq!(store.get(Space::State, b"d").unwrap(), None);
+    assert_eq!(
+        store.get(Space::State, b"ab").unwrap(),
+        Some(b"again".to_vec())
+    );
     assert_eq!(store.get(Space::State, b"a").unwrap(), None);
     assert_eq!(
         store.get(Space::State, b"b").unwrap(),
@@ -83,7 +112,7 @@ fn rocksdb_store_meets_the_contract_and_keeps_data_across_reopen() {
         store.get(Space::State, b"b").unwrap(),
         Some(b"new".to_vec())
     );
-    assert_eq!(store.scan(Space::Log, b"", None, 100).unwrap().len(), 5);
+    assert_eq!(store.scan(Space::Log, b"", None, 100).unwrap().len(), 6);
 }
 
 #[test]

@@ -21,6 +21,7 @@ fn core_depends_on_no_io_crates() {
         "rust_decimal",
         "serde",
         "sha2",
+        "smol_str",
         "thiserror",
     ];
     for d in &deps {
