@@ -146,7 +146,6 @@ pub struct SharedReads {
     capacity: usize,
 }
 
-#[derive(Default)]
 struct Kept {
     /// Bumped by every landed write of a kept kind.
     version: u64,
@@ -174,7 +173,10 @@ impl SharedReads {
     pub fn new(inner: std::sync::Arc<dyn Store>, capacity: usize) -> SharedReads {
         SharedReads {
             inner,
-            kept: Default::default(),
+            kept: std::sync::Mutex::new(Kept {
+                version: 0,
+                records: bounded_map(capacity),
+            }),
             capacity,
         }
     }
@@ -264,7 +266,6 @@ pub struct CachedStore {
 /// One staged batch's writes, per space: key → value (`None`: deleted).
 type StagedWrites = [HashMap<Vec<u8>, Option<Vec<u8>>>; Space::ALL.len()];
 
-#[derive(Default)]
 struct Memory {
     /// Committed `state` records by key (`None`: known absent after a delete).
     committed: HashMap<Vec<u8>, Option<Vec<u8>>>,
@@ -281,6 +282,13 @@ pub struct Aborted;
 /// Keys are short and come from the engine itself, not from an adversary choosing hash
 /// collisions at will: a fast hasher (still randomly seeded) instead of SipHash.
 pub type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
+/// A memory for at most `capacity` entries, with room for all of them from the start:
+/// growing a map rehashes every key at once, which at a hundred thousand keys stalls the
+/// thread that holds it (and the lock around it) for tens of milliseconds.
+pub fn bounded_map<V>(capacity: usize) -> HashMap<Vec<u8>, V> {
+    HashMap::with_capacity_and_hasher(capacity, Default::default())
+}
 
 /// Inserts into a memory bounded at `capacity` entries: when full, it starts afresh.
 pub fn keep_bounded<V>(map: &mut HashMap<Vec<u8>, V>, capacity: usize, key: Vec<u8>, value: V) {
@@ -308,7 +316,11 @@ impl CachedStore {
     pub fn new(inner: std::sync::Arc<dyn Store>, capacity: usize) -> CachedStore {
         CachedStore {
             inner,
-            memory: Default::default(),
+            memory: std::sync::Mutex::new(Memory {
+                committed: bounded_map(capacity),
+                staged: Default::default(),
+                epoch: 0,
+            }),
             capacity,
         }
     }
@@ -473,4 +485,29 @@ pub fn overlay(
         };
     }
     merged.into_iter().take(limit).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A bounded memory never grows (a rehash of every key at once) and never holds more
+    /// than its capacity: it starts afresh instead.
+    #[test]
+    fn a_bounded_memory_fills_and_starts_afresh_without_growing() {
+        let capacity = 1000;
+        let mut map = bounded_map::<u32>(capacity);
+        let room = map.capacity();
+        assert!(room >= capacity);
+        for i in 0..capacity as u32 * 3 {
+            keep_bounded(&mut map, capacity, i.to_be_bytes().to_vec(), i);
+            assert!(map.len() <= capacity);
+            assert_eq!(map.capacity(), room, "grew at {i}");
+        }
+        // A key already there is replaced in place, even when full.
+        let full_at = map.len();
+        let last = (capacity as u32 * 3 - 1).to_be_bytes().to_vec();
+        keep_bounded(&mut map, capacity, last.clone(), 7);
+        assert_eq!((map.len(), map.get(&last)), (full_at, Some(&7)));
+    }
 }

@@ -4,7 +4,7 @@
 //! corruption and stops the process.
 
 use crate::keys;
-use crate::store::{keep_bounded, HashMap};
+use crate::store::{bounded_map, keep_bounded, HashMap};
 use crate::store::{Batch, Space, Store, StoreError};
 use loyalty_core::ids::*;
 use loyalty_core::model::*;
@@ -56,7 +56,7 @@ pub struct Memo {
 impl Memo {
     pub fn new(capacity: usize) -> Memo {
         Memo {
-            records: RefCell::default(),
+            records: RefCell::new(bounded_map(capacity)),
             capacity,
         }
     }
