@@ -8,12 +8,11 @@
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use hdrhistogram::Histogram;
 use loyalty_api::pb;
 use loyalty_api::pb::admin_service_client::AdminServiceClient;
 use loyalty_api::pb::cash_service_client::CashServiceClient;
 use loyalty_api::service::{ADMIN_TOKEN_HEADER, CASHBOX_ID_HEADER, CASHBOX_SECRET_HEADER};
-use std::collections::BTreeMap;
+use loyalty_sim::latency::Latencies;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -36,8 +35,13 @@ struct Args {
     /// Cards in use.
     #[arg(long, default_value_t = 10_000)]
     cards: u64,
+    /// Steady-state seconds measured, after the warm-up.
     #[arg(long, default_value_t = 20)]
     duration_secs: u64,
+    /// Seconds of load before the measured part. Operations that start in them are reported
+    /// on a line of their own, apart from the per-command table (0: none).
+    #[arg(long, default_value_t = 2)]
+    warmup_secs: u64,
     /// Flows in flight (closed loop); ignored with --rate.
     #[arg(long, default_value_t = 256)]
     concurrency: usize,
@@ -63,8 +67,6 @@ struct Args {
 // The generator shares the machine's cores with the server: the allocator the server uses.
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-type Hists = Arc<Mutex<BTreeMap<&'static str, Histogram<u64>>>>;
 
 /// One HTTP/2 connection driven by hyper directly: a request goes from the flow's task to
 /// the connection's task, with no buffer task in between, which keeps the generator's own
@@ -115,7 +117,7 @@ struct Ctx {
     origin: http::Uri,
     run: u64,
     cards: u64,
-    hists: Hists,
+    latencies: Mutex<Latencies>,
 }
 
 fn req<T>(till: &(u32, String), body: T) -> tonic::Request<T> {
@@ -139,12 +141,11 @@ impl Ctx {
     }
 
     fn record(&self, name: &'static str, started: Instant) {
-        let us = started.elapsed().as_micros() as u64;
-        let mut h = self.hists.lock().expect("lock");
-        h.entry(name)
-            .or_insert_with(|| Histogram::new(3).expect("histogram"))
-            .record(us.max(1))
-            .expect("in range");
+        let answered = Instant::now();
+        self.latencies
+            .lock()
+            .expect("lock")
+            .record(name, started, answered);
     }
 
     /// calculate → (pay 1 point) → register → confirm or cancel, sometimes a balance check.
@@ -349,7 +350,7 @@ async fn setup(args: &Args, token: &str, run: u64) -> anyhow::Result<Vec<(u32, S
         origin: http::Uri::default(),
         run,
         cards: args.cards,
-        hists: Default::default(),
+        latencies: Mutex::new(Latencies::new(Instant::now())),
     };
     for n in 0..args.cards {
         admin
@@ -417,11 +418,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
         origin,
         run,
         cards: args.cards,
-        hists: Default::default(),
+        latencies: Mutex::new(Latencies::new(
+            Instant::now() + Duration::from_secs(args.warmup_secs),
+        )),
     });
-    let deadline = Instant::now() + Duration::from_secs(args.duration_secs);
+    let steady_from = ctx.latencies.lock().expect("lock").steady_from();
+    let deadline = steady_from + Duration::from_secs(args.duration_secs);
     let errors = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     match args.rate {
         Some(rate) => {
@@ -462,8 +465,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
     while let Some(done) = tasks.join_next().await {
         done?;
     }
-    let secs = started.elapsed().as_secs_f64();
-    let hists = ctx.hists.lock().expect("lock");
+    // Flows still in flight at the deadline finish their operations: the steady state
+    // lasts until the last answer.
+    let secs = steady_from.elapsed().as_secs_f64();
+    let latencies = ctx.latencies.lock().expect("lock");
+    let hists = latencies.steady();
     let total: u64 = hists.values().map(|h| h.len()).sum();
     let mode = args.rate.map_or(
         format!("closed loop, {} flows in flight", args.concurrency),
@@ -478,16 +484,28 @@ async fn run(args: Args) -> anyhow::Result<()> {
     );
     println!("| command | count | ops/s | p50 ms | p99 ms | p99.9 ms | max ms |");
     println!("|---|---:|---:|---:|---:|---:|---:|");
+    let ms = |h: &hdrhistogram::Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
     for (name, h) in hists.iter() {
-        let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
         println!(
             "| {name} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} |",
             h.len(),
             h.len() as f64 / secs,
-            ms(0.5),
-            ms(0.99),
-            ms(0.999),
+            ms(h, 0.5),
+            ms(h, 0.99),
+            ms(h, 0.999),
             h.max() as f64 / 1000.0
+        );
+    }
+    let warm = latencies.warmup();
+    if !warm.is_empty() {
+        println!(
+            "warm-up ({} s, not in the table): {} operations, all commands p50 {:.2} / p99 {:.2} / p99.9 {:.2} / max {:.2} ms",
+            args.warmup_secs,
+            warm.len(),
+            ms(warm, 0.5),
+            ms(warm, 0.99),
+            ms(warm, 0.999),
+            warm.max() as f64 / 1000.0
         );
     }
     if let Some(path) = &args.svg {
