@@ -43,14 +43,23 @@ fn be<const N: usize>(kind: &'static str, k: &[u8]) -> Result<[u8; N], KeyError>
         .ok_or_else(|| err(kind, k))
 }
 
+/// A key of `tag` and then `parts`, in one allocation of its exact size (keys are built
+/// for every read and write).
+fn key(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + parts.iter().map(|p| p.len()).sum::<usize>());
+    k.push(tag);
+    for p in parts {
+        k.extend_from_slice(p);
+    }
+    k
+}
+
 fn text<'a>(kind: &'static str, k: &'a [u8]) -> Result<&'a str, KeyError> {
     std::str::from_utf8(k).map_err(|_| err(kind, k))
 }
 
 pub fn cashbox(id: CashboxId) -> Vec<u8> {
-    let mut k = vec![TAG_CASHBOX];
-    k.extend_from_slice(&id.0.to_be_bytes());
-    k
+    key(TAG_CASHBOX, &[&id.0.to_be_bytes()])
 }
 
 pub fn decode_cashbox(k: &[u8]) -> Result<CashboxId, KeyError> {
@@ -63,10 +72,10 @@ pub fn decode_cashbox(k: &[u8]) -> Result<CashboxId, KeyError> {
 }
 
 pub fn account(id: AccountId) -> Vec<u8> {
-    let mut k = vec![TAG_ACCOUNT];
-    k.extend_from_slice(&id.shard().to_be_bytes());
-    k.extend_from_slice(&id.0.to_be_bytes());
-    k
+    key(
+        TAG_ACCOUNT,
+        &[&id.shard().to_be_bytes(), &id.0.to_be_bytes()],
+    )
 }
 
 pub fn decode_account(k: &[u8]) -> Result<AccountId, KeyError> {
@@ -84,9 +93,7 @@ pub fn decode_account(k: &[u8]) -> Result<AccountId, KeyError> {
 }
 
 pub fn card(n: &CardNo) -> Vec<u8> {
-    let mut k = vec![TAG_CARD];
-    k.extend_from_slice(n.as_str().as_bytes());
-    k
+    key(TAG_CARD, &[n.as_str().as_bytes()])
 }
 
 pub fn decode_card(k: &[u8]) -> Result<CardNo, KeyError> {
@@ -98,16 +105,12 @@ pub fn decode_card(k: &[u8]) -> Result<CardNo, KeyError> {
 
 /// A card range: its length, then its prefix.
 pub fn card_range(prefix: &str, length: u8) -> Vec<u8> {
-    let mut k = vec![TAG_CARD_RANGE, length];
-    k.extend_from_slice(prefix.as_bytes());
-    k
+    key(TAG_CARD_RANGE, &[&[length], prefix.as_bytes()])
 }
 
 /// A tag and a textual id (coupon codes, order numbers).
 fn tagged_text(tag: u8, text: &str) -> Vec<u8> {
-    let mut k = vec![tag];
-    k.extend_from_slice(text.as_bytes());
-    k
+    key(tag, &[text.as_bytes()])
 }
 
 pub fn coupon(code: &CouponCode) -> Vec<u8> {
@@ -115,9 +118,7 @@ pub fn coupon(code: &CouponCode) -> Vec<u8> {
 }
 
 pub fn coupon_series(id: CouponSeriesId) -> Vec<u8> {
-    let mut k = vec![TAG_COUPON_SERIES];
-    k.extend_from_slice(&id.0.to_be_bytes());
-    k
+    key(TAG_COUPON_SERIES, &[&id.0.to_be_bytes()])
 }
 
 pub fn order(number: &OrderNo) -> Vec<u8> {
@@ -126,9 +127,7 @@ pub fn order(number: &OrderNo) -> Vec<u8> {
 
 /// A registered phone (value: the card it identifies).
 pub fn phone(p: &Phone) -> Vec<u8> {
-    let mut k = vec![TAG_PHONE];
-    k.extend_from_slice(p.as_str().as_bytes());
-    k
+    key(TAG_PHONE, &[p.as_str().as_bytes()])
 }
 
 pub fn decode_phone(k: &[u8]) -> Result<Phone, KeyError> {
@@ -145,10 +144,10 @@ pub fn decode_phone(k: &[u8]) -> Result<Phone, KeyError> {
 }
 
 pub fn purchase(p: &PurchaseKey) -> Vec<u8> {
-    let mut k = vec![TAG_PURCHASE];
-    k.extend_from_slice(&p.cashbox.0.to_be_bytes());
-    k.extend_from_slice(p.cheque.as_str().as_bytes());
-    k
+    key(
+        TAG_PURCHASE,
+        &[&p.cashbox.0.to_be_bytes(), p.cheque.as_str().as_bytes()],
+    )
 }
 
 fn decode_purchase_body(kind: &'static str, rest: &[u8]) -> Result<PurchaseKey, KeyError> {
@@ -165,21 +164,15 @@ pub fn decode_purchase(k: &[u8]) -> Result<PurchaseKey, KeyError> {
 }
 
 pub fn product(code: &ProductCode) -> Vec<u8> {
-    let mut k = vec![TAG_PRODUCT];
-    k.extend_from_slice(code.as_str().as_bytes());
-    k
+    key(TAG_PRODUCT, &[code.as_str().as_bytes()])
 }
 
 pub fn barcode(code: &ProductCode) -> Vec<u8> {
-    let mut k = vec![TAG_BARCODE];
-    k.extend_from_slice(code.as_str().as_bytes());
-    k
+    key(TAG_BARCODE, &[code.as_str().as_bytes()])
 }
 
 pub fn offer(id: OfferId) -> Vec<u8> {
-    let mut k = vec![TAG_OFFER];
-    k.extend_from_slice(&id.0.to_be_bytes());
-    k
+    key(TAG_OFFER, &[&id.0.to_be_bytes()])
 }
 
 /// Signed times sort correctly once the sign bit is flipped.
@@ -188,10 +181,14 @@ fn time_bytes(t: UnixMillis) -> [u8; 8] {
 }
 
 pub fn pending(at: UnixMillis, p: &PurchaseKey) -> Vec<u8> {
-    let mut k = vec![TAG_PENDING];
-    k.extend_from_slice(&time_bytes(at));
-    k.extend_from_slice(&purchase(p)[1..]);
-    k
+    key(
+        TAG_PENDING,
+        &[
+            &time_bytes(at),
+            &p.cashbox.0.to_be_bytes(),
+            p.cheque.as_str().as_bytes(),
+        ],
+    )
 }
 
 /// The expired-purchases index: the same layout as the pending one, under its own tag.
@@ -203,9 +200,7 @@ pub fn expired(at: UnixMillis, p: &PurchaseKey) -> Vec<u8> {
 
 /// The first expired-index key at or after `at`.
 pub fn expired_from(at: UnixMillis) -> Vec<u8> {
-    let mut k = vec![TAG_EXPIRED];
-    k.extend_from_slice(&time_bytes(at));
-    k
+    key(TAG_EXPIRED, &[&time_bytes(at)])
 }
 
 pub fn decode_pending(k: &[u8]) -> Result<(UnixMillis, PurchaseKey), KeyError> {
@@ -223,17 +218,18 @@ pub fn decode_pending(k: &[u8]) -> Result<(UnixMillis, PurchaseKey), KeyError> {
 
 /// The index of open orders by expiry: time, then the order number.
 pub fn order_due(at: UnixMillis, number: &OrderNo) -> Vec<u8> {
-    let mut k = vec![TAG_ORDER_DUE];
-    k.extend_from_slice(&time_bytes(at));
-    k.extend_from_slice(number.as_str().as_bytes());
-    k
+    key(
+        TAG_ORDER_DUE,
+        &[&time_bytes(at), number.as_str().as_bytes()],
+    )
 }
 
 /// The first order-due key after everything due at or before `at`.
 pub fn order_due_end(at: UnixMillis) -> Vec<u8> {
-    let mut k = vec![TAG_ORDER_DUE];
-    k.extend_from_slice(&time_bytes(UnixMillis(at.0.saturating_add(1))));
-    k
+    key(
+        TAG_ORDER_DUE,
+        &[&time_bytes(UnixMillis(at.0.saturating_add(1)))],
+    )
 }
 
 pub fn decode_order_due(k: &[u8]) -> Result<(UnixMillis, OrderNo), KeyError> {
@@ -250,15 +246,14 @@ pub fn decode_order_due(k: &[u8]) -> Result<(UnixMillis, OrderNo), KeyError> {
 
 /// The first pending key after everything due at or before `at`.
 pub fn pending_end(at: UnixMillis) -> Vec<u8> {
-    let mut k = vec![TAG_PENDING];
-    k.extend_from_slice(&time_bytes(UnixMillis(at.0.saturating_add(1))));
-    k
+    key(
+        TAG_PENDING,
+        &[&time_bytes(UnixMillis(at.0.saturating_add(1)))],
+    )
 }
 
 pub fn meta(name: &str) -> Vec<u8> {
-    let mut k = vec![TAG_META];
-    k.extend_from_slice(name.as_bytes());
-    k
+    key(TAG_META, &[name.as_bytes()])
 }
 
 /// In the `outbox` space: the sequence of the last event the broker acknowledged (the
@@ -361,6 +356,28 @@ mod tests {
                 if t2 > t1 {
                     prop_assert!(pending(UnixMillis(t2), &p) >= pending_end(UnixMillis(t1)));
                 }
+            }
+        }
+
+        #[test]
+        fn keys_take_one_allocation_of_their_size(c in any::<u32>(), a in any::<u64>(), t in any::<i64>(), ch in cheque(), text in "[0-9]{1,32}") {
+            let p = PurchaseKey { cashbox: CashboxId(c), cheque: ch };
+            let n = CardNo::new(&text).unwrap();
+            let code = ProductCode::new(&text).unwrap();
+            for k in [
+                cashbox(CashboxId(c)),
+                account(AccountId(a)),
+                card(&n),
+                card_range(&text, 16),
+                purchase(&p),
+                pending(UnixMillis(t), &p),
+                expired(UnixMillis(t), &p),
+                pending_end(UnixMillis(t)),
+                product(&code),
+                barcode(&code),
+                meta(&text),
+            ] {
+                prop_assert_eq!(k.capacity(), k.len());
             }
         }
 

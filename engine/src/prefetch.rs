@@ -17,7 +17,7 @@
 //! nothing behind; its result is dropped with the batch's lookups.
 
 use crate::keys;
-use crate::store::{CachedStore, HashMap, Pairs, Space, Store, StoreError};
+use crate::store::{bounded_map, CachedStore, HashMap, Pairs, Space, Store, StoreError};
 use loyalty_core::command::{Actor, Command, Request};
 use loyalty_core::ids::PurchaseKey;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -64,8 +64,13 @@ impl Lookups {
 
     /// Lookups of `keys`, in their order (a key given twice is looked up once).
     pub fn of_keys(keys: impl IntoIterator<Item = (Space, Vec<u8>)>) -> Lookups {
-        let mut order = Vec::new();
-        let mut index: [HashMap<Vec<u8>, usize>; Space::ALL.len()] = Default::default();
+        let keys: Vec<(Space, Vec<u8>)> = keys.into_iter().collect();
+        let mut order = Vec::with_capacity(keys.len());
+        let mut counts = [0usize; Space::ALL.len()];
+        for (space, _) in &keys {
+            counts[*space as usize] += 1;
+        }
+        let mut index: [HashMap<Vec<u8>, usize>; Space::ALL.len()] = counts.map(bounded_map);
         for (space, key) in keys {
             if let std::collections::hash_map::Entry::Vacant(slot) =
                 index[space as usize].entry(key.clone())

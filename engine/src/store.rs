@@ -344,8 +344,13 @@ impl CachedStore {
     /// Makes batch `number`'s writes visible to reads before they are durable. Refused
     /// (`false`) when the epoch is no longer `epoch`.
     pub fn stage(&self, number: u64, batch: &Batch, epoch: u64) -> bool {
-        // Copied before taking the lock, which reads share with the committer.
-        let mut writes = StagedWrites::default();
+        // Copied before taking the lock, which reads share with the committer; each
+        // space's map sized for its writes up front.
+        let mut counts = [0usize; Space::ALL.len()];
+        for (space, _, _) in &batch.writes {
+            counts[*space as usize] += 1;
+        }
+        let mut writes: StagedWrites = counts.map(bounded_map);
         for (space, key, value) in &batch.writes {
             writes[*space as usize].insert(key.clone(), value.clone());
         }
