@@ -867,6 +867,9 @@ pub fn append_log(
     outcomes: &[Executed],
     now: UnixMillis,
 ) -> u64 {
+    // A log record per event and at most one history row: room for them all at once.
+    let events: usize = outcomes.iter().map(|o| o.events.len()).sum();
+    batch.writes.reserve(2 * events);
     let mut next = seq;
     for (req, out) in requests.iter().zip(outcomes) {
         for event in &out.events {

@@ -127,7 +127,9 @@ impl<'s> StoredState<'s> {
 
     /// The buffered writes as one batch (the caller adds log records).
     pub fn into_batch(self) -> Batch {
-        let mut b = Batch::default();
+        let mut b = Batch {
+            writes: Vec::with_capacity(self.writes.iter().map(HashMap::len).sum()),
+        };
         for (space, writes) in Space::ALL.into_iter().zip(self.writes) {
             for (key, value) in writes {
                 match value {
