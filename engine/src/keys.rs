@@ -108,13 +108,8 @@ pub fn card_range(prefix: &str, length: u8) -> Vec<u8> {
     key(TAG_CARD_RANGE, &[&[length], prefix.as_bytes()])
 }
 
-/// A tag and a textual id (coupon codes, order numbers).
-fn tagged_text(tag: u8, text: &str) -> Vec<u8> {
-    key(tag, &[text.as_bytes()])
-}
-
 pub fn coupon(code: &CouponCode) -> Vec<u8> {
-    tagged_text(TAG_COUPON, code.as_str())
+    key(TAG_COUPON, &[code.as_str().as_bytes()])
 }
 
 pub fn coupon_series(id: CouponSeriesId) -> Vec<u8> {
@@ -122,7 +117,7 @@ pub fn coupon_series(id: CouponSeriesId) -> Vec<u8> {
 }
 
 pub fn order(number: &OrderNo) -> Vec<u8> {
-    tagged_text(TAG_ORDER, number.as_str())
+    key(TAG_ORDER, &[number.as_str().as_bytes()])
 }
 
 /// A registered phone (value: the card it identifies).
@@ -180,6 +175,7 @@ fn time_bytes(t: UnixMillis) -> [u8; 8] {
     ((t.0 as u64) ^ (1 << 63)).to_be_bytes()
 }
 
+/// The index of unconfirmed purchases by expiry: time, then the purchase key's body.
 pub fn pending(at: UnixMillis, p: &PurchaseKey) -> Vec<u8> {
     key(
         TAG_PENDING,
@@ -376,6 +372,9 @@ mod tests {
                 product(&code),
                 barcode(&code),
                 meta(&text),
+                coupon(&CouponCode::new(&text).unwrap()),
+                order(&OrderNo::new(&text).unwrap()),
+                order_due(UnixMillis(t), &OrderNo::new(&text).unwrap()),
             ] {
                 prop_assert_eq!(k.capacity(), k.len());
             }
