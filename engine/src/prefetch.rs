@@ -17,7 +17,7 @@
 //! nothing behind; its result is dropped with the batch's lookups.
 
 use crate::keys;
-use crate::store::{bounded_map, CachedStore, HashMap, Pairs, Space, Store, StoreError};
+use crate::store::{space_maps, CachedStore, HashMap, Pairs, Space, Store, StoreError};
 use loyalty_core::command::{Actor, Command, Request};
 use loyalty_core::ids::PurchaseKey;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -66,11 +66,8 @@ impl Lookups {
     pub fn of_keys(keys: impl IntoIterator<Item = (Space, Vec<u8>)>) -> Lookups {
         let keys: Vec<(Space, Vec<u8>)> = keys.into_iter().collect();
         let mut order = Vec::with_capacity(keys.len());
-        let mut counts = [0usize; Space::ALL.len()];
-        for (space, _) in &keys {
-            counts[*space as usize] += 1;
-        }
-        let mut index: [HashMap<Vec<u8>, usize>; Space::ALL.len()] = counts.map(bounded_map);
+        let mut index: [HashMap<Vec<u8>, usize>; Space::ALL.len()] =
+            space_maps(keys.iter().map(|(s, _)| *s));
         for (space, key) in keys {
             if let std::collections::hash_map::Entry::Vacant(slot) =
                 index[space as usize].entry(key.clone())

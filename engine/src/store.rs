@@ -283,11 +283,22 @@ pub struct Aborted;
 /// collisions at will: a fast hasher (still randomly seeded) instead of SipHash.
 pub type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
-/// A memory for at most `capacity` entries, with room for all of them from the start:
-/// growing a map rehashes every key at once, which at a hundred thousand keys stalls the
-/// thread that holds it (and the lock around it) for tens of milliseconds.
+/// A map with room for `capacity` entries from the start: growing a map rehashes every
+/// key at once, which at a hundred thousand keys stalls the thread that holds it (and the
+/// lock around it) for tens of milliseconds, and at a batch's size still costs copies.
 pub fn bounded_map<V>(capacity: usize) -> HashMap<Vec<u8>, V> {
     HashMap::with_capacity_and_hasher(capacity, Default::default())
+}
+
+/// One map per space, each with room for the keys `spaces` names in it.
+pub fn space_maps<V>(
+    spaces: impl IntoIterator<Item = Space>,
+) -> [HashMap<Vec<u8>, V>; Space::ALL.len()] {
+    let mut counts = [0usize; Space::ALL.len()];
+    for space in spaces {
+        counts[space as usize] += 1;
+    }
+    counts.map(bounded_map)
 }
 
 /// Inserts into a memory bounded at `capacity` entries: when full, it starts afresh.
@@ -344,13 +355,8 @@ impl CachedStore {
     /// Makes batch `number`'s writes visible to reads before they are durable. Refused
     /// (`false`) when the epoch is no longer `epoch`.
     pub fn stage(&self, number: u64, batch: &Batch, epoch: u64) -> bool {
-        // Copied before taking the lock, which reads share with the committer; each
-        // space's map sized for its writes up front.
-        let mut counts = [0usize; Space::ALL.len()];
-        for (space, _, _) in &batch.writes {
-            counts[*space as usize] += 1;
-        }
-        let mut writes: StagedWrites = counts.map(bounded_map);
+        // Copied before taking the lock, which reads share with the committer.
+        let mut writes: StagedWrites = space_maps(batch.writes.iter().map(|(s, _, _)| *s));
         for (space, key, value) in &batch.writes {
             writes[*space as usize].insert(key.clone(), value.clone());
         }
