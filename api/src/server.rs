@@ -40,6 +40,10 @@ pub struct ServerConfig {
     pub cashbox_queue_depth_max: u32,
     /// How long the ledger writer polls for the next request before it sleeps, in µs.
     pub writer_poll_micros: u32,
+    /// How long the ledger writer lets a small batch gather requests before deciding it,
+    /// in µs from its first request; a batch of `gather_ops` requests is decided at once.
+    pub gather_micros: u32,
+    pub gather_ops: usize,
     pub expiry_sweep_secs: u64,
     /// Kafka bootstrap servers for the event stream; empty: no relay (the outbox keeps
     /// every event until one is configured).
@@ -83,6 +87,8 @@ impl Default for ServerConfig {
             queue_depth_max: e.queue_depth_max,
             cashbox_queue_depth_max: e.cashbox_queue_depth_max,
             writer_poll_micros: e.writer_poll_micros,
+            gather_micros: e.gather_micros,
+            gather_ops: e.gather_ops,
             expiry_sweep_secs: 5,
             kafka_brokers: String::new(),
             kafka_topic: "loyalty.events".into(),
@@ -153,6 +159,8 @@ impl ServerConfig {
         e.queue_depth_max = self.queue_depth_max;
         e.cashbox_queue_depth_max = self.cashbox_queue_depth_max;
         e.writer_poll_micros = self.writer_poll_micros;
+        e.gather_micros = self.gather_micros;
+        e.gather_ops = self.gather_ops;
         Ok(e)
     }
 

@@ -65,6 +65,15 @@ pub struct EngineConfig {
     /// (0: it sleeps at once). Waking a sleeping thread costs tens of µs on a virtual
     /// machine, and the first request after a pause would wait for it.
     pub writer_poll_micros: u32,
+    /// How long the writer lets a small batch gather more requests while requests stream in,
+    /// in µs from its first request (0: a batch is what has arrived). Every batch costs a
+    /// sync and a round of wake-ups on every thread it passes; at moderate load the batches
+    /// held a few requests each, and waiting briefly for more spends a millisecond of
+    /// latency to save a tenth of the server's CPU. Requests stream in when the previous
+    /// batch held more than one: a lone request at low load is never kept waiting.
+    pub gather_micros: u32,
+    /// A batch of this many requests is decided without gathering.
+    pub gather_ops: usize,
 }
 
 impl Default for EngineConfig {
@@ -76,6 +85,8 @@ impl Default for EngineConfig {
             cashbox_queue_depth_max: 64,
             durable: true,
             writer_poll_micros: 50,
+            gather_micros: 1000,
+            gather_ops: 32,
         }
     }
 }
@@ -560,8 +571,13 @@ impl Writer {
     fn run(mut self, rx: Receiver<Job>) {
         let max = self.shared.config.batch_ops_max.max(1);
         let poll = Duration::from_micros(u64::from(self.shared.config.writer_poll_micros));
+        let gather = Duration::from_micros(u64::from(self.shared.config.gather_micros));
+        let gather_ops = self.shared.config.gather_ops;
         let mut batch = Vec::with_capacity(max);
+        let mut streaming = false;
         while let Ok(first) = recv_polling(&rx, poll) {
+            let opened = Instant::now();
+            let mut gathered = gather.is_zero() || !streaming;
             let mut next = Some(first);
             loop {
                 match next.take() {
@@ -589,10 +605,17 @@ impl Writer {
                         self.stop();
                         return;
                     }
-                    None => break,
+                    None if gathered || batch.is_empty() || batch.len() >= gather_ops => break,
+                    None => {
+                        // One sleep, not a wake-up per arriving request: the senders find
+                        // no one waiting and wake no one.
+                        gathered = true;
+                        std::thread::sleep(gather.saturating_sub(opened.elapsed()));
+                    }
                 }
                 next = rx.try_recv().ok();
             }
+            streaming = batch.len() > 1;
             self.commit(&mut batch);
         }
         self.stop();

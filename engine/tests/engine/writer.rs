@@ -366,6 +366,67 @@ async fn the_writer_answers_whether_it_sleeps_or_polls_when_idle() {
     }
 }
 
+/// While requests stream in (the previous batch held more than one), a small batch gathers
+/// the requests that arrive within `gather_micros` of its first and is decided with them:
+/// one batch, one sync. A batch already `gather_ops` large, an engine without gathering, or
+/// a lone request after a lone request is decided at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_batch_gathers_the_requests_that_follow_it_while_they_stream_in() {
+    let cases = [
+        // gather µs, gather ops, first two requests together, batches of the last two
+        (2_000_000, 8, true, 1),
+        (2_000_000, 8, false, 2),
+        (2_000_000, 1, true, 2),
+        (0, 8, true, 2),
+    ];
+    for (gather_micros, gather_ops, together, batches) in cases {
+        let store = Arc::new(loyalty_engine::store::MemStore::default());
+        let config = EngineConfig {
+            gather_micros,
+            gather_ops,
+            ..EngineConfig::default()
+        };
+        let engine = Engine::start(store, config, Arc::new(loyalty_engine::SystemClock)).unwrap();
+        let request = |i: u32| Request {
+            op: op(),
+            actor: Actor::Cashbox(CashboxId(7)),
+            command: Command::Cancel {
+                cheque: ChequeId::new(&format!("c{i}")).unwrap(),
+            },
+        };
+        let answers = if together {
+            // An upload is one queue entry: its two requests are one batch.
+            engine
+                .execute_many(vec![request(0), request(1)])
+                .await
+                .unwrap()
+        } else {
+            vec![
+                engine.execute(request(0)).await.unwrap(),
+                engine.execute(request(1)).await.unwrap(),
+            ]
+        };
+        let stats = engine.stats();
+        let before = stats.batches.load(Ordering::SeqCst);
+        let third = engine.execute(request(2));
+        let fourth = async {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            engine.execute(request(3)).await
+        };
+        let (third, fourth) = tokio::join!(third, fourth);
+        for out in answers.into_iter().chain([third.unwrap(), fourth.unwrap()]) {
+            assert_eq!(out.reply.code, Code::CashboxUnknown);
+        }
+        assert_eq!(stats.ops.load(Ordering::SeqCst), 4);
+        assert_eq!(
+            stats.batches.load(Ordering::SeqCst) - before,
+            batches,
+            "gather {gather_micros} µs up to {gather_ops} requests, first two together: {together}"
+        );
+        engine.shutdown();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn previews_see_an_offer_change_at_once() {
     let h = setup("100").await;
