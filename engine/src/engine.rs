@@ -66,11 +66,11 @@ pub struct EngineConfig {
     /// machine, and the first request after a pause would wait for it.
     pub writer_poll_micros: u32,
     /// How long the writer lets a small batch gather more requests while requests stream in,
-    /// in µs from its first request (0: a batch is what has arrived). Every batch costs a
-    /// sync and a round of wake-ups on every thread it passes; at moderate load the batches
-    /// held a few requests each, and waiting briefly for more spends a millisecond of
-    /// latency to save a tenth of the server's CPU. Requests stream in when the previous
-    /// batch held more than one: a lone request at low load is never kept waiting.
+    /// in µs from its first request (0, the default: a batch is what has arrived). Every
+    /// batch costs a sync and a round of wake-ups on every thread it passes; gathering trades
+    /// about a millisecond of latency for 8–20 % less server CPU at moderate load, which
+    /// lowers the tail only on a machine whose cores are saturated. Requests stream in when
+    /// the previous batch held more than one: a lone request is never kept waiting.
     pub gather_micros: u32,
     /// A batch of this many requests is decided without gathering.
     pub gather_ops: usize,
@@ -85,7 +85,7 @@ impl Default for EngineConfig {
             cashbox_queue_depth_max: 64,
             durable: true,
             writer_poll_micros: 50,
-            gather_micros: 1000,
+            gather_micros: 0,
             gather_ops: 32,
         }
     }
