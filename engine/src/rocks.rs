@@ -27,8 +27,9 @@ impl RocksStore {
         opts.create_missing_column_families(true);
         opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
         opts.increase_parallelism(2);
-        // One writer issues all writes; pipelined writes let the WAL sync overlap memtable inserts.
-        opts.set_enable_pipelined_write(true);
+        // One thread issues every write, so RocksDB's pipelined writes (a WAL queue apart from
+        // the memtable queue, so that concurrent writers overlap) would have nothing to
+        // overlap: the default single queue.
         // Restart replays the WAL into memtables; capping it (RocksDB then flushes the
         // column families holding the oldest entries) bounds restart time whatever the
         // memtable sizes.
