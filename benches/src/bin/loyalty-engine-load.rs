@@ -26,33 +26,21 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const CASHBOXES: u32 = 64;
 
+#[derive(clap::Parser)]
+#[command(about = "Purchase flows or offline uploads through the running engine, without gRPC")]
 struct Args {
+    /// Flows submitting concurrently.
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..))]
     flows: u64,
+    /// Seconds measured, after a warm-up.
+    #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// Lines per cheque of a purchase flow.
+    #[arg(long, default_value_t = 3, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     lines: usize,
     /// Offline cheques per upload; 0: purchase flows.
+    #[arg(long, default_value_t = 0)]
     offline: usize,
-}
-
-fn args() -> Args {
-    let mut a = Args {
-        flows: 512,
-        seconds: 10,
-        lines: 3,
-        offline: 0,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let value = it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
-        match flag.as_str() {
-            "--flows" => a.flows = value.parse().expect("--flows: a number"),
-            "--seconds" => a.seconds = value.parse().expect("--seconds: a number"),
-            "--lines" => a.lines = value.parse().expect("--lines: a number"),
-            "--offline" => a.offline = value.parse().expect("--offline: a number"),
-            _ => panic!("unknown flag {flag}; flags: --flows --seconds --lines --offline"),
-        }
-    }
-    a
 }
 
 /// What one flow did: operations and events.
@@ -147,7 +135,7 @@ async fn flow(
 }
 
 fn main() {
-    let a = args();
+    let a = <Args as clap::Parser>::parse();
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Arc::new(RocksStore::open(dir.path()).expect("open"));
     let engine =

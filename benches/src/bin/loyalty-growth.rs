@@ -25,37 +25,21 @@ use loyalty_engine::{commit_batch, stored_seq, Engine, EngineConfig, SystemClock
 use std::sync::Arc;
 use std::time::Instant;
 
+#[derive(clap::Parser)]
+#[command(about = "Throughput, latency and restart time as accounts and the event log grow")]
 struct Args {
+    /// Data directory (created; reused across steps).
+    #[arg(long, default_value = "growth-data")]
     dir: std::path::PathBuf,
+    /// Account counts to grow to, in order.
+    #[arg(long, value_delimiter = ',', default_value = "10000,100000,1000000")]
     steps: Vec<u64>,
+    /// Purchases (register + confirm) committed at each size.
+    #[arg(long, default_value_t = 20_000)]
     purchases: u64,
-    batch: usize,
-}
-
-fn args() -> Args {
-    let mut a = Args {
-        dir: "growth-data".into(),
-        steps: vec![10_000, 100_000, 1_000_000],
-        purchases: 20_000,
-        batch: 64,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let value = it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
-        match flag.as_str() {
-            "--dir" => a.dir = value.into(),
-            "--steps" => {
-                a.steps = value
-                    .split(',')
-                    .map(|s| s.parse().expect("--steps: numbers"))
-                    .collect()
-            }
-            "--purchases" => a.purchases = value.parse().expect("--purchases: a number"),
-            "--batch" => a.batch = value.parse().expect("--batch: a number"),
-            _ => panic!("unknown flag {flag}; flags: --dir --steps --purchases --batch"),
-        }
-    }
-    a
+    /// Requests per durable commit (a purchase is two: register and confirm).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(2..))]
+    batch: u64,
 }
 
 fn card(i: u64) -> CardNo {
@@ -97,7 +81,7 @@ impl Rand {
 }
 
 fn main() {
-    let a = args();
+    let a = <Args as clap::Parser>::parse();
     let db = a.dir.join("db");
     let program = Program::default();
     let mut store = Arc::new(RocksStore::open(&db).expect("open"));
