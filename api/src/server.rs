@@ -130,6 +130,19 @@ mod tests {
             assert!(parse_operators(&bad).is_err(), "{bad:?}");
         }
     }
+
+    #[test]
+    fn gathering_is_bounded() {
+        let config = |gather_micros| ServerConfig {
+            gather_micros,
+            ..ServerConfig::default()
+        };
+        assert_eq!(config(0).engine_config().unwrap().gather_micros, 0);
+        let most = config(GATHER_MICROS_MAX).engine_config().unwrap();
+        assert_eq!(most.gather_micros, GATHER_MICROS_MAX);
+        let err = config(GATHER_MICROS_MAX + 1).engine_config().unwrap_err();
+        assert!(matches!(err, ServeError::Config(ref m) if m.starts_with("gather_micros")));
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -146,6 +159,9 @@ pub enum ServeError {
     Transport(#[from] tonic::transport::Error),
 }
 
+/// The longest a batch may gather requests: 100 ms.
+pub const GATHER_MICROS_MAX: u32 = 100_000;
+
 impl ServerConfig {
     pub fn engine_config(&self) -> Result<EngineConfig, ServeError> {
         let mut e = EngineConfig::default();
@@ -159,6 +175,12 @@ impl ServerConfig {
         e.queue_depth_max = self.queue_depth_max;
         e.cashbox_queue_depth_max = self.cashbox_queue_depth_max;
         e.writer_poll_micros = self.writer_poll_micros;
+        if self.gather_micros > GATHER_MICROS_MAX {
+            return Err(ServeError::Config(format!(
+                "gather_micros: {} µs; at most {GATHER_MICROS_MAX} (a batch must not hold a till for longer)",
+                self.gather_micros
+            )));
+        }
         e.gather_micros = self.gather_micros;
         e.gather_ops = self.gather_ops;
         Ok(e)
