@@ -576,8 +576,9 @@ impl Writer {
         let mut batch = Vec::with_capacity(max);
         let mut streaming = false;
         while let Ok(first) = recv_polling(&rx, poll) {
-            let opened = Instant::now();
-            let mut gathered = gather.is_zero() || !streaming;
+            // While requests stream in, a small batch may wait until then for more.
+            let mut gather_until =
+                (streaming && !gather.is_zero()).then(|| Instant::now() + gather);
             let mut next = Some(first);
             loop {
                 match next.take() {
@@ -605,13 +606,14 @@ impl Writer {
                         self.stop();
                         return;
                     }
-                    None if gathered || batch.is_empty() || batch.len() >= gather_ops => break,
-                    None => {
+                    None => match gather_until.take() {
                         // One sleep, not a wake-up per arriving request: the senders find
                         // no one waiting and wake no one.
-                        gathered = true;
-                        std::thread::sleep(gather.saturating_sub(opened.elapsed()));
-                    }
+                        Some(until) if !batch.is_empty() && batch.len() < gather_ops => {
+                            std::thread::sleep(until.saturating_duration_since(Instant::now()))
+                        }
+                        _ => break,
+                    },
                 }
                 next = rx.try_recv().ok();
             }
