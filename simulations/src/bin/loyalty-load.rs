@@ -59,6 +59,9 @@ struct Args {
     /// register → confirm only (two durable operations, the peer comparison's purchase).
     #[arg(long, default_value = "full")]
     flow: String,
+    /// Also write the steady state second by second (operations, p50, p99, max) as CSV.
+    #[arg(long)]
+    timeline: Option<std::path::PathBuf>,
     /// Also write the latency percentiles per command as an SVG plot.
     #[arg(long)]
     svg: Option<std::path::PathBuf>,
@@ -495,6 +498,23 @@ async fn run(args: Args) -> anyhow::Result<()> {
             ms(h, 0.999),
             h.max() as f64 / 1000.0
         );
+    }
+    // A p99 over the whole run does not say whether every second was a little slow (a
+    // queue) or a few seconds very slow (a stall): the seconds' own p99s do.
+    let full = usize::try_from(args.duration_secs).unwrap_or(usize::MAX);
+    if let Some(s) = latencies.seconds_p99(full, 10_000) {
+        println!(
+            "per second, all commands: p99 median {:.2} ms, worst {:.2} ms (second {}); {} of {} seconds with p99 above 10 ms",
+            s.median_us as f64 / 1000.0,
+            s.worst_us as f64 / 1000.0,
+            s.worst_second,
+            s.above,
+            s.seconds
+        );
+    }
+    if let Some(path) = &args.timeline {
+        std::fs::write(path, latencies.timeline_csv())
+            .with_context(|| path.display().to_string())?;
     }
     let warm = latencies.warmup();
     if !warm.is_empty() {
