@@ -94,10 +94,10 @@ impl Latencies {
 
     /// The per-second timeline as CSV: `second,operations,p50_ms,p99_ms,max_ms`.
     pub fn timeline_csv(&self) -> String {
+        // Milliseconds with two decimals, in integers: exact.
+        let ms = |us: u64| format!("{}.{:02}", us / 1000, us % 1000 / 10);
         let mut csv = String::from("second,operations,p50_ms,p99_ms,max_ms\n");
         for (i, h) in self.seconds.iter().enumerate() {
-            // Milliseconds with two decimals, in integers: exact.
-            let ms = |us: u64| format!("{}.{:02}", us / 1000, us % 1000 / 10);
             csv.push_str(&format!(
                 "{i},{},{},{},{}\n",
                 h.len(),
