@@ -1,0 +1,301 @@
+//! Who a command is for: the cashbox that sends it, the card and account its identifiers
+//! name (a card of any kind beats a phone; `Auto` works the kind out; a QR code is checked
+//! and, for a purchase, recorded), and whether the way they were presented may redeem.
+
+use super::{reject, Rejection};
+use crate::amount::Points;
+use crate::command::{IdKind, Presented};
+use crate::event::Event;
+use crate::ids::*;
+use crate::model::*;
+use crate::outcome::{Code, Holder};
+use crate::state::StateView;
+
+pub(super) fn active_cashbox(view: &impl StateView, id: CashboxId) -> Result<Cashbox, Rejection> {
+    let c = view
+        .cashbox(id)
+        .ok_or_else(|| reject(Code::CashboxUnknown, format!("cashbox {}", id.0)))?;
+    if !c.enabled {
+        return Err(reject(Code::CashboxDisabled, format!("cashbox {}", id.0)));
+    }
+    Ok(c)
+}
+
+/// Blocked and replaced cards identify nobody.
+pub(super) fn usable(card: &Card) -> Result<(), Rejection> {
+    match card.status {
+        CardStatus::Blocked => Err(reject(Code::CardBlocked, card.number.masked())),
+        CardStatus::Replaced => Err(reject(
+            Code::CardReplaced,
+            format!(
+                "{} by {}",
+                card.number.masked(),
+                card.replaced_by
+                    .as_ref()
+                    .map(CardNo::masked)
+                    .unwrap_or_default()
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A card, its account, and the events that open them when the card is new to the engine
+/// but in a configured range: then it is a Prepared card of the range's type on a new
+/// account, created by the command that first uses it.
+pub(super) struct Found {
+    pub card: Card,
+    pub account: Account,
+    pub opened: Vec<Event>,
+}
+
+pub(super) fn find_card(view: &impl StateView, number: &CardNo) -> Result<Found, Rejection> {
+    if let Some(card) = view.card(number) {
+        let account = view
+            .account(card.account)
+            .unwrap_or_else(|| panic!("corrupt: card {} without account", number.masked()));
+        return Ok(Found {
+            card,
+            account,
+            opened: Vec::new(),
+        });
+    }
+    let range = view
+        .card_ranges()
+        .into_iter()
+        .find(|r| r.matches(number))
+        .ok_or_else(|| reject(Code::CardUnknown, number.masked()))?;
+    let id = AccountId(view.accounts_opened() + 1);
+    let card = Card {
+        number: number.clone(),
+        account: id,
+        status: CardStatus::Prepared,
+        card_type: range.card_type,
+        replaced_by: None,
+        pin_hash: None,
+        qr_secret: None,
+        qr_used: None,
+    };
+    let account = Account {
+        id,
+        status: AccountStatus::Active,
+        balance: Points::ZERO,
+        held: Points::ZERO,
+        name: String::new(),
+        phone: String::new(),
+        consent: false,
+        favourites: Vec::new(),
+    };
+    Ok(Found {
+        opened: vec![
+            Event::AccountOpened {
+                account: id,
+                name: String::new(),
+                phone: String::new(),
+            },
+            Event::CardIssued { card: card.clone() },
+        ],
+        card,
+        account,
+    })
+}
+
+/// Resolves a card for a purchase. Blocked and replaced cards and blocked accounts are
+/// refused outright.
+pub(super) fn identify(view: &impl StateView, number: &CardNo) -> Result<Found, Rejection> {
+    let found = find_card(view, number)?;
+    usable(&found.card)?;
+    if found.account.status == AccountStatus::Blocked {
+        return Err(reject(Code::AccountBlocked, number.masked()));
+    }
+    Ok(found)
+}
+
+/// What the answer says of the customer.
+pub(super) fn holder(card: &Card, account: &Account) -> Holder {
+    Holder {
+        account: account.id,
+        name: account.name.clone(),
+        card_type: card.card_type.clone(),
+        masked_card: card.number.masked(),
+        card_status: card.status,
+        favourites: account.favourites.clone(),
+    }
+}
+
+/// A card with a PIN pays with points only with the right PIN (compared in constant time).
+pub(super) fn check_pin(
+    program: &Program,
+    card: &Card,
+    presented: Option<&Pin>,
+) -> Result<(), Rejection> {
+    match (&card.pin_hash, presented) {
+        (None, _) => Ok(()),
+        (Some(_), None) => Err(reject(Code::PinRequired, card.number.masked())),
+        (Some(want), Some(pin)) => {
+            let got = pin.hash(&program.pin_key, &card.number);
+            let diff = want.iter().zip(got).fold(0u8, |acc, (a, b)| acc | (a ^ b));
+            if diff == 0 {
+                Ok(())
+            } else {
+                Err(reject(Code::PinInvalid, card.number.masked()))
+            }
+        }
+    }
+}
+
+/// Who the cheque's identifiers name; whether the way they were presented may redeem points
+/// under the identifier policy; and the events that open a card first seen in a range.
+pub(super) struct Identified {
+    pub who: Option<(Card, Account)>,
+    pub redeems: bool,
+    pub opened: Vec<Event>,
+}
+
+/// The purchase a state-changing command is for: a QR code it uses is recorded against it.
+pub(super) type ForPurchase<'a> = Option<&'a PurchaseKey>;
+
+/// Resolves the identifiers of a cheque: a card of any kind beats a phone; then the card as
+/// [`identify`] does, and a QR code is checked (and, for a purchase, recorded).
+pub(super) fn identify_cheque(
+    view: &impl StateView,
+    now: UnixMillis,
+    purchase: ForPurchase<'_>,
+    card: Option<&CardNo>,
+    presented: &[Presented],
+) -> Result<Identified, Rejection> {
+    let Some((number, via, qr_code)) = resolve(view, card, presented)? else {
+        return Ok(Identified {
+            who: None,
+            redeems: false,
+            opened: Vec::new(),
+        });
+    };
+    let mut found = identify(view, &number)?;
+    if let Some(code) = qr_code {
+        if let Some(used) = check_qr(&found, code, now, purchase)? {
+            found.opened.push(used);
+        }
+    }
+    Ok(Identified {
+        who: Some((found.card, found.account)),
+        redeems: view.identifier_policy().redeem_via.contains(&via),
+        opened: found.opened,
+    })
+}
+
+/// A QR code must be the card's code of this window or the one before; a purchase may use
+/// it, and no other purchase after that. Returns the event that records a first use.
+fn check_qr(
+    found: &Found,
+    code: u32,
+    now: UnixMillis,
+    purchase: ForPurchase<'_>,
+) -> Result<Option<Event>, Rejection> {
+    let card = &found.card;
+    let masked = card.number.masked();
+    let secret = card
+        .qr_secret
+        .ok_or_else(|| reject(Code::QrInvalid, masked.clone()))?;
+    let Some(window) = crate::qr::verify(&secret, &card.number, code, now) else {
+        let current = crate::qr::window(now);
+        let older = (2..=20).any(|k| crate::qr::code(&secret, &card.number, current - k) == code);
+        return Err(reject(
+            if older {
+                Code::QrExpired
+            } else {
+                Code::QrInvalid
+            },
+            masked,
+        ));
+    };
+    let Some(purchase) = purchase else {
+        return Ok(None);
+    };
+    match &card.qr_used {
+        Some((w, p)) if *w >= window && p == purchase => Ok(None),
+        Some((w, _)) if *w >= window => Err(reject(Code::QrReplayed, masked)),
+        _ => Ok(Some(Event::QrCodeUsed {
+            card: card.number.clone(),
+            account: found.account.id,
+            window,
+            purchase: purchase.clone(),
+        })),
+    }
+}
+
+/// The card the identifiers name, how it was presented, and a QR code to check.
+fn resolve(
+    view: &impl StateView,
+    card: Option<&CardNo>,
+    presented: &[Presented],
+) -> Result<Option<(CardNo, IdKind, Option<u32>)>, Rejection> {
+    if let Some(n) = card {
+        return Ok(Some((n.clone(), IdKind::Barcode, None)));
+    }
+    let mut phone = None;
+    for p in presented {
+        let found = match p {
+            Presented::Auto(value) => auto(view, value)?,
+            other => other.clone(),
+        };
+        match found {
+            Presented::Card { number, via } => return Ok(Some((number, via, None))),
+            Presented::Qr { number, code } => return Ok(Some((number, IdKind::Qr, Some(code)))),
+            Presented::Phone(ph) => {
+                phone.get_or_insert(ph);
+            }
+            Presented::Auto(_) => unreachable!("auto resolves to a card or a phone"),
+        }
+    }
+    match phone {
+        None => Ok(None),
+        Some(ph) => view
+            .phone_card(&ph)
+            .map(|n| Some((n, IdKind::Phone, None)))
+            .ok_or_else(|| reject(Code::PhoneUnknown, ph.masked())),
+    }
+}
+
+/// What an `Auto` value is: magnetic stripe data, a QR payload, a known card, a registered
+/// phone, or else a card number or a phone by form.
+fn auto(view: &impl StateView, value: &str) -> Result<Presented, Rejection> {
+    if let Some((number, code)) = crate::qr::parse(value) {
+        return Ok(Presented::Qr { number, code });
+    }
+    if value.contains(['%', ';', '^', '=']) {
+        return card_from_magstripe(value)
+            .map(|number| Presented::Card {
+                number,
+                via: IdKind::MagStripe,
+            })
+            .map_err(|e| reject(Code::IdentifierInvalid, e.to_string()));
+    }
+    let as_card = CardNo::new(value).ok();
+    let as_phone = Phone::parse(value).ok();
+    let card = |number: CardNo| Presented::Card {
+        number,
+        via: IdKind::Barcode,
+    };
+    if let Some(n) = as_card.clone().filter(|n| view.card(n).is_some()) {
+        return Ok(card(n));
+    }
+    if let Some(p) = as_phone.clone().filter(|p| view.phone_card(p).is_some()) {
+        return Ok(Presented::Phone(p));
+    }
+    match (as_card, as_phone) {
+        (Some(n), _) => Ok(card(n)),
+        (None, Some(p)) => Ok(Presented::Phone(p)),
+        (None, None) => Err(reject(Code::IdentifierInvalid, "")),
+    }
+}
+
+/// The card that now stands for the account of `number`: the card itself, or the last of
+/// the cards that replaced it.
+pub(super) fn current_card(view: &impl StateView, number: &CardNo) -> CardNo {
+    let mut current = number.clone();
+    while let Some(next) = view.card(&current).and_then(|c| c.replaced_by) {
+        current = next;
+    }
+    current
+}

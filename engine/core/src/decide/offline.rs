@@ -1,0 +1,87 @@
+//! Cheques rung up while the till was offline, uploaded later: accrual only, by the offers
+//! valid at the cheque's own local time.
+
+use super::cheque::{
+    check_lines, check_tenders, online, price_cheque, purchase_key, recorded, Times,
+};
+use super::identify::{identify_cheque, Identified};
+use super::{reject, Decided};
+use crate::amount::{Money, Points};
+use crate::checkout::{PerksOut, Terms};
+use crate::command::Cheque;
+use crate::event::Event;
+use crate::model::*;
+use crate::outcome::Code;
+use crate::state::StateView;
+
+/// An offline cheque: refused whole if it claims points or discounts; otherwise recorded
+/// as confirmed with the accrual of the offers valid at its local time.
+pub(super) fn import(
+    view: &impl StateView,
+    program: &Program,
+    cashbox: &Cashbox,
+    cheque: &Cheque,
+    points_paid: Points,
+    local_discount: Money,
+    now: UnixMillis,
+) -> Decided {
+    check_lines(program, cheque)?;
+    if points_paid.0 > 0 {
+        return Err(reject(
+            Code::OfflineRedemptionRefused,
+            format!("{points_paid} points"),
+        ));
+    }
+    if local_discount.0 > 0 {
+        return Err(reject(
+            Code::OfflineDiscountRefused,
+            format!("discount {local_discount}"),
+        ));
+    }
+    let key = purchase_key(cashbox, &cheque.cheque);
+    if let Some(p) = view.purchase(&key) {
+        return Err(reject(Code::PurchaseWrongState, format!("{:?}", p.status)));
+    }
+    let Identified {
+        who, mut opened, ..
+    } = identify_cheque(
+        view,
+        now,
+        Some(&key),
+        cheque.card.as_ref(),
+        &cheque.presented,
+    )?;
+    if cheque.order.is_some() {
+        return Err(reject(Code::OrderWrongState, "orders are picked up online"));
+    }
+    // Offline cheques get no discounts, use no coupons and earn none: the till could not
+    // check them.
+    let terms = Terms {
+        discounts: false,
+        coupons: false,
+        ..online(cashbox, who.as_ref(), None)
+    };
+    let priced = price_cheque(view, program, cheque, Points::ZERO, &terms, None)?;
+    check_tenders(cheque, &priced.t)?;
+    // Nor messages: nobody reads the screen of an upload.
+    let out = PerksOut {
+        messages: Vec::new(),
+        issued: Vec::new(),
+        events: Vec::new(),
+    };
+    let times = Times {
+        expires_at: now,
+        created_at: now,
+    };
+    let (purchase, reply) = recorded(
+        key,
+        who.as_ref(),
+        PurchaseStatus::Confirmed,
+        cheque,
+        priced,
+        out,
+        times,
+    );
+    opened.push(Event::PurchaseImported { purchase });
+    Ok((opened, reply))
+}

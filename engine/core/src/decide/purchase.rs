@@ -1,0 +1,257 @@
+//! The purchase life cycle at an online till: pay with bonus (a hold), register (the
+//! cheque and its pending accrual), confirm (post both), cancel (release both).
+
+use super::cheque::{
+    check_lines, check_tenders, online, price_cheque, purchase_key, recorded,
+    spendable_if_redeemable, Times,
+};
+use super::identify::{check_pin, holder, identify_cheque, Identified};
+use super::{orders, reject, Decided, Rejection};
+use crate::amount::Points;
+use crate::checkout::perks;
+use crate::command::Cheque;
+use crate::event::Event;
+use crate::ids::*;
+use crate::model::*;
+use crate::outcome::{Code, Reply};
+use crate::pricing::totals;
+use crate::state::StateView;
+
+/// Puts a hold on `points` to pay part of the cheque.
+pub(super) fn pay_with_bonus(
+    view: &impl StateView,
+    program: &Program,
+    cashbox: &Cashbox,
+    cheque: &Cheque,
+    points: Points,
+    now: UnixMillis,
+) -> Decided {
+    check_lines(program, cheque)?;
+    if points.0 <= 0 {
+        return Err(reject(Code::AmountInvalid, "points"));
+    }
+    if cheque.order.is_some() {
+        return Err(reject(
+            Code::Forbidden,
+            "an order is paid with the points reserved for it: register the cheque",
+        ));
+    }
+    let key = purchase_key(cashbox, &cheque.cheque);
+    let Identified {
+        who,
+        redeems,
+        mut opened,
+    } = identify_cheque(
+        view,
+        now,
+        Some(&key),
+        cheque.card.as_ref(),
+        &cheque.presented,
+    )?;
+    let (card, account) = who.ok_or_else(|| reject(Code::CardRequired, ""))?;
+    if !redeems {
+        return Err(reject(Code::RedeemNotAllowed, card.number.masked()));
+    }
+    check_pin(program, &card, cheque.pin.as_ref())?;
+    if !card.status.may_redeem() {
+        return Err(reject(Code::CardNotActivated, card.number.masked()));
+    }
+    if let Some(p) = view.purchase(&key) {
+        return Err(reject(Code::PurchaseWrongState, format!("{:?}", p.status)));
+    }
+    if points > account.spendable() {
+        return Err(reject(
+            Code::InsufficientPoints,
+            format!("{} > {}", points, account.spendable()),
+        ));
+    }
+    let who = (card, account);
+    let terms = online(cashbox, Some(&who), None);
+    let left = Some(who.1.spendable().minus(points));
+    let priced = price_cheque(view, program, cheque, points, &terms, left)?;
+    let out = perks(
+        view,
+        &priced.q.priced.perks,
+        &priced.t,
+        Some(who.1.balance),
+        None,
+    );
+    let times = Times {
+        expires_at: now.plus_secs(program.hold_lifetime_secs),
+        created_at: now,
+    };
+    let (purchase, reply) = recorded(
+        key,
+        Some(&who),
+        PurchaseStatus::Held,
+        cheque,
+        priced,
+        out,
+        times,
+    );
+    opened.push(Event::BonusHeld { purchase });
+    Ok((opened, reply))
+}
+
+/// Records the cheque with its discounts and a pending accrual; goes on with a hold of the
+/// same cheque, and buys out an order when the cheque names one.
+pub(super) fn register(
+    view: &impl StateView,
+    program: &Program,
+    cashbox: &Cashbox,
+    cheque: &Cheque,
+    now: UnixMillis,
+) -> Decided {
+    check_lines(program, cheque)?;
+    let key = purchase_key(cashbox, &cheque.cheque);
+    if let Some(number) = &cheque.order {
+        return orders::pickup(view, program, cashbox, cheque, number, key, now);
+    }
+    let existing = view.purchase(&key);
+    let (paid, times) = match &existing {
+        None => (
+            Points::ZERO,
+            Times {
+                expires_at: now.plus_secs(program.hold_lifetime_secs),
+                created_at: now,
+            },
+        ),
+        Some(p) if p.status == PurchaseStatus::Held => {
+            if now >= p.expires_at {
+                return Err(reject(Code::HoldExpired, cheque.cheque.as_str()));
+            }
+            (
+                p.paid,
+                Times {
+                    expires_at: p.expires_at,
+                    created_at: p.created_at,
+                },
+            )
+        }
+        Some(p) => return Err(reject(Code::PurchaseWrongState, format!("{:?}", p.status))),
+    };
+    let Identified {
+        who,
+        redeems,
+        mut opened,
+    } = identify_cheque(
+        view,
+        now,
+        Some(&key),
+        cheque.card.as_ref(),
+        &cheque.presented,
+    )?;
+    // Any card of the account may go on with the purchase (a replaced card's successor,
+    // too); another account may not.
+    if existing
+        .as_ref()
+        .is_some_and(|p| p.account != who.as_ref().map(|(_, a)| a.id))
+    {
+        return Err(reject(Code::CardMismatch, ""));
+    }
+    let terms = online(cashbox, who.as_ref(), existing.as_ref());
+    let spendable = who
+        .as_ref()
+        .filter(|_| redeems)
+        .and_then(|(c, a)| spendable_if_redeemable(c, a));
+    let priced = price_cheque(view, program, cheque, paid, &terms, spendable)?;
+    check_tenders(cheque, &priced.t)?;
+    let issue = who.as_ref().map(|(_, a)| (&key, a.id, cheque.local_time));
+    let balance = who.as_ref().map(|(_, a)| a.balance);
+    let mut out = perks(view, &priced.q.priced.perks, &priced.t, balance, issue);
+    let issued = std::mem::take(&mut out.events);
+    let (purchase, reply) = recorded(
+        key,
+        who.as_ref(),
+        PurchaseStatus::Registered,
+        cheque,
+        priced,
+        out,
+        times,
+    );
+    opened.push(Event::PurchaseRegistered { purchase });
+    opened.extend(issued);
+    Ok((opened, reply))
+}
+
+/// Posts the hold and credits the accrual of a registered purchase.
+pub(super) fn confirm(
+    view: &impl StateView,
+    cashbox: &Cashbox,
+    cheque: &ChequeId,
+    now: UnixMillis,
+) -> Decided {
+    let p = pending(view, cashbox, cheque, now)?;
+    if p.status != PurchaseStatus::Registered {
+        return Err(reject(
+            Code::PurchaseWrongState,
+            "register the cheque before confirming",
+        ));
+    }
+    let event = Event::PurchaseConfirmed {
+        purchase: p.key.clone(),
+        account: p.account,
+        points_debited: p.paid,
+        points_credited: p.accrual,
+    };
+    Ok((
+        vec![event],
+        purchase_reply(view, &p, PurchaseStatus::Confirmed),
+    ))
+}
+
+/// Releases the hold and drops the accrual of a pending purchase, expired or not.
+pub(super) fn cancel(view: &impl StateView, cashbox: &Cashbox, cheque: &ChequeId) -> Decided {
+    let p = pending(view, cashbox, cheque, UnixMillis(i64::MIN))?;
+    let event = Event::PurchaseCancelled {
+        purchase: p.key.clone(),
+        account: p.account,
+        points_released: released(&p),
+    };
+    Ok((
+        vec![event],
+        purchase_reply(view, &p, PurchaseStatus::Cancelled),
+    ))
+}
+
+/// A pending purchase of this cashbox; expired if its lifetime ended before `now`.
+fn pending(
+    view: &impl StateView,
+    cashbox: &Cashbox,
+    cheque: &ChequeId,
+    now: UnixMillis,
+) -> Result<Purchase, Rejection> {
+    let p = view
+        .purchase(&purchase_key(cashbox, cheque))
+        .ok_or_else(|| reject(Code::PurchaseUnknown, cheque.as_str()))?;
+    if !p.status.is_pending() {
+        return Err(reject(Code::PurchaseWrongState, format!("{:?}", p.status)));
+    }
+    if now >= p.expires_at {
+        return Err(reject(Code::HoldExpired, cheque.as_str()));
+    }
+    Ok(p)
+}
+
+/// The answer that shows a recorded purchase in its new status.
+pub(super) fn purchase_reply(view: &impl StateView, p: &Purchase, status: PurchaseStatus) -> Reply {
+    let card = p.card.as_ref().and_then(|c| view.card(c));
+    let account = p.account.and_then(|a| view.account(a));
+    Reply {
+        holder: card.zip(account).map(|(c, a)| holder(&c, &a)),
+        totals: Some(totals(&p.lines, None)),
+        lines: p.lines.clone(),
+        purchase_status: Some(status),
+        ..Reply::ok()
+    }
+}
+
+/// The points a cancelled or expired purchase releases: its hold, unless the hold came
+/// from an order, which gets it back.
+pub(super) fn released(p: &Purchase) -> Points {
+    if p.order.is_some() {
+        Points::ZERO
+    } else {
+        p.paid
+    }
+}

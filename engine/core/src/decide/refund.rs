@@ -1,0 +1,95 @@
+//! Refunds of a confirmed purchase, by line: the money of the returned lines, the points
+//! paid for them given back and their accrual taken back, proportionally and never more
+//! in total than the purchase.
+
+use super::cheque::purchase_key;
+use super::purchase::purchase_reply;
+use super::{reject, Decided};
+use crate::amount::{prorate, Money, Points, Qty};
+use crate::command::RefundLine;
+use crate::event::Event;
+use crate::ids::*;
+use crate::model::*;
+use crate::outcome::{Code, RefundSummary, Reply};
+use crate::state::StateView;
+
+pub(super) fn refund(
+    view: &impl StateView,
+    cashbox: &Cashbox,
+    refund: &ChequeId,
+    purchase: &ChequeId,
+    lines: &[RefundLine],
+) -> Decided {
+    if cashbox.kind == CashboxKind::SelfCheckout {
+        return Err(reject(Code::RefundAtKiosk, ""));
+    }
+    let p = view
+        .purchase(&purchase_key(cashbox, purchase))
+        .ok_or_else(|| reject(Code::PurchaseUnknown, purchase.as_str()))?;
+    if p.status != PurchaseStatus::Confirmed {
+        return Err(reject(Code::PurchaseWrongState, format!("{:?}", p.status)));
+    }
+    if p.refunds.contains(refund) {
+        return Err(reject(Code::RefundExists, refund.as_str()));
+    }
+    if lines.is_empty() {
+        return Err(reject(Code::EmptyCheque, refund.as_str()));
+    }
+    // Aggregate per line so that a line named twice is checked as one.
+    let mut asked = std::collections::BTreeMap::<u32, i64>::new();
+    for l in lines {
+        if l.qty.0 <= 0 {
+            return Err(reject(Code::AmountInvalid, format!("line {}", l.index)));
+        }
+        if l.index as usize >= p.lines.len() {
+            return Err(reject(Code::RefundLineUnknown, format!("line {}", l.index)));
+        }
+        *asked.entry(l.index).or_default() += l.qty.0;
+    }
+    let (mut money, mut paid, mut accrual) = (0i64, 0i64, 0i64);
+    for (&i, &q) in &asked {
+        let line = &p.lines[i as usize];
+        let (before, total) = (line.refunded_qty.0, line.line.qty.0);
+        if before + q > total {
+            return Err(reject(
+                Code::RefundExceedsPurchase,
+                format!(
+                    "line {i}: {} of {} left",
+                    Qty(total - before),
+                    line.line.qty
+                ),
+            ));
+        }
+        let part = |whole: i64| prorate(whole, before + q, total) - prorate(whole, before, total);
+        money += part(line.net().0);
+        paid += part(line.paid.0);
+        accrual += part(line.accrual.0);
+    }
+    let account = p.account.and_then(|a| view.account(a));
+    let available = account.as_ref().map_or(0, |a| a.spendable().0 + paid);
+    let reversed = accrual.min(available.max(0));
+    let summary = RefundSummary {
+        money_returned: Money(money),
+        points_returned: Points(paid),
+        accrual_reversed: Points(reversed),
+        accrual_unrecovered: Points(accrual - reversed),
+    };
+    let event = Event::RefundRecorded {
+        purchase: p.key.clone(),
+        refund: refund.clone(),
+        account: p.account,
+        lines: asked
+            .iter()
+            .map(|(&index, &q)| RefundLine { index, qty: Qty(q) })
+            .collect(),
+        money_returned: summary.money_returned,
+        points_returned: summary.points_returned,
+        accrual_reversed: summary.accrual_reversed,
+        accrual_unrecovered: summary.accrual_unrecovered,
+    };
+    let reply = Reply {
+        refund: Some(summary),
+        ..purchase_reply(view, &p, PurchaseStatus::Confirmed)
+    };
+    Ok((vec![event], reply))
+}
