@@ -2,6 +2,11 @@
 //! is wrong; domain → wire destructures exhaustively, so a new field is a compile error
 //! until it is mapped.
 
+use crate::limits::{
+    CARD_TYPE_BYTES_MAX, CHEQUE_COUPONS_MAX, CHEQUE_TENDERS_MAX, COUPON_TEXT_BYTES_MAX,
+    FAVOURITES_MAX, ISSUE_COUPONS_MAX, NAME_BYTES_MAX, OFFER_SCOPE_ITEMS_MAX, PRODUCT_BARCODES_MAX,
+    SERIES_NAME_BYTES_MAX,
+};
 use crate::pb;
 use chrono::NaiveDateTime;
 use loyalty_core::amount::{Money, Percent, Points, Qty};
@@ -112,8 +117,12 @@ pub fn cheque(c: Option<pb::Cheque>, lines_max: usize) -> Wire<Cheque> {
         coupons,
         order,
     } = c.ok_or_else(|| bad("cheque", "missing"))?;
-    if coupons.len() > 16 || coupons.iter().any(|c| c.len() > 256) {
-        return Err(bad("cheque.coupons", "at most 16, each at most 256 bytes"));
+    if coupons.len() > CHEQUE_COUPONS_MAX || coupons.iter().any(|c| c.len() > COUPON_TEXT_BYTES_MAX)
+    {
+        return Err(bad(
+            "cheque.coupons",
+            format!("at most {CHEQUE_COUPONS_MAX}, each at most {COUPON_TEXT_BYTES_MAX} bytes"),
+        ));
     }
     if lines.len() > lines_max {
         return Err(bad(
@@ -175,8 +184,11 @@ pub fn optional_order(field: impl Display, s: &str) -> Wire<Option<OrderNo>> {
 
 /// How the money part is paid: at most 16 parts, each of a known kind.
 fn cheque_tenders(tenders: Vec<pb::Tender>) -> Wire<Vec<Tender>> {
-    if tenders.len() > 16 {
-        return Err(bad("cheque.tenders", "at most 16"));
+    if tenders.len() > CHEQUE_TENDERS_MAX {
+        return Err(bad(
+            "cheque.tenders",
+            format!("at most {CHEQUE_TENDERS_MAX}"),
+        ));
     }
     tenders
         .into_iter()
@@ -220,7 +232,7 @@ pub fn card_range(m: pb::SetCardRangeRequest) -> Wire<(CardRange, bool)> {
         Ok(pb::CheckDigit::Ean13) => CheckDigit::Ean13,
         Err(_) => return Err(bad("check", "unknown check digit")),
     };
-    let card_type = profile_text("card_type", &card_type, 64)?;
+    let card_type = profile_text("card_type", &card_type, CARD_TYPE_BYTES_MAX)?;
     if card_type.is_empty() && !remove {
         return Err(bad("card_type", "required"));
     }
@@ -266,8 +278,8 @@ pub fn optional_pin(field: impl Display, s: &str) -> Wire<Option<Pin>> {
 
 /// Favourite goods: at most 10 product codes or barcodes.
 pub fn favourites(products: Vec<String>) -> Wire<Vec<ProductCode>> {
-    if products.len() > 10 {
-        return Err(bad("products", "at most 10"));
+    if products.len() > FAVOURITES_MAX {
+        return Err(bad("products", format!("at most {FAVOURITES_MAX}")));
     }
     products
         .iter()
@@ -314,7 +326,7 @@ pub fn presented(field: impl Display, ids: Vec<pb::Identifier>) -> Wire<Vec<Pres
                     Ok(Presented::Qr { number, code })
                 }
                 Ok(pb::IdentifierKind::Auto) => {
-                    let v = profile_text(f(), &value, 256)?;
+                    let v = profile_text(f(), &value, NAME_BYTES_MAX)?;
                     if v.is_empty() {
                         return Err(bad(f(), "empty"));
                     }
@@ -643,11 +655,17 @@ pub fn product(i: usize, p: pb::Product) -> Wire<Product> {
         promotional,
     } = p;
     let f = |n: &str| format!("products[{i}].{n}");
-    if name.len() > 256 {
-        return Err(bad(f("name"), "longer than 256 bytes"));
+    if name.len() > NAME_BYTES_MAX {
+        return Err(bad(
+            f("name"),
+            format!("longer than {NAME_BYTES_MAX} bytes"),
+        ));
     }
-    if barcodes.len() > 32 {
-        return Err(bad(f("barcodes"), "more than 32"));
+    if barcodes.len() > PRODUCT_BARCODES_MAX {
+        return Err(bad(
+            f("barcodes"),
+            format!("more than {PRODUCT_BARCODES_MAX}"),
+        ));
     }
     Ok(Product {
         code: ProductCode::new(&code).map_err(|e| bad(f("code"), e))?,
@@ -701,13 +719,16 @@ pub fn offer(o: Option<pb::Offer>) -> Wire<Offer> {
         issue_coupon_series,
         message,
     } = o.ok_or_else(|| bad("offer", "missing"))?;
-    if name.len() > 256 {
-        return Err(bad("offer.name", "longer than 256 bytes"));
+    if name.len() > NAME_BYTES_MAX {
+        return Err(bad(
+            "offer.name",
+            format!("longer than {NAME_BYTES_MAX} bytes"),
+        ));
     }
-    if groups.len() + products.len() + stores.len() + card_types.len() > 1000 {
+    if groups.len() + products.len() + stores.len() + card_types.len() > OFFER_SCOPE_ITEMS_MAX {
         return Err(bad(
             "offer",
-            "at most 1000 groups, products, stores and card types",
+            format!("at most {OFFER_SCOPE_ITEMS_MAX} groups, products, stores and card types"),
         ));
     }
     let rate = || -> Wire<Rate> {
@@ -781,7 +802,7 @@ pub fn offer(o: Option<pb::Offer>) -> Wire<Offer> {
     };
     let card_types = card_types
         .into_iter()
-        .map(|t| profile_text("offer.card_types", &t, 64))
+        .map(|t| profile_text("offer.card_types", &t, CARD_TYPE_BYTES_MAX))
         .collect::<Wire<_>>()?;
     Ok(Offer {
         id: OfferId(id),
@@ -824,15 +845,18 @@ pub fn coupon_series(s: Option<pb::CouponSeries>) -> Wire<CouponSeries> {
     }
     Ok(CouponSeries {
         id: CouponSeriesId(id),
-        name: profile_text("series.name", &name, 128)?,
+        name: profile_text("series.name", &name, SERIES_NAME_BYTES_MAX)?,
         uses,
         valid_days,
     })
 }
 
 pub fn coupon_codes(codes: &[String]) -> Wire<Vec<CouponCode>> {
-    if codes.len() > 10_000 {
-        return Err(bad("codes", "at most 10000 per call"));
+    if codes.len() > ISSUE_COUPONS_MAX {
+        return Err(bad(
+            "codes",
+            format!("at most {ISSUE_COUPONS_MAX} per call"),
+        ));
     }
     codes
         .iter()

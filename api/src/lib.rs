@@ -8,20 +8,15 @@
 
 pub mod analytics;
 pub mod convert;
-pub mod events;
 pub mod import;
 pub mod limits;
 pub mod metrics;
+pub mod rate;
 pub mod receipt;
 pub mod relay;
 pub mod server;
 pub mod service;
 pub mod signing;
+pub mod sweep;
 
-/// Code generated from `schemas/loyalty/v1/*.proto` at build time.
-#[allow(clippy::all, missing_docs)]
-pub mod pb {
-    tonic::include_proto!("loyalty.v1");
-    pub const FILE_DESCRIPTOR_SET: &[u8] =
-        tonic::include_file_descriptor_set!("loyalty_descriptor");
-}
+pub use loyalty_proto::pb;

@@ -1,86 +1,46 @@
-//! Requests per second per cashbox: a token bucket per cashbox, in integer milli-tokens.
-//! Over the limit, a request is refused with RESOURCE_EXHAUSTED and a retry hint before it
-//! reaches the engine.
+//! Every limit on what a request may carry, in one place, with its unit in the name.
+//! Hitting one is a clear `INVALID_ARGUMENT` naming the field and the limit (or
+//! `RESOURCE_EXHAUSTED` with a retry hint for rates and queues, in the engine and `rate`).
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::Instant;
+/// Largest gRPC message accepted, in bytes.
+pub const REQUEST_BYTES_MAX: usize = 4 << 20;
+/// Concurrent requests per HTTP/2 connection.
+pub const CONNECTION_STREAMS_MAX: u32 = 1024;
+/// Items per offline upload call.
+pub const OFFLINE_BATCH_ITEMS_MAX: usize = 1000;
+/// Products per import request.
+pub const IMPORT_PRODUCTS_MAX: usize = 10_000;
+/// The longest a batch may gather requests, in µs: 100 ms.
+pub const GATHER_MICROS_MAX: u32 = 100_000;
 
-#[derive(Debug, Clone, Copy)]
-struct Bucket {
-    milli_tokens: u64,
-    refilled_at: Instant,
-}
+/// Coupons shown with one cheque, and the bytes of each as scanned.
+pub const CHEQUE_COUPONS_MAX: usize = 16;
+pub const COUPON_TEXT_BYTES_MAX: usize = 256;
+/// Parts of a cheque's payment.
+pub const CHEQUE_TENDERS_MAX: usize = 16;
+/// Favourite goods a customer may choose.
+pub const FAVOURITES_MAX: usize = 10;
+/// Coupon codes given in one issue call, or made up by the engine for it.
+pub const ISSUE_COUPONS_MAX: usize = 10_000;
 
-/// A per-cashbox rate limiter; a rate of 0 means no limit.
-#[derive(Debug)]
-pub struct RateLimiter {
-    per_sec: u64,
-    buckets: Mutex<HashMap<u32, Bucket>>,
-}
+/// A card type's name, in bytes.
+pub const CARD_TYPE_BYTES_MAX: usize = 64;
+/// A person's or a product's or an offer's name, an identifier's text, in bytes.
+pub const NAME_BYTES_MAX: usize = 256;
+/// A phone number as given, in bytes.
+pub const PHONE_BYTES_MAX: usize = 32;
+/// A coupon series' name, in bytes.
+pub const SERIES_NAME_BYTES_MAX: usize = 128;
+/// The reason recorded with a points adjustment, in bytes.
+pub const REASON_BYTES_MAX: usize = 256;
+/// Barcodes of one product.
+pub const PRODUCT_BARCODES_MAX: usize = 32;
+/// Groups, products, stores and card types an offer names, together.
+pub const OFFER_SCOPE_ITEMS_MAX: usize = 1000;
 
-impl RateLimiter {
-    pub fn new(per_sec: u32) -> RateLimiter {
-        RateLimiter {
-            per_sec: u64::from(per_sec),
-            buckets: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Takes one token for `cashbox` at `now`; `Err(retry_after_ms)` when none is left. The
-    /// bucket holds at most one second's worth, so bursts are bounded too.
-    pub fn take(&self, cashbox: u32, now: Instant) -> Result<(), u64> {
-        if self.per_sec == 0 {
-            return Ok(());
-        }
-        let full = self.per_sec * 1000;
-        let mut buckets = self.buckets.lock().expect("limiter lock");
-        let b = buckets.entry(cashbox).or_insert(Bucket {
-            milli_tokens: full,
-            refilled_at: now,
-        });
-        let elapsed_us = now.saturating_duration_since(b.refilled_at).as_micros() as u64;
-        b.milli_tokens = (b.milli_tokens + elapsed_us * self.per_sec / 1000).min(full);
-        b.refilled_at = now;
-        if b.milli_tokens >= 1000 {
-            b.milli_tokens -= 1000;
-            Ok(())
-        } else {
-            Err(((1000 - b.milli_tokens) / self.per_sec).max(1))
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn a_burst_then_refusals_then_refill() {
-        let l = RateLimiter::new(5);
-        let t0 = Instant::now();
-        for _ in 0..5 {
-            assert_eq!(l.take(1, t0), Ok(()));
-        }
-        assert_eq!(l.take(1, t0), Err(200));
-        // Another cashbox has its own bucket.
-        assert_eq!(l.take(2, t0), Ok(()));
-        // 100 ms later half a token is back: retry in 100 ms; 200 ms later, one token.
-        assert_eq!(l.take(1, t0 + Duration::from_millis(100)), Err(100));
-        assert_eq!(l.take(1, t0 + Duration::from_millis(200)), Ok(()));
-        // A long pause refills at most one second's worth.
-        let later = t0 + Duration::from_secs(60);
-        for _ in 0..5 {
-            assert_eq!(l.take(1, later), Ok(()));
-        }
-        assert!(l.take(1, later).is_err());
-    }
-
-    #[test]
-    fn zero_means_unlimited() {
-        let l = RateLimiter::new(0);
-        let t = Instant::now();
-        assert!((0..10_000).all(|_| l.take(1, t).is_ok()));
-    }
-}
+/// Entries of one history page (and the page when none is asked for).
+pub const HISTORY_PAGE_MAX: u32 = 10_000;
+pub const HISTORY_PAGE_DEFAULT: u32 = 100;
+/// Purchases of one pending list (and the list when no limit is asked for).
+pub const PENDING_LIST_MAX: u32 = 10_000;
+pub const PENDING_LIST_DEFAULT: u32 = 1000;

@@ -5,13 +5,11 @@
 //! never waits for the relay; while the broker is away the lag grows and drains when it
 //! returns.
 
-use crate::events::envelope;
 use crate::pb;
-use loyalty_core::event::EventRecord;
-use loyalty_engine::keys;
-use loyalty_engine::store::{Batch, Space, Store, StoreError};
-use loyalty_engine::stored::{decode, encode, StoredState};
+use loyalty_engine::outbox::Outbox;
+use loyalty_engine::store::StoreError;
 use loyalty_engine::Engine;
+use loyalty_proto::events::envelope;
 use prost::Message;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -67,31 +65,12 @@ pub enum RelayError {
     Engine(#[from] loyalty_engine::EngineError),
 }
 
-/// The sequence of the last event the broker acknowledged (0 before the first).
-pub fn cursor(store: &dyn Store) -> Result<u64, StoreError> {
-    match store.get(Space::Outbox, keys::RELAY_CURSOR)? {
-        Some(v) => decode("outbox", &v),
-        None => Ok(0),
-    }
-}
-
 /// Events committed but not yet acknowledged by the broker, and the age of the oldest, in
 /// milliseconds.
 pub fn outbox_lag(engine: &Engine) -> Result<(u64, i64), StoreError> {
     let store = engine.store();
-    let done = cursor(&*store)?;
-    let last_seq = loyalty_engine::stored_seq(&*store)?;
-    if last_seq <= done {
-        return Ok((0, 0));
-    }
-    let age = match store.get(Space::Log, &keys::log(done + 1))? {
-        Some(v) => {
-            let rec: EventRecord = decode("log", &v)?;
-            (engine.now().0 - rec.at.0).max(0)
-        }
-        None => 0,
-    };
-    Ok((last_seq - done, age))
+    let lag = Outbox::new(&*store).lag(engine.now())?;
+    Ok((lag.events, lag.oldest_age_ms))
 }
 
 pub fn producer(cfg: &RelayConfig) -> Result<FutureProducer, rdkafka::error::KafkaError> {
@@ -129,37 +108,11 @@ pub async fn ensure_topic(cfg: &RelayConfig) -> Result<(), rdkafka::error::Kafka
 pub type Outgoing = (u64, String, pb::EventEnvelope);
 
 /// The next events after the cursor (at most `limit`) as messages, in commit order.
-pub fn outgoing(store: &dyn Store, limit: usize) -> Result<Vec<Outgoing>, StoreError> {
-    let from = keys::log(cursor(store)? + 1);
-    let rows = store.scan(Space::Log, &from, None, limit)?;
-    let view = StoredState::new(store);
-    let mut messages = Vec::with_capacity(rows.len());
-    for (_, raw) in rows {
-        let rec: EventRecord = decode("log", &raw)?;
-        let (key, env) = envelope(&rec, &view);
-        messages.push((rec.seq, key, env));
-    }
-    if let Some(e) = view.take_failure() {
-        return Err(e);
-    }
-    Ok(messages)
-}
-
-/// After a round: how many messages were acknowledged in a row from the first (`acked[i]`
-/// says whether message i was), and the write that moves the cursor past them. Stopping at
-/// the first failure leaves it and everything after it for the next round, so per-key
-/// order is kept (at the price of possible duplicates).
-pub fn acknowledged_prefix(messages: &[Outgoing], acked: &[bool]) -> (usize, Batch) {
-    let done = acked
-        .iter()
-        .take_while(|ok| **ok)
-        .count()
-        .min(messages.len());
-    let mut batch = Batch::default();
-    if let Some((seq, _, _)) = done.checked_sub(1).map(|i| &messages[i]) {
-        batch.put(Space::Outbox, keys::RELAY_CURSOR.to_vec(), encode(seq));
-    }
-    (done, batch)
+pub fn outgoing(outbox: &Outbox<'_>, limit: usize) -> Result<Vec<Outgoing>, StoreError> {
+    outbox.pending(limit, |rec, view| {
+        let (key, env) = envelope(rec, view);
+        (rec.seq, key, env)
+    })
 }
 
 async fn round(
@@ -169,7 +122,8 @@ async fn round(
     stats: &RelayStats,
 ) -> Result<usize, RelayError> {
     let store = engine.store();
-    let messages = outgoing(&*store, cfg.batch_events_max)?;
+    let outbox = Outbox::new(&*store);
+    let messages = outgoing(&outbox, cfg.batch_events_max)?;
     if messages.is_empty() {
         return Ok(0);
     }
@@ -219,13 +173,9 @@ async fn round(
             }
         }
     }
-    let (done, batch) = acknowledged_prefix(&messages, &acked);
-    if let Some((seq, _, _)) = messages.get(done.wrapping_sub(1)) {
+    let done = outbox.acknowledge_prefix(messages.iter().map(|m| m.0).zip(acked))?;
+    if let Some((seq, _, _)) = done.checked_sub(1).map(|i| &messages[i]) {
         stats.last_published_seq.store(*seq, Ordering::Relaxed);
-    }
-    if !batch.is_empty() {
-        // Not synced: a cursor lost in a crash only means duplicates.
-        store.commit(&batch, false)?;
         stats.published.fetch_add(done as u64, Ordering::Relaxed);
     }
     match error {
@@ -317,30 +267,36 @@ mod tests {
         m.iter().map(|(s, _, _)| *s).collect()
     }
 
+    /// The cursor after a round in which the broker acknowledged `acked[i]` of message i.
+    fn round(outbox: &Outbox<'_>, m: &[Outgoing], acked: &[bool]) -> usize {
+        let round = m.iter().map(|x| x.0).zip(acked.iter().copied());
+        outbox.acknowledge_prefix(round).unwrap()
+    }
+
     #[test]
     fn the_cursor_moves_past_the_acknowledged_prefix_only() {
         let store = MemStore::default();
+        let outbox = Outbox::new(&store);
         let seq = commit(&store, 0, 5);
-        assert_eq!(seqs(&outgoing(&store, 3).unwrap()), [1, 2, 3]);
+        assert_eq!(seqs(&outgoing(&outbox, 3).unwrap()), [1, 2, 3]);
         // The broker acknowledged 1 and 2, not 3: the next round starts at 3.
-        let m = outgoing(&store, 3).unwrap();
-        let (done, batch) = acknowledged_prefix(&m, &[true, true, false]);
-        assert_eq!(done, 2);
-        store.commit(&batch, false).unwrap();
-        assert_eq!(cursor(&store).unwrap(), 2);
-        assert_eq!(seqs(&outgoing(&store, 10).unwrap()), [3, 4, 5]);
+        let m = outgoing(&outbox, 3).unwrap();
+        assert_eq!(round(&outbox, &m, &[true, true, false]), 2);
+        assert_eq!(outbox.cursor().unwrap(), 2);
+        assert_eq!(seqs(&outgoing(&outbox, 10).unwrap()), [3, 4, 5]);
         // Nothing acknowledged: nothing moves; an acknowledgement after a failure does
         // not count either (order per key is kept).
-        let m = outgoing(&store, 10).unwrap();
-        let (done, batch) = acknowledged_prefix(&m, &[false, true, true]);
-        assert!(done == 0 && batch.is_empty());
+        let m = outgoing(&outbox, 10).unwrap();
+        assert_eq!(round(&outbox, &m, &[false, true, true]), 0);
+        assert_eq!(outbox.cursor().unwrap(), 2);
         // Everything acknowledged, then new commits appear after the cursor.
-        let (done, batch) = acknowledged_prefix(&m, &[true, true, true]);
-        assert_eq!(done, 3);
-        store.commit(&batch, false).unwrap();
-        assert!(outgoing(&store, 10).unwrap().is_empty());
+        assert_eq!(round(&outbox, &m, &[true, true, true]), 3);
+        assert!(outgoing(&outbox, 10).unwrap().is_empty());
+        // An older acknowledgement never moves the cursor back.
+        outbox.acknowledge(2).unwrap();
+        assert_eq!(outbox.cursor().unwrap(), 5);
         commit(&store, seq, 2);
-        assert_eq!(seqs(&outgoing(&store, 10).unwrap()), [6, 7]);
+        assert_eq!(seqs(&outgoing(&outbox, 10).unwrap()), [6, 7]);
         assert_eq!(m[0].2.event_type, "CashboxRegistered");
     }
 }

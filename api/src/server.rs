@@ -2,7 +2,10 @@
 //! reflection) until the shutdown signal, then finish and sync the batch in hand.
 
 use crate::pb;
-use crate::service::{secret_hash, sweep_expired, AdminApi, CashApi, Signatures};
+use crate::service::{
+    parse_operators, secret_hash, AdminApi, CashApi, Named, Operator, Signatures,
+};
+use crate::signing::write_private_file;
 use loyalty_core::ids::OperatorName;
 use loyalty_engine::rocks::RocksStore;
 use loyalty_engine::{Engine, EngineConfig, SystemClock};
@@ -14,14 +17,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-/// Largest gRPC message accepted, in bytes.
-pub const REQUEST_BYTES_MAX: usize = 4 << 20;
-/// Items per offline upload call.
-pub const OFFLINE_BATCH_ITEMS_MAX: usize = 1000;
-/// Products per import request.
-pub const IMPORT_PRODUCTS_MAX: usize = 10_000;
-/// Concurrent requests per HTTP/2 connection.
-pub const CONNECTION_STREAMS_MAX: u32 = 1024;
+use crate::limits::{CONNECTION_STREAMS_MAX, GATHER_MICROS_MAX, REQUEST_BYTES_MAX};
 
 /// Server settings: defaults, overridden by a TOML file, then by flags/environment.
 #[derive(Debug, Clone, Deserialize)]
@@ -159,9 +155,6 @@ pub enum ServeError {
     Transport(#[from] tonic::transport::Error),
 }
 
-/// The longest a batch may gather requests: 100 ms.
-pub const GATHER_MICROS_MAX: u32 = 100_000;
-
 impl ServerConfig {
     pub fn engine_config(&self) -> Result<EngineConfig, ServeError> {
         let mut e = EngineConfig::default();
@@ -221,52 +214,6 @@ impl ServerConfig {
     }
 }
 
-/// One admin credential: a named operator and the hash of their token.
-#[derive(Debug, Clone)]
-pub struct Operator {
-    pub name: OperatorName,
-    pub token_sha256: [u8; 32],
-}
-
-/// Parses an operators file: `<name> <sha256 hex>` per line, `#` comments, blank lines.
-pub fn parse_operators(text: &str) -> Result<Vec<Operator>, String> {
-    let mut out: Vec<Operator> = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.split('#').next().unwrap_or("").trim();
-        if line.is_empty() {
-            continue;
-        }
-        let at = |e: String| format!("line {}: {e}", i + 1);
-        let mut parts = line.split_whitespace();
-        let (Some(name), Some(hash), None) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(at("expected `<operator name> <sha256 hex>`".into()));
-        };
-        let name = OperatorName::new(name).map_err(|e| at(e.to_string()))?;
-        let token_sha256: [u8; 32] = hex::decode(hash)
-            .ok()
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| at("the token hash must be 64 hex digits".into()))?;
-        if name.as_str() == "admin" || out.iter().any(|o| o.name == name) {
-            return Err(at(format!("operator {name} named twice")));
-        }
-        out.push(Operator { name, token_sha256 });
-    }
-    Ok(out)
-}
-
-/// Writes a file only its owner may read (tokens and keys).
-pub fn write_private_file(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    f.write_all(contents.as_bytes())?;
-    f.sync_all()
-}
-
 /// Runs the server on `listener` until `shutdown` is cancelled. Returns after the engine
 /// has synced everything it acknowledged.
 pub async fn serve(
@@ -290,24 +237,11 @@ pub async fn serve(
     let engine = Engine::start(store, engine_config, Arc::new(SystemClock))?;
     tracing::info!(addr = %listener.local_addr()?, data_dir = %config.data_dir.display(), open_ms = started.elapsed().as_millis() as u64, "listening");
 
-    let sweeper = {
-        let engine = engine.clone();
-        let shutdown = shutdown.clone();
-        let every = Duration::from_secs(config.expiry_sweep_secs.max(1));
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            loop {
-                tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    _ = tick.tick() => match sweep_expired(&engine).await {
-                        Ok(0) => {}
-                        Ok(n) => tracing::info!(expired = n, "holds expired"),
-                        Err(e) => tracing::warn!(error = %e, "expiry sweep failed"),
-                    },
-                }
-            }
-        })
-    };
+    let sweeper = tokio::spawn(crate::sweep::run(
+        engine.clone(),
+        Duration::from_secs(config.expiry_sweep_secs.max(1)),
+        shutdown.clone(),
+    ));
 
     let relay_stats = Arc::new(crate::relay::RelayStats::default());
     let relay = (!config.kafka_brokers.is_empty()).then(|| {
@@ -350,7 +284,7 @@ pub async fn serve(
     let cash = pb::cash_service_server::CashServiceServer::new(CashApi {
         engine: engine.clone(),
         metrics,
-        limiter: Arc::new(crate::limits::RateLimiter::new(
+        limiter: Arc::new(crate::rate::RateLimiter::new(
             config.cashbox_requests_per_sec_max,
         )),
         signatures: Arc::new(Signatures {
@@ -399,8 +333,8 @@ pub async fn serve(
         .max_concurrent_streams(Some(CONNECTION_STREAMS_MAX))
         .add_service(health_service)
         .add_service(reflection)
-        .add_service(cash)
-        .add_service(admin)
+        .add_service(Named(cash))
+        .add_service(Named(admin))
         .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
         .await;
     let _ = sweeper.await;

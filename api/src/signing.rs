@@ -10,10 +10,7 @@ use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use sha2::{Digest, Sha256};
 use std::path::Path;
 
-pub const SIGNATURE_HEADER: &str = "x-signature";
-pub const SIGNED_AT_HEADER: &str = "x-signed-at";
-/// Metadata naming the reason of a refused signature (one of [`SignatureError::token`]).
-pub const ERROR_HEADER: &str = "x-loyalty-error";
+use loyalty_proto::metadata::{SIGNATURE_HEADER, SIGNED_AT_HEADER};
 
 /// Why a request's signature was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -151,7 +148,7 @@ impl ServerKey {
             Ok(seed) => Ok(Self::from_seed(seed)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let seed: [u8; 32] = rand::random();
-                crate::server::write_private_file(path, &hex::encode(seed))?;
+                write_private_file(path, &hex::encode(seed))?;
                 tracing::info!(path = %path.display(), "generated the answer-signing key");
                 Ok(Self::from_seed(seed))
             }
@@ -237,6 +234,19 @@ pub fn verify_answer(public: &[u8; 32], message: &[u8], signature_hex: &str) -> 
     VerifyingKey::from_bytes(public)
         .and_then(|k| k.verify(message, &Signature::from_bytes(&sig)))
         .is_ok()
+}
+
+/// Writes a file only its owner may read (tokens and keys).
+pub fn write_private_file(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(contents.as_bytes())?;
+    f.sync_all()
 }
 
 #[cfg(test)]

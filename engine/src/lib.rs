@@ -9,16 +9,22 @@
 //! This crate must not contain business rules (they are in `loyalty-core`) and must not
 //! speak gRPC or Kafka; it never acknowledges a write before it is durable.
 
+mod batch;
 pub mod disk;
-pub mod engine;
+mod handle;
 pub mod histogram;
 pub mod keys;
+pub mod outbox;
 pub mod prefetch;
 pub mod rocks;
 pub mod store;
 pub mod stored;
+mod verify;
+mod writer;
 
-pub use engine::{
-    append_log, commit_batch, decide_batch, put_seq, stored_seq, verify_store, Clock, Committed,
-    Engine, EngineConfig, EngineError, Fingerprinted, SystemClock, VerifyReport,
+pub use batch::{
+    append_log, commit_batch, decide_batch, put_seq, stored_seq, Committed, Fingerprinted,
 };
+pub use handle::{Busy, Clock, Engine, EngineConfig, EngineError, Stats, SystemClock};
+pub use stored::{Memo, StoredState};
+pub use verify::{verify_store, VerifyReport};

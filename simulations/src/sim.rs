@@ -11,9 +11,10 @@ use loyalty_core::ids::*;
 use loyalty_core::model::*;
 use loyalty_core::outcome::Code;
 use loyalty_core::state::StateView;
+use loyalty_engine::outbox::Outbox;
 use loyalty_engine::store::MemStore;
-use loyalty_engine::stored::StoredState;
-use loyalty_engine::{commit_batch, verify_store};
+use loyalty_engine::{commit_batch, verify_store, StoredState};
+use loyalty_proto::events::envelope;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -747,7 +748,8 @@ impl Simulation {
         self.check(self.cfg.batches)?;
         // The broker comes back for good: the outbox drains and the stream is complete.
         self.broker.down = false;
-        while !loyalty_api::relay::outgoing(&self.store, 1)
+        while !Outbox::new(&self.store)
+            .pending(1, |rec, _| rec.seq)
             .map_err(|e| self.diverged(self.cfg.batches, e.to_string()))?
             .is_empty()
         {
@@ -788,22 +790,25 @@ impl Simulation {
             self.report.kafka_outage_batches += 1;
             return Ok(());
         }
-        let messages = loyalty_api::relay::outgoing(&self.store, 64)
+        let outbox = Outbox::new(&self.store);
+        let messages = outbox
+            .pending(64, |rec, view| {
+                let (key, env) = envelope(rec, view);
+                (rec.seq, key, env.event_id)
+            })
             .map_err(|e| self.diverged(b, e.to_string()))?;
         // The broker acknowledges the round up to a random point; it may have received a few
         // more whose acknowledgements were lost (they are sent again: duplicates).
         let taken = self.rng.random_range(0..=messages.len());
         let received = self.rng.random_range(taken..=messages.len());
         let acked: Vec<bool> = (0..messages.len()).map(|i| i < taken).collect();
-        for (_, key, env) in &messages[..received] {
-            self.broker.topic.push((key.clone(), env.event_id));
+        for (_, key, event_id) in &messages[..received] {
+            self.broker.topic.push((key.clone(), *event_id));
             self.report.published += 1;
         }
-        let (_, batch) = loyalty_api::relay::acknowledged_prefix(&messages, &acked);
-        if !batch.is_empty() {
-            loyalty_engine::store::Store::commit(&self.store, &batch, false)
-                .map_err(|e| self.diverged(b, e.to_string()))?;
-        }
+        outbox
+            .acknowledge_prefix(messages.iter().map(|m| m.0).zip(acked))
+            .map_err(|e| self.diverged(b, e.to_string()))?;
         Ok(())
     }
 

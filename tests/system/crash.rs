@@ -2,8 +2,8 @@
 //! every acknowledged operation is present, and nothing is applied twice.
 
 use crate::harness::*;
-use loyalty_api::pb;
-use loyalty_api::pb::admin_service_client::AdminServiceClient;
+use loyalty_proto::pb;
+use loyalty_proto::pb::admin_service_client::AdminServiceClient;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;

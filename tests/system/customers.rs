@@ -3,7 +3,7 @@
 //! the old card refused; and the account blocked by an administrator.
 
 use crate::harness::*;
-use loyalty_api::pb;
+use loyalty_proto::pb;
 
 const SOLD: &str = "2770000000505";
 const SUCCESSOR: &str = "2770000000512";

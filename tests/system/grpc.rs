@@ -1,8 +1,8 @@
 //! End to end through the real gRPC server on 127.0.0.1.
 
 use crate::harness::*;
-use loyalty_api::pb;
-use loyalty_api::pb::admin_service_client::AdminServiceClient;
+use loyalty_proto::pb;
+use loyalty_proto::pb::admin_service_client::AdminServiceClient;
 use tonic::Code;
 
 async fn world() -> (

@@ -1,10 +1,10 @@
 //! Starting servers (in-process or as a child process) and talking to them.
 
-use loyalty_api::pb;
-use loyalty_api::pb::admin_service_client::AdminServiceClient;
-use loyalty_api::pb::cash_service_client::CashServiceClient;
 use loyalty_api::server::{serve, ServerConfig};
-use loyalty_api::service::{ADMIN_TOKEN_HEADER, CASHBOX_ID_HEADER, CASHBOX_SECRET_HEADER};
+use loyalty_proto::metadata::{ADMIN_TOKEN_HEADER, CASHBOX_ID_HEADER, CASHBOX_SECRET_HEADER};
+use loyalty_proto::pb;
+use loyalty_proto::pb::admin_service_client::AdminServiceClient;
+use loyalty_proto::pb::cash_service_client::CashServiceClient;
 use std::net::SocketAddr;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;

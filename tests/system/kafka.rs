@@ -2,9 +2,9 @@
 //! its address comes in LOYALTY_KAFKA_BROKERS). In CI a missing broker fails these tests.
 
 use crate::harness::*;
-use loyalty_api::pb;
-use loyalty_api::pb::admin_service_client::AdminServiceClient;
 use loyalty_api::server::ServerConfig;
+use loyalty_proto::pb;
+use loyalty_proto::pb::admin_service_client::AdminServiceClient;
 use prost::Message as _;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Headers;

@@ -3,7 +3,7 @@
 //! an online order bought out as promised.
 
 use crate::harness::*;
-use loyalty_api::pb;
+use loyalty_proto::pb;
 
 fn offer(id: u32, effect: pb::OfferEffect) -> pb::Offer {
     pb::Offer {

@@ -4,11 +4,12 @@
 
 use crate::harness::*;
 use bytes::{Buf, BufMut};
-use loyalty_api::pb;
-use loyalty_api::pb::admin_service_client::AdminServiceClient;
 use loyalty_api::server::ServerConfig;
-use loyalty_api::service::{ADMIN_TOKEN_HEADER, CASHBOX_ID_HEADER, CASHBOX_SECRET_HEADER};
-use loyalty_api::signing::{self, CashboxSigner, ERROR_HEADER, SIGNATURE_HEADER, SIGNED_AT_HEADER};
+use loyalty_api::signing::{self, CashboxSigner};
+use loyalty_proto::metadata::{ADMIN_TOKEN_HEADER, CASHBOX_ID_HEADER, CASHBOX_SECRET_HEADER};
+use loyalty_proto::metadata::{ERROR_HEADER, SIGNATURE_HEADER, SIGNED_AT_HEADER};
+use loyalty_proto::pb;
+use loyalty_proto::pb::admin_service_client::AdminServiceClient;
 use prost::Message;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};

@@ -4,8 +4,8 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand, ValueEnum};
 use loyalty_api::pb;
 use loyalty_api::pb::admin_service_client::AdminServiceClient;
-use loyalty_api::service::ADMIN_TOKEN_HEADER;
 use loyalty_api::signing::CashboxSigner;
+use loyalty_proto::metadata::ADMIN_TOKEN_HEADER;
 use std::path::PathBuf;
 use std::time::Duration;
 use tonic::transport::Channel;
@@ -461,7 +461,7 @@ async fn main() -> anyhow::Result<()> {
     }
     if let Cmd::CashboxKeygen { file } = &args.command {
         let seed: [u8; 32] = rand::random();
-        loyalty_api::server::write_private_file(file, &hex::encode(seed))
+        loyalty_api::signing::write_private_file(file, &hex::encode(seed))
             .with_context(|| file.display().to_string())?;
         println!("{}", CashboxSigner::new(seed, 0).public_hex());
         return Ok(());
@@ -939,7 +939,7 @@ async fn import_cheques(
     signer: Option<CashboxSigner>,
 ) -> anyhow::Result<()> {
     use loyalty_api::import::{parse_csv, parse_jsonl, Summary};
-    use loyalty_api::service::{CASHBOX_ID_HEADER, CASHBOX_SECRET_HEADER};
+    use loyalty_proto::metadata::{CASHBOX_ID_HEADER, CASHBOX_SECRET_HEADER};
     let text = std::fs::read_to_string(file).with_context(|| file.display().to_string())?;
     let items = if file
         .extension()
@@ -953,7 +953,7 @@ async fn import_cheques(
     let total = items.len();
     let mut summary = Summary::default();
     let mut done = 0;
-    for part in items.chunks(chunk.clamp(1, loyalty_api::server::OFFLINE_BATCH_ITEMS_MAX)) {
+    for part in items.chunks(chunk.clamp(1, loyalty_api::limits::OFFLINE_BATCH_ITEMS_MAX)) {
         let mut req = tonic::Request::new(pb::OfflineBatch {
             items: part.to_vec(),
         });

@@ -156,6 +156,29 @@ pub fn quote(
     }
 }
 
+/// Twelve digits from a hash: the form of every coupon code the engine makes up.
+fn twelve_digits(h: Sha256) -> CouponCode {
+    let h = h.finalize();
+    let v = u64::from_be_bytes(h[..8].try_into().expect("8 bytes")) % 1_000_000_000_000;
+    CouponCode::new(&format!("{v:012}")).expect("digits make a coupon code")
+}
+
+/// The codes of coupons an administrator has the engine make up for an operation: derived
+/// from the operation id, so that a resent request issues the same codes (and gets the
+/// original answer).
+pub fn generated_codes(op: OpId, count: u32) -> Vec<CouponCode> {
+    (0..count)
+        .map(|i| {
+            twelve_digits(
+                Sha256::new()
+                    .chain_update(b"loyalty issued coupon\n")
+                    .chain_update(op.0.to_be_bytes())
+                    .chain_update(i.to_be_bytes()),
+            )
+        })
+        .collect()
+}
+
 /// The code of the coupon an offer issues with a purchase: twelve digits derived from the
 /// purchase and the offer (so a resend derives the same), skipping codes already taken.
 fn issued_code(
@@ -166,15 +189,14 @@ fn issued_code(
 ) -> CouponCode {
     (0u32..)
         .map(|n| {
-            let h = Sha256::new()
-                .chain_update(b"loyalty coupon\n")
-                .chain_update(key.cashbox.0.to_be_bytes())
-                .chain_update(key.cheque.as_str())
-                .chain_update(offer.0.to_be_bytes())
-                .chain_update(n.to_be_bytes())
-                .finalize();
-            let v = u64::from_be_bytes(h[..8].try_into().expect("8 bytes")) % 1_000_000_000_000;
-            CouponCode::new(&format!("{v:012}")).expect("digits make a coupon code")
+            twelve_digits(
+                Sha256::new()
+                    .chain_update(b"loyalty coupon\n")
+                    .chain_update(key.cashbox.0.to_be_bytes())
+                    .chain_update(key.cheque.as_str())
+                    .chain_update(offer.0.to_be_bytes())
+                    .chain_update(n.to_be_bytes()),
+            )
         })
         .find(|c| view.coupon(c).is_none() && !taken.contains(c))
         .expect("some code is free")

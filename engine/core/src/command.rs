@@ -183,6 +183,42 @@ pub enum Command {
     CancelOrder { number: OrderNo },
 }
 
+impl Command {
+    /// The command's name, for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::PayWithBonus { .. } => "PayWithBonus",
+            Command::RegisterPurchase { .. } => "RegisterPurchase",
+            Command::Confirm { .. } => "Confirm",
+            Command::Cancel { .. } => "Cancel",
+            Command::Refund { .. } => "Refund",
+            Command::ImportOfflinePurchase { .. } => "ImportOfflinePurchase",
+            Command::RegisterCashbox { .. } => "RegisterCashbox",
+            Command::SetCashboxEnabled { .. } => "SetCashboxEnabled",
+            Command::SetCashboxKey { .. } => "SetCashboxKey",
+            Command::ImportProducts { .. } => "ImportProducts",
+            Command::UpsertOffer { .. } => "UpsertOffer",
+            Command::IssueCard { .. } => "IssueCard",
+            Command::ActivateCard { .. } => "ActivateCard",
+            Command::BlockCard { .. } => "BlockCard",
+            Command::AdjustPoints { .. } => "AdjustPoints",
+            Command::RegisterCustomer { .. } => "RegisterCustomer",
+            Command::ReplaceCard { .. } => "ReplaceCard",
+            Command::SetAccountBlocked { .. } => "SetAccountBlocked",
+            Command::SetCardRange { .. } => "SetCardRange",
+            Command::SetCardPin { .. } => "SetCardPin",
+            Command::IssueQrSecret { .. } => "IssueQrSecret",
+            Command::ChooseFavourites { .. } => "ChooseFavourites",
+            Command::SetIdentifierPolicy { .. } => "SetIdentifierPolicy",
+            Command::ExpireHolds => "ExpireHolds",
+            Command::SetCouponSeries { .. } => "SetCouponSeries",
+            Command::IssueCoupons { .. } => "IssueCoupons",
+            Command::CreateOrder { .. } => "CreateOrder",
+            Command::CancelOrder { .. } => "CancelOrder",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct RefundLine {
     pub index: u32,

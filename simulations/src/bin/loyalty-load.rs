@@ -8,10 +8,10 @@
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use loyalty_api::pb;
-use loyalty_api::pb::admin_service_client::AdminServiceClient;
-use loyalty_api::pb::cash_service_client::CashServiceClient;
-use loyalty_api::service::{ADMIN_TOKEN_HEADER, CASHBOX_ID_HEADER, CASHBOX_SECRET_HEADER};
+use loyalty_proto::metadata::{ADMIN_TOKEN_HEADER, CASHBOX_ID_HEADER, CASHBOX_SECRET_HEADER};
+use loyalty_proto::pb;
+use loyalty_proto::pb::admin_service_client::AdminServiceClient;
+use loyalty_proto::pb::cash_service_client::CashServiceClient;
 use loyalty_sim::latency::Latencies;
 use std::future::Future;
 use std::pin::Pin;

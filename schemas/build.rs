@@ -1,16 +1,17 @@
-//! Generates the gRPC code from `schemas/` at build time (never checked in).
+//! Generates the protocol code from the `.proto` files beside it at build time (never
+//! checked in).
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
     let protos = [
-        "../schemas/loyalty/v1/cash.proto",
-        "../schemas/loyalty/v1/admin.proto",
-        "../schemas/loyalty/v1/events.proto",
+        "loyalty/v1/cash.proto",
+        "loyalty/v1/admin.proto",
+        "loyalty/v1/events.proto",
     ];
     for p in &protos {
         println!("cargo:rerun-if-changed={p}");
     }
     tonic_prost_build::configure()
         .file_descriptor_set_path(out.join("loyalty_descriptor.bin"))
-        .compile_protos(&protos, &["../schemas"])?;
+        .compile_protos(&protos, &["."])?;
     Ok(())
 }

@@ -18,6 +18,15 @@ fn points(p: Points) -> String {
     p.to_string()
 }
 
+/// How an actor is shown in histories and the event stream.
+pub fn actor_label(actor: &Actor) -> String {
+    match actor {
+        Actor::Cashbox(c) => format!("cashbox:{}", c.0),
+        Actor::Admin(name) => format!("admin:{name}"),
+        Actor::System => "system".into(),
+    }
+}
+
 /// The Kafka key: all events of one account (or one card-less cashbox) share a partition.
 pub fn message_key(account: Option<AccountId>, cashbox: Option<CashboxId>) -> String {
     match (account, cashbox) {
@@ -58,7 +67,7 @@ pub fn envelope(rec: &EventRecord, view: &impl StateView) -> (String, pb::EventE
         server_time_unix_ms: rec.at.0,
         operation_id: rec.op.to_string(),
         account_id: rec.event.account().map_or(0, |a| a.0),
-        actor: crate::service::actor_label(&rec.actor),
+        actor: actor_label(&rec.actor),
         ..Default::default()
     };
     if let Actor::Cashbox(c) = rec.actor {

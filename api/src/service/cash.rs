@@ -1,0 +1,355 @@
+//! The cash service: what the tills call. Each handler authenticates the call, converts
+//! the request (every field, exhaustively), runs the command or the read-only query, and
+//! converts the answer back; the receipt slip is added where one is asked for.
+
+use super::auth::{Call, Signatures};
+use super::{invalid, status, Rpc};
+use crate::convert as cv;
+use crate::limits::{CARD_TYPE_BYTES_MAX, NAME_BYTES_MAX};
+use crate::pb;
+use loyalty_core::command::{Actor, Command, Request};
+use loyalty_core::decide;
+use loyalty_core::model::CardStatus;
+use loyalty_engine::Engine;
+use std::sync::Arc;
+use tonic::Status;
+
+#[derive(Clone)]
+pub struct CashApi {
+    pub engine: Engine,
+    pub metrics: Arc<crate::metrics::Metrics>,
+    pub limiter: Arc<crate::rate::RateLimiter>,
+    pub signatures: Arc<Signatures>,
+}
+
+impl CashApi {
+    fn lines_max(&self) -> usize {
+        self.engine.program().lines_per_cheque_max
+    }
+
+    async fn run(&self, call: &Call, op: &str, command: Command) -> Rpc<pb::ChequeReply> {
+        self.run_with_slip(call, op, command, 0).await
+    }
+
+    /// Runs a command and answers, with the receipt slip when `slip_width` asks for one.
+    async fn run_with_slip(
+        &self,
+        call: &Call,
+        op: &str,
+        command: Command,
+        slip_width: u32,
+    ) -> Rpc<pb::ChequeReply> {
+        let width = slip(slip_width)?;
+        let op = cv::op_id(op).map_err(invalid)?;
+        let cashbox = call.cashbox;
+        tracing::debug!(%op, cashbox = cashbox.0, command = command.name(), "request");
+        let out = self
+            .engine
+            .execute(Request {
+                op,
+                actor: Actor::Cashbox(cashbox),
+                command,
+            })
+            .await
+            .map_err(status)?;
+        self.metrics.outcome(out.reply.code);
+        tracing::debug!(%op, code = ?out.reply.code, replayed = out.replayed, "answered");
+        self.seal(call, with_slip(cv::reply(out.reply, out.replayed), width))
+    }
+}
+
+/// The slip width asked for: 0 for none, else within the printer widths.
+fn slip(width: u32) -> Result<usize, Status> {
+    let w = width as usize;
+    if w == 0 || (crate::receipt::SLIP_WIDTH_MIN..=crate::receipt::SLIP_WIDTH_MAX).contains(&w) {
+        Ok(w)
+    } else {
+        Err(Status::invalid_argument(format!(
+            "slip_width: {}..={} characters, or 0",
+            crate::receipt::SLIP_WIDTH_MIN,
+            crate::receipt::SLIP_WIDTH_MAX
+        )))
+    }
+}
+
+fn with_slip(mut reply: pb::ChequeReply, width: usize) -> pb::ChequeReply {
+    if width > 0 {
+        reply.slip = crate::receipt::slip(&reply, width);
+        reply.cheque_messages = crate::receipt::with_summary(&reply);
+    }
+    reply
+}
+
+#[tonic::async_trait]
+impl pb::cash_service_server::CashService for CashApi {
+    async fn calculate(&self, req: tonic::Request<pb::CalculateRequest>) -> Rpc<pb::ChequeReply> {
+        let (call, msg) = self.open(req)?;
+        let width = slip(msg.slip_width)?;
+        let cheque = cv::cheque(msg.cheque, self.lines_max()).map_err(invalid)?;
+        let program = self.engine.program();
+        let now = self.engine.now();
+        let reply = self
+            .engine
+            .read(|v| decide::calculate(v, program, call.cashbox, &cheque, now))
+            .map_err(status)?;
+        self.seal(&call, with_slip(cv::reply(reply, false), width))
+    }
+
+    async fn available_amount(
+        &self,
+        req: tonic::Request<pb::CalculateRequest>,
+    ) -> Rpc<pb::AvailableAmountReply> {
+        let (call, msg) = self.open(req)?;
+        let cheque = cv::cheque(msg.cheque, self.lines_max()).map_err(invalid)?;
+        let program = self.engine.program();
+        let now = self.engine.now();
+        let r = self
+            .engine
+            .read(|v| decide::calculate(v, program, call.cashbox, &cheque, now))
+            .map_err(status)?;
+        let reply = pb::AvailableAmountReply {
+            outcome: cv::outcome(r.code).into(),
+            available: r
+                .totals
+                .map(|t| t.redeem_max.to_string())
+                .unwrap_or_default(),
+            balance: r.balance.map(cv::balance),
+            message: r.message,
+        };
+        self.seal(&call, reply)
+    }
+
+    async fn pay_with_bonus(
+        &self,
+        req: tonic::Request<pb::PayWithBonusRequest>,
+    ) -> Rpc<pb::ChequeReply> {
+        let (call, msg) = self.open(req)?;
+        let cheque = cv::cheque(msg.cheque, self.lines_max()).map_err(invalid)?;
+        if cheque.order.is_some() {
+            return Err(Status::invalid_argument(
+                "cheque.order: an order is paid with the points reserved for it; register the cheque",
+            ));
+        }
+        let command = Command::PayWithBonus {
+            cheque,
+            points: cv::points("points", &msg.points).map_err(invalid)?,
+        };
+        self.run_with_slip(&call, &msg.operation_id, command, msg.slip_width)
+            .await
+    }
+
+    async fn register_purchase(
+        &self,
+        req: tonic::Request<pb::RegisterPurchaseRequest>,
+    ) -> Rpc<pb::ChequeReply> {
+        let (call, msg) = self.open(req)?;
+        let command = Command::RegisterPurchase {
+            cheque: cv::cheque(msg.cheque, self.lines_max()).map_err(invalid)?,
+        };
+        self.run_with_slip(&call, &msg.operation_id, command, msg.slip_width)
+            .await
+    }
+
+    async fn confirm(&self, req: tonic::Request<pb::PurchaseRequest>) -> Rpc<pb::ChequeReply> {
+        let (call, msg) = self.open(req)?;
+        let command = Command::Confirm {
+            cheque: cv::cheque_id("cheque_id", &msg.cheque_id).map_err(invalid)?,
+        };
+        self.run_with_slip(&call, &msg.operation_id, command, msg.slip_width)
+            .await
+    }
+
+    async fn cancel(&self, req: tonic::Request<pb::PurchaseRequest>) -> Rpc<pb::ChequeReply> {
+        let (call, msg) = self.open(req)?;
+        let command = Command::Cancel {
+            cheque: cv::cheque_id("cheque_id", &msg.cheque_id).map_err(invalid)?,
+        };
+        self.run_with_slip(&call, &msg.operation_id, command, msg.slip_width)
+            .await
+    }
+
+    async fn refund(&self, req: tonic::Request<pb::RefundRequest>) -> Rpc<pb::ChequeReply> {
+        let (call, msg) = self.open(req)?;
+        let pb::RefundRequest {
+            operation_id,
+            refund_cheque_id,
+            purchase_cheque_id,
+            lines,
+        } = msg;
+        let command = Command::Refund {
+            refund: cv::cheque_id("refund_cheque_id", &refund_cheque_id).map_err(invalid)?,
+            purchase: cv::cheque_id("purchase_cheque_id", &purchase_cheque_id).map_err(invalid)?,
+            lines: cv::refund_lines(lines, self.lines_max()).map_err(invalid)?,
+        };
+        self.run(&call, &operation_id, command).await
+    }
+
+    async fn fetch_order(
+        &self,
+        req: tonic::Request<pb::FetchOrderRequest>,
+    ) -> Rpc<pb::ChequeReply> {
+        let (call, msg) = self.open(req)?;
+        let number = cv::optional_order("order", &msg.order)
+            .map_err(invalid)?
+            .ok_or_else(|| Status::invalid_argument("order: empty"))?;
+        let at = cv::local_time("local_time", &msg.local_time).map_err(invalid)?;
+        let program = self.engine.program();
+        let now = self.engine.now();
+        let reply = self
+            .engine
+            .read(|v| decide::fetch_order(v, program, call.cashbox, &number, at, now))
+            .map_err(status)?;
+        self.seal(&call, cv::reply(reply, false))
+    }
+
+    async fn balance(&self, req: tonic::Request<pb::BalanceRequest>) -> Rpc<pb::ChequeReply> {
+        let (call, msg) = self.open(req)?;
+        let card = cv::optional_card("card", &msg.card).map_err(invalid)?;
+        let presented = cv::presented("identifiers", msg.identifiers).map_err(invalid)?;
+        let now = self.engine.now();
+        let reply = self
+            .engine
+            .read(|v| decide::balance(v, call.cashbox, card.as_ref(), &presented, now))
+            .map_err(status)?;
+        self.seal(&call, cv::reply(reply, false))
+    }
+
+    async fn upload_offline(
+        &self,
+        req: tonic::Request<pb::OfflineBatch>,
+    ) -> Rpc<pb::OfflineBatchReply> {
+        let (call, msg) = self.open(req)?;
+        let items = msg.items;
+        if items.len() > crate::limits::OFFLINE_BATCH_ITEMS_MAX {
+            return Err(Status::invalid_argument(format!(
+                "items: {} in one call, at most {}; send the rest in further calls",
+                items.len(),
+                crate::limits::OFFLINE_BATCH_ITEMS_MAX
+            )));
+        }
+        let lines_max = self.lines_max();
+        let requests = items
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| {
+                cv::offline_item(i, item, lines_max).map(|(op, command)| Request {
+                    op,
+                    actor: Actor::Cashbox(call.cashbox),
+                    command,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(invalid)?;
+        tracing::debug!(
+            cashbox = call.cashbox.0,
+            items = requests.len(),
+            "offline upload"
+        );
+        let outs = self
+            .engine
+            .execute_many(requests.clone())
+            .await
+            .map_err(status)?;
+        let results = requests
+            .into_iter()
+            .zip(outs)
+            .map(|(r, out)| pb::OfflineItemResult {
+                operation_id: r.op.to_string(),
+                reply: Some(cv::reply(out.reply, out.replayed)),
+            })
+            .collect();
+        self.seal(&call, pb::OfflineBatchReply { results })
+    }
+
+    async fn issue_card(
+        &self,
+        req: tonic::Request<pb::IssueCardAtTillRequest>,
+    ) -> Rpc<pb::ChequeReply> {
+        let (call, msg) = self.open(req)?;
+        let command = Command::IssueCard {
+            number: cv::card("card", &msg.card).map_err(invalid)?,
+            card_type: cv::profile_text("card_type", &msg.card_type, CARD_TYPE_BYTES_MAX)
+                .map_err(invalid)?,
+            status: CardStatus::Issued,
+            account: None,
+            holder_name: String::new(),
+            holder_phone: String::new(),
+        };
+        self.run(&call, &msg.operation_id, command).await
+    }
+
+    async fn register_customer(
+        &self,
+        req: tonic::Request<pb::RegisterCustomerRequest>,
+    ) -> Rpc<pb::ChequeReply> {
+        let (call, msg) = self.open(req)?;
+        let command = Command::RegisterCustomer {
+            card: cv::card("card", &msg.card).map_err(invalid)?,
+            name: cv::profile_text("name", &msg.name, NAME_BYTES_MAX).map_err(invalid)?,
+            phone: cv::optional_phone("phone", &msg.phone).map_err(invalid)?,
+            consent: msg.consent,
+        };
+        self.run(&call, &msg.operation_id, command).await
+    }
+
+    async fn replace_card(
+        &self,
+        req: tonic::Request<pb::ReplaceCardRequest>,
+    ) -> Rpc<pb::ChequeReply> {
+        let (call, msg) = self.open(req)?;
+        let command = Command::ReplaceCard {
+            old: cv::card("old_card", &msg.old_card).map_err(invalid)?,
+            new: cv::card("new_card", &msg.new_card).map_err(invalid)?,
+        };
+        self.run(&call, &msg.operation_id, command).await
+    }
+
+    async fn choose_favourites(
+        &self,
+        req: tonic::Request<pb::ChooseFavouritesRequest>,
+    ) -> Rpc<pb::ChequeReply> {
+        let (call, msg) = self.open(req)?;
+        let command = Command::ChooseFavourites {
+            card: cv::card("card", &msg.card).map_err(invalid)?,
+            products: cv::favourites(msg.products).map_err(invalid)?,
+        };
+        self.run(&call, &msg.operation_id, command).await
+    }
+
+    async fn set_card_pin(
+        &self,
+        req: tonic::Request<pb::SetCardPinRequest>,
+    ) -> Rpc<pb::ChequeReply> {
+        let (call, msg) = self.open(req)?;
+        let command = Command::SetCardPin {
+            card: cv::card("card", &msg.card).map_err(invalid)?,
+            pin: cv::optional_pin("pin", &msg.pin).map_err(invalid)?,
+        };
+        self.run(&call, &msg.operation_id, command).await
+    }
+
+    async fn get_operation(
+        &self,
+        req: tonic::Request<pb::GetOperationRequest>,
+    ) -> Rpc<pb::OperationReply> {
+        let (call, msg) = self.open(req)?;
+        let op = cv::op_id(&msg.operation_id).map_err(invalid)?;
+        let rec = self
+            .engine
+            .read(|v| decide::operation_status(v, Actor::Cashbox(call.cashbox), op))
+            .map_err(status)?;
+        let reply = match rec {
+            Some(r) => pb::OperationReply {
+                found: true,
+                recorded_at_unix_ms: r.at.0,
+                reply: Some(cv::reply(r.reply, true)),
+            },
+            None => pb::OperationReply {
+                found: false,
+                reply: None,
+                recorded_at_unix_ms: 0,
+            },
+        };
+        self.seal(&call, reply)
+    }
+}

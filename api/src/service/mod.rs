@@ -1,0 +1,45 @@
+//! gRPC handlers: authenticate, convert, call the engine, convert back. No business rules.
+//!
+//! - `auth`: who calls (a cashbox by its secret, an administrator by a token), the
+//!   signature policy of the cash service, and signed answers;
+//! - `cash`: the cash service the tills call;
+//! - `admin`: the admin service;
+//! - `method`: names every call by its gRPC path, once, for metrics, logs and signatures.
+//!
+//! Engine failures map to a gRPC status in one place ([`status`]); wire errors in another
+//! ([`invalid`]).
+
+mod admin;
+mod auth;
+mod cash;
+mod method;
+
+pub use admin::AdminApi;
+pub use auth::{parse_operators, secret_hash, Operator, Signatures};
+pub use cash::CashApi;
+pub use method::Named;
+
+use crate::convert::WireError;
+use loyalty_engine::EngineError;
+use tonic::{Response, Status};
+
+type Rpc<T> = Result<Response<T>, Status>;
+
+/// The one mapping from engine failures to gRPC status.
+pub fn status(e: EngineError) -> Status {
+    match e {
+        EngineError::Busy { retry_after_ms, .. } => {
+            let mut s = Status::resource_exhausted(e.to_string());
+            s.metadata_mut().insert(
+                "retry-after-ms",
+                retry_after_ms.to_string().parse().expect("digits"),
+            );
+            s
+        }
+        EngineError::Storage(_) | EngineError::ShuttingDown => Status::unavailable(e.to_string()),
+    }
+}
+
+pub(crate) fn invalid(e: WireError) -> Status {
+    Status::invalid_argument(e.to_string())
+}
