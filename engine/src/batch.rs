@@ -7,8 +7,8 @@
 //! Nothing here decides a rule: `loyalty_core::execute` does, request by request.
 
 use crate::handle::{EngineError, Queued, Shared, Stats};
-use crate::keys;
-use crate::store::{Batch, CachedStore, CommitError, Space, Store, StoreError};
+use crate::keys::{self, Meta};
+use crate::store::{Batch, CachedStore, Space, Store, StoreError};
 use crate::stored::{decode, encode, Memo, StoredState};
 use loyalty_core::command::Request;
 use loyalty_core::event::EVENT_SCHEMA_VERSION;
@@ -30,14 +30,12 @@ pub(crate) struct Decided {
     pub(crate) now: UnixMillis,
 }
 
-/// Answers every job with a storage failure.
-pub(crate) fn refuse(stats: &Stats, jobs: &mut Vec<Queued>, why: &str) {
+/// Answers every job with the storage failure that kept their batch from being written.
+pub(crate) fn refuse(stats: &Stats, jobs: &mut Vec<Queued>, why: &StoreError) {
     tracing::error!(error = %why, ops = jobs.len(), "batch not committed");
     stats.queued.fetch_sub(jobs.len() as u64, Ordering::Relaxed);
     for job in jobs.drain(..) {
-        let _ = job
-            .answer
-            .send(Err(EngineError::Storage(StoreError::Io(why.to_string()))));
+        let _ = job.answer.send(Err(EngineError::Storage(why.clone())));
     }
 }
 
@@ -51,11 +49,7 @@ pub(crate) fn write(store: &CachedStore, shared: &Shared, mut d: Decided) {
     let result = store.commit_staged(d.number, &d.batch, d.epoch, shared.config.durable);
     stats.commit_latency.observe_duration(started.elapsed());
     if let Err(e) = result {
-        let why = match e {
-            CommitError::Store(e) => e.to_string(),
-            CommitError::Aborted(a) => a.to_string(),
-        };
-        return refuse(stats, &mut d.jobs, &why);
+        return refuse(stats, &mut d.jobs, &e);
     }
     let n = d.jobs.len() as u64;
     stats.queued.fetch_sub(n, Ordering::Relaxed);
@@ -172,7 +166,7 @@ pub fn decide_batch(
 /// batch moved it from `before` to `after`.
 pub fn put_seq(batch: &mut Batch, before: u64, after: u64) {
     if after != before {
-        batch.put(Space::State, keys::meta("log_seq"), encode(&after));
+        batch.put(Space::State, keys::meta(Meta::LogSeq), encode(&after));
     }
 }
 
@@ -218,8 +212,8 @@ pub fn append_log(
 
 /// The log sequence recorded in the store (0 for a new store).
 pub fn stored_seq(store: &dyn Store) -> Result<u64, StoreError> {
-    match store.get(Space::State, &keys::meta("log_seq"))? {
-        Some(v) => decode("state", &v),
+    match store.get(Space::State, &keys::meta(Meta::LogSeq))? {
+        Some(v) => decode(Space::State, &v),
         None => Ok(0),
     }
 }
@@ -257,7 +251,7 @@ mod record_tests {
         };
         assert_eq!(encode(&borrowed), encode(&owned));
         assert_eq!(
-            decode::<EventRecord>("log", &encode(&borrowed)).expect("decodes"),
+            decode::<EventRecord>(Space::Log, &encode(&borrowed)).expect("decodes"),
             owned
         );
     }

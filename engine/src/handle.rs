@@ -451,7 +451,7 @@ impl Engine {
                     .iter()
                     .map(|(k, _)| keys::decode_history(k).map(|(_, seq)| seq))
                     .collect::<Result<_, _>>()
-                    .map_err(|e| corrupt("history", e))?
+                    .map_err(|e| corrupt(Space::History, e))?
             }
             None => store
                 .scan(
@@ -463,12 +463,12 @@ impl Engine {
                 .iter()
                 .map(|(k, _)| keys::decode_log(k))
                 .collect::<Result<_, _>>()
-                .map_err(|e| corrupt("log", e))?,
+                .map_err(|e| corrupt(Space::Log, e))?,
         };
         seqs.into_iter()
             .map(|seq| match store.get(Space::Log, &keys::log(seq))? {
-                Some(v) => Ok(decode("log", &v)?),
-                None => Err(corrupt("history", format!("names missing event {seq}")).into()),
+                Some(v) => Ok(decode(Space::Log, &v)?),
+                None => Err(corrupt(Space::History, format!("names missing event {seq}")).into()),
             })
             .collect()
     }
@@ -479,7 +479,7 @@ impl Engine {
     }
 }
 
-fn corrupt(space: &'static str, e: impl ToString) -> StoreError {
+fn corrupt(space: Space, e: impl ToString) -> StoreError {
     StoreError::Corrupt {
         space,
         detail: e.to_string(),

@@ -248,8 +248,30 @@ pub fn pending_end(at: UnixMillis) -> Vec<u8> {
     )
 }
 
-pub fn meta(name: &str) -> Vec<u8> {
-    key(TAG_META, &[name.as_bytes()])
+/// The single records of the `state` space, each under its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Meta {
+    /// The log sequence after the last committed batch.
+    LogSeq,
+    /// How many accounts were ever opened (the next account's id follows).
+    AccountsOpened,
+    /// Which identifier kinds may redeem.
+    IdentifierPolicy,
+}
+
+impl Meta {
+    /// The name the record is stored under; never changes once written.
+    pub fn name(self) -> &'static str {
+        match self {
+            Meta::LogSeq => "log_seq",
+            Meta::AccountsOpened => "accounts_opened",
+            Meta::IdentifierPolicy => "identifier_policy",
+        }
+    }
+}
+
+pub fn meta(m: Meta) -> Vec<u8> {
+    key(TAG_META, &[m.name().as_bytes()])
 }
 
 /// In the `outbox` space: the sequence of the last event the broker acknowledged (the
@@ -371,7 +393,9 @@ mod tests {
                 pending_end(UnixMillis(t)),
                 product(&code),
                 barcode(&code),
-                meta(&text),
+                meta(Meta::LogSeq),
+                meta(Meta::AccountsOpened),
+                meta(Meta::IdentifierPolicy),
                 coupon(&CouponCode::new(&text).unwrap()),
                 order(&OrderNo::new(&text).unwrap()),
                 order_due(UnixMillis(t), &OrderNo::new(&text).unwrap()),

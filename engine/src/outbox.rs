@@ -34,7 +34,7 @@ impl<'s> Outbox<'s> {
     /// The sequence of the last event the broker acknowledged (0 before the first).
     pub fn cursor(&self) -> Result<u64, StoreError> {
         match self.store.get(Space::Outbox, keys::RELAY_CURSOR)? {
-            Some(v) => decode("outbox", &v),
+            Some(v) => decode(Space::Outbox, &v),
             None => Ok(0),
         }
     }
@@ -52,7 +52,7 @@ impl<'s> Outbox<'s> {
         let view = StoredState::new(self.store);
         let mut messages = Vec::with_capacity(rows.len());
         for (_, raw) in rows {
-            let rec: EventRecord = decode("log", &raw)?;
+            let rec: EventRecord = decode(Space::Log, &raw)?;
             messages.push(message(&rec, &view));
         }
         if let Some(e) = view.take_failure() {
@@ -104,7 +104,7 @@ impl<'s> Outbox<'s> {
         }
         let oldest_age_ms = match self.store.get(Space::Log, &keys::log(done + 1))? {
             Some(v) => {
-                let rec: EventRecord = decode("log", &v)?;
+                let rec: EventRecord = decode(Space::Log, &v)?;
                 (now.0 - rec.at.0).max(0)
             }
             None => 0,

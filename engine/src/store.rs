@@ -21,6 +21,12 @@ pub enum Space {
     History,
 }
 
+impl std::fmt::Display for Space {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 impl Space {
     pub const ALL: [Space; 5] = [
         Space::State,
@@ -41,12 +47,15 @@ impl Space {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
     #[error("storage failure: {0}")]
     Io(String),
     #[error("corrupt record in {space}: {detail}")]
-    Corrupt { space: &'static str, detail: String },
+    Corrupt { space: Space, detail: String },
+    /// A staged batch belongs to an epoch that has ended: an earlier write failed.
+    #[error("an earlier batch failed to write; this one was decided on top of it")]
+    Aborted,
 }
 
 /// One atomic write: all of it lands or none of it does.
@@ -274,11 +283,6 @@ struct Memory {
     epoch: u64,
 }
 
-/// A staged batch belongs to an epoch that has ended: an earlier write failed.
-#[derive(Debug, thiserror::Error)]
-#[error("an earlier batch failed to write; this one was decided on top of it")]
-pub struct Aborted;
-
 /// Keys are short and come from the engine itself, not from an adversary choosing hash
 /// collisions at will: a fast hasher (still randomly seeded) instead of SipHash.
 pub type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
@@ -378,13 +382,13 @@ impl CachedStore {
         batch: &Batch,
         epoch: u64,
         durable: bool,
-    ) -> Result<(), CommitError> {
+    ) -> Result<(), StoreError> {
         if self.epoch() != epoch {
-            return Err(CommitError::Aborted(Aborted));
+            return Err(StoreError::Aborted);
         }
         if let Err(e) = self.inner.commit(batch, durable) {
             self.clear();
-            return Err(CommitError::Store(e));
+            return Err(e);
         }
         let mut m = self.memory();
         let staged = match m.staged.front() {
@@ -397,14 +401,6 @@ impl CachedStore {
         }
         Ok(())
     }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum CommitError {
-    #[error(transparent)]
-    Aborted(Aborted),
-    #[error(transparent)]
-    Store(StoreError),
 }
 
 impl CachedStore {
@@ -473,11 +469,7 @@ impl Store for CachedStore {
     fn commit(&self, batch: &Batch, durable: bool) -> Result<(), StoreError> {
         let epoch = self.epoch();
         self.stage(0, batch, epoch);
-        match self.commit_staged(0, batch, epoch, durable) {
-            Ok(()) => Ok(()),
-            Err(CommitError::Store(e)) => Err(e),
-            Err(CommitError::Aborted(a)) => Err(StoreError::Io(a.to_string())),
-        }
+        self.commit_staged(0, batch, epoch, durable)
     }
 }
 

@@ -3,7 +3,7 @@
 //! format byte and are checked right after decoding; one that does not decode is
 //! corruption and stops the process.
 
-use crate::keys;
+use crate::keys::{self, Meta};
 use crate::store::{bounded_map, keep_bounded, HashMap};
 use crate::store::{Batch, Space, Store, StoreError};
 use loyalty_core::ids::*;
@@ -25,7 +25,7 @@ pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     postcard::to_extend(value, out).expect("records always encode")
 }
 
-pub fn decode<T: DeserializeOwned>(space: &'static str, bytes: &[u8]) -> Result<T, StoreError> {
+pub fn decode<T: DeserializeOwned>(space: Space, bytes: &[u8]) -> Result<T, StoreError> {
     match bytes {
         [RECORD_FORMAT, body @ ..] => postcard::from_bytes(body).map_err(|e| StoreError::Corrupt {
             space,
@@ -38,7 +38,7 @@ pub fn decode<T: DeserializeOwned>(space: &'static str, bytes: &[u8]) -> Result<
     }
 }
 
-fn must<T: DeserializeOwned>(space: &'static str, bytes: &[u8]) -> T {
+fn must<T: DeserializeOwned>(space: Space, bytes: &[u8]) -> T {
     decode(space, bytes).unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -147,7 +147,7 @@ impl<'s> StoredState<'s> {
             return Some(found);
         }
         if let Some(pending) = self.writes[space as usize].get(key) {
-            return pending.as_ref().map(|b| must(space.name(), b));
+            return pending.as_ref().map(|b| must(space, b));
         }
         let raw = match self.store.get(space, key) {
             Ok(v) => v,
@@ -156,7 +156,7 @@ impl<'s> StoredState<'s> {
                 None
             }
         };
-        let value: Option<T> = raw.map(|b| must(space.name(), &b));
+        let value: Option<T> = raw.map(|b| must(space, &b));
         if let (Some(m), Some(v)) = (memo, &value) {
             m.keep(key.to_vec(), v.clone());
         }
@@ -227,66 +227,66 @@ impl<'s> StoredState<'s> {
         let mut p = Projection::default();
         for (k, v) in self.scan(Space::State, &[], None, usize::MAX) {
             let corrupt = |e: keys::KeyError| StoreError::Corrupt {
-                space: "state",
+                space: Space::State,
                 detail: e.to_string(),
             };
             match k.first() {
                 Some(&keys::TAG_CASHBOX) => {
-                    let c: Cashbox = decode("state", &v)?;
+                    let c: Cashbox = decode(Space::State, &v)?;
                     p.cashboxes.insert(c.id, c);
                 }
                 Some(&keys::TAG_ACCOUNT) => {
-                    let a: Account = decode("state", &v)?;
+                    let a: Account = decode(Space::State, &v)?;
                     p.accounts.insert(a.id, a);
                 }
                 Some(&keys::TAG_CARD) => {
-                    let c: Card = decode("state", &v)?;
+                    let c: Card = decode(Space::State, &v)?;
                     p.cards.insert(c.number.clone(), c);
                 }
                 Some(&keys::TAG_PURCHASE) => {
-                    let x: Purchase = decode("state", &v)?;
+                    let x: Purchase = decode(Space::State, &v)?;
                     p.purchases.insert(x.key.clone(), x);
                 }
                 Some(&keys::TAG_PRODUCT) => {
-                    let x: Product = decode("state", &v)?;
+                    let x: Product = decode(Space::State, &v)?;
                     p.products.insert(x.code.clone(), x);
                 }
                 Some(&keys::TAG_BARCODE) => {
-                    let code: ProductCode = decode("state", &v)?;
+                    let code: ProductCode = decode(Space::State, &v)?;
                     let bc = ProductCode::new(std::str::from_utf8(&k[1..]).unwrap_or("")).map_err(
                         |e| StoreError::Corrupt {
-                            space: "state",
+                            space: Space::State,
                             detail: e.to_string(),
                         },
                     )?;
                     p.barcodes.insert(bc, code);
                 }
                 Some(&keys::TAG_CARD_RANGE) => {
-                    let r: CardRange = decode("state", &v)?;
+                    let r: CardRange = decode(Space::State, &v)?;
                     if k != keys::card_range(&r.prefix, r.length) {
                         return Err(StoreError::Corrupt {
-                            space: "state",
+                            space: Space::State,
                             detail: "card range under another key".into(),
                         });
                     }
                     p.card_ranges.insert((r.prefix.clone(), r.length), r);
                 }
                 Some(&keys::TAG_PHONE) => {
-                    let card: CardNo = decode("state", &v)?;
+                    let card: CardNo = decode(Space::State, &v)?;
                     p.phones
                         .insert(keys::decode_phone(&k).map_err(corrupt)?, card);
                 }
                 Some(&keys::TAG_OFFER) => {
-                    let o: Offer = decode("state", &v)?;
+                    let o: Offer = decode(Space::State, &v)?;
                     p.offers.insert(o.id, o);
                 }
                 Some(&keys::TAG_COUPON) => {
-                    let c: Coupon = decode("state", &v)?;
+                    let c: Coupon = decode(Space::State, &v)?;
                     checked_key(&k, keys::coupon(&c.code))?;
                     p.coupons.insert(c.code.clone(), c);
                 }
                 Some(&keys::TAG_COUPON_SERIES) => {
-                    let s: CouponSeries = decode("state", &v)?;
+                    let s: CouponSeries = decode(Space::State, &v)?;
                     checked_key(&k, keys::coupon_series(s.id))?;
                     p.coupon_series.insert(s.id, s);
                 }
@@ -295,7 +295,7 @@ impl<'s> StoredState<'s> {
                         .insert(keys::decode_order_due(&k).map_err(corrupt)?);
                 }
                 Some(&keys::TAG_ORDER) => {
-                    let o: Order = decode("state", &v)?;
+                    let o: Order = decode(Space::State, &v)?;
                     checked_key(&k, keys::order(&o.number))?;
                     p.orders.insert(o.number.clone(), o);
                 }
@@ -306,15 +306,15 @@ impl<'s> StoredState<'s> {
                     p.expired.insert(keys::decode_pending(&k).map_err(corrupt)?);
                 }
                 Some(&keys::TAG_META) => {
-                    if k == keys::meta("accounts_opened") {
-                        p.accounts_opened = decode("state", &v)?;
-                    } else if k == keys::meta("identifier_policy") {
-                        p.identifier_policy = Some(decode("state", &v)?);
+                    if k == keys::meta(Meta::AccountsOpened) {
+                        p.accounts_opened = decode(Space::State, &v)?;
+                    } else if k == keys::meta(Meta::IdentifierPolicy) {
+                        p.identifier_policy = Some(decode(Space::State, &v)?);
                     }
                 }
                 _ => {
                     return Err(StoreError::Corrupt {
-                        space: "state",
+                        space: Space::State,
                         detail: format!("unknown key tag in {k:?}"),
                     })
                 }
@@ -362,7 +362,7 @@ impl StateView for StoredState<'_> {
         let offers = self
             .scan(Space::State, &from, Some(&to), usize::MAX)
             .into_iter()
-            .map(|(_, v)| must("state", &v))
+            .map(|(_, v)| must(Space::State, &v))
             .collect::<std::sync::Arc<[Offer]>>();
         *self.offers.borrow_mut() = Some(offers.clone());
         offers
@@ -383,7 +383,7 @@ impl StateView for StoredState<'_> {
         let (from, to) = ([keys::TAG_CARD_RANGE], [keys::TAG_CARD_RANGE + 1]);
         self.scan(Space::State, &from, Some(&to), usize::MAX)
             .into_iter()
-            .map(|(_, v)| must("state", &v))
+            .map(|(_, v)| must(Space::State, &v))
             .collect()
     }
     fn identifier_policy(&self) -> IdentifierPolicy {
@@ -391,13 +391,13 @@ impl StateView for StoredState<'_> {
             return cached.clone();
         }
         let policy: IdentifierPolicy = self
-            .get(Space::State, &keys::meta("identifier_policy"))
+            .get(Space::State, &keys::meta(Meta::IdentifierPolicy))
             .unwrap_or_default();
         *self.policy.borrow_mut() = Some(policy.clone());
         policy
     }
     fn accounts_opened(&self) -> u64 {
-        self.get(Space::State, &keys::meta("accounts_opened"))
+        self.get(Space::State, &keys::meta(Meta::AccountsOpened))
             .unwrap_or(0)
     }
     fn expired_between(&self, from: UnixMillis, to: UnixMillis, limit: usize) -> Vec<PurchaseKey> {
@@ -454,7 +454,7 @@ impl StateStore for StoredState<'_> {
     }
     fn put_identifier_policy(&mut self, policy: IdentifierPolicy) {
         self.policy.borrow_mut().take();
-        self.put(Space::State, keys::meta("identifier_policy"), &policy);
+        self.put(Space::State, keys::meta(Meta::IdentifierPolicy), &policy);
     }
     fn put_purchase(&mut self, purchase: &Purchase, was_pending: bool) {
         let idx = || keys::pending(purchase.expires_at, &purchase.key);
@@ -508,7 +508,7 @@ impl StateStore for StoredState<'_> {
         self.put(Space::Ops, keys::operation(record.op).to_vec(), record);
     }
     fn set_accounts_opened(&mut self, n: u64) {
-        self.put_owned(Space::State, keys::meta("accounts_opened"), n);
+        self.put_owned(Space::State, keys::meta(Meta::AccountsOpened), n);
     }
 }
 
@@ -518,7 +518,7 @@ fn checked_key(found: &[u8], want: Vec<u8>) -> Result<(), StoreError> {
         Ok(())
     } else {
         Err(StoreError::Corrupt {
-            space: "state",
+            space: Space::State,
             detail: "record under another key".into(),
         })
     }
@@ -534,10 +534,10 @@ mod tests {
         /// Stored records that do not decode are reported as corruption, never a panic.
         #[test]
         fn arbitrary_bytes_decode_to_an_error_or_a_value(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
-            let _ = decode::<Account>("state", &bytes);
-            let _ = decode::<Purchase>("state", &bytes);
-            let _ = decode::<OperationRecord>("ops", &bytes);
-            let _ = decode::<loyalty_core::event::EventRecord>("log", &bytes);
+            let _ = decode::<Account>(Space::State, &bytes);
+            let _ = decode::<Purchase>(Space::State, &bytes);
+            let _ = decode::<OperationRecord>(Space::Ops, &bytes);
+            let _ = decode::<loyalty_core::event::EventRecord>(Space::Log, &bytes);
         }
 
         /// A batch's own writes lie over what is stored: a scan answers as the store would
@@ -579,7 +579,7 @@ mod tests {
         #[test]
         fn records_round_trip(balance in 0i64..1_000_000_000, held in 0i64..1_000_000) {
             let a = Account { id: AccountId(7), status: AccountStatus::Active, balance: loyalty_core::amount::Points(balance + held), held: loyalty_core::amount::Points(held), name: "n".into(), phone: String::new(), consent: true, favourites: vec![ProductCode::new("milk").unwrap()] };
-            prop_assert_eq!(decode::<Account>("state", &encode(&a)).unwrap(), a);
+            prop_assert_eq!(decode::<Account>(Space::State, &encode(&a)).unwrap(), a);
         }
     }
 }

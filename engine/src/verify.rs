@@ -3,7 +3,7 @@
 //! the live state, and with `rewrite` replaces a differing live state by the rebuild;
 //! digests of the state and the log let two copies be compared byte for byte.
 
-use crate::keys;
+use crate::keys::{self, Meta};
 use crate::store::{Space, Store, StoreError};
 use crate::stored::{decode, StoredState};
 use loyalty_core::apply::apply;
@@ -37,13 +37,13 @@ pub fn verify_store(store: &dyn Store, rewrite: bool) -> Result<VerifyReport, St
         let Some((last, _)) = chunk.last() else { break };
         from = keys::log(
             keys::decode_log(last).map_err(|e| StoreError::Corrupt {
-                space: "log",
+                space: Space::Log,
                 detail: e.to_string(),
             })? + 1,
         )
         .to_vec();
         for (_, v) in &chunk {
-            let rec: EventRecord = decode("log", v)?;
+            let rec: EventRecord = decode(Space::Log, v)?;
             apply(&mut rebuilt, &rec.event);
             events += 1;
             indexed += u64::from(rec.event.account().is_some());
@@ -90,7 +90,7 @@ pub fn verify_store(store: &dyn Store, rewrite: bool) -> Result<VerifyReport, St
         let mut state = StoredState::new(store);
         let mut batch = crate::store::Batch::default();
         for (k, _) in store.scan(Space::State, &[], None, usize::MAX)? {
-            if k != keys::meta("log_seq") {
+            if k != keys::meta(Meta::LogSeq) {
                 batch.delete(Space::State, k);
             }
         }
@@ -101,7 +101,7 @@ pub fn verify_store(store: &dyn Store, rewrite: bool) -> Result<VerifyReport, St
         })?;
         let mut failed = None;
         each_row(store, Space::Log, |_, v| {
-            match decode::<EventRecord>("log", v) {
+            match decode::<EventRecord>(Space::Log, v) {
                 Ok(rec) => {
                     if let Some(a) = rec.event.account() {
                         batch.put(

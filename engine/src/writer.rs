@@ -19,7 +19,7 @@
 use crate::batch::{decide_batch, put_seq, refuse, stored_seq, write, Decided, Fingerprinted};
 use crate::handle::{EngineError, Job, Queued, Shared};
 use crate::prefetch::{Ahead, Lookups, Prefetcher, PREFETCH_OPS_MIN};
-use crate::store::{CachedStore, Store};
+use crate::store::{CachedStore, Store, StoreError};
 use crate::stored::Memo;
 use crate::verify::{verify_store, VerifyReport};
 use std::sync::atomic::Ordering;
@@ -195,7 +195,7 @@ impl Writer {
             self.memo.clear();
             match stored_seq(&*self.store) {
                 Ok(seq) => self.seq = seq,
-                Err(e) => return refuse(stats, jobs, &e.to_string()),
+                Err(e) => return refuse(stats, jobs, &e),
             }
         }
         let started = Instant::now();
@@ -230,7 +230,7 @@ impl Writer {
             Ok(d) => d,
             Err(e) => {
                 self.memo.clear();
-                return refuse(stats, jobs, &e.to_string());
+                return refuse(stats, jobs, &e);
             }
         };
         let events: u64 = outcomes.iter().map(|o| o.events.len() as u64).sum();
@@ -239,7 +239,7 @@ impl Writer {
         let number = self.handed + 1;
         if !self.store.stage(number, &batch, self.epoch) {
             self.memo.clear();
-            return refuse(stats, jobs, &crate::store::Aborted.to_string());
+            return refuse(stats, jobs, &StoreError::Aborted);
         }
         let decided = Decided {
             number,
