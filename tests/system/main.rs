@@ -1,7 +1,7 @@
 //! System tests through the real gRPC server on 127.0.0.1: the purchase life cycle end to
 //! end, bad input, authentication, health and reflection, kill -9 crash recovery of a real
 //! server process, the Kafka event stream against a real broker, and a smoke run of the
-//! deterministic simulator.
+//! deterministic simulator, and the documentation's command tours run as written.
 
 mod crash;
 mod customers;
@@ -11,3 +11,4 @@ mod kafka;
 mod offers;
 mod security;
 mod simulation;
+mod tour;

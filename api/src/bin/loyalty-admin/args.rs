@@ -1,0 +1,109 @@
+//! The values of the subcommands' arguments.
+
+use clap::ValueEnum;
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Kind {
+    Pos,
+    Kiosk,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Status {
+    Prepared,
+    Issued,
+    Activated,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Check {
+    None,
+    Luhn,
+    Ean13,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Via {
+    Barcode,
+    Magstripe,
+    Phone,
+    Qr,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Effect {
+    Discount,
+    Accrual,
+    IssueCoupon,
+    MessageCashier,
+    MessageCheque,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Per {
+    /// Each target line.
+    Line,
+    /// All target lines together.
+    Target,
+}
+
+#[derive(clap::Args)]
+pub struct OfferArgs {
+    #[arg(long)]
+    pub id: u32,
+    #[arg(long, default_value = "")]
+    pub name: String,
+    #[arg(long, value_enum)]
+    pub effect: Effect,
+    /// Percent of the target lines (or give --fixed).
+    #[arg(long, default_value = "")]
+    pub percent: String,
+    /// A fixed amount (money for discounts, points for accrual), per --per.
+    #[arg(long, default_value = "")]
+    pub fixed: String,
+    #[arg(long, value_enum)]
+    pub per: Option<Per>,
+    /// Product groups (repeat; a group covers the groups inside it, "dairy" covers
+    /// "dairy/milk"); the whole cheque when neither groups nor products are given.
+    #[arg(long = "group")]
+    pub groups: Vec<String>,
+    /// Product codes (repeat).
+    #[arg(long = "product")]
+    pub products: Vec<String>,
+    #[arg(long)]
+    pub from: String,
+    #[arg(long)]
+    pub to: String,
+    #[arg(long)]
+    pub disabled: bool,
+    /// The offer applies to each customer's favourite goods (no --group).
+    #[arg(long)]
+    pub favourites: bool,
+    /// Days of the week, 1 (Monday) to 7 (Sunday), e.g. "6,7".
+    #[arg(long, value_delimiter = ',')]
+    pub weekdays: Vec<u32>,
+    /// A daily window "HH:MM-HH:MM" of the cashbox's local time.
+    #[arg(long)]
+    pub hours: Option<String>,
+    #[arg(long = "store", value_delimiter = ',')]
+    pub stores: Vec<u32>,
+    #[arg(long = "card-type")]
+    pub card_types: Vec<String>,
+    #[arg(long, default_value = "")]
+    pub min_total: String,
+    #[arg(long, default_value = "")]
+    pub min_quantity: String,
+    /// A coupon of this series must be shown with the cheque.
+    #[arg(long, default_value_t = 0)]
+    pub coupon_series: u32,
+    #[arg(long, default_value_t = 0)]
+    pub priority: u32,
+    #[arg(long)]
+    pub exclusive: bool,
+    /// issue-coupon: the series of the coupon issued.
+    #[arg(long, default_value_t = 0)]
+    pub issue_coupon_series: u32,
+    /// message-*: the text; {discount} {paid} {accrued} {balance} {to_pay} {total}.
+    #[arg(long, default_value = "")]
+    pub message: String,
+}
