@@ -1,8 +1,11 @@
-//! The loyalty engine's gRPC facade: generated protocol types ([`pb`]), wire ↔ domain
-//! conversions ([`convert`]), the cash and admin services ([`service`]) and server wiring
-//! ([`server`]), and the Kafka side: event envelopes ([`events`]) and the outbox relay
-//! ([`relay`]). The binaries `loyalty-server`, `loyalty-admin` and `loyalty-analytics` are
-//! thin wrappers.
+//! The loyalty engine's gRPC server and its tools: wire ↔ domain conversions
+//! ([`convert`]), the cash and admin services ([`service`]) and server wiring ([`server`]),
+//! the expiry sweep ([`sweep`]), named input limits ([`limits`]) and per-cashbox rates
+//! ([`rate`]), request signatures ([`signing`]), receipts ([`receipt`]), metrics
+//! ([`metrics`]) and the Kafka relay ([`relay`]), which publishes the engine's outbox.
+//! Client-side: file imports ([`import`]) and the analytics consumer's aggregation
+//! ([`analytics`]). The binaries `loyalty-server`, `loyalty-admin` and `loyalty-analytics`
+//! are thin wrappers. The protocol types come from `loyalty-proto` ([`pb`]).
 //!
 //! This crate must not hold business rules: handlers validate, convert and call the engine.
 

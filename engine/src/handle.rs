@@ -337,21 +337,27 @@ impl Engine {
     pub async fn execute(&self, req: Request) -> Result<Executed, EngineError> {
         let lane = self.admit(req.actor)?;
         let (answer, rx) = oneshot::channel();
-        match self
-            .tx
-            .try_send(Job::Execute(Box::new(Queued::new(req, answer, lane))))
-        {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
-                return Err(EngineError::Busy {
-                    what: Busy::EngineQueue,
-                    retry_after_ms: 20,
-                })
-            }
-            Err(TrySendError::Disconnected(_)) => return Err(EngineError::ShuttingDown),
-        }
-        self.shared.stats.queued.fetch_add(1, Ordering::Relaxed);
+        self.submit(Job::Execute(Box::new(Queued::new(req, answer, lane))), 1)?;
         rx.await.map_err(|_| EngineError::ShuttingDown)?
+    }
+
+    /// Puts a job of `requests` requests into the writer's queue, or refuses it when the
+    /// queue is full.
+    fn submit(&self, job: Job, requests: u64) -> Result<(), EngineError> {
+        match self.tx.try_send(job) {
+            Ok(()) => {
+                self.shared
+                    .stats
+                    .queued
+                    .fetch_add(requests, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(TrySendError::Full(_)) => Err(EngineError::Busy {
+                what: Busy::EngineQueue,
+                retry_after_ms: 20,
+            }),
+            Err(TrySendError::Disconnected(_)) => Err(EngineError::ShuttingDown),
+        }
     }
 
     /// Executes many requests of one actor in order, as one queue entry: they share group
@@ -371,18 +377,7 @@ impl Engine {
                 Queued::new(req, answer, None)
             })
             .collect();
-        let n = answers.len() as u64;
-        match self.tx.try_send(Job::ExecuteMany(items)) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
-                return Err(EngineError::Busy {
-                    what: Busy::EngineQueue,
-                    retry_after_ms: 20,
-                })
-            }
-            Err(TrySendError::Disconnected(_)) => return Err(EngineError::ShuttingDown),
-        }
-        self.shared.stats.queued.fetch_add(n, Ordering::Relaxed);
+        self.submit(Job::ExecuteMany(items), answers.len() as u64)?;
         let mut out = Vec::with_capacity(answers.len());
         for rx in answers {
             out.push(rx.await.map_err(|_| EngineError::ShuttingDown)??);

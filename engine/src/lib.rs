@@ -1,10 +1,12 @@
-//! The loyalty engine around the pure core: storage and the ledger writer.
+//! The loyalty engine around the pure core: storage, the ledger writer and the outbox.
 //!
 //! Main types: [`store::Store`] (the narrow storage trait) with [`store::MemStore`] and
-//! [`rocks::RocksStore`]; [`stored::StoredState`], which lets the core's decisions read and
-//! write through a store; [`engine::Engine`], the single ledger writer with lanes and group
-//! commit. Key encoding lives in [`keys`]; [`disk`] measures how long the disk under a data
-//! directory takes to make a write durable.
+//! [`rocks::RocksStore`]; [`StoredState`], which lets the core's decisions read and write
+//! through a store; [`Engine`], the handle callers hold (admission lanes, read-only
+//! queries), in front of the one ledger writer (`writer`) and the committer that writes each
+//! group-committed batch (`batch`); [`verify_store`], the rebuild from the log; and
+//! [`outbox::Outbox`], the relay's only way to the log. Key encoding lives in [`keys`];
+//! [`disk`] measures how long the disk under a data directory takes to make a write durable.
 //!
 //! This crate must not contain business rules (they are in `loyalty-core`) and must not
 //! speak gRPC or Kafka; it never acknowledges a write before it is durable.

@@ -7,7 +7,7 @@
 //! - `method`: names every call by its gRPC path, once, for metrics, logs and signatures.
 //!
 //! Engine failures map to a gRPC status in one place ([`status`]); wire errors in another
-//! ([`invalid`]).
+//! (`invalid`).
 
 mod admin;
 mod auth;

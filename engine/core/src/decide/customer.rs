@@ -2,7 +2,7 @@
 //! cards replaced, activated and blocked, accounts blocked, PINs and QR secrets set,
 //! favourite goods chosen, and manual points adjustments.
 
-use super::identify::{find_card, holder, identify, usable, Found};
+use super::identify::{find_card, find_usable_card, holder, identify, usable, Found};
 use super::{one, reject, Decided};
 use crate::amount::Points;
 use crate::event::Event;
@@ -114,8 +114,7 @@ pub(super) fn register(
         card: found,
         account,
         mut opened,
-    } = find_card(view, card)?;
-    usable(&found)?;
+    } = find_usable_card(view, card)?;
     if account.status == AccountStatus::Blocked {
         return Err(reject(Code::AccountBlocked, card.masked()));
     }
@@ -256,11 +255,10 @@ pub(super) fn choose_favourites(
 /// A (new) secret for a card's dynamic QR codes.
 pub(super) fn issue_qr_secret(view: &impl StateView, card: &CardNo, secret: [u8; 32]) -> Decided {
     let Found {
-        card: found,
         account,
         mut opened,
-    } = find_card(view, card)?;
-    usable(&found)?;
+        ..
+    } = find_usable_card(view, card)?;
     opened.push(Event::CardQrSecretSet {
         card: card.clone(),
         account: account.id,
@@ -281,8 +279,7 @@ pub(super) fn set_card_pin(
         card: found,
         account,
         mut opened,
-    } = find_card(view, card)?;
-    usable(&found)?;
+    } = find_usable_card(view, card)?;
     if found.pin_hash != pin_hash {
         opened.push(Event::CardPinSet {
             card: card.clone(),

@@ -4,7 +4,7 @@
 
 use super::{reject, Rejection};
 use crate::amount::Points;
-use crate::command::{IdKind, Presented};
+use crate::command::{Cheque, IdKind, Presented};
 use crate::event::Event;
 use crate::ids::*;
 use crate::model::*;
@@ -100,11 +100,17 @@ pub(super) fn find_card(view: &impl StateView, number: &CardNo) -> Result<Found,
     })
 }
 
+/// A card and its account, refused when the card is blocked or replaced.
+pub(super) fn find_usable_card(view: &impl StateView, number: &CardNo) -> Result<Found, Rejection> {
+    let found = find_card(view, number)?;
+    usable(&found.card)?;
+    Ok(found)
+}
+
 /// Resolves a card for a purchase. Blocked and replaced cards and blocked accounts are
 /// refused outright.
 pub(super) fn identify(view: &impl StateView, number: &CardNo) -> Result<Found, Rejection> {
-    let found = find_card(view, number)?;
-    usable(&found.card)?;
+    let found = find_usable_card(view, number)?;
     if found.account.status == AccountStatus::Blocked {
         return Err(reject(Code::AccountBlocked, number.masked()));
     }
@@ -182,6 +188,23 @@ pub(super) fn identify_cheque(
         redeems: view.identifier_policy().redeem_via.contains(&via),
         opened: found.opened,
     })
+}
+
+/// The identifiers of the cheque a state-changing command records under `key`, resolved
+/// as [`identify_cheque`] does.
+pub(super) fn identify_purchase(
+    view: &impl StateView,
+    now: UnixMillis,
+    key: &PurchaseKey,
+    cheque: &Cheque,
+) -> Result<Identified, Rejection> {
+    identify_cheque(
+        view,
+        now,
+        Some(key),
+        cheque.card.as_ref(),
+        &cheque.presented,
+    )
 }
 
 /// A QR code must be the card's code of this window or the one before; a purchase may use

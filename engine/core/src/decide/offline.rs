@@ -4,7 +4,7 @@
 use super::cheque::{
     check_lines, check_tenders, online, price_cheque, purchase_key, recorded, Times,
 };
-use super::identify::{identify_cheque, Identified};
+use super::identify::{identify_purchase, Identified};
 use super::{reject, Decided};
 use crate::amount::{Money, Points};
 use crate::checkout::{PerksOut, Terms};
@@ -44,13 +44,7 @@ pub(super) fn import(
     }
     let Identified {
         who, mut opened, ..
-    } = identify_cheque(
-        view,
-        now,
-        Some(&key),
-        cheque.card.as_ref(),
-        &cheque.presented,
-    )?;
+    } = identify_purchase(view, now, &key, cheque)?;
     if cheque.order.is_some() {
         return Err(reject(Code::OrderWrongState, "orders are picked up online"));
     }

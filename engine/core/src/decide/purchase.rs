@@ -5,7 +5,7 @@ use super::cheque::{
     check_lines, check_tenders, online, price_cheque, purchase_key, recorded,
     spendable_if_redeemable, Times,
 };
-use super::identify::{check_pin, holder, identify_cheque, Identified};
+use super::identify::{check_pin, holder, identify_purchase, Identified};
 use super::{orders, reject, Decided, Rejection};
 use crate::amount::Points;
 use crate::checkout::perks;
@@ -41,13 +41,7 @@ pub(super) fn pay_with_bonus(
         who,
         redeems,
         mut opened,
-    } = identify_cheque(
-        view,
-        now,
-        Some(&key),
-        cheque.card.as_ref(),
-        &cheque.presented,
-    )?;
+    } = identify_purchase(view, now, &key, cheque)?;
     let (card, account) = who.ok_or_else(|| reject(Code::CardRequired, ""))?;
     if !redeems {
         return Err(reject(Code::RedeemNotAllowed, card.number.masked()));
@@ -134,13 +128,7 @@ pub(super) fn register(
         who,
         redeems,
         mut opened,
-    } = identify_cheque(
-        view,
-        now,
-        Some(&key),
-        cheque.card.as_ref(),
-        &cheque.presented,
-    )?;
+    } = identify_purchase(view, now, &key, cheque)?;
     // Any card of the account may go on with the purchase (a replaced card's successor,
     // too); another account may not.
     if existing
