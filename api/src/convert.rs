@@ -10,7 +10,7 @@ use crate::limits::{
 use crate::pb;
 use chrono::NaiveDateTime;
 use loyalty_core::amount::{Money, Percent, Points, Qty};
-use loyalty_core::command::{Cheque, Command, IdKind, Presented, RefundLine, Totals};
+use loyalty_core::command::{Cheque, Command, Presented, RefundLine, Totals};
 use loyalty_core::ids::*;
 use loyalty_core::model::*;
 use loyalty_core::outcome::{BalanceInfo, Code, Holder, RefundSummary, Reply};

@@ -6,8 +6,8 @@
 //!
 //! Nothing here decides a rule: `loyalty_core::execute` does, request by request.
 
-use crate::handle::{EngineError, Queued, Shared, Stats};
 use crate::keys::{self, Meta};
+use crate::shared::{EngineError, Queued, Shared, Stats};
 use crate::store::{Batch, CachedStore, Space, Store, StoreError};
 use crate::stored::{decode, encode, Memo, StoredState};
 use loyalty_core::command::Request;

@@ -19,6 +19,7 @@ pub mod keys;
 pub mod outbox;
 pub mod prefetch;
 pub mod rocks;
+mod shared;
 pub mod store;
 pub mod stored;
 mod verify;
@@ -27,6 +28,7 @@ mod writer;
 pub use batch::{
     append_log, commit_batch, decide_batch, put_seq, stored_seq, Committed, Fingerprinted,
 };
-pub use handle::{Busy, Clock, Engine, EngineConfig, EngineError, Stats, SystemClock};
+pub use handle::Engine;
+pub use shared::{Busy, Clock, EngineConfig, EngineError, Stats, SystemClock};
 pub use stored::{Memo, StoredState};
 pub use verify::{verify_store, VerifyReport};

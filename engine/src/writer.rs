@@ -17,8 +17,8 @@
 //! batch it could not decide.
 
 use crate::batch::{decide_batch, put_seq, refuse, stored_seq, write, Decided, Fingerprinted};
-use crate::handle::{EngineError, Job, Queued, Shared};
 use crate::prefetch::{Ahead, Lookups, Prefetcher, PREFETCH_OPS_MIN};
+use crate::shared::{EngineError, Job, Queued, Shared};
 use crate::store::{CachedStore, Store, StoreError};
 use crate::stored::Memo;
 use crate::verify::{verify_store, VerifyReport};

@@ -8,17 +8,6 @@ use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// How the customer was identified; the program says which kinds may redeem points.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum IdKind {
-    /// The card's barcode (or its number typed in).
-    Barcode,
-    MagStripe,
-    Phone,
-    /// A dynamic QR code from the customer's app.
-    Qr,
-}
-
 /// An identifier as presented at the till, parsed at the edge.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Presented {

@@ -495,21 +495,28 @@ pub struct Program {
     pub pin_key: [u8; 32],
 }
 
+/// How the customer was identified; the program says which kinds may redeem points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum IdKind {
+    /// The card's barcode (or its number typed in).
+    Barcode,
+    MagStripe,
+    Phone,
+    /// A dynamic QR code from the customer's app.
+    Qr,
+}
+
 /// Which identifier kinds may redeem points; the others accrue only. Set by an
 /// administrator; until then barcode, magnetic stripe and QR may, a phone may not.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdentifierPolicy {
-    pub redeem_via: Vec<crate::command::IdKind>,
+    pub redeem_via: Vec<IdKind>,
 }
 
 impl Default for IdentifierPolicy {
     fn default() -> Self {
         IdentifierPolicy {
-            redeem_via: vec![
-                crate::command::IdKind::Barcode,
-                crate::command::IdKind::MagStripe,
-                crate::command::IdKind::Qr,
-            ],
+            redeem_via: vec![IdKind::Barcode, IdKind::MagStripe, IdKind::Qr],
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use super::{reject, Rejection};
 use crate::amount::Points;
-use crate::command::{Cheque, IdKind, Presented};
+use crate::command::{Cheque, Presented};
 use crate::event::Event;
 use crate::ids::*;
 use crate::model::*;
