@@ -1,0 +1,306 @@
+//! Wire ↔ domain conversions. Wire → domain validates every field and names the one that
+//! is wrong; domain → wire destructures exhaustively, so a new field is a compile error
+//! until it is mapped. Scalar fields here; what tills send in `till`, what administrators
+//! send in `admin`, answers in `reply`.
+
+mod admin;
+mod reply;
+mod till;
+
+pub use admin::*;
+pub use reply::*;
+pub use till::*;
+
+use crate::pb;
+use chrono::NaiveDateTime;
+use loyalty_core::amount::{Money, Points, Qty};
+use loyalty_core::ids::*;
+use loyalty_core::model::*;
+use std::fmt::Display;
+
+/// A malformed field: the request is refused with INVALID_ARGUMENT and changes nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct WireError {
+    pub field: String,
+    pub reason: String,
+}
+
+pub type Wire<T> = Result<T, WireError>;
+
+fn bad(field: impl Display, reason: impl ToString) -> WireError {
+    WireError {
+        field: field.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+pub fn op_id(s: &str) -> Wire<OpId> {
+    OpId::parse(s).map_err(|e| bad("operation_id", e))
+}
+
+pub fn card(field: impl Display, s: &str) -> Wire<CardNo> {
+    CardNo::new(s).map_err(|e| bad(&field, e))
+}
+
+pub fn optional_card(field: impl Display, s: &str) -> Wire<Option<CardNo>> {
+    if s.is_empty() {
+        Ok(None)
+    } else {
+        card(field, s).map(Some)
+    }
+}
+
+pub fn cheque_id(field: impl Display, s: &str) -> Wire<ChequeId> {
+    ChequeId::new(s).map_err(|e| bad(&field, e))
+}
+
+pub fn points(field: impl Display, s: &str) -> Wire<Points> {
+    Points::parse(s).map_err(|e| bad(&field, e))
+}
+
+/// A signed amount of points: "150.00" or "-20.50".
+pub fn signed_points(field: impl Display, s: &str) -> Wire<Points> {
+    let s = s.trim();
+    match s.strip_prefix('-') {
+        Some(rest) if rest.starts_with(|c: char| c.is_ascii_digit()) => {
+            points(field, rest).map(|p| Points(-p.0))
+        }
+        _ => points(field, s),
+    }
+}
+
+/// Customer profile text (names, phones, card types): bounded, no control characters.
+pub fn profile_text(field: impl Display, s: &str, max: usize) -> Wire<String> {
+    if s.len() > max {
+        return Err(bad(&field, format!("longer than {max} bytes")));
+    }
+    if s.chars().any(char::is_control) {
+        return Err(bad(&field, "control characters are not allowed"));
+    }
+    Ok(s.trim().to_owned())
+}
+
+pub fn money(field: impl Display, s: &str) -> Wire<Money> {
+    Money::parse(s).map_err(|e| bad(&field, e))
+}
+
+pub fn positive_qty(field: impl Display, s: &str) -> Wire<Qty> {
+    let q = Qty::parse(s).map_err(|e| bad(&field, e))?;
+    if q.0 == 0 {
+        return Err(bad(&field, "must be positive"));
+    }
+    Ok(q)
+}
+
+/// A cashbox's local time, within the years a till's clock can sensibly show (so that
+/// lifetimes added to it stay far from the calendar's limits).
+pub fn local_time(field: impl Display, s: &str) -> Wire<NaiveDateTime> {
+    use chrono::Datelike;
+    let t = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S")
+        .map_err(|e| bad(&field, format!("expected YYYY-MM-DDTHH:MM:SS ({e})")))?;
+    if !(2000..=2200).contains(&t.year()) {
+        return Err(bad(&field, "the year must be within 2000-2200"));
+    }
+    Ok(t)
+}
+
+pub fn optional_order(field: impl Display, s: &str) -> Wire<Option<OrderNo>> {
+    if s.is_empty() {
+        Ok(None)
+    } else {
+        OrderNo::new(s).map(Some).map_err(|e| bad(&field, e))
+    }
+}
+
+pub fn optional_pin(field: impl Display, s: &str) -> Wire<Option<Pin>> {
+    if s.is_empty() {
+        return Ok(None);
+    }
+    Pin::new(s).map(Some).map_err(|e| bad(&field, e))
+}
+
+/// A phone in its normalised form, or empty.
+pub fn optional_phone(field: impl Display, s: &str) -> Wire<String> {
+    if s.trim().is_empty() {
+        return Ok(String::new());
+    }
+    Phone::parse(s)
+        .map(|p| p.to_string())
+        .map_err(|e| bad(&field, e))
+}
+
+fn zero_or(field: impl Display, s: &str) -> Wire<i64> {
+    if s.is_empty() {
+        return Ok(0);
+    }
+    Money::parse(s).map(|m| m.0).map_err(|e| bad(&field, e))
+}
+
+pub fn card_status(field: impl Display, s: i32) -> Wire<CardStatus> {
+    match pb::CardStatus::try_from(s) {
+        Ok(pb::CardStatus::Prepared) => Ok(CardStatus::Prepared),
+        Ok(pb::CardStatus::Issued) => Ok(CardStatus::Issued),
+        Ok(pb::CardStatus::Activated) => Ok(CardStatus::Activated),
+        Ok(pb::CardStatus::Blocked) => Ok(CardStatus::Blocked),
+        _ => Err(bad(&field, "unknown card status")),
+    }
+}
+
+pub fn cashbox_kind(k: i32) -> Wire<CashboxKind> {
+    match pb::CashboxKind::try_from(k) {
+        Ok(pb::CashboxKind::Pos) => Ok(CashboxKind::Pos),
+        Ok(pb::CashboxKind::SelfCheckout) => Ok(CashboxKind::SelfCheckout),
+        _ => Err(bad("kind", "must be POS or SELF_CHECKOUT")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use loyalty_core::command::Presented;
+    use proptest::prelude::*;
+    use prost::Message;
+
+    proptest! {
+        /// Hostile input: arbitrary bytes through protobuf decoding and conversion never
+        /// panic; whatever converts is within the documented limits.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+            if let Ok(m) = pb::PayWithBonusRequest::decode(bytes.as_slice()) {
+                let _ = op_id(&m.operation_id);
+                let _ = points("points", &m.points);
+                if let Ok(c) = cheque(m.cheque, 500) {
+                    prop_assert!(c.lines.len() <= 500 && !c.cheque.as_str().is_empty());
+                }
+            }
+            if let Ok(m) = pb::OfflineBatch::decode(bytes.as_slice()) {
+                for (i, item) in m.items.into_iter().enumerate() {
+                    let _ = offline_item(i, item, 500);
+                }
+            }
+            if let Ok(m) = pb::RefundRequest::decode(bytes.as_slice()) {
+                let _ = refund_lines(m.lines, 500);
+            }
+            if let Ok(m) = pb::CreateOrderRequest::decode(bytes.as_slice()) {
+                let _ = order_lines(m.lines, 500);
+                let _ = optional_order("order", &m.order);
+            }
+            if let Ok(m) = pb::SetCouponSeriesRequest::decode(bytes.as_slice()) {
+                let _ = coupon_series(m.series);
+            }
+            if let Ok(m) = pb::IssueCouponsRequest::decode(bytes.as_slice()) {
+                let _ = coupon_codes(&m.codes);
+            }
+            if let Ok(m) = pb::UpsertOfferRequest::decode(bytes.as_slice()) {
+                let _ = offer(m.offer);
+            }
+            if let Ok(m) = pb::ImportProductsRequest::decode(bytes.as_slice()) {
+                for (i, p) in m.products.into_iter().enumerate() {
+                    let _ = product(i, p);
+                }
+            }
+            if let Ok(m) = pb::BalanceRequest::decode(bytes.as_slice()) {
+                let _ = presented("identifiers", m.identifiers);
+            }
+            if let Ok(m) = pb::RegisterCustomerRequest::decode(bytes.as_slice()) {
+                let _ = optional_phone("phone", &m.phone);
+                let _ = profile_text("name", &m.name, 256);
+            }
+        }
+
+        /// Arbitrary identifiers of every kind: refused naming the field, or parsed into
+        /// something well-formed.
+        #[test]
+        fn arbitrary_identifiers_are_refused_or_well_formed(kind in 0i32..6, value in ".{0,300}") {
+            match presented("ids", vec![pb::Identifier { kind, value }]) {
+                Ok(ids) => {
+                    prop_assert_eq!(ids.len(), 1);
+                    match &ids[0] {
+                        Presented::Card { number, .. } => prop_assert!(number.as_str().bytes().all(|b| b.is_ascii_digit())),
+                        Presented::Phone(p) => prop_assert!(p.as_str().starts_with('+') && p.as_str().len() <= 16),
+                        Presented::Qr { code, .. } => prop_assert!(*code < 1_000_000),
+                        Presented::Auto(v) => prop_assert!(!v.is_empty() && v.len() <= 256),
+                    }
+                }
+                Err(e) => prop_assert!(e.field.starts_with("ids[0].")),
+            }
+        }
+
+        /// Arbitrary field values: every conversion either refuses with a named field or
+        /// yields amounts within bounds.
+        #[test]
+        fn arbitrary_field_values_are_refused_or_bounded(
+            id in ".{0,80}", card in ".{0,40}", at in ".{0,30}", qty in ".{0,20}", price in ".{0,20}", pts in ".{0,20}", cashier in ".{0,70}",
+        ) {
+            let c = pb::Cheque { cheque_id: id, card, local_time: at, lines: vec![pb::Line { product: "p".into(), quantity: qty, price, discount: String::new() }], cashier, identifiers: Vec::new(), pin: String::new(), tenders: Vec::new(), coupons: Vec::new(), order: String::new() };
+            match cheque(Some(c), 500) {
+                Ok(c) => {
+                    let l = &c.lines[0];
+                    prop_assert!(l.qty.0 > 0 && l.qty.0 <= loyalty_core::amount::QTY_MILLI_MAX);
+                    prop_assert!(l.price.0 >= 0 && l.price.0 <= loyalty_core::amount::AMOUNT_MINOR_MAX);
+                }
+                Err(e) => prop_assert!(e.field.starts_with("cheque")),
+            }
+            if let Ok(p) = points("points", &pts) {
+                prop_assert!(p.0 >= 0 && p.0 <= loyalty_core::amount::AMOUNT_MINOR_MAX);
+            }
+        }
+    }
+
+    #[test]
+    fn local_times_stay_within_a_tills_years() {
+        assert!(local_time("t", "2026-11-23T12:00:00").is_ok());
+        for bad in [
+            "1999-12-31T23:59:59",
+            "2201-01-01T00:00:00",
+            "+262143-12-31T00:00:00",
+        ] {
+            assert_eq!(local_time("t", bad).unwrap_err().field, "t", "{bad}");
+        }
+    }
+
+    #[test]
+    fn malformed_fields_are_named() {
+        let c = pb::Cheque {
+            cheque_id: "c1".into(),
+            card: "".into(),
+            local_time: "2026-11-23T12:00:00".into(),
+            identifiers: Vec::new(),
+            pin: String::new(),
+            tenders: Vec::new(),
+            cashier: String::new(),
+            lines: vec![pb::Line {
+                product: "p".into(),
+                quantity: "1".into(),
+                price: "-1".into(),
+                discount: String::new(),
+            }],
+            coupons: Vec::new(),
+            order: String::new(),
+        };
+        assert_eq!(
+            cheque(Some(c.clone()), 10).unwrap_err().field,
+            "cheque.lines[0].price"
+        );
+        let mut c2 = c.clone();
+        c2.lines[0].price = "1".into();
+        c2.lines[0].quantity = "0".into();
+        assert_eq!(
+            cheque(Some(c2), 10).unwrap_err().field,
+            "cheque.lines[0].quantity"
+        );
+        let mut c3 = c.clone();
+        c3.lines[0].price = "1".into();
+        c3.local_time = "23.11.2026".into();
+        assert_eq!(
+            cheque(Some(c3.clone()), 10).unwrap_err().field,
+            "cheque.local_time"
+        );
+        c3.local_time = "2026-11-23T12:00:00".into();
+        assert!(cheque(Some(c3), 10).is_ok());
+        assert_eq!(cheque(Some(c), 0).unwrap_err().field, "cheque.lines");
+        assert_eq!(cheque(None, 10).unwrap_err().field, "cheque");
+        assert!(op_id("x").is_err());
+    }
+}

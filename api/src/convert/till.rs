@@ -1,0 +1,232 @@
+//! What tills send, wire → domain: cheques with their lines, tenders, identifiers and
+//! coupons, refunds and offline uploads. Every field is validated and named when wrong.
+
+use super::{bad, Wire};
+use super::{
+    cheque_id, local_time, money, optional_card, optional_order, optional_pin, positive_qty,
+    profile_text, zero_or,
+};
+use crate::limits::{
+    CHEQUE_COUPONS_MAX, CHEQUE_TENDERS_MAX, COUPON_TEXT_BYTES_MAX, FAVOURITES_MAX, NAME_BYTES_MAX,
+};
+use crate::pb;
+use loyalty_core::amount::{Money, Points};
+use loyalty_core::command::{Cheque, Command, Presented, RefundLine};
+use loyalty_core::ids::*;
+use loyalty_core::model::*;
+use std::fmt::Display;
+
+/// The lines limit is enforced here too, before any allocation proportional to it.
+pub fn cheque(c: Option<pb::Cheque>, lines_max: usize) -> Wire<Cheque> {
+    let pb::Cheque {
+        cheque_id: id,
+        card,
+        local_time: at,
+        lines,
+        cashier,
+        identifiers,
+        pin,
+        tenders,
+        coupons,
+        order,
+    } = c.ok_or_else(|| bad("cheque", "missing"))?;
+    if coupons.len() > CHEQUE_COUPONS_MAX || coupons.iter().any(|c| c.len() > COUPON_TEXT_BYTES_MAX)
+    {
+        return Err(bad(
+            "cheque.coupons",
+            format!("at most {CHEQUE_COUPONS_MAX}, each at most {COUPON_TEXT_BYTES_MAX} bytes"),
+        ));
+    }
+    if lines.len() > lines_max {
+        return Err(bad(
+            "cheque.lines",
+            format!("{} lines, at most {lines_max}", lines.len()),
+        ));
+    }
+    let lines = lines
+        .into_iter()
+        .enumerate()
+        .map(
+            |(
+                i,
+                pb::Line {
+                    product,
+                    quantity,
+                    price,
+                    discount,
+                },
+            )| {
+                Ok(Line {
+                    product: ProductCode::new(&product)
+                        .map_err(|e| bad(format!("cheque.lines[{i}].product"), e))?,
+                    qty: positive_qty(format_args!("cheque.lines[{i}].quantity"), &quantity)?,
+                    price: money(format_args!("cheque.lines[{i}].price"), &price)?,
+                    local_discount: Money(zero_or(
+                        format_args!("cheque.lines[{i}].discount"),
+                        &discount,
+                    )?),
+                })
+            },
+        )
+        .collect::<Wire<Vec<_>>>()?;
+    Ok(Cheque {
+        cheque: cheque_id("cheque.cheque_id", &id)?,
+        card: optional_card("cheque.card", &card)?,
+        local_time: local_time("cheque.local_time", &at)?,
+        lines,
+        cashier: if cashier.is_empty() {
+            None
+        } else {
+            Some(CashierId::new(&cashier).map_err(|e| bad("cheque.cashier", e))?)
+        },
+        presented: presented("cheque.identifiers", identifiers)?,
+        pin: optional_pin("cheque.pin", &pin)?,
+        tenders: cheque_tenders(tenders)?,
+        coupons,
+        order: optional_order("cheque.order", &order)?,
+    })
+}
+
+/// How the money part is paid: at most 16 parts, each of a known kind.
+fn cheque_tenders(tenders: Vec<pb::Tender>) -> Wire<Vec<Tender>> {
+    if tenders.len() > CHEQUE_TENDERS_MAX {
+        return Err(bad(
+            "cheque.tenders",
+            format!("at most {CHEQUE_TENDERS_MAX}"),
+        ));
+    }
+    tenders
+        .into_iter()
+        .enumerate()
+        .map(|(i, pb::Tender { kind, amount })| {
+            Ok(Tender {
+                kind: match pb::TenderKind::try_from(kind) {
+                    Ok(pb::TenderKind::Cash) => TenderKind::Cash,
+                    Ok(pb::TenderKind::BankCard) => TenderKind::BankCard,
+                    Ok(pb::TenderKind::FastPayment) => TenderKind::FastPayment,
+                    _ => return Err(bad(format!("cheque.tenders[{i}].kind"), "unknown")),
+                },
+                amount: money(format_args!("cheque.tenders[{i}].amount"), &amount)?,
+            })
+        })
+        .collect()
+}
+
+/// Identifiers as presented: parsed by kind (an `Auto` value is only bounded here; the
+/// core works out what it is).
+pub fn presented(field: impl Display, ids: Vec<pb::Identifier>) -> Wire<Vec<Presented>> {
+    if ids.len() > 4 {
+        return Err(bad(&field, "at most 4 identifiers"));
+    }
+    ids.into_iter()
+        .enumerate()
+        .map(|(i, pb::Identifier { kind, value })| {
+            let f = || format!("{field}[{i}].value");
+            match pb::IdentifierKind::try_from(kind) {
+                Ok(pb::IdentifierKind::Barcode) => Ok(Presented::Card {
+                    number: CardNo::new(value.trim()).map_err(|e| bad(f(), e))?,
+                    via: IdKind::Barcode,
+                }),
+                Ok(pb::IdentifierKind::Magstripe) => Ok(Presented::Card {
+                    number: card_from_magstripe(&value).map_err(|e| bad(f(), e))?,
+                    via: IdKind::MagStripe,
+                }),
+                Ok(pb::IdentifierKind::Phone) => Ok(Presented::Phone(
+                    Phone::parse(&value).map_err(|e| bad(f(), e))?,
+                )),
+                Ok(pb::IdentifierKind::Qr) => {
+                    let (number, code) = loyalty_core::qr::parse(&value)
+                        .ok_or_else(|| bad(f(), "expected <card number>:<six digits>"))?;
+                    Ok(Presented::Qr { number, code })
+                }
+                Ok(pb::IdentifierKind::Auto) => {
+                    let v = profile_text(f(), &value, NAME_BYTES_MAX)?;
+                    if v.is_empty() {
+                        return Err(bad(f(), "empty"));
+                    }
+                    Ok(Presented::Auto(v))
+                }
+                _ => Err(bad(format!("{field}[{i}].kind"), "unknown identifier kind")),
+            }
+        })
+        .collect()
+}
+
+pub fn refund_lines(lines: Vec<pb::RefundLine>, lines_max: usize) -> Wire<Vec<RefundLine>> {
+    if lines.len() > lines_max {
+        return Err(bad(
+            "lines",
+            format!("{} lines, at most {lines_max}", lines.len()),
+        ));
+    }
+    lines
+        .into_iter()
+        .enumerate()
+        .map(
+            |(
+                i,
+                pb::RefundLine {
+                    line_index,
+                    quantity,
+                },
+            )| {
+                Ok(RefundLine {
+                    index: line_index,
+                    qty: positive_qty(format_args!("lines[{i}].quantity"), &quantity)?,
+                })
+            },
+        )
+        .collect()
+}
+
+/// One offline item → its operation id and command.
+pub fn offline_item(i: usize, item: pb::OfflineItem, lines_max: usize) -> Wire<(OpId, Command)> {
+    let pb::OfflineItem { operation_id, item } = item;
+    let op = OpId::parse(&operation_id).map_err(|e| bad(format!("items[{i}].operation_id"), e))?;
+    let command =
+        match item.ok_or_else(|| bad(format!("items[{i}]"), "neither purchase nor refund"))? {
+            pb::offline_item::Item::Purchase(pb::OfflinePurchase {
+                cheque: c,
+                points_paid,
+                discount,
+            }) => Command::ImportOfflinePurchase {
+                cheque: cheque(c, lines_max)
+                    .map_err(|e| bad(format!("items[{i}].{}", e.field), e.reason))?,
+                points_paid: Points(zero_or(
+                    format_args!("items[{i}].points_paid"),
+                    &points_paid,
+                )?),
+                local_discount: Money(zero_or(format_args!("items[{i}].discount"), &discount)?),
+            },
+            pb::offline_item::Item::Refund(pb::RefundRequest {
+                operation_id: _,
+                refund_cheque_id,
+                purchase_cheque_id,
+                lines,
+            }) => Command::Refund {
+                refund: cheque_id(
+                    format_args!("items[{i}].refund_cheque_id"),
+                    &refund_cheque_id,
+                )?,
+                purchase: cheque_id(
+                    format_args!("items[{i}].purchase_cheque_id"),
+                    &purchase_cheque_id,
+                )?,
+                lines: refund_lines(lines, lines_max)
+                    .map_err(|e| bad(format!("items[{i}].{}", e.field), e.reason))?,
+            },
+        };
+    Ok((op, command))
+}
+
+/// Favourite goods: at most 10 product codes or barcodes.
+pub fn favourites(products: Vec<String>) -> Wire<Vec<ProductCode>> {
+    if products.len() > FAVOURITES_MAX {
+        return Err(bad("products", format!("at most {FAVOURITES_MAX}")));
+    }
+    products
+        .iter()
+        .enumerate()
+        .map(|(i, p)| ProductCode::new(p).map_err(|e| bad(format!("products[{i}]"), e)))
+        .collect()
+}
