@@ -1,0 +1,647 @@
+//! The purchase life cycle at an online till: calculate, pay with points, register, confirm, cancel, and replays of the same operation.
+
+use super::*;
+
+const CASES: &[Case] = &[
+    Case {
+        name: "hold on an activated card",
+        given: nothing,
+        when: |_| pay(POS, Some(GOLD), "10"),
+        then: Code::Ok,
+    },
+    Case {
+        name: "issued card may not redeem",
+        given: nothing,
+        when: |_| pay(POS, Some(ISSUED), "1"),
+        then: Code::CardNotActivated,
+    },
+    Case {
+        name: "prepared card may not redeem",
+        given: nothing,
+        when: |_| pay(POS, Some(PREPARED), "1"),
+        then: Code::CardNotActivated,
+    },
+    Case {
+        name: "blocked card",
+        given: nothing,
+        when: |_| pay(POS, Some(BLOCKED), "1"),
+        then: Code::CardBlocked,
+    },
+    Case {
+        name: "unknown card",
+        given: nothing,
+        when: |_| pay(POS, Some("1234567"), "1"),
+        then: Code::CardUnknown,
+    },
+    Case {
+        name: "points need a card",
+        given: nothing,
+        when: |_| pay(POS, None, "1"),
+        then: Code::CardRequired,
+    },
+    Case {
+        name: "more than spendable",
+        given: nothing,
+        when: |_| pay(POS, Some(EMPTY), "1"),
+        then: Code::InsufficientPoints,
+    },
+    Case {
+        name: "more than the cheque allows",
+        given: nothing,
+        when: |_| pay(POS, Some(GOLD), "45.01"),
+        then: Code::RedeemLimitExceeded,
+    },
+    Case {
+        name: "exactly the cheque's limit",
+        given: nothing,
+        when: |_| pay(POS, Some(GOLD), "45"),
+        then: Code::Ok,
+    },
+    Case {
+        name: "zero points",
+        given: nothing,
+        when: |_| pay(POS, Some(GOLD), "0"),
+        then: Code::AmountInvalid,
+    },
+    Case {
+        name: "disabled cashbox",
+        given: nothing,
+        when: |_| pay(DISABLED, Some(GOLD), "1"),
+        then: Code::CashboxDisabled,
+    },
+    Case {
+        name: "unregistered cashbox",
+        given: nothing,
+        when: |_| pay(CashboxId(99), Some(GOLD), "1"),
+        then: Code::CashboxUnknown,
+    },
+    Case {
+        name: "a second hold on one cheque",
+        given: held,
+        when: |_| pay(POS, Some(GOLD), "1"),
+        then: Code::PurchaseWrongState,
+    },
+    Case {
+        name: "admin may not ring up cheques",
+        given: nothing,
+        when: |_| {
+            (
+                operator(),
+                Command::Confirm {
+                    cheque: cheque_id("c1"),
+                },
+            )
+        },
+        then: Code::Forbidden,
+    },
+    Case {
+        name: "confirm before register",
+        given: held,
+        when: |_| {
+            cash(
+                POS,
+                Command::Confirm {
+                    cheque: cheque_id("c1"),
+                },
+            )
+        },
+        then: Code::PurchaseWrongState,
+    },
+    Case {
+        name: "confirm unknown purchase",
+        given: nothing,
+        when: |_| {
+            cash(
+                POS,
+                Command::Confirm {
+                    cheque: cheque_id("c1"),
+                },
+            )
+        },
+        then: Code::PurchaseUnknown,
+    },
+    Case {
+        name: "confirm registered",
+        given: registered,
+        when: |_| {
+            cash(
+                POS,
+                Command::Confirm {
+                    cheque: cheque_id("c1"),
+                },
+            )
+        },
+        then: Code::Ok,
+    },
+    Case {
+        name: "double confirm",
+        given: confirmed,
+        when: |_| {
+            cash(
+                POS,
+                Command::Confirm {
+                    cheque: cheque_id("c1"),
+                },
+            )
+        },
+        then: Code::PurchaseWrongState,
+    },
+    Case {
+        name: "confirm after expiry",
+        given: |w| {
+            registered(w);
+            w.now = w.now.plus_secs(w.program.hold_lifetime_secs);
+        },
+        when: |_| {
+            cash(
+                POS,
+                Command::Confirm {
+                    cheque: cheque_id("c1"),
+                },
+            )
+        },
+        then: Code::HoldExpired,
+    },
+    Case {
+        name: "register after the hold expired",
+        given: |w| {
+            held(w);
+            w.now = w.now.plus_secs(w.program.hold_lifetime_secs);
+        },
+        when: |_| {
+            cash(
+                POS,
+                Command::RegisterPurchase {
+                    cheque: milk(Some(GOLD), "c1"),
+                },
+            )
+        },
+        then: Code::HoldExpired,
+    },
+    Case {
+        name: "confirm after the sweep expired it",
+        given: |w| {
+            registered(w);
+            w.now = w.now.plus_secs(w.program.hold_lifetime_secs);
+            assert_eq!(w.run(Actor::System, Command::ExpireHolds).events.len(), 1);
+        },
+        when: |_| {
+            cash(
+                POS,
+                Command::Confirm {
+                    cheque: cheque_id("c1"),
+                },
+            )
+        },
+        then: Code::PurchaseWrongState,
+    },
+    Case {
+        name: "cancel a hold",
+        given: held,
+        when: |_| {
+            cash(
+                POS,
+                Command::Cancel {
+                    cheque: cheque_id("c1"),
+                },
+            )
+        },
+        then: Code::Ok,
+    },
+    Case {
+        name: "cancel confirmed",
+        given: confirmed,
+        when: |_| {
+            cash(
+                POS,
+                Command::Cancel {
+                    cheque: cheque_id("c1"),
+                },
+            )
+        },
+        then: Code::PurchaseWrongState,
+    },
+    Case {
+        name: "another cashbox's purchase is invisible",
+        given: registered,
+        when: |_| {
+            cash(
+                POS2,
+                Command::Confirm {
+                    cheque: cheque_id("c1"),
+                },
+            )
+        },
+        then: Code::PurchaseUnknown,
+    },
+    Case {
+        name: "register with another card than the hold",
+        given: held,
+        when: |_| {
+            cash(
+                POS,
+                Command::RegisterPurchase {
+                    cheque: milk(Some(EMPTY), "c1"),
+                },
+            )
+        },
+        then: Code::CardMismatch,
+    },
+    Case {
+        name: "register a cheque without card",
+        given: nothing,
+        when: |_| {
+            cash(
+                POS,
+                Command::RegisterPurchase {
+                    cheque: milk(None, "c9"),
+                },
+            )
+        },
+        then: Code::Ok,
+    },
+    Case {
+        name: "register with a blocked card",
+        given: nothing,
+        when: |_| {
+            cash(
+                POS,
+                Command::RegisterPurchase {
+                    cheque: milk(Some(BLOCKED), "c9"),
+                },
+            )
+        },
+        then: Code::CardBlocked,
+    },
+    Case {
+        name: "register with a prepared card accrues",
+        given: nothing,
+        when: |_| {
+            cash(
+                POS,
+                Command::RegisterPurchase {
+                    cheque: milk(Some(PREPARED), "c9"),
+                },
+            )
+        },
+        then: Code::Ok,
+    },
+    Case {
+        name: "empty cheque",
+        given: nothing,
+        when: |_| {
+            cash(
+                POS,
+                Command::RegisterPurchase {
+                    cheque: World::cheque(Some(GOLD), "c9", &[]),
+                },
+            )
+        },
+        then: Code::EmptyCheque,
+    },
+    Case {
+        name: "too many lines",
+        given: nothing,
+        when: |w| {
+            cash(
+                POS,
+                Command::RegisterPurchase {
+                    cheque: World::cheque(
+                        Some(GOLD),
+                        "c9",
+                        &vec![("milk", "1", "1"); w.program.lines_per_cheque_max + 1],
+                    ),
+                },
+            )
+        },
+        then: Code::TooManyLines,
+    },
+    Case {
+        name: "a replaced card is refused",
+        given: |w| w.admin_ok(replace(GOLD, NEW_CARD).1),
+        when: |_| pay(POS, Some(GOLD), "1"),
+        then: Code::CardReplaced,
+    },
+    Case {
+        name: "a blocked account blocks all its cards",
+        given: |w| {
+            w.admin_ok(replace(GOLD, NEW_CARD).1);
+            w.admin_ok(Command::SetAccountBlocked {
+                card: card(NEW_CARD),
+                blocked: true,
+            });
+        },
+        when: |_| pay(POS, Some(NEW_CARD), "1"),
+        then: Code::AccountBlocked,
+    },
+    Case {
+        name: "tenders that do not add up to what is left to pay",
+        given: nothing,
+        when: |_| {
+            let mut c = World::cheque(Some(GOLD), "t1", &[("bread", "1", "100")]);
+            c.tenders = vec![
+                tender(TenderKind::BankCard, "60"),
+                tender(TenderKind::Cash, "30"),
+            ];
+            cash(KIOSK, Command::RegisterPurchase { cheque: c })
+        },
+        then: Code::AmountInvalid,
+    },
+];
+
+#[test]
+fn rule_table() {
+    {
+        for case in CASES {
+            {
+                check(case);
+            }
+        }
+    }
+}
+
+#[test]
+fn same_operation_id_with_other_content_conflicts_and_same_content_replays() {
+    let mut w = World::new();
+    let req = Request {
+        op: OpId(1 << 102),
+        actor: Actor::Cashbox(POS),
+        command: Command::PayWithBonus {
+            cheque: milk(Some(GOLD), "c1"),
+            points: pts("10"),
+        },
+    };
+    let first = w.run_req(&req);
+    assert!(first.reply.is_ok());
+    let again = w.run_req(&req);
+    assert!(again.replayed && again.events.is_empty());
+    assert_eq!(again.reply, first.reply);
+    let other = Request {
+        command: Command::PayWithBonus {
+            cheque: milk(Some(GOLD), "c1"),
+            points: pts("11"),
+        },
+        ..req.clone()
+    };
+    let before = w.state.projection.clone();
+    let conflict = w.run_req(&other);
+    assert_eq!(conflict.reply.code, Code::OperationConflict);
+    assert_eq!(w.state.projection, before);
+    // A refusal is recorded too: replaying it gives the same refusal even if the state changed.
+    let refused = Request {
+        op: OpId(1 << 103),
+        actor: Actor::Cashbox(POS),
+        command: Command::Confirm {
+            cheque: cheque_id("c1"),
+        },
+    };
+    assert_eq!(w.run_req(&refused).reply.code, Code::PurchaseWrongState);
+    assert!(w
+        .cash(
+            POS,
+            Command::RegisterPurchase {
+                cheque: milk(Some(GOLD), "c1")
+            }
+        )
+        .is_ok());
+    assert_eq!(w.run_req(&refused).reply.code, Code::PurchaseWrongState);
+}
+
+#[test]
+fn purchase_with_points_from_calculation_to_refund() {
+    let mut w = World::new();
+    // Given GOLD has 100 points and milk (dairy) is 10% off with 5% accrual.
+    let cheque = World::cheque(
+        Some(GOLD),
+        "c1",
+        &[("milk", "2", "50"), ("bread", "1", "20")],
+    );
+    let calc = calculate(&w.state, &w.program, POS, &cheque, w.now);
+    assert!(calc.is_ok());
+    let t = calc.totals.unwrap();
+    assert_eq!((t.amount, t.discount), (Money(12000), Money(1000)));
+    assert_eq!(t.redeem_max, pts("55")); // 50% of (90 + 20)
+    assert_eq!(t.accrual, pts("5.5")); // 5% of 110
+    assert_eq!(calc.balance.unwrap().balance, pts("100"));
+    assert_eq!(calc.holder.as_ref().unwrap().masked_card, "*********0017");
+    // When the customer pays 11 points, then they are held.
+    let hold = w.cash(
+        POS,
+        Command::PayWithBonus {
+            cheque: cheque.clone(),
+            points: pts("11"),
+        },
+    );
+    assert!(hold.is_ok(), "{}", hold.message);
+    assert_eq!(
+        hold.balance.unwrap(),
+        BalanceInfo {
+            balance: pts("100"),
+            held: pts("11"),
+            spendable: pts("89")
+        }
+    );
+    // Paid points are split in proportion to the caps 45 : 10.
+    assert_eq!(
+        hold.lines.iter().map(|l| l.paid).collect::<Vec<_>>(),
+        vec![pts("9"), pts("2")]
+    );
+    let reg = w.cash(POS, Command::RegisterPurchase { cheque });
+    assert_eq!(reg.totals.unwrap().accrual, pts("4.95")); // 5% of (81 + 18) = 4.95
+    let conf = w.cash(
+        POS,
+        Command::Confirm {
+            cheque: cheque_id("c1"),
+        },
+    );
+    assert_eq!(
+        conf.balance.unwrap(),
+        BalanceInfo {
+            balance: pts("93.95"),
+            held: Points::ZERO,
+            spendable: pts("93.95")
+        }
+    );
+    // Refund one of the two milks: half of that line's paid points back, half its accrual taken.
+    let r = w.cash(
+        POS,
+        Command::Refund {
+            refund: cheque_id("r1"),
+            purchase: cheque_id("c1"),
+            lines: vec![RefundLine {
+                index: 0,
+                qty: Qty(1000),
+            }],
+        },
+    );
+    let s = r.refund.unwrap();
+    assert_eq!(
+        (s.money_returned, s.points_returned, s.accrual_reversed),
+        (Money(4500), pts("4.5"), pts("2.03"))
+    );
+    assert_eq!(w.balance(GOLD), pts("96.42"));
+    // The rest of the cheque: totals end exactly at the purchase.
+    let r2 = w.cash(
+        POS,
+        Command::Refund {
+            refund: cheque_id("r2"),
+            purchase: cheque_id("c1"),
+            lines: vec![
+                RefundLine {
+                    index: 0,
+                    qty: Qty(1000),
+                },
+                RefundLine {
+                    index: 1,
+                    qty: Qty(1000),
+                },
+            ],
+        },
+    );
+    assert!(r2.is_ok());
+    let p = w
+        .state
+        .purchase(&PurchaseKey {
+            cashbox: POS,
+            cheque: cheque_id("c1"),
+        })
+        .unwrap();
+    assert_eq!(
+        (p.refunded_money, p.points_returned, p.accrual_reversed),
+        (Money(11000), pts("11"), pts("4.95"))
+    );
+    assert_eq!(w.balance(GOLD), pts("100"));
+}
+
+#[test]
+fn offers_follow_the_cashbox_local_time_and_minimal_prices() {
+    let w = World::new();
+    let at = |h: u32, lines: &[(&str, &str, &str)]| {
+        let mut c = World::cheque(Some(GOLD), "c", lines);
+        c.local_time = local(h);
+        calculate(&w.state, &w.program, POS, &c, w.now)
+    };
+    // Wine earns 20% in the evening, 5% at noon; its minimal price caps points at 10.
+    assert_eq!(
+        at(19, &[("wine", "1", "100")]).totals.unwrap().accrual,
+        pts("20")
+    );
+    let noon = at(12, &[("wine", "1", "100")]).totals.unwrap();
+    assert_eq!((noon.accrual, noon.redeem_max), (pts("5"), pts("10")));
+    // After hours nothing applies; promotional lines get no discount.
+    let late = at(23, &[("milk", "1", "100")]).totals.unwrap();
+    assert_eq!((late.discount, late.accrual), (Money::ZERO, Points::ZERO));
+    assert_eq!(
+        at(12, &[("promo", "1", "100")]).totals.unwrap().discount,
+        Money::ZERO
+    );
+    // Products are found by barcode too.
+    assert_eq!(
+        at(12, &[("46milk", "1", "100")]).totals.unwrap().discount,
+        Money(1000)
+    );
+    // Without a card: discounts, no accrual, nothing redeemable, no balance.
+    let mut anon = World::cheque(None, "c", &[("milk", "1", "100")]);
+    anon.local_time = local(12);
+    let r = calculate(&w.state, &w.program, POS, &anon, w.now);
+    let t = r.totals.unwrap();
+    assert_eq!(
+        (t.discount, t.accrual, t.redeem_max),
+        (Money(1000), Points::ZERO, Points::ZERO)
+    );
+    assert!(r.balance.is_none());
+    // Blocked card: refused, nothing calculated.
+    let blocked = calculate(
+        &w.state,
+        &w.program,
+        POS,
+        &World::cheque(Some(BLOCKED), "c", &[("milk", "1", "1")]),
+        w.now,
+    );
+    assert_eq!(
+        (blocked.code, blocked.message.as_str(), blocked.totals),
+        (Code::CardBlocked, "card is blocked: *********0048", None)
+    );
+    // Issued card: accrues, may not redeem.
+    let issued = calculate(
+        &w.state,
+        &w.program,
+        POS,
+        &World::cheque(Some(ISSUED), "c", &[("bread", "1", "100")]),
+        w.now,
+    );
+    assert_eq!(issued.totals.unwrap().redeem_max, Points::ZERO);
+}
+
+#[test]
+fn queries_answer_without_changing_anything() {
+    let mut w = World::new();
+    let req = Request {
+        op: OpId(1 << 100),
+        actor: Actor::Cashbox(POS),
+        command: Command::RegisterPurchase {
+            cheque: milk(Some(GOLD), "q"),
+        },
+    };
+    let original = w.run_req(&req).reply;
+    let before = w.state.projection.clone();
+    assert_eq!(
+        operation_status(&w.state, Actor::Cashbox(POS), OpId(1 << 100))
+            .unwrap()
+            .reply,
+        original
+    );
+    assert!(operation_status(&w.state, Actor::Cashbox(POS2), OpId(1 << 100)).is_none());
+    assert!(operation_status(&w.state, Actor::Cashbox(POS), OpId(1 << 101)).is_none());
+    assert_eq!(
+        balance(&w.state, POS, Some(&card(GOLD)), &[], w.now)
+            .balance
+            .unwrap()
+            .balance,
+        pts("100")
+    );
+    assert_eq!(
+        balance(&w.state, POS, Some(&card(BLOCKED)), &[], w.now).code,
+        Code::CardBlocked
+    );
+    assert_eq!(
+        balance(&w.state, DISABLED, Some(&card(GOLD)), &[], w.now).code,
+        Code::CashboxDisabled
+    );
+    assert_eq!(w.state.projection, before);
+}
+
+#[test]
+fn mixed_tender_at_a_kiosk_is_recorded_with_the_purchase() {
+    let mut w = World::new();
+    // 100.00 of bread: 30 points held, the rest by two bank cards and a fast-payment QR.
+    let mut c = World::cheque(Some(GOLD), "k1", &[("bread", "1", "100")]);
+    let paid = w.run(
+        Actor::Cashbox(KIOSK),
+        Command::PayWithBonus {
+            cheque: c.clone(),
+            points: pts("30"),
+        },
+    );
+    assert!(paid.reply.is_ok(), "{}", paid.reply.message);
+    c.tenders = vec![
+        tender(TenderKind::BankCard, "40"),
+        tender(TenderKind::BankCard, "20"),
+        tender(TenderKind::FastPayment, "10"),
+    ];
+    let registered = w.cash(KIOSK, Command::RegisterPurchase { cheque: c.clone() });
+    assert!(registered.is_ok(), "{}", registered.message);
+    let key = PurchaseKey {
+        cashbox: KIOSK,
+        cheque: cheque_id("k1"),
+    };
+    assert_eq!(w.state.purchase(&key).unwrap().tenders, c.tenders);
+    assert!(w
+        .cash(
+            KIOSK,
+            Command::Confirm {
+                cheque: cheque_id("k1")
+            }
+        )
+        .is_ok());
+}
