@@ -266,7 +266,10 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .map_err(|e| ServeError::Config(e.to_string()))?;
-    let metrics = Arc::new(crate::metrics::Metrics::default());
+    let metrics = Arc::new(crate::metrics::Metrics::new(
+        engine.clone(),
+        relay_stats.clone(),
+    ));
     let metrics_task = match &config.metrics_listen {
         Some(addr) => {
             let l = TcpListener::bind(addr).await?;
@@ -274,8 +277,6 @@ pub async fn serve(
             Some(tokio::spawn(crate::metrics::serve(
                 l,
                 metrics.clone(),
-                engine.clone(),
-                relay_stats.clone(),
                 shutdown.clone(),
             )))
         }
