@@ -4,11 +4,9 @@
 //! that add up exactly).
 
 use crate::fixture::*;
-use crate::properties::check_invariants;
 use loyalty_core::amount::*;
 use loyalty_core::command::*;
-use loyalty_core::decide::{calculate, fetch_order};
-use loyalty_core::event::Event;
+use loyalty_core::decide::calculate;
 use loyalty_core::ids::*;
 use loyalty_core::model::*;
 use loyalty_core::outcome::*;
@@ -16,15 +14,15 @@ use loyalty_core::pricing::{price, Grants};
 use loyalty_core::state::*;
 use proptest::prelude::*;
 
-fn pct(s: &str) -> Rate {
+pub(crate) fn pct(s: &str) -> Rate {
     Rate::Percent(Percent::parse(s).unwrap())
 }
 
-fn money(s: &str) -> Money {
+pub(crate) fn money(s: &str) -> Money {
     Money::parse(s).unwrap()
 }
 
-fn all_day(id: u32, effect: OfferEffect) -> Offer {
+pub(crate) fn all_day(id: u32, effect: OfferEffect) -> Offer {
     Offer::new(
         OfferId(id),
         effect,
@@ -34,13 +32,13 @@ fn all_day(id: u32, effect: OfferEffect) -> Offer {
     )
 }
 
-fn groups(g: &[&str]) -> OfferScope {
+pub(crate) fn groups(g: &[&str]) -> OfferScope {
     OfferScope::Groups(g.iter().map(|g| GroupCode::new(g).unwrap()).collect())
 }
 
 /// The fixture without its standing offers, plus kefir in a subgroup of dairy and coupon
 /// series 1 (single use) and 2 (unlimited).
-fn bare() -> World {
+pub(crate) fn bare() -> World {
     let mut w = World::new();
     for id in [1, 2, 3] {
         let mut o = w.state.projection.offers[&OfferId(id)].clone();
@@ -61,7 +59,7 @@ fn bare() -> World {
     w
 }
 
-struct Case {
+pub(crate) struct Case {
     name: &'static str,
     offers: Vec<Offer>,
     /// Card, hour of the cheque's local time, lines (product, qty, price).
@@ -73,21 +71,21 @@ struct Case {
     then: &'static [(&'static str, &'static str)],
 }
 
-fn discount(id: u32, rate: Rate) -> Offer {
+pub(crate) fn discount(id: u32, rate: Rate) -> Offer {
     all_day(id, OfferEffect::Discount(rate))
 }
 
-fn accrual(id: u32, rate: Rate) -> Offer {
+pub(crate) fn accrual(id: u32, rate: Rate) -> Offer {
     all_day(id, OfferEffect::Accrual(rate))
 }
 
-fn when(o: Offer, f: impl FnOnce(&mut Conditions)) -> Offer {
+pub(crate) fn when(o: Offer, f: impl FnOnce(&mut Conditions)) -> Offer {
     let mut o = o;
     f(&mut o.when);
     o
 }
 
-fn hm(h: u32, m: u32) -> chrono::NaiveTime {
+pub(crate) fn hm(h: u32, m: u32) -> chrono::NaiveTime {
     chrono::NaiveTime::from_hms_opt(h, m, 0).unwrap()
 }
 
@@ -542,549 +540,8 @@ fn messages_are_rendered_with_the_cheques_figures() {
         .any(|m| m.to == MessageTo::Cashier && m.text == "Offer the wine of the week"));
 }
 
-fn coupon_offer(w: &mut World, series: u32) {
-    w.admin_ok(Command::UpsertOffer {
-        offer: when(discount(60, pct("10")), |c| {
-            c.coupon = Some(CouponSeriesId(series))
-        }),
-    });
-}
-
-fn issue(w: &mut World, series: u32, code: &str, card_no: Option<&str>, until: u32) {
-    w.admin_ok(Command::IssueCoupons {
-        series: CouponSeriesId(series),
-        codes: vec![CouponCode::new(code).unwrap()],
-        card: card_no.map(card),
-        expires: local(until),
-    });
-}
-
-fn register(w: &mut World, card_no: Option<&str>, id: &str, coupons: &[&str]) -> Reply {
-    let mut c = World::cheque(card_no, id, &[("bread", "1", "100")]);
-    c.coupons = coupons.iter().map(|s| s.to_string()).collect();
-    w.cash(POS, Command::RegisterPurchase { cheque: c })
-}
-
-fn notes(r: &Reply) -> Vec<String> {
-    r.messages
-        .iter()
-        .filter(|m| m.to == MessageTo::Cashier)
-        .map(|m| m.text.clone())
-        .collect()
-}
-
-#[test]
-fn coupons_are_used_once_and_never_fail_the_cheque() {
-    let mut w = bare();
-    coupon_offer(&mut w, 1);
-    issue(&mut w, 1, "ONCE-1", None, 23);
-    issue(&mut w, 1, "ANNAS-1", Some(EMPTY), 23);
-    issue(&mut w, 1, "OLD-1", None, 10);
-    // Used by the first purchase: discounted, recorded.
-    let r = register(&mut w, Some(GOLD), "c1", &["ONCE-1"]);
-    assert_eq!(r.totals.unwrap().discount, money("10"));
-    assert_eq!(r.coupons_used, vec![CouponCode::new("ONCE-1").unwrap()]);
-    // A second purchase: the coupon is used up, the cheque goes through at full price.
-    let r = register(&mut w, Some(GOLD), "c2", &["ONCE-1"]);
-    assert!(r.is_ok());
-    assert_eq!(r.totals.unwrap().discount, Money::ZERO);
-    assert_eq!(notes(&r), ["coupon ONCE-1: already used"]);
-    // Cancelling the first purchase gives the use back.
-    assert!(w
-        .cash(
-            POS,
-            Command::Cancel {
-                cheque: cheque_id("c1")
-            }
-        )
-        .is_ok());
-    let r = register(&mut w, Some(GOLD), "c3", &["ONCE-1"]);
-    assert_eq!(r.totals.unwrap().discount, money("10"));
-    // Unknown, garbled, expired, another customer's, without a card: notes, no failure.
-    for (card_no, shown, note) in [
-        (Some(GOLD), "NOPE-1", "coupon NOPE-1: unknown coupon"),
-        (
-            Some(GOLD),
-            "bad code!",
-            "coupon bad code!: not a coupon code",
-        ),
-        (Some(GOLD), "OLD-1", "coupon OLD-1: expired"),
-        (
-            Some(GOLD),
-            "ANNAS-1",
-            "coupon ANNAS-1: belongs to another customer",
-        ),
-        (None, "ANNAS-1", "coupon ANNAS-1: needs the customer's card"),
-    ] {
-        let id = format!("n-{}-{}", shown.replace(' ', "_"), card_no.is_some());
-        let r = register(&mut w, card_no, &id, &[shown]);
-        assert!(r.is_ok(), "{shown}: {}", r.message);
-        assert_eq!(notes(&r), [note]);
-        assert_eq!(r.totals.unwrap().discount, Money::ZERO);
-    }
-    // The owner may use their own coupon.
-    let r = register(&mut w, Some(EMPTY), "own", &["ANNAS-1"]);
-    assert_eq!(r.totals.unwrap().discount, money("10"));
-    check_invariants(&w);
-}
-
-#[test]
-fn offline_cheques_ignore_coupons() {
-    let mut w = bare();
-    // An accrual that needs a coupon: an offline cheque showing one gets nothing from it
-    // and uses nothing.
-    w.admin_ok(Command::UpsertOffer {
-        offer: when(accrual(62, pct("20")), |c| {
-            c.coupon = Some(CouponSeriesId(2))
-        }),
-    });
-    issue(&mut w, 2, "OFF-1", None, 23);
-    let mut c = World::cheque(Some(GOLD), "off", &[("bread", "1", "100")]);
-    c.coupons = vec!["OFF-1".into()];
-    let r = w.cash(
-        POS,
-        Command::ImportOfflinePurchase {
-            cheque: c,
-            points_paid: Points::ZERO,
-            local_discount: Money::ZERO,
-        },
-    );
-    assert!(r.is_ok(), "{}", r.message);
-    assert_eq!(r.totals.unwrap().accrual, Points::ZERO);
-    assert!(r.coupons_used.is_empty() && r.messages.is_empty());
-    assert_eq!(
-        w.state
-            .coupon(&CouponCode::new("OFF-1").unwrap())
-            .unwrap()
-            .used,
-        0
-    );
-    check_invariants(&w);
-}
-
-#[test]
-fn unlimited_coupons_and_coupons_no_offer_asks_for() {
-    let mut w = bare();
-    coupon_offer(&mut w, 2);
-    issue(&mut w, 2, "123456", None, 23);
-    issue(&mut w, 1, "IDLE-1", None, 23);
-    for id in ["u1", "u2", "u3"] {
-        // Read from a magnetic stripe (track 2).
-        let r = register(&mut w, Some(GOLD), id, &[";123456=0000?"]);
-        assert_eq!(r.totals.unwrap().discount, money("10"), "{id}");
-    }
-    let r = register(&mut w, Some(GOLD), "idle", &["IDLE-1"]);
-    assert_eq!(notes(&r), ["coupon IDLE-1: no offer for this cheque"]);
-    assert!(r.coupons_used.is_empty());
-    assert_eq!(
-        w.state
-            .coupon(&CouponCode::new("IDLE-1").unwrap())
-            .unwrap()
-            .used,
-        0
-    );
-    check_invariants(&w);
-}
-
-#[test]
-fn offers_issue_coupons_that_a_later_purchase_can_use() {
-    let mut w = bare();
-    w.admin_ok(Command::UpsertOffer {
-        offer: when(
-            all_day(70, OfferEffect::IssueCoupon(CouponSeriesId(1))),
-            |c| c.min_total = money("100"),
-        ),
-    });
-    coupon_offer(&mut w, 1);
-    // The preview announces it; the registration issues it to the customer's account.
-    let c = World::cheque(Some(GOLD), "i1", &[("bread", "1", "150")]);
-    let preview = calculate(&w.state, &w.program, POS, &c, w.now);
-    assert_eq!(notes(&preview), ["the purchase earns a coupon: series 1"]);
-    let r = w.cash(POS, Command::RegisterPurchase { cheque: c.clone() });
-    assert_eq!(r.coupons_issued.len(), 1);
-    let issued = r.coupons_issued[0].clone();
-    assert_eq!(issued.code.as_str().len(), 12);
-    assert_eq!(issued.expires, local(12) + chrono::Duration::days(30));
-    let coupon = w.state.coupon(&issued.code).unwrap();
-    assert_eq!(coupon.account, Some(w.account(GOLD).id));
-    // Only its owner may use it, once.
-    let r = register(&mut w, Some(EMPTY), "i2", &[issued.code.as_str()]);
-    assert_eq!(
-        notes(&r),
-        [format!(
-            "coupon {}: belongs to another customer",
-            issued.code
-        )]
-    );
-    let r = register(&mut w, Some(GOLD), "i3", &[issued.code.as_str()]);
-    assert_eq!(r.coupons_used, vec![issued.code.clone()]);
-    // Cancelling the purchase that issued it withdraws it.
-    assert!(w
-        .cash(
-            POS,
-            Command::Cancel {
-                cheque: cheque_id("i3")
-            }
-        )
-        .is_ok());
-    assert!(w
-        .cash(
-            POS,
-            Command::Cancel {
-                cheque: cheque_id("i1")
-            }
-        )
-        .is_ok());
-    let r = register(&mut w, Some(GOLD), "i4", &[issued.code.as_str()]);
-    assert_eq!(notes(&r), [format!("coupon {}: withdrawn", issued.code)]);
-    check_invariants(&w);
-}
-
-#[test]
-fn coupon_administration_refuses_what_is_wrong() {
-    let mut w = bare();
-    let run = |w: &mut World, c: Command| w.run(operator(), c).reply.code;
-    let issue = |series: u32, codes: &[&str]| Command::IssueCoupons {
-        series: CouponSeriesId(series),
-        codes: codes.iter().map(|c| CouponCode::new(c).unwrap()).collect(),
-        card: None,
-        expires: local(23),
-    };
-    assert_eq!(run(&mut w, issue(9, &["X-1"])), Code::CouponSeriesUnknown);
-    assert_eq!(run(&mut w, issue(1, &["X-1", "X-1"])), Code::CouponExists);
-    assert_eq!(run(&mut w, issue(1, &["X-1"])), Code::Ok);
-    assert_eq!(run(&mut w, issue(1, &["X-2", "X-1"])), Code::CouponExists);
-    // For one customer: a card the engine knows, not a number merely in a card range.
-    w.admin_ok(Command::SetCardRange {
-        range: CardRange {
-            prefix: "2990".into(),
-            length: 13,
-            check: CheckDigit::None,
-            card_type: "Stand".into(),
-        },
-        active: true,
-    });
-    let for_card = |n: &str| Command::IssueCoupons {
-        series: CouponSeriesId(1),
-        codes: vec![CouponCode::new("X-3").unwrap()],
-        card: Some(card(n)),
-        expires: local(23),
-    };
-    assert_eq!(run(&mut w, for_card("2990000000001")), Code::CardUnknown);
-    assert_eq!(run(&mut w, for_card(GOLD)), Code::Ok);
-    let bound = w.state.coupon(&CouponCode::new("X-3").unwrap()).unwrap();
-    assert_eq!(bound.account, Some(w.account(GOLD).id));
-    assert!(w.state.coupon(&CouponCode::new("X-2").unwrap()).is_none());
-    // Offers naming series that do not exist, or malformed ones, are refused.
-    let bad = [
-        when(discount(80, pct("5")), |c| {
-            c.coupon = Some(CouponSeriesId(9))
-        }),
-        all_day(81, OfferEffect::IssueCoupon(CouponSeriesId(9))),
-    ];
-    for o in bad {
-        assert_eq!(
-            run(&mut w, Command::UpsertOffer { offer: o }),
-            Code::CouponSeriesUnknown
-        );
-    }
-    let invalid = [
-        discount(82, Rate::Total(0)),
-        accrual(83, Rate::PerLine(-5)),
-        when(discount(84, pct("5")), |c| {
-            c.hours = Some((hm(9, 0), hm(9, 0)))
-        }),
-        when(discount(85, pct("5")), |c| c.weekdays = 0x80),
-        Offer {
-            scope: OfferScope::Groups(Vec::new()),
-            ..discount(86, pct("5"))
-        },
-        all_day(
-            87,
-            OfferEffect::Message {
-                to: MessageTo::Cashier,
-                template: " ".into(),
-            },
-        ),
-    ];
-    for o in invalid {
-        let id = o.id;
-        assert_eq!(
-            run(&mut w, Command::UpsertOffer { offer: o }),
-            Code::OfferInvalid,
-            "{id:?}"
-        );
-    }
-}
-
-fn order_lines() -> Vec<OrderLine> {
-    vec![
-        OrderLine {
-            product: ProductCode::new("bread").unwrap(),
-            qty: Qty(2000),
-            price: money("100"),
-            discount: money("20"),
-        },
-        OrderLine {
-            product: ProductCode::new("milk").unwrap(),
-            qty: Qty(1000),
-            price: money("50"),
-            discount: Money::ZERO,
-        },
-    ]
-}
-
-fn order(w: &mut World, number: &str, points: &str) -> Code {
-    w.run(
-        operator(),
-        Command::CreateOrder {
-            number: OrderNo::new(number).unwrap(),
-            card: card(GOLD),
-            lines: order_lines(),
-            points: pts(points),
-        },
-    )
-    .reply
-    .code
-}
-
-fn pickup_cheque(number: &str, id: &str, card_no: Option<&str>) -> Cheque {
-    let mut c = World::cheque(card_no, id, &[("bread", "2", "100"), ("milk", "1", "50")]);
-    c.order = Some(OrderNo::new(number).unwrap());
-    c
-}
-
-#[test]
-fn orders_are_picked_up_as_promised() {
-    let mut w = bare();
-    w.admin_ok(Command::UpsertOffer {
-        offer: accrual(51, pct("10")),
-    });
-    // A generous discount offer does not apply to an order: its promise does.
-    w.admin_ok(Command::UpsertOffer {
-        offer: discount(52, pct("50")),
-    });
-    assert_eq!(order(&mut w, "WEB-1", "231"), Code::RedeemLimitExceeded);
-    assert_eq!(order(&mut w, "WEB-1", "150"), Code::InsufficientPoints);
-    assert_eq!(order(&mut w, "WEB-1", "30"), Code::Ok);
-    assert_eq!(order(&mut w, "WEB-1", "30"), Code::OrderExists);
-    assert_eq!(w.account(GOLD).held, pts("30"));
-    // The till fetches it: lines at the promised discount, the reserved points, accrual
-    // on the money part.
-    let number = OrderNo::new("WEB-1").unwrap();
-    let f = fetch_order(&w.state, &w.program, POS, &number, local(12), w.now);
-    assert!(f.is_ok(), "{}", f.message);
-    assert_eq!(f.order_status, Some(OrderStatus::Open));
-    let t = f.totals.unwrap();
-    assert_eq!(
-        (t.amount, t.discount, t.paid),
-        (money("250"), money("20"), pts("30"))
-    );
-    assert_eq!(t.accrual, pts("20"));
-    // Lines must be the order's; the card must be the order's customer's.
-    let mut wrong = pickup_cheque("WEB-1", "p0", None);
-    wrong.lines[1].price = money("40");
-    assert_eq!(
-        w.cash(POS, Command::RegisterPurchase { cheque: wrong })
-            .code,
-        Code::OrderMismatch
-    );
-    assert_eq!(
-        w.cash(
-            POS,
-            Command::RegisterPurchase {
-                cheque: pickup_cheque("WEB-1", "p0", Some(EMPTY))
-            }
-        )
-        .code,
-        Code::CardMismatch
-    );
-    // Bought out without showing the card: the order's card is the customer's.
-    let r = w.cash(
-        POS,
-        Command::RegisterPurchase {
-            cheque: pickup_cheque("WEB-1", "p1", None),
-        },
-    );
-    assert!(r.is_ok(), "{}", r.message);
-    assert_eq!(r.totals.unwrap().paid, pts("30"));
-    assert_eq!(w.account(GOLD).held, pts("30"));
-    assert_eq!(
-        w.cash(
-            POS,
-            Command::RegisterPurchase {
-                cheque: pickup_cheque("WEB-1", "p2", None)
-            }
-        )
-        .code,
-        Code::OrderWrongState
-    );
-    check_invariants(&w);
-    // Cancelling the pick-up gives the order (and its hold) back; picking up again and
-    // confirming posts the points.
-    assert!(w
-        .cash(
-            POS,
-            Command::Cancel {
-                cheque: cheque_id("p1")
-            }
-        )
-        .is_ok());
-    assert_eq!(w.state.order(&number).unwrap().status, OrderStatus::Open);
-    assert_eq!(w.account(GOLD).held, pts("30"));
-    check_invariants(&w);
-    let r = w.cash(
-        POS,
-        Command::RegisterPurchase {
-            cheque: pickup_cheque("WEB-1", "p3", Some(GOLD)),
-        },
-    );
-    assert!(r.is_ok(), "{}", r.message);
-    assert!(w
-        .cash(
-            POS,
-            Command::Confirm {
-                cheque: cheque_id("p3")
-            }
-        )
-        .is_ok());
-    let a = w.account(GOLD);
-    assert_eq!((a.balance, a.held), (pts("90"), Points::ZERO));
-    assert_eq!(
-        w.state.order(&number).unwrap().status,
-        OrderStatus::PickedUp
-    );
-    check_invariants(&w);
-}
-
-#[test]
-fn an_order_follows_its_customer_to_a_replacement_card() {
-    let mut w = bare();
-    assert_eq!(order(&mut w, "WEB-4", "10"), Code::Ok);
-    assert!(w
-        .cash(
-            POS,
-            Command::ReplaceCard {
-                old: card(GOLD),
-                new: card("2770000000079"),
-            },
-        )
-        .is_ok());
-    // Without a card shown the order's customer is the one of the new card; the old card
-    // shown is refused as replaced.
-    let r = w.cash(
-        POS,
-        Command::RegisterPurchase {
-            cheque: pickup_cheque("WEB-4", "p1", Some(GOLD)),
-        },
-    );
-    assert_eq!(r.code, Code::CardReplaced);
-    let r = w.cash(
-        POS,
-        Command::RegisterPurchase {
-            cheque: pickup_cheque("WEB-4", "p2", None),
-        },
-    );
-    assert!(r.is_ok(), "{}", r.message);
-    assert_eq!(r.holder.unwrap().masked_card, "*********0079");
-    check_invariants(&w);
-}
-
-#[test]
-fn an_order_is_not_paid_with_a_hold() {
-    let mut w = bare();
-    assert_eq!(order(&mut w, "WEB-5", "10"), Code::Ok);
-    // A hold naming an order (known or not) is refused and changes nothing.
-    for number in ["WEB-5", "WEB-404"] {
-        let before = w.state.projection.clone();
-        let r = w.run(
-            Actor::Cashbox(POS),
-            Command::PayWithBonus {
-                cheque: pickup_cheque(number, "h1", Some(GOLD)),
-                points: pts("5"),
-            },
-        );
-        assert_eq!(r.reply.code, Code::Forbidden);
-        assert!(r.events.is_empty());
-        assert_eq!(w.state.projection, before);
-    }
-    check_invariants(&w);
-}
-
-#[test]
-fn cancelled_orders_release_their_points() {
-    let mut w = bare();
-    assert_eq!(order(&mut w, "WEB-2", "50"), Code::Ok);
-    let cancel = |w: &mut World, n: &str| {
-        w.run(
-            operator(),
-            Command::CancelOrder {
-                number: OrderNo::new(n).unwrap(),
-            },
-        )
-        .reply
-        .code
-    };
-    assert_eq!(cancel(&mut w, "WEB-9"), Code::OrderUnknown);
-    assert_eq!(cancel(&mut w, "WEB-2"), Code::Ok);
-    assert_eq!(cancel(&mut w, "WEB-2"), Code::OrderWrongState);
-    assert_eq!(w.account(GOLD).held, Points::ZERO);
-    assert_eq!(
-        w.cash(
-            POS,
-            Command::RegisterPurchase {
-                cheque: pickup_cheque("WEB-2", "p1", None)
-            }
-        )
-        .code,
-        Code::OrderWrongState
-    );
-    assert!(w
-        .history
-        .iter()
-        .any(|e| matches!(e, Event::OrderCancelled { .. })));
-    check_invariants(&w);
-}
-
-#[test]
-fn orders_not_picked_up_in_time_expire_and_release_their_points() {
-    let mut w = bare();
-    assert_eq!(order(&mut w, "WEB-3", "40"), Code::Ok);
-    let number = OrderNo::new("WEB-3").unwrap();
-    let lifetime = w.program.order_lifetime_secs;
-    // One second before the end the till may still fetch it; the sweep leaves it alone.
-    w.now = w.now.plus_secs(lifetime - 1);
-    let f = fetch_order(&w.state, &w.program, POS, &number, local(12), w.now);
-    assert!(f.is_ok(), "{}", f.message);
-    assert!(w.run(Actor::System, Command::ExpireHolds).events.is_empty());
-    // At the end it may not be picked up, even before the sweep ran.
-    w.now = w.now.plus_secs(1);
-    let r = w.cash(
-        POS,
-        Command::RegisterPurchase {
-            cheque: pickup_cheque("WEB-3", "e1", None),
-        },
-    );
-    assert_eq!(r.code, Code::OrderWrongState);
-    assert!(r.message.contains("expired"), "{}", r.message);
-    // The sweep expires it and releases the points, once.
-    let swept = w.run(Actor::System, Command::ExpireHolds);
-    assert!(matches!(
-        swept.events.as_slice(),
-        [Event::OrderExpired { points_released, .. }] if *points_released == pts("40")
-    ));
-    assert_eq!(w.account(GOLD).held, Points::ZERO);
-    assert_eq!(w.state.order(&number).unwrap().status, OrderStatus::Expired);
-    assert!(w.run(Actor::System, Command::ExpireHolds).events.is_empty());
-    let cancel = w.run(operator(), Command::CancelOrder { number });
-    assert_eq!(cancel.reply.code, Code::OrderWrongState);
-    check_invariants(&w);
-}
-
-// Properties of pricing over random catalogues, offers and cheques.
-
 #[derive(Debug, Clone)]
-struct RandomOffer {
+pub(crate) struct RandomOffer {
     kind: u8,
     rate: u8,
     value: i64,
@@ -1093,7 +550,7 @@ struct RandomOffer {
     exclusive: bool,
 }
 
-fn arb_offer() -> impl Strategy<Value = RandomOffer> {
+pub(crate) fn arb_offer() -> impl Strategy<Value = RandomOffer> {
     (0u8..2, 0u8..3, 1i64..20_000, 0u8..4, 0u32..3, any::<bool>()).prop_map(
         |(kind, rate, value, scope, priority, exclusive)| RandomOffer {
             kind,
@@ -1106,7 +563,7 @@ fn arb_offer() -> impl Strategy<Value = RandomOffer> {
     )
 }
 
-fn to_offer(i: usize, r: &RandomOffer) -> Offer {
+pub(crate) fn to_offer(i: usize, r: &RandomOffer) -> Offer {
     let rate = match r.rate {
         0 => Rate::Percent(Percent::parse(&format!("{}", 1 + r.value % 99)).unwrap()),
         1 => Rate::PerLine(r.value),
