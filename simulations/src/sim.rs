@@ -375,147 +375,7 @@ impl Simulation {
         let mut actor = Actor::Cashbox(CashboxId(cashbox));
         let shop = Actor::Admin(OperatorName::new("shop").expect("operator name"));
         let (command, op, on_ok, on_refused) = match self.tills[t].flow.clone() {
-            Flow::Idle => {
-                let confirmed = self.tills[t].confirmed.len();
-                if roll < 8 && confirmed > 0 {
-                    let pick = self.tills[t]
-                        .confirmed
-                        .swap_remove(self.rng.random_range(0..confirmed));
-                    let refund = format!("r-{pick}");
-                    let command = Command::Refund {
-                        refund: ChequeId::new(&refund).expect("id"),
-                        purchase: ChequeId::new(&pick).expect("id"),
-                        lines: vec![RefundLine {
-                            index: 0,
-                            qty: Qty(1000),
-                        }],
-                    };
-                    (
-                        command,
-                        Op::Refund {
-                            cashbox,
-                            cheque: pick,
-                            refund,
-                        },
-                        Flow::Idle,
-                        Flow::Idle,
-                    )
-                } else {
-                    self.tills[t].next_cheque += 1;
-                    let id = format!("c{}", self.tills[t].next_cheque);
-                    let amount = self.rng.random_range(1..200_000i64);
-                    // The card the till sees now; it may be replaced before the request
-                    // commits (the auditor then expects CARD_REPLACED).
-                    let card = self
-                        .model
-                        .current_card(self.rng.random_range(0..self.cfg.cards));
-                    if roll == 94 {
-                        self.tills[t].next_cheque -= 1;
-                        let successor = card + self.cfg.cards;
-                        (
-                            Command::ReplaceCard {
-                                old: card_no(card),
-                                new: card_no(successor),
-                            },
-                            Op::Replace { card },
-                            Flow::Idle,
-                            Flow::Idle,
-                        )
-                    } else if (91..=93).contains(&roll) {
-                        let number = format!("o{cashbox}-{}", self.tills[t].next_cheque);
-                        let discount = self.rng.random_range(0..=amount / 5);
-                        // Sometimes more points than the customer has, or than the order costs.
-                        let points = self.rng.random_range(0..=(amount - discount) * 11 / 10);
-                        actor = shop;
-                        (
-                            Command::CreateOrder {
-                                number: OrderNo::new(&number).expect("order number"),
-                                card: card_no(card),
-                                lines: vec![OrderLine {
-                                    product: ProductCode::new("p").expect("code"),
-                                    qty: Qty(1000),
-                                    price: Money(amount),
-                                    discount: Money(discount),
-                                }],
-                                points: Points(points),
-                            },
-                            Op::Order {
-                                number: number.clone(),
-                                card,
-                                amount,
-                                discount,
-                                points,
-                            },
-                            Flow::Ordered { number, amount },
-                            Flow::Idle,
-                        )
-                    } else if roll >= 95 {
-                        // A sale made while offline, uploaded now; one in five claims points.
-                        let card = (roll < 99).then_some(card);
-                        let points = i64::from(roll == 95) * 100;
-                        let command = Command::ImportOfflinePurchase {
-                            cheque: cheque(&id, card, amount),
-                            points_paid: Points(points),
-                            local_discount: Money::ZERO,
-                        };
-                        (
-                            command,
-                            Op::Offline {
-                                cashbox,
-                                cheque: id,
-                                card,
-                                amount,
-                                points,
-                            },
-                            Flow::Idle,
-                            Flow::Idle,
-                        )
-                    } else if roll < 50 {
-                        let points = self.rng.random_range(1..=amount / 2 + amount / 5 + 1);
-                        let coupon = self.coupon();
-                        // Paid or not, the cheque is registered next (without points if refused).
-                        let next = Flow::Paid {
-                            cheque: id.clone(),
-                            card,
-                            amount,
-                            coupon: coupon.clone(),
-                        };
-                        (
-                            Command::PayWithBonus {
-                                cheque: with_coupon(cheque(&id, Some(card), amount), &coupon),
-                                points: Points(points),
-                            },
-                            Op::Pay {
-                                cashbox,
-                                cheque: id,
-                                card,
-                                amount,
-                                points,
-                                coupon,
-                            },
-                            next.clone(),
-                            next,
-                        )
-                    } else {
-                        let card = (roll < 90).then_some(card);
-                        let coupon = self.coupon();
-                        (
-                            Command::RegisterPurchase {
-                                cheque: with_coupon(cheque(&id, card, amount), &coupon),
-                            },
-                            Op::Register {
-                                cashbox,
-                                cheque: id.clone(),
-                                card,
-                                amount,
-                                coupon,
-                            },
-                            Flow::Registered { cheque: id },
-                            Flow::Idle,
-                        )
-                    }
-                }
-            }
+            Flow::Idle => self.idle_request(t, cashbox, roll, &mut actor)?,
             Flow::Paid {
                 cheque: id,
                 card,
@@ -606,6 +466,160 @@ impl Simulation {
             op,
             on_ok,
             on_refused,
+        })
+    }
+
+    /// The next request of an idle till: a refund now and then, else a new cheque — paid
+    /// with points, registered, ordered online first, or a card replaced — or `None` when
+    /// it stays idle. `actor` becomes the shop for orders.
+    fn idle_request(
+        &mut self,
+        t: usize,
+        cashbox: u32,
+        roll: u32,
+        actor: &mut Actor,
+    ) -> Option<(Command, Op, Flow, Flow)> {
+        let shop = Actor::Admin(OperatorName::new("shop").expect("operator name"));
+        Some({
+            let confirmed = self.tills[t].confirmed.len();
+            if roll < 8 && confirmed > 0 {
+                let pick = self.tills[t]
+                    .confirmed
+                    .swap_remove(self.rng.random_range(0..confirmed));
+                let refund = format!("r-{pick}");
+                let command = Command::Refund {
+                    refund: ChequeId::new(&refund).expect("id"),
+                    purchase: ChequeId::new(&pick).expect("id"),
+                    lines: vec![RefundLine {
+                        index: 0,
+                        qty: Qty(1000),
+                    }],
+                };
+                (
+                    command,
+                    Op::Refund {
+                        cashbox,
+                        cheque: pick,
+                        refund,
+                    },
+                    Flow::Idle,
+                    Flow::Idle,
+                )
+            } else {
+                self.tills[t].next_cheque += 1;
+                let id = format!("c{}", self.tills[t].next_cheque);
+                let amount = self.rng.random_range(1..200_000i64);
+                // The card the till sees now; it may be replaced before the request
+                // commits (the auditor then expects CARD_REPLACED).
+                let card = self
+                    .model
+                    .current_card(self.rng.random_range(0..self.cfg.cards));
+                if roll == 94 {
+                    self.tills[t].next_cheque -= 1;
+                    let successor = card + self.cfg.cards;
+                    (
+                        Command::ReplaceCard {
+                            old: card_no(card),
+                            new: card_no(successor),
+                        },
+                        Op::Replace { card },
+                        Flow::Idle,
+                        Flow::Idle,
+                    )
+                } else if (91..=93).contains(&roll) {
+                    let number = format!("o{cashbox}-{}", self.tills[t].next_cheque);
+                    let discount = self.rng.random_range(0..=amount / 5);
+                    // Sometimes more points than the customer has, or than the order costs.
+                    let points = self.rng.random_range(0..=(amount - discount) * 11 / 10);
+                    *actor = shop;
+                    (
+                        Command::CreateOrder {
+                            number: OrderNo::new(&number).expect("order number"),
+                            card: card_no(card),
+                            lines: vec![OrderLine {
+                                product: ProductCode::new("p").expect("code"),
+                                qty: Qty(1000),
+                                price: Money(amount),
+                                discount: Money(discount),
+                            }],
+                            points: Points(points),
+                        },
+                        Op::Order {
+                            number: number.clone(),
+                            card,
+                            amount,
+                            discount,
+                            points,
+                        },
+                        Flow::Ordered { number, amount },
+                        Flow::Idle,
+                    )
+                } else if roll >= 95 {
+                    // A sale made while offline, uploaded now; one in five claims points.
+                    let card = (roll < 99).then_some(card);
+                    let points = i64::from(roll == 95) * 100;
+                    let command = Command::ImportOfflinePurchase {
+                        cheque: cheque(&id, card, amount),
+                        points_paid: Points(points),
+                        local_discount: Money::ZERO,
+                    };
+                    (
+                        command,
+                        Op::Offline {
+                            cashbox,
+                            cheque: id,
+                            card,
+                            amount,
+                            points,
+                        },
+                        Flow::Idle,
+                        Flow::Idle,
+                    )
+                } else if roll < 50 {
+                    let points = self.rng.random_range(1..=amount / 2 + amount / 5 + 1);
+                    let coupon = self.coupon();
+                    // Paid or not, the cheque is registered next (without points if refused).
+                    let next = Flow::Paid {
+                        cheque: id.clone(),
+                        card,
+                        amount,
+                        coupon: coupon.clone(),
+                    };
+                    (
+                        Command::PayWithBonus {
+                            cheque: with_coupon(cheque(&id, Some(card), amount), &coupon),
+                            points: Points(points),
+                        },
+                        Op::Pay {
+                            cashbox,
+                            cheque: id,
+                            card,
+                            amount,
+                            points,
+                            coupon,
+                        },
+                        next.clone(),
+                        next,
+                    )
+                } else {
+                    let card = (roll < 90).then_some(card);
+                    let coupon = self.coupon();
+                    (
+                        Command::RegisterPurchase {
+                            cheque: with_coupon(cheque(&id, card, amount), &coupon),
+                        },
+                        Op::Register {
+                            cashbox,
+                            cheque: id.clone(),
+                            card,
+                            amount,
+                            coupon,
+                        },
+                        Flow::Registered { cheque: id },
+                        Flow::Idle,
+                    )
+                }
+            }
         })
     }
 
