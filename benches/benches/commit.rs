@@ -13,7 +13,7 @@ use loyalty_core::command::Request;
 use loyalty_core::model::{Program, UnixMillis};
 use loyalty_engine::rocks::RocksStore;
 use loyalty_engine::store::{Batch, CachedStore, Pairs, Space, Store, StoreError};
-use loyalty_engine::stored::Memo;
+use loyalty_engine::Memo;
 use loyalty_engine::{append_log, commit_batch, decide_batch, put_seq, stored_seq, Fingerprinted};
 
 fn bench(c: &mut Criterion) {

@@ -7,6 +7,7 @@
 //!
 //! This crate must not be used by the engine; it only drives it.
 
+mod checks;
 pub mod latency;
 pub mod model;
 pub mod plot;

@@ -3,6 +3,7 @@
 //! lost after it is, requests duplicated — checked against the auditor after every batch.
 //! The same seed gives the same run, so any failure replays exactly from its seed.
 
+use crate::checks::Broker;
 use crate::model::{Expect, Model, Op};
 use chrono::NaiveDate;
 use loyalty_core::amount::{Money, Percent, Points, Qty};
@@ -10,11 +11,9 @@ use loyalty_core::command::{Actor, Cheque, Command, RefundLine, Request};
 use loyalty_core::ids::*;
 use loyalty_core::model::*;
 use loyalty_core::outcome::Code;
-use loyalty_core::state::StateView;
 use loyalty_engine::outbox::Outbox;
 use loyalty_engine::store::MemStore;
-use loyalty_engine::{commit_batch, verify_store, StoredState};
-use loyalty_proto::events::envelope;
+use loyalty_engine::{commit_batch, verify_store};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -171,7 +170,7 @@ fn expect_code(e: Expect) -> Code {
     }
 }
 
-fn card_no(i: usize) -> CardNo {
+pub(crate) fn card_no(i: usize) -> CardNo {
     CardNo::new(&format!("{}", 7_000_000 + i)).expect("digits")
 }
 
@@ -201,27 +200,20 @@ fn cheque(id: &str, card: Option<usize>, amount: i64) -> Cheque {
     }
 }
 
-/// The simulated Kafka broker: up or away, and what it has received.
-#[derive(Default)]
-struct Broker {
-    down: bool,
-    topic: Vec<(String, u64)>,
-}
-
 pub struct Simulation {
-    cfg: SimConfig,
-    rng: StdRng,
-    store: MemStore,
-    program: Program,
-    seq: u64,
-    now: i64,
-    next_op: u128,
-    model: Model,
+    pub(crate) cfg: SimConfig,
+    pub(crate) rng: StdRng,
+    pub(crate) store: MemStore,
+    pub(crate) program: Program,
+    pub(crate) seq: u64,
+    pub(crate) now: i64,
+    pub(crate) next_op: u128,
+    pub(crate) model: Model,
     tills: Vec<Till>,
-    report: SimReport,
+    pub(crate) report: SimReport,
     /// The first answer's code of every committed operation.
-    answers: std::collections::HashMap<OpId, Code>,
-    broker: Broker,
+    pub(crate) answers: std::collections::HashMap<OpId, Code>,
+    pub(crate) broker: Broker,
 }
 
 impl Simulation {
@@ -629,7 +621,7 @@ impl Simulation {
             .then(|| format!("K{}", self.rng.random_range(0..COUPONS + 5)))
     }
 
-    fn diverged(&self, batch: u32, detail: String) -> Divergence {
+    pub(crate) fn diverged(&self, batch: u32, detail: String) -> Divergence {
         Divergence {
             seed: self.cfg.seed,
             batch,
@@ -791,88 +783,5 @@ impl Simulation {
             }
         }
         Ok(self.report)
-    }
-
-    /// One relay round against the simulated broker, through the product's own relay steps:
-    /// the broker may be away (nothing acknowledged), or acknowledge only a prefix; the
-    /// relay's cursor moves past the acknowledged prefix unsynced, so a later crash can resend.
-    fn relay(&mut self, b: u32) -> Result<(), Divergence> {
-        if self.rng.random_range(0..1000) < self.cfg.kafka_outage_per_mille {
-            self.broker.down = !self.broker.down;
-        }
-        if self.broker.down {
-            self.report.kafka_outage_batches += 1;
-            return Ok(());
-        }
-        let outbox = Outbox::new(&self.store);
-        let messages = outbox
-            .pending(64, |rec, view| {
-                let (key, env) = envelope(rec, view);
-                (rec.seq, key, env.event_id)
-            })
-            .map_err(|e| self.diverged(b, e.to_string()))?;
-        // The broker acknowledges the round up to a random point; it may have received a few
-        // more whose acknowledgements were lost (they are sent again: duplicates).
-        let taken = self.rng.random_range(0..=messages.len());
-        let received = self.rng.random_range(taken..=messages.len());
-        let acked: Vec<bool> = (0..messages.len()).map(|i| i < taken).collect();
-        for (_, key, event_id) in &messages[..received] {
-            self.broker.topic.push((key.clone(), *event_id));
-            self.report.published += 1;
-        }
-        outbox
-            .acknowledge_prefix(messages.iter().map(|m| m.0).zip(acked))
-            .map_err(|e| self.diverged(b, e.to_string()))?;
-        Ok(())
-    }
-
-    /// After dedupe by event id the stream holds every committed event exactly once, and
-    /// each key's events arrive in commit order.
-    fn check_stream(&self) -> Result<(), Divergence> {
-        let b = self.cfg.batches;
-        let mut seen = std::collections::BTreeSet::new();
-        let mut last_per_key: std::collections::HashMap<&str, u64> = Default::default();
-        for (key, id) in &self.broker.topic {
-            if !seen.insert(*id) {
-                continue;
-            }
-            if let Some(last) = last_per_key.insert(key, *id) {
-                if last > *id {
-                    return Err(self.diverged(b, format!("key {key}: event {id} after {last}")));
-                }
-            }
-        }
-        let expected: std::collections::BTreeSet<u64> = (1..=self.seq).collect();
-        if seen != expected {
-            let missing = expected.difference(&seen).count();
-            return Err(self.diverged(b, format!("stream misses {missing} committed events")));
-        }
-        Ok(())
-    }
-
-    /// Balances and holds of every account equal the auditor's.
-    fn check(&self, b: u32) -> Result<(), Divergence> {
-        let view = StoredState::new(&self.store);
-        for (i, expected) in self.model.accounts.iter().enumerate() {
-            let card = view
-                .card(&card_no(i))
-                .ok_or_else(|| self.diverged(b, format!("card {i} missing")))?;
-            let a = view
-                .account(card.account)
-                .ok_or_else(|| self.diverged(b, format!("account of card {i} missing")))?;
-            if (a.balance.0, a.held.0) != (expected.balance, expected.held) {
-                return Err(self.diverged(
-                    b,
-                    format!(
-                        "card {i}: engine balance {} held {}, auditor {} / {}",
-                        a.balance,
-                        a.held,
-                        Points(expected.balance),
-                        Points(expected.held)
-                    ),
-                ));
-            }
-        }
-        Ok(())
     }
 }

@@ -20,7 +20,7 @@ use loyalty_core::model::{CardStatus, Program, UnixMillis};
 use loyalty_core::state::StateView;
 use loyalty_engine::rocks::RocksStore;
 use loyalty_engine::store::Store;
-use loyalty_engine::stored::StoredState;
+use loyalty_engine::StoredState;
 use loyalty_engine::{commit_batch, stored_seq, Engine, EngineConfig, SystemClock};
 use std::sync::Arc;
 use std::time::Instant;
