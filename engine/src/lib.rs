@@ -21,7 +21,7 @@ pub mod prefetch;
 pub mod rocks;
 mod shared;
 pub mod store;
-pub mod stored;
+mod stored;
 mod verify;
 mod writer;
 
