@@ -275,22 +275,16 @@ pub async fn import_products(a: &mut Admin, file: PathBuf) -> anyhow::Result<()>
         Catalogue::from_jsonl(&text)
     };
     let total = catalogue.products.len();
-    let mut done = 0;
+    let progress = crate::progress(total);
     for chunk in catalogue.products.chunks(1000) {
         let r = a.req(pb::ImportProductsRequest {
             operation_id: op(),
             products: chunk.to_vec(),
         })?;
         show(a.client.import_products(r).await?.into_inner())?;
-        done += chunk.len();
-        let filled = done * 30 / total.max(1);
-        eprint!(
-            "\r[{}{}] {done}/{total}",
-            "#".repeat(filled),
-            " ".repeat(30 - filled)
-        );
+        progress.inc(chunk.len() as u64);
     }
-    eprintln!();
+    progress.finish();
     println!(
         "imported {total} products, refused {} rows",
         catalogue.rejected.len()

@@ -293,6 +293,15 @@ async fn connect(server: &str, ca: Option<&Path>) -> anyhow::Result<Channel> {
         .with_context(|| format!("connecting to {server}"))
 }
 
+/// A progress bar on stderr for a file sent in parts: `[####    ] 1000/4000`.
+fn progress(total: usize) -> indicatif::ProgressBar {
+    indicatif::ProgressBar::new(total as u64).with_style(
+        indicatif::ProgressStyle::with_template("[{bar:30}] {pos}/{len}")
+            .expect("a valid template")
+            .progress_chars("## "),
+    )
+}
+
 /// The cashbox's secret: given, or read from the file `register-cashbox --secret-file`
 /// wrote.
 fn cashbox_secret(secret: Option<String>, file: Option<&Path>) -> anyhow::Result<String> {

@@ -255,11 +255,7 @@ pub async fn import_cheques(
     let mut client = CashServiceClient::new(channel);
     let total = items.len();
     let mut summary = Summary::default();
-    let progress = indicatif::ProgressBar::new(total as u64).with_style(
-        indicatif::ProgressStyle::with_template("[{bar:30}] {pos}/{len}")
-            .expect("a valid template")
-            .progress_chars("## "),
-    );
+    let progress = crate::progress(total);
     for part in items.chunks(chunk.clamp(1, loyalty_api::limits::OFFLINE_BATCH_ITEMS_MAX)) {
         let mut req = tonic::Request::new(pb::OfflineBatch {
             items: part.to_vec(),
