@@ -153,6 +153,10 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
     #[error("transport: {0}")]
     Transport(#[from] tonic::transport::Error),
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("the engine's shutdown did not finish: {0}")]
+    Shutdown(#[from] tokio::task::JoinError),
 }
 
 impl ServerConfig {
@@ -264,8 +268,7 @@ pub async fn serve(
         .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .map_err(|e| ServeError::Config(e.to_string()))?;
+        .build_v1()?;
     let metrics = Arc::new(crate::metrics::Metrics::new(
         engine.clone(),
         relay_stats.clone(),
@@ -346,9 +349,7 @@ pub async fn serve(
         let _ = r.await;
     }
     // Finish and sync the batch in hand before exiting.
-    tokio::task::spawn_blocking(move || engine.shutdown())
-        .await
-        .map_err(|e| ServeError::Config(e.to_string()))?;
+    tokio::task::spawn_blocking(move || engine.shutdown()).await?;
     tracing::info!("stopped");
     Ok(result?)
 }
