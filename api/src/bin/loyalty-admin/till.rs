@@ -126,6 +126,15 @@ fn op() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
+/// A new operation on a registered cheque (confirm or cancel).
+fn purchase(cheque: String) -> pb::PurchaseRequest {
+    pb::PurchaseRequest {
+        operation_id: op(),
+        cheque_id: cheque,
+        slip_width: 0,
+    }
+}
+
 impl Till {
     fn req<T: prost::Message>(&self, body: T, method: &str) -> anyhow::Result<tonic::Request<T>> {
         let mut req = tonic::Request::new(body);
@@ -170,21 +179,11 @@ impl Till {
                 self.client.register_purchase(r).await?
             }
             TillCmd::Confirm { cheque } => {
-                let body = pb::PurchaseRequest {
-                    operation_id: op(),
-                    cheque_id: cheque,
-                    slip_width: 0,
-                };
-                let r = self.req(body, "Confirm")?;
+                let r = self.req(purchase(cheque), "Confirm")?;
                 self.client.confirm(r).await?
             }
             TillCmd::Cancel { cheque } => {
-                let body = pb::PurchaseRequest {
-                    operation_id: op(),
-                    cheque_id: cheque,
-                    slip_width: 0,
-                };
-                let r = self.req(body, "Cancel")?;
+                let r = self.req(purchase(cheque), "Cancel")?;
                 self.client.cancel(r).await?
             }
             TillCmd::Balance { card } => {
