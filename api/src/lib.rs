@@ -3,15 +3,14 @@
 //! the expiry sweep ([`sweep`]), named input limits ([`limits`]) and per-cashbox rates
 //! ([`rate`]), request signatures ([`signing`]), receipts ([`receipt`]), metrics
 //! ([`metrics`]) and the Kafka relay ([`relay`]), which publishes the engine's outbox.
-//! Client-side: file imports ([`import`]) and the analytics consumer's aggregation
-//! ([`analytics`]). The binaries `loyalty-server`, `loyalty-admin` and `loyalty-analytics`
+//! Client-side, apart from the server: file imports and the analytics consumer's
+//! aggregation ([`client`]). The binaries `loyalty-server`, `loyalty-admin` and `loyalty-analytics`
 //! are thin wrappers. The protocol types come from `loyalty-proto` ([`pb`]).
 //!
 //! This crate must not hold business rules: handlers validate, convert and call the engine.
 
-pub mod analytics;
+pub mod client;
 pub mod convert;
-pub mod import;
 pub mod limits;
 pub mod metrics;
 pub mod rate;

@@ -361,7 +361,7 @@ async fn tls_end_to_end_and_plain_clients_are_refused() {
 /// product is updated in place and a cheque prices with it.
 #[tokio::test]
 async fn catalogue_file_import_and_reimport_update_in_place() {
-    use loyalty_api::import::Catalogue;
+    use loyalty_api::client::import::Catalogue;
     let (server, mut admin, mut till) = world_with(test_config()).await;
     let file = |min_price: &str| {
         format!(

@@ -2,7 +2,7 @@
 //! keeps per-store, per-day totals; prints them as a table (and JSON with --json).
 
 use clap::Parser;
-use loyalty_api::analytics::Aggregator;
+use loyalty_api::client::analytics::Aggregator;
 use loyalty_api::pb;
 use prost::Message as _;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};

@@ -264,7 +264,7 @@ pub async fn block_card(a: &mut Admin, card: String) -> anyhow::Result<()> {
 }
 
 pub async fn import_products(a: &mut Admin, file: PathBuf) -> anyhow::Result<()> {
-    use loyalty_api::import::Catalogue;
+    use loyalty_api::client::import::Catalogue;
     let text = std::fs::read_to_string(&file).with_context(|| file.display().to_string())?;
     let csv = file
         .extension()

@@ -241,7 +241,7 @@ pub async fn import_cheques(
     chunk: usize,
     signer: Option<CashboxSigner>,
 ) -> anyhow::Result<()> {
-    use loyalty_api::import::{parse_csv, parse_jsonl, Summary};
+    use loyalty_api::client::import::{parse_csv, parse_jsonl, Summary};
     let text = std::fs::read_to_string(file).with_context(|| file.display().to_string())?;
     let items = if file
         .extension()
