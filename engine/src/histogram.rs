@@ -1,6 +1,12 @@
 //! Fixed-bucket histograms updated with relaxed atomics from any thread, read as the
-//! cumulative counts a Prometheus histogram exposes. One type for every distribution the
-//! engine and the server report: latencies in microseconds and batch sizes in operations.
+//! cumulative counts a Prometheus histogram exposes: the engine's distributions — the
+//! durable write of each batch in microseconds, operations per batch.
+//!
+//! Written here rather than taken from `hdrhistogram` or `prometheus-client`: the committer
+//! records every batch from its own thread while a scrape reads from another, and neither
+//! crate's histogram records through a shared reference without a lock; the engine must
+//! also not depend on an exposition format. The server's request latencies, recorded on
+//! the request threads, are `prometheus-client` histograms (`loyalty_api::metrics`).
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;

@@ -48,13 +48,13 @@ pub struct Executed {
 }
 
 /// The events a command produces and its answer, or why it is refused.
-pub type Decided = Result<(Vec<Event>, Reply), Rejection>;
+pub(crate) type Decided = Result<(Vec<Event>, Reply), Rejection>;
 
 /// A refusal on its way to becoming an answer: small, so that `?` stays cheap.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rejection {
-    pub code: Code,
-    pub detail: String,
+pub(crate) struct Rejection {
+    pub(crate) code: Code,
+    pub(crate) detail: String,
 }
 
 impl From<Rejection> for Reply {
@@ -186,7 +186,12 @@ impl Role {
 
 /// The pure decision: the events a command produces and its answer, or a rejection.
 /// First who may send it, then the command's own rules.
-pub fn decide(view: &impl StateView, program: &Program, req: &Request, now: UnixMillis) -> Decided {
+pub(crate) fn decide(
+    view: &impl StateView,
+    program: &Program,
+    req: &Request,
+    now: UnixMillis,
+) -> Decided {
     let cmd = &req.command;
     match (&req.actor, Role::of(cmd)) {
         (Actor::Cashbox(id), Role::Cash) => {
