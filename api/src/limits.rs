@@ -10,6 +10,9 @@ pub const CONNECTION_STREAMS_MAX: u32 = 1024;
 pub const OFFLINE_BATCH_ITEMS_MAX: usize = 1000;
 /// Products per import request.
 pub const IMPORT_PRODUCTS_MAX: usize = 10_000;
+/// Lines of one cheque on the wire. A programme's own limit (`lines_per_cheque_max`, at
+/// most this) is a rule: a cheque over it is answered with the outcome `TOO_MANY_LINES`.
+pub const CHEQUE_LINES_MAX: usize = 10_000;
 /// The longest a batch may gather requests, in µs: 100 ms.
 pub const GATHER_MICROS_MAX: u32 = 100_000;
 

@@ -17,7 +17,9 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::limits::{CONNECTION_STREAMS_MAX, GATHER_MICROS_MAX, REQUEST_BYTES_MAX};
+use crate::limits::{
+    CHEQUE_LINES_MAX, CONNECTION_STREAMS_MAX, GATHER_MICROS_MAX, REQUEST_BYTES_MAX,
+};
 
 /// Server settings: defaults, overridden by a TOML file, then by flags/environment.
 #[derive(Debug, Clone, Deserialize)]
@@ -167,6 +169,12 @@ impl ServerConfig {
         e.program.redeem_share =
             loyalty_core::amount::Percent::parse(&self.redeem_share_percent)
                 .map_err(|err| ServeError::Config(format!("redeem_share_percent: {err}")))?;
+        if self.lines_per_cheque_max == 0 || self.lines_per_cheque_max > CHEQUE_LINES_MAX {
+            return Err(ServeError::Config(format!(
+                "lines_per_cheque_max: {}; 1 to {CHEQUE_LINES_MAX}",
+                self.lines_per_cheque_max
+            )));
+        }
         e.program.lines_per_cheque_max = self.lines_per_cheque_max;
         e.batch_ops_max = self.batch_ops_max;
         e.queue_depth_max = self.queue_depth_max;
@@ -266,9 +274,14 @@ pub async fn serve(
     health
         .set_serving::<pb::admin_service_server::AdminServiceServer<AdminApi>>()
         .await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
+    // Reflection in both versions stock clients speak, listing health too.
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let (reflection_v1, reflection_v1alpha) =
+        (reflection().build_v1()?, reflection().build_v1alpha()?);
     let metrics = Arc::new(crate::metrics::Metrics::new(
         engine.clone(),
         relay_stats.clone(),
@@ -336,7 +349,8 @@ pub async fn serve(
     let result = builder
         .max_concurrent_streams(Some(CONNECTION_STREAMS_MAX))
         .add_service(health_service)
-        .add_service(reflection)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
         .add_service(Named(cash))
         .add_service(Named(admin))
         .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())

@@ -17,10 +17,10 @@ use tonic::transport::Channel;
 
 /// Sends raw bytes as the body of a method.
 #[derive(Clone, Copy)]
-struct RawCodec;
+pub(crate) struct RawCodec;
 
-struct RawEncoder;
-struct RawDecoder;
+pub(crate) struct RawEncoder;
+pub(crate) struct RawDecoder;
 
 impl tonic::codec::Encoder for RawEncoder {
     type Item = Vec<u8>;

@@ -5,7 +5,7 @@
 use super::auth::{Call, Signatures};
 use super::{invalid, status, Rpc};
 use crate::convert as cv;
-use crate::limits::{CARD_TYPE_BYTES_MAX, NAME_BYTES_MAX};
+use crate::limits::{CARD_TYPE_BYTES_MAX, CHEQUE_LINES_MAX, NAME_BYTES_MAX};
 use crate::pb;
 use loyalty_core::command::{Actor, Command, Request};
 use loyalty_core::decide;
@@ -85,7 +85,7 @@ impl pb::cash_service_server::CashService for CashApi {
     async fn calculate(&self, req: tonic::Request<pb::CalculateRequest>) -> Rpc<pb::ChequeReply> {
         let (call, msg) = self.open(req)?;
         let width = slip(msg.slip_width)?;
-        let cheque = cv::cheque(msg.cheque, self.lines_max()).map_err(invalid)?;
+        let cheque = cv::cheque(msg.cheque, CHEQUE_LINES_MAX).map_err(invalid)?;
         let program = self.engine.program();
         let now = self.engine.now();
         let reply = self
@@ -100,7 +100,7 @@ impl pb::cash_service_server::CashService for CashApi {
         req: tonic::Request<pb::CalculateRequest>,
     ) -> Rpc<pb::AvailableAmountReply> {
         let (call, msg) = self.open(req)?;
-        let cheque = cv::cheque(msg.cheque, self.lines_max()).map_err(invalid)?;
+        let cheque = cv::cheque(msg.cheque, CHEQUE_LINES_MAX).map_err(invalid)?;
         let program = self.engine.program();
         let now = self.engine.now();
         let r = self
@@ -124,7 +124,7 @@ impl pb::cash_service_server::CashService for CashApi {
         req: tonic::Request<pb::PayWithBonusRequest>,
     ) -> Rpc<pb::ChequeReply> {
         let (call, msg) = self.open(req)?;
-        let cheque = cv::cheque(msg.cheque, self.lines_max()).map_err(invalid)?;
+        let cheque = cv::cheque(msg.cheque, CHEQUE_LINES_MAX).map_err(invalid)?;
         if cheque.order.is_some() {
             return Err(Status::invalid_argument(
                 "cheque.order: an order is paid with the points reserved for it; register the cheque",
@@ -144,7 +144,7 @@ impl pb::cash_service_server::CashService for CashApi {
     ) -> Rpc<pb::ChequeReply> {
         let (call, msg) = self.open(req)?;
         let command = Command::RegisterPurchase {
-            cheque: cv::cheque(msg.cheque, self.lines_max()).map_err(invalid)?,
+            cheque: cv::cheque(msg.cheque, CHEQUE_LINES_MAX).map_err(invalid)?,
         };
         self.run_with_slip(&call, &msg.operation_id, command, msg.slip_width)
             .await
@@ -227,12 +227,11 @@ impl pb::cash_service_server::CashService for CashApi {
                 crate::limits::OFFLINE_BATCH_ITEMS_MAX
             )));
         }
-        let lines_max = self.lines_max();
         let requests = items
             .into_iter()
             .enumerate()
             .map(|(i, item)| {
-                cv::offline_item(i, item, lines_max).map(|(op, command)| Request {
+                cv::offline_item(i, item, CHEQUE_LINES_MAX).map(|(op, command)| Request {
                     op,
                     actor: Actor::Cashbox(call.cashbox),
                     command,

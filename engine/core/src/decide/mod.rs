@@ -95,7 +95,11 @@ pub fn execute_fingerprinted(
     now: UnixMillis,
 ) -> Executed {
     if let Some(rec) = state.operation(req.op) {
-        let reply = if rec.fingerprint == fingerprint {
+        // The same content gets the stored answer. Other content — another request, or
+        // another cashbox's — is a conflict, answered afresh: it is not a stored answer, and
+        // says nothing of whose operation it was.
+        let replayed = rec.fingerprint == fingerprint;
+        let reply = if replayed {
             rec.reply
         } else {
             Reply::rejected(
@@ -106,7 +110,7 @@ pub fn execute_fingerprinted(
         return Executed {
             reply,
             events: Vec::new(),
-            replayed: true,
+            replayed,
         };
     }
     let (events, mut reply) = match decide(state, program, req, now) {

@@ -386,6 +386,7 @@ fn same_operation_id_with_other_content_conflicts_and_same_content_replays() {
     let before = w.state.projection.clone();
     let conflict = w.run_req(&other);
     assert_eq!(conflict.reply.code, Code::OperationConflict);
+    assert!(!conflict.replayed, "a conflict is not the stored answer");
     assert_eq!(w.state.projection, before);
     // A refusal is recorded too: replaying it gives the same refusal even if the state changed.
     let refused = Request {
