@@ -126,6 +126,10 @@ pub fn envelope(rec: &EventRecord, view: &impl StateView) -> (String, pb::EventE
             }
             env.refund_cheque_id = refund.to_string();
             env.money_returned = amount(*money_returned);
+            env.money_to_pay_out = amount(loyalty_core::outcome::money_to_pay_out(
+                *money_returned,
+                *points_returned,
+            ));
             env.points_returned = points(*points_returned);
             env.accrual_reversed = points(*accrual_reversed);
             env.accrual_unrecovered = points(*accrual_unrecovered);

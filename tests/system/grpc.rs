@@ -179,6 +179,7 @@ async fn purchase_life_cycle_from_calculation_to_refund() {
         ),
         ("45.00", "4.50", "2.03")
     );
+    assert_eq!(s.money_to_pay_out, "40.50");
     let bal = till
         .client
         .balance(till.req(pb::BalanceRequest {

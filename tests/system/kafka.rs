@@ -217,6 +217,7 @@ async fn a_purchase_flow_produces_its_events_in_order_with_exact_amounts() {
         ),
         ("45.00", "4.50", "2.03")
     );
+    assert_eq!(e(7).money_to_pay_out, "40.50");
     assert_eq!(e(7).cashbox_local_time, "2026-11-23T12:00:00");
     assert_eq!(e(6).card, "*********0017");
     // Event ids increase along the key and are repeated in the header.

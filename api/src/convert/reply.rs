@@ -220,6 +220,11 @@ pub fn reply(r: Reply, replayed: bool) -> pb::ChequeReply {
                  accrual_reversed,
                  accrual_unrecovered,
              }| pb::RefundSummary {
+                money_to_pay_out: loyalty_core::outcome::money_to_pay_out(
+                    money_returned,
+                    points_returned,
+                )
+                .to_string(),
                 money_returned: money_returned.to_string(),
                 points_returned: points_returned.to_string(),
                 accrual_reversed: accrual_reversed.to_string(),

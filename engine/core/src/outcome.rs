@@ -212,12 +212,29 @@ pub struct IssuedCoupon {
     pub expires: chrono::NaiveDateTime,
 }
 
+/// What a refund gives back and takes back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefundSummary {
+    /// The value of the returned goods after discounts: money and points together.
     pub money_returned: crate::amount::Money,
+    /// The points paid for the returned goods, given back as points.
     pub points_returned: Points,
     pub accrual_reversed: Points,
     pub accrual_unrecovered: Points,
+}
+
+impl RefundSummary {
+    /// The money the till pays out: see [`money_to_pay_out`].
+    pub fn money_to_pay_out(&self) -> crate::amount::Money {
+        money_to_pay_out(self.money_returned, self.points_returned)
+    }
+}
+
+/// The money a till pays out for returned goods worth `value`, of which `points` were paid
+/// with points (those come back as points, one point for one unit of money). Summed over
+/// every refund of a purchase it is exactly what the customer paid in money.
+pub fn money_to_pay_out(value: crate::amount::Money, points: Points) -> crate::amount::Money {
+    value.minus(crate::amount::Money(points.0))
 }
 
 impl Reply {

@@ -480,6 +480,9 @@ fn purchase_with_points_from_calculation_to_refund() {
         (s.money_returned, s.points_returned, s.accrual_reversed),
         (Money(4500), pts("4.5"), pts("2.03"))
     );
+    // The till pays out what the customer paid in money for the milk: 45.00 less the 4.50
+    // that come back as points.
+    assert_eq!(s.money_to_pay_out(), Money(4050));
     assert_eq!(w.balance(GOLD), pts("96.42"));
     // The rest of the cheque: totals end exactly at the purchase.
     let r2 = w.cash(
