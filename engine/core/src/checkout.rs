@@ -38,7 +38,7 @@ fn note(text: String) -> Message {
 /// The coupons shown with a cheque that may be used (at most one per series), and a note
 /// for the cashier on each of the others. `existing` is the purchase being continued: the
 /// uses it already counts are its own.
-pub fn coupons_shown(
+pub(crate) fn coupons_shown(
     view: &impl StateView,
     cheque: &Cheque,
     who: Option<&(Card, Account)>,
@@ -80,25 +80,25 @@ pub fn coupons_shown(
 
 /// A cheque priced for the till: the lines and perks, the coupons it uses (those an
 /// applied offer asked for), and notes for the cashier.
-pub struct Quote {
-    pub priced: Priced,
-    pub used: Vec<CouponCode>,
-    pub notes: Vec<Message>,
+pub(crate) struct Quote {
+    pub(crate) priced: Priced,
+    pub(crate) used: Vec<CouponCode>,
+    pub(crate) notes: Vec<Message>,
 }
 
 /// What a cheque is priced with.
-pub struct Terms<'a> {
-    pub cashbox: &'a Cashbox,
-    pub who: Option<&'a (Card, Account)>,
+pub(crate) struct Terms<'a> {
+    pub(crate) cashbox: &'a Cashbox,
+    pub(crate) who: Option<&'a (Card, Account)>,
     /// The purchase this cheque continues (a hold being registered).
-    pub existing: Option<&'a Purchase>,
+    pub(crate) existing: Option<&'a Purchase>,
     /// Direct discounts allowed (not offline).
-    pub discounts: bool,
+    pub(crate) discounts: bool,
     /// Coupons considered (not offline: the till could not check them).
-    pub coupons: bool,
+    pub(crate) coupons: bool,
 }
 
-pub fn quote(
+pub(crate) fn quote(
     view: &impl StateView,
     program: &Program,
     cheque: &Cheque,
@@ -204,13 +204,13 @@ fn issued_code(
 
 /// What the perks of a priced cheque become: rendered messages, and — when `issue`, for a
 /// registered purchase of a customer — the coupons issued with it and their events.
-pub struct PerksOut {
-    pub messages: Vec<Message>,
-    pub issued: Vec<IssuedCoupon>,
-    pub events: Vec<Event>,
+pub(crate) struct PerksOut {
+    pub(crate) messages: Vec<Message>,
+    pub(crate) issued: Vec<IssuedCoupon>,
+    pub(crate) events: Vec<Event>,
 }
 
-pub fn perks(
+pub(crate) fn perks(
     view: &impl StateView,
     perks: &[Perk],
     t: &Totals,
@@ -269,7 +269,7 @@ pub fn perks(
 
 /// An order being bought out: the order, and the cheque priced as it promised (its
 /// discounts, its points, accrual by the offers open now).
-pub fn pickup_price(
+pub(crate) fn pickup_price(
     view: &impl StateView,
     program: &Program,
     cheque: &Cheque,

@@ -348,13 +348,13 @@ pub fn totals(lines: &[PricedLine], spendable: Option<Points>) -> Totals {
 }
 
 /// The sum of the lines' redeemable caps.
-pub fn cap_sum(lines: &[PricedLine]) -> Points {
+pub(crate) fn cap_sum(lines: &[PricedLine]) -> Points {
     lines.iter().fold(Points::ZERO, |s, l| s.plus(l.redeem_cap))
 }
 
 /// A message template filled in from the totals and the balance: `{discount}`, `{paid}`,
 /// `{accrued}`, `{balance}`, `{to_pay}`, `{total}`; other text is kept as it is.
-pub fn render(template: &str, t: &Totals, balance: Option<Points>) -> String {
+pub(crate) fn render(template: &str, t: &Totals, balance: Option<Points>) -> String {
     let to_pay = t.amount.minus(t.discount).minus(Money(t.paid.0));
     template
         .replace("{discount}", &t.discount.to_string())
