@@ -396,3 +396,101 @@ async fn catalogue_file_import_and_reimport_update_in_place() {
     assert_eq!(r.totals.unwrap().discount, "5.00");
     server.stop().await;
 }
+
+/// A registration made online, then a queued upload.
+async fn registered(till: &mut Till, id: &str) {
+    let reg = till
+        .client
+        .register_purchase(till.req(pb::RegisterPurchaseRequest {
+            operation_id: op(),
+            slip_width: 0,
+            cheque: Some(cheque(id, CARD, vec![line("bread", "2", "50")])),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(reg.outcome, pb::Outcome::Ok as i32, "{}", reg.message);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purchase_begun_online_is_confirmed_or_cancelled_from_an_offline_upload() {
+    let (server, _admin, mut till) = world().await;
+    let balance = |till: &mut Till| {
+        let req = till.req(pb::BalanceRequest {
+            card: CARD.into(),
+            identifiers: Vec::new(),
+        });
+        let mut client = till.client.clone();
+        async move {
+            let b = client.balance(req).await.unwrap().into_inner();
+            b.balance.unwrap().balance
+        }
+    };
+    let before = balance(&mut till).await;
+    registered(&mut till, "q1").await;
+    registered(&mut till, "q2").await;
+    // The till went offline after registering: its queue holds a confirm and a cancel, and
+    // a confirm of a cheque it never registered.
+    let purchase = |cheque: &str| pb::PurchaseRequest {
+        operation_id: String::new(),
+        cheque_id: cheque.into(),
+        slip_width: 0,
+    };
+    let items = vec![
+        pb::OfflineItem {
+            operation_id: op(),
+            item: Some(pb::offline_item::Item::Confirm(purchase("q1"))),
+        },
+        pb::OfflineItem {
+            operation_id: op(),
+            item: Some(pb::offline_item::Item::Cancel(purchase("q2"))),
+        },
+        pb::OfflineItem {
+            operation_id: op(),
+            item: Some(pb::offline_item::Item::Confirm(purchase("never"))),
+        },
+    ];
+    let upload = |till: &Till, items: Vec<pb::OfflineItem>| {
+        let req = till.req(pb::OfflineBatch { items });
+        let mut client = till.client.clone();
+        async move { client.upload_offline(req).await.unwrap().into_inner() }
+    };
+    let first = upload(&till, items.clone()).await;
+    let outcomes: Vec<i32> = first
+        .results
+        .iter()
+        .map(|r| r.reply.as_ref().unwrap().outcome)
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            pb::Outcome::Ok as i32,
+            pb::Outcome::Ok as i32,
+            pb::Outcome::PurchaseUnknown as i32
+        ]
+    );
+    assert_eq!(
+        first.results[0].reply.as_ref().unwrap().purchase_status,
+        pb::PurchaseStatus::Confirmed as i32
+    );
+    assert_eq!(
+        first.results[1].reply.as_ref().unwrap().purchase_status,
+        pb::PurchaseStatus::Cancelled as i32
+    );
+    // Only the confirmed cheque's accrual (5 % of 100.00) reached the balance.
+    assert_eq!(before, "0.00");
+    let after = balance(&mut till).await;
+    assert_eq!(after, "5.00");
+    // The same upload again changes nothing and answers each item as before.
+    let again = upload(&till, items).await;
+    for (a, b) in again.results.iter().zip(&first.results) {
+        let (a, b) = (a.reply.as_ref().unwrap(), b.reply.as_ref().unwrap());
+        assert!(a.replayed);
+        assert_eq!(
+            (a.outcome, a.purchase_status),
+            (b.outcome, b.purchase_status)
+        );
+    }
+    assert_eq!(balance(&mut till).await, after);
+    server.stop().await;
+}

@@ -183,39 +183,57 @@ pub fn refund_lines(lines: Vec<pb::RefundLine>, lines_max: usize) -> Wire<Vec<Re
 pub fn offline_item(i: usize, item: pb::OfflineItem, lines_max: usize) -> Wire<(OpId, Command)> {
     let pb::OfflineItem { operation_id, item } = item;
     let op = OpId::parse(&operation_id).map_err(|e| bad(format!("items[{i}].operation_id"), e))?;
-    let command =
-        match item.ok_or_else(|| bad(format!("items[{i}]"), "neither purchase nor refund"))? {
-            pb::offline_item::Item::Purchase(pb::OfflinePurchase {
-                cheque: c,
-                points_paid,
-                discount,
-            }) => Command::ImportOfflinePurchase {
-                cheque: cheque(c, lines_max)
-                    .map_err(|e| bad(format!("items[{i}].{}", e.field), e.reason))?,
-                points_paid: Points(zero_or(
-                    format_args!("items[{i}].points_paid"),
-                    &points_paid,
-                )?),
-                local_discount: Money(zero_or(format_args!("items[{i}].discount"), &discount)?),
-            },
-            pb::offline_item::Item::Refund(pb::RefundRequest {
-                operation_id: _,
-                refund_cheque_id,
-                purchase_cheque_id,
-                lines,
-            }) => Command::Refund {
-                refund: cheque_id(
-                    format_args!("items[{i}].refund_cheque_id"),
-                    &refund_cheque_id,
-                )?,
-                purchase: cheque_id(
-                    format_args!("items[{i}].purchase_cheque_id"),
-                    &purchase_cheque_id,
-                )?,
-                lines: refund_lines(lines, lines_max)
-                    .map_err(|e| bad(format!("items[{i}].{}", e.field), e.reason))?,
-            },
-        };
+    let command = match item.ok_or_else(|| {
+        bad(
+            format!("items[{i}]"),
+            "neither purchase, refund, confirm nor cancel",
+        )
+    })? {
+        pb::offline_item::Item::Purchase(pb::OfflinePurchase {
+            cheque: c,
+            points_paid,
+            discount,
+        }) => Command::ImportOfflinePurchase {
+            cheque: cheque(c, lines_max)
+                .map_err(|e| bad(format!("items[{i}].{}", e.field), e.reason))?,
+            points_paid: Points(zero_or(
+                format_args!("items[{i}].points_paid"),
+                &points_paid,
+            )?),
+            local_discount: Money(zero_or(format_args!("items[{i}].discount"), &discount)?),
+        },
+        pb::offline_item::Item::Confirm(pb::PurchaseRequest {
+            operation_id: _,
+            cheque_id: id,
+            slip_width: _,
+        }) => Command::Confirm {
+            cheque: cheque_id(format_args!("items[{i}].confirm.cheque_id"), &id)?,
+        },
+        pb::offline_item::Item::Cancel(pb::PurchaseRequest {
+            operation_id: _,
+            cheque_id: id,
+            slip_width: _,
+        }) => Command::Cancel {
+            cheque: cheque_id(format_args!("items[{i}].cancel.cheque_id"), &id)?,
+        },
+        pb::offline_item::Item::Refund(pb::RefundRequest {
+            operation_id: _,
+            refund_cheque_id,
+            purchase_cheque_id,
+            lines,
+        }) => Command::Refund {
+            refund: cheque_id(
+                format_args!("items[{i}].refund_cheque_id"),
+                &refund_cheque_id,
+            )?,
+            purchase: cheque_id(
+                format_args!("items[{i}].purchase_cheque_id"),
+                &purchase_cheque_id,
+            )?,
+            lines: refund_lines(lines, lines_max)
+                .map_err(|e| bad(format!("items[{i}].{}", e.field), e.reason))?,
+        },
+    };
     Ok((op, command))
 }
 
