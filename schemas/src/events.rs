@@ -207,6 +207,18 @@ pub fn envelope(rec: &EventRecord, view: &impl StateView) -> (String, pb::EventE
             env.order = order.to_string();
             env.points_released = points(*points_released);
         }
+        Event::PurchaseResolved {
+            purchase: key,
+            confirmed,
+            reason,
+            ..
+        } => {
+            if let Some(p) = purchase(key) {
+                fill_purchase(&mut env, &p);
+            }
+            let how = if *confirmed { "confirmed" } else { "cancelled" };
+            env.reason = format!("{how}: {reason}");
+        }
         Event::OrderPickedUp {
             order, purchase, ..
         } => {

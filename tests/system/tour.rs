@@ -105,6 +105,12 @@ async fn the_readme_and_cli_tours_run_as_written_in_their_order() {
         two.contains("cashbox secret written to till3.secret"),
         "{two}"
     );
+    // Support saw the stuck cheque and resolved it; the history says so and why.
+    assert!(two.contains("C-3"), "{two}");
+    assert!(
+        two.contains("PurchaseResolved") && two.contains("customer left without paying"),
+        "{two}"
+    );
 
     shutdown.cancel();
     server.await.unwrap().unwrap();

@@ -425,6 +425,46 @@ impl pb::admin_service_server::AdminService for AdminApi {
         ))
     }
 
+    async fn resolve_purchase(
+        &self,
+        req: tonic::Request<pb::ResolvePurchaseRequest>,
+    ) -> Rpc<pb::AdminReply> {
+        let operator = self.authorize(req.metadata())?;
+        let pb::ResolvePurchaseRequest {
+            operation_id,
+            cashbox_id,
+            cheque_id,
+            resolution,
+            reason,
+        } = req.into_inner();
+        let confirm = match pb::Resolution::try_from(resolution) {
+            Ok(pb::Resolution::Confirm) => true,
+            Ok(pb::Resolution::Cancel) => false,
+            _ => {
+                return Err(Status::invalid_argument(
+                    "resolution: RESOLUTION_CONFIRM or RESOLUTION_CANCEL",
+                ))
+            }
+        };
+        let reason = reason.trim();
+        if reason.is_empty() || reason.len() > REASON_BYTES_MAX {
+            return Err(Status::invalid_argument(format!(
+                "reason: required, at most {REASON_BYTES_MAX} bytes"
+            )));
+        }
+        let command = Command::ResolvePurchase {
+            purchase: PurchaseKey {
+                cashbox: CashboxId(cashbox_id),
+                cheque: cv::cheque_id("cheque_id", &cheque_id).map_err(invalid)?,
+            },
+            confirm,
+            reason: reason.to_owned(),
+        };
+        Ok(Response::new(
+            self.run(operator, &operation_id, command).await?,
+        ))
+    }
+
     async fn issue_qr_secret(&self, req: tonic::Request<pb::CardRequest>) -> Rpc<pb::AdminReply> {
         let operator = self.authorize(req.metadata())?;
         let pb::CardRequest { operation_id, card } = req.into_inner();

@@ -57,6 +57,8 @@ fn put_checked(state: &mut impl StateStore, account: Account) {
 /// Applies one event. `apply` never decides: every amount comes from the event.
 pub fn apply(state: &mut impl StateStore, event: &Event) {
     match event {
+        // A record of who resolved a purchase and why; the change is the next event's.
+        Event::PurchaseResolved { .. } => {}
         Event::CashboxRegistered { cashbox } => state.put_cashbox(cashbox.clone()),
         Event::CashboxEnabledChanged { cashbox, enabled } => {
             let mut c = state

@@ -170,6 +170,12 @@ pub enum Command {
     },
     /// Admin: cancel an open order, releasing its points.
     CancelOrder { number: OrderNo },
+    /// Admin (support): confirm or cancel a pending purchase of any cashbox, with the reason.
+    ResolvePurchase {
+        purchase: PurchaseKey,
+        confirm: bool,
+        reason: String,
+    },
 }
 
 impl Command {
@@ -204,6 +210,7 @@ impl Command {
             Command::IssueCoupons { .. } => "IssueCoupons",
             Command::CreateOrder { .. } => "CreateOrder",
             Command::CancelOrder { .. } => "CancelOrder",
+            Command::ResolvePurchase { .. } => "ResolvePurchase",
         }
     }
 }

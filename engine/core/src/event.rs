@@ -172,6 +172,15 @@ pub enum Event {
         account: AccountId,
         points_released: Points,
     },
+    /// Support resolved a stuck purchase by hand; the confirmation or cancellation follows
+    /// as its own event. Changes nothing itself: it records who did it (the record's actor)
+    /// and why.
+    PurchaseResolved {
+        purchase: PurchaseKey,
+        account: Option<AccountId>,
+        confirmed: bool,
+        reason: String,
+    },
 }
 
 impl Event {
@@ -208,6 +217,7 @@ impl Event {
             Event::CouponIssued { .. } => "CouponIssued",
             Event::OrderCreated { .. } => "OrderCreated",
             Event::OrderCancelled { .. } => "OrderCancelled",
+            Event::PurchaseResolved { .. } => "PurchaseResolved",
             Event::OrderPickedUp { .. } => "OrderPickedUp",
             Event::OrderExpired { .. } => "OrderExpired",
         }
@@ -239,6 +249,7 @@ impl Event {
             Event::PurchaseConfirmed { account, .. }
             | Event::PurchaseCancelled { account, .. }
             | Event::HoldExpired { account, .. }
+            | Event::PurchaseResolved { account, .. }
             | Event::RefundRecorded { account, .. } => *account,
             _ => None,
         }

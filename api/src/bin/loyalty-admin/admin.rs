@@ -460,6 +460,28 @@ pub async fn cancel_order(a: &mut Admin, order: String) -> anyhow::Result<()> {
     show(a.client.cancel_order(r).await?.into_inner())
 }
 
+pub async fn resolve_purchase(
+    a: &mut Admin,
+    cashbox: u32,
+    cheque: String,
+    confirm: bool,
+    reason: String,
+) -> anyhow::Result<()> {
+    let resolution = if confirm {
+        pb::Resolution::Confirm
+    } else {
+        pb::Resolution::Cancel
+    };
+    let r = a.req(pb::ResolvePurchaseRequest {
+        operation_id: op(),
+        cashbox_id: cashbox,
+        cheque_id: cheque,
+        resolution: resolution.into(),
+        reason,
+    })?;
+    show(a.client.resolve_purchase(r).await?.into_inner())
+}
+
 pub async fn list_pending(
     a: &mut Admin,
     within_secs: u64,

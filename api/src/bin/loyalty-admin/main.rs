@@ -262,6 +262,23 @@ enum AdminCmd {
         #[arg(long)]
         order: String,
     },
+    /// Support: confirm or cancel a stuck purchase of any cashbox, with the reason.
+    ResolvePurchase {
+        /// The cashbox that began the purchase.
+        #[arg(long)]
+        cashbox: u32,
+        /// Its cheque number there.
+        #[arg(long)]
+        cheque: String,
+        /// Confirm it (post the points), as its till would have.
+        #[arg(long, conflicts_with = "cancel", required_unless_present = "cancel")]
+        confirm: bool,
+        /// Cancel it (release the points).
+        #[arg(long)]
+        cancel: bool,
+        #[arg(long)]
+        reason: String,
+    },
     /// List unconfirmed purchases ending within N seconds (0: already expired).
     ListPending {
         #[arg(long, default_value_t = 0)]
@@ -462,6 +479,13 @@ async fn run_admin(a: &mut Admin, command: AdminCmd) -> anyhow::Result<()> {
             lines,
         } => create_order(a, order, card, points, lines).await,
         AdminCmd::CancelOrder { order } => cancel_order(a, order).await,
+        AdminCmd::ResolvePurchase {
+            cashbox,
+            cheque,
+            confirm,
+            cancel: _,
+            reason,
+        } => resolve_purchase(a, cashbox, cheque, confirm, reason).await,
         AdminCmd::ListPending {
             within_secs,
             expired_within_secs,

@@ -182,7 +182,8 @@ impl Role {
             | Command::SetCardRange { .. }
             | Command::SetIdentifierPolicy { .. }
             | Command::ActivateCard { .. }
-            | Command::BlockCard { .. } => Role::Admin,
+            | Command::BlockCard { .. }
+            | Command::ResolvePurchase { .. } => Role::Admin,
             Command::ExpireHolds => Role::Sweep,
         }
     }
@@ -241,8 +242,12 @@ fn decide_cash(
         Command::RegisterPurchase { cheque } => {
             purchase::register(view, program, cashbox, cheque, now)
         }
-        Command::Confirm { cheque } => purchase::confirm(view, cashbox, cheque, now),
-        Command::Cancel { cheque } => purchase::cancel(view, cashbox, cheque),
+        Command::Confirm { cheque } => {
+            purchase::confirm(view, &cheque::purchase_key(cashbox, cheque), now)
+        }
+        Command::Cancel { cheque } => {
+            purchase::cancel(view, &cheque::purchase_key(cashbox, cheque))
+        }
         Command::Refund {
             refund,
             purchase,
@@ -302,6 +307,11 @@ fn decide_service(
             points,
         } => orders::create(view, program, number, card, lines, *points, now),
         Command::CancelOrder { number } => orders::cancel(view, number),
+        Command::ResolvePurchase {
+            purchase,
+            confirm,
+            reason,
+        } => purchase::resolve(view, purchase, *confirm, reason, now),
         Command::AdjustPoints {
             card,
             delta,

@@ -163,13 +163,8 @@ pub(super) fn register(
 }
 
 /// Posts the hold and credits the accrual of a registered purchase.
-pub(super) fn confirm(
-    view: &impl StateView,
-    cashbox: &Cashbox,
-    cheque: &ChequeId,
-    now: UnixMillis,
-) -> Decided {
-    let p = pending(view, cashbox, cheque, now)?;
+pub(super) fn confirm(view: &impl StateView, key: &PurchaseKey, now: UnixMillis) -> Decided {
+    let p = pending(view, key, now)?;
     if p.status != PurchaseStatus::Registered {
         return Err(reject(
             Code::PurchaseWrongState,
@@ -189,8 +184,8 @@ pub(super) fn confirm(
 }
 
 /// Releases the hold and drops the accrual of a pending purchase, expired or not.
-pub(super) fn cancel(view: &impl StateView, cashbox: &Cashbox, cheque: &ChequeId) -> Decided {
-    let p = pending(view, cashbox, cheque, UnixMillis(i64::MIN))?;
+pub(super) fn cancel(view: &impl StateView, key: &PurchaseKey) -> Decided {
+    let p = pending(view, key, UnixMillis(i64::MIN))?;
     let event = Event::PurchaseCancelled {
         purchase: p.key.clone(),
         account: p.account,
@@ -202,21 +197,49 @@ pub(super) fn cancel(view: &impl StateView, cashbox: &Cashbox, cheque: &ChequeId
     ))
 }
 
-/// A pending purchase of this cashbox; expired if its lifetime ended before `now`.
+/// Support confirms or cancels a stuck purchase of any cashbox, as its till would have,
+/// recording the reason. A confirm after the hold's lifetime is refused as it would be at
+/// the till (`HOLD_EXPIRED`); a cancel is always possible while the purchase is pending.
+pub(super) fn resolve(
+    view: &impl StateView,
+    key: &PurchaseKey,
+    confirm_it: bool,
+    reason: &str,
+    now: UnixMillis,
+) -> Decided {
+    let (mut events, reply) = if confirm_it {
+        confirm(view, key, now)?
+    } else {
+        cancel(view, key)?
+    };
+    let account = view.purchase(key).and_then(|p| p.account);
+    events.insert(
+        0,
+        Event::PurchaseResolved {
+            purchase: key.clone(),
+            account,
+            confirmed: confirm_it,
+            reason: reason.to_owned(),
+        },
+    );
+    Ok((events, reply))
+}
+
+/// A pending purchase; expired if its lifetime ended before `now`.
 fn pending(
     view: &impl StateView,
-    cashbox: &Cashbox,
-    cheque: &ChequeId,
+    key: &PurchaseKey,
     now: UnixMillis,
 ) -> Result<Purchase, Rejection> {
+    let cheque = key.cheque.as_str();
     let p = view
-        .purchase(&purchase_key(cashbox, cheque))
-        .ok_or_else(|| reject(Code::PurchaseUnknown, cheque.as_str()))?;
+        .purchase(key)
+        .ok_or_else(|| reject(Code::PurchaseUnknown, cheque))?;
     if !p.status.is_pending() {
         return Err(reject(Code::PurchaseWrongState, format!("{:?}", p.status)));
     }
     if now >= p.expires_at {
-        return Err(reject(Code::HoldExpired, cheque.as_str()));
+        return Err(reject(Code::HoldExpired, cheque));
     }
     Ok(p)
 }

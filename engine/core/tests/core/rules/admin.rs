@@ -1,8 +1,63 @@
 //! Administration and the engine's own sweep: cashboxes, keys, manual adjustments, expiry.
 
 use super::*;
+use loyalty_core::event::Event;
+
+/// Support confirms (or cancels) POS's cheque `id`.
+fn resolve(id: &str, confirm: bool) -> (Actor, Command) {
+    (
+        operator(),
+        Command::ResolvePurchase {
+            purchase: PurchaseKey {
+                cashbox: POS,
+                cheque: cheque_id(id),
+            },
+            confirm,
+            reason: "till crashed after the receipt was printed".into(),
+        },
+    )
+}
 
 const CASES: &[Case] = &[
+    Case {
+        name: "support confirms a registered purchase",
+        given: registered,
+        when: |_| resolve("c1", true),
+        then: Code::Ok,
+    },
+    Case {
+        name: "support cancels a hold",
+        given: held,
+        when: |_| resolve("c1", false),
+        then: Code::Ok,
+    },
+    Case {
+        name: "support cannot confirm a hold without its cheque",
+        given: held,
+        when: |_| resolve("c1", true),
+        then: Code::PurchaseWrongState,
+    },
+    Case {
+        name: "support resolves only a known purchase",
+        given: nothing,
+        when: |_| resolve("c1", false),
+        then: Code::PurchaseUnknown,
+    },
+    Case {
+        name: "support cannot resolve a confirmed purchase",
+        given: confirmed,
+        when: |_| resolve("c1", false),
+        then: Code::PurchaseWrongState,
+    },
+    Case {
+        name: "a cashbox may not resolve purchases",
+        given: registered,
+        when: |_| {
+            let (_, c) = resolve("c1", true);
+            cash(POS, c)
+        },
+        then: Code::Forbidden,
+    },
     Case {
         name: "cashbox may not administer",
         given: nothing,
@@ -227,4 +282,43 @@ fn signing_keys_are_set_replaced_and_removed() {
     assert!(same.reply.is_ok() && same.events.is_empty());
     w.admin_ok(set(None));
     assert_eq!(key(&w), None);
+}
+
+#[test]
+fn support_resolves_a_stuck_purchase_as_its_till_would_have_and_records_why() {
+    let mut w = World::new();
+    registered(&mut w);
+    let before = w.balance(GOLD);
+    let (actor, command) = resolve("c1", true);
+    let out = w.run(actor, command);
+    assert!(out.reply.is_ok(), "{}", out.reply.message);
+    // The record of who and why, then the confirmation itself: points paid and accrued
+    // move exactly as a till's confirm moves them.
+    assert!(matches!(
+        &out.events[..],
+        [
+            Event::PurchaseResolved { confirmed: true, reason, .. },
+            Event::PurchaseConfirmed { .. }
+        ] if reason == "till crashed after the receipt was printed"
+    ));
+    let Event::PurchaseConfirmed {
+        points_debited,
+        points_credited,
+        ..
+    } = out.events[1]
+    else {
+        unreachable!()
+    };
+    assert_eq!(
+        w.balance(GOLD),
+        before.minus(points_debited).plus(points_credited)
+    );
+    // Resolved once: the till's own late confirm finds nothing pending.
+    let late = w.cash(
+        POS,
+        Command::Confirm {
+            cheque: cheque_id("c1"),
+        },
+    );
+    assert_eq!(late.code, Code::PurchaseWrongState);
 }
