@@ -43,6 +43,38 @@ async fn a_body_that_does_not_decode_is_an_invalid_argument() {
     server.stop().await;
 }
 
+/// Asks the reflection service of version `$v` for its services and checks that `$want`
+/// are among them (the two versions' generated types differ, their use does not).
+macro_rules! assert_lists {
+    ($v:ident, $ch:expr, $want:expr) => {{
+        use tonic_reflection::pb::$v::{
+            server_reflection_client::ServerReflectionClient,
+            server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+            ServerReflectionRequest,
+        };
+        let req = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        let mut stream = ServerReflectionClient::new($ch)
+            .server_reflection_info(tokio_stream::iter(vec![req]))
+            .await
+            .unwrap()
+            .into_inner();
+        let Some(MessageResponse::ListServicesResponse(list)) =
+            stream.message().await.unwrap().unwrap().message_response
+        else {
+            panic!("{}: no list", stringify!($v))
+        };
+        let names: Vec<_> = list.service.iter().map(|s| s.name.as_str()).collect();
+        assert!(
+            $want.iter().all(|w| names.contains(w)),
+            "{}: {names:?}",
+            stringify!($v)
+        );
+    }};
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reflection_v1_and_v1alpha_list_every_service_with_health() {
     let (server, _admin, _till) = world().await;
@@ -52,52 +84,8 @@ async fn reflection_v1_and_v1alpha_list_every_service_with_health() {
         "loyalty.v1.AdminService",
         "grpc.health.v1.Health",
     ];
-    {
-        use tonic_reflection::pb::v1::{
-            server_reflection_client::ServerReflectionClient,
-            server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
-            ServerReflectionRequest,
-        };
-        let req = ServerReflectionRequest {
-            host: String::new(),
-            message_request: Some(MessageRequest::ListServices(String::new())),
-        };
-        let mut stream = ServerReflectionClient::new(ch.clone())
-            .server_reflection_info(tokio_stream::iter(vec![req]))
-            .await
-            .unwrap()
-            .into_inner();
-        let Some(MessageResponse::ListServicesResponse(list)) =
-            stream.message().await.unwrap().unwrap().message_response
-        else {
-            panic!("v1: no list")
-        };
-        let names: Vec<_> = list.service.iter().map(|s| s.name.as_str()).collect();
-        assert!(want.iter().all(|w| names.contains(w)), "v1: {names:?}");
-    }
-    {
-        use tonic_reflection::pb::v1alpha::{
-            server_reflection_client::ServerReflectionClient,
-            server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
-            ServerReflectionRequest,
-        };
-        let req = ServerReflectionRequest {
-            host: String::new(),
-            message_request: Some(MessageRequest::ListServices(String::new())),
-        };
-        let mut stream = ServerReflectionClient::new(ch)
-            .server_reflection_info(tokio_stream::iter(vec![req]))
-            .await
-            .unwrap()
-            .into_inner();
-        let Some(MessageResponse::ListServicesResponse(list)) =
-            stream.message().await.unwrap().unwrap().message_response
-        else {
-            panic!("v1alpha: no list")
-        };
-        let names: Vec<_> = list.service.iter().map(|s| s.name.as_str()).collect();
-        assert!(want.iter().all(|w| names.contains(w)), "v1alpha: {names:?}");
-    }
+    assert_lists!(v1, ch.clone(), want);
+    assert_lists!(v1alpha, ch, want);
     server.stop().await;
 }
 
