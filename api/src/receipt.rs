@@ -62,6 +62,10 @@ pub fn slip(reply: &pb::ChequeReply, width: usize) -> Vec<String> {
     if let Some(b) = &reply.balance {
         out.push(row("Points balance", &b.balance, width));
     }
+    if !reply.purchase_id.is_empty() {
+        // What a refund at any till names the purchase by.
+        out.push(row("Purchase", &reply.purchase_id, width));
+    }
     for c in &reply.coupons_issued {
         out.push("-".repeat(width));
         out.push(row(&format!("Coupon {}", c.name), "", width));

@@ -15,9 +15,10 @@ use std::any::Any;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-/// Format byte in front of every stored record.
-pub const RECORD_FORMAT: u8 = 4;
+pub use loyalty_core::evolve::RECORD_FORMAT;
+use loyalty_core::evolve::{decode_older, OLDEST_FORMAT};
 
+/// Encodes a record: the format byte, then postcard.
 pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     // Most records are a few hundred bytes: one allocation, no regrowth.
     let mut out = Vec::with_capacity(384);
@@ -25,16 +26,19 @@ pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     postcard::to_extend(value, out).expect("records always encode")
 }
 
+/// Decodes a record of this format or of an older one still read (see
+/// `loyalty_core::evolve`).
 pub fn decode<T: DeserializeOwned>(space: Space, bytes: &[u8]) -> Result<T, StoreError> {
+    let corrupt = |detail: String| StoreError::Corrupt { space, detail };
     match bytes {
-        [RECORD_FORMAT, body @ ..] => postcard::from_bytes(body).map_err(|e| StoreError::Corrupt {
-            space,
-            detail: e.to_string(),
-        }),
-        _ => Err(StoreError::Corrupt {
-            space,
-            detail: "unknown record format".into(),
-        }),
+        [RECORD_FORMAT, body @ ..] => {
+            postcard::from_bytes(body).map_err(|e| corrupt(e.to_string()))
+        }
+        [format, body @ ..] if (OLDEST_FORMAT..RECORD_FORMAT).contains(format) => {
+            decode_older(*format, body).map_err(|e| corrupt(format!("format {format}: {e}")))
+        }
+        [format, ..] => Err(corrupt(format!("unknown record format {format}"))),
+        [] => Err(corrupt("empty record".into())),
     }
 }
 

@@ -38,6 +38,7 @@ pub fn message_key(account: Option<AccountId>, cashbox: Option<CashboxId>) -> St
 
 fn fill_purchase(env: &mut pb::EventEnvelope, p: &Purchase) {
     env.cheque_id = p.key.cheque.to_string();
+    env.purchase_id = p.key.to_string();
     env.cashbox_id = p.key.cashbox.0;
     env.cashbox_local_time = p.local_time.format("%Y-%m-%dT%H:%M:%S").to_string();
     env.card = p.card.as_ref().map(|c| c.masked()).unwrap_or_default();
@@ -117,6 +118,8 @@ pub fn envelope(rec: &EventRecord, view: &impl StateView) -> (String, pb::EventE
             points_returned,
             accrual_reversed,
             accrual_unrecovered,
+            refunded_at,
+            refunded_in,
             ..
         } => {
             if let Some(p) = purchase(key) {
@@ -133,6 +136,8 @@ pub fn envelope(rec: &EventRecord, view: &impl StateView) -> (String, pb::EventE
             env.points_returned = points(*points_returned);
             env.accrual_reversed = points(*accrual_reversed);
             env.accrual_unrecovered = points(*accrual_unrecovered);
+            env.refund_cashbox_id = refunded_at.map_or(0, |c| c.0);
+            env.refund_store_id = refunded_in.map_or(0, |s| s.0);
         }
         Event::CashboxRegistered { cashbox } => env.cashbox_id = cashbox.id.0,
         Event::CashboxEnabledChanged { cashbox, .. } => env.cashbox_id = cashbox.0,

@@ -114,10 +114,12 @@ pub enum Op {
         cashbox: u32,
         cheque: String,
     },
+    /// A refund at cashbox `at` of the purchase `cheque` sold at `cashbox`.
     Refund {
         cashbox: u32,
         cheque: String,
         refund: String,
+        at: u32,
     },
     /// A till replaces the card: its account moves to the card of the next generation.
     Replace {
@@ -156,8 +158,8 @@ pub struct Model {
     pub coupon_uses: u64,
     /// The current card generation of each account.
     pub generation: Vec<usize>,
-    /// Refund cheque numbers used per purchase.
-    refunds: BTreeMap<(u32, String), Vec<String>>,
+    /// Refunds (refunding cashbox, refund cheque) recorded per purchase.
+    refunds: BTreeMap<(u32, String), Vec<(u32, String)>>,
 }
 
 /// 5% of `base` minor units, rounded half away from zero.
@@ -433,8 +435,9 @@ impl Model {
                 cashbox,
                 cheque,
                 refund,
+                at,
             } => {
-                if self.kiosks.contains(cashbox) {
+                if self.kiosks.contains(at) {
                     return Expect::RefundAtKiosk;
                 }
                 let key = (*cashbox, cheque.clone());
@@ -444,12 +447,13 @@ impl Model {
                 if p.status != Status::Confirmed {
                     return Expect::PurchaseWrongState;
                 }
-                if self.refunds.get(&key).is_some_and(|r| r.contains(refund)) {
+                let refund = (*at, refund.clone());
+                if self.refunds.get(&key).is_some_and(|r| r.contains(&refund)) {
                     return Expect::RefundExists;
                 }
                 assert!(!p.refunded, "the workload refunds a purchase once");
                 p.refunded = true;
-                self.refunds.entry(key).or_default().push(refund.clone());
+                self.refunds.entry(key).or_default().push(refund);
                 if let Some(c) = p.card {
                     let a = &mut self.accounts[c];
                     let available = (a.balance - a.held + p.paid).max(0);

@@ -473,11 +473,19 @@ impl Simulation {
     ) -> Option<(Command, Op, Flow, Flow)> {
         let shop = Actor::Admin(OperatorName::new("shop").expect("operator name"));
         Some({
-            let confirmed = self.tills[t].confirmed.len();
+            // Half the refunds are of another till's sale (kiosks' included): any POS
+            // refunds any purchase.
+            let seller = if self.rng.random_bool(0.5) {
+                t
+            } else {
+                self.rng.random_range(0..self.tills.len())
+            };
+            let confirmed = self.tills[seller].confirmed.len();
             if roll < 8 && confirmed > 0 {
-                let pick = self.tills[t]
+                let pick = self.tills[seller]
                     .confirmed
                     .swap_remove(self.rng.random_range(0..confirmed));
+                let sold_at = self.tills[seller].id;
                 let refund = format!("r-{pick}");
                 let command = Command::Refund {
                     refund: ChequeId::new(&refund).expect("id"),
@@ -486,13 +494,15 @@ impl Simulation {
                         index: 0,
                         qty: Qty(1000),
                     }],
+                    sold_at: (sold_at != cashbox).then_some(CashboxId(sold_at)),
                 };
                 (
                     command,
                     Op::Refund {
-                        cashbox,
+                        cashbox: sold_at,
                         cheque: pick,
                         refund,
+                        at: cashbox,
                     },
                     Flow::Idle,
                     Flow::Idle,

@@ -572,6 +572,7 @@ async fn mixed_tender_at_a_self_checkout_kiosk() {
                 line_index: 0,
                 quantity: "1".into(),
             }],
+            ..Default::default()
         }))
         .await
         .unwrap()

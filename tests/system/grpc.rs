@@ -157,15 +157,7 @@ async fn purchase_life_cycle_from_calculation_to_refund() {
     // Refund one milk.
     let refund = till
         .client
-        .refund(till.req(pb::RefundRequest {
-            operation_id: op(),
-            refund_cheque_id: "r1".into(),
-            purchase_cheque_id: "c1".into(),
-            lines: vec![pb::RefundLine {
-                line_index: 0,
-                quantity: "1".into(),
-            }],
-        }))
+        .refund(till.req(refund("r1", "c1", "1")))
         .await
         .unwrap()
         .into_inner();
@@ -472,6 +464,7 @@ async fn a_cashbox_acts_only_as_itself_and_kiosks_cannot_refund() {
                 line_index: 0,
                 quantity: "1".into(),
             }],
+            ..Default::default()
         }))
         .await
         .unwrap()
@@ -602,4 +595,114 @@ async fn health_reflection_and_pending_listing() {
         .into_inner();
     assert!(expired.purchases.is_empty());
     server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sale_in_one_store_is_returned_in_another_by_the_slips_purchase_id() {
+    let (server, mut admin, mut till) = world().await;
+    let reg = till
+        .client
+        .register_purchase(till.req(pb::RegisterPurchaseRequest {
+            operation_id: op(),
+            slip_width: 0,
+            cheque: Some(cheque("s1", CARD, vec![line("bread", "2", "100")])),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(reg.purchase_id, "1/s1");
+    let sold = till
+        .client
+        .confirm(till.req(pb::PurchaseRequest {
+            operation_id: op(),
+            slip_width: 32,
+            cheque_id: "s1".into(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(sold.outcome, pb::Outcome::Ok as i32, "{}", sold.message);
+    // The slip prints the purchase id.
+    let printed = sold
+        .slip
+        .iter()
+        .find_map(|row| row.strip_prefix("Purchase"))
+        .expect("a purchase row")
+        .trim()
+        .to_owned();
+    assert_eq!(printed, "1/s1");
+
+    // The customer brings the slip to the service desk of store 2.
+    let ch = channel(&server.url()).await;
+    let mut desk = register_till_in(&mut admin, ch, 21, 2, pb::CashboxKind::Pos).await;
+    let at_desk = pb::RefundRequest {
+        purchase_id: printed.clone(),
+        ..refund("r1", "", "1")
+    };
+    let back = desk
+        .client
+        .refund(desk.req(at_desk.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(back.outcome, pb::Outcome::Ok as i32, "{}", back.message);
+    assert_eq!(back.purchase_id, "1/s1");
+    assert_eq!(back.refund.unwrap().money_to_pay_out, "100.00");
+    let again = desk
+        .client
+        .refund(desk.req(at_desk))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(again.replayed);
+    // The selling till refunds the other bread by its own cheque number, and the same
+    // refund number: a refund is known by its till and number.
+    let rest = till
+        .client
+        .refund(till.req(refund("r1", "s1", "1")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(rest.outcome, pb::Outcome::Ok as i32, "{}", rest.message);
+    // Nothing is left to return, at any till.
+    let over = desk
+        .client
+        .refund(desk.req(pb::RefundRequest {
+            sale_cashbox_id: 1,
+            ..refund("r2", "s1", "0.001")
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(over.outcome, pb::Outcome::RefundExceedsPurchase as i32);
+    // Naming the purchase twice, or by a malformed id, is a bad request.
+    for bad in [
+        pb::RefundRequest {
+            purchase_id: "1/s1".into(),
+            purchase_cheque_id: "s1".into(),
+            ..Default::default()
+        },
+        pb::RefundRequest {
+            purchase_id: "s1".into(),
+            ..Default::default()
+        },
+    ] {
+        let err = desk
+            .client
+            .refund(desk.req(pb::RefundRequest {
+                lines: refund("r3", "", "1").lines,
+                refund_cheque_id: "r3".into(),
+                operation_id: op(),
+                ..bad
+            }))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{}", err.message());
+    }
+    let v = admin
+        .verify(admin_req(pb::VerifyRequest { rewrite: false }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(v.equal);
 }

@@ -196,11 +196,21 @@ pub async fn register_till(
     id: u32,
     kind: pb::CashboxKind,
 ) -> Till {
+    register_till_in(admin, channel, id, 1, kind).await
+}
+
+pub async fn register_till_in(
+    admin: &mut AdminServiceClient<Channel>,
+    channel: Channel,
+    id: u32,
+    store: u32,
+    kind: pb::CashboxKind,
+) -> Till {
     let r = admin
         .register_cashbox(admin_req(pb::RegisterCashboxRequest {
             operation_id: op(),
             cashbox_id: id,
-            store_id: 1,
+            store_id: store,
             kind: kind.into(),
             public_key: String::new(),
         }))
@@ -281,4 +291,18 @@ pub async fn buy_cheque(till: &mut Till, cheque: pb::Cheque) -> pb::ChequeReply 
         .into_inner();
     assert_eq!(conf.outcome, pb::Outcome::Ok as i32, "{}", conf.message);
     conf
+}
+
+/// A refund numbered `number` of `qty` of line 0 of this till's cheque `purchase`.
+pub fn refund(number: &str, purchase: &str, qty: &str) -> pb::RefundRequest {
+    pb::RefundRequest {
+        operation_id: op(),
+        refund_cheque_id: number.into(),
+        purchase_cheque_id: purchase.into(),
+        lines: vec![pb::RefundLine {
+            line_index: 0,
+            quantity: qty.into(),
+        }],
+        ..Default::default()
+    }
 }

@@ -235,6 +235,7 @@ async fn hostile(t: &Target, seed: u64) -> Got {
                             line_index: 0,
                             quantity: "1".into(),
                         }],
+                        ..Default::default()
                     };
                     outcome(till.client.refund(till.req(body)).await)
                 }
@@ -526,6 +527,7 @@ async fn hostile(t: &Target, seed: u64) -> Got {
                     line_index: index,
                     quantity: qty.into(),
                 }],
+                ..Default::default()
             };
             outcome(till.client.refund(till.req(body)).await)
         }

@@ -157,6 +157,7 @@ async fn a_purchase_flow_produces_its_events_in_order_with_exact_amounts() {
                 line_index: 0,
                 quantity: "1".into(),
             }],
+            ..Default::default()
         }))
         .await
         .unwrap()

@@ -38,6 +38,7 @@ async fn offline_upload_answers_per_item_and_resends_change_nothing() {
                 line_index: 0,
                 quantity: "1".into(),
             }],
+            ..Default::default()
         })),
     };
     let batch = pb::OfflineBatch {

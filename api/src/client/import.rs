@@ -106,6 +106,8 @@ pub fn parse_jsonl(text: &str) -> Result<Vec<pb::OfflineItem>, ImportError> {
                     refund_cheque_id: j.refund_cheque_id,
                     purchase_cheque_id: j.purchase_cheque_id,
                     lines,
+                    purchase_id: String::new(),
+                    sale_cashbox_id: 0,
                 })),
             }
         } else {

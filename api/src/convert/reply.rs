@@ -178,6 +178,7 @@ pub fn reply(r: Reply, replayed: bool) -> pb::ChequeReply {
         coupons_used,
         order_status,
         events,
+        purchase,
     } = r;
     let said = |to: MessageTo| {
         messages
@@ -233,5 +234,6 @@ pub fn reply(r: Reply, replayed: bool) -> pb::ChequeReply {
         ),
         replayed,
         events,
+        purchase_id: purchase.map(|p| p.to_string()).unwrap_or_default(),
     }
 }

@@ -179,6 +179,46 @@ pub fn refund_lines(lines: Vec<pb::RefundLine>, lines_max: usize) -> Wire<Vec<Re
         .collect()
 }
 
+/// A refund: the purchase by its id, or by its cheque number and the selling cashbox.
+/// The operation id is the caller's.
+pub fn refund(r: pb::RefundRequest, lines_max: usize) -> Wire<Command> {
+    let pb::RefundRequest {
+        operation_id: _,
+        refund_cheque_id,
+        purchase_cheque_id,
+        lines,
+        purchase_id,
+        sale_cashbox_id,
+    } = r;
+    let sold = match (purchase_id.is_empty(), purchase_cheque_id.is_empty()) {
+        (false, true) if sale_cashbox_id == 0 => {
+            PurchaseKey::parse(&purchase_id).map_err(|e| bad("purchase_id", e))?
+        }
+        (false, true) => {
+            return Err(bad(
+                "sale_cashbox_id",
+                "goes with purchase_cheque_id, not purchase_id",
+            ))
+        }
+        (true, false) => PurchaseKey {
+            cashbox: CashboxId(sale_cashbox_id),
+            cheque: cheque_id("purchase_cheque_id", &purchase_cheque_id)?,
+        },
+        _ => {
+            return Err(bad(
+                "purchase_id",
+                "name the purchase by exactly one of purchase_id and purchase_cheque_id",
+            ))
+        }
+    };
+    Ok(Command::Refund {
+        refund: cheque_id("refund_cheque_id", &refund_cheque_id)?,
+        purchase: sold.cheque,
+        lines: refund_lines(lines, lines_max)?,
+        sold_at: (sold.cashbox.0 != 0).then_some(sold.cashbox),
+    })
+}
+
 /// One offline item → its operation id and command.
 pub fn offline_item(i: usize, item: pb::OfflineItem, lines_max: usize) -> Wire<(OpId, Command)> {
     let pb::OfflineItem { operation_id, item } = item;
@@ -216,23 +256,8 @@ pub fn offline_item(i: usize, item: pb::OfflineItem, lines_max: usize) -> Wire<(
         }) => Command::Cancel {
             cheque: cheque_id(format_args!("items[{i}].cancel.cheque_id"), &id)?,
         },
-        pb::offline_item::Item::Refund(pb::RefundRequest {
-            operation_id: _,
-            refund_cheque_id,
-            purchase_cheque_id,
-            lines,
-        }) => Command::Refund {
-            refund: cheque_id(
-                format_args!("items[{i}].refund_cheque_id"),
-                &refund_cheque_id,
-            )?,
-            purchase: cheque_id(
-                format_args!("items[{i}].purchase_cheque_id"),
-                &purchase_cheque_id,
-            )?,
-            lines: refund_lines(lines, lines_max)
-                .map_err(|e| bad(format!("items[{i}].{}", e.field), e.reason))?,
-        },
+        pb::offline_item::Item::Refund(r) => refund(r, lines_max)
+            .map_err(|e| bad(format!("items[{i}].refund.{}", e.field), e.reason))?,
     };
     Ok((op, command))
 }

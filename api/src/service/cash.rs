@@ -170,18 +170,9 @@ impl pb::cash_service_server::CashService for CashApi {
 
     async fn refund(&self, req: tonic::Request<pb::RefundRequest>) -> Rpc<pb::ChequeReply> {
         let (call, msg) = self.open(req)?;
-        let pb::RefundRequest {
-            operation_id,
-            refund_cheque_id,
-            purchase_cheque_id,
-            lines,
-        } = msg;
-        let command = Command::Refund {
-            refund: cv::cheque_id("refund_cheque_id", &refund_cheque_id).map_err(invalid)?,
-            purchase: cv::cheque_id("purchase_cheque_id", &purchase_cheque_id).map_err(invalid)?,
-            lines: cv::refund_lines(lines, self.lines_max()).map_err(invalid)?,
-        };
-        self.run(&call, &operation_id, command).await
+        let op = msg.operation_id.clone();
+        let command = cv::refund(msg, self.lines_max()).map_err(invalid)?;
+        self.run(&call, &op, command).await
     }
 
     async fn fetch_order(

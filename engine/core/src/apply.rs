@@ -355,6 +355,7 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
             money_returned,
             points_returned,
             accrual_reversed,
+            refunded_at,
             ..
         } => {
             if let Some(id) = account {
@@ -368,7 +369,13 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
                 line.refunded_qty.0 += l.qty.0;
                 assert!(line.refunded_qty <= line.line.qty, "corrupt: over-refund");
             }
-            p.refunds.push(refund.clone());
+            match refunded_at {
+                Some(cashbox) => p.refund_keys.push(crate::ids::PurchaseKey {
+                    cashbox: *cashbox,
+                    cheque: refund.clone(),
+                }),
+                None => p.refunds.push(refund.clone()),
+            }
             p.refunded_money = p.refunded_money.plus(*money_returned);
             p.points_returned = p.points_returned.plus(*points_returned);
             p.accrual_reversed = p.accrual_reversed.plus(*accrual_reversed);

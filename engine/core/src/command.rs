@@ -68,6 +68,10 @@ pub enum Command {
         refund: ChequeId,
         purchase: ChequeId,
         lines: Vec<RefundLine>,
+        /// The cashbox that sold the purchase, when another than the refunding one: any POS
+        /// refunds any purchase of the programme.
+        #[serde(default)]
+        sold_at: Option<CashboxId>,
     },
     /// A cheque rung up while the till was offline, uploaded later: accrual only, at the
     /// offers valid at its original local time. Points paid or discounts the till claims to
@@ -241,10 +245,12 @@ pub struct Request {
 impl Request {
     /// The content fingerprint for idempotency: SHA-256 of the canonical encoding of actor
     /// and command. Amounts are integers and ids validated, so equal content always has
-    /// equal bytes ("10.5" and "10.50" are the same request).
+    /// equal bytes ("10.5" and "10.50" are the same request). Fields appended to a command
+    /// since count only when set (`evolve::canonical`), so a resend across an upgrade
+    /// replays.
     pub fn fingerprint(&self) -> [u8; 32] {
-        let bytes = postcard::to_extend(&(&self.actor, &self.command), Vec::with_capacity(512))
-            .expect("commands always encode");
+        let bytes =
+            crate::evolve::canonical(&(&self.actor, &self.command), Vec::with_capacity(512));
         Sha256::digest(bytes).into()
     }
 }

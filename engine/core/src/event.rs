@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// Version of the event encoding. Bump when a variant's fields change; new variants are
 /// appended at the end so older records keep decoding.
-pub const EVENT_SCHEMA_VERSION: u16 = 3;
+pub const EVENT_SCHEMA_VERSION: u16 = 4;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Event {
@@ -79,6 +79,12 @@ pub enum Event {
         /// Accrued points that could not be taken back because they were already spent;
         /// the refund policy writes them off rather than push the balance below zero.
         accrual_unrecovered: Points,
+        /// The refunding cashbox and its store (absent from refunds recorded before the
+        /// record format 5, all made at the selling cashbox).
+        #[serde(default)]
+        refunded_at: Option<CashboxId>,
+        #[serde(default)]
+        refunded_in: Option<StoreId>,
     },
     /// A cashbox's request-signing key was registered, replaced or removed.
     CashboxKeySet {

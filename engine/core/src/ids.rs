@@ -332,6 +332,34 @@ pub struct PurchaseKey {
     pub cheque: ChequeId,
 }
 
+/// The purchase id printed on the slip and returned in every answer about a purchase:
+/// `<cashbox>/<cheque>` (the cheque id may itself hold `/`; the cashbox is digits).
+impl fmt::Display for PurchaseKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.cashbox.0, self.cheque)
+    }
+}
+
+impl PurchaseKey {
+    pub fn parse(s: &str) -> Result<PurchaseKey, IdError> {
+        let refused = |reason: &str| IdError {
+            kind: "purchase id",
+            reason: format!("{reason} (cashbox/cheque, e.g. 12/000345)"),
+        };
+        let (cashbox, cheque) = s.split_once('/').ok_or_else(|| refused("no '/'"))?;
+        if cashbox.is_empty() || !cashbox.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(refused("the cashbox is not a number"));
+        }
+        let cashbox = cashbox
+            .parse()
+            .map_err(|_| refused("the cashbox is out of range"))?;
+        Ok(PurchaseKey {
+            cashbox: CashboxId(cashbox),
+            cheque: ChequeId::new(cheque).map_err(|e| refused(&e.reason))?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -351,6 +379,12 @@ mod tests {
         assert!(CardNo::new("").is_err());
         assert!(CardNo::new(&"1".repeat(33)).is_err());
         assert!(ChequeId::new("A 1").is_err());
+        let key = PurchaseKey::parse("12/A/7").unwrap();
+        assert_eq!((key.cashbox, key.cheque.as_str()), (CashboxId(12), "A/7"));
+        assert_eq!(key.to_string(), "12/A/7");
+        for bad in ["", "12", "/7", "x/7", "12/", "99999999999/7", "12/a b"] {
+            assert!(PurchaseKey::parse(bad).is_err(), "{bad}");
+        }
         assert_eq!(
             CardNo::new("2770000000017").unwrap().masked(),
             "*********0017"

@@ -14,6 +14,7 @@ pub mod checkout;
 pub mod command;
 pub mod decide;
 pub mod event;
+pub mod evolve;
 pub mod ids;
 pub mod model;
 pub mod outcome;

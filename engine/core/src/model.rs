@@ -462,16 +462,27 @@ pub struct Purchase {
     pub issued: Vec<CouponCode>,
     /// The e-commerce order this purchase picked up.
     pub order: Option<OrderNo>,
+    /// Refund cheques recorded before the record format 5 (all at the selling cashbox);
+    /// later ones are in `refund_keys`.
     pub refunds: Vec<ChequeId>,
     pub refunded_money: Money,
     pub points_returned: Points,
     pub accrual_reversed: Points,
+    /// Refunds by refunding cashbox and refund cheque.
+    #[serde(default)]
+    pub refund_keys: Vec<PurchaseKey>,
 }
 
 impl Purchase {
     pub fn amount(&self) -> Money {
         self.lines.iter().fold(Money::ZERO, |s, l| s.plus(l.amount))
     }
+    /// Whether the refund `key` (refunding cashbox, refund cheque) is recorded.
+    pub fn has_refund(&self, key: &PurchaseKey) -> bool {
+        self.refund_keys.contains(key)
+            || (key.cashbox == self.key.cashbox && self.refunds.contains(&key.cheque))
+    }
+
     pub fn discount(&self) -> Money {
         self.lines
             .iter()

@@ -194,6 +194,9 @@ pub struct Reply {
     /// FetchOrder: the order's status.
     pub order_status: Option<OrderStatus>,
     pub events: u32,
+    /// The purchase the answer is about (its id for the slip and for refunds elsewhere).
+    #[serde(default)]
+    pub purchase: Option<PurchaseKey>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -253,6 +256,7 @@ impl Reply {
             coupons_used: Vec::new(),
             order_status: None,
             events: 0,
+            purchase: None,
         }
     }
 

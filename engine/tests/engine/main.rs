@@ -3,4 +3,5 @@
 
 mod contract;
 mod disk;
+mod formats;
 mod writer;

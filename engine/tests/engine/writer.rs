@@ -236,6 +236,68 @@ async fn two_cashboxes_paying_with_one_card_never_hold_more_than_the_balance() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_tills_refunding_one_line_at_once_never_refund_more_than_it() {
+    let h = setup("100").await;
+    // 2 × 20 concurrent refunds of 0.1 of the one line cashbox 1 sold: 10 can succeed.
+    let mut tasks = Vec::new();
+    for cashbox in [1u32, 2] {
+        for i in 0..20 {
+            let engine = h.engine.clone();
+            tasks.push(tokio::spawn(async move {
+                run(
+                    &engine,
+                    Actor::Cashbox(CashboxId(cashbox)),
+                    Command::Refund {
+                        refund: ChequeId::new(&format!("r{i}")).unwrap(),
+                        purchase: ChequeId::new("seed").unwrap(),
+                        lines: vec![RefundLine {
+                            index: 0,
+                            qty: Qty(100),
+                        }],
+                        sold_at: (cashbox != 1).then_some(CashboxId(1)),
+                    },
+                )
+                .await
+                .reply
+            }));
+        }
+    }
+    let (mut ok, mut money, mut reversed) = (0, Money::ZERO, Points::ZERO);
+    for t in tasks {
+        let reply = t.await.unwrap();
+        match reply.code {
+            Code::Ok => {
+                ok += 1;
+                let s = reply.refund.unwrap();
+                money = money.plus(s.money_returned);
+                reversed = reversed.plus(s.accrual_reversed);
+            }
+            Code::RefundExceedsPurchase => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(ok, 10);
+    assert_eq!(money, Money::parse("100").unwrap());
+    // The whole accrual came back: the points were all still there.
+    assert_eq!(reversed, Points::parse("100").unwrap());
+    assert_eq!(account(&h.engine).balance, Points::ZERO);
+    let sale = h
+        .engine
+        .read(|v| {
+            v.purchase(&PurchaseKey {
+                cashbox: CashboxId(1),
+                cheque: ChequeId::new("seed").unwrap(),
+            })
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(sale.lines[0].refunded_qty, Qty(1000));
+    assert_eq!(sale.refund_keys.len(), 10);
+    let report = h.engine.verify(false).await.unwrap();
+    assert!(report.equal, "{:?}", report.differences);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn answers_survive_a_restart_and_replays_return_the_original() {
     let h = setup("50").await;
     let req = Request {

@@ -150,6 +150,7 @@ pub(super) fn recorded(
         refunded_money: Money::ZERO,
         points_returned: Points::ZERO,
         accrual_reversed: Points::ZERO,
+        refund_keys: Vec::new(),
     };
     let reply = Reply {
         holder: who.map(|(c, a)| holder(c, a)),
@@ -159,6 +160,7 @@ pub(super) fn recorded(
         messages: [q.notes, out.messages].concat(),
         coupons_issued: out.issued,
         coupons_used: q.used,
+        purchase: Some(purchase.key.clone()),
         ..Reply::ok()
     };
     (purchase, reply)

@@ -252,7 +252,14 @@ fn decide_cash(
             refund,
             purchase,
             lines,
-        } => refund::refund(view, cashbox, refund, purchase, lines),
+            sold_at,
+        } => {
+            let sold = crate::ids::PurchaseKey {
+                cashbox: sold_at.unwrap_or(cashbox.id),
+                cheque: purchase.clone(),
+            };
+            refund::refund(view, cashbox, refund, &sold, lines)
+        }
         Command::ImportOfflinePurchase {
             cheque,
             points_paid,

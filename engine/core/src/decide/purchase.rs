@@ -253,6 +253,7 @@ pub(super) fn purchase_reply(view: &impl StateView, p: &Purchase, status: Purcha
         totals: Some(totals(&p.lines, None)),
         lines: p.lines.clone(),
         purchase_status: Some(status),
+        purchase: Some(p.key.clone()),
         ..Reply::ok()
     }
 }

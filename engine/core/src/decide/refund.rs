@@ -1,8 +1,8 @@
-//! Refunds of a confirmed purchase, by line: the money of the returned lines, the points
-//! paid for them given back and their accrual taken back, proportionally and never more
-//! in total than the purchase.
+//! Refunds of a confirmed purchase, by line, at any POS of the programme: the money of the
+//! returned lines, the points paid for them given back and their accrual taken back,
+//! proportionally and never more in total than the purchase. A refund is named by its
+//! cashbox and cheque, so refunds of one purchase at several tills never collide.
 
-use super::cheque::purchase_key;
 use super::purchase::purchase_reply;
 use super::{reject, Decided};
 use crate::amount::{prorate, Money, Points, Qty};
@@ -17,19 +17,23 @@ pub(super) fn refund(
     view: &impl StateView,
     cashbox: &Cashbox,
     refund: &ChequeId,
-    purchase: &ChequeId,
+    sold: &PurchaseKey,
     lines: &[RefundLine],
 ) -> Decided {
     if cashbox.kind == CashboxKind::SelfCheckout {
         return Err(reject(Code::RefundAtKiosk, ""));
     }
     let p = view
-        .purchase(&purchase_key(cashbox, purchase))
-        .ok_or_else(|| reject(Code::PurchaseUnknown, purchase.as_str()))?;
+        .purchase(sold)
+        .ok_or_else(|| reject(Code::PurchaseUnknown, sold.to_string()))?;
     if p.status != PurchaseStatus::Confirmed {
         return Err(reject(Code::PurchaseWrongState, format!("{:?}", p.status)));
     }
-    if p.refunds.contains(refund) {
+    let key = PurchaseKey {
+        cashbox: cashbox.id,
+        cheque: refund.clone(),
+    };
+    if p.has_refund(&key) {
         return Err(reject(Code::RefundExists, refund.as_str()));
     }
     if lines.is_empty() {
@@ -86,6 +90,8 @@ pub(super) fn refund(
         points_returned: summary.points_returned,
         accrual_reversed: summary.accrual_reversed,
         accrual_unrecovered: summary.accrual_unrecovered,
+        refunded_at: Some(cashbox.id),
+        refunded_in: Some(cashbox.store),
     };
     let reply = Reply {
         refund: Some(summary),

@@ -14,6 +14,8 @@ pub const POS: CashboxId = CashboxId(1);
 pub const KIOSK: CashboxId = CashboxId(2);
 pub const POS2: CashboxId = CashboxId(3);
 pub const DISABLED: CashboxId = CashboxId(4);
+/// A POS of the second store.
+pub const ELSEWHERE: CashboxId = CashboxId(5);
 pub const T0: UnixMillis = UnixMillis(1_800_000_000_000);
 
 pub fn card(s: &str) -> CardNo {
@@ -57,15 +59,16 @@ impl World {
             history: Vec::new(),
             next_op: 1,
         };
-        for (id, kind) in [
-            (POS, CashboxKind::Pos),
-            (KIOSK, CashboxKind::SelfCheckout),
-            (POS2, CashboxKind::Pos),
-            (DISABLED, CashboxKind::Pos),
+        for (id, kind, store) in [
+            (POS, CashboxKind::Pos, 1),
+            (KIOSK, CashboxKind::SelfCheckout, 1),
+            (POS2, CashboxKind::Pos, 1),
+            (DISABLED, CashboxKind::Pos, 1),
+            (ELSEWHERE, CashboxKind::Pos, 2),
         ] {
             w.admin_ok(Command::RegisterCashbox {
                 id,
-                store: StoreId(1),
+                store: StoreId(store),
                 kind,
                 secret_sha256: [7; 32],
                 public_key: None,

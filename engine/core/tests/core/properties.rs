@@ -53,12 +53,14 @@ enum Step {
         cashbox: u8,
         cheque: u8,
     },
+    /// A refund at `cashbox` of a cheque sold at `sold_at` (any cashbox, kiosks included).
     Refund {
         cashbox: u8,
         cheque: u8,
         refund: u8,
         line: u8,
         qty: u16,
+        sold_at: u8,
     },
     /// A card replaced by a new one (at a till).
     Replace {
@@ -131,13 +133,14 @@ fn step() -> impl Strategy<Value = Step> {
         (0u8..3).prop_map(|order| Step::CancelOrder { order }),
         (0u8..3, 0u8..6).prop_map(|(cashbox, cheque)| Step::Confirm { cashbox, cheque }),
         (0u8..3, 0u8..6).prop_map(|(cashbox, cheque)| Step::Cancel { cashbox, cheque }),
-        (0u8..3, 0u8..6, 0u8..4, 0u8..5, 1u16..3000).prop_map(
-            |(cashbox, cheque, refund, line, qty)| Step::Refund {
+        (0u8..3, 0u8..6, 0u8..4, 0u8..5, 1u16..3000, 0u8..3).prop_map(
+            |(cashbox, cheque, refund, line, qty, sold_at)| Step::Refund {
                 cashbox,
                 cheque,
                 refund,
                 line,
-                qty
+                qty,
+                sold_at,
             }
         ),
         (0u8..4, -20_000i32..20_000).prop_map(|(card, delta)| Step::Adjust { card, delta }),
@@ -326,6 +329,7 @@ fn request(w: &mut World, step: &Step, sent: &[Request]) -> Option<Request> {
             refund,
             line,
             qty,
+            sold_at,
         } => (
             Actor::Cashbox(cashbox(c)),
             Command::Refund {
@@ -335,6 +339,7 @@ fn request(w: &mut World, step: &Step, sent: &[Request]) -> Option<Request> {
                     index: u32::from(line),
                     qty: loyalty_core::amount::Qty(i64::from(qty)),
                 }],
+                sold_at: (sold_at != c).then(|| cashbox(sold_at)),
             },
         ),
         Step::Adjust { card: c, delta } => (
@@ -559,6 +564,7 @@ fn offline_requests(items: &[Offline]) -> Vec<Request> {
                         index: 0,
                         qty: loyalty_core::amount::Qty(i64::from(*qty)),
                     }],
+                    sold_at: None,
                 },
             };
             Request {

@@ -77,6 +77,36 @@ fn confirmed(w: &mut World) {
         .is_ok());
 }
 
+/// A refund numbered `number` at `at` of the purchase "c1" sold at `sold_at`.
+fn refund_at(at: CashboxId, sold_at: CashboxId, number: &str, qty: &str) -> (Actor, Command) {
+    cash(
+        at,
+        Command::Refund {
+            refund: cheque_id(number),
+            purchase: cheque_id("c1"),
+            lines: vec![RefundLine {
+                index: 0,
+                qty: Qty::parse(qty).unwrap(),
+            }],
+            sold_at: (at != sold_at).then_some(sold_at),
+        },
+    )
+}
+
+/// A card-holder bought milk at the kiosk (cheque "c1").
+fn kiosk_sale(w: &mut World) {
+    for command in [
+        Command::RegisterPurchase {
+            cheque: milk(Some(GOLD), "c1"),
+        },
+        Command::Confirm {
+            cheque: cheque_id("c1"),
+        },
+    ] {
+        assert!(w.cash(KIOSK, command).is_ok());
+    }
+}
+
 fn refund(cashbox: CashboxId, index: u32, qty: &str) -> (Actor, Command) {
     cash(
         cashbox,
@@ -87,6 +117,7 @@ fn refund(cashbox: CashboxId, index: u32, qty: &str) -> (Actor, Command) {
                 index,
                 qty: Qty::parse(qty).unwrap(),
             }],
+            sold_at: None,
         },
     )
 }

@@ -160,6 +160,7 @@ fn offline_cheques_use_the_offers_valid_when_they_were_bought() {
                 index: 0,
                 qty: Qty(1000),
             }],
+            sold_at: None,
         },
     );
     assert_eq!(refund.refund.unwrap().accrual_reversed, pts("30"));

@@ -473,6 +473,7 @@ fn purchase_with_points_from_calculation_to_refund() {
                 index: 0,
                 qty: Qty(1000),
             }],
+            sold_at: None,
         },
     );
     let s = r.refund.unwrap();
@@ -500,6 +501,7 @@ fn purchase_with_points_from_calculation_to_refund() {
                     qty: Qty(1000),
                 },
             ],
+            sold_at: None,
         },
     );
     assert!(r2.is_ok());

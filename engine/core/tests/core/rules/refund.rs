@@ -1,6 +1,7 @@
-//! Refunds of confirmed purchases, by line.
+//! Refunds of confirmed purchases, by line, at any POS of the programme.
 
 use super::*;
+use loyalty_core::event::Event;
 
 const CASES: &[Case] = &[
     Case {
@@ -49,17 +50,133 @@ const CASES: &[Case] = &[
         when: |_| refund(POS, 0, "0.5"),
         then: Code::RefundExists,
     },
+    Case {
+        name: "refund at another till of the store",
+        given: confirmed,
+        when: |_| refund_at(POS2, POS, "r1", "1"),
+        then: Code::Ok,
+    },
+    Case {
+        name: "refund in another store",
+        given: confirmed,
+        when: |_| refund_at(ELSEWHERE, POS, "r1", "1"),
+        then: Code::Ok,
+    },
+    Case {
+        name: "another till's sale, the seller not named",
+        given: confirmed,
+        when: |_| refund(POS2, 0, "1"),
+        then: Code::PurchaseUnknown,
+    },
+    Case {
+        name: "a kiosk's sale refunded at a POS",
+        given: kiosk_sale,
+        when: |_| refund_at(POS, KIOSK, "r1", "1"),
+        then: Code::Ok,
+    },
+    Case {
+        name: "a POS's sale refunded at a kiosk",
+        given: confirmed,
+        when: |_| refund_at(KIOSK, POS, "r1", "1"),
+        then: Code::RefundAtKiosk,
+    },
+    Case {
+        name: "the same refund number at two tills is two refunds",
+        given: |w| {
+            confirmed(w);
+            let (a, c) = refund_at(POS, POS, "r1", "0.5");
+            assert!(w.run(a, c).reply.is_ok());
+        },
+        when: |_| refund_at(POS2, POS, "r1", "0.5"),
+        then: Code::Ok,
+    },
+    Case {
+        name: "a refund number reused at the other till",
+        given: |w| {
+            confirmed(w);
+            let (a, c) = refund_at(ELSEWHERE, POS, "r1", "0.5");
+            assert!(w.run(a, c).reply.is_ok());
+        },
+        when: |_| refund_at(ELSEWHERE, POS, "r1", "0.5"),
+        then: Code::RefundExists,
+    },
+    Case {
+        name: "refunds at several tills add up to the purchase and no more",
+        given: |w| {
+            confirmed(w);
+            for (at, number) in [(POS2, "r1"), (ELSEWHERE, "r1")] {
+                let (a, c) = refund_at(at, POS, number, "0.5");
+                assert!(w.run(a, c).reply.is_ok());
+            }
+        },
+        when: |_| refund_at(POS, POS, "r2", "0.001"),
+        then: Code::RefundExceedsPurchase,
+    },
+    Case {
+        name: "an unknown selling cashbox",
+        given: confirmed,
+        when: |_| refund_at(POS2, CashboxId(77), "r1", "1"),
+        then: Code::PurchaseUnknown,
+    },
 ];
 
 #[test]
 fn rule_table() {
-    {
-        for case in CASES {
-            {
-                check(case);
-            }
-        }
+    for case in CASES {
+        check(case);
     }
+}
+
+#[test]
+fn a_refund_elsewhere_names_the_refunding_till_and_store_and_splits_exactly() {
+    let mut w = World::new();
+    confirmed(&mut w);
+    let sale = w
+        .state
+        .purchase(&PurchaseKey {
+            cashbox: POS,
+            cheque: cheque_id("c1"),
+        })
+        .unwrap();
+    let mut money = Money::ZERO;
+    let mut points = Points::ZERO;
+    for (at, qty) in [(ELSEWHERE, "0.333"), (POS2, "0.333"), (POS, "0.334")] {
+        let (a, c) = refund_at(at, POS, "r1", qty);
+        let out = w.run(a, c);
+        assert!(out.reply.is_ok(), "{:?}", out.reply);
+        assert_eq!(
+            out.reply.purchase,
+            Some(sale.key.clone()),
+            "the answer names the sale"
+        );
+        let s = out.reply.refund.unwrap();
+        money = money.plus(s.money_returned);
+        points = points.plus(s.points_returned);
+        let Some(Event::RefundRecorded {
+            refunded_at,
+            refunded_in,
+            purchase,
+            ..
+        }) = out.events.last()
+        else {
+            panic!("a refund event")
+        };
+        assert_eq!(purchase, &sale.key);
+        assert_eq!(*refunded_at, Some(at));
+        assert_eq!(
+            *refunded_in,
+            Some(StoreId(if at == ELSEWHERE { 2 } else { 1 }))
+        );
+    }
+    // Three tills' refunds of one line sum to the line exactly.
+    assert_eq!(money, sale.lines[0].net());
+    assert_eq!(points, sale.lines[0].paid);
+    let after = w.state.purchase(&sale.key).unwrap();
+    assert_eq!(after.refund_keys.len(), 3);
+    assert!(after.has_refund(&PurchaseKey {
+        cashbox: ELSEWHERE,
+        cheque: cheque_id("r1")
+    }));
 }
 
 #[test]
@@ -99,6 +216,7 @@ fn refund_never_pushes_the_balance_below_zero() {
                 index: 0,
                 qty: Qty(1000),
             }],
+            sold_at: None,
         },
     );
     let s = r.refund.unwrap();
