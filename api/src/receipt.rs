@@ -61,6 +61,9 @@ pub fn slip(reply: &pb::ChequeReply, width: usize) -> Vec<String> {
     }
     if let Some(b) = &reply.balance {
         out.push(row("Points balance", &b.balance, width));
+        if nonzero(&b.debt) {
+            out.push(row("Points owed", &b.debt, width));
+        }
     }
     if !reply.purchase_id.is_empty() {
         // What a refund at any till names the purchase by.
@@ -184,6 +187,7 @@ mod tests {
                 balance: "104.50".into(),
                 held: "0.00".into(),
                 spendable: "104.50".into(),
+                debt: "0.00".into(),
             }),
             ..Default::default()
         }

@@ -30,6 +30,8 @@ pub struct ServerConfig {
     /// Admin token; when empty, one is generated into `<data_dir>/admin.token`.
     pub admin_token: String,
     pub hold_lifetime_secs: u64,
+    /// How long after its hold lifetime a registered purchase may still be confirmed.
+    pub late_confirm_secs: u64,
     pub order_lifetime_secs: u64,
     pub redeem_share_percent: String,
     pub lines_per_cheque_max: usize,
@@ -78,6 +80,7 @@ impl Default for ServerConfig {
             listen: "127.0.0.1:50051".parse().expect("address"),
             admin_token: String::new(),
             hold_lifetime_secs: e.program.hold_lifetime_secs,
+            late_confirm_secs: e.program.late_confirm_secs,
             order_lifetime_secs: e.program.order_lifetime_secs,
             redeem_share_percent: e.program.redeem_share.to_string(),
             lines_per_cheque_max: e.program.lines_per_cheque_max,
@@ -165,6 +168,7 @@ impl ServerConfig {
     pub fn engine_config(&self) -> Result<EngineConfig, ServeError> {
         let mut e = EngineConfig::default();
         e.program.hold_lifetime_secs = self.hold_lifetime_secs;
+        e.program.late_confirm_secs = self.late_confirm_secs;
         e.program.order_lifetime_secs = self.order_lifetime_secs;
         e.program.redeem_share =
             loyalty_core::amount::Percent::parse(&self.redeem_share_percent)

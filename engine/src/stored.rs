@@ -460,21 +460,19 @@ impl StateStore for StoredState<'_> {
         self.policy.borrow_mut().take();
         self.put(Space::State, keys::meta(Meta::IdentifierPolicy), &policy);
     }
-    fn put_purchase(&mut self, purchase: &Purchase, was_pending: bool) {
-        let idx = || keys::pending(purchase.expires_at, &purchase.key);
-        if purchase.status.is_pending() {
-            self.put(Space::State, idx(), &());
-        } else {
-            if was_pending {
-                self.delete(Space::State, idx());
-            }
-            if purchase.status == PurchaseStatus::Expired {
-                self.put(
-                    Space::State,
-                    keys::expired(purchase.expires_at, &purchase.key),
-                    &(),
-                );
-            }
+    fn put_purchase(&mut self, purchase: &Purchase, was: Option<PurchaseStatus>) {
+        let pending = || keys::pending(purchase.expires_at, &purchase.key);
+        let expired = || keys::expired(purchase.expires_at, &purchase.key);
+        let now = purchase.status;
+        if now.is_pending() {
+            self.put(Space::State, pending(), &());
+        } else if was.is_some_and(PurchaseStatus::is_pending) {
+            self.delete(Space::State, pending());
+        }
+        if now == PurchaseStatus::Expired {
+            self.put(Space::State, expired(), &());
+        } else if was == Some(PurchaseStatus::Expired) {
+            self.delete(Space::State, expired());
         }
         self.put(Space::State, keys::purchase(&purchase.key), purchase);
     }
@@ -582,7 +580,7 @@ mod tests {
 
         #[test]
         fn records_round_trip(balance in 0i64..1_000_000_000, held in 0i64..1_000_000) {
-            let a = Account { id: AccountId(7), status: AccountStatus::Active, balance: loyalty_core::amount::Points(balance + held), held: loyalty_core::amount::Points(held), name: "n".into(), phone: String::new(), consent: true, favourites: vec![ProductCode::new("milk").unwrap()] };
+            let a = Account { id: AccountId(7), status: AccountStatus::Active, balance: loyalty_core::amount::Points(balance + held), held: loyalty_core::amount::Points(held), name: "n".into(), phone: String::new(), consent: true, favourites: vec![ProductCode::new("milk").unwrap()], debt: loyalty_core::amount::Points(held / 2) };
             prop_assert_eq!(decode::<Account>(Space::State, &encode(&a)).unwrap(), a);
         }
     }

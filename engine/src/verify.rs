@@ -190,7 +190,7 @@ fn write_projection(state: &mut StoredState<'_>, p: &loyalty_core::state::Projec
         state.put_identifier_policy(policy.clone());
     }
     for x in p.purchases.values() {
-        state.put_purchase(x, false);
+        state.put_purchase(x, None);
     }
     for x in p.products.values() {
         state.put_product(x.clone());

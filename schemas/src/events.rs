@@ -224,6 +224,21 @@ pub fn envelope(rec: &EventRecord, view: &impl StateView) -> (String, pb::EventE
             let how = if *confirmed { "confirmed" } else { "cancelled" };
             env.reason = format!("{how}: {reason}");
         }
+        Event::DebtIncurred {
+            purchase: key,
+            points: owed,
+            cause,
+            ..
+        } => {
+            if let Some(p) = purchase(key) {
+                fill_purchase(&mut env, &p);
+                env.amount.clear();
+                env.discount.clear();
+            }
+            env.debt_incurred = points(*owed);
+            env.reason = cause.name().to_owned();
+        }
+        Event::DebtRecovered { points: p, .. } => env.debt_recovered = points(*p),
         Event::OrderPickedUp {
             order, purchase, ..
         } => {

@@ -86,15 +86,18 @@ impl Simulation {
             let a = view
                 .account(card.account)
                 .ok_or_else(|| self.diverged(b, format!("account of card {i} missing")))?;
-            if (a.balance.0, a.held.0) != (expected.balance, expected.held) {
+            if (a.balance.0, a.held.0, a.debt.0) != (expected.balance, expected.held, expected.debt)
+            {
                 return Err(self.diverged(
                     b,
                     format!(
-                        "card {i}: engine balance {} held {}, auditor {} / {}",
+                        "card {i}: engine balance {} held {} debt {}, auditor {} / {} / {}",
                         a.balance,
                         a.held,
+                        a.debt,
                         Points(expected.balance),
-                        Points(expected.held)
+                        Points(expected.held),
+                        Points(expected.debt)
                     ),
                 ));
             }

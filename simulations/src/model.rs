@@ -52,6 +52,8 @@ pub struct Purchase {
     pub order: Option<String>,
     /// The single-use coupon it used (for 10 % off), given back if it ends unconfirmed.
     pub coupon: Option<String>,
+    /// The cheque was registered: after expiry it may still be confirmed late.
+    pub registered: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +80,8 @@ pub struct Order {
 pub struct Account {
     pub balance: i64,
     pub held: i64,
+    /// Points owed: paid back from points before they can be spent.
+    pub debt: i64,
 }
 
 /// Requests in the auditor's own terms (minor units, indexes).
@@ -160,6 +164,10 @@ pub struct Model {
     pub generation: Vec<usize>,
     /// Refunds (refunding cashbox, refund cheque) recorded per purchase.
     refunds: BTreeMap<(u32, String), Vec<(u32, String)>>,
+    late_confirm_ms: i64,
+    /// Purchases confirmed after their hold lifetime, and points that became debt.
+    pub late_confirms: u64,
+    pub debt_incurred: i64,
 }
 
 /// 5% of `base` minor units, rounded half away from zero.
@@ -190,6 +198,17 @@ impl Model {
             coupons: BTreeMap::new(),
             coupon_uses: 0,
             refunds: BTreeMap::new(),
+            late_confirm_ms: 0,
+            late_confirms: 0,
+            debt_incurred: 0,
+        }
+    }
+
+    /// A registered purchase may be confirmed this long after its hold expired.
+    pub fn with_late_confirm(self, late_confirm_ms: i64) -> Model {
+        Model {
+            late_confirm_ms,
+            ..self
         }
     }
 
@@ -279,8 +298,19 @@ impl Model {
         card / self.accounts.len() < self.generation[self.account_of(card)]
     }
 
-    /// Applies a committed request and says what the engine must have answered.
+    /// Applies a committed request and says what the engine must have answered. Debt is
+    /// paid back first from whatever points became spendable.
     pub fn apply(&mut self, op: &Op, now: i64) -> Expect {
+        let expect = self.decide(op, now);
+        for a in &mut self.accounts {
+            let back = a.debt.min(a.balance - a.held).max(0);
+            a.debt -= back;
+            a.balance -= back;
+        }
+        expect
+    }
+
+    fn decide(&mut self, op: &Op, now: i64) -> Expect {
         match op {
             Op::Replace { card } => {
                 if self.replaced(*card) {
@@ -329,6 +359,7 @@ impl Model {
                         refunded: false,
                         order: None,
                         coupon: used,
+                        registered: false,
                     },
                 );
                 Expect::Ok
@@ -368,6 +399,7 @@ impl Model {
                                 refunded: false,
                                 order: None,
                                 coupon: used,
+                                registered: true,
                             },
                         );
                         Expect::Ok
@@ -394,6 +426,7 @@ impl Model {
                         }
                         let p = self.purchases.get_mut(&key).expect("held purchase");
                         p.status = Status::Registered;
+                        p.registered = true;
                         p.accrual = five_percent(p.amount - discount - p.paid);
                         p.coupon = used;
                         Expect::Ok
@@ -406,20 +439,48 @@ impl Model {
                 let Some(p) = self.purchases.get_mut(&(*cashbox, cheque.clone())) else {
                     return Expect::PurchaseUnknown;
                 };
-                if !matches!(p.status, Status::Held | Status::Registered) {
-                    return Expect::PurchaseWrongState;
-                }
-                if confirm && now >= p.expires_at {
-                    return Expect::HoldExpired;
-                }
-                if confirm && p.status == Status::Held {
+                let late = now >= p.expires_at;
+                let in_time = now < p.expires_at + self.late_confirm_ms;
+                if confirm {
+                    // Registered: on time, or late within the window; expired by the sweep
+                    // after registration: late within the window, unless it picked up an
+                    // order or used a coupon.
+                    let completable = match p.status {
+                        Status::Registered => in_time,
+                        Status::Expired => {
+                            p.registered && p.order.is_none() && p.coupon.is_none() && in_time
+                        }
+                        Status::Held if late => false,
+                        _ => return Expect::PurchaseWrongState,
+                    };
+                    if !completable {
+                        return if matches!(
+                            p.status,
+                            Status::Registered | Status::Expired | Status::Held
+                        ) {
+                            Expect::HoldExpired
+                        } else {
+                            Expect::PurchaseWrongState
+                        };
+                    }
+                } else if !matches!(p.status, Status::Held | Status::Registered) {
                     return Expect::PurchaseWrongState;
                 }
                 if confirm {
+                    self.late_confirms += u64::from(late);
                     if let Some(c) = p.card {
                         let a = &mut self.accounts[c];
-                        a.held -= p.paid;
-                        a.balance += p.accrual - p.paid;
+                        if p.status == Status::Expired {
+                            // The sweep released the hold: the points are taken again as
+                            // far as they are there, the rest is owed.
+                            let taken = p.paid.min(a.balance - a.held);
+                            a.debt += p.paid - taken;
+                            self.debt_incurred += p.paid - taken;
+                            a.balance += p.accrual - taken;
+                        } else {
+                            a.held -= p.paid;
+                            a.balance += p.accrual - p.paid;
+                        }
                     }
                 } else {
                     Self::release(&mut self.accounts, &mut self.orders, &mut self.coupons, p);
@@ -459,6 +520,9 @@ impl Model {
                     let available = (a.balance - a.held + p.paid).max(0);
                     let reversed = p.accrual.min(available);
                     a.balance += p.paid - reversed;
+                    // What could not be taken back is owed.
+                    a.debt += p.accrual - reversed;
+                    self.debt_incurred += p.accrual - reversed;
                 }
                 Expect::Ok
             }
@@ -501,6 +565,7 @@ impl Model {
                         refunded: false,
                         order: None,
                         coupon: None,
+                        registered: false,
                     },
                 );
                 Expect::Ok
@@ -593,6 +658,7 @@ impl Model {
                         refunded: false,
                         order: Some(number.clone()),
                         coupon: None,
+                        registered: true,
                     },
                 );
                 Expect::Ok
@@ -681,7 +747,8 @@ mod tests {
             m.accounts[0],
             Account {
                 balance: 525,
-                held: 0
+                held: 0,
+                debt: 0,
             }
         );
     }
@@ -723,7 +790,8 @@ mod tests {
             m.accounts[0],
             Account {
                 balance: 1000,
-                held: 0
+                held: 0,
+                debt: 0,
             }
         );
         assert_eq!(m.apply(&pick("c3"), 5001), Expect::OrderWrongState);
@@ -744,7 +812,8 @@ mod tests {
             m.accounts[0],
             Account {
                 balance: 730,
-                held: 0
+                held: 0,
+                debt: 0,
             }
         );
     }

@@ -82,6 +82,12 @@ pub struct SimReport {
     /// back by cancels and expiry).
     pub coupon_uses: u64,
     pub coupons_kept: u64,
+    /// Refunds made at another till than the sale's, purchases confirmed after their hold
+    /// lifetime, points that became debt, and points still owed at the end.
+    pub refunds_elsewhere: u64,
+    pub late_confirms: u64,
+    pub debt_incurred: i64,
+    pub debt_total: i64,
 }
 
 /// A disagreement between the engine and the auditor: the run's seed reproduces it.
@@ -136,12 +142,16 @@ struct Waiting {
 struct Till {
     id: u32,
     flow: Flow,
+    /// The till lost its connection: it sends nothing until then (sim time, ms).
+    offline_until: i64,
     waiting: Option<Waiting>,
     next_cheque: u32,
     confirmed: Vec<String>,
 }
 
 const HOLD_LIFETIME_SECS: u64 = 600;
+/// Registered purchases stay completable this long after their hold lifetime.
+const LATE_CONFIRM_SECS: u64 = 1800;
 const ORDER_LIFETIME_SECS: u64 = 1200;
 /// Single-use coupons `K0`…: a coupon shown with a card takes 10 % off the cheque. Tills
 /// also show codes past the last (unknown coupons, which must not fail the cheque).
@@ -221,6 +231,7 @@ impl Simulation {
         let program = Program {
             hold_lifetime_secs: HOLD_LIFETIME_SECS,
             order_lifetime_secs: ORDER_LIFETIME_SECS,
+            late_confirm_secs: LATE_CONFIRM_SECS,
             ..Program::default()
         };
         let kiosks: Vec<u32> = (1..=cfg.kiosks).map(|k| cfg.tills + k).collect();
@@ -228,6 +239,7 @@ impl Simulation {
             .map(|id| Till {
                 id,
                 flow: Flow::Idle,
+                offline_until: 0,
                 waiting: None,
                 next_cheque: 0,
                 confirmed: Vec::new(),
@@ -242,6 +254,7 @@ impl Simulation {
             next_op: cfg.seed as u128 * 1_000_000_000,
             model: Model::new(cfg.cards, kiosks, HOLD_LIFETIME_SECS as i64 * 1000)
                 .with_order_lifetime(ORDER_LIFETIME_SECS as i64 * 1000)
+                .with_late_confirm(LATE_CONFIRM_SECS as i64 * 1000)
                 .with_coupons((0..COUPONS).map(|k| format!("K{k}"))),
             report: SimReport {
                 seed: cfg.seed,
@@ -424,6 +437,12 @@ impl Simulation {
                 if roll < 3 {
                     // The till stalls: the purchase stays pending until it expires.
                     self.tills[t].flow = Flow::Idle;
+                    return None;
+                } else if roll < 4 {
+                    // The till loses its connection for 5 to 50 minutes and confirms when
+                    // it is back: late, perhaps after the sweep, perhaps too late.
+                    self.tills[t].offline_until =
+                        self.now + self.rng.random_range(300_000..3_000_000);
                     return None;
                 } else if roll < 85 {
                     (
@@ -647,7 +666,7 @@ impl Simulation {
             // Each till not waiting for an answer may send its next request; waiting tills resend.
             let mut batch: Vec<(usize, Request, Op)> = Vec::new();
             for t in 0..self.tills.len() {
-                if self.rng.random_range(0..100u32) < 40 {
+                if self.rng.random_range(0..100u32) < 40 || self.tills[t].offline_until > self.now {
                     continue;
                 }
                 if let Some(w) = &self.tills[t].waiting {
@@ -732,6 +751,11 @@ impl Simulation {
                     (Op::Replace { .. }, Code::Ok) if !out.replayed => {
                         self.report.replacements += 1
                     }
+                    (Op::Refund { cashbox, at, .. }, Code::Ok)
+                        if !out.replayed && cashbox != at =>
+                    {
+                        self.report.refunds_elsewhere += 1
+                    }
                     (_, Code::CardReplaced) => self.report.replaced_card_refusals += 1,
                     _ => {}
                 }
@@ -783,6 +807,9 @@ impl Simulation {
         self.report.points_total = self.model.total();
         self.report.coupon_uses = self.model.coupon_uses;
         self.report.coupons_kept = self.model.coupons.values().map(|&u| u64::from(u)).sum();
+        self.report.late_confirms = self.model.late_confirms;
+        self.report.debt_incurred = self.model.debt_incurred;
+        self.report.debt_total = self.model.accounts.iter().map(|a| a.debt).sum();
         for o in self.model.orders.values() {
             self.report.orders += 1;
             match o.status {

@@ -129,7 +129,8 @@ async fn purchase_life_cycle_from_calculation_to_refund() {
         pb::Balance {
             balance: "93.95".into(),
             held: "0.00".into(),
-            spendable: "93.95".into()
+            spendable: "93.95".into(),
+            debt: "0.00".into(),
         }
     );
     // A till that lost the answer asks for the operation's status.
@@ -430,7 +431,8 @@ async fn bad_input_gets_typed_errors_and_changes_nothing() {
         pb::Balance {
             balance: "10.00".into(),
             held: "0.00".into(),
-            spendable: "10.00".into()
+            spendable: "10.00".into(),
+            debt: "0.00".into(),
         }
     );
     server.stop().await;

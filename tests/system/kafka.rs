@@ -219,6 +219,15 @@ async fn a_purchase_flow_produces_its_events_in_order_with_exact_amounts() {
         ("45.00", "4.50", "2.03")
     );
     assert_eq!(e(7).money_to_pay_out, "40.50");
+    // Refunded at the selling till: the purchase id, and the refunding till and store.
+    assert_eq!(
+        (
+            e(7).purchase_id.as_str(),
+            e(7).refund_cashbox_id,
+            e(7).refund_store_id
+        ),
+        ("1/c1", 1, 1)
+    );
     assert_eq!(e(7).cashbox_local_time, "2026-11-23T12:00:00");
     assert_eq!(e(6).card, "*********0017");
     // Event ids increase along the key and are repeated in the header.

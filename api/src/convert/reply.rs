@@ -86,11 +86,13 @@ pub fn balance(b: BalanceInfo) -> pb::Balance {
         balance,
         held,
         spendable,
+        debt,
     } = b;
     pb::Balance {
         balance: balance.to_string(),
         held: held.to_string(),
         spendable: spendable.to_string(),
+        debt: debt.to_string(),
     }
 }
 

@@ -87,6 +87,7 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
                 phone: phone.clone(),
                 consent: false,
                 favourites: Vec::new(),
+                debt: crate::amount::Points::ZERO,
             });
             let opened = state.accounts_opened().max(account.0);
             state.set_accounts_opened(opened);
@@ -217,7 +218,7 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
                 put_checked(state, a);
             }
             use_coupons(state, None, purchase, event);
-            state.put_purchase(purchase, false);
+            state.put_purchase(purchase, None);
         }
         Event::PurchaseRegistered { purchase } => {
             // Only a purchase with points can have been held before (a hold needs points);
@@ -226,8 +227,7 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
                 .then(|| state.purchase(&purchase.key))
                 .flatten();
             use_coupons(state, before.as_ref(), purchase, event);
-            let was_pending = before.is_some_and(|p| p.status.is_pending());
-            state.put_purchase(purchase, was_pending);
+            state.put_purchase(purchase, before.map(|p| p.status));
         }
         Event::PurchaseImported { purchase } => {
             assert_eq!(
@@ -240,7 +240,7 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
                 a.balance = a.balance.plus(purchase.accrual);
                 put_checked(state, a);
             }
-            state.put_purchase(purchase, false);
+            state.put_purchase(purchase, None);
         }
         Event::PurchaseConfirmed {
             purchase,
@@ -248,15 +248,29 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
             points_debited,
             points_credited,
         } => {
+            let mut p = purchase_of(state, purchase, event);
+            // A late confirm after the sweep: the hold was released and the coupons issued
+            // with it revoked then; the points are taken from the balance and the coupons
+            // are valid again (a purchase that used coupons is not confirmed late).
+            let late = p.status == PurchaseStatus::Expired;
             if let Some(id) = account {
                 let mut a = account_of(state, *id, event);
-                a.held = a.held.minus(*points_debited);
+                if !late {
+                    a.held = a.held.minus(*points_debited);
+                }
                 a.balance = a.balance.minus(*points_debited).plus(*points_credited);
                 put_checked(state, a);
             }
-            let mut p = purchase_of(state, purchase, event);
+            if late {
+                for code in &p.issued {
+                    let mut c = coupon_of(state, code, event);
+                    c.revoked = false;
+                    state.put_coupon(c);
+                }
+            }
+            let was = p.status;
             p.status = PurchaseStatus::Confirmed;
-            state.put_purchase(&p, true);
+            state.put_purchase(&p, Some(was));
         }
         Event::PurchaseCancelled {
             purchase,
@@ -274,6 +288,7 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
                 put_checked(state, a);
             }
             let mut p = purchase_of(state, purchase, event);
+            let was = p.status;
             p.status = if matches!(event, Event::HoldExpired { .. }) {
                 PurchaseStatus::Expired
             } else {
@@ -296,7 +311,24 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
                 o.purchase = None;
                 state.put_order(o);
             }
-            state.put_purchase(&p, true);
+            state.put_purchase(&p, Some(was));
+        }
+        Event::DebtIncurred {
+            account, points, ..
+        } => {
+            let mut a = account_of(state, *account, event);
+            a.debt = a.debt.plus(*points);
+            put_checked(state, a);
+        }
+        Event::DebtRecovered { account, points } => {
+            let mut a = account_of(state, *account, event);
+            assert!(
+                *points <= a.recoverable(),
+                "corrupt: recovered beyond what is owed or spendable"
+            );
+            a.debt = a.debt.minus(*points);
+            a.balance = a.balance.minus(*points);
+            put_checked(state, a);
         }
         Event::CouponSeriesSet { series } => state.put_coupon_series(series.clone()),
         Event::CouponIssued { coupon } => {
@@ -379,7 +411,8 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
             p.refunded_money = p.refunded_money.plus(*money_returned);
             p.points_returned = p.points_returned.plus(*points_returned);
             p.accrual_reversed = p.accrual_reversed.plus(*accrual_reversed);
-            state.put_purchase(&p, false);
+            let was = p.status;
+            state.put_purchase(&p, Some(was));
         }
     }
 }

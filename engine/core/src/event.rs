@@ -187,6 +187,36 @@ pub enum Event {
         confirmed: bool,
         reason: String,
     },
+    /// The customer came to owe points (see `DebtCause`); nothing else changes.
+    DebtIncurred {
+        account: AccountId,
+        purchase: PurchaseKey,
+        points: Points,
+        cause: DebtCause,
+    },
+    /// Points that became spendable paid back debt instead: off the balance and the debt.
+    DebtRecovered {
+        account: AccountId,
+        points: Points,
+    },
+}
+
+/// Why a customer owes points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DebtCause {
+    /// A refund's accrual to take back had already been spent (or is held).
+    RefundedAccrualSpent,
+    /// A late confirm found fewer points than the purchase paid with.
+    LateConfirmShortfall,
+}
+
+impl DebtCause {
+    pub fn name(self) -> &'static str {
+        match self {
+            DebtCause::RefundedAccrualSpent => "refunded accrual already spent",
+            DebtCause::LateConfirmShortfall => "late confirm: points no longer there",
+        }
+    }
 }
 
 impl Event {
@@ -226,6 +256,8 @@ impl Event {
             Event::PurchaseResolved { .. } => "PurchaseResolved",
             Event::OrderPickedUp { .. } => "OrderPickedUp",
             Event::OrderExpired { .. } => "OrderExpired",
+            Event::DebtIncurred { .. } => "DebtIncurred",
+            Event::DebtRecovered { .. } => "DebtRecovered",
         }
     }
 
@@ -246,7 +278,9 @@ impl Event {
             | Event::QrCodeUsed { account, .. }
             | Event::OrderCancelled { account, .. }
             | Event::OrderExpired { account, .. }
-            | Event::OrderPickedUp { account, .. } => Some(*account),
+            | Event::OrderPickedUp { account, .. }
+            | Event::DebtIncurred { account, .. }
+            | Event::DebtRecovered { account, .. } => Some(*account),
             Event::CouponIssued { coupon } => coupon.account,
             Event::OrderCreated { order } => Some(order.account),
             Event::BonusHeld { purchase }
@@ -262,7 +296,8 @@ impl Event {
     }
 
     /// The change this event makes to the sum of all balances: points enter only by
-    /// accrual and refunds of paid points, and leave only by redemption and reversal.
+    /// accrual and refunds of paid points, and leave only by redemption, reversal and
+    /// recovered debt.
     pub fn balance_delta(&self) -> i64 {
         match self {
             Event::PurchaseConfirmed {
@@ -277,6 +312,7 @@ impl Event {
                 ..
             } => points_returned.0 - accrual_reversed.0,
             Event::PointsAdjusted { delta, .. } => delta.0,
+            Event::DebtRecovered { points, .. } => -points.0,
             _ => 0,
         }
     }

@@ -66,6 +66,10 @@ pub const APPENDED: &[Appended] = &[
     field(5, "Purchase", "refund_keys"),
     // Every answer about a purchase names it.
     field(5, "Reply", "purchase"),
+    // The customer's debt, and late completion.
+    field(5, "Account", "debt"),
+    field(5, "BalanceInfo", "debt"),
+    field(5, "Purchase", "registered"),
 ];
 
 fn is_appended(format: u8, container: &str, variant: &str, name: &str) -> bool {

@@ -57,6 +57,11 @@ pub struct Account {
     pub consent: bool,
     /// Goods the customer chose at the till; offers scoped to favourites boost them.
     pub favourites: Vec<ProductCode>,
+    /// Points the customer owes the programme: accrual of returned goods that was already
+    /// spent, or the shortfall of a late confirm. Recovered from points as soon as they
+    /// would become spendable (credits and released holds), never negative.
+    #[serde(default)]
+    pub debt: Points,
 }
 
 impl Account {
@@ -73,6 +78,12 @@ impl Account {
             "account {:?}: holds exceed balance",
             self.id
         );
+        assert!(self.debt.0 >= 0, "account {:?}: negative debt", self.id);
+    }
+
+    /// Debt recoverable now: what is owed, up to what is spendable.
+    pub fn recoverable(&self) -> Points {
+        self.debt.min(self.spendable()).max(Points::ZERO)
     }
 }
 
@@ -458,7 +469,8 @@ pub struct Purchase {
     pub created_at: UnixMillis,
     /// Coupons this purchase uses (each counts one use until it is cancelled or expires).
     pub coupons: Vec<CouponCode>,
-    /// Coupons offers issued with this purchase (revoked if it is cancelled or expires).
+    /// Coupons offers issued with this purchase (revoked if it is cancelled or expires,
+    /// restored by a late confirm).
     pub issued: Vec<CouponCode>,
     /// The e-commerce order this purchase picked up.
     pub order: Option<OrderNo>,
@@ -471,6 +483,10 @@ pub struct Purchase {
     /// Refunds by refunding cashbox and refund cheque.
     #[serde(default)]
     pub refund_keys: Vec<PurchaseKey>,
+    /// The cheque was registered (a purchase that expired after it may still be confirmed
+    /// late; one that only held points may not).
+    #[serde(default)]
+    pub registered: bool,
 }
 
 impl Purchase {
@@ -502,6 +518,9 @@ pub struct Program {
     pub lines_per_cheque_max: usize,
     /// Expiry sweeps release at most this many purchases per command.
     pub expire_batch_max: usize,
+    /// A registered purchase stays completable this long after its hold lifetime: a late
+    /// `Confirm` takes its points again, and what is no longer there becomes debt.
+    pub late_confirm_secs: u64,
     /// Key of the PIN hashes (kept by the server, outside the log).
     pub pin_key: [u8; 32],
 }
@@ -599,6 +618,7 @@ impl Default for Program {
             redeem_share: Percent(rust_decimal::Decimal::from(50)),
             lines_per_cheque_max: 500,
             expire_batch_max: 1000,
+            late_confirm_secs: 72 * 3600,
             pin_key: [0; 32],
         }
     }

@@ -161,6 +161,9 @@ pub struct BalanceInfo {
     pub balance: Points,
     pub held: Points,
     pub spendable: Points,
+    /// Points the customer owes (recovered from the next points they get).
+    #[serde(default)]
+    pub debt: Points,
 }
 
 impl From<&Account> for BalanceInfo {
@@ -169,6 +172,7 @@ impl From<&Account> for BalanceInfo {
             balance: a.balance,
             held: a.held,
             spendable: a.spendable(),
+            debt: a.debt,
         }
     }
 }

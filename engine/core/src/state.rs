@@ -47,7 +47,9 @@ pub trait StateStore: StateView {
     /// Also maintains the indexes of pending and of expired purchases by expiry time.
     /// `was_pending`: the purchase was pending before, so its pending entry goes when it no
     /// longer is (a purchase that never was pending has none to remove).
-    fn put_purchase(&mut self, purchase: &Purchase, was_pending: bool);
+    /// Also maintains the indexes of pending purchases and expired ones: `was` is the
+    /// purchase's status before this write (`None` for a new one).
+    fn put_purchase(&mut self, purchase: &Purchase, was: Option<PurchaseStatus>);
     /// Also maintains the barcode index.
     fn put_product(&mut self, product: Product);
     fn put_offer(&mut self, offer: Offer);
@@ -198,17 +200,18 @@ impl StateStore for MemState {
     fn put_identifier_policy(&mut self, policy: IdentifierPolicy) {
         self.projection.identifier_policy = Some(policy);
     }
-    fn put_purchase(&mut self, purchase: &Purchase, was_pending: bool) {
+    fn put_purchase(&mut self, purchase: &Purchase, was: Option<PurchaseStatus>) {
         let entry = (purchase.expires_at, purchase.key.clone());
-        if purchase.status.is_pending() {
-            self.projection.pending.insert(entry);
-        } else {
-            if was_pending {
-                self.projection.pending.remove(&entry);
-            }
-            if purchase.status == PurchaseStatus::Expired {
-                self.projection.expired.insert(entry);
-            }
+        let now = purchase.status;
+        if now.is_pending() {
+            self.projection.pending.insert(entry.clone());
+        } else if was.is_some_and(PurchaseStatus::is_pending) {
+            self.projection.pending.remove(&entry);
+        }
+        if now == PurchaseStatus::Expired {
+            self.projection.expired.insert(entry);
+        } else if was == Some(PurchaseStatus::Expired) {
+            self.projection.expired.remove(&entry);
         }
         self.projection
             .purchases

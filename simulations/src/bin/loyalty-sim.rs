@@ -1,6 +1,7 @@
 //! Runs the deterministic simulator: one seed, or many in a row.
 
 use clap::Parser;
+use loyalty_core::amount::Points;
 use loyalty_sim::{run, SimConfig};
 
 #[derive(Parser)]
@@ -29,8 +30,8 @@ fn main() -> anyhow::Result<()> {
     for seed in first..first + args.seeds {
         let report = run(SimConfig::new(seed, args.batches))?;
         println!(
-            "seed {seed}: {} requests, {} events, {} batches, {} crashes, {} lost answers, {} resends, {} duplicates, {} refused, {} cards replaced ({} refusals of replaced cards), {} orders ({} picked up, {} cancelled, {} expired), {} coupon uses ({} kept), Kafka away for {} batches, {} messages for {} events — auditor agrees, stream complete",
-            report.requests, report.events, report.committed_batches, report.crashes, report.lost_answers, report.resends, report.duplicates, report.refused, report.replacements, report.replaced_card_refusals, report.orders, report.orders_picked_up, report.orders_cancelled, report.orders_expired, report.coupon_uses, report.coupons_kept, report.kafka_outage_batches, report.published, report.events
+            "seed {seed}: {} requests, {} events, {} batches, {} crashes, {} lost answers, {} resends, {} duplicates, {} refused, {} cards replaced ({} refusals of replaced cards), {} orders ({} picked up, {} cancelled, {} expired), {} coupon uses ({} kept), {} refunds at another till, {} late confirms, {} points became debt ({} still owed), Kafka away for {} batches, {} messages for {} events — auditor agrees, stream complete",
+            report.requests, report.events, report.committed_batches, report.crashes, report.lost_answers, report.resends, report.duplicates, report.refused, report.replacements, report.replaced_card_refusals, report.orders, report.orders_picked_up, report.orders_cancelled, report.orders_expired, report.coupon_uses, report.coupons_kept, report.refunds_elsewhere, report.late_confirms, Points(report.debt_incurred), Points(report.debt_total), report.kafka_outage_batches, report.published, report.events
         );
         totals.0 += report.requests;
         totals.1 += report.events;

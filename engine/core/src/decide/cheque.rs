@@ -151,6 +151,7 @@ pub(super) fn recorded(
         points_returned: Points::ZERO,
         accrual_reversed: Points::ZERO,
         refund_keys: Vec::new(),
+        registered: status == PurchaseStatus::Registered,
     };
     let reply = Reply {
         holder: who.map(|(c, a)| holder(c, a)),

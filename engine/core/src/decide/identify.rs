@@ -85,6 +85,7 @@ pub(super) fn find_card(view: &impl StateView, number: &CardNo) -> Result<Found,
         phone: String::new(),
         consent: false,
         favourites: Vec::new(),
+        debt: Points::ZERO,
     };
     Ok(Found {
         opened: vec![

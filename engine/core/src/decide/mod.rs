@@ -33,6 +33,7 @@ pub use queries::{balance, calculate, fetch_order, operation_status};
 use crate::apply::apply;
 use crate::command::{Actor, Command, Request};
 use crate::event::Event;
+use crate::ids::AccountId;
 use crate::model::UnixMillis;
 use crate::model::{CardStatus, Cashbox, Program};
 use crate::outcome::{BalanceInfo, Code, OperationRecord, Reply};
@@ -113,13 +114,14 @@ pub fn execute_fingerprinted(
             replayed,
         };
     }
-    let (events, mut reply) = match decide(state, program, req, now) {
+    let (mut events, mut reply) = match decide(state, program, req, now) {
         Ok(d) => d,
         Err(r) => (Vec::new(), r.into()),
     };
     for e in &events {
         apply(state, e);
     }
+    settle_debts(state, &mut events);
     reply.events = events.len() as u32;
     if let Some(h) = &reply.holder {
         reply.balance = state.account(h.account).as_ref().map(BalanceInfo::from);
@@ -136,6 +138,28 @@ pub fn execute_fingerprinted(
         reply: record.reply,
         events,
         replayed: false,
+    }
+}
+
+/// Points that became spendable pay back debt first: after a decision's events, each
+/// account they touched that owes points and has points to spend gets a `DebtRecovered`
+/// (in account order). One rule for every way points become spendable: accruals, returned
+/// points, adjustments, released holds.
+fn settle_debts(state: &mut impl StateStore, events: &mut Vec<Event>) {
+    let mut touched: Vec<AccountId> = events.iter().filter_map(Event::account).collect();
+    touched.sort_unstable();
+    touched.dedup();
+    for account in touched {
+        let Some(points) = state
+            .account(account)
+            .map(|a| a.recoverable())
+            .filter(|p| p.0 > 0)
+        else {
+            continue;
+        };
+        let e = Event::DebtRecovered { account, points };
+        apply(state, &e);
+        events.push(e);
     }
 }
 
@@ -243,7 +267,7 @@ fn decide_cash(
             purchase::register(view, program, cashbox, cheque, now)
         }
         Command::Confirm { cheque } => {
-            purchase::confirm(view, &cheque::purchase_key(cashbox, cheque), now)
+            purchase::confirm(view, program, &cheque::purchase_key(cashbox, cheque), now)
         }
         Command::Cancel { cheque } => {
             purchase::cancel(view, &cheque::purchase_key(cashbox, cheque))
@@ -318,7 +342,7 @@ fn decide_service(
             purchase,
             confirm,
             reason,
-        } => purchase::resolve(view, purchase, *confirm, reason, now),
+        } => purchase::resolve(view, program, purchase, *confirm, reason, now),
         Command::AdjustPoints {
             card,
             delta,

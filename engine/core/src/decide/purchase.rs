@@ -10,10 +10,11 @@ use super::{orders, reject, Decided, Rejection};
 use crate::amount::Points;
 use crate::checkout::perks;
 use crate::command::Cheque;
-use crate::event::Event;
+use crate::event::{DebtCause, Event};
 use crate::ids::*;
+use crate::model::MessageTo;
 use crate::model::*;
-use crate::outcome::{Code, Reply};
+use crate::outcome::{Code, Message, Reply};
 use crate::pricing::totals;
 use crate::state::StateView;
 
@@ -162,30 +163,76 @@ pub(super) fn register(
     Ok((opened, reply))
 }
 
-/// Posts the hold and credits the accrual of a registered purchase.
-pub(super) fn confirm(view: &impl StateView, key: &PurchaseKey, now: UnixMillis) -> Decided {
-    let p = pending(view, key, now)?;
-    if p.status != PurchaseStatus::Registered {
-        return Err(reject(
-            Code::PurchaseWrongState,
-            "register the cheque before confirming",
-        ));
+/// Posts the hold and credits the accrual of a registered purchase. After the hold's
+/// lifetime, within `late_confirm_secs`, the purchase is still confirmed: the points it
+/// paid with are taken again once the sweep has released them, and what is no longer
+/// there becomes the customer's debt, reported to the cashier.
+pub(super) fn confirm(
+    view: &impl StateView,
+    program: &Program,
+    key: &PurchaseKey,
+    now: UnixMillis,
+) -> Decided {
+    let cheque = key.cheque.as_str();
+    let p = view
+        .purchase(key)
+        .ok_or_else(|| reject(Code::PurchaseUnknown, cheque))?;
+    let late_until = p.expires_at.plus_secs(program.late_confirm_secs);
+    match p.status {
+        PurchaseStatus::Registered if now < late_until => {}
+        // Expired after registration. Not one that picked up an order (its hold went back
+        // to the order) or used coupons (given back at expiry, perhaps used up since).
+        PurchaseStatus::Expired
+            if p.registered && p.order.is_none() && p.coupons.is_empty() && now < late_until => {}
+        PurchaseStatus::Registered | PurchaseStatus::Expired => {
+            return Err(reject(Code::HoldExpired, cheque))
+        }
+        PurchaseStatus::Held if now >= p.expires_at => {
+            return Err(reject(Code::HoldExpired, cheque))
+        }
+        PurchaseStatus::Held => {
+            return Err(reject(
+                Code::PurchaseWrongState,
+                "register the cheque before confirming",
+            ))
+        }
+        status => return Err(reject(Code::PurchaseWrongState, format!("{status:?}"))),
     }
-    let event = Event::PurchaseConfirmed {
+    // Points released by the sweep are taken again, as far as they are there.
+    let account = p.account.and_then(|a| view.account(a));
+    let debited = match (&account, p.status) {
+        (Some(a), PurchaseStatus::Expired) => p.paid.min(a.spendable()),
+        _ => p.paid,
+    };
+    let shortfall = p.paid.minus(debited);
+    let mut events = vec![Event::PurchaseConfirmed {
         purchase: p.key.clone(),
         account: p.account,
-        points_debited: p.paid,
+        points_debited: debited,
         points_credited: p.accrual,
-    };
-    Ok((
-        vec![event],
-        purchase_reply(view, &p, PurchaseStatus::Confirmed),
-    ))
+    }];
+    let mut reply = purchase_reply(view, &p, PurchaseStatus::Confirmed);
+    if let (Some(a), true) = (&account, shortfall.0 > 0) {
+        events.push(Event::DebtIncurred {
+            account: a.id,
+            purchase: p.key.clone(),
+            points: shortfall,
+            cause: DebtCause::LateConfirmShortfall,
+        });
+        reply.messages.push(Message {
+            to: MessageTo::Cashier,
+            text: format!(
+                "Confirmed late: {shortfall} of the {} points paid were no longer there and are the customer's debt",
+                p.paid
+            ),
+        });
+    }
+    Ok((events, reply))
 }
 
 /// Releases the hold and drops the accrual of a pending purchase, expired or not.
 pub(super) fn cancel(view: &impl StateView, key: &PurchaseKey) -> Decided {
-    let p = pending(view, key, UnixMillis(i64::MIN))?;
+    let p = pending(view, key)?;
     let event = Event::PurchaseCancelled {
         purchase: p.key.clone(),
         account: p.account,
@@ -198,17 +245,18 @@ pub(super) fn cancel(view: &impl StateView, key: &PurchaseKey) -> Decided {
 }
 
 /// Support confirms or cancels a stuck purchase of any cashbox, as its till would have,
-/// recording the reason. A confirm after the hold's lifetime is refused as it would be at
-/// the till (`HOLD_EXPIRED`); a cancel is always possible while the purchase is pending.
+/// recording the reason: a confirm follows the till's rules, late confirms included; a
+/// cancel is always possible while the purchase is pending.
 pub(super) fn resolve(
     view: &impl StateView,
+    program: &Program,
     key: &PurchaseKey,
     confirm_it: bool,
     reason: &str,
     now: UnixMillis,
 ) -> Decided {
     let (mut events, reply) = if confirm_it {
-        confirm(view, key, now)?
+        confirm(view, program, key, now)?
     } else {
         cancel(view, key)?
     };
@@ -225,21 +273,13 @@ pub(super) fn resolve(
     Ok((events, reply))
 }
 
-/// A pending purchase; expired if its lifetime ended before `now`.
-fn pending(
-    view: &impl StateView,
-    key: &PurchaseKey,
-    now: UnixMillis,
-) -> Result<Purchase, Rejection> {
-    let cheque = key.cheque.as_str();
+/// A pending purchase, expired or not.
+fn pending(view: &impl StateView, key: &PurchaseKey) -> Result<Purchase, Rejection> {
     let p = view
         .purchase(key)
-        .ok_or_else(|| reject(Code::PurchaseUnknown, cheque))?;
+        .ok_or_else(|| reject(Code::PurchaseUnknown, key.cheque.as_str()))?;
     if !p.status.is_pending() {
         return Err(reject(Code::PurchaseWrongState, format!("{:?}", p.status)));
-    }
-    if now >= p.expires_at {
-        return Err(reject(Code::HoldExpired, cheque));
     }
     Ok(p)
 }

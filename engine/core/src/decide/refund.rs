@@ -7,7 +7,7 @@ use super::purchase::purchase_reply;
 use super::{reject, Decided};
 use crate::amount::{prorate, Money, Points, Qty};
 use crate::command::RefundLine;
-use crate::event::Event;
+use crate::event::{DebtCause, Event};
 use crate::ids::*;
 use crate::model::*;
 use crate::outcome::{Code, RefundSummary, Reply};
@@ -93,9 +93,18 @@ pub(super) fn refund(
         refunded_at: Some(cashbox.id),
         refunded_in: Some(cashbox.store),
     };
+    let mut events = vec![event];
+    if let (Some(account), true) = (p.account, summary.accrual_unrecovered.0 > 0) {
+        events.push(Event::DebtIncurred {
+            account,
+            purchase: p.key.clone(),
+            points: summary.accrual_unrecovered,
+            cause: DebtCause::RefundedAccrualSpent,
+        });
+    }
     let reply = Reply {
         refund: Some(summary),
         ..purchase_reply(view, &p, PurchaseStatus::Confirmed)
     };
-    Ok((vec![event], reply))
+    Ok((events, reply))
 }

@@ -2,6 +2,7 @@
 //! history, checked after every step.
 
 use crate::fixture::*;
+use loyalty_core::amount::{prorate, Points};
 use loyalty_core::apply::apply;
 use loyalty_core::command::*;
 use loyalty_core::event::Event;
@@ -66,6 +67,11 @@ enum Step {
     Replace {
         card: u8,
     },
+    /// An administrator takes every spendable point of a card's account, so that later
+    /// refunds and late confirms find the points gone (and record debt).
+    Drain {
+        card: u8,
+    },
     /// A manual correction by an administrator (credits and debits).
     Adjust {
         card: u8,
@@ -83,6 +89,47 @@ enum Step {
 
 fn lines() -> impl Strategy<Value = Vec<(u8, u16, u32)>> {
     prop::collection::vec((0u8..4, 1u16..3000, 1u32..100_000), 1..5)
+}
+
+/// Steps of purchases and refunds among a few cheques at the two POS, with the points
+/// drained now and then: the histories where refunds and late confirms find the points
+/// gone.
+fn money_step() -> impl Strategy<Value = Step> {
+    let pos = prop_oneof![Just(0u8), Just(2u8)];
+    prop_oneof![
+        2 => (pos.clone(), 0u8..3, 1u32..4000).prop_map(|(cashbox, cheque, points)| Step::Pay {
+            cashbox,
+            card: 0,
+            cheque,
+            lines: vec![(1, 1000, 50_000)],
+            points,
+            coupon: None,
+        }),
+        3 => (pos.clone(), 0u8..3, lines()).prop_map(|(cashbox, cheque, lines)| Step::Register {
+            cashbox,
+            card: Some(0),
+            cheque,
+            lines,
+            coupon: None,
+        }),
+        3 => (pos.clone(), 0u8..3).prop_map(|(cashbox, cheque)| Step::Confirm { cashbox, cheque }),
+        1 => (pos.clone(), 0u8..3).prop_map(|(cashbox, cheque)| Step::Cancel { cashbox, cheque }),
+        3 => (pos.clone(), 0u8..3, 0u8..4, 0u8..2, 1u16..1500, pos).prop_map(
+            |(cashbox, cheque, refund, line, qty, sold_at)| Step::Refund {
+                cashbox,
+                cheque,
+                refund,
+                line,
+                qty,
+                sold_at,
+            }
+        ),
+        2 => Just(Step::Drain { card: 0 }),
+        1 => (-5_000i32..5_000).prop_map(|delta| Step::Adjust { card: 0, delta }),
+        1 => Just(Step::Expire),
+        2 => (0u32..1200).prop_map(|secs| Step::Advance { secs }),
+        1 => any::<usize>().prop_map(|index| Step::Resend { index }),
+    ]
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -144,6 +191,7 @@ fn step() -> impl Strategy<Value = Step> {
             }
         ),
         (0u8..4, -20_000i32..20_000).prop_map(|(card, delta)| Step::Adjust { card, delta }),
+        (0u8..4).prop_map(|card| Step::Drain { card }),
         (0u8..4).prop_map(|card| Step::Replace { card }),
         Just(Step::Expire),
         (0u32..1200).prop_map(|secs| Step::Advance { secs }),
@@ -350,6 +398,22 @@ fn request(w: &mut World, step: &Step, sent: &[Request]) -> Option<Request> {
                 reason: "goodwill".into(),
             },
         ),
+        Step::Drain { card: c } => {
+            let number = card(CARDS[usize::from(c) % CARDS.len()]);
+            let spendable = w
+                .state
+                .card(&number)
+                .and_then(|c| w.state.account(c.account))
+                .map_or(Points::ZERO, |a| a.spendable());
+            (
+                operator(),
+                Command::AdjustPoints {
+                    card: number,
+                    delta: Points(-spendable.0),
+                    reason: "drain".into(),
+                },
+            )
+        }
         Step::Replace { card: c } => {
             let op = w.op();
             return Some(Request {
@@ -385,6 +449,14 @@ pub fn check_invariants(w: &World) {
     assert_eq!(total, from_log, "Σ balances vs event totals");
     for a in p.accounts.values() {
         a.check();
+        // Debt is paid back before points can be spent: never both at once.
+        assert!(
+            a.debt.0 == 0 || a.spendable().0 == 0,
+            "{:?} owes {} with {} spendable",
+            a.id,
+            a.debt,
+            a.spendable()
+        );
         // Holds are exactly the points of pending purchases and of open orders.
         let pending: i64 = p
             .purchases
@@ -398,6 +470,38 @@ pub fn check_invariants(w: &World) {
                 .map(|o| o.points.0)
                 .sum::<i64>();
         assert_eq!(a.held.0, pending, "held vs pending purchases of {:?}", a.id);
+    }
+    // What a customer has, less what they owe, is exactly what they earned on the goods they
+    // kept, less the points they paid for those goods, plus adjustments: a refund never
+    // leaves minted points, and a debt never hides any.
+    for a in p.accounts.values() {
+        let kept: i64 = p
+            .purchases
+            .values()
+            .filter(|x| x.status == PurchaseStatus::Confirmed && x.account == Some(a.id))
+            .map(|x| {
+                let returned_accrual: i64 = x
+                    .lines
+                    .iter()
+                    .map(|l| prorate(l.accrual.0, l.refunded_qty.0, l.line.qty.0))
+                    .sum();
+                x.accrual.0 - returned_accrual - (x.paid.0 - x.points_returned.0)
+            })
+            .sum();
+        let adjusted: i64 = w
+            .history
+            .iter()
+            .filter_map(|e| match e {
+                Event::PointsAdjusted { account, delta, .. } if *account == a.id => Some(delta.0),
+                _ => None,
+            })
+            .sum();
+        assert_eq!(
+            a.balance.0 - a.debt.0,
+            kept + adjusted,
+            "{:?}: balance less debt vs earned on kept goods",
+            a.id
+        );
     }
     // A coupon counts one use per purchase holding it (not cancelled or expired), and a
     // single-use coupon is never used twice.
@@ -464,28 +568,51 @@ proptest! {
 
     #[test]
     fn invariants_hold_after_any_history(steps in prop::collection::vec(step(), 1..60)) {
-        let mut w = World::new();
+        run_history(&steps)?;
+    }
+
+    #[test]
+    fn debts_settle_exactly_after_refunds_and_late_confirms(
+        steps in prop::collection::vec(money_step(), 1..80)
+    ) {
+        run_history(&steps)?;
+    }
+}
+
+/// Runs a history step by step, checking the invariants after each.
+fn run_history(steps: &[Step]) -> Result<(), TestCaseError> {
+    let mut w = World::new();
+    {
         with_coupons(&mut w);
         // Orders live ten minutes here, so that histories see them expire.
         w.program.order_lifetime_secs = 600;
         let mut sent: Vec<Request> = Vec::new();
-        for s in &steps {
-            let Some(req) = request(&mut w, s, &sent) else { continue };
+        for s in steps {
+            let Some(req) = request(&mut w, s, &sent) else {
+                continue;
+            };
             let resend = sent.iter().any(|r| r.op == req.op);
             let first_reply = w.state.operation(req.op).map(|r| r.reply);
             let account_before = match &req.command {
-                Command::ReplaceCard { old, .. } => w.state.card(old).and_then(|c| w.state.account(c.account)),
+                Command::ReplaceCard { old, .. } => {
+                    w.state.card(old).and_then(|c| w.state.account(c.account))
+                }
                 _ => None,
             };
             let out = w.run_req(&req);
-            if let (Command::ReplaceCard { old, new }, Some(before), false) = (&req.command, account_before, resend) {
+            if let (Command::ReplaceCard { old, new }, Some(before), false) =
+                (&req.command, account_before, resend)
+            {
                 if out.reply.is_ok() {
                     // Replacement conserves points: the new card has the old card's account,
                     // with the same balance and holds.
                     let new_card = w.state.card(new).expect("new card");
                     prop_assert_eq!(new_card.account, before.id);
                     prop_assert_eq!(w.state.account(before.id), Some(before));
-                    prop_assert_eq!(w.state.card(old).map(|c| c.status), Some(CardStatus::Replaced));
+                    prop_assert_eq!(
+                        w.state.card(old).map(|c| c.status),
+                        Some(CardStatus::Replaced)
+                    );
                 }
             }
             if resend {
@@ -498,6 +625,7 @@ proptest! {
             check_invariants(&w);
         }
     }
+    Ok(())
 }
 
 /// One item of an offline upload.

@@ -93,6 +93,15 @@ fn refund_at(at: CashboxId, sold_at: CashboxId, number: &str, qty: &str) -> (Act
     )
 }
 
+fn confirm_c1() -> (Actor, Command) {
+    cash(
+        POS,
+        Command::Confirm {
+            cheque: cheque_id("c1"),
+        },
+    )
+}
+
 /// A card-holder bought milk at the kiosk (cheque "c1").
 fn kiosk_sale(w: &mut World) {
     for command in [

@@ -147,19 +147,23 @@ const CASES: &[Case] = &[
         then: Code::PurchaseWrongState,
     },
     Case {
-        name: "confirm after expiry",
+        name: "confirm late, before the sweep",
         given: |w| {
             registered(w);
             w.now = w.now.plus_secs(w.program.hold_lifetime_secs);
         },
-        when: |_| {
-            cash(
-                POS,
-                Command::Confirm {
-                    cheque: cheque_id("c1"),
-                },
-            )
+        when: |_| confirm_c1(),
+        then: Code::Ok,
+    },
+    Case {
+        name: "confirm after the late window",
+        given: |w| {
+            registered(w);
+            w.now = w
+                .now
+                .plus_secs(w.program.hold_lifetime_secs + w.program.late_confirm_secs);
         },
+        when: |_| confirm_c1(),
         then: Code::HoldExpired,
     },
     Case {
@@ -185,15 +189,29 @@ const CASES: &[Case] = &[
             w.now = w.now.plus_secs(w.program.hold_lifetime_secs);
             assert_eq!(w.run(Actor::System, Command::ExpireHolds).events.len(), 1);
         },
-        when: |_| {
-            cash(
-                POS,
-                Command::Confirm {
-                    cheque: cheque_id("c1"),
-                },
-            )
+        when: |_| confirm_c1(),
+        then: Code::Ok,
+    },
+    Case {
+        name: "confirm after the sweep, past the late window",
+        given: |w| {
+            registered(w);
+            w.now = w.now.plus_secs(w.program.hold_lifetime_secs);
+            assert_eq!(w.run(Actor::System, Command::ExpireHolds).events.len(), 1);
+            w.now = w.now.plus_secs(w.program.late_confirm_secs);
         },
-        then: Code::PurchaseWrongState,
+        when: |_| confirm_c1(),
+        then: Code::HoldExpired,
+    },
+    Case {
+        name: "confirm late a hold that was never registered",
+        given: |w| {
+            held(w);
+            w.now = w.now.plus_secs(w.program.hold_lifetime_secs);
+            assert_eq!(w.run(Actor::System, Command::ExpireHolds).events.len(), 1);
+        },
+        when: |_| confirm_c1(),
+        then: Code::HoldExpired,
     },
     Case {
         name: "cancel a hold",
@@ -439,7 +457,8 @@ fn purchase_with_points_from_calculation_to_refund() {
         BalanceInfo {
             balance: pts("100"),
             held: pts("11"),
-            spendable: pts("89")
+            spendable: pts("89"),
+            debt: Points::ZERO,
         }
     );
     // Paid points are split in proportion to the caps 45 : 10.
@@ -460,7 +479,8 @@ fn purchase_with_points_from_calculation_to_refund() {
         BalanceInfo {
             balance: pts("93.95"),
             held: Points::ZERO,
-            spendable: pts("93.95")
+            spendable: pts("93.95"),
+            debt: Points::ZERO,
         }
     );
     // Refund one of the two milks: half of that line's paid points back, half its accrual taken.
@@ -650,4 +670,51 @@ fn mixed_tender_at_a_kiosk_is_recorded_with_the_purchase() {
             }
         )
         .is_ok());
+}
+
+/// A till that could not confirm in time (crash, network, fiscal receipt already printed)
+/// confirms late: the points are taken again when they are there; what is not becomes the
+/// customer's debt, told to the cashier and paid back from the next points.
+#[test]
+fn a_late_confirm_takes_the_points_again_or_records_the_shortfall_as_debt() {
+    for spent_meanwhile in [false, true] {
+        let mut w = World::new();
+        registered(&mut w); // GOLD: 10 of 100 points held on c1 (milk, 100.00)
+        w.now = w.now.plus_secs(w.program.hold_lifetime_secs);
+        assert_eq!(w.run(Actor::System, Command::ExpireHolds).events.len(), 1);
+        assert_eq!(w.account(GOLD).held, Points::ZERO);
+        if spent_meanwhile {
+            w.admin_ok(Command::AdjustPoints {
+                card: card(GOLD),
+                delta: Points(-9700),
+                reason: "spent elsewhere".into(),
+            });
+        }
+        let out = w.run(Actor::Cashbox(POS), confirm_c1().1);
+        assert!(out.reply.is_ok(), "{:?}", out.reply);
+        let accrual = out.reply.totals.as_ref().unwrap().accrual;
+        let a = w.account(GOLD);
+        if spent_meanwhile {
+            // 3 of the 10 points were there: 7 owed; the accrual of 4 pays 4 back.
+            assert_eq!(accrual, pts("4"));
+            assert_eq!((a.balance, a.debt), (Points::ZERO, pts("3")));
+            assert_eq!(out.reply.balance.as_ref().unwrap().debt, pts("3"));
+            assert!(out.reply.messages.iter().any(|m| m.text.contains("7.00")));
+            let kinds: Vec<&str> = out.events.iter().map(|e| e.name()).collect();
+            assert_eq!(
+                kinds,
+                ["PurchaseConfirmed", "DebtIncurred", "DebtRecovered"]
+            );
+            // The next purchase's accrual pays back the rest before it can be spent.
+            w.buy(GOLD, "next", &[("bread", "1", "200")]);
+            let a = w.account(GOLD);
+            assert_eq!((a.balance, a.debt), (pts("7"), Points::ZERO));
+        } else {
+            assert_eq!((a.balance, a.debt), (pts("94"), Points::ZERO));
+            assert_eq!(out.events.len(), 1);
+        }
+        // No longer pending or expired: neither index lists it.
+        assert!(w.state.pending_due(w.now.plus_secs(86_400), 10).is_empty());
+        assert!(w.state.expired_between(T0, w.now, 10).is_empty());
+    }
 }

@@ -224,3 +224,71 @@ fn refund_never_pushes_the_balance_below_zero() {
     assert_eq!(w.balance(EMPTY), start.minus(s.accrual_reversed));
     assert!(w.balance(EMPTY).0 >= 0);
 }
+
+/// Defect: a refund took back accrual only from the spendable balance and wrote off what
+/// was held, so cancelling the hold afterwards let the customer keep the points of goods
+/// they returned.
+#[test]
+fn a_refund_while_its_accrual_is_held_leaves_no_points_to_keep() {
+    for confirm_the_hold in [false, true] {
+        let mut w = World::new();
+        // EMPTY earns 50 points, then holds all 50 on a second cheque.
+        w.buy(EMPTY, "a", &[("bread", "1", "1000")]);
+        assert_eq!(w.balance(EMPTY), pts("50"));
+        let spend = World::cheque(Some(EMPTY), "b", &[("bread", "1", "1000")]);
+        let pay = Command::PayWithBonus {
+            cheque: spend.clone(),
+            points: pts("50"),
+        };
+        assert!(w.cash(POS, pay).is_ok());
+        // The first cheque comes back.
+        let (a, c) = (
+            Actor::Cashbox(POS),
+            Command::Refund {
+                refund: cheque_id("ra"),
+                purchase: cheque_id("a"),
+                lines: vec![RefundLine {
+                    index: 0,
+                    qty: Qty(1000),
+                }],
+                sold_at: None,
+            },
+        );
+        assert!(w.run(a, c).reply.is_ok());
+        if confirm_the_hold {
+            assert!(w
+                .cash(POS, Command::RegisterPurchase { cheque: spend })
+                .is_ok());
+            let done = w.cash(
+                POS,
+                Command::Confirm {
+                    cheque: cheque_id("b"),
+                },
+            );
+            assert_eq!(done.totals.unwrap().accrual, pts("47.50"));
+        } else {
+            assert!(w
+                .cash(
+                    POS,
+                    Command::Cancel {
+                        cheque: cheque_id("b")
+                    }
+                )
+                .is_ok());
+        }
+        // Nothing of the returned goods' 50 points is left to spend: a cancelled hold pays
+        // the debt back at once; a confirmed one spent the points on its goods, and its
+        // accrual of 47.50 pays back all of the debt it can.
+        let account = w.account(EMPTY);
+        let owed = if confirm_the_hold {
+            pts("2.50")
+        } else {
+            Points::ZERO
+        };
+        assert_eq!(
+            (account.balance, account.held, account.debt),
+            (Points::ZERO, Points::ZERO, owed),
+            "confirmed: {confirm_the_hold}"
+        );
+    }
+}
