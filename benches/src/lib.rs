@@ -188,6 +188,8 @@ pub fn cheque_for(id: &str, number: CardNo, lines: usize) -> Cheque {
                 qty: Qty(1000 + (l as i64 % 3) * 500),
                 price: Money(1999 + l as i64 * 100),
                 local_discount: Money::ZERO,
+                promotional: false,
+                min_price: Money::ZERO,
             })
             .collect(),
         coupons: Vec::new(),

@@ -204,6 +204,8 @@ fn cheque(id: &str, card: Option<usize>, amount: i64) -> Cheque {
             qty: Qty(1000),
             price: Money(amount),
             local_discount: Money::ZERO,
+            promotional: false,
+            min_price: Money::ZERO,
         }],
         coupons: Vec::new(),
         order: None,

@@ -110,7 +110,7 @@ pub fn line(product: &str, qty: &str, price: &str) -> pb::Line {
         product: product.into(),
         quantity: qty.into(),
         price: price.into(),
-        discount: String::new(),
+        ..Default::default()
     }
 }
 

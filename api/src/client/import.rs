@@ -118,10 +118,10 @@ pub fn parse_jsonl(text: &str) -> Result<Vec<pb::OfflineItem>, ImportError> {
                 .lines
                 .into_iter()
                 .map(|l| pb::Line {
-                    discount: String::new(),
                     product: l.product,
                     quantity: l.quantity,
                     price: l.price,
+                    ..Default::default()
                 })
                 .collect();
             let op = if j.operation_id.is_empty() {
@@ -185,10 +185,10 @@ pub fn parse_csv(text: &str) -> Result<Vec<pb::OfflineItem>, ImportError> {
             *ch == r.cheque_id && (r.operation_id.is_empty() || *op == r.operation_id)
         });
         let line = pb::Line {
-            discount: String::new(),
             product: r.product,
             quantity: r.quantity,
             price: r.price,
+            ..Default::default()
         };
         if same {
             if let Some(pb::OfflineItem {

@@ -231,14 +231,16 @@ mod tests {
         /// yields amounts within bounds.
         #[test]
         fn arbitrary_field_values_are_refused_or_bounded(
-            id in ".{0,80}", card in ".{0,40}", at in ".{0,30}", qty in ".{0,20}", price in ".{0,20}", pts in ".{0,20}", cashier in ".{0,70}",
+            id in ".{0,80}", card in ".{0,40}", at in ".{0,30}", qty in ".{0,20}", price in ".{0,20}", pts in ".{0,20}", cashier in ".{0,70}", min in ".{0,20}",
         ) {
-            let c = pb::Cheque { cheque_id: id, card, local_time: at, lines: vec![pb::Line { product: "p".into(), quantity: qty, price, discount: String::new() }], cashier, identifiers: Vec::new(), pin: String::new(), tenders: Vec::new(), coupons: Vec::new(), order: String::new() };
+            let c = pb::Cheque { cheque_id: id, card, local_time: at, lines: vec![pb::Line { product: "p".into(), quantity: qty, price, discount: String::new(), promotional: true, min_price: min }], cashier, identifiers: Vec::new(), pin: String::new(), tenders: Vec::new(), coupons: Vec::new(), order: String::new() };
             match cheque(Some(c), 500) {
                 Ok(c) => {
                     let l = &c.lines[0];
                     prop_assert!(l.qty.0 > 0 && l.qty.0 <= loyalty_core::amount::QTY_MILLI_MAX);
                     prop_assert!(l.price.0 >= 0 && l.price.0 <= loyalty_core::amount::AMOUNT_MINOR_MAX);
+                    prop_assert!(l.min_price.0 >= 0 && l.min_price.0 <= loyalty_core::amount::AMOUNT_MINOR_MAX);
+                    prop_assert!(l.promotional);
                 }
                 Err(e) => prop_assert!(e.field.starts_with("cheque")),
             }
@@ -274,7 +276,7 @@ mod tests {
                 product: "p".into(),
                 quantity: "1".into(),
                 price: "-1".into(),
-                discount: String::new(),
+                ..Default::default()
             }],
             coupons: Vec::new(),
             order: String::new(),

@@ -54,6 +54,8 @@ pub fn cheque(c: Option<pb::Cheque>, lines_max: usize) -> Wire<Cheque> {
                     quantity,
                     price,
                     discount,
+                    promotional,
+                    min_price,
                 },
             )| {
                 Ok(Line {
@@ -64,6 +66,11 @@ pub fn cheque(c: Option<pb::Cheque>, lines_max: usize) -> Wire<Cheque> {
                     local_discount: Money(zero_or(
                         format_args!("cheque.lines[{i}].discount"),
                         &discount,
+                    )?),
+                    promotional,
+                    min_price: Money(zero_or(
+                        format_args!("cheque.lines[{i}].min_price"),
+                        &min_price,
                     )?),
                 })
             },

@@ -70,6 +70,9 @@ pub const APPENDED: &[Appended] = &[
     field(5, "Account", "debt"),
     field(5, "BalanceInfo", "debt"),
     field(5, "Purchase", "registered"),
+    // Per-line attributes from the till.
+    field(5, "Line", "promotional"),
+    field(5, "Line", "min_price"),
 ];
 
 fn is_appended(format: u8, container: &str, variant: &str, name: &str) -> bool {

@@ -389,6 +389,14 @@ pub struct Line {
     /// A discount the till already applied to the whole line on its own (respected: the
     /// engine's discounts come on top, above the minimal price).
     pub local_discount: Money,
+    /// The till marks the line promotional (a price tag changed at the shelf): no further
+    /// discount. Either the till or the catalogue marking it is enough.
+    #[serde(default)]
+    pub promotional: bool,
+    /// The minimal price per unit the till knows for the line; the higher of it and the
+    /// catalogue's applies. Zero: the catalogue's alone.
+    #[serde(default)]
+    pub min_price: Money,
 }
 
 /// A line after pricing: what the customer pays for it and what it earns.

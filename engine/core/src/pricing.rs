@@ -187,15 +187,18 @@ pub fn price(
             let product = view.product(&line.product);
             let code = product.as_ref().map_or(&line.product, |p| &p.code).clone();
             let amount = extend(line.price.0, line.qty);
+            // The stricter of the till and the catalogue: the higher minimal price, and
+            // promotional if either says so.
+            let min_price = product
+                .as_ref()
+                .map_or(line.min_price, |p| p.min_price.max(line.min_price));
             Facts {
                 amount,
                 // A minimal price above the line's own price leaves no room; computed so
                 // that a large minimal price cannot overflow.
-                floor: product.as_ref().map_or(0, |p| {
-                    crate::amount::line_amount(p.min_price.0, line.qty)
-                        .map_or(amount, |f| f.min(amount))
-                }),
-                promotional: product.as_ref().is_some_and(|p| p.promotional),
+                floor: crate::amount::line_amount(min_price.0, line.qty)
+                    .map_or(amount, |f| f.min(amount)),
+                promotional: line.promotional || product.as_ref().is_some_and(|p| p.promotional),
                 qty: line.qty,
                 favourite: grants.favourites.contains(&code),
                 code,

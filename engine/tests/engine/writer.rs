@@ -76,6 +76,8 @@ fn cheque(card: &str, id: &str, price: &str) -> Cheque {
             qty: Qty(1000),
             price: Money::parse(price).unwrap(),
             local_discount: Money::ZERO,
+            promotional: false,
+            min_price: Money::ZERO,
         }],
         coupons: Vec::new(),
         order: None,

@@ -175,7 +175,7 @@ impl Ctx {
                     product: format!("p{}", (n + l) % 50),
                     quantity: "1".into(),
                     price: format!("{}.99", 50 + (n + l) % 200),
-                    discount: String::new(),
+                    ..Default::default()
                 })
                 .collect(),
             coupons: Vec::new(),

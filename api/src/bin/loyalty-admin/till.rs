@@ -73,7 +73,7 @@ impl ChequeArgs {
                     product: product.into(),
                     quantity: quantity.into(),
                     price: price.into(),
-                    discount: String::new(),
+                    ..Default::default()
                 }),
                 _ => bail!("--line {l}: expected product:quantity:price"),
             })

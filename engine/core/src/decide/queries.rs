@@ -90,6 +90,8 @@ pub fn fetch_order(
                 qty: l.qty,
                 price: l.price,
                 local_discount: Money::ZERO,
+                promotional: false,
+                min_price: Money::ZERO,
             })
             .collect(),
         cashier: None,

@@ -221,6 +221,8 @@ impl World {
                     qty: Qty::parse(q).unwrap(),
                     price: Money::parse(price).unwrap(),
                     local_discount: Money::ZERO,
+                    promotional: false,
+                    min_price: Money::ZERO,
                 })
                 .collect(),
             coupons: Vec::new(),

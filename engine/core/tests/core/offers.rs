@@ -469,6 +469,40 @@ fn each_condition_and_effect() {
     }
 }
 
+/// The till passes what changed at the shelf since the catalogue was loaded: a minimal
+/// price and a promotional flag per line. The stricter of the till and the catalogue wins.
+#[test]
+fn the_stricter_of_the_till_and_the_catalogue_applies_per_line() {
+    let mut w = bare();
+    w.admin_ok(Command::UpsertOffer {
+        offer: discount(50, pct("20")),
+    });
+    // (product, the till's minimal price, the till's promotional flag) → discount. Wine's
+    // catalogue minimal price is 90.00; bread has none; promo is promotional.
+    let table: &[(&str, &str, bool, &str)] = &[
+        ("bread", "0", false, "20"),
+        ("bread", "95", false, "5"),
+        ("bread", "100", false, "0"),
+        ("bread", "0", true, "0"),
+        ("wine", "0", false, "10"),
+        ("wine", "85", false, "10"),
+        ("wine", "97.50", false, "2.50"),
+        ("wine", "120", false, "0"),
+        ("promo", "0", false, "0"),
+    ];
+    for &(product, min, promotional, then) in table {
+        let mut c = World::cheque(Some(GOLD), "c", &[(product, "1", "100")]);
+        c.lines[0].min_price = money(min);
+        c.lines[0].promotional = promotional;
+        let r = calculate(&w.state, &w.program, POS, &c, w.now);
+        assert_eq!(
+            r.lines[0].discount,
+            money(then),
+            "{product} with the till's minimal price {min}, promotional {promotional}"
+        );
+    }
+}
+
 #[test]
 fn the_tills_own_discount_counts_towards_the_minimal_price() {
     let mut w = bare();
@@ -598,13 +632,14 @@ proptest! {
     #[test]
     fn pricing_stays_within_its_bounds(
         offers in prop::collection::vec(arb_offer(), 0..8),
-        // (product, qty in units, price, min price, till discount share in %, promotional)
-        lines in prop::collection::vec((0usize..6, 1i64..5, 1i64..50_000, 0i64..30_000, 0i64..60, any::<bool>()), 1..12),
+        // (product, qty in units, price, min price, till discount share in %, promotional,
+        // the till's min price, the till's promotional flag)
+        lines in prop::collection::vec((0usize..6, 1i64..5, 1i64..50_000, 0i64..30_000, 0i64..60, any::<bool>(), 0i64..30_000, prop::bool::weighted(0.1)), 1..12),
         paid_share in 0i64..=100,
         share in 1u32..=100,
     ) {
         let mut state = MemState::default();
-        for (i, &(_, _, _, min, _, promo)) in lines.iter().enumerate() {
+        for (i, &(_, _, _, min, _, promo, _, _)) in lines.iter().enumerate() {
             state.put_product(Product {
                 code: ProductCode::new(&format!("p{i}")).unwrap(),
                 name: String::new(),
@@ -625,13 +660,15 @@ proptest! {
         cheque.lines = lines
             .iter()
             .enumerate()
-            .map(|(i, &(_, q, price, _, local_pct, _))| {
+            .map(|(i, &(_, q, price, _, local_pct, _, till_min, till_promo))| {
                 let amount = price * q;
                 Line {
                     product: ProductCode::new(&format!("p{i}")).unwrap(),
                     qty: Qty(q * 1000),
                     price: Money(price),
                     local_discount: Money(amount * local_pct / 100),
+                    promotional: till_promo,
+                    min_price: Money(till_min),
                 }
             })
             .collect();
@@ -647,8 +684,9 @@ proptest! {
         let priced = price(&state, &program, &cheque, Points(paid), grants);
         // Points paid are allocated exactly.
         prop_assert_eq!(priced.lines.iter().map(|l| l.paid.0).sum::<i64>(), paid);
-        for (l, &(_, q, price_, min, _, promo)) in priced.lines.iter().zip(&lines) {
-            let floor = min * q;
+        for (l, &(_, q, price_, min, _, promo, till_min, till_promo)) in priced.lines.iter().zip(&lines) {
+            // The stricter of the catalogue and the till.
+            let (floor, promo) = (min.max(till_min) * q, promo || till_promo);
             let local = l.line.local_discount.0;
             let ours = l.discount.0 - local;
             // Never negative; promotional lines get nothing from the engine.
@@ -690,6 +728,8 @@ proptest! {
                 qty: Qty(1000),
                 price: Money(price),
                 local_discount: Money::ZERO,
+                promotional: false,
+                min_price: Money::ZERO,
             })
             .collect();
         let grants = Grants {

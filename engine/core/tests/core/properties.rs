@@ -2,7 +2,7 @@
 //! history, checked after every step.
 
 use crate::fixture::*;
-use loyalty_core::amount::{prorate, Points};
+use loyalty_core::amount::{prorate, Money, Points};
 use loyalty_core::apply::apply;
 use loyalty_core::command::*;
 use loyalty_core::event::Event;
@@ -220,6 +220,8 @@ fn cheque(card_no: Option<u8>, id: u8, lines: &[(u8, u16, u32)]) -> Cheque {
                 qty: loyalty_core::amount::Qty(i64::from(q)),
                 price: loyalty_core::amount::Money(i64::from(price)),
                 local_discount: loyalty_core::amount::Money::ZERO,
+                promotional: false,
+                min_price: Money::ZERO,
             })
             .collect(),
         coupons: Vec::new(),
@@ -339,6 +341,8 @@ fn request(w: &mut World, step: &Step, sent: &[Request]) -> Option<Request> {
                     qty: l.qty,
                     price: l.price,
                     local_discount: loyalty_core::amount::Money::ZERO,
+                    promotional: false,
+                    min_price: Money::ZERO,
                 })
                 .collect();
             pickup.order = Some(order_no(order));
@@ -678,6 +682,8 @@ fn offline_requests(items: &[Offline]) -> Vec<Request> {
                             qty: loyalty_core::amount::Qty(1000),
                             price: loyalty_core::amount::Money(i64::from(*amount)),
                             local_discount: loyalty_core::amount::Money::ZERO,
+                            promotional: false,
+                            min_price: Money::ZERO,
                         }],
                         coupons: Vec::new(),
                         order: None,
