@@ -68,6 +68,9 @@ impl Engine {
         config: EngineConfig,
         clock: Arc<dyn Clock>,
     ) -> Result<Engine, EngineError> {
+        if crate::verify::upgrade_state(&*store)? {
+            tracing::info!("derived state rebuilt from the log for the new layout");
+        }
         let seq = stored_seq(&*store)?;
         let (tx, rx) = mpsc::sync_channel(config.queue_depth_max);
         let store: Arc<dyn Store> = Arc::new(SharedReads::new(store, SHARED_READ_ENTRIES));

@@ -24,6 +24,7 @@ pub const TAG_COUPON: u8 = 0x0D;
 pub const TAG_COUPON_SERIES: u8 = 0x0E;
 pub const TAG_ORDER: u8 = 0x0F;
 pub const TAG_ORDER_DUE: u8 = 0x10;
+pub const TAG_ACCOUNT_CARD: u8 = 0x11;
 
 /// Why a key could not be decoded: stored keys that do not decode are corruption.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -100,6 +101,42 @@ pub fn decode_card(k: &[u8]) -> Result<CardNo, KeyError> {
     match k {
         [TAG_CARD, rest @ ..] => CardNo::new(text("card", rest)?).map_err(|_| err("card", k)),
         _ => Err(err("card", k)),
+    }
+}
+
+/// A card of an account (the index of an account's cards): the account as its key has it
+/// (shard first), then the card number.
+pub fn account_card(account: AccountId, card: &CardNo) -> Vec<u8> {
+    key(
+        TAG_ACCOUNT_CARD,
+        &[
+            &account.shard().to_be_bytes(),
+            &account.0.to_be_bytes(),
+            card.as_str().as_bytes(),
+        ],
+    )
+}
+
+/// Every key of `account`'s cards starts with this.
+pub fn account_cards(account: AccountId) -> Vec<u8> {
+    key(
+        TAG_ACCOUNT_CARD,
+        &[&account.shard().to_be_bytes(), &account.0.to_be_bytes()],
+    )
+}
+
+pub fn decode_account_card(k: &[u8]) -> Result<(AccountId, CardNo), KeyError> {
+    match k {
+        [TAG_ACCOUNT_CARD, rest @ ..] if rest.len() > 10 => {
+            let id = AccountId(u64::from_be_bytes(be("account card", &rest[2..])?));
+            if u16::from_be_bytes(be("account card", rest)?) != id.shard() {
+                return Err(err("account card", k));
+            }
+            let card = CardNo::new(text("account card", &rest[10..])?)
+                .map_err(|_| err("account card", k))?;
+            Ok((id, card))
+        }
+        _ => Err(err("account card", k)),
     }
 }
 
@@ -257,6 +294,8 @@ pub enum Meta {
     AccountsOpened,
     /// Which identifier kinds may redeem.
     IdentifierPolicy,
+    /// The layout of the derived state (indexes) the store was written with.
+    StateLayout,
 }
 
 impl Meta {
@@ -266,6 +305,7 @@ impl Meta {
             Meta::LogSeq => "log_seq",
             Meta::AccountsOpened => "accounts_opened",
             Meta::IdentifierPolicy => "identifier_policy",
+            Meta::StateLayout => "state_layout",
         }
     }
 }
@@ -349,7 +389,10 @@ mod tests {
             prop_assert_eq!(decode_history(&history(AccountId(a), s)).unwrap(), (AccountId(a), s));
             prop_assert_eq!(decode_operation(&operation(OpId(op))).unwrap(), OpId(op));
             let n = CardNo::new(&card_no).unwrap();
-            prop_assert_eq!(decode_card(&card(&n)).unwrap(), n);
+            prop_assert_eq!(decode_card(&card(&n)).unwrap(), n.clone());
+            let ac = account_card(AccountId(a), &n);
+            prop_assert!(ac.starts_with(&account_cards(AccountId(a))));
+            prop_assert_eq!(decode_account_card(&ac).unwrap(), (AccountId(a), n));
             let ph = Phone::parse(&format!("+{card_no}")).ok();
             if let Some(ph) = ph {
                 prop_assert_eq!(decode_phone(&phone(&ph)).unwrap(), ph);

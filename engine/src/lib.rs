@@ -31,4 +31,4 @@ pub use batch::{
 pub use handle::Engine;
 pub use shared::{Busy, Clock, EngineConfig, EngineError, Stats, SystemClock};
 pub use stored::{Memo, StoredState};
-pub use verify::{verify_store, VerifyReport};
+pub use verify::{upgrade_state, verify_store, VerifyReport, STATE_LAYOUT};

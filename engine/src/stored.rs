@@ -275,6 +275,10 @@ impl<'s> StoredState<'s> {
                     }
                     p.card_ranges.insert((r.prefix.clone(), r.length), r);
                 }
+                Some(&keys::TAG_ACCOUNT_CARD) => {
+                    p.account_cards
+                        .insert(keys::decode_account_card(&k).map_err(corrupt)?);
+                }
                 Some(&keys::TAG_PHONE) => {
                     let card: CardNo = decode(Space::State, &v)?;
                     p.phones
@@ -347,6 +351,14 @@ impl StateView for StoredState<'_> {
     }
     fn phone_card(&self, phone: &Phone) -> Option<CardNo> {
         self.get(Space::State, &keys::phone(phone))
+    }
+    fn account_cards(&self, account: AccountId) -> Vec<CardNo> {
+        let from = keys::account_cards(account);
+        let to = keys::prefix_end(&from);
+        self.scan(Space::State, &from, to.as_deref(), usize::MAX)
+            .into_iter()
+            .filter_map(|(k, _)| keys::decode_account_card(&k).ok().map(|(_, c)| c))
+            .collect()
     }
     fn purchase(&self, key: &PurchaseKey) -> Option<Purchase> {
         self.get(Space::State, &keys::purchase(key))
@@ -443,6 +455,11 @@ impl StateStore for StoredState<'_> {
         self.put_owned(Space::State, keys::account(account.id), account);
     }
     fn put_card(&mut self, card: Card) {
+        self.put(
+            Space::State,
+            keys::account_card(card.account, &card.number),
+            &(),
+        );
         self.put_owned(Space::State, keys::card(&card.number), card);
     }
     fn put_phone(&mut self, phone: Phone, card: CardNo) {

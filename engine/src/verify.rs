@@ -24,6 +24,33 @@ pub struct VerifyReport {
     pub log_sha256: [u8; 32],
 }
 
+/// The layout of the derived state (indexes) this build writes: raised whenever an index
+/// is added or changed (2: the index of an account's cards). A store of an older layout
+/// has its state rebuilt from the log once, when the engine starts on it.
+pub const STATE_LAYOUT: u8 = 2;
+
+/// Brings a store's derived state to [`STATE_LAYOUT`]: a store with history and an older
+/// layout is rebuilt from its log (as `verify --rewrite` does); a new one is just marked.
+/// Returns whether it rebuilt.
+pub fn upgrade_state(store: &dyn Store) -> Result<bool, StoreError> {
+    let key = keys::meta(Meta::StateLayout);
+    let layout = match store.get(Space::State, &key)? {
+        Some(v) => decode::<u8>(Space::State, &v)?,
+        None => 1,
+    };
+    if layout >= STATE_LAYOUT {
+        return Ok(false);
+    }
+    let rebuild = crate::batch::stored_seq(store)? > 0;
+    if rebuild {
+        verify_store(store, true)?;
+    }
+    let mut batch = crate::store::Batch::default();
+    batch.put(Space::State, key, crate::stored::encode(&STATE_LAYOUT));
+    store.commit(&batch, true)?;
+    Ok(rebuild)
+}
+
 /// Rebuilds the projection from the log and compares it with the live state; with
 /// `rewrite`, replaces a differing live state by the rebuild. Callers make sure no batch
 /// commits meanwhile (the writer runs it between batches).
@@ -63,6 +90,7 @@ pub fn verify_store(store: &dyn Store, rewrite: bool) -> Result<VerifyReport, St
         cashboxes,
         accounts,
         cards,
+        account_cards,
         phones,
         card_ranges,
         purchases,
@@ -90,7 +118,7 @@ pub fn verify_store(store: &dyn Store, rewrite: bool) -> Result<VerifyReport, St
         let mut state = StoredState::new(store);
         let mut batch = crate::store::Batch::default();
         for (k, _) in store.scan(Space::State, &[], None, usize::MAX)? {
-            if k != keys::meta(Meta::LogSeq) {
+            if k != keys::meta(Meta::LogSeq) && k != keys::meta(Meta::StateLayout) {
                 batch.delete(Space::State, k);
             }
         }

@@ -14,6 +14,8 @@ pub trait StateView {
     fn card(&self, number: &CardNo) -> Option<Card>;
     /// The card a phone was registered with.
     fn phone_card(&self, phone: &Phone) -> Option<CardNo>;
+    /// Every card of an account, in number order.
+    fn account_cards(&self, account: AccountId) -> Vec<CardNo>;
     fn card_ranges(&self) -> Vec<CardRange>;
     fn identifier_policy(&self) -> IdentifierPolicy;
     fn purchase(&self, key: &PurchaseKey) -> Option<Purchase>;
@@ -39,14 +41,12 @@ pub trait StateView {
 pub trait StateStore: StateView {
     fn put_cashbox(&mut self, cashbox: Cashbox);
     fn put_account(&mut self, account: Account);
+    /// Also maintains the index of an account's cards (a card's account never changes).
     fn put_card(&mut self, card: Card);
     fn put_phone(&mut self, phone: Phone, card: CardNo);
     /// Adds or replaces (`active`) or removes the range with this prefix and length.
     fn put_card_range(&mut self, range: CardRange, active: bool);
     fn put_identifier_policy(&mut self, policy: IdentifierPolicy);
-    /// Also maintains the indexes of pending and of expired purchases by expiry time.
-    /// `was_pending`: the purchase was pending before, so its pending entry goes when it no
-    /// longer is (a purchase that never was pending has none to remove).
     /// Also maintains the indexes of pending purchases and expired ones: `was` is the
     /// purchase's status before this write (`None` for a new one).
     fn put_purchase(&mut self, purchase: &Purchase, was: Option<PurchaseStatus>);
@@ -69,6 +69,7 @@ pub struct Projection {
     pub accounts: BTreeMap<AccountId, Account>,
     pub cards: BTreeMap<CardNo, Card>,
     pub phones: BTreeMap<Phone, CardNo>,
+    pub account_cards: BTreeSet<(AccountId, CardNo)>,
     pub card_ranges: BTreeMap<(String, u8), CardRange>,
     pub identifier_policy: Option<IdentifierPolicy>,
     pub purchases: BTreeMap<PurchaseKey, Purchase>,
@@ -106,6 +107,14 @@ impl StateView for MemState {
     }
     fn phone_card(&self, phone: &Phone) -> Option<CardNo> {
         self.projection.phones.get(phone).cloned()
+    }
+    fn account_cards(&self, account: AccountId) -> Vec<CardNo> {
+        self.projection
+            .account_cards
+            .iter()
+            .filter(|(a, _)| *a == account)
+            .map(|(_, c)| c.clone())
+            .collect()
     }
     fn card_ranges(&self) -> Vec<CardRange> {
         self.projection.card_ranges.values().cloned().collect()
@@ -184,6 +193,9 @@ impl StateStore for MemState {
         self.projection.accounts.insert(account.id, account);
     }
     fn put_card(&mut self, card: Card) {
+        self.projection
+            .account_cards
+            .insert((card.account, card.number.clone()));
         self.projection.cards.insert(card.number.clone(), card);
     }
     fn put_phone(&mut self, phone: Phone, card: CardNo) {

@@ -10,7 +10,7 @@ use loyalty_core::outcome::Code;
 use loyalty_core::state::StateView;
 use loyalty_engine::keys;
 use loyalty_engine::store::{Batch, MemStore, Space, Store};
-use loyalty_engine::{commit_batch, stored_seq, verify_store, StoredState};
+use loyalty_engine::{commit_batch, stored_seq, upgrade_state, verify_store, StoredState};
 
 fn unhex(s: &str) -> Vec<u8> {
     (0..s.len())
@@ -43,12 +43,19 @@ fn format4_store() -> (MemStore, usize) {
 }
 
 #[test]
-fn a_format_4_store_rebuilds_equal_to_its_live_state() {
+fn a_format_4_store_is_rebuilt_once_for_the_new_state_layout_and_then_verifies_equal() {
     let (store, events) = format4_store();
-    let report = verify_store(&store, false).unwrap();
-    assert!(report.equal, "{:?}", report.differences);
-    assert_eq!(report.events, events as u64);
+    // Its records decode; only the index added since (an account's cards) is missing.
+    let before = verify_store(&store, false).unwrap();
+    assert_eq!(before.differences.len(), 1, "{:?}", before.differences);
+    assert!(before.differences[0].starts_with("account_cards"));
+    assert_eq!(before.events, events as u64);
     assert!(events > 300);
+    assert!(upgrade_state(&store).unwrap(), "rebuilt on the first start");
+    let after = verify_store(&store, false).unwrap();
+    assert!(after.equal, "{:?}", after.differences);
+    assert_eq!(after.log_sha256, before.log_sha256, "the log is untouched");
+    assert!(!upgrade_state(&store).unwrap(), "and only once");
 }
 
 #[test]
@@ -91,6 +98,7 @@ fn a_format_4_store_takes_new_decisions_in_the_current_format() {
     assert!(written
         .iter()
         .all(|(_, v)| v[0] == loyalty_core::evolve::RECORD_FORMAT));
+    upgrade_state(&store).unwrap();
     let report = verify_store(&store, false).unwrap();
     assert!(report.equal, "{:?}", report.differences);
 }

@@ -276,9 +276,33 @@ fn resolve(
         None => Ok(None),
         Some(ph) => view
             .phone_card(&ph)
-            .map(|n| Some((n, IdKind::Phone, None)))
+            .map(|n| Some((account_card_for_phone(view, n), IdKind::Phone, None)))
             .ok_or_else(|| reject(Code::PhoneUnknown, ph.masked())),
     }
+}
+
+/// A phone identifies the account: when the card it was registered with is blocked, the
+/// account's activated card answers for it (any other card of the account otherwise); with
+/// none, the blocked card, which is then refused as blocked. A blocked account stays
+/// blocked whichever card is used.
+fn account_card_for_phone(view: &impl StateView, registered: CardNo) -> CardNo {
+    let Some(card) = view.card(&registered) else {
+        return registered;
+    };
+    if card.status != CardStatus::Blocked {
+        return registered;
+    }
+    let usable: Vec<Card> = view
+        .account_cards(card.account)
+        .iter()
+        .filter_map(|n| view.card(n))
+        .filter(|c| !matches!(c.status, CardStatus::Blocked | CardStatus::Replaced))
+        .collect();
+    usable
+        .iter()
+        .find(|c| c.status == CardStatus::Activated)
+        .or(usable.first())
+        .map_or(registered, |c| c.number.clone())
 }
 
 /// What an `Auto` value is: magnetic stripe data, a QR payload, a known card, a registered

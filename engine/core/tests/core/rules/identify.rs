@@ -2,7 +2,71 @@
 
 use super::*;
 
+/// A second, activated card for the account whose phone is registered.
+const SECOND_CARD: &str = "2770000000993";
+
+fn second_card(w: &mut World) {
+    let account = w.account(ISSUED).id;
+    w.admin_ok(Command::IssueCard {
+        number: card(SECOND_CARD),
+        card_type: "Silver".into(),
+        status: CardStatus::Activated,
+        account: Some(account),
+        holder_name: String::new(),
+        holder_phone: String::new(),
+    });
+}
+
+fn block(w: &mut World, card_no: &str) {
+    w.admin_ok(Command::BlockCard {
+        number: card(card_no),
+    });
+}
+
 const CASES: &[Case] = &[
+    Case {
+        name: "a phone whose card is blocked reaches the account's other card",
+        given: |w| {
+            phone_registered(w);
+            second_card(w);
+            block(w, ISSUED);
+        },
+        when: |_| register_with(vec![phone(PHONE)]),
+        then: Code::Ok,
+    },
+    Case {
+        name: "a phone whose only card is blocked",
+        given: |w| {
+            phone_registered(w);
+            block(w, ISSUED);
+        },
+        when: |_| register_with(vec![phone(PHONE)]),
+        then: Code::CardBlocked,
+    },
+    Case {
+        name: "a phone of a blocked account, whichever card",
+        given: |w| {
+            phone_registered(w);
+            second_card(w);
+            block(w, ISSUED);
+            w.admin_ok(Command::SetAccountBlocked {
+                card: card(SECOND_CARD),
+                blocked: true,
+            });
+        },
+        when: |_| register_with(vec![phone(PHONE)]),
+        then: Code::AccountBlocked,
+    },
+    Case {
+        name: "the blocked card itself stays blocked",
+        given: |w| {
+            phone_registered(w);
+            second_card(w);
+            block(w, ISSUED);
+        },
+        when: |_| pay_with(vec![stripe(ISSUED)], "1"),
+        then: Code::CardBlocked,
+    },
     Case {
         name: "a phone may accrue but not redeem",
         given: phone_registered,
@@ -383,4 +447,22 @@ fn a_dynamic_qr_code_identifies_for_one_purchase_within_its_lifetime() {
         w.now,
     );
     assert_eq!(stale.code, Code::QrInvalid);
+}
+
+#[test]
+fn after_its_card_is_blocked_the_phone_accrues_to_the_accounts_active_card() {
+    let mut w = World::new();
+    phone_registered(&mut w);
+    second_card(&mut w);
+    block(&mut w, ISSUED);
+    let (a, c) = register_with(vec![phone(PHONE)]);
+    let r = w.run(a, c).reply;
+    assert!(r.is_ok(), "{}", r.message);
+    let holder = r.holder.unwrap();
+    assert_eq!(holder.masked_card, card(SECOND_CARD).masked());
+    assert_eq!(holder.account, w.account(ISSUED).id);
+    assert_eq!(
+        w.state.account_cards(holder.account),
+        vec![card(ISSUED), card(SECOND_CARD)]
+    );
 }
