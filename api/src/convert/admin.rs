@@ -147,6 +147,7 @@ pub fn offer(o: Option<pb::Offer>) -> Wire<Offer> {
         exclusive,
         issue_coupon_series,
         message,
+        card_statuses,
     } = o.ok_or_else(|| bad("offer", "missing"))?;
     if name.len() > NAME_BYTES_MAX {
         return Err(bad(
@@ -250,6 +251,10 @@ pub fn offer(o: Option<pb::Offer>) -> Wire<Offer> {
                 positive_qty("offer.min_quantity", &min_quantity)?
             },
             coupon: (coupon_series != 0).then_some(CouponSeriesId(coupon_series)),
+            card_statuses: card_statuses
+                .into_iter()
+                .map(|s| super::card_status("offer.card_statuses", s))
+                .collect::<Wire<_>>()?,
         },
         priority,
         exclusive,

@@ -73,6 +73,8 @@ pub const APPENDED: &[Appended] = &[
     // Per-line attributes from the till.
     field(5, "Line", "promotional"),
     field(5, "Line", "min_price"),
+    // Offers limited by the card's status.
+    field(5, "Conditions", "card_statuses"),
 ];
 
 fn is_appended(format: u8, container: &str, variant: &str, name: &str) -> bool {

@@ -89,7 +89,7 @@ impl Account {
 
 /// Card life cycle: Prepared → Issued → Activated → Blocked, and Replaced (by another card
 /// of the same account) from any of them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum CardStatus {
     Prepared,
     Issued,
@@ -201,6 +201,10 @@ pub struct Conditions {
     pub min_qty: Qty,
     /// A valid coupon of this series must be presented with the cheque.
     pub coupon: Option<CouponSeriesId>,
+    /// Statuses of the card (a cheque without a card then never qualifies): e.g. accrue
+    /// only on activated cards.
+    #[serde(default)]
+    pub card_statuses: Vec<CardStatus>,
 }
 
 /// An offer valid in a window of the cashbox's local time, `[valid_from, valid_to)`.
@@ -231,6 +235,7 @@ pub struct Occasion<'a> {
     pub at: NaiveDateTime,
     pub store: StoreId,
     pub card_type: Option<&'a str>,
+    pub card_status: Option<CardStatus>,
     /// Coupon series presented (and valid) with the cheque.
     pub coupons: &'a [CouponSeriesId],
 }
@@ -272,6 +277,7 @@ impl Offer {
         }
         tidy(&mut self.when.stores);
         tidy(&mut self.when.card_types);
+        tidy(&mut self.when.card_statuses);
         self
     }
 
@@ -297,6 +303,8 @@ impl Offer {
             && (w.card_types.is_empty()
                 || o.card_type
                     .is_some_and(|t| w.card_types.iter().any(|c| c == t)))
+            && (w.card_statuses.is_empty()
+                || o.card_status.is_some_and(|s| w.card_statuses.contains(&s)))
             && w.coupon.is_none_or(|s| o.coupons.contains(&s))
     }
 

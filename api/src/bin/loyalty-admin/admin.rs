@@ -159,11 +159,7 @@ pub async fn issue_card(
     name: String,
     phone: String,
 ) -> anyhow::Result<()> {
-    let status = match status {
-        Status::Prepared => pb::CardStatus::Prepared,
-        Status::Issued => pb::CardStatus::Issued,
-        Status::Activated => pb::CardStatus::Activated,
-    };
+    let status = card_status(status);
     let r = a.req(pb::IssueCardRequest {
         operation_id: op(),
         card,
@@ -298,6 +294,14 @@ pub async fn import_products(a: &mut Admin, file: PathBuf) -> anyhow::Result<()>
     Ok(())
 }
 
+fn card_status(s: Status) -> pb::CardStatus {
+    match s {
+        Status::Prepared => pb::CardStatus::Prepared,
+        Status::Issued => pb::CardStatus::Issued,
+        Status::Activated => pb::CardStatus::Activated,
+    }
+}
+
 pub async fn upsert_offer(a: &mut Admin, o: Box<OfferArgs>) -> anyhow::Result<()> {
     let OfferArgs {
         id,
@@ -316,6 +320,7 @@ pub async fn upsert_offer(a: &mut Admin, o: Box<OfferArgs>) -> anyhow::Result<()
         hours,
         stores,
         card_types,
+        card_statuses,
         min_total,
         min_quantity,
         coupon_series,
@@ -367,6 +372,10 @@ pub async fn upsert_offer(a: &mut Admin, o: Box<OfferArgs>) -> anyhow::Result<()
         exclusive,
         issue_coupon_series,
         message,
+        card_statuses: card_statuses
+            .into_iter()
+            .map(|s| i32::from(card_status(s)))
+            .collect(),
     };
     let r = a.req(pb::UpsertOfferRequest {
         operation_id: op(),

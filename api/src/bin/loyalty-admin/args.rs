@@ -89,6 +89,9 @@ pub struct OfferArgs {
     pub stores: Vec<u32>,
     #[arg(long = "card-type")]
     pub card_types: Vec<String>,
+    /// Only cards of these statuses (e.g. `--card-status activated`).
+    #[arg(long = "card-status", value_enum)]
+    pub card_statuses: Vec<Status>,
     #[arg(long, default_value = "")]
     pub min_total: String,
     #[arg(long, default_value = "")]

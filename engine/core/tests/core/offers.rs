@@ -194,6 +194,50 @@ fn each_condition_and_effect() {
             then: &[("0", "0")],
         },
         Case {
+            name: "accrual only on activated cards: an activated card",
+            offers: vec![when(accrual(50, pct("5")), |c| {
+                c.card_statuses = vec![CardStatus::Activated]
+            })],
+            card: Some(GOLD),
+            hour: 12,
+            lines: &[("bread", "1", "100")],
+            coupons: &[],
+            then: &[("0", "5")],
+        },
+        Case {
+            name: "accrual only on activated cards: an issued card",
+            offers: vec![when(accrual(50, pct("5")), |c| {
+                c.card_statuses = vec![CardStatus::Activated]
+            })],
+            card: Some(ISSUED),
+            hour: 12,
+            lines: &[("bread", "1", "100")],
+            coupons: &[],
+            then: &[("0", "0")],
+        },
+        Case {
+            name: "a discount for issued or prepared cards",
+            offers: vec![when(ten(), |c| {
+                c.card_statuses = vec![CardStatus::Prepared, CardStatus::Issued]
+            })],
+            card: Some(ISSUED),
+            hour: 12,
+            lines: &[("bread", "1", "100")],
+            coupons: &[],
+            then: &[("10", "0")],
+        },
+        Case {
+            name: "card status condition without a card",
+            offers: vec![when(ten(), |c| {
+                c.card_statuses = vec![CardStatus::Activated]
+            })],
+            card: None,
+            hour: 12,
+            lines: &[("bread", "1", "100")],
+            coupons: &[],
+            then: &[("0", "0")],
+        },
+        Case {
             name: "products: only the named product, also by its barcode",
             offers: vec![Offer {
                 scope: OfferScope::Products(vec![ProductCode::new("bread").unwrap()]),
@@ -676,7 +720,7 @@ proptest! {
             discounts: true,
             accrual: true,
             favourites: &[],
-            occasion: Occasion { at: local(12), store: StoreId(1), card_type: Some("Gold"), coupons: &[] },
+            occasion: Occasion { at: local(12), store: StoreId(1), card_type: Some("Gold"), card_status: Some(CardStatus::Activated), coupons: &[] },
             promised: None,
         };
         let caps: i64 = price(&state, &program, &cheque, Points::ZERO, grants).lines.iter().map(|l| l.redeem_cap.0).sum();
@@ -736,7 +780,7 @@ proptest! {
             discounts: true,
             accrual: false,
             favourites: &[],
-            occasion: Occasion { at: local(12), store: StoreId(1), card_type: None, coupons: &[] },
+            occasion: Occasion { at: local(12), store: StoreId(1), card_type: None, card_status: None, coupons: &[] },
             promised: None,
         };
         let priced = price(&state, &Program::default(), &cheque, Points::ZERO, grants);
