@@ -51,6 +51,10 @@ pub fn slip(reply: &pb::ChequeReply, width: usize) -> Vec<String> {
         if nonzero(&t.accrual) {
             out.push(row("Points accrued", &t.accrual, width));
         }
+        if nonzero(&t.potential_accrual) {
+            // The enrolment prompt of a cheque without a card.
+            out.push(row("With a card you earn", &t.potential_accrual, width));
+        }
     }
     if let Some(h) = &reply.holder {
         out.push(rule);
@@ -177,6 +181,7 @@ mod tests {
                 accrual: "4.50".into(),
                 redeem_max: "45.00".into(),
                 to_pay: "90.00".into(),
+                potential_accrual: "57.00".into(),
             }),
             holder: Some(pb::Holder {
                 masked_card: "*********0017".into(),
@@ -203,6 +208,7 @@ mod tests {
                 .iter()
                 .any(|l| l.starts_with("To pay") && l.ends_with("90.00")));
             assert!(!s.iter().any(|l| l.starts_with("Paid with points")));
+            assert!(s.iter().any(|l| l.ends_with("57.00")), "the enrolment prompt");
         }
         let s = slip(&reply(), 32);
         assert_eq!(s[2], "a-very-long-product-code- 100.00");

@@ -154,6 +154,7 @@ fn totals(t: Totals) -> pb::Totals {
         paid,
         accrual,
         redeem_max,
+        potential_accrual,
     } = t;
     pb::Totals {
         amount: amount.to_string(),
@@ -162,6 +163,11 @@ fn totals(t: Totals) -> pb::Totals {
         accrual: accrual.to_string(),
         redeem_max: redeem_max.to_string(),
         to_pay: Money(amount.0 - discount.0 - paid.0).to_string(),
+        potential_accrual: if potential_accrual.0 > 0 {
+            potential_accrual.to_string()
+        } else {
+            String::new()
+        },
     }
 }
 

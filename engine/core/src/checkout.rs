@@ -157,6 +157,34 @@ pub(crate) fn quote(
     }
 }
 
+/// What a customer without a card would earn on this cheque as a new member: the accrual
+/// of the offers open to an activated card of no particular type (no favourites, no
+/// coupons). Computed for the enrolment prompt; credited nowhere.
+pub(crate) fn potential_accrual(
+    view: &impl StateView,
+    program: &Program,
+    cheque: &Cheque,
+    cashbox: &Cashbox,
+) -> Points {
+    let grants = Grants {
+        discounts: true,
+        accrual: true,
+        favourites: &[],
+        occasion: Occasion {
+            at: cheque.local_time,
+            store: cashbox.store,
+            card_type: None,
+            card_status: Some(CardStatus::Activated),
+            coupons: &[],
+        },
+        promised: None,
+    };
+    price(view, program, cheque, Points::ZERO, grants)
+        .lines
+        .iter()
+        .fold(Points::ZERO, |s, l| s.plus(l.accrual))
+}
+
 /// Twelve digits from a hash: the form of every coupon code the engine makes up.
 fn twelve_digits(h: Sha256) -> CouponCode {
     let h = h.finalize();

@@ -263,4 +263,8 @@ pub struct Totals {
     pub paid: Points,
     pub accrual: Points,
     pub redeem_max: Points,
+    /// A cheque without a card: what the customer would earn with one (an enrolment
+    /// prompt; credited nowhere).
+    #[serde(default)]
+    pub potential_accrual: Points,
 }

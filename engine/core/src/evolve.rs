@@ -75,6 +75,8 @@ pub const APPENDED: &[Appended] = &[
     field(5, "Line", "min_price"),
     // Offers limited by the card's status.
     field(5, "Conditions", "card_statuses"),
+    // What a customer without a card would earn with one.
+    field(5, "Totals", "potential_accrual"),
 ];
 
 fn is_appended(format: u8, container: &str, variant: &str, name: &str) -> bool {

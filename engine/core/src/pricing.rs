@@ -356,7 +356,8 @@ pub(crate) fn cap_sum(lines: &[PricedLine]) -> Points {
 }
 
 /// A message template filled in from the totals and the balance: `{discount}`, `{paid}`,
-/// `{accrued}`, `{balance}`, `{to_pay}`, `{total}`; other text is kept as it is.
+/// `{accrued}`, `{balance}`, `{to_pay}`, `{total}`, `{potential}` (what a customer
+/// without a card would earn with one); other text is kept as it is.
 pub(crate) fn render(template: &str, t: &Totals, balance: Option<Points>) -> String {
     let to_pay = t.amount.minus(t.discount).minus(Money(t.paid.0));
     template
@@ -365,6 +366,7 @@ pub(crate) fn render(template: &str, t: &Totals, balance: Option<Points>) -> Str
         .replace("{accrued}", &t.accrual.to_string())
         .replace("{to_pay}", &to_pay.to_string())
         .replace("{total}", &t.amount.to_string())
+        .replace("{potential}", &t.potential_accrual.to_string())
         .replace(
             "{balance}",
             &balance.map_or_else(String::new, |b| b.to_string()),

@@ -5,7 +5,7 @@
 use super::identify::holder;
 use super::{reject, Rejection};
 use crate::amount::{Money, Points};
-use crate::checkout::{quote, PerksOut, Quote, Terms};
+use crate::checkout::{potential_accrual, quote, PerksOut, Quote, Terms};
 use crate::command::{Cheque, Totals};
 use crate::ids::*;
 use crate::model::*;
@@ -103,7 +103,10 @@ pub(super) fn price_cheque(
             return Err(reject(Code::RedeemLimitExceeded, format!("{paid} > {cap}")));
         }
     }
-    let t = totals(&q.priced.lines, spendable);
+    let mut t = totals(&q.priced.lines, spendable);
+    if terms.who.is_none() && terms.discounts {
+        t.potential_accrual = potential_accrual(view, program, cheque, terms.cashbox);
+    }
     Ok(PricedCheque { q, t })
 }
 

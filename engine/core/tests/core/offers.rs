@@ -610,12 +610,26 @@ fn messages_are_rendered_with_the_cheques_figures() {
             text: "Saved 20.00, earned 9.00, balance 100.00, 180.00 of 200.00".into()
         }]
     );
+    w.admin_ok(Command::UpsertOffer {
+        offer: all_day(
+            54,
+            OfferEffect::Message {
+                to: MessageTo::Cashier,
+                template: "Register now and get {potential} points".into(),
+            },
+        ),
+    });
     let c = World::cheque(None, "m2", &[("bread", "10", "200")]);
     let r = calculate(&w.state, &w.program, POS, &c, w.now);
     assert!(r
         .messages
         .iter()
         .any(|m| m.to == MessageTo::Cashier && m.text == "Offer the wine of the week"));
+    // 5% of 1800.00 after the 10% discount.
+    assert!(r
+        .messages
+        .iter()
+        .any(|m| m.text == "Register now and get 90.00 points"));
 }
 
 #[derive(Debug, Clone)]

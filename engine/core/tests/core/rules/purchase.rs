@@ -718,3 +718,41 @@ fn a_late_confirm_takes_the_points_again_or_records_the_shortfall_as_debt() {
         assert!(w.state.expired_between(T0, w.now, 10).is_empty());
     }
 }
+
+/// "Register now and get 50 points": a cheque without a card says what a member would earn
+/// on it, and nothing is credited anywhere.
+#[test]
+fn a_cheque_without_a_card_says_what_a_card_would_earn_and_credits_nothing() {
+    let mut w = World::new();
+    let anon = World::cheque(None, "anon", &[("bread", "1", "1000")]);
+    let t = calculate(&w.state, &w.program, POS, &anon, w.now)
+        .totals
+        .unwrap();
+    assert_eq!((t.accrual, t.potential_accrual), (Points::ZERO, pts("50")));
+    let before = w.state.projection.accounts.clone();
+    let reg = w.cash(POS, Command::RegisterPurchase { cheque: anon });
+    assert_eq!(reg.totals.unwrap().potential_accrual, pts("50"));
+    assert!(w
+        .cash(
+            POS,
+            Command::Confirm {
+                cheque: cheque_id("anon")
+            }
+        )
+        .is_ok());
+    let sold = w
+        .state
+        .purchase(&PurchaseKey {
+            cashbox: POS,
+            cheque: cheque_id("anon"),
+        })
+        .unwrap();
+    assert_eq!(sold.accrual, Points::ZERO);
+    assert_eq!(w.state.projection.accounts, before);
+    // With a card it is the accrual itself, and there is no prompt.
+    let member = World::cheque(Some(EMPTY), "m", &[("bread", "1", "1000")]);
+    let t = calculate(&w.state, &w.program, POS, &member, w.now)
+        .totals
+        .unwrap();
+    assert_eq!((t.accrual, t.potential_accrual), (pts("50"), Points::ZERO));
+}
