@@ -47,3 +47,8 @@ pub const HISTORY_PAGE_DEFAULT: u32 = 100;
 /// Purchases of one pending list (and the list when no limit is asked for).
 pub const PENDING_LIST_MAX: u32 = 10_000;
 pub const PENDING_LIST_DEFAULT: u32 = 1000;
+/// Purchases found by card (and the count when no limit is asked for), and the account
+/// events read at most to find them.
+pub const FOUND_PURCHASES_MAX: u32 = 1000;
+pub const FOUND_PURCHASES_DEFAULT: u32 = 50;
+pub const FIND_EVENTS_SCANNED_MAX: usize = 200_000;

@@ -208,7 +208,10 @@ mod tests {
                 .iter()
                 .any(|l| l.starts_with("To pay") && l.ends_with("90.00")));
             assert!(!s.iter().any(|l| l.starts_with("Paid with points")));
-            assert!(s.iter().any(|l| l.ends_with("57.00")), "the enrolment prompt");
+            assert!(
+                s.iter().any(|l| l.ends_with("57.00")),
+                "the enrolment prompt"
+            );
         }
         let s = slip(&reply(), 32);
         assert_eq!(s[2], "a-very-long-product-code- 100.00");

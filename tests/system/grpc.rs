@@ -701,6 +701,46 @@ async fn a_sale_in_one_store_is_returned_in_another_by_the_slips_purchase_id() {
             .unwrap_err();
         assert_eq!(err.code(), Code::InvalidArgument, "{}", err.message());
     }
+    // Support finds the purchase by its id, by cashbox and cheque, and among the card's.
+    let find = |r: pb::FindPurchaseRequest| {
+        let mut admin = admin.clone();
+        async move { admin.find_purchase(admin_req(r)).await }
+    };
+    for by in [
+        pb::FindPurchaseRequest {
+            purchase_id: "1/s1".into(),
+            ..Default::default()
+        },
+        pb::FindPurchaseRequest {
+            cashbox_id: 1,
+            cheque_id: "s1".into(),
+            ..Default::default()
+        },
+        pb::FindPurchaseRequest {
+            card: CARD.into(),
+            from: "2026-11-23T00:00:00".into(),
+            to: "2026-11-24T00:00:00".into(),
+            ..Default::default()
+        },
+    ] {
+        let found = find(by).await.unwrap().into_inner().purchases;
+        assert_eq!(found.len(), 1, "{found:?}");
+        let p = &found[0];
+        assert_eq!(
+            (p.purchase_id.as_str(), p.status, p.amount.as_str()),
+            ("1/s1", pb::PurchaseStatus::Confirmed as i32, "200.00")
+        );
+        assert_eq!(p.refunded_money, "200.00");
+        assert_eq!(p.refunds, ["21/r1", "1/r1"]);
+    }
+    let none = pb::FindPurchaseRequest {
+        card: CARD.into(),
+        from: "2026-11-24T00:00:00".into(),
+        ..Default::default()
+    };
+    assert!(find(none).await.unwrap().into_inner().purchases.is_empty());
+    let err = find(pb::FindPurchaseRequest::default()).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
     let v = admin
         .verify(admin_req(pb::VerifyRequest { rewrite: false }))
         .await

@@ -55,6 +55,11 @@ pub fn cheque_id(field: impl Display, s: &str) -> Wire<ChequeId> {
     ChequeId::new(s).map_err(|e| bad(&field, e))
 }
 
+/// A purchase id as printed on the slip: `<cashbox>/<cheque>`.
+pub fn purchase_id(field: impl Display, s: &str) -> Wire<PurchaseKey> {
+    PurchaseKey::parse(s).map_err(|e| bad(&field, e))
+}
+
 pub fn points(field: impl Display, s: &str) -> Wire<Points> {
     Points::parse(s).map_err(|e| bad(&field, e))
 }

@@ -198,9 +198,7 @@ pub fn refund(r: pb::RefundRequest, lines_max: usize) -> Wire<Command> {
         sale_cashbox_id,
     } = r;
     let sold = match (purchase_id.is_empty(), purchase_cheque_id.is_empty()) {
-        (false, true) if sale_cashbox_id == 0 => {
-            PurchaseKey::parse(&purchase_id).map_err(|e| bad("purchase_id", e))?
-        }
+        (false, true) if sale_cashbox_id == 0 => super::purchase_id("purchase_id", &purchase_id)?,
         (false, true) => {
             return Err(bad(
                 "sale_cashbox_id",

@@ -636,6 +636,15 @@ impl pb::admin_service_server::AdminService for AdminApi {
         Ok(Response::new(pb::ListPendingReply { purchases }))
     }
 
+    async fn find_purchase(
+        &self,
+        req: tonic::Request<pb::FindPurchaseRequest>,
+    ) -> Rpc<pb::FindPurchaseReply> {
+        self.authorize(req.metadata())?;
+        let purchases = super::find::find_purchases(&self.engine, req.into_inner())?;
+        Ok(Response::new(pb::FindPurchaseReply { purchases }))
+    }
+
     async fn verify(&self, req: tonic::Request<pb::VerifyRequest>) -> Rpc<pb::VerifyReply> {
         self.authorize(req.metadata())?;
         let r = self

@@ -3,7 +3,7 @@
 //! - `auth`: who calls (a cashbox by its secret, an administrator by a token), the
 //!   signature policy of the cash service, and signed answers;
 //! - `cash`: the cash service the tills call;
-//! - `admin`: the admin service;
+//! - `admin`: the admin service; `find`: its purchase lookup for support;
 //! - `method`: names every call by its gRPC path, once, for metrics, logs and signatures.
 //!
 //! Engine failures map to a gRPC status in one place ([`status`]); wire errors in another
@@ -12,6 +12,7 @@
 mod admin;
 mod auth;
 mod cash;
+mod find;
 mod method;
 
 pub use admin::AdminApi;

@@ -525,6 +525,45 @@ pub async fn list_pending(
     Ok(())
 }
 
+pub async fn find_purchase(a: &mut Admin, req: pb::FindPurchaseRequest) -> anyhow::Result<()> {
+    let r = a.req(req)?;
+    let found = a.client.find_purchase(r).await?.into_inner().purchases;
+    if found.is_empty() {
+        bail!("no such purchase");
+    }
+    println!(
+        "{:<28} {:<10} {:<19} {:<14} {:>10} {:>9} {:>9} {:>9} {:>10} refunds",
+        "purchase",
+        "status",
+        "local time",
+        "card",
+        "amount",
+        "discount",
+        "paid",
+        "accrual",
+        "refunded"
+    );
+    for p in found {
+        let status = pb::PurchaseStatus::try_from(p.status)
+            .map(|s| s.as_str_name())
+            .unwrap_or("?");
+        println!(
+            "{:<28} {:<10} {:<19} {:<14} {:>10} {:>9} {:>9} {:>9} {:>10} {}",
+            p.purchase_id,
+            status.trim_start_matches("PURCHASE_STATUS_"),
+            p.local_time,
+            p.card,
+            p.amount,
+            p.discount,
+            p.paid,
+            p.accrual,
+            p.refunded_money,
+            p.refunds.join(",")
+        );
+    }
+    Ok(())
+}
+
 /// A server time for people: `2026-12-06 12:00:00.000`, in UTC.
 fn utc(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)

@@ -279,6 +279,28 @@ enum AdminCmd {
         #[arg(long)]
         reason: String,
     },
+    /// Find purchases: by the id on the slip, by cashbox and cheque, or by card (newest
+    /// first, within a range of the cheques' local time).
+    FindPurchase {
+        /// The purchase id printed on the slip, e.g. 12/000345.
+        #[arg(long, conflicts_with_all = ["cashbox", "card"])]
+        id: Option<String>,
+        #[arg(long, requires = "cheque", conflicts_with = "card")]
+        cashbox: Option<u32>,
+        #[arg(long, requires = "cashbox")]
+        cheque: Option<String>,
+        /// Any card of the account.
+        #[arg(long)]
+        card: Option<String>,
+        /// The cashbox's local time, YYYY-MM-DDTHH:MM:SS: from (inclusive) …
+        #[arg(long, requires = "card", default_value = "")]
+        from: String,
+        /// … to (exclusive).
+        #[arg(long, requires = "card", default_value = "")]
+        to: String,
+        #[arg(long, default_value_t = 0)]
+        limit: u32,
+    },
     /// List unconfirmed purchases ending within N seconds (0: already expired).
     ListPending {
         #[arg(long, default_value_t = 0)]
@@ -486,6 +508,26 @@ async fn run_admin(a: &mut Admin, command: AdminCmd) -> anyhow::Result<()> {
             cancel: _,
             reason,
         } => resolve_purchase(a, cashbox, cheque, confirm, reason).await,
+        AdminCmd::FindPurchase {
+            id,
+            cashbox,
+            cheque,
+            card,
+            from,
+            to,
+            limit,
+        } => {
+            let req = loyalty_proto::pb::FindPurchaseRequest {
+                purchase_id: id.unwrap_or_default(),
+                cashbox_id: cashbox.unwrap_or(0),
+                cheque_id: cheque.unwrap_or_default(),
+                card: card.unwrap_or_default(),
+                from,
+                to,
+                limit,
+            };
+            find_purchase(a, req).await
+        }
         AdminCmd::ListPending {
             within_secs,
             expired_within_secs,
