@@ -32,6 +32,8 @@ pub struct ServerConfig {
     pub hold_lifetime_secs: u64,
     /// How long after its hold lifetime a registered purchase may still be confirmed.
     pub late_confirm_secs: u64,
+    /// Tills may refund goods without the original receipt.
+    pub receiptless_refunds: bool,
     pub order_lifetime_secs: u64,
     pub redeem_share_percent: String,
     pub lines_per_cheque_max: usize,
@@ -81,6 +83,7 @@ impl Default for ServerConfig {
             admin_token: String::new(),
             hold_lifetime_secs: e.program.hold_lifetime_secs,
             late_confirm_secs: e.program.late_confirm_secs,
+            receiptless_refunds: e.program.receiptless_refunds,
             order_lifetime_secs: e.program.order_lifetime_secs,
             redeem_share_percent: e.program.redeem_share.to_string(),
             lines_per_cheque_max: e.program.lines_per_cheque_max,
@@ -169,6 +172,7 @@ impl ServerConfig {
         let mut e = EngineConfig::default();
         e.program.hold_lifetime_secs = self.hold_lifetime_secs;
         e.program.late_confirm_secs = self.late_confirm_secs;
+        e.program.receiptless_refunds = self.receiptless_refunds;
         e.program.order_lifetime_secs = self.order_lifetime_secs;
         e.program.redeem_share =
             loyalty_core::amount::Percent::parse(&self.redeem_share_percent)

@@ -597,7 +597,7 @@ mod tests {
 
         #[test]
         fn records_round_trip(balance in 0i64..1_000_000_000, held in 0i64..1_000_000) {
-            let a = Account { id: AccountId(7), status: AccountStatus::Active, balance: loyalty_core::amount::Points(balance + held), held: loyalty_core::amount::Points(held), name: "n".into(), phone: String::new(), consent: true, favourites: vec![ProductCode::new("milk").unwrap()], debt: loyalty_core::amount::Points(held / 2) };
+            let a = Account { id: AccountId(7), status: AccountStatus::Active, balance: loyalty_core::amount::Points(balance + held), held: loyalty_core::amount::Points(held), name: "n".into(), phone: String::new(), consent: true, favourites: vec![ProductCode::new("milk").unwrap()], debt: loyalty_core::amount::Points(held / 2), earned: loyalty_core::amount::Points(balance) };
             prop_assert_eq!(decode::<Account>(Space::State, &encode(&a)).unwrap(), a);
         }
     }

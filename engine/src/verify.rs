@@ -25,9 +25,10 @@ pub struct VerifyReport {
 }
 
 /// The layout of the derived state (indexes) this build writes: raised whenever an index
-/// is added or changed (2: the index of an account's cards). A store of an older layout
-/// has its state rebuilt from the log once, when the engine starts on it.
-pub const STATE_LAYOUT: u8 = 2;
+/// is added or changed (2: the index of an account's cards; 3: the accrual each account has
+/// kept, `Account::earned`). A store of an older layout has its state rebuilt from the log
+/// once, when the engine starts on it.
+pub const STATE_LAYOUT: u8 = 3;
 
 /// Brings a store's derived state to [`STATE_LAYOUT`]: a store with history and an older
 /// layout is rebuilt from its log (as `verify --rewrite` does); a new one is just marked.

@@ -239,6 +239,16 @@ pub fn envelope(rec: &EventRecord, view: &impl StateView) -> (String, pb::EventE
             env.reason = cause.name().to_owned();
         }
         Event::DebtRecovered { points: p, .. } => env.debt_recovered = points(*p),
+        Event::ReturnedWithoutReceipt { purchase: p } => {
+            fill_purchase(&mut env, p);
+            env.discount.clear();
+            env.refund_cheque_id = p.key.cheque.to_string();
+            env.refund_cashbox_id = p.key.cashbox.0;
+            env.money_returned = amount(p.refunded_money);
+            env.money_to_pay_out = amount(p.refunded_money);
+            env.accrual_reversed = points(p.accrual_reversed);
+            env.accrual_unrecovered = points(p.accrual.minus(p.accrual_reversed));
+        }
         Event::OrderPickedUp {
             order, purchase, ..
         } => {
@@ -256,6 +266,11 @@ pub fn envelope(rec: &EventRecord, view: &impl StateView) -> (String, pb::EventE
     if env.cashbox_id != 0 {
         env.store_id = view
             .cashbox(CashboxId(env.cashbox_id))
+            .map_or(0, |c| c.store.0);
+    }
+    if env.refund_cashbox_id != 0 && env.refund_store_id == 0 {
+        env.refund_store_id = view
+            .cashbox(CashboxId(env.refund_cashbox_id))
             .map_or(0, |c| c.store.0);
     }
     let cashbox = (env.cashbox_id != 0 && env.cheque_id.len() + env.card.len() > 0)

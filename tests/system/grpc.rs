@@ -1,6 +1,7 @@
 //! End to end through the real gRPC server on 127.0.0.1.
 
 use crate::harness::*;
+use loyalty_api::server::ServerConfig;
 use loyalty_proto::pb;
 use loyalty_proto::pb::admin_service_client::AdminServiceClient;
 use tonic::Code;
@@ -747,4 +748,61 @@ async fn a_sale_in_one_store_is_returned_in_another_by_the_slips_purchase_id() {
         .unwrap()
         .into_inner();
     assert!(v.equal);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn goods_come_back_without_the_receipt_only_where_the_programme_allows_it() {
+    let returned = |till: &Till| {
+        till.req(pb::RefundRequest {
+            operation_id: op(),
+            refund_cheque_id: "rx".into(),
+            without_receipt: Some(cheque("", CARD, vec![line("bread", "1", "1000")])),
+            ..Default::default()
+        })
+    };
+    let (_server, _admin, mut till) = world().await;
+    let refused = till
+        .client
+        .refund(returned(&till))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(refused.outcome, pb::Outcome::Forbidden as i32);
+
+    let (_server, _admin, mut till) = world_with(ServerConfig {
+        receiptless_refunds: true,
+        ..test_config()
+    })
+    .await;
+    // 100 points earned on 2000.00 of bread; bread worth 1000.00 comes back without its
+    // receipt: 50 points of accrual are taken back.
+    buy(&mut till, CARD, "seed", vec![line("bread", "1", "2000")]).await;
+    let back = till
+        .client
+        .refund(returned(&till))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(back.outcome, pb::Outcome::Ok as i32, "{}", back.message);
+    assert_eq!(
+        back.purchase_status,
+        pb::PurchaseStatus::ReturnedWithoutReceipt as i32
+    );
+    assert_eq!(back.purchase_id, "1/rx");
+    let s = back.refund.unwrap();
+    assert_eq!(
+        (s.money_to_pay_out.as_str(), s.accrual_reversed.as_str()),
+        ("1000.00", "50.00")
+    );
+    assert_eq!(back.balance.unwrap().balance, "50.00");
+    // Goods and a named purchase together are a bad request.
+    let err = till
+        .client
+        .refund(till.req(pb::RefundRequest {
+            purchase_cheque_id: "seed".into(),
+            ..returned(&till).into_inner()
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
 }

@@ -108,6 +108,7 @@ pub fn parse_jsonl(text: &str) -> Result<Vec<pb::OfflineItem>, ImportError> {
                     lines,
                     purchase_id: String::new(),
                     sale_cashbox_id: 0,
+                    without_receipt: None,
                 })),
             }
         } else {

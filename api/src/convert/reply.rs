@@ -78,6 +78,7 @@ pub fn purchase_status(s: PurchaseStatus) -> pb::PurchaseStatus {
         PurchaseStatus::Confirmed => pb::PurchaseStatus::Confirmed,
         PurchaseStatus::Cancelled => pb::PurchaseStatus::Cancelled,
         PurchaseStatus::Expired => pb::PurchaseStatus::Expired,
+        PurchaseStatus::ReturnedWithoutReceipt => pb::PurchaseStatus::ReturnedWithoutReceipt,
     }
 }
 

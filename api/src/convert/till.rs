@@ -196,7 +196,24 @@ pub fn refund(r: pb::RefundRequest, lines_max: usize) -> Wire<Command> {
         lines,
         purchase_id,
         sale_cashbox_id,
+        without_receipt,
     } = r;
+    if let Some(mut goods) = without_receipt {
+        if !(purchase_id.is_empty() && purchase_cheque_id.is_empty() && lines.is_empty()) {
+            return Err(bad(
+                "without_receipt",
+                "names no purchase and no purchase lines: the goods are its own lines",
+            ));
+        }
+        if !goods.cheque_id.is_empty() && goods.cheque_id != refund_cheque_id {
+            return Err(bad("without_receipt.cheque_id", "is refund_cheque_id"));
+        }
+        goods.cheque_id = refund_cheque_id;
+        return Ok(Command::RefundWithoutReceipt {
+            cheque: cheque(Some(goods), lines_max)
+                .map_err(|e| bad(format!("without_receipt.{}", e.field), e.reason))?,
+        });
+    }
     let sold = match (purchase_id.is_empty(), purchase_cheque_id.is_empty()) {
         (false, true) if sale_cashbox_id == 0 => super::purchase_id("purchase_id", &purchase_id)?,
         (false, true) => {

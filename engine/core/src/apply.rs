@@ -88,6 +88,7 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
                 consent: false,
                 favourites: Vec::new(),
                 debt: crate::amount::Points::ZERO,
+                earned: crate::amount::Points::ZERO,
             });
             let opened = state.accounts_opened().max(account.0);
             state.set_accounts_opened(opened);
@@ -238,6 +239,20 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
             if let Some(id) = purchase.account {
                 let mut a = account_of(state, id, event);
                 a.balance = a.balance.plus(purchase.accrual);
+                a.earned = a.earned.plus(purchase.accrual);
+                put_checked(state, a);
+            }
+            state.put_purchase(purchase, None);
+        }
+        Event::ReturnedWithoutReceipt { purchase } => {
+            assert!(
+                state.purchase(&purchase.key).is_none(),
+                "corrupt: a return without receipt under a used cheque number"
+            );
+            if let Some(id) = purchase.account {
+                let mut a = account_of(state, id, event);
+                a.balance = a.balance.minus(purchase.accrual_reversed);
+                a.earned = a.earned.minus(purchase.accrual);
                 put_checked(state, a);
             }
             state.put_purchase(purchase, None);
@@ -259,6 +274,7 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
                     a.held = a.held.minus(*points_debited);
                 }
                 a.balance = a.balance.minus(*points_debited).plus(*points_credited);
+                a.earned = a.earned.plus(*points_credited);
                 put_checked(state, a);
             }
             if late {
@@ -387,12 +403,17 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
             money_returned,
             points_returned,
             accrual_reversed,
+            accrual_unrecovered,
             refunded_at,
             ..
         } => {
             if let Some(id) = account {
                 let mut a = account_of(state, *id, event);
                 a.balance = a.balance.plus(*points_returned).minus(*accrual_reversed);
+                a.earned = a
+                    .earned
+                    .minus(*accrual_reversed)
+                    .minus(*accrual_unrecovered);
                 put_checked(state, a);
             }
             let mut p = purchase_of(state, purchase, event);

@@ -233,6 +233,7 @@ fn issued_code(
 
 /// What the perks of a priced cheque become: rendered messages, and — when `issue`, for a
 /// registered purchase of a customer — the coupons issued with it and their events.
+#[derive(Default)]
 pub(crate) struct PerksOut {
     pub(crate) messages: Vec<Message>,
     pub(crate) issued: Vec<IssuedCoupon>,

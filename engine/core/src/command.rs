@@ -180,6 +180,11 @@ pub enum Command {
         confirm: bool,
         reason: String,
     },
+    /// A refund without the original receipt (when the programme allows it): the goods as
+    /// the cashier enters them, on a cheque numbered as the refund, with the customer's
+    /// card; the accrual such goods earn today is taken back, never more than the customer
+    /// has earned.
+    RefundWithoutReceipt { cheque: Cheque },
 }
 
 impl Command {
@@ -215,6 +220,7 @@ impl Command {
             Command::CreateOrder { .. } => "CreateOrder",
             Command::CancelOrder { .. } => "CancelOrder",
             Command::ResolvePurchase { .. } => "ResolvePurchase",
+            Command::RefundWithoutReceipt { .. } => "RefundWithoutReceipt",
         }
     }
 }

@@ -199,6 +199,13 @@ pub enum Event {
         account: AccountId,
         points: Points,
     },
+    /// Goods came back without the original receipt: the record (status
+    /// `ReturnedWithoutReceipt`) says the money returned (`refunded_money`), the accrual
+    /// taken back (`accrual`) and how much of it came off the balance (`accrual_reversed`;
+    /// the rest is owed, by a `DebtIncurred` that follows).
+    ReturnedWithoutReceipt {
+        purchase: Purchase,
+    },
 }
 
 /// Why a customer owes points.
@@ -258,6 +265,7 @@ impl Event {
             Event::OrderExpired { .. } => "OrderExpired",
             Event::DebtIncurred { .. } => "DebtIncurred",
             Event::DebtRecovered { .. } => "DebtRecovered",
+            Event::ReturnedWithoutReceipt { .. } => "ReturnedWithoutReceipt",
         }
     }
 
@@ -285,7 +293,8 @@ impl Event {
             Event::OrderCreated { order } => Some(order.account),
             Event::BonusHeld { purchase }
             | Event::PurchaseRegistered { purchase }
-            | Event::PurchaseImported { purchase } => purchase.account,
+            | Event::PurchaseImported { purchase }
+            | Event::ReturnedWithoutReceipt { purchase } => purchase.account,
             Event::PurchaseConfirmed { account, .. }
             | Event::PurchaseCancelled { account, .. }
             | Event::HoldExpired { account, .. }
@@ -313,6 +322,7 @@ impl Event {
             } => points_returned.0 - accrual_reversed.0,
             Event::PointsAdjusted { delta, .. } => delta.0,
             Event::DebtRecovered { points, .. } => -points.0,
+            Event::ReturnedWithoutReceipt { purchase } => -purchase.accrual_reversed.0,
             _ => 0,
         }
     }

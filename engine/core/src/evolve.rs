@@ -77,6 +77,8 @@ pub const APPENDED: &[Appended] = &[
     field(5, "Conditions", "card_statuses"),
     // What a customer without a card would earn with one.
     field(5, "Totals", "potential_accrual"),
+    // Accrual kept, the cap of a refund without the receipt.
+    field(5, "Account", "earned"),
 ];
 
 fn is_appended(format: u8, container: &str, variant: &str, name: &str) -> bool {

@@ -62,6 +62,10 @@ pub struct Account {
     /// would become spendable (credits and released holds), never negative.
     #[serde(default)]
     pub debt: Points,
+    /// Accrual the customer has earned and kept: credited accruals less what refunds took
+    /// back (or made owed). A refund without the receipt takes back no more than this.
+    #[serde(default)]
+    pub earned: Points,
 }
 
 impl Account {
@@ -456,6 +460,9 @@ pub enum PurchaseStatus {
     Cancelled,
     /// Not confirmed within the hold lifetime; holds released, accrual dropped.
     Expired,
+    /// Not a sale: goods returned without the original receipt, recorded under the refund's
+    /// cheque number; `accrual` is what was taken back for them.
+    ReturnedWithoutReceipt,
 }
 
 impl PurchaseStatus {
@@ -537,6 +544,8 @@ pub struct Program {
     /// A registered purchase stays completable this long after its hold lifetime: a late
     /// `Confirm` takes its points again, and what is no longer there becomes debt.
     pub late_confirm_secs: u64,
+    /// Tills may refund goods without the original receipt (`RefundWithoutReceipt`).
+    pub receiptless_refunds: bool,
     /// Key of the PIN hashes (kept by the server, outside the log).
     pub pin_key: [u8; 32],
 }
@@ -635,6 +644,7 @@ impl Default for Program {
             lines_per_cheque_max: 500,
             expire_batch_max: 1000,
             late_confirm_secs: 72 * 3600,
+            receiptless_refunds: false,
             pin_key: [0; 32],
         }
     }

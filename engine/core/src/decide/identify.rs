@@ -86,6 +86,7 @@ pub(super) fn find_card(view: &impl StateView, number: &CardNo) -> Result<Found,
         consent: false,
         favourites: Vec::new(),
         debt: Points::ZERO,
+        earned: Points::ZERO,
     };
     Ok(Found {
         opened: vec![

@@ -185,6 +185,7 @@ impl Role {
             | Command::Confirm { .. }
             | Command::Cancel { .. }
             | Command::Refund { .. }
+            | Command::RefundWithoutReceipt { .. }
             | Command::ImportOfflinePurchase { .. } => Role::Cash,
             Command::IssueCard { .. }
             | Command::RegisterCustomer { .. }
@@ -283,6 +284,9 @@ fn decide_cash(
                 cheque: purchase.clone(),
             };
             refund::refund(view, cashbox, refund, &sold, lines)
+        }
+        Command::RefundWithoutReceipt { cheque } => {
+            refund::without_receipt(view, program, cashbox, cheque, now)
         }
         Command::ImportOfflinePurchase {
             cheque,

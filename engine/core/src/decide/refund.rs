@@ -3,9 +3,13 @@
 //! proportionally and never more in total than the purchase. A refund is named by its
 //! cashbox and cheque, so refunds of one purchase at several tills never collide.
 
+use super::cheque::{check_lines, online, price_cheque, purchase_key, recorded, Times};
+use super::identify::{identify_cheque, Identified};
 use super::purchase::purchase_reply;
 use super::{reject, Decided};
 use crate::amount::{prorate, Money, Points, Qty};
+use crate::checkout::{PerksOut, Terms};
+use crate::command::Cheque;
 use crate::command::RefundLine;
 use crate::event::{DebtCause, Event};
 use crate::ids::*;
@@ -105,6 +109,89 @@ pub(super) fn refund(
     let reply = Reply {
         refund: Some(summary),
         ..purchase_reply(view, &p, PurchaseStatus::Confirmed)
+    };
+    Ok((events, reply))
+}
+
+/// A refund without the original receipt, when the programme allows it: the goods as the
+/// cashier enters them (on a cheque numbered as the refund), the money of the lines as
+/// entered, and the accrual such goods earn the customer today taken back — never more
+/// than the customer has earned and kept, from the spendable balance first, the rest owed.
+pub(super) fn without_receipt(
+    view: &impl StateView,
+    program: &Program,
+    cashbox: &Cashbox,
+    cheque: &Cheque,
+    now: UnixMillis,
+) -> Decided {
+    if !program.receiptless_refunds {
+        return Err(reject(
+            Code::Forbidden,
+            "the programme does not allow refunds without the receipt",
+        ));
+    }
+    if cashbox.kind == CashboxKind::SelfCheckout {
+        return Err(reject(Code::RefundAtKiosk, ""));
+    }
+    check_lines(program, cheque)?;
+    let key = purchase_key(cashbox, &cheque.cheque);
+    if view.purchase(&key).is_some() {
+        return Err(reject(Code::RefundExists, cheque.cheque.as_str()));
+    }
+    let Identified { who, .. } =
+        identify_cheque(view, now, None, cheque.card.as_ref(), &cheque.presented)?;
+    // Priced as today's sale of the goods, without coupons: the goods' accrual.
+    let terms = Terms {
+        coupons: false,
+        ..online(cashbox, who.as_ref(), None)
+    };
+    let priced = price_cheque(view, program, cheque, Points::ZERO, &terms, None)?;
+    let money = cheque.lines.iter().fold(Money::ZERO, |s, l| {
+        let amount = crate::amount::line_amount(l.price.0, l.qty).expect("checked lines");
+        s.plus(Money(amount)).minus(l.local_discount)
+    });
+    let (accrual, reversed) = who.as_ref().map_or((Points::ZERO, Points::ZERO), |(_, a)| {
+        let accrual = priced.t.accrual.min(a.earned).max(Points::ZERO);
+        (accrual, accrual.min(a.spendable()))
+    });
+    let unrecovered = accrual.minus(reversed);
+    let times = Times {
+        expires_at: now,
+        created_at: now,
+    };
+    let (mut record, reply) = recorded(
+        key,
+        who.as_ref(),
+        PurchaseStatus::ReturnedWithoutReceipt,
+        cheque,
+        priced,
+        PerksOut::default(),
+        times,
+    );
+    record.accrual = accrual;
+    record.accrual_reversed = reversed;
+    record.refunded_money = money;
+    let account = record.account;
+    let purchase = record.key.clone();
+    let mut events = vec![Event::ReturnedWithoutReceipt { purchase: record }];
+    if let (Some(account), true) = (account, unrecovered.0 > 0) {
+        events.push(Event::DebtIncurred {
+            account,
+            purchase,
+            points: unrecovered,
+            cause: DebtCause::RefundedAccrualSpent,
+        });
+    }
+    let reply = Reply {
+        refund: Some(RefundSummary {
+            money_returned: money,
+            points_returned: Points::ZERO,
+            accrual_reversed: reversed,
+            accrual_unrecovered: unrecovered,
+        }),
+        coupons_issued: Vec::new(),
+        messages: Vec::new(),
+        ..reply
     };
     Ok((events, reply))
 }

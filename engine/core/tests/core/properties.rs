@@ -67,6 +67,12 @@ enum Step {
     Replace {
         card: u8,
     },
+    /// Goods returned without the receipt at `cashbox`, under refund number `number`.
+    ReturnWithoutReceipt {
+        cashbox: u8,
+        number: u8,
+        lines: Vec<(u8, u16, u32)>,
+    },
     /// An administrator takes every spendable point of a card's account, so that later
     /// refunds and late confirms find the points gone (and record debt).
     Drain {
@@ -114,7 +120,7 @@ fn money_step() -> impl Strategy<Value = Step> {
         }),
         3 => (pos.clone(), 0u8..3).prop_map(|(cashbox, cheque)| Step::Confirm { cashbox, cheque }),
         1 => (pos.clone(), 0u8..3).prop_map(|(cashbox, cheque)| Step::Cancel { cashbox, cheque }),
-        3 => (pos.clone(), 0u8..3, 0u8..4, 0u8..2, 1u16..1500, pos).prop_map(
+        3 => (pos.clone(), 0u8..3, 0u8..4, 0u8..2, 1u16..1500, pos.clone()).prop_map(
             |(cashbox, cheque, refund, line, qty, sold_at)| Step::Refund {
                 cashbox,
                 cheque,
@@ -125,6 +131,9 @@ fn money_step() -> impl Strategy<Value = Step> {
             }
         ),
         2 => Just(Step::Drain { card: 0 }),
+        1 => (pos, 0u8..3, lines()).prop_map(|(cashbox, number, lines)| {
+            Step::ReturnWithoutReceipt { cashbox, number, lines }
+        }),
         1 => (-5_000i32..5_000).prop_map(|delta| Step::Adjust { card: 0, delta }),
         1 => Just(Step::Expire),
         2 => (0u32..1200).prop_map(|secs| Step::Advance { secs }),
@@ -402,6 +411,16 @@ fn request(w: &mut World, step: &Step, sent: &[Request]) -> Option<Request> {
                 reason: "goodwill".into(),
             },
         ),
+        Step::ReturnWithoutReceipt {
+            cashbox: c,
+            number,
+            lines,
+        } => (
+            Actor::Cashbox(cashbox(c)),
+            Command::RefundWithoutReceipt {
+                cheque: cheque(Some(0), 100 + number, &lines),
+            },
+        ),
         Step::Drain { card: c } => {
             let number = card(CARDS[usize::from(c) % CARDS.len()]);
             let spendable = w
@@ -445,6 +464,17 @@ fn request(w: &mut World, step: &Step, sent: &[Request]) -> Option<Request> {
     })
 }
 
+/// What a confirmed purchase leaves the customer: the accrual of the goods kept, less the
+/// points paid for them.
+fn kept_of(x: &Purchase) -> i64 {
+    let returned_accrual: i64 = x
+        .lines
+        .iter()
+        .map(|l| prorate(l.accrual.0, l.refunded_qty.0, l.line.qty.0))
+        .sum();
+    x.accrual.0 - returned_accrual - (x.paid.0 - x.points_returned.0)
+}
+
 pub fn check_invariants(w: &World) {
     let p = &w.state.projection;
     // Σ balances equals the net of accrual, redemption and refunds in the log.
@@ -482,14 +512,12 @@ pub fn check_invariants(w: &World) {
         let kept: i64 = p
             .purchases
             .values()
-            .filter(|x| x.status == PurchaseStatus::Confirmed && x.account == Some(a.id))
-            .map(|x| {
-                let returned_accrual: i64 = x
-                    .lines
-                    .iter()
-                    .map(|l| prorate(l.accrual.0, l.refunded_qty.0, l.line.qty.0))
-                    .sum();
-                x.accrual.0 - returned_accrual - (x.paid.0 - x.points_returned.0)
+            .filter(|x| x.account == Some(a.id))
+            .map(|x| match x.status {
+                // Taken back for goods returned without the receipt.
+                PurchaseStatus::ReturnedWithoutReceipt => -x.accrual.0,
+                PurchaseStatus::Confirmed => kept_of(x),
+                _ => 0,
             })
             .sum();
         let adjusted: i64 = w
@@ -549,7 +577,14 @@ pub fn check_invariants(w: &World) {
     }
     for x in p.purchases.values() {
         let net: i64 = x.lines.iter().map(|l| l.net().0).sum();
-        assert!(x.refunded_money.0 <= net, "refunds exceed the purchase");
+        // Goods returned without the receipt get back what the cashier entered.
+        let gross: i64 = x.lines.iter().map(|l| l.amount.0).sum();
+        let most = if x.status == PurchaseStatus::ReturnedWithoutReceipt {
+            gross
+        } else {
+            net
+        };
+        assert!(x.refunded_money.0 <= most, "refunds exceed the purchase");
         assert!(x.points_returned <= x.paid && x.accrual_reversed <= x.accrual);
         assert!(x.paid.0 <= x.lines.iter().map(|l| l.redeem_cap.0).sum::<i64>());
         for l in &x.lines {
@@ -586,6 +621,7 @@ proptest! {
 /// Runs a history step by step, checking the invariants after each.
 fn run_history(steps: &[Step]) -> Result<(), TestCaseError> {
     let mut w = World::new();
+    w.program.receiptless_refunds = true;
     {
         with_coupons(&mut w);
         // Orders live ten minutes here, so that histories see them expire.

@@ -3,6 +3,16 @@
 use super::*;
 use loyalty_core::event::Event;
 
+/// A refund without the receipt at `at` of a bread of 1000.00 for EMPTY's card.
+fn returned_without_receipt(at: CashboxId, number: &str) -> (Actor, Command) {
+    cash(
+        at,
+        Command::RefundWithoutReceipt {
+            cheque: World::cheque(Some(EMPTY), number, &[("bread", "1", "1000")]),
+        },
+    )
+}
+
 const CASES: &[Case] = &[
     Case {
         name: "refund part of a line",
@@ -111,6 +121,36 @@ const CASES: &[Case] = &[
         },
         when: |_| refund_at(POS, POS, "r2", "0.001"),
         then: Code::RefundExceedsPurchase,
+    },
+    Case {
+        name: "without the receipt, where the programme does not allow it",
+        given: confirmed,
+        when: |_| returned_without_receipt(POS2, "rx"),
+        then: Code::Forbidden,
+    },
+    Case {
+        name: "without the receipt, where the programme allows it",
+        given: |w| {
+            confirmed(w);
+            w.program.receiptless_refunds = true;
+        },
+        when: |_| returned_without_receipt(POS2, "rx"),
+        then: Code::Ok,
+    },
+    Case {
+        name: "without the receipt at a kiosk",
+        given: |w| w.program.receiptless_refunds = true,
+        when: |_| returned_without_receipt(KIOSK, "rx"),
+        then: Code::RefundAtKiosk,
+    },
+    Case {
+        name: "without the receipt, under a cheque number in use",
+        given: |w| {
+            confirmed(w);
+            w.program.receiptless_refunds = true;
+        },
+        when: |_| returned_without_receipt(POS, "c1"),
+        then: Code::RefundExists,
     },
     Case {
         name: "an unknown selling cashbox",
@@ -291,4 +331,47 @@ fn a_refund_while_its_accrual_is_held_leaves_no_points_to_keep() {
             "confirmed: {confirm_the_hold}"
         );
     }
+}
+
+/// Without the receipt, the accrual the goods earn today is taken back — from what is
+/// spendable, the rest owed — and never more than the customer has earned and kept.
+#[test]
+fn a_refund_without_the_receipt_takes_back_no_more_than_was_earned() {
+    let mut w = World::new();
+    w.program.receiptless_refunds = true;
+    w.buy(EMPTY, "a", &[("bread", "1", "1000")]); // earns 50
+    w.admin_ok(Command::AdjustPoints {
+        card: card(EMPTY),
+        delta: Points(-4000),
+        reason: "spent elsewhere".into(),
+    });
+    let (a, c) = returned_without_receipt(POS2, "rx1");
+    let out = w.run(a, c);
+    assert!(out.reply.is_ok(), "{:?}", out.reply);
+    let s = out.reply.refund.unwrap();
+    assert_eq!(s.money_returned, Money::parse("1000").unwrap());
+    assert_eq!(
+        (s.points_returned, s.accrual_reversed, s.accrual_unrecovered),
+        (Points::ZERO, pts("10"), pts("40"))
+    );
+    assert_eq!(
+        out.reply.purchase_status,
+        Some(PurchaseStatus::ReturnedWithoutReceipt)
+    );
+    let account = w.account(EMPTY);
+    assert_eq!(
+        (account.balance, account.debt, account.earned),
+        (Points::ZERO, pts("40"), Points::ZERO)
+    );
+    // Nothing earned is left: a second return takes nothing back.
+    let (a, c) = returned_without_receipt(POS2, "rx2");
+    let s = w.run(a, c).reply.refund.unwrap();
+    assert_eq!(
+        (s.accrual_reversed, s.accrual_unrecovered),
+        (Points::ZERO, Points::ZERO)
+    );
+    // The next accrual pays the debt back first.
+    w.buy(EMPTY, "b", &[("bread", "1", "1000")]);
+    let account = w.account(EMPTY);
+    assert_eq!((account.balance, account.debt), (pts("10"), Points::ZERO));
 }
