@@ -248,8 +248,8 @@ mod tests {
         assert_eq!(&m[5][4..11], "#     #");
         // The payload read back by the coupon parser names the same code.
         assert_eq!(
-            loyalty_core::checkout::coupon_code(&c.qr_payload).unwrap(),
-            issued.code
+            loyalty_core::checkout::coupon_codes(&c.qr_payload),
+            [issued.code.clone()]
         );
         let mut r = reply();
         r.coupons_issued.push(c);
@@ -271,5 +271,47 @@ mod tests {
             ]
         );
         assert!(cheque_messages(&pb::ChequeReply::default()).is_empty());
+    }
+
+    /// Every form a coupon is printed in, as a scanner reads it back.
+    fn printed_forms(c: &pb::IssuedCoupon) -> Vec<String> {
+        let mut forms = vec![c.code.clone(), c.code128.clone(), c.qr_payload.clone()];
+        if !c.ean13.is_empty() {
+            forms.push(c.ean13.clone());
+            if let Some(upc) = c.ean13.strip_prefix('0') {
+                forms.push(upc.to_owned());
+            }
+        }
+        forms
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn every_printed_form_of_a_coupon_identifies_it(
+            code in proptest::prop_oneof!["[0-9]{12}", "[A-Z0-9][A-Z0-9-]{0,31}"]
+        ) {
+            let issued = loyalty_core::outcome::IssuedCoupon {
+                code: loyalty_core::ids::CouponCode::new(&code).unwrap(),
+                series: loyalty_core::ids::CouponSeriesId(1),
+                name: "Coupon".into(),
+                expires: chrono::NaiveDate::from_ymd_opt(2026, 12, 23)
+                    .unwrap()
+                    .and_hms_opt(0, 0, 0)
+                    .unwrap(),
+            };
+            let c = coupon(&issued);
+            for form in printed_forms(&c) {
+                let candidates = loyalty_core::checkout::coupon_codes(&form);
+                proptest::prop_assert!(
+                    candidates.contains(&issued.code),
+                    "{form} reads as {candidates:?}"
+                );
+                // A 12-digit code read as itself comes first: the code printed beats the
+                // UPC-A reading of another.
+                if form == c.code {
+                    proptest::prop_assert_eq!(&candidates[0], &issued.code);
+                }
+            }
+        }
     }
 }

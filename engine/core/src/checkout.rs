@@ -13,19 +13,35 @@ use crate::state::StateView;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 
-/// A scanned coupon to its code: a QR payload `coupon:<code>`, magnetic stripe data (the
-/// number on its first track that has one), or the barcode text itself (letters are
-/// taken in upper case).
-pub fn coupon_code(raw: &str) -> Option<CouponCode> {
+/// The coupon codes a scanned text may stand for, for every form a coupon is printed in: a
+/// QR payload `coupon:<code>`; magnetic stripe data (the number on its first track that has
+/// one); otherwise the text itself (the code, its Code 128 reading; letters are taken in
+/// upper case), then — for 13 digits with a right EAN-13 check digit — the 12-digit code it
+/// encodes, and — for 12 digits — the code whose EAN-13 a scanner in UPC-A mode read without
+/// its leading zero. The first that names a coupon is the one.
+pub fn coupon_codes(raw: &str) -> Vec<CouponCode> {
     let raw = raw.trim();
-    if let Some(code) = raw.strip_prefix("coupon:") {
-        return CouponCode::new(&code.to_ascii_uppercase()).ok();
+    let code = |s: &str| CouponCode::new(&s.to_ascii_uppercase()).ok();
+    if let Some(payload) = raw.strip_prefix("coupon:") {
+        return code(payload).into_iter().collect();
     }
     if raw.contains(['%', ';', '^', '=', '?']) {
-        let number = card_from_magstripe(raw).ok()?;
-        return CouponCode::new(number.as_str()).ok();
+        return card_from_magstripe(raw)
+            .ok()
+            .and_then(|n| code(n.as_str()))
+            .into_iter()
+            .collect();
     }
-    CouponCode::new(&raw.to_ascii_uppercase()).ok()
+    let digits = raw.bytes().all(|b| b.is_ascii_digit());
+    let ean13 = |s: &str| s.len() == 13 && CheckDigit::Ean13.holds(s);
+    let mut found: Vec<CouponCode> = code(raw).into_iter().collect();
+    if digits && ean13(raw) {
+        found.extend(code(&raw[..12]));
+    }
+    if digits && raw.len() == 12 && ean13(&format!("0{raw}")) {
+        found.extend(code(&format!("0{}", &raw[..11])));
+    }
+    found
 }
 
 fn note(text: String) -> Message {
@@ -49,8 +65,15 @@ pub(crate) fn coupons_shown(
     for raw in &cheque.coupons {
         let shown: String = raw.chars().take(CouponCode::BYTES_MAX).collect();
         let why = (|| {
-            let code = coupon_code(raw).ok_or("not a coupon code")?;
-            let c = view.coupon(&code).ok_or("unknown coupon")?;
+            let codes = coupon_codes(raw);
+            if codes.is_empty() {
+                return Err("not a coupon code");
+            }
+            let c = codes
+                .iter()
+                .find_map(|code| view.coupon(code))
+                .ok_or("unknown coupon")?;
+            let code = c.code.clone();
             let series = view
                 .coupon_series(c.series)
                 .unwrap_or_else(|| panic!("corrupt: coupon {code} of unknown series"));

@@ -286,3 +286,52 @@ fn coupon_administration_refuses_what_is_wrong() {
         );
     }
 }
+
+/// The EAN-13 of a 12-digit code, computed here independently: weights 1, 3 from the left.
+fn ean13(code: &str) -> String {
+    let sum: u32 = code
+        .bytes()
+        .enumerate()
+        .map(|(i, b)| u32::from(b - b'0') * if i % 2 == 0 { 1 } else { 3 })
+        .sum();
+    format!("{code}{}", (10 - sum % 10) % 10)
+}
+
+/// A printed coupon comes back through whatever the scanner reads: the code, its EAN-13,
+/// the UPC-A reading of that EAN-13 (no leading zero), the QR payload.
+#[test]
+fn a_printed_coupon_scans_back_in_every_printed_form() {
+    let mut w = bare();
+    coupon_offer(&mut w, 1);
+    issue(&mut w, 1, "012723370635", Some(GOLD), 23);
+    let ean = ean13("012723370635");
+    assert_eq!(ean, "0127233706353");
+    for (i, shown) in [
+        "012723370635".to_owned(),
+        ean.clone(),
+        ean[1..].to_owned(),
+        "coupon:012723370635".to_owned(),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let r = register(&mut w, Some(GOLD), &format!("s{i}"), &[shown.as_str()]);
+        assert_eq!(
+            r.coupons_used,
+            vec![CouponCode::new("012723370635").unwrap()],
+            "scanned as {shown}: {:?}",
+            notes(&r)
+        );
+        assert!(w
+            .cash(
+                POS,
+                Command::Cancel {
+                    cheque: cheque_id(&format!("s{i}"))
+                }
+            )
+            .is_ok());
+    }
+    // A wrong check digit is not the coupon.
+    let r = register(&mut w, Some(GOLD), "bad", &["0127233706354"]);
+    assert_eq!(notes(&r), ["coupon 0127233706354: unknown coupon"]);
+}
