@@ -249,7 +249,7 @@ mod tests {
         // The payload read back by the coupon parser names the same code.
         assert_eq!(
             loyalty_core::checkout::coupon_codes(&c.qr_payload),
-            [issued.code.clone()]
+            std::slice::from_ref(&issued.code)
         );
         let mut r = reply();
         r.coupons_issued.push(c);
