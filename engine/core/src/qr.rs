@@ -1,13 +1,18 @@
 //! Dynamic QR codes: the customer's app shows `<card number>:<code>`, where the code is a
 //! six-digit one-time password derived from a per-card secret and the current 30-second
 //! window (HMAC-SHA256, truncated as in RFC 4226). A code is valid in its window and the
-//! next one (30–60 s), and one purchase may use it; another purchase using it is a replay.
+//! next one (30–60 s) — and in the window before its own, so that a phone whose clock runs
+//! up to 30 s ahead still works — and one purchase may use it; another purchase using it is
+//! a replay. A code up to an hour old is recognised as expired.
 
 use crate::ids::CardNo;
 use crate::model::UnixMillis;
 use sha2::{Digest, Sha256};
 
 pub const WINDOW_MS: i64 = 30_000;
+
+/// How far back an old code is recognised (as expired rather than invalid): an hour.
+pub const EXPIRED_WINDOWS_RECOGNISED: i64 = 120;
 
 /// Parses the QR payload `<card number>:<six digits>`.
 pub fn parse(payload: &str) -> Option<(CardNo, u32)> {
@@ -51,13 +56,20 @@ pub fn code(secret: &[u8; 32], card: &CardNo, window: i64) -> u32 {
     (word & 0x7fff_ffff) % 1_000_000
 }
 
-/// The window a presented code belongs to, if it is the code of this window or the one
-/// before; `None` if it matches neither.
+/// The window a presented code belongs to, if it is the code of this window, the one
+/// before (a code lives two windows) or the one after (the phone's clock ahead); `None` if
+/// it matches none.
 pub fn verify(secret: &[u8; 32], card: &CardNo, presented: u32, now: UnixMillis) -> Option<i64> {
     let w = window(now);
-    [w, w - 1]
+    [w, w - 1, w + 1]
         .into_iter()
         .find(|&candidate| code(secret, card, candidate) == presented)
+}
+
+/// Whether a code that no longer verifies is one of the card's codes of the last hour.
+pub fn expired(secret: &[u8; 32], card: &CardNo, presented: u32, now: UnixMillis) -> bool {
+    let w = window(now);
+    (2..=EXPIRED_WINDOWS_RECOGNISED).any(|k| code(secret, card, w - k) == presented)
 }
 
 #[cfg(test)]

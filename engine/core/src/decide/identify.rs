@@ -223,23 +223,27 @@ fn check_qr(
         .qr_secret
         .ok_or_else(|| reject(Code::QrInvalid, masked.clone()))?;
     let Some(window) = crate::qr::verify(&secret, &card.number, code, now) else {
-        let current = crate::qr::window(now);
-        let older = (2..=20).any(|k| crate::qr::code(&secret, &card.number, current - k) == code);
-        return Err(reject(
-            if older {
-                Code::QrExpired
-            } else {
-                Code::QrInvalid
-            },
-            masked,
-        ));
+        return Err(if crate::qr::expired(&secret, &card.number, code, now) {
+            reject(
+                Code::QrExpired,
+                format!("{masked}: the code has expired; show the current one"),
+            )
+        } else {
+            reject(Code::QrInvalid, masked)
+        });
     };
     let Some(purchase) = purchase else {
         return Ok(None);
     };
     match &card.qr_used {
         Some((w, p)) if *w >= window && p == purchase => Ok(None),
-        Some((w, _)) if *w >= window => Err(reject(Code::QrReplayed, masked)),
+        // A newer code was used: this one can no longer be (no code is taken twice, and
+        // none older than the last one taken).
+        Some((w, _)) if *w > window => Err(reject(
+            Code::QrExpired,
+            format!("{masked}: a newer code of this card is already used; show the current one"),
+        )),
+        Some((w, _)) if *w == window => Err(reject(Code::QrReplayed, masked)),
         _ => Ok(Some(Event::QrCodeUsed {
             card: card.number.clone(),
             account: found.account.id,

@@ -181,6 +181,38 @@ const CASES: &[Case] = &[
         then: Code::QrExpired,
     },
     Case {
+        name: "the next window's QR code: the phone's clock a little ahead",
+        given: gold_qr,
+        when: |w| pay_with(vec![qr_of(w, GOLD, -1)], "1"),
+        then: Code::Ok,
+    },
+    Case {
+        name: "a QR code two windows ahead",
+        given: gold_qr,
+        when: |w| pay_with(vec![qr_of(w, GOLD, -2)], "1"),
+        then: Code::QrInvalid,
+    },
+    Case {
+        name: "a QR code half an hour old",
+        given: gold_qr,
+        when: |w| pay_with(vec![qr_of(w, GOLD, 60)], "1"),
+        then: Code::QrExpired,
+    },
+    Case {
+        name: "an unused older QR code after a newer one was used",
+        given: |w| {
+            gold_qr(w);
+            let (a, c) = pay_with(vec![qr_of(w, GOLD, 0)], "1");
+            assert!(w.run(a, c).reply.is_ok());
+        },
+        when: |w| {
+            let mut c = with_ids(vec![qr_of(w, GOLD, 1)]);
+            c.cheque = cheque_id("c9");
+            cash(POS, Command::RegisterPurchase { cheque: c })
+        },
+        then: Code::QrExpired,
+    },
+    Case {
         name: "a QR code another purchase used",
         given: |w| {
             gold_qr(w);
