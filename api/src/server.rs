@@ -135,6 +135,43 @@ mod tests {
         }
     }
 
+    /// A missing or wrong TLS file is named, before anything listens.
+    #[test]
+    fn tls_files_are_named_when_they_cannot_be_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let cert = dir.path().join("cert.pem");
+        let key = dir.path().join("key.pem");
+        let config = || ServerConfig {
+            tls_cert_file: Some(cert.clone()),
+            tls_key_file: Some(key.clone()),
+            ..ServerConfig::default()
+        };
+        let message = |c: ServerConfig| match c.tls() {
+            Err(ServeError::Config(m)) => m,
+            other => panic!("{:?}", other.map(|t| t.is_some())),
+        };
+        let m = message(config());
+        assert!(
+            m.starts_with("tls_cert_file") && m.contains("cert.pem"),
+            "{m}"
+        );
+        std::fs::write(&cert, "-----BEGIN CERTIFICATE-----\n").unwrap();
+        let m = message(config());
+        assert!(
+            m.starts_with("tls_key_file") && m.contains("key.pem"),
+            "{m}"
+        );
+        std::fs::write(&key, "not a key").unwrap();
+        let m = message(config());
+        assert!(m.contains("no PEM PRIVATE KEY block"), "{m}");
+        let m = message(ServerConfig {
+            tls_key_file: None,
+            ..config()
+        });
+        assert!(m.contains("go together"), "{m}");
+        assert!(ServerConfig::default().tls().unwrap().is_none());
+    }
+
     #[test]
     fn gathering_is_bounded() {
         let config = |gather_micros| ServerConfig {
@@ -168,6 +205,37 @@ pub enum ServeError {
 }
 
 impl ServerConfig {
+    /// The TLS configuration, when both files are set: each file read and named if it
+    /// cannot be, and each must hold PEM of its kind.
+    pub fn tls(&self) -> Result<Option<tonic::transport::ServerTlsConfig>, ServeError> {
+        let (cert, key) = match (&self.tls_cert_file, &self.tls_key_file) {
+            (Some(cert), Some(key)) => (cert, key),
+            (None, None) => return Ok(None),
+            _ => {
+                return Err(ServeError::Config(
+                    "tls_cert_file and tls_key_file go together".into(),
+                ))
+            }
+        };
+        let read = |what: &str, path: &std::path::Path, marker: &str| {
+            let pem = std::fs::read(path)
+                .map_err(|e| ServeError::Config(format!("{what} {}: {e}", path.display())))?;
+            if !String::from_utf8_lossy(&pem).contains(marker) {
+                return Err(ServeError::Config(format!(
+                    "{what} {}: no PEM {marker} block in it",
+                    path.display()
+                )));
+            }
+            Ok(pem)
+        };
+        let cert_pem = read("tls_cert_file", cert, "CERTIFICATE")?;
+        let key_pem = read("tls_key_file", key, "PRIVATE KEY")?;
+        tracing::info!(cert = %cert.display(), "TLS on");
+        Ok(Some(tonic::transport::ServerTlsConfig::new().identity(
+            tonic::transport::Identity::from_pem(cert_pem, key_pem),
+        )))
+    }
+
     pub fn engine_config(&self) -> Result<EngineConfig, ServeError> {
         let mut e = EngineConfig::default();
         e.program.hold_lifetime_secs = self.hold_lifetime_secs;
@@ -243,6 +311,13 @@ pub async fn serve(
 ) -> Result<(), ServeError> {
     std::fs::create_dir_all(&config.data_dir)?;
     let operators = config.operators()?;
+    // TLS files are read and checked before anything else happens, naming the file at fault.
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = config.tls()? {
+        builder = builder
+            .tls_config(tls)
+            .map_err(|e| ServeError::Config(format!("tls_cert_file / tls_key_file: {e}")))?;
+    }
     let server_key = Arc::new(crate::signing::ServerKey::load_or_create(
         &config
             .signing_key_file
@@ -338,22 +413,6 @@ pub async fn serve(
             })
         },
     );
-    let mut builder = tonic::transport::Server::builder();
-    match (&config.tls_cert_file, &config.tls_key_file) {
-        (Some(cert), Some(key)) => {
-            let identity =
-                tonic::transport::Identity::from_pem(std::fs::read(cert)?, std::fs::read(key)?);
-            builder =
-                builder.tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))?;
-            tracing::info!(cert = %cert.display(), "TLS on");
-        }
-        (None, None) => {}
-        _ => {
-            return Err(ServeError::Config(
-                "tls_cert_file and tls_key_file go together".into(),
-            ))
-        }
-    }
     let result = builder
         .max_concurrent_streams(Some(CONNECTION_STREAMS_MAX))
         .add_service(health_service)

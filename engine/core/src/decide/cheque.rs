@@ -60,10 +60,17 @@ pub(super) fn spendable_if_redeemable(card: &Card, account: &Account) -> Option<
     card.status.may_redeem().then(|| account.spendable())
 }
 
-/// Tenders, when given, must add up to the money left to pay.
+/// Tenders, when given, are each more than zero and add up to the money left to pay:
+/// checked by every command that takes a cheque's tenders.
 pub(super) fn check_tenders(cheque: &Cheque, t: &Totals) -> Result<(), Rejection> {
     if cheque.tenders.is_empty() {
         return Ok(());
+    }
+    if let Some(i) = cheque.tenders.iter().position(|x| x.amount.0 <= 0) {
+        return Err(reject(
+            Code::AmountInvalid,
+            format!("tender {i} is not more than zero"),
+        ));
     }
     let due = t.amount.minus(t.discount).minus(Money(t.paid.0));
     let tendered = cheque

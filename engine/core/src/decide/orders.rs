@@ -47,7 +47,12 @@ pub(super) fn order_for(
     let Identified { who, opened, .. } =
         identify_cheque(view, now, key, cheque.card.as_ref(), &cheque.presented)?;
     let who = match who {
-        Some(w) if w.1.id != order.account => return Err(reject(Code::CardMismatch, "")),
+        Some(w) if w.1.id != order.account => {
+            return Err(reject(
+                Code::CardMismatch,
+                format!("the order {} was placed with another card", order.number),
+            ))
+        }
         Some(w) => w,
         None => identify_cheque(view, now, key, Some(&current_card(view, &order.card)), &[])?
             .who

@@ -64,6 +64,7 @@ pub(super) fn pay_with_bonus(
     let terms = online(cashbox, Some(&who), None);
     let left = Some(who.1.spendable().minus(points));
     let priced = price_cheque(view, program, cheque, points, &terms, left)?;
+    check_tenders(cheque, &priced.t)?;
     let out = perks(
         view,
         &priced.q.priced.perks,
@@ -136,7 +137,10 @@ pub(super) fn register(
         .as_ref()
         .is_some_and(|p| p.account != who.as_ref().map(|(_, a)| a.id))
     {
-        return Err(reject(Code::CardMismatch, ""));
+        return Err(reject(
+            Code::CardMismatch,
+            "the purchase was begun with another customer's card",
+        ));
     }
     let terms = online(cashbox, who.as_ref(), existing.as_ref());
     let spendable = who

@@ -365,16 +365,58 @@ const CASES: &[Case] = &[
         },
         then: Code::AmountInvalid,
     },
+    Case {
+        name: "tenders that do not add up, paying with points",
+        given: nothing,
+        when: |_| {
+            // 100.00 less 10 points leaves 90.00; the tenders say 100.00.
+            let mut c = World::cheque(Some(GOLD), "t2", &[("bread", "1", "100")]);
+            c.tenders = vec![tender(TenderKind::BankCard, "100")];
+            cash(
+                KIOSK,
+                Command::PayWithBonus {
+                    cheque: c,
+                    points: pts("10"),
+                },
+            )
+        },
+        then: Code::AmountInvalid,
+    },
+    Case {
+        name: "tenders that add up, paying with points",
+        given: nothing,
+        when: |_| {
+            let mut c = World::cheque(Some(GOLD), "t3", &[("bread", "1", "100")]);
+            c.tenders = vec![tender(TenderKind::BankCard, "90")];
+            cash(
+                KIOSK,
+                Command::PayWithBonus {
+                    cheque: c,
+                    points: pts("10"),
+                },
+            )
+        },
+        then: Code::Ok,
+    },
+    Case {
+        name: "a zero tender",
+        given: nothing,
+        when: |_| {
+            let mut c = World::cheque(Some(GOLD), "t4", &[("bread", "1", "100")]);
+            c.tenders = vec![
+                tender(TenderKind::BankCard, "100"),
+                tender(TenderKind::Cash, "0"),
+            ];
+            cash(KIOSK, Command::RegisterPurchase { cheque: c })
+        },
+        then: Code::AmountInvalid,
+    },
 ];
 
 #[test]
 fn rule_table() {
-    {
-        for case in CASES {
-            {
-                check(case);
-            }
-        }
+    for case in CASES {
+        check(case);
     }
 }
 
