@@ -603,7 +603,8 @@ impl Model {
                 if self.orders.contains_key(number) {
                     return Expect::OrderExists;
                 }
-                if *points > amount - discount {
+                // The till's rule: points pay at most half of what is left to pay.
+                if *points > half(amount - discount) {
                     return Expect::RedeemLimitExceeded;
                 }
                 if self.replaced(*card) {
@@ -765,6 +766,7 @@ mod tests {
             points,
         };
         assert_eq!(m.apply(&order("o1", 901), 0), Expect::RedeemLimitExceeded);
+        assert_eq!(m.apply(&order("o1", 451), 0), Expect::RedeemLimitExceeded);
         assert_eq!(m.apply(&order("o1", 300), 0), Expect::Ok);
         assert_eq!(m.apply(&order("o1", 300), 0), Expect::OrderExists);
         assert_eq!(m.accounts[0].held, 300);

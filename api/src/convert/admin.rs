@@ -22,8 +22,8 @@ pub fn card_range(m: pb::SetCardRangeRequest) -> Wire<(CardRange, bool)> {
         card_type,
         remove,
     } = m;
-    if !prefix.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(bad("prefix", "digits only"));
+    if prefix.is_empty() || !prefix.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad("prefix", "one digit or more, digits only"));
     }
     if length == 0 || length > CardNo::BYTES_MAX as u32 || prefix.len() as u32 >= length {
         return Err(bad(
@@ -32,7 +32,12 @@ pub fn card_range(m: pb::SetCardRangeRequest) -> Wire<(CardRange, bool)> {
         ));
     }
     let check = match pb::CheckDigit::try_from(check) {
-        Ok(pb::CheckDigit::Unspecified | pb::CheckDigit::None) => CheckDigit::None,
+        // A range is removed by its prefix and length alone.
+        Ok(pb::CheckDigit::Unspecified) if remove => CheckDigit::None,
+        Ok(pb::CheckDigit::Unspecified) => {
+            return Err(bad("check", "say NONE, LUHN or EAN13: none is not assumed"))
+        }
+        Ok(pb::CheckDigit::None) => CheckDigit::None,
         Ok(pb::CheckDigit::Luhn) => CheckDigit::Luhn,
         Ok(pb::CheckDigit::Ean13) => CheckDigit::Ean13,
         Err(_) => return Err(bad("check", "unknown check digit")),
@@ -70,6 +75,12 @@ pub fn identifier_policy(kinds: &[i32]) -> Wire<IdentifierPolicy> {
         if !redeem_via.contains(&kind) {
             redeem_via.push(kind);
         }
+    }
+    if redeem_via.is_empty() {
+        return Err(bad(
+            "redeem_via",
+            "empty would stop every redemption; name the kinds that may redeem",
+        ));
     }
     Ok(IdentifierPolicy { redeem_via })
 }

@@ -267,6 +267,65 @@ mod tests {
         }
     }
 
+    /// A value that cannot be an identifier of its kind is the same error for every kind,
+    /// `AUTO` included: the field named, whatever the till meant.
+    #[test]
+    fn a_bad_identifier_is_refused_alike_for_every_kind() {
+        use pb::IdentifierKind as K;
+        for kind in [K::Barcode, K::Magstripe, K::Phone, K::Qr, K::Auto] {
+            for value in ["abc-1", "%B^NOBODY^?"] {
+                let ids = vec![pb::Identifier {
+                    kind: kind.into(),
+                    value: value.into(),
+                }];
+                let e = presented("identifiers", ids).unwrap_err();
+                assert_eq!(e.field, "identifiers[0].value", "{kind:?} {value}");
+            }
+        }
+        // What AUTO can tell by form still goes through.
+        for value in [
+            "2770000000017",
+            "+7 999 000-11-22",
+            "%B2770000000017^A/B^2712?",
+            "2770000000017:123456",
+        ] {
+            let ids = vec![pb::Identifier {
+                kind: K::Auto.into(),
+                value: value.into(),
+            }];
+            assert!(presented("identifiers", ids).is_ok(), "{value}");
+        }
+    }
+
+    /// Settings that would silently mean something else are refused, naming the field.
+    #[test]
+    fn no_setting_means_something_silently() {
+        let range = |prefix: &str, check: pb::CheckDigit, remove: bool| pb::SetCardRangeRequest {
+            operation_id: String::new(),
+            prefix: prefix.into(),
+            length: 13,
+            check: check.into(),
+            card_type: "Standard".into(),
+            remove,
+        };
+        use pb::CheckDigit as C;
+        assert_eq!(
+            card_range(range("277", C::Unspecified, false))
+                .unwrap_err()
+                .field,
+            "check"
+        );
+        assert_eq!(
+            card_range(range("", C::Ean13, false)).unwrap_err().field,
+            "prefix"
+        );
+        assert!(card_range(range("277", C::None, false)).is_ok());
+        // Removing a range names it by prefix and length only.
+        assert!(card_range(range("277", C::Unspecified, true)).is_ok());
+        assert_eq!(identifier_policy(&[]).unwrap_err().field, "redeem_via");
+        assert!(identifier_policy(&[pb::IdentifierKind::Barcode.into()]).is_ok());
+    }
+
     #[test]
     fn malformed_fields_are_named() {
         let c = pb::Cheque {

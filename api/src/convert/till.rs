@@ -151,6 +151,19 @@ pub fn presented(field: impl Display, ids: Vec<pb::Identifier>) -> Wire<Vec<Pres
                     if v.is_empty() {
                         return Err(bad(f(), "empty"));
                     }
+                    // Refused here, as the other kinds are, when its form is none of them;
+                    // which one it is may need the state (a known card, a registered phone).
+                    if v.contains(['%', ';', '^', '=']) {
+                        card_from_magstripe(&v).map_err(|e| bad(f(), e))?;
+                    } else if loyalty_core::qr::parse(&v).is_none()
+                        && CardNo::new(&v).is_err()
+                        && Phone::parse(&v).is_err()
+                    {
+                        return Err(bad(
+                            f(),
+                            "neither a QR code, magnetic stripe data, a card number nor a phone",
+                        ));
+                    }
                     Ok(Presented::Auto(v))
                 }
                 _ => Err(bad(format!("{field}[{i}].kind"), "unknown identifier kind")),

@@ -303,7 +303,7 @@ pub fn price(
     let caps: Vec<i64> = (0..n)
         .map(|i| match grants.promised {
             Some(_) => net[i].max(0),
-            None => percent_of(net[i], program.redeem_share).min((net[i] - facts[i].floor).max(0)),
+            None => redeem_cap(program, net[i], facts[i].floor),
         })
         .collect();
     let parts = allocate(paid.0, &caps);
@@ -348,6 +348,12 @@ pub fn totals(lines: &[PricedLine], spendable: Option<Points>) -> Totals {
     }
     t.redeem_max = spendable.map_or(Points::ZERO, |s| caps.min(s.max(Points::ZERO)));
     t
+}
+
+/// What of a line may be paid with points: the programme's share of its net, never below
+/// its minimal price (`floor`). The one rule for tills and online orders.
+pub(crate) fn redeem_cap(program: &Program, net: i64, floor: i64) -> i64 {
+    percent_of(net, program.redeem_share).min((net - floor).max(0))
 }
 
 /// The sum of the lines' redeemable caps.

@@ -4,7 +4,7 @@
 use super::cheque::{check_tenders, recorded, PricedCheque, Times};
 use super::identify::{current_card, identify, identify_cheque, ForPurchase, Identified};
 use super::{one, reject, Decided, Rejection};
-use crate::amount::{Money, Points};
+use crate::amount::Points;
 use crate::checkout::{perks, pickup_price, Quote};
 use crate::command::Cheque;
 use crate::event::Event;
@@ -143,7 +143,8 @@ pub(super) fn create(
     if lines.is_empty() || lines.len() > program.lines_per_cheque_max {
         return Err(reject(Code::EmptyCheque, "an order needs 1 to 500 lines"));
     }
-    let mut net = 0;
+    // Points may pay the share of each line a till would let them pay (`redeem_cap`).
+    let mut cap = 0i64;
     for (i, l) in lines.iter().enumerate() {
         let amount = crate::amount::line_amount(l.price.0, l.qty).ok_or_else(|| {
             reject(
@@ -157,12 +158,18 @@ pub(super) fn create(
                 format!("line {i}: discount exceeds the line"),
             ));
         }
-        net += amount - l.discount.0;
+        let floor = view.product(&l.product).map_or(0, |p| {
+            crate::amount::line_amount(p.min_price.0, l.qty).map_or(amount, |f| f.min(amount))
+        });
+        cap += crate::pricing::redeem_cap(program, amount - l.discount.0, floor);
     }
-    if points.0 < 0 || points.0 > net {
+    if points.0 < 0 || points.0 > cap {
         return Err(reject(
             Code::RedeemLimitExceeded,
-            format!("{points} points for {} to pay", Money(net)),
+            format!(
+                "{points} points; the order's lines may take {} (the programme's share of each)",
+                Points(cap)
+            ),
         ));
     }
     let found = identify(view, card)?;
