@@ -34,6 +34,9 @@ pub struct ServerConfig {
     pub late_confirm_secs: u64,
     /// Tills may refund goods without the original receipt.
     pub receiptless_refunds: bool,
+    /// Wrong PINs in a row that lock redemption by PIN, and the first lock's length.
+    pub pin_attempts_max: u32,
+    pub pin_lock_secs: u64,
     pub order_lifetime_secs: u64,
     pub redeem_share_percent: String,
     pub lines_per_cheque_max: usize,
@@ -84,6 +87,8 @@ impl Default for ServerConfig {
             hold_lifetime_secs: e.program.hold_lifetime_secs,
             late_confirm_secs: e.program.late_confirm_secs,
             receiptless_refunds: e.program.receiptless_refunds,
+            pin_attempts_max: e.program.pin_attempts_max,
+            pin_lock_secs: e.program.pin_lock_secs,
             order_lifetime_secs: e.program.order_lifetime_secs,
             redeem_share_percent: e.program.redeem_share.to_string(),
             lines_per_cheque_max: e.program.lines_per_cheque_max,
@@ -241,6 +246,13 @@ impl ServerConfig {
         e.program.hold_lifetime_secs = self.hold_lifetime_secs;
         e.program.late_confirm_secs = self.late_confirm_secs;
         e.program.receiptless_refunds = self.receiptless_refunds;
+        if self.pin_attempts_max == 0 {
+            return Err(ServeError::Config(
+                "pin_attempts_max: at least 1 (wrong PINs before the lock)".into(),
+            ));
+        }
+        e.program.pin_attempts_max = self.pin_attempts_max;
+        e.program.pin_lock_secs = self.pin_lock_secs;
         e.program.order_lifetime_secs = self.order_lifetime_secs;
         e.program.redeem_share =
             loyalty_core::amount::Percent::parse(&self.redeem_share_percent)

@@ -164,6 +164,22 @@ pub fn envelope(rec: &EventRecord, view: &impl StateView) -> (String, pb::EventE
             env.points_adjusted = points(*delta);
             env.reason = reason.clone();
         }
+        Event::PinFailed {
+            card,
+            failures,
+            locked_until,
+            ..
+        } => {
+            env.card = card.masked();
+            env.reason = match locked_until {
+                Some(until) => format!("PIN locked until {} (server time, ms)", until.0),
+                None => format!("wrong PIN, {failures} in a row"),
+            };
+        }
+        Event::PinAccepted { card, .. } => {
+            env.card = card.masked();
+            env.reason = "right PIN: failures cleared".into();
+        }
         Event::CardPinSet { card, pin_hash, .. } => {
             env.card = card.masked();
             env.reason = if pin_hash.is_some() {

@@ -366,6 +366,7 @@ async fn magnetic_stripe_phone_and_auto_identify_the_customer() {
             operation_id: op(),
             card: CARD.into(),
             pin: "2468".into(),
+            old_pin: String::new(),
         }))
         .await
         .unwrap()

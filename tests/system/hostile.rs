@@ -607,6 +607,7 @@ async fn hostile(t: &Target, seed: u64) -> Got {
                     operation_id: op(),
                     card: CARD.into(),
                     pin: pick(&mut rng, &["1", "123456789", "12a4", " 1234"]).into(),
+                    old_pin: String::new(),
                 };
                 outcome(till.client.set_card_pin(till.req(body)).await)
             }
@@ -764,4 +765,86 @@ async fn hostile_requests_change_nothing() {
     let after = (digests(&mut admin).await, balances(&mut till, &cards).await);
     assert_eq!(after, before, "state, log or balances changed");
     server.stop().await;
+}
+
+/// PIN guessing from many tills at once: after the fifth wrong PIN the card is locked, and
+/// no till gets a PIN tried — not even the right one — until the lock ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pin_guessing_from_many_tills_at_once_meets_the_lock() {
+    let (server, mut admin, mut till) = world_with(test_config()).await;
+    buy(&mut till, CARD, "seed", vec![line("bread", "1", "2000")]).await;
+    let set = till
+        .client
+        .set_card_pin(till.req(pb::SetCardPinRequest {
+            operation_id: op(),
+            card: CARD.into(),
+            pin: "2468".into(),
+            old_pin: String::new(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(set.outcome, pb::Outcome::Ok as i32, "{}", set.message);
+    let ch = channel(&server.url()).await;
+    let mut tasks = Vec::new();
+    for t in 0..4u32 {
+        let guesser = register_till(&mut admin, ch.clone(), 100 + t, pb::CashboxKind::Pos).await;
+        tasks.push(tokio::spawn(async move {
+            let mut codes = Vec::new();
+            for i in 0..10u32 {
+                let mut c = cheque(&format!("g{t}-{i}"), CARD, vec![line("bread", "1", "100")]);
+                c.pin = format!("{:04}", 1000 + t * 10 + i);
+                let mut client = guesser.client.clone();
+                let r = client
+                    .pay_with_bonus(guesser.req(pb::PayWithBonusRequest {
+                        operation_id: op(),
+                        slip_width: 0,
+                        cheque: Some(c),
+                        points: "1".into(),
+                    }))
+                    .await
+                    .unwrap()
+                    .into_inner();
+                codes.push(r.outcome);
+            }
+            codes
+        }));
+    }
+    let mut codes = Vec::new();
+    for t in tasks {
+        codes.extend(t.await.unwrap());
+    }
+    let count = |o: pb::Outcome| codes.iter().filter(|&&c| c == o as i32).count();
+    assert_eq!(count(pb::Outcome::PinInvalid), 4, "{codes:?}");
+    assert_eq!(count(pb::Outcome::PinLocked), 36, "{codes:?}");
+    // The right PIN now: locked too.
+    let mut c = cheque("right", CARD, vec![line("bread", "1", "100")]);
+    c.pin = "2468".into();
+    let r = till
+        .client
+        .pay_with_bonus(till.req(pb::PayWithBonusRequest {
+            operation_id: op(),
+            slip_width: 0,
+            cheque: Some(c),
+            points: "1".into(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.outcome, pb::Outcome::PinLocked as i32, "{}", r.message);
+    // Five failures are in the card's history.
+    let history = admin
+        .history(admin_req(pb::HistoryRequest {
+            card: CARD.into(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let failed = history
+        .entries
+        .iter()
+        .filter(|e| e.event_type == "PinFailed")
+        .count();
+    assert_eq!(failed, 5);
 }

@@ -58,6 +58,7 @@ pub fn outcome(code: Code) -> pb::Outcome {
         Code::OrderMismatch => O::OrderMismatch,
         Code::CouponExists => O::CouponExists,
         Code::CouponSeriesUnknown => O::CouponSeriesUnknown,
+        Code::PinLocked => O::PinLocked,
     }
 }
 

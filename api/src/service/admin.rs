@@ -230,6 +230,27 @@ impl pb::admin_service_server::AdminService for AdminApi {
         ))
     }
 
+    async fn set_card_pin(
+        &self,
+        req: tonic::Request<pb::SetCardPinRequest>,
+    ) -> Rpc<pb::AdminReply> {
+        let operator = self.authorize(req.metadata())?;
+        let pb::SetCardPinRequest {
+            operation_id,
+            card,
+            pin,
+            old_pin: _,
+        } = req.into_inner();
+        let command = Command::SetCardPin {
+            card: cv::card("card", &card).map_err(invalid)?,
+            pin: cv::optional_pin("pin", &pin).map_err(invalid)?,
+            old_pin: None,
+        };
+        Ok(Response::new(
+            self.run(operator, &operation_id, command).await?,
+        ))
+    }
+
     async fn block_card(&self, req: tonic::Request<pb::CardRequest>) -> Rpc<pb::AdminReply> {
         let operator = self.authorize(req.metadata())?;
         let pb::CardRequest { operation_id, card } = req.into_inner();

@@ -314,6 +314,7 @@ impl pb::cash_service_server::CashService for CashApi {
         let command = Command::SetCardPin {
             card: cv::card("card", &msg.card).map_err(invalid)?,
             pin: cv::optional_pin("pin", &msg.pin).map_err(invalid)?,
+            old_pin: cv::optional_pin("old_pin", &msg.old_pin).map_err(invalid)?,
         };
         self.run(&call, &msg.operation_id, command).await
     }

@@ -128,6 +128,8 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
             new,
             status,
             card_type,
+            pin_hash,
+            pin_of,
         } => {
             let mut c = state
                 .card(old)
@@ -148,9 +150,13 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
                 status: *status,
                 card_type: card_type.clone(),
                 replaced_by: None,
-                pin_hash: None,
+                pin_hash: *pin_hash,
                 qr_secret: None,
                 qr_used: None,
+                pin_failures: 0,
+                pin_locked_until: None,
+                pin_locks: 0,
+                pin_of: pin_of.clone(),
             });
         }
         Event::CardPinSet { card, pin_hash, .. } => {
@@ -158,6 +164,7 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
                 .card(card)
                 .unwrap_or_else(|| panic!("corrupt: unknown card {card}"));
             c.pin_hash = *pin_hash;
+            c.pin_of = None;
             state.put_card(c);
         }
         Event::FavouritesChosen { account, products } => {
@@ -345,6 +352,32 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
             a.debt = a.debt.minus(*points);
             a.balance = a.balance.minus(*points);
             put_checked(state, a);
+        }
+        Event::PinFailed {
+            card,
+            failures,
+            locked_until,
+            locks,
+            ..
+        } => {
+            let mut c = state
+                .card(card)
+                .unwrap_or_else(|| panic!("corrupt: unknown card {card}"));
+            c.pin_failures = *failures;
+            c.pin_locks = *locks;
+            if locked_until.is_some() {
+                c.pin_locked_until = *locked_until;
+            }
+            state.put_card(c);
+        }
+        Event::PinAccepted { card, .. } => {
+            let mut c = state
+                .card(card)
+                .unwrap_or_else(|| panic!("corrupt: unknown card {card}"));
+            c.pin_failures = 0;
+            c.pin_locks = 0;
+            c.pin_locked_until = None;
+            state.put_card(c);
         }
         Event::CouponSeriesSet { series } => state.put_coupon_series(series.clone()),
         Event::CouponIssued { coupon } => {

@@ -141,7 +141,14 @@ pub enum Command {
     /// the edge and shown once.
     IssueQrSecret { card: CardNo, secret: [u8; 32] },
     /// At the till (or by an administrator): set or (with `None`) clear a card's PIN.
-    SetCardPin { card: CardNo, pin: Option<Pin> },
+    SetCardPin {
+        card: CardNo,
+        pin: Option<Pin>,
+        /// A till changing or clearing a PIN must give the current one (an administrator
+        /// need not); a wrong one counts as a wrong PIN.
+        #[serde(default)]
+        old_pin: Option<Pin>,
+    },
     /// Admin: block or unblock the account behind a card (all its cards with it).
     SetAccountBlocked { card: CardNo, blocked: bool },
     /// Admin: a manual correction of a card's account balance (customer service), with

@@ -106,6 +106,12 @@ pub enum Event {
         new: CardNo,
         status: CardStatus,
         card_type: String,
+        /// The old card's PIN, which the new card keeps, and the number its hash was made
+        /// with (absent before record format 5).
+        #[serde(default)]
+        pin_hash: Option<[u8; 32]>,
+        #[serde(default)]
+        pin_of: Option<CardNo>,
     },
     AccountBlockedChanged {
         account: AccountId,
@@ -206,6 +212,20 @@ pub enum Event {
     ReturnedWithoutReceipt {
         purchase: Purchase,
     },
+    /// A wrong PIN: the card's count of failures after it, and — when it was one too many —
+    /// the lock it set (the count starts again then).
+    PinFailed {
+        card: CardNo,
+        account: AccountId,
+        failures: u32,
+        locked_until: Option<UnixMillis>,
+        locks: u32,
+    },
+    /// The right PIN after failures or locks: they are forgotten.
+    PinAccepted {
+        card: CardNo,
+        account: AccountId,
+    },
 }
 
 /// Why a customer owes points.
@@ -266,6 +286,8 @@ impl Event {
             Event::DebtIncurred { .. } => "DebtIncurred",
             Event::DebtRecovered { .. } => "DebtRecovered",
             Event::ReturnedWithoutReceipt { .. } => "ReturnedWithoutReceipt",
+            Event::PinFailed { .. } => "PinFailed",
+            Event::PinAccepted { .. } => "PinAccepted",
         }
     }
 
@@ -288,7 +310,9 @@ impl Event {
             | Event::OrderExpired { account, .. }
             | Event::OrderPickedUp { account, .. }
             | Event::DebtIncurred { account, .. }
-            | Event::DebtRecovered { account, .. } => Some(*account),
+            | Event::DebtRecovered { account, .. }
+            | Event::PinFailed { account, .. }
+            | Event::PinAccepted { account, .. } => Some(*account),
             Event::CouponIssued { coupon } => coupon.account,
             Event::OrderCreated { order } => Some(order.account),
             Event::BonusHeld { purchase }

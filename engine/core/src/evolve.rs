@@ -79,6 +79,15 @@ pub const APPENDED: &[Appended] = &[
     field(5, "Totals", "potential_accrual"),
     // Accrual kept, the cap of a refund without the receipt.
     field(5, "Account", "earned"),
+    // PIN protection: failures and locks, the PIN kept by a replacement card, the old PIN a
+    // till gives to change it.
+    field(5, "Card", "pin_failures"),
+    field(5, "Card", "pin_locked_until"),
+    field(5, "Card", "pin_locks"),
+    field(5, "Card", "pin_of"),
+    variant_field(5, "Event", "CardReplaced", "pin_hash"),
+    variant_field(5, "Event", "CardReplaced", "pin_of"),
+    variant_field(5, "Command", "SetCardPin", "old_pin"),
 ];
 
 fn is_appended(format: u8, container: &str, variant: &str, name: &str) -> bool {

@@ -123,6 +123,19 @@ pub struct Card {
     pub qr_secret: Option<[u8; 32]>,
     /// The last QR code a purchase used: its window and the purchase.
     pub qr_used: Option<(i64, PurchaseKey)>,
+    /// Wrong PINs since the last right one or the last lock.
+    #[serde(default)]
+    pub pin_failures: u32,
+    /// Redemption by PIN is locked until then (server time).
+    #[serde(default)]
+    pub pin_locked_until: Option<UnixMillis>,
+    /// Locks since the last right PIN: each lasts twice the one before.
+    #[serde(default)]
+    pub pin_locks: u32,
+    /// The card number the PIN's hash was made with, when it is another card's: a PIN kept
+    /// through a replacement.
+    #[serde(default)]
+    pub pin_of: Option<CardNo>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -546,6 +559,10 @@ pub struct Program {
     pub late_confirm_secs: u64,
     /// Tills may refund goods without the original receipt (`RefundWithoutReceipt`).
     pub receiptless_refunds: bool,
+    /// Wrong PINs in a row that lock redemption by PIN, and the first lock's length (each
+    /// further lock before a right PIN lasts twice as long, at most a day).
+    pub pin_attempts_max: u32,
+    pub pin_lock_secs: u64,
     /// Key of the PIN hashes (kept by the server, outside the log).
     pub pin_key: [u8; 32],
 }
@@ -645,6 +662,8 @@ impl Default for Program {
             expire_batch_max: 1000,
             late_confirm_secs: 72 * 3600,
             receiptless_refunds: false,
+            pin_attempts_max: 5,
+            pin_lock_secs: 15 * 60,
             pin_key: [0; 32],
         }
     }

@@ -80,6 +80,7 @@ pub enum Code {
     OrderMismatch = 93,
     CouponExists = 94,
     CouponSeriesUnknown = 95,
+    PinLocked = 89,
 }
 
 impl Code {
@@ -140,6 +141,7 @@ impl Code {
             Code::OrderMismatch => "the cheque differs from the order",
             Code::CouponExists => "coupon already exists",
             Code::CouponSeriesUnknown => "coupon series is unknown",
+            Code::PinLocked => "too many wrong PINs: redemption by PIN is locked for now",
         }
     }
 }

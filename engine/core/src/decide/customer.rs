@@ -2,7 +2,9 @@
 //! cards replaced, activated and blocked, accounts blocked, PINs and QR secrets set,
 //! favourite goods chosen, and manual points adjustments.
 
-use super::identify::{find_card, find_usable_card, holder, identify, usable, Found};
+use super::identify::{
+    check_pin, find_card, find_usable_card, holder, identify, usable, Found, PinCheck,
+};
 use super::{one, reject, Decided};
 use crate::amount::Points;
 use crate::event::Event;
@@ -97,6 +99,10 @@ pub(super) fn issue_card(
             pin_hash: None,
             qr_secret: None,
             qr_used: None,
+            pin_failures: 0,
+            pin_locked_until: None,
+            pin_locks: 0,
+            pin_of: None,
         },
     });
     Ok((events, Reply::ok()))
@@ -181,9 +187,15 @@ pub(super) fn replace_card(view: &impl StateView, old: &CardNo, new: &CardNo) ->
         status,
         card_type: found.card_type.clone(),
         replaced_by: None,
-        pin_hash: None,
+        pin_hash: found.pin_hash,
         qr_secret: None,
         qr_used: None,
+        pin_failures: 0,
+        pin_locked_until: None,
+        pin_locks: 0,
+        pin_of: found
+            .pin_hash
+            .map(|_| found.pin_of.clone().unwrap_or_else(|| found.number.clone())),
     };
     opened.push(Event::CardReplaced {
         account: account.id,
@@ -191,6 +203,8 @@ pub(super) fn replace_card(view: &impl StateView, old: &CardNo, new: &CardNo) ->
         new: new.clone(),
         status,
         card_type: found.card_type.clone(),
+        pin_hash: successor.pin_hash,
+        pin_of: successor.pin_of.clone(),
     });
     Ok((
         opened,
@@ -268,11 +282,16 @@ pub(super) fn issue_qr_secret(view: &impl StateView, card: &CardNo, secret: [u8;
 }
 
 /// Sets or (with `None`) clears a card's PIN.
+/// Sets, changes or clears a card's PIN. A till changing or clearing an existing PIN gives
+/// the current one (`old`: `Some` for a till), checked as any PIN is — a wrong one counts
+/// towards the lock; an administrator need not.
 pub(super) fn set_card_pin(
     view: &impl StateView,
     program: &Program,
     card: &CardNo,
     pin: Option<&Pin>,
+    old: Option<Option<&Pin>>,
+    now: UnixMillis,
 ) -> Decided {
     let pin_hash = pin.map(|p| p.hash(&program.pin_key, card));
     let Found {
@@ -280,7 +299,13 @@ pub(super) fn set_card_pin(
         account,
         mut opened,
     } = find_usable_card(view, card)?;
-    if found.pin_hash != pin_hash {
+    if let Some(old) = old {
+        match check_pin(program, &found, account.id, old, now) {
+            PinCheck::Pass(events) => opened.extend(events),
+            PinCheck::Refused(events, why) => return Ok((events, why.into())),
+        }
+    }
+    if found.pin_hash != pin_hash || found.pin_of.is_some() {
         opened.push(Event::CardPinSet {
             card: card.clone(),
             account: account.id,

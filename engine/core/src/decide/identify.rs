@@ -75,6 +75,10 @@ pub(super) fn find_card(view: &impl StateView, number: &CardNo) -> Result<Found,
         pin_hash: None,
         qr_secret: None,
         qr_used: None,
+        pin_failures: 0,
+        pin_locked_until: None,
+        pin_locks: 0,
+        pin_of: None,
     };
     let account = Account {
         id,
@@ -132,24 +136,92 @@ pub(super) fn holder(card: &Card, account: &Account) -> Holder {
 }
 
 /// A card with a PIN pays with points only with the right PIN (compared in constant time).
+/// Guessing is stopped: after `pin_attempts_max` wrong PINs in a row the card's PIN is
+/// locked for `pin_lock_secs`, each further lock before a right PIN twice as long (at most
+/// a day); while locked no PIN is tried. Every wrong PIN is an event (`PinFailed`), so it
+/// counts even though the command is refused; a right PIN after failures clears them.
 pub(super) fn check_pin(
     program: &Program,
     card: &Card,
+    account: AccountId,
     presented: Option<&Pin>,
-) -> Result<(), Rejection> {
-    match (&card.pin_hash, presented) {
-        (None, _) => Ok(()),
-        (Some(_), None) => Err(reject(Code::PinRequired, card.number.masked())),
-        (Some(want), Some(pin)) => {
-            let got = pin.hash(&program.pin_key, &card.number);
-            let diff = want.iter().zip(got).fold(0u8, |acc, (a, b)| acc | (a ^ b));
-            if diff == 0 {
-                Ok(())
-            } else {
-                Err(reject(Code::PinInvalid, card.number.masked()))
-            }
-        }
+    now: UnixMillis,
+) -> PinCheck {
+    let masked = card.number.masked();
+    let Some(want) = &card.pin_hash else {
+        return PinCheck::Pass(Vec::new());
+    };
+    if let Some(until) = card.pin_locked_until.filter(|&u| now < u) {
+        let minutes = (until.0 - now.0 + 59_999) / 60_000;
+        return PinCheck::Refused(
+            Vec::new(),
+            reject(
+                Code::PinLocked,
+                format!("{masked}: try again in {minutes} min"),
+            ),
+        );
     }
+    let Some(pin) = presented else {
+        return PinCheck::Refused(Vec::new(), reject(Code::PinRequired, masked));
+    };
+    let keyed_to = card.pin_of.as_ref().unwrap_or(&card.number);
+    let got = pin.hash(&program.pin_key, keyed_to);
+    let diff = want.iter().zip(got).fold(0u8, |acc, (a, b)| acc | (a ^ b));
+    if diff == 0 {
+        let clear = card.pin_failures > 0 || card.pin_locks > 0;
+        return PinCheck::Pass(if clear {
+            vec![Event::PinAccepted {
+                card: card.number.clone(),
+                account,
+            }]
+        } else {
+            Vec::new()
+        });
+    }
+    let failures = card.pin_failures + 1;
+    let (event, refusal) = if failures >= program.pin_attempts_max.max(1) {
+        let locks = card.pin_locks + 1;
+        let secs = program
+            .pin_lock_secs
+            .saturating_mul(1 << (locks - 1).min(16))
+            .min(PIN_LOCK_SECS_MAX);
+        let until = now.plus_secs(secs);
+        let event = Event::PinFailed {
+            card: card.number.clone(),
+            account,
+            failures: 0,
+            locked_until: Some(until),
+            locks,
+        };
+        let why = format!(
+            "{masked}: {failures} wrong PINs; locked for {} min",
+            secs / 60
+        );
+        (event, reject(Code::PinLocked, why))
+    } else {
+        let event = Event::PinFailed {
+            card: card.number.clone(),
+            account,
+            failures,
+            locked_until: None,
+            locks: card.pin_locks,
+        };
+        let left = program.pin_attempts_max - failures;
+        let why = format!("{masked}: {left} tries left before the PIN is locked");
+        (event, reject(Code::PinInvalid, why))
+    };
+    PinCheck::Refused(vec![event], refusal)
+}
+
+/// The longest PIN lock: a day.
+const PIN_LOCK_SECS_MAX: u64 = 24 * 3600;
+
+/// What checking a PIN leaves: the events to record (a failure, or the clearing of earlier
+/// ones) and, when refused, why — the refusal is then the answer, committed with its
+/// events.
+pub(super) enum PinCheck {
+    Pass(Vec<Event>),
+    Refused(Vec<Event>, Rejection),
 }
 
 /// Who the cheque's identifiers name; whether the way they were presented may redeem points

@@ -241,10 +241,10 @@ pub(crate) fn decide(
                     ));
                 }
             }
-            decide_service(view, program, cmd, now)
+            decide_service(view, program, cmd, now, ByTill(true))
         }
         (Actor::Admin(_), Role::CustomerService | Role::Admin) => {
-            decide_service(view, program, cmd, now)
+            decide_service(view, program, cmd, now, ByTill(false))
         }
         (Actor::Admin(_), Role::Sweep) => Ok((Vec::new(), Reply::ok())),
         (Actor::System, Role::Sweep) => expiry::expire_holds(view, program, now),
@@ -306,11 +306,16 @@ fn decide_cash(
 }
 
 /// Customer service and administration.
+/// Whether a customer-service command comes from a till (or from an administrator).
+#[derive(Debug, Clone, Copy)]
+struct ByTill(bool);
+
 fn decide_service(
     view: &impl StateView,
     program: &Program,
     cmd: &Command,
     now: UnixMillis,
+    by: ByTill,
 ) -> Decided {
     match cmd {
         Command::RegisterCashbox {
@@ -381,8 +386,9 @@ fn decide_service(
             customer::choose_favourites(view, card, products)
         }
         Command::IssueQrSecret { card, secret } => customer::issue_qr_secret(view, card, *secret),
-        Command::SetCardPin { card, pin } => {
-            customer::set_card_pin(view, program, card, pin.as_ref())
+        Command::SetCardPin { card, pin, old_pin } => {
+            let old = by.0.then_some(old_pin.as_ref());
+            customer::set_card_pin(view, program, card, pin.as_ref(), old, now)
         }
         Command::ActivateCard { number } => {
             customer::set_card_status(view, number, CardStatus::Activated)

@@ -5,7 +5,7 @@ use super::cheque::{
     check_lines, check_tenders, online, price_cheque, purchase_key, recorded,
     spendable_if_redeemable, Times,
 };
-use super::identify::{check_pin, holder, identify_purchase, Identified};
+use super::identify::{check_pin, holder, identify_purchase, Identified, PinCheck};
 use super::{orders, reject, Decided, Rejection};
 use crate::amount::Points;
 use crate::checkout::perks;
@@ -47,7 +47,10 @@ pub(super) fn pay_with_bonus(
     if !redeems {
         return Err(reject(Code::RedeemNotAllowed, card.number.masked()));
     }
-    check_pin(program, &card, cheque.pin.as_ref())?;
+    match check_pin(program, &card, account.id, cheque.pin.as_ref(), now) {
+        PinCheck::Pass(events) => opened.extend(events),
+        PinCheck::Refused(events, why) => return Ok((events, why.into())),
+    }
     if !card.status.may_redeem() {
         return Err(reject(Code::CardNotActivated, card.number.masked()));
     }

@@ -411,16 +411,14 @@ fn a_pin_guards_redemption_and_only_its_keyed_hash_is_kept() {
     );
     assert!(!format!("{:?}", w.history).contains("4321"));
     assert_eq!(format!("{:?}", Pin::new("4321").unwrap()), "Pin(****)");
-    // Clearing the PIN lifts the requirement.
-    assert!(w
-        .cash(
-            POS,
-            Command::SetCardPin {
-                card: card(GOLD),
-                pin: None
-            }
-        )
-        .is_ok());
+    // Clearing the PIN lifts the requirement; a till clearing it gives the current one.
+    let clear = |old: &str| Command::SetCardPin {
+        card: card(GOLD),
+        pin: None,
+        old_pin: Some(Pin::new(old).unwrap()),
+    };
+    assert_eq!(w.cash(POS, clear("1111")).code, Code::PinInvalid);
+    assert!(w.cash(POS, clear("4321")).is_ok());
     let (a, c) = pay(POS, Some(GOLD), "1");
     let mut c = c;
     if let Command::PayWithBonus { cheque, .. } = &mut c {
@@ -497,4 +495,101 @@ fn after_its_card_is_blocked_the_phone_accrues_to_the_accounts_active_card() {
         w.state.account_cards(holder.account),
         vec![card(ISSUED), card(SECOND_CARD)]
     );
+}
+
+/// A wrong PIN, `n` times, then the right one: each attempt a new cheque at `till`.
+fn pin_attempts(w: &mut World, till: CashboxId, wrong: usize) -> Vec<Code> {
+    let mut codes = Vec::new();
+    for i in 0..=wrong {
+        let mut cheque = World::cheque(
+            Some(GOLD),
+            &format!("p{i}-{}", till.0),
+            &[("bread", "1", "100")],
+        );
+        cheque.pin = Some(Pin::new(if i < wrong { "1111" } else { "4321" }).unwrap());
+        let (a, c) = cash(
+            till,
+            Command::PayWithBonus {
+                cheque,
+                points: pts("1"),
+            },
+        );
+        codes.push(w.run(a, c).reply.code);
+    }
+    codes
+}
+
+/// PIN guessing is stopped: after 5 wrong PINs redemption by PIN is locked for 15
+/// minutes, whatever PIN comes next.
+#[test]
+fn six_wrong_pins_then_the_right_one_is_refused() {
+    let mut w = World::new();
+    gold_pin(&mut w);
+    let codes = pin_attempts(&mut w, POS, 6);
+    use Code::{PinInvalid as Wrong, PinLocked as Locked};
+    assert_eq!(codes, [Wrong, Wrong, Wrong, Wrong, Locked, Locked, Locked]);
+    // Every wrong PIN tried is in the history; the ones while locked were not tried.
+    let failed = w.history.iter().filter(|e| e.name() == "PinFailed").count();
+    assert_eq!(failed, 5);
+    // 15 minutes later the right PIN works, and clears the count.
+    w.now = w.now.plus_secs(15 * 60);
+    assert_eq!(pin_attempts(&mut w, POS2, 0), [Code::Ok]);
+    assert!(w
+        .history
+        .iter()
+        .rev()
+        .take(2)
+        .any(|e| e.name() == "PinAccepted"));
+    let c = w.state.card(&card(GOLD)).unwrap();
+    assert_eq!((c.pin_failures, c.pin_locks), (0, 0));
+}
+
+/// Locks before a right PIN grow: 15, then 30 minutes.
+#[test]
+fn repeated_pin_locks_last_longer() {
+    let mut w = World::new();
+    gold_pin(&mut w);
+    assert_eq!(pin_attempts(&mut w, POS, 5)[4], Code::PinLocked);
+    w.now = w.now.plus_secs(15 * 60);
+    let codes = pin_attempts(&mut w, POS2, 5);
+    assert_eq!(codes[4], Code::PinLocked);
+    w.now = w.now.plus_secs(15 * 60);
+    assert_eq!(pin_attempts(&mut w, POS, 0), [Code::PinLocked]);
+    w.now = w.now.plus_secs(15 * 60);
+    assert_eq!(pin_attempts(&mut w, POS2, 0), [Code::Ok]);
+}
+
+/// A till changes a PIN only with the current one (a wrong one counts); an administrator
+/// without it; a replacement card keeps the PIN.
+#[test]
+fn a_pin_is_changed_with_the_old_one_and_moves_with_a_replacement() {
+    let mut w = World::new();
+    gold_pin(&mut w);
+    let set = |old: Option<&str>| Command::SetCardPin {
+        card: card(GOLD),
+        pin: Some(Pin::new("9999").unwrap()),
+        old_pin: old.map(|p| Pin::new(p).unwrap()),
+    };
+    assert_eq!(w.cash(POS, set(None)).code, Code::PinRequired);
+    let wrong = w.run(Actor::Cashbox(POS), set(Some("1111")));
+    assert_eq!(wrong.reply.code, Code::PinInvalid);
+    assert_eq!(w.state.card(&card(GOLD)).unwrap().pin_failures, 1);
+    assert!(w.cash(POS, set(Some("4321"))).is_ok());
+    w.admin_ok(Command::SetCardPin {
+        card: card(GOLD),
+        pin: Some(Pin::new("5555").unwrap()),
+        old_pin: None,
+    });
+    // The replacement card redeems with the same PIN, and only with it.
+    w.admin_ok(replace(GOLD, NEW_CARD).1);
+    let pay_new = |pin: &str, id: &str| {
+        let mut cheque = World::cheque(Some(NEW_CARD), id, &[("bread", "1", "100")]);
+        cheque.pin = Some(Pin::new(pin).unwrap());
+        Command::PayWithBonus {
+            cheque,
+            points: pts("1"),
+        }
+    };
+    assert_eq!(w.cash(POS, pay_new("4321", "n1")).code, Code::PinInvalid);
+    assert!(w.cash(POS, pay_new("5555", "n2")).is_ok());
 }

@@ -185,6 +185,7 @@ fn gold_pin(w: &mut World) {
         Command::SetCardPin {
             card: card(GOLD),
             pin: Some(Pin::new("4321").unwrap()),
+            old_pin: None,
         },
     );
     assert!(r.is_ok(), "{}", r.message);
@@ -287,11 +288,13 @@ fn adjust(card_no: &str, delta: &str) -> (Actor, Command) {
     )
 }
 
-/// Runs one case on a fresh world; a refusal must leave the projection as it was.
+/// Runs one case on a fresh world; a refusal must leave the projection as it was — but for
+/// a wrong PIN, which is recorded (`PinFailed`) so that guessing is counted.
 fn check(case: &Case) {
     let mut w = World::new();
     (case.given)(&mut w);
-    let before = w.state.projection.clone();
+    let mut before = MemState::default();
+    before.projection = w.state.projection.clone();
     let (actor, command) = (case.when)(&w);
     let out = w.run(actor, command);
     assert_eq!(
@@ -300,13 +303,17 @@ fn check(case: &Case) {
         case.name, out.reply.message
     );
     if case.then != Code::Ok {
-        assert!(
-            out.events.is_empty(),
-            "{}: a refusal produced events",
-            case.name
-        );
+        for e in &out.events {
+            assert!(
+                matches!(e, loyalty_core::event::Event::PinFailed { .. }),
+                "{}: a refusal produced {}",
+                case.name,
+                e.name()
+            );
+            loyalty_core::apply::apply(&mut before, e);
+        }
         assert_eq!(
-            w.state.projection, before,
+            w.state.projection, before.projection,
             "{}: a refusal changed state",
             case.name
         );
