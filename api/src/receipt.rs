@@ -7,12 +7,85 @@ use crate::pb;
 pub const SLIP_WIDTH_MIN: usize = 24;
 pub const SLIP_WIDTH_MAX: usize = 80;
 
-/// `left` and `right` on one line of `width`, the left part cut to make room.
-fn row(left: &str, right: &str, width: usize) -> String {
-    let room = width.saturating_sub(right.chars().count() + 1);
-    let left: String = left.chars().take(room).collect();
-    let pad = width.saturating_sub(left.chars().count() + right.chars().count());
-    format!("{left}{}{right}", " ".repeat(pad))
+/// The rows of a slip, each exactly `width` characters — Unicode code points, as the
+/// printer prints them. Figures are never cut: a label yields to its figure and shrinks
+/// with a `~` marker; a text (a name) yields to its label; an identifier prints whole,
+/// wrapped onto rows of its own when it does not fit beside its label.
+struct Rows {
+    width: usize,
+    rows: Vec<String>,
+}
+
+/// `s` in at most `n` characters: cut, with `~` as its last, when longer.
+fn shortened(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        return s.to_owned();
+    }
+    if n == 0 {
+        return String::new();
+    }
+    let mut out: String = s.chars().take(n - 1).collect();
+    out.push('~');
+    out
+}
+
+impl Rows {
+    fn new(width: usize) -> Rows {
+        Rows {
+            width,
+            rows: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, left: &str, right: &str) {
+        let pad = self
+            .width
+            .saturating_sub(left.chars().count() + right.chars().count());
+        self.rows.push(format!("{left}{}{right}", " ".repeat(pad)));
+    }
+
+    fn rule(&mut self) {
+        self.rows.push("-".repeat(self.width));
+    }
+
+    /// A label and a figure, right-aligned; the figure whole, the label shortened to fit.
+    fn figure(&mut self, label: &str, figure: &str) {
+        let n = figure.chars().count();
+        if n >= self.width {
+            return self.wrapped(figure);
+        }
+        let label = shortened(label, self.width - n - 1);
+        self.push(&label, figure);
+    }
+
+    /// A label and a text after it; the text shortened to fit.
+    fn text(&mut self, label: &str, text: &str) {
+        let label = shortened(label, self.width);
+        let room = self.width.saturating_sub(label.chars().count() + 1);
+        if text.is_empty() || room == 0 {
+            return self.push(&label, "");
+        }
+        self.push(&format!("{label} {}", shortened(text, room)), "");
+    }
+
+    /// A label and an identifier that must print whole: beside the label when it fits,
+    /// else on rows of its own.
+    fn id(&mut self, label: &str, id: &str) {
+        if label.chars().count() + 1 + id.chars().count() <= self.width {
+            return self.push(label, id);
+        }
+        self.push(&shortened(label, self.width), "");
+        self.wrapped(id);
+    }
+
+    /// A text too long for one row, on as many rows as it takes.
+    fn wrapped(&mut self, text: &str) {
+        let chars: Vec<char> = text.chars().collect();
+        for piece in chars.chunks(self.width) {
+            let piece: String = piece.iter().collect();
+            self.push(&piece, "");
+        }
+    }
 }
 
 fn nonzero(amount: &str) -> bool {
@@ -23,62 +96,68 @@ fn nonzero(amount: &str) -> bool {
             .any(|c| c != '0')
 }
 
-/// The slip: one row per line (with its discount), the totals, points paid and accrued,
-/// the card and the balance; every row exactly `width` characters.
+/// The slip: one row per line (with its quantity, price and discount), the totals, points
+/// paid and accrued, the card and the balance, the purchase id, issued coupons; every row
+/// exactly `width` characters (see `Rows`).
 pub fn slip(reply: &pb::ChequeReply, width: usize) -> Vec<String> {
-    let rule = "-".repeat(width);
-    let mut out = vec![row("LOYALTY", "", width), rule.clone()];
+    let mut s = Rows::new(width);
+    s.push("LOYALTY", "");
+    s.rule();
     for l in &reply.lines {
-        out.push(row(
-            &format!("{} {} x {}", l.product, l.quantity, l.price),
-            &l.amount,
-            width,
-        ));
+        s.figure(&l.product, &l.amount);
+        let each = format!("  {} x", l.quantity);
+        if each.chars().count() + 1 + l.price.chars().count() <= width {
+            s.push(&each, &l.price);
+        } else {
+            s.figure("  quantity", &l.quantity);
+            s.figure("  price", &l.price);
+        }
         if nonzero(&l.discount) {
-            out.push(row("  discount", &format!("-{}", l.discount), width));
+            s.figure("  discount", &format!("-{}", l.discount));
         }
     }
     if let Some(t) = &reply.totals {
-        out.push(rule.clone());
-        out.push(row("Total", &t.amount, width));
+        s.rule();
+        s.figure("Total", &t.amount);
         if nonzero(&t.discount) {
-            out.push(row("Discount", &format!("-{}", t.discount), width));
+            s.figure("Discount", &format!("-{}", t.discount));
         }
         if nonzero(&t.paid) {
-            out.push(row("Paid with points", &format!("-{}", t.paid), width));
+            s.figure("Paid with points", &format!("-{}", t.paid));
         }
-        out.push(row("To pay", &t.to_pay, width));
+        s.figure("To pay", &t.to_pay);
         if nonzero(&t.accrual) {
-            out.push(row("Points accrued", &t.accrual, width));
+            s.figure("Points accrued", &t.accrual);
         }
         if nonzero(&t.potential_accrual) {
             // The enrolment prompt of a cheque without a card.
-            out.push(row("With a card you earn", &t.potential_accrual, width));
+            s.figure("Earn with a card", &t.potential_accrual);
         }
     }
     if let Some(h) = &reply.holder {
-        out.push(rule);
-        out.push(row("Card", &h.masked_card, width));
+        s.rule();
+        s.id("Card", &h.masked_card);
         if !h.name.is_empty() {
-            out.push(row("Holder", &h.name, width));
+            s.text("Holder", &h.name);
         }
     }
     if let Some(b) = &reply.balance {
-        out.push(row("Points balance", &b.balance, width));
+        s.figure("Points balance", &b.balance);
         if nonzero(&b.debt) {
-            out.push(row("Points owed", &b.debt, width));
+            s.figure("Points owed", &b.debt);
         }
     }
     if !reply.purchase_id.is_empty() {
         // What a refund at any till names the purchase by.
-        out.push(row("Purchase", &reply.purchase_id, width));
+        s.id("Purchase", &reply.purchase_id);
     }
     for c in &reply.coupons_issued {
-        out.push("-".repeat(width));
-        out.push(row(&format!("Coupon {}", c.name), "", width));
-        out.push(row(&c.code, &format!("until {}", &c.expires[..10]), width));
+        s.rule();
+        s.text("Coupon", &c.name);
+        s.wrapped(&c.code);
+        s.id("Valid until", &c.expires[..10]);
     }
-    out
+    s.rows
 }
 
 /// The EAN-13 digits of a 12-digit code: the code and its check digit.
@@ -214,8 +293,9 @@ mod tests {
             );
         }
         let s = slip(&reply(), 32);
-        assert_eq!(s[2], "a-very-long-product-code- 100.00");
-        assert_eq!(s[3], "  discount                -10.00");
+        assert_eq!(s[2], "a-very-long-product-code~ 100.00");
+        assert_eq!(s[3], "  2.000 x                  50.00");
+        assert_eq!(s[4], "  discount                -10.00");
     }
 
     #[test]
@@ -255,9 +335,10 @@ mod tests {
         r.coupons_issued.push(c);
         let s = slip(&r, 32);
         assert!(s.iter().all(|l| l.chars().count() == 32));
+        assert!(s.iter().any(|l| l.trim() == "400638133393"), "{s:#?}");
         assert!(s
             .iter()
-            .any(|l| l.starts_with("400638133393") && l.ends_with("until 2026-12-23")));
+            .any(|l| l.starts_with("Valid until") && l.ends_with("2026-12-23")));
     }
 
     #[test]
@@ -312,6 +393,78 @@ mod tests {
                     proptest::prop_assert_eq!(&candidates[0], &issued.code);
                 }
             }
+        }
+    }
+
+    /// Defects seen at the till: a long holder name overflowed the row, and at 24 columns
+    /// numbers were cut.
+    #[test]
+    fn long_names_shrink_and_numbers_stay_whole() {
+        let mut r = reply();
+        r.holder.as_mut().unwrap().name = "N".repeat(55);
+        r.lines[0].product = "milk".into();
+        r.lines[0].quantity = "999.999".into();
+        r.lines[0].price = "89.90".into();
+        for width in [40, 24] {
+            let s = slip(&r, width);
+            assert!(s.iter().all(|l| l.chars().count() == width), "{s:#?}");
+            let tokens: Vec<&str> = s.iter().flat_map(|l| l.split_whitespace()).collect();
+            for figure in ["999.999", "89.90", "100.00", "-10.00", "104.50"] {
+                assert!(tokens.contains(&figure), "{figure} at {width}: {s:#?}");
+            }
+            assert!(s.iter().any(|l| l.starts_with("Holder ")), "{s:#?}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Any width, any cheque: every row has the width, and every figure of the answer
+        /// is on the slip whole.
+        #[test]
+        fn every_row_has_the_width_and_every_figure_reads_back(
+            width in SLIP_WIDTH_MIN..=SLIP_WIDTH_MAX,
+            lines in proptest::collection::vec(("\\PC{1,60}", 1u64..=1_000_000_000, 1u64..=10_000_000_000_000, 0u64..=10_000_000_000_000), 1..5),
+            name in "\\PC{0,80}",
+            total in 0u64..=10_000_000_000_000,
+            balance in 0u64..=10_000_000_000_000,
+            purchase in "[0-9]{1,10}/[!-~]{1,64}",
+        ) {
+            let money = |minor: u64| format!("{}.{:02}", minor / 100, minor % 100);
+            let qty = |milli: u64| format!("{}.{:03}", milli / 1000, milli % 1000);
+            let mut r = reply();
+            r.lines = lines
+                .iter()
+                .map(|(product, q, amount, discount)| pb::PricedLine {
+                    product: product.clone(),
+                    quantity: qty(*q),
+                    price: money(*amount),
+                    amount: money(*amount),
+                    discount: money(*discount),
+                    ..Default::default()
+                })
+                .collect();
+            r.holder.as_mut().unwrap().name = name;
+            r.totals.as_mut().unwrap().amount = money(total);
+            r.balance.as_mut().unwrap().balance = money(balance);
+            r.purchase_id = purchase.clone();
+            let s = slip(&r, width);
+            for row in &s {
+                proptest::prop_assert_eq!(row.chars().count(), width, "{:#?}", s);
+            }
+            let tokens: Vec<&str> = s.iter().flat_map(|l| l.split_whitespace()).collect();
+            let mut figures = vec![money(total), money(balance)];
+            for l in &r.lines {
+                figures.push(l.quantity.clone());
+                figures.push(l.amount.clone());
+                if nonzero(&l.discount) {
+                    figures.push(format!("-{}", l.discount));
+                }
+            }
+            for f in figures {
+                proptest::prop_assert!(tokens.contains(&f.as_str()), "{} missing at {}: {:#?}", f, width, s);
+            }
+            // The purchase id prints whole, across rows if need be.
+            let joined: String = s.iter().map(|l| l.trim_end()).collect();
+            proptest::prop_assert!(joined.contains(&purchase) || s.iter().any(|l| l.contains(&purchase)), "{:#?}", s);
         }
     }
 }
