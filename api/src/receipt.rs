@@ -227,9 +227,33 @@ pub fn cheque_messages(reply: &pb::ChequeReply) -> Vec<String> {
         }
     }
     if let Some(b) = &reply.balance {
-        out.push(format!("Your points balance: {}", b.balance));
+        match after_purchase(reply, b) {
+            // A purchase still to be confirmed: its points are not posted yet.
+            Some(after) => out.push(format!("Your points balance after this purchase: {after}")),
+            None => out.push(format!("Your points balance: {}", b.balance)),
+        }
     }
     out
+}
+
+/// For a purchase held or registered but not yet confirmed, the balance once it is: its
+/// points paid off, its accrual on, less what of the accrual pays back debt.
+fn after_purchase(reply: &pb::ChequeReply, b: &pb::Balance) -> Option<String> {
+    use loyalty_core::amount::Points;
+    let pending = [pb::PurchaseStatus::Held, pb::PurchaseStatus::Registered]
+        .map(|s| s as i32)
+        .contains(&reply.purchase_status);
+    let t = reply.totals.as_ref().filter(|_| pending)?;
+    let points = |s: &str| Points::parse(s).ok();
+    let (balance, debt) = (points(&b.balance)?, points(&b.debt).unwrap_or(Points::ZERO));
+    let (paid, accrual) = (points(&t.paid)?, points(&t.accrual)?);
+    Some(
+        balance
+            .minus(paid)
+            .plus(accrual)
+            .minus(debt.min(accrual))
+            .to_string(),
+    )
 }
 
 /// The cheque messages with a slip: the offers' own messages, then the summary.
@@ -352,6 +376,21 @@ mod tests {
             ]
         );
         assert!(cheque_messages(&pb::ChequeReply::default()).is_empty());
+        // A registered purchase tells the balance once it is confirmed: 100.00 with 4.50
+        // earned.
+        let registered = pb::ChequeReply {
+            purchase_status: pb::PurchaseStatus::Registered.into(),
+            balance: Some(pb::Balance {
+                balance: "100.00".into(),
+                debt: "0.00".into(),
+                ..Default::default()
+            }),
+            ..reply()
+        };
+        assert_eq!(
+            cheque_messages(&registered).last().unwrap(),
+            "Your points balance after this purchase: 104.50"
+        );
     }
 
     /// Every form a coupon is printed in, as a scanner reads it back.

@@ -263,24 +263,61 @@ pub(crate) struct PerksOut {
     pub(crate) events: Vec<Event>,
 }
 
+/// The customer's balance once the purchase these totals describe is confirmed: its points
+/// paid off, its accrual on — less what of the accrual pays back debt first.
+pub(crate) fn balance_after(a: &Account, t: &Totals) -> Points {
+    let recovered = a.debt.min(t.accrual);
+    a.balance.minus(t.paid).plus(t.accrual).minus(recovered)
+}
+
+/// Renders offer messages (`{balance}`: `balance`, the balance after the purchase); a
+/// message that tells the balance is left out without a customer.
+pub(crate) fn rendered(messages: &[Message], t: &Totals, balance: Option<Points>) -> Vec<Message> {
+    messages
+        .iter()
+        .filter(|m| balance.is_some() || !m.text.contains("{balance}"))
+        .map(|m| Message {
+            to: m.to,
+            text: render(&m.text, t, balance),
+        })
+        .collect()
+}
+
+/// The offers' message templates among the perks.
+pub(crate) fn message_templates(perks: &[Perk]) -> Vec<Message> {
+    perks
+        .iter()
+        .filter_map(|p| match p {
+            Perk::Message { to, template, .. } => Some(Message {
+                to: *to,
+                text: template.clone(),
+            }),
+            Perk::Coupon { .. } => None,
+        })
+        .collect()
+}
+
+/// What the perks of a priced cheque become; `customer` is whom it is for (their balance
+/// after it fills `{balance}`).
 pub(crate) fn perks(
     view: &impl StateView,
     perks: &[Perk],
     t: &Totals,
-    balance: Option<Points>,
+    customer: Option<&Account>,
     issue: Option<(&PurchaseKey, AccountId, chrono::NaiveDateTime)>,
 ) -> PerksOut {
     let mut out = PerksOut {
-        messages: Vec::new(),
+        messages: rendered(
+            &message_templates(perks),
+            t,
+            customer.map(|a| balance_after(a, t)),
+        ),
         issued: Vec::new(),
         events: Vec::new(),
     };
     for p in perks {
         match p {
-            Perk::Message { to, template, .. } => out.messages.push(Message {
-                to: *to,
-                text: render(template, t, balance),
-            }),
+            Perk::Message { .. } => {}
             Perk::Coupon { offer, series } => {
                 let Some(series) = view.coupon_series(*series) else {
                     continue;

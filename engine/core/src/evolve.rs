@@ -70,6 +70,7 @@ pub const APPENDED: &[Appended] = &[
     field(5, "Account", "debt"),
     field(5, "BalanceInfo", "debt"),
     field(5, "Purchase", "registered"),
+    field(5, "Purchase", "messages"),
     // Per-line attributes from the till.
     field(5, "Line", "promotional"),
     field(5, "Line", "min_price"),

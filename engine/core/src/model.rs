@@ -523,6 +523,10 @@ pub struct Purchase {
     /// late; one that only held points may not).
     #[serde(default)]
     pub registered: bool,
+    /// The offers' messages for the cheque, as templates: the confirmation renders them
+    /// with the figures after it.
+    #[serde(default)]
+    pub messages: Vec<crate::outcome::Message>,
 }
 
 impl Purchase {

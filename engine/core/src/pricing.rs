@@ -361,9 +361,37 @@ pub(crate) fn cap_sum(lines: &[PricedLine]) -> Points {
     lines.iter().fold(Points::ZERO, |s, l| s.plus(l.redeem_cap))
 }
 
-/// A message template filled in from the totals and the balance: `{discount}`, `{paid}`,
-/// `{accrued}`, `{balance}`, `{to_pay}`, `{total}`, `{potential}` (what a customer
-/// without a card would earn with one); other text is kept as it is.
+/// The placeholders a message template may use.
+pub const PLACEHOLDERS: &[&str] = &[
+    "discount",
+    "paid",
+    "accrued",
+    "balance",
+    "to_pay",
+    "total",
+    "potential",
+];
+
+/// The `{name}`s of a template that are not placeholders.
+pub fn unknown_placeholders(template: &str) -> Vec<String> {
+    let mut unknown = Vec::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('}') else { break };
+        let name = &after[..close];
+        if !PLACEHOLDERS.contains(&name) {
+            unknown.push(format!("{{{name}}}"));
+        }
+        rest = &after[close + 1..];
+    }
+    unknown
+}
+
+/// A message template filled in from the totals and the customer's balance after the
+/// purchase: `{discount}`, `{paid}`, `{accrued}`, `{balance}`, `{to_pay}`, `{total}`,
+/// `{potential}` (what a customer without a card would earn with one); other text is kept
+/// as it is.
 pub(crate) fn render(template: &str, t: &Totals, balance: Option<Points>) -> String {
     let to_pay = t.amount.minus(t.discount).minus(Money(t.paid.0));
     template

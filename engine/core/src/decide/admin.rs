@@ -96,6 +96,18 @@ fn check_offer(view: &impl StateView, offer: &Offer) -> Result<(), Rejection> {
         OfferEffect::Message { template, .. } if template.len() > 500 => {
             return bad("a message is at most 500 bytes");
         }
+        OfferEffect::Message { template, .. }
+            if !crate::pricing::unknown_placeholders(template).is_empty() =>
+        {
+            return Err(reject(
+                Code::OfferInvalid,
+                format!(
+                    "unknown placeholder {} in the message; known: {{{}}}",
+                    crate::pricing::unknown_placeholders(template).join(", "),
+                    crate::pricing::PLACEHOLDERS.join("}, {")
+                ),
+            ));
+        }
         _ => {}
     }
     match &offer.scope {

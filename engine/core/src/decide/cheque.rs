@@ -162,6 +162,7 @@ pub(super) fn recorded(
         accrual_reversed: Points::ZERO,
         refund_keys: Vec::new(),
         registered: status == PurchaseStatus::Registered,
+        messages: crate::checkout::message_templates(&q.priced.perks),
     };
     let reply = Reply {
         holder: who.map(|(c, a)| holder(c, a)),

@@ -95,7 +95,7 @@ pub(super) fn pickup(
         view,
         &priced.perks,
         &t,
-        Some(who.1.balance),
+        Some(&who.1),
         Some((&key, who.1.id, cheque.local_time)),
     );
     let issued = std::mem::take(&mut out.events);

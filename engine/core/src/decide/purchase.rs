@@ -68,13 +68,7 @@ pub(super) fn pay_with_bonus(
     let left = Some(who.1.spendable().minus(points));
     let priced = price_cheque(view, program, cheque, points, &terms, left)?;
     check_tenders(cheque, &priced.t)?;
-    let out = perks(
-        view,
-        &priced.q.priced.perks,
-        &priced.t,
-        Some(who.1.balance),
-        None,
-    );
+    let out = perks(view, &priced.q.priced.perks, &priced.t, Some(&who.1), None);
     let times = Times {
         expires_at: now.plus_secs(program.hold_lifetime_secs),
         created_at: now,
@@ -153,8 +147,8 @@ pub(super) fn register(
     let priced = price_cheque(view, program, cheque, paid, &terms, spendable)?;
     check_tenders(cheque, &priced.t)?;
     let issue = who.as_ref().map(|(_, a)| (&key, a.id, cheque.local_time));
-    let balance = who.as_ref().map(|(_, a)| a.balance);
-    let mut out = perks(view, &priced.q.priced.perks, &priced.t, balance, issue);
+    let customer = who.as_ref().map(|(_, a)| a);
+    let mut out = perks(view, &priced.q.priced.perks, &priced.t, customer, issue);
     let issued = std::mem::take(&mut out.events);
     let (purchase, reply) = recorded(
         key,
@@ -219,6 +213,19 @@ pub(super) fn confirm(
         points_credited: p.accrual,
     }];
     let mut reply = purchase_reply(view, &p, PurchaseStatus::Confirmed);
+    // The offers' messages, with the balance after this confirmation (its accrual paying
+    // back debt first).
+    let after = account.as_ref().map(|a| {
+        let late = p.status == PurchaseStatus::Expired;
+        let spendable = a
+            .spendable()
+            .minus(if late { debited } else { Points::ZERO })
+            .plus(p.accrual);
+        let recovered = a.debt.plus(shortfall).min(spendable).max(Points::ZERO);
+        a.balance.minus(debited).plus(p.accrual).minus(recovered)
+    });
+    let t = crate::pricing::totals(&p.lines, None);
+    reply.messages = crate::checkout::rendered(&p.messages, &t, after);
     if let (Some(a), true) = (&account, shortfall.0 > 0) {
         events.push(Event::DebtIncurred {
             account: a.id,

@@ -46,8 +46,8 @@ pub fn calculate(
             .and_then(|(c, a)| spendable_if_redeemable(c, a));
         let terms = online(&cashbox, who.as_ref(), None);
         let priced = price_cheque(view, program, cheque, Points::ZERO, &terms, spendable)?;
-        let balance = who.as_ref().map(|(_, a)| a.balance);
-        let out = perks(view, &priced.q.priced.perks, &priced.t, balance, None);
+        let customer = who.as_ref().map(|(_, a)| a);
+        let out = perks(view, &priced.q.priced.perks, &priced.t, customer, None);
         let q = priced.q;
         Ok(Reply {
             totals: Some(priced.t),

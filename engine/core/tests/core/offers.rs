@@ -607,7 +607,7 @@ fn messages_are_rendered_with_the_cheques_figures() {
         r.messages,
         vec![Message {
             to: MessageTo::Cheque,
-            text: "Saved 20.00, earned 9.00, balance 100.00, 180.00 of 200.00".into()
+            text: "Saved 20.00, earned 9.00, balance 109.00, 180.00 of 200.00".into()
         }]
     );
     w.admin_ok(Command::UpsertOffer {
@@ -837,4 +837,68 @@ fn a_line_beyond_the_largest_amount_is_refused_not_computed() {
     assert!(r.is_ok(), "{}", r.message);
     assert_eq!(r.lines[0].discount, Money::ZERO);
     assert_eq!(r.lines[0].redeem_cap, Points::ZERO);
+}
+
+/// A message's `{balance}` is the balance after the purchase it is printed with — on the
+/// hold, the registration and the confirmation alike, and the confirmation carries it.
+#[test]
+fn balance_in_a_message_is_the_balance_after_the_purchase() {
+    let mut w = bare();
+    w.admin_ok(Command::UpsertOffer {
+        offer: accrual(51, pct("5")),
+    });
+    w.admin_ok(Command::UpsertOffer {
+        offer: all_day(
+            52,
+            OfferEffect::Message {
+                to: MessageTo::Cheque,
+                template: "Balance {balance}".into(),
+            },
+        ),
+    });
+    // GOLD has 100; pays 10 on bread of 100, earns 5% of 90.
+    let c = World::cheque(Some(GOLD), "b1", &[("bread", "1", "100")]);
+    let said = |r: &Reply| -> Vec<String> { r.messages.iter().map(|m| m.text.clone()).collect() };
+    let held = w.cash(
+        POS,
+        Command::PayWithBonus {
+            cheque: c.clone(),
+            points: pts("10"),
+        },
+    );
+    assert_eq!(said(&held), ["Balance 94.50"]);
+    let reg = w.cash(POS, Command::RegisterPurchase { cheque: c });
+    assert_eq!(said(&reg), ["Balance 94.50"]);
+    let conf = w.cash(
+        POS,
+        Command::Confirm {
+            cheque: cheque_id("b1"),
+        },
+    );
+    assert_eq!(said(&conf), ["Balance 94.50"]);
+    assert_eq!(conf.balance.unwrap().balance, pts("94.50"));
+    // Without a card there is no balance to tell: the message is left out.
+    let anon = World::cheque(None, "b2", &[("bread", "1", "100")]);
+    let r = w.cash(POS, Command::RegisterPurchase { cheque: anon });
+    assert!(said(&r).is_empty(), "{:?}", said(&r));
+}
+
+/// A template naming a figure the engine does not know is refused when the offer is set.
+#[test]
+fn an_unknown_placeholder_is_refused_by_name() {
+    let mut w = bare();
+    let r = w.run(
+        operator(),
+        Command::UpsertOffer {
+            offer: all_day(
+                53,
+                OfferEffect::Message {
+                    to: MessageTo::Cheque,
+                    template: "You have {balance} and {bonus} points".into(),
+                },
+            ),
+        },
+    );
+    assert_eq!(r.reply.code, Code::OfferInvalid);
+    assert!(r.reply.message.contains("{bonus}"), "{}", r.reply.message);
 }
