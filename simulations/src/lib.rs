@@ -12,6 +12,7 @@ pub mod latency;
 pub mod model;
 pub mod plot;
 pub mod sim;
+mod workload;
 
 pub use sim::{SimConfig, SimReport, Simulation};
 

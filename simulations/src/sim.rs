@@ -6,8 +6,8 @@
 use crate::checks::Broker;
 use crate::model::{Expect, Model, Op};
 use chrono::NaiveDate;
-use loyalty_core::amount::{Money, Percent, Points, Qty};
-use loyalty_core::command::{Actor, Cheque, Command, RefundLine, Request};
+use loyalty_core::amount::{Money, Percent, Qty};
+use loyalty_core::command::{Actor, Cheque, Command, Request};
 use loyalty_core::ids::*;
 use loyalty_core::model::*;
 use loyalty_core::outcome::Code;
@@ -112,7 +112,7 @@ impl std::error::Error for Divergence {}
 
 /// What a till does next.
 #[derive(Debug, Clone)]
-enum Flow {
+pub(crate) enum Flow {
     Idle,
     Paid {
         cheque: String,
@@ -132,37 +132,37 @@ enum Flow {
 
 /// A request whose answer the till has not seen yet, and where its flow goes after it.
 #[derive(Debug, Clone)]
-struct Waiting {
-    req: Request,
-    op: Op,
-    on_ok: Flow,
-    on_refused: Flow,
+pub(crate) struct Waiting {
+    pub(crate) req: Request,
+    pub(crate) op: Op,
+    pub(crate) on_ok: Flow,
+    pub(crate) on_refused: Flow,
 }
 
-struct Till {
-    id: u32,
-    flow: Flow,
+pub(crate) struct Till {
+    pub(crate) id: u32,
+    pub(crate) flow: Flow,
     /// The till lost its connection: it sends nothing until then (sim time, ms).
-    offline_until: i64,
-    waiting: Option<Waiting>,
-    next_cheque: u32,
-    confirmed: Vec<String>,
+    pub(crate) offline_until: i64,
+    pub(crate) waiting: Option<Waiting>,
+    pub(crate) next_cheque: u32,
+    pub(crate) confirmed: Vec<String>,
 }
 
-const HOLD_LIFETIME_SECS: u64 = 600;
+pub(crate) const HOLD_LIFETIME_SECS: u64 = 600;
 /// Registered purchases stay completable this long after their hold lifetime.
-const LATE_CONFIRM_SECS: u64 = 1800;
-const ORDER_LIFETIME_SECS: u64 = 1200;
+pub(crate) const LATE_CONFIRM_SECS: u64 = 1800;
+pub(crate) const ORDER_LIFETIME_SECS: u64 = 1200;
 /// Single-use coupons `K0`…: a coupon shown with a card takes 10 % off the cheque. Tills
 /// also show codes past the last (unknown coupons, which must not fail the cheque).
-const COUPONS: u32 = 40;
+pub(crate) const COUPONS: u32 = 40;
 
-fn with_coupon(mut c: Cheque, coupon: &Option<String>) -> Cheque {
+pub(crate) fn with_coupon(mut c: Cheque, coupon: &Option<String>) -> Cheque {
     c.coupons = coupon.iter().cloned().collect();
     c
 }
 
-fn expect_code(e: Expect) -> Code {
+pub(crate) fn expect_code(e: Expect) -> Code {
     match e {
         Expect::Ok => Code::Ok,
         Expect::InsufficientPoints => Code::InsufficientPoints,
@@ -184,13 +184,13 @@ pub(crate) fn card_no(i: usize) -> CardNo {
     CardNo::new(&format!("{}", 7_000_000 + i)).expect("digits")
 }
 
-fn at(hour: u32) -> chrono::NaiveDateTime {
+pub(crate) fn at(hour: u32) -> chrono::NaiveDateTime {
     NaiveDate::from_ymd_opt(2026, 11, 23)
         .and_then(|d| d.and_hms_opt(hour, 0, 0))
         .expect("date")
 }
 
-fn cheque(id: &str, card: Option<usize>, amount: i64) -> Cheque {
+pub(crate) fn cheque(id: &str, card: Option<usize>, amount: i64) -> Cheque {
     Cheque {
         cheque: ChequeId::new(id).expect("id"),
         card: card.map(card_no),
@@ -221,7 +221,7 @@ pub struct Simulation {
     pub(crate) now: i64,
     pub(crate) next_op: u128,
     pub(crate) model: Model,
-    tills: Vec<Till>,
+    pub(crate) tills: Vec<Till>,
     pub(crate) report: SimReport,
     /// The first answer's code of every committed operation.
     pub(crate) answers: std::collections::HashMap<OpId, Code>,
@@ -269,7 +269,7 @@ impl Simulation {
         }
     }
 
-    fn op(&mut self) -> OpId {
+    pub(crate) fn op(&mut self) -> OpId {
         self.next_op += 1;
         OpId(self.next_op)
     }
@@ -372,284 +372,6 @@ impl Simulation {
                 holder_phone: String::new(),
             });
         }
-    }
-
-    /// The next request of a till that is not waiting for an answer.
-    fn next_request(&mut self, t: usize) -> Option<Waiting> {
-        let cashbox = self.tills[t].id;
-        let roll = self.rng.random_range(0..100u32);
-        // Orders come from the online shop (an administrator's request); the rest from the till.
-        let mut actor = Actor::Cashbox(CashboxId(cashbox));
-        let shop = Actor::Admin(OperatorName::new("shop").expect("operator name"));
-        let (command, op, on_ok, on_refused) = match self.tills[t].flow.clone() {
-            Flow::Idle => self.idle_request(t, cashbox, roll, &mut actor)?,
-            Flow::Paid {
-                cheque: id,
-                card,
-                amount,
-                coupon,
-            } => (
-                Command::RegisterPurchase {
-                    cheque: with_coupon(cheque(&id, Some(card), amount), &coupon),
-                },
-                Op::Register {
-                    cashbox,
-                    cheque: id.clone(),
-                    card: Some(card),
-                    amount,
-                    coupon,
-                },
-                Flow::Registered { cheque: id },
-                Flow::Idle,
-            ),
-            Flow::Ordered { number, amount } => {
-                if roll < 3 {
-                    // Never picked up: the order expires.
-                    self.tills[t].flow = Flow::Idle;
-                    return None;
-                } else if roll < 13 {
-                    actor = shop;
-                    (
-                        Command::CancelOrder {
-                            number: OrderNo::new(&number).expect("order number"),
-                        },
-                        Op::CancelOrder { number },
-                        Flow::Idle,
-                        Flow::Idle,
-                    )
-                } else {
-                    self.tills[t].next_cheque += 1;
-                    let id = format!("c{}", self.tills[t].next_cheque);
-                    let mut pickup = cheque(&id, None, amount);
-                    pickup.order = Some(OrderNo::new(&number).expect("order number"));
-                    (
-                        Command::RegisterPurchase { cheque: pickup },
-                        Op::PickUp {
-                            cashbox,
-                            cheque: id.clone(),
-                            number,
-                        },
-                        Flow::Registered { cheque: id },
-                        Flow::Idle,
-                    )
-                }
-            }
-            Flow::Registered { cheque: id } => {
-                let c = ChequeId::new(&id).expect("id");
-                if roll < 3 {
-                    // The till stalls: the purchase stays pending until it expires.
-                    self.tills[t].flow = Flow::Idle;
-                    return None;
-                } else if roll < 4 {
-                    // The till loses its connection for 5 to 50 minutes and confirms when
-                    // it is back: late, perhaps after the sweep, perhaps too late.
-                    self.tills[t].offline_until =
-                        self.now + self.rng.random_range(300_000..3_000_000);
-                    return None;
-                } else if roll < 85 {
-                    (
-                        Command::Confirm { cheque: c },
-                        Op::Confirm {
-                            cashbox,
-                            cheque: id,
-                        },
-                        Flow::Idle,
-                        Flow::Idle,
-                    )
-                } else {
-                    (
-                        Command::Cancel { cheque: c },
-                        Op::Cancel {
-                            cashbox,
-                            cheque: id,
-                        },
-                        Flow::Idle,
-                        Flow::Idle,
-                    )
-                }
-            }
-        };
-        let req = Request {
-            op: self.op(),
-            actor,
-            command,
-        };
-        Some(Waiting {
-            req,
-            op,
-            on_ok,
-            on_refused,
-        })
-    }
-
-    /// The next request of an idle till: a refund now and then, else a new cheque — paid
-    /// with points, registered, ordered online first, or a card replaced — or `None` when
-    /// it stays idle. `actor` becomes the shop for orders.
-    fn idle_request(
-        &mut self,
-        t: usize,
-        cashbox: u32,
-        roll: u32,
-        actor: &mut Actor,
-    ) -> Option<(Command, Op, Flow, Flow)> {
-        let shop = Actor::Admin(OperatorName::new("shop").expect("operator name"));
-        Some({
-            // Half the refunds are of another till's sale (kiosks' included): any POS
-            // refunds any purchase.
-            let seller = if self.rng.random_bool(0.5) {
-                t
-            } else {
-                self.rng.random_range(0..self.tills.len())
-            };
-            let confirmed = self.tills[seller].confirmed.len();
-            if roll < 8 && confirmed > 0 {
-                let pick = self.tills[seller]
-                    .confirmed
-                    .swap_remove(self.rng.random_range(0..confirmed));
-                let sold_at = self.tills[seller].id;
-                let refund = format!("r-{pick}");
-                let command = Command::Refund {
-                    refund: ChequeId::new(&refund).expect("id"),
-                    purchase: ChequeId::new(&pick).expect("id"),
-                    lines: vec![RefundLine {
-                        index: 0,
-                        qty: Qty(1000),
-                    }],
-                    sold_at: (sold_at != cashbox).then_some(CashboxId(sold_at)),
-                };
-                (
-                    command,
-                    Op::Refund {
-                        cashbox: sold_at,
-                        cheque: pick,
-                        refund,
-                        at: cashbox,
-                    },
-                    Flow::Idle,
-                    Flow::Idle,
-                )
-            } else {
-                self.tills[t].next_cheque += 1;
-                let id = format!("c{}", self.tills[t].next_cheque);
-                let amount = self.rng.random_range(1..200_000i64);
-                // The card the till sees now; it may be replaced before the request
-                // commits (the auditor then expects CARD_REPLACED).
-                let card = self
-                    .model
-                    .current_card(self.rng.random_range(0..self.cfg.cards));
-                if roll == 94 {
-                    self.tills[t].next_cheque -= 1;
-                    let successor = card + self.cfg.cards;
-                    (
-                        Command::ReplaceCard {
-                            old: card_no(card),
-                            new: card_no(successor),
-                        },
-                        Op::Replace { card },
-                        Flow::Idle,
-                        Flow::Idle,
-                    )
-                } else if (91..=93).contains(&roll) {
-                    let number = format!("o{cashbox}-{}", self.tills[t].next_cheque);
-                    let discount = self.rng.random_range(0..=amount / 5);
-                    // Sometimes more points than the customer has, or than the order costs.
-                    let points = self.rng.random_range(0..=(amount - discount) * 11 / 10);
-                    *actor = shop;
-                    (
-                        Command::CreateOrder {
-                            number: OrderNo::new(&number).expect("order number"),
-                            card: card_no(card),
-                            lines: vec![OrderLine {
-                                product: ProductCode::new("p").expect("code"),
-                                qty: Qty(1000),
-                                price: Money(amount),
-                                discount: Money(discount),
-                            }],
-                            points: Points(points),
-                        },
-                        Op::Order {
-                            number: number.clone(),
-                            card,
-                            amount,
-                            discount,
-                            points,
-                        },
-                        Flow::Ordered { number, amount },
-                        Flow::Idle,
-                    )
-                } else if roll >= 95 {
-                    // A sale made while offline, uploaded now; one in five claims points.
-                    let card = (roll < 99).then_some(card);
-                    let points = i64::from(roll == 95) * 100;
-                    let command = Command::ImportOfflinePurchase {
-                        cheque: cheque(&id, card, amount),
-                        points_paid: Points(points),
-                        local_discount: Money::ZERO,
-                    };
-                    (
-                        command,
-                        Op::Offline {
-                            cashbox,
-                            cheque: id,
-                            card,
-                            amount,
-                            points,
-                        },
-                        Flow::Idle,
-                        Flow::Idle,
-                    )
-                } else if roll < 50 {
-                    let points = self.rng.random_range(1..=amount / 2 + amount / 5 + 1);
-                    let coupon = self.coupon();
-                    // Paid or not, the cheque is registered next (without points if refused).
-                    let next = Flow::Paid {
-                        cheque: id.clone(),
-                        card,
-                        amount,
-                        coupon: coupon.clone(),
-                    };
-                    (
-                        Command::PayWithBonus {
-                            cheque: with_coupon(cheque(&id, Some(card), amount), &coupon),
-                            points: Points(points),
-                        },
-                        Op::Pay {
-                            cashbox,
-                            cheque: id,
-                            card,
-                            amount,
-                            points,
-                            coupon,
-                        },
-                        next.clone(),
-                        next,
-                    )
-                } else {
-                    let card = (roll < 90).then_some(card);
-                    let coupon = self.coupon();
-                    (
-                        Command::RegisterPurchase {
-                            cheque: with_coupon(cheque(&id, card, amount), &coupon),
-                        },
-                        Op::Register {
-                            cashbox,
-                            cheque: id.clone(),
-                            card,
-                            amount,
-                            coupon,
-                        },
-                        Flow::Registered { cheque: id },
-                        Flow::Idle,
-                    )
-                }
-            }
-        })
-    }
-
-    /// A coupon a till scans now and then: mostly of the chain's, some unknown.
-    fn coupon(&mut self) -> Option<String> {
-        (self.rng.random_range(0..100u32) < 25)
-            .then(|| format!("K{}", self.rng.random_range(0..COUPONS + 5)))
     }
 
     pub(crate) fn diverged(&self, batch: u32, detail: String) -> Divergence {
