@@ -17,6 +17,12 @@ fn purchase_of(state: &impl StateStore, key: &crate::ids::PurchaseKey, event: &E
         .unwrap_or_else(|| panic!("corrupt: {} names unknown purchase {key:?}", event.name()))
 }
 
+fn card_of(state: &impl StateStore, number: &crate::ids::CardNo, event: &Event) -> Card {
+    state
+        .card(number)
+        .unwrap_or_else(|| panic!("corrupt: {} names unknown card {number}", event.name()))
+}
+
 fn coupon_of(state: &impl StateStore, code: &crate::ids::CouponCode, event: &Event) -> Coupon {
     state
         .coupon(code)
@@ -131,9 +137,7 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
             pin_hash,
             pin_of,
         } => {
-            let mut c = state
-                .card(old)
-                .unwrap_or_else(|| panic!("corrupt: unknown card {old}"));
+            let mut c = card_of(state, old, event);
             c.status = CardStatus::Replaced;
             c.replaced_by = Some(new.clone());
             state.put_card(c);
@@ -160,9 +164,7 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
             });
         }
         Event::CardPinSet { card, pin_hash, .. } => {
-            let mut c = state
-                .card(card)
-                .unwrap_or_else(|| panic!("corrupt: unknown card {card}"));
+            let mut c = card_of(state, card, event);
             c.pin_hash = *pin_hash;
             c.pin_of = None;
             state.put_card(c);
@@ -173,9 +175,7 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
             state.put_account(a);
         }
         Event::CardQrSecretSet { card, secret, .. } => {
-            let mut c = state
-                .card(card)
-                .unwrap_or_else(|| panic!("corrupt: unknown card {card}"));
+            let mut c = card_of(state, card, event);
             c.qr_secret = Some(*secret);
             c.qr_used = None;
             state.put_card(c);
@@ -186,9 +186,7 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
             purchase,
             ..
         } => {
-            let mut c = state
-                .card(card)
-                .unwrap_or_else(|| panic!("corrupt: unknown card {card}"));
+            let mut c = card_of(state, card, event);
             c.qr_used = Some((*window, purchase.clone()));
             state.put_card(c);
         }
@@ -209,9 +207,7 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
             put_checked(state, a);
         }
         Event::CardActivated { card, .. } | Event::CardBlocked { card, .. } => {
-            let mut c = state
-                .card(card)
-                .unwrap_or_else(|| panic!("corrupt: unknown card {card}"));
+            let mut c = card_of(state, card, event);
             c.status = if matches!(event, Event::CardActivated { .. }) {
                 CardStatus::Activated
             } else {
@@ -360,9 +356,7 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
             locks,
             ..
         } => {
-            let mut c = state
-                .card(card)
-                .unwrap_or_else(|| panic!("corrupt: unknown card {card}"));
+            let mut c = card_of(state, card, event);
             c.pin_failures = *failures;
             c.pin_locks = *locks;
             if locked_until.is_some() {
@@ -371,9 +365,7 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
             state.put_card(c);
         }
         Event::PinAccepted { card, .. } => {
-            let mut c = state
-                .card(card)
-                .unwrap_or_else(|| panic!("corrupt: unknown card {card}"));
+            let mut c = card_of(state, card, event);
             c.pin_failures = 0;
             c.pin_locks = 0;
             c.pin_locked_until = None;
