@@ -294,3 +294,172 @@ pub fn envelope(rec: &EventRecord, view: &impl StateView) -> (String, pb::EventE
     let key = message_key(rec.event.account(), cashbox);
     (key, env)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use loyalty_core::event::DebtCause;
+    use loyalty_core::ids::*;
+    use loyalty_core::model::*;
+    use loyalty_core::state::{MemState, StateStore};
+
+    const TILL: CashboxId = CashboxId(1);
+    const DESK: CashboxId = CashboxId(21);
+
+    fn state() -> MemState {
+        let mut s = MemState::default();
+        for (id, store) in [(TILL, 1), (DESK, 2)] {
+            s.put_cashbox(Cashbox {
+                id,
+                store: StoreId(store),
+                kind: CashboxKind::Pos,
+                enabled: true,
+                secret_sha256: [0; 32],
+                public_key: None,
+            });
+        }
+        s.put_purchase(&purchase(TILL, "c1", PurchaseStatus::Confirmed), None);
+        s
+    }
+
+    fn purchase(cashbox: CashboxId, cheque: &str, status: PurchaseStatus) -> Purchase {
+        Purchase {
+            key: PurchaseKey {
+                cashbox,
+                cheque: ChequeId::new(cheque).unwrap(),
+            },
+            cashier: None,
+            tenders: Vec::new(),
+            account: Some(AccountId(1)),
+            card: Some(CardNo::new("2770000000017").unwrap()),
+            status,
+            local_time: chrono::NaiveDate::from_ymd_opt(2026, 11, 23)
+                .unwrap()
+                .and_hms_opt(12, 0, 0)
+                .unwrap(),
+            lines: Vec::new(),
+            paid: Points::ZERO,
+            accrual: Points(5000),
+            expires_at: UnixMillis(0),
+            created_at: UnixMillis(0),
+            coupons: Vec::new(),
+            issued: Vec::new(),
+            order: None,
+            refunds: Vec::new(),
+            refunded_money: Money::ZERO,
+            points_returned: Points::ZERO,
+            accrual_reversed: Points::ZERO,
+            refund_keys: Vec::new(),
+            registered: true,
+            messages: Vec::new(),
+        }
+    }
+
+    fn env(event: Event, actor: Actor) -> (String, pb::EventEnvelope) {
+        let rec = EventRecord {
+            version: EVENT_SCHEMA_VERSION,
+            seq: 7,
+            op: OpId(1),
+            actor,
+            at: UnixMillis(1_800_000_000_000),
+            event,
+        };
+        envelope(&rec, &state())
+    }
+
+    /// The fields schema 4 added, each where its event puts it.
+    #[test]
+    fn debts_refunds_elsewhere_returns_and_pins_are_in_the_envelope() {
+        let key = PurchaseKey {
+            cashbox: TILL,
+            cheque: ChequeId::new("c1").unwrap(),
+        };
+        let (k, e) = env(
+            Event::DebtIncurred {
+                account: AccountId(1),
+                purchase: key.clone(),
+                points: Points(700),
+                cause: DebtCause::LateConfirmShortfall,
+            },
+            Actor::Cashbox(TILL),
+        );
+        assert_eq!(k, "account-1");
+        assert_eq!(
+            (
+                e.debt_incurred.as_str(),
+                e.purchase_id.as_str(),
+                e.schema_version
+            ),
+            ("7.00", "1/c1", 4)
+        );
+        assert!(e.reason.starts_with("late confirm"));
+        let (_, e) = env(
+            Event::DebtRecovered {
+                account: AccountId(1),
+                points: Points(250),
+            },
+            Actor::Cashbox(TILL),
+        );
+        assert_eq!(e.debt_recovered, "2.50");
+        let (_, e) = env(
+            Event::RefundRecorded {
+                purchase: key,
+                refund: ChequeId::new("r1").unwrap(),
+                account: Some(AccountId(1)),
+                lines: Vec::new(),
+                money_returned: Money(10000),
+                points_returned: Points(1000),
+                accrual_reversed: Points(500),
+                accrual_unrecovered: Points::ZERO,
+                refunded_at: Some(DESK),
+                refunded_in: Some(StoreId(2)),
+            },
+            Actor::Cashbox(DESK),
+        );
+        assert_eq!(
+            (
+                e.cashbox_id,
+                e.store_id,
+                e.refund_cashbox_id,
+                e.refund_store_id
+            ),
+            (1, 1, 21, 2)
+        );
+        assert_eq!(e.money_to_pay_out, "90.00");
+        let mut returned = purchase(DESK, "rx", PurchaseStatus::ReturnedWithoutReceipt);
+        returned.refunded_money = Money(100_000);
+        returned.accrual_reversed = Points(1000);
+        let (_, e) = env(
+            Event::ReturnedWithoutReceipt { purchase: returned },
+            Actor::Cashbox(DESK),
+        );
+        assert_eq!(
+            (
+                e.refund_cashbox_id,
+                e.refund_store_id,
+                e.purchase_id.as_str()
+            ),
+            (21, 2, "21/rx")
+        );
+        assert_eq!(
+            (
+                e.money_returned.as_str(),
+                e.accrual_reversed.as_str(),
+                e.accrual_unrecovered.as_str()
+            ),
+            ("1000.00", "10.00", "40.00")
+        );
+        let (_, e) = env(
+            Event::PinFailed {
+                card: CardNo::new("2770000000017").unwrap(),
+                account: AccountId(1),
+                failures: 0,
+                locked_until: Some(UnixMillis(1_800_000_900_000)),
+                locks: 1,
+            },
+            Actor::Cashbox(TILL),
+        );
+        assert_eq!(e.card, "*********0017");
+        assert!(e.reason.starts_with("PIN locked"), "{}", e.reason);
+    }
+}
