@@ -769,7 +769,7 @@ async fn goods_come_back_without_the_receipt_only_where_the_programme_allows_it(
         .into_inner();
     assert_eq!(refused.outcome, pb::Outcome::Forbidden as i32);
 
-    let (_server, _admin, mut till) = world_with(ServerConfig {
+    let (_server, mut admin, mut till) = world_with(ServerConfig {
         receiptless_refunds: true,
         ..test_config()
     })
@@ -795,6 +795,27 @@ async fn goods_come_back_without_the_receipt_only_where_the_programme_allows_it(
         ("1000.00", "50.00")
     );
     assert_eq!(back.balance.unwrap().balance, "50.00");
+    // Support finds it among the card's purchases.
+    let found = admin
+        .find_purchase(admin_req(pb::FindPurchaseRequest {
+            card: CARD.into(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .purchases;
+    let ids: Vec<(&str, i32)> = found
+        .iter()
+        .map(|p| (p.purchase_id.as_str(), p.status))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            ("1/rx", pb::PurchaseStatus::ReturnedWithoutReceipt as i32),
+            ("1/seed", pb::PurchaseStatus::Confirmed as i32)
+        ]
+    );
     // Goods and a named purchase together are a bad request.
     let err = till
         .client
