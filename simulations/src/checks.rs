@@ -76,7 +76,7 @@ impl Simulation {
         Ok(())
     }
 
-    /// Balances and holds of every account equal the auditor's.
+    /// Balances, holds, debts and kept accrual of every account equal the auditor's.
     pub(crate) fn check(&self, b: u32) -> Result<(), Divergence> {
         let view = StoredState::new(&self.store);
         for (i, expected) in self.model.accounts.iter().enumerate() {
@@ -86,18 +86,26 @@ impl Simulation {
             let a = view
                 .account(card.account)
                 .ok_or_else(|| self.diverged(b, format!("account of card {i} missing")))?;
-            if (a.balance.0, a.held.0, a.debt.0) != (expected.balance, expected.held, expected.debt)
-            {
+            let engine = (a.balance.0, a.held.0, a.debt.0, a.earned.0);
+            let auditor = (
+                expected.balance,
+                expected.held,
+                expected.debt,
+                expected.earned,
+            );
+            if engine != auditor {
                 return Err(self.diverged(
                     b,
                     format!(
-                        "card {i}: engine balance {} held {} debt {}, auditor {} / {} / {}",
+                        "card {i}: engine balance {} held {} debt {} earned {}, auditor {} / {} / {} / {}",
                         a.balance,
                         a.held,
                         a.debt,
+                        a.earned,
                         Points(expected.balance),
                         Points(expected.held),
-                        Points(expected.debt)
+                        Points(expected.debt),
+                        Points(expected.earned)
                     ),
                 ));
             }

@@ -85,6 +85,7 @@ pub struct SimReport {
     /// Refunds made at another till than the sale's, purchases confirmed after their hold
     /// lifetime, points that became debt, and points still owed at the end.
     pub refunds_elsewhere: u64,
+    pub returns_without_receipt: u64,
     pub late_confirms: u64,
     pub debt_incurred: i64,
     pub debt_total: i64,
@@ -234,6 +235,7 @@ impl Simulation {
             hold_lifetime_secs: HOLD_LIFETIME_SECS,
             order_lifetime_secs: ORDER_LIFETIME_SECS,
             late_confirm_secs: LATE_CONFIRM_SECS,
+            receiptless_refunds: true,
             ..Program::default()
         };
         let kiosks: Vec<u32> = (1..=cfg.kiosks).map(|k| cfg.tills + k).collect();
@@ -532,6 +534,7 @@ impl Simulation {
         self.report.coupon_uses = self.model.coupon_uses;
         self.report.coupons_kept = self.model.coupons.values().map(|&u| u64::from(u)).sum();
         self.report.late_confirms = self.model.late_confirms;
+        self.report.returns_without_receipt = self.model.returns_without_receipt;
         self.report.debt_incurred = self.model.debt_incurred;
         self.report.debt_total = self.model.accounts.iter().map(|a| a.debt).sum();
         for o in self.model.orders.values() {

@@ -214,6 +214,22 @@ impl Simulation {
                         Flow::Ordered { number, amount },
                         Flow::Idle,
                     )
+                } else if roll == 90 && self.rng.random_bool(0.5) {
+                    // Goods brought back without the receipt (the programme allows it).
+                    let number = format!("x{}", self.tills[t].next_cheque);
+                    (
+                        Command::RefundWithoutReceipt {
+                            cheque: cheque(&number, Some(card), amount),
+                        },
+                        Op::ReturnWithoutReceipt {
+                            at: cashbox,
+                            number,
+                            card,
+                            amount,
+                        },
+                        Flow::Idle,
+                        Flow::Idle,
+                    )
                 } else if roll >= 95 {
                     // A sale made while offline, uploaded now; one in five claims points.
                     let card = (roll < 99).then_some(card);

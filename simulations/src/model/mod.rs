@@ -35,6 +35,8 @@ pub enum Status {
     Confirmed,
     Cancelled,
     Expired,
+    /// Goods returned without the receipt, under the refund's number.
+    Returned,
 }
 
 #[derive(Debug, Clone)]
@@ -82,6 +84,8 @@ pub struct Account {
     pub held: i64,
     /// Points owed: paid back from points before they can be spent.
     pub debt: i64,
+    /// Accrual earned and kept: what a return without the receipt may take back at most.
+    pub earned: i64,
 }
 
 /// Requests in the auditor's own terms (minor units, indexes).
@@ -117,6 +121,14 @@ pub enum Op {
     Cancel {
         cashbox: u32,
         cheque: String,
+    },
+    /// Goods worth `amount` returned without the receipt at cashbox `at`, under refund
+    /// number `number`, with the customer's card.
+    ReturnWithoutReceipt {
+        at: u32,
+        number: String,
+        card: usize,
+        amount: i64,
     },
     /// A refund at cashbox `at` of the purchase `cheque` sold at `cashbox`.
     Refund {
@@ -168,6 +180,7 @@ pub struct Model {
     /// Purchases confirmed after their hold lifetime, and points that became debt.
     pub late_confirms: u64,
     pub debt_incurred: i64,
+    pub returns_without_receipt: u64,
 }
 
 /// 5% of `base` minor units, rounded half away from zero.
@@ -201,6 +214,7 @@ impl Model {
             late_confirm_ms: 0,
             late_confirms: 0,
             debt_incurred: 0,
+            returns_without_receipt: 0,
         }
     }
 
@@ -481,6 +495,7 @@ impl Model {
                             a.held -= p.paid;
                             a.balance += p.accrual - p.paid;
                         }
+                        a.earned += p.accrual;
                     }
                 } else {
                     Self::release(&mut self.accounts, &mut self.orders, &mut self.coupons, p);
@@ -523,7 +538,52 @@ impl Model {
                     // What could not be taken back is owed.
                     a.debt += p.accrual - reversed;
                     self.debt_incurred += p.accrual - reversed;
+                    a.earned -= p.accrual;
                 }
+                Expect::Ok
+            }
+            Op::ReturnWithoutReceipt {
+                at,
+                number,
+                card,
+                amount,
+            } => {
+                if self.kiosks.contains(at) {
+                    return Expect::RefundAtKiosk;
+                }
+                let key = (*at, number.clone());
+                if self.purchases.contains_key(&key) {
+                    return Expect::RefundExists;
+                }
+                if self.replaced(*card) {
+                    return Expect::CardReplaced;
+                }
+                let account = self.account_of(*card);
+                let a = &mut self.accounts[account];
+                // The accrual the goods earn today, no more than was earned and kept: from
+                // what is spendable, the rest owed.
+                let accrual = five_percent(*amount).min(a.earned).max(0);
+                let reversed = accrual.min(a.balance - a.held);
+                a.balance -= reversed;
+                a.debt += accrual - reversed;
+                a.earned -= accrual;
+                self.debt_incurred += accrual - reversed;
+                self.returns_without_receipt += 1;
+                self.purchases.insert(
+                    key,
+                    Purchase {
+                        card: Some(account),
+                        amount: *amount,
+                        paid: 0,
+                        accrual,
+                        status: Status::Returned,
+                        expires_at: now,
+                        refunded: true,
+                        order: None,
+                        coupon: None,
+                        registered: false,
+                    },
+                );
                 Expect::Ok
             }
             Op::Offline {
@@ -552,6 +612,7 @@ impl Model {
                 };
                 if let Some(a) = account {
                     self.accounts[a].balance += accrual;
+                    self.accounts[a].earned += accrual;
                 }
                 self.purchases.insert(
                     key,

@@ -64,6 +64,7 @@ fn a_hold_then_confirm_moves_points() {
             balance: 525,
             held: 0,
             debt: 0,
+            earned: 25,
         }
     );
 }
@@ -108,6 +109,7 @@ fn an_order_holds_its_points_until_picked_up_cancelled_or_expired() {
             balance: 1000,
             held: 0,
             debt: 0,
+            earned: 0,
         }
     );
     assert_eq!(m.apply(&pick("c3"), 5001), Expect::OrderWrongState);
@@ -130,6 +132,7 @@ fn an_order_holds_its_points_until_picked_up_cancelled_or_expired() {
             balance: 730,
             held: 0,
             debt: 0,
+            earned: 30,
         }
     );
 }
@@ -152,4 +155,36 @@ fn a_replaced_card_is_refused_and_its_successor_has_the_account() {
     assert_eq!(m.apply(&pay(1), 0), Expect::CardReplaced);
     assert_eq!(m.apply(&pay(3), 0), Expect::Ok);
     assert_eq!(m.accounts[1].held, 100);
+}
+
+#[test]
+fn a_return_without_the_receipt_takes_back_no_more_than_was_earned() {
+    let mut m = Model::new(1, vec![9], 1000);
+    m.accounts[0].balance = 1000;
+    // Earned 25 on a cheque of 500.
+    let register = Op::Register {
+        cashbox: 1,
+        cheque: "c".into(),
+        card: Some(0),
+        amount: 500,
+        coupon: None,
+    };
+    assert_eq!(m.apply(&register, 0), Expect::Ok);
+    let confirm = Op::Confirm {
+        cashbox: 1,
+        cheque: "c".into(),
+    };
+    assert_eq!(m.apply(&confirm, 1), Expect::Ok);
+    let back = |at: u32, number: &str, amount| Op::ReturnWithoutReceipt {
+        at,
+        number: number.into(),
+        card: 0,
+        amount,
+    };
+    assert_eq!(m.apply(&back(9, "x1", 2000), 2), Expect::RefundAtKiosk);
+    // Goods of 2000 would take 100 back; 25 were earned.
+    assert_eq!(m.apply(&back(1, "x1", 2000), 2), Expect::Ok);
+    assert_eq!((m.accounts[0].balance, m.accounts[0].earned), (1000, 0));
+    assert_eq!(m.apply(&back(1, "x1", 2000), 3), Expect::RefundExists);
+    assert_eq!(m.apply(&back(1, "c", 2000), 3), Expect::RefundExists);
 }
