@@ -41,6 +41,18 @@ pub enum TillCmd {
         #[arg(long)]
         card: String,
     },
+    /// Refund goods of a purchase made at any POS, named by the purchase id on its slip.
+    Refund {
+        /// This refund's own cheque number.
+        #[arg(long)]
+        refund: String,
+        /// The purchase id printed on the sale's slip, e.g. 1/C-2.
+        #[arg(long)]
+        purchase_id: String,
+        /// A returned line "index:quantity" (repeat), the index from 0, e.g. "0:1".
+        #[arg(long = "line", required = true)]
+        lines: Vec<String>,
+    },
 }
 
 /// A cheque as the till sends it.
@@ -186,6 +198,33 @@ impl Till {
                 let r = self.req(purchase(cheque), "Cancel")?;
                 self.client.cancel(r).await?
             }
+            TillCmd::Refund {
+                refund,
+                purchase_id,
+                lines,
+            } => {
+                let lines = lines
+                    .iter()
+                    .map(|l| match l.split_once(':') {
+                        Some((index, quantity)) => Ok(pb::RefundLine {
+                            line_index: index
+                                .parse()
+                                .with_context(|| format!("--line {l}: the index"))?,
+                            quantity: quantity.into(),
+                        }),
+                        None => bail!("--line {l}: expected index:quantity"),
+                    })
+                    .collect::<anyhow::Result<_>>()?;
+                let body = pb::RefundRequest {
+                    operation_id: op(),
+                    refund_cheque_id: refund,
+                    purchase_id,
+                    lines,
+                    ..Default::default()
+                };
+                let r = self.req(body, "Refund")?;
+                self.client.refund(r).await?
+            }
             TillCmd::Balance { card } => {
                 let body = pb::BalanceRequest {
                     card,
@@ -217,9 +256,18 @@ fn show(r: &pb::ChequeReply) -> anyhow::Result<()> {
     }
     if let Some(b) = &r.balance {
         println!(
-            "balance {} held {} spendable {}",
-            b.balance, b.held, b.spendable
+            "balance {} held {} spendable {} owed {}",
+            b.balance, b.held, b.spendable, b.debt
         );
+    }
+    if let Some(f) = &r.refund {
+        println!(
+            "pay out {} points back {} accrual taken back {} owed {}",
+            f.money_to_pay_out, f.points_returned, f.accrual_reversed, f.accrual_unrecovered
+        );
+    }
+    if !r.purchase_id.is_empty() {
+        println!("purchase {}", r.purchase_id);
     }
     for m in r.cashier_messages.iter().chain(&r.cheque_messages) {
         println!("message: {m}");
