@@ -297,6 +297,37 @@ mod tests {
         }
     }
 
+    /// A refund names the sale by its purchase id, whatever the selling cashbox's number —
+    /// 0 included — or by its cheque at `sale_cashbox_id` (0: this cashbox).
+    #[test]
+    fn a_refund_names_the_selling_cashbox_as_asked() {
+        let sold_at = |r: pb::RefundRequest| match refund(r, 10).unwrap() {
+            loyalty_core::command::Command::Refund { sold_at, .. } => sold_at,
+            other => panic!("{other:?}"),
+        };
+        let base = pb::RefundRequest {
+            refund_cheque_id: "r1".into(),
+            lines: vec![pb::RefundLine {
+                line_index: 0,
+                quantity: "1".into(),
+            }],
+            ..Default::default()
+        };
+        let by_id = |id: &str| pb::RefundRequest {
+            purchase_id: id.into(),
+            ..base.clone()
+        };
+        assert_eq!(sold_at(by_id("0/c1")), Some(CashboxId(0)));
+        assert_eq!(sold_at(by_id("12/c1")), Some(CashboxId(12)));
+        let by_cheque = |cashbox: u32| pb::RefundRequest {
+            purchase_cheque_id: "c1".into(),
+            sale_cashbox_id: cashbox,
+            ..base.clone()
+        };
+        assert_eq!(sold_at(by_cheque(0)), None);
+        assert_eq!(sold_at(by_cheque(12)), Some(CashboxId(12)));
+    }
+
     /// Settings that would silently mean something else are refused, naming the field.
     #[test]
     fn no_setting_means_something_silently() {

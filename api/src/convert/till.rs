@@ -227,18 +227,23 @@ pub fn refund(r: pb::RefundRequest, lines_max: usize) -> Wire<Command> {
                 .map_err(|e| bad(format!("without_receipt.{}", e.field), e.reason))?,
         });
     }
-    let sold = match (purchase_id.is_empty(), purchase_cheque_id.is_empty()) {
-        (false, true) if sale_cashbox_id == 0 => super::purchase_id("purchase_id", &purchase_id)?,
+    // The sale: its purchase id names its cashbox, always; a cheque number is this
+    // cashbox's unless `sale_cashbox_id` names another.
+    let (purchase, sold_at) = match (purchase_id.is_empty(), purchase_cheque_id.is_empty()) {
+        (false, true) if sale_cashbox_id == 0 => {
+            let key = super::purchase_id("purchase_id", &purchase_id)?;
+            (key.cheque, Some(key.cashbox))
+        }
         (false, true) => {
             return Err(bad(
                 "sale_cashbox_id",
                 "goes with purchase_cheque_id, not purchase_id",
             ))
         }
-        (true, false) => PurchaseKey {
-            cashbox: CashboxId(sale_cashbox_id),
-            cheque: cheque_id("purchase_cheque_id", &purchase_cheque_id)?,
-        },
+        (true, false) => (
+            cheque_id("purchase_cheque_id", &purchase_cheque_id)?,
+            (sale_cashbox_id != 0).then_some(CashboxId(sale_cashbox_id)),
+        ),
         _ => {
             return Err(bad(
                 "purchase_id",
@@ -248,9 +253,9 @@ pub fn refund(r: pb::RefundRequest, lines_max: usize) -> Wire<Command> {
     };
     Ok(Command::Refund {
         refund: cheque_id("refund_cheque_id", &refund_cheque_id)?,
-        purchase: sold.cheque,
+        purchase,
         lines: refund_lines(lines, lines_max)?,
-        sold_at: (sold.cashbox.0 != 0).then_some(sold.cashbox),
+        sold_at,
     })
 }
 
