@@ -1,7 +1,7 @@
 //! The canonical encoding of requests: postcard through a serializer adapter that leaves
 //! out appended fields at their default.
 
-use super::is_appended;
+use super::{is_appended, APPENDED};
 use serde::ser::{self, Serialize, Serializer};
 
 pub(super) struct Canonical<S>(pub(super) S);
@@ -124,11 +124,11 @@ impl<S: Serializer> Serializer for Canonical<S> {
         name: &'static str,
         len: usize,
     ) -> Result<Self::SerializeStruct, S::Error> {
-        Ok(CanonicalStruct {
-            s: self.0.serialize_struct(name, len)?,
-            container: name,
-            variant: "",
-        })
+        Ok(CanonicalStruct::new(
+            self.0.serialize_struct(name, len)?,
+            name,
+            "",
+        ))
     }
 
     fn serialize_struct_variant(
@@ -138,11 +138,11 @@ impl<S: Serializer> Serializer for Canonical<S> {
         variant: &'static str,
         len: usize,
     ) -> Result<Self::SerializeStructVariant, S::Error> {
-        Ok(CanonicalStruct {
-            s: self.0.serialize_struct_variant(name, index, variant, len)?,
-            container: name,
+        Ok(CanonicalStruct::new(
+            self.0.serialize_struct_variant(name, index, variant, len)?,
+            name,
             variant,
-        })
+        ))
     }
 
     fn is_human_readable(&self) -> bool {
@@ -195,12 +195,27 @@ pub(super) struct CanonicalStruct<S> {
     s: S,
     container: &'static str,
     variant: &'static str,
+    /// Whether the shape has appended fields at all: looked up once per struct, not per
+    /// field (fingerprints are computed for every request).
+    appended: bool,
 }
 
 impl<S> CanonicalStruct<S> {
+    fn new(s: S, container: &'static str, variant: &'static str) -> Self {
+        let appended = APPENDED
+            .iter()
+            .any(|a| a.container == container && a.variant == variant);
+        CanonicalStruct {
+            s,
+            container,
+            variant,
+            appended,
+        }
+    }
+
     /// An appended field at its default is not part of the content.
     fn left_out<T: Serialize + ?Sized>(&self, key: &str, v: &T) -> bool {
-        is_appended(0, self.container, self.variant, key) && at_default(v)
+        self.appended && is_appended(0, self.container, self.variant, key) && at_default(v)
     }
 }
 
