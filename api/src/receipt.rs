@@ -143,8 +143,17 @@ pub fn slip(reply: &pb::ChequeReply, width: usize) -> Vec<String> {
     }
     if let Some(b) = &reply.balance {
         s.figure("Points balance", &b.balance);
+        if nonzero(&b.pending) {
+            s.figure("Points pending", &b.pending);
+        }
         if nonzero(&b.debt) {
             s.figure("Points owed", &b.debt);
+        }
+        if nonzero(&b.next_expiry_points) && b.next_expiry.len() >= 10 {
+            s.figure(
+                &format!("Expire {}", &b.next_expiry[..10]),
+                &b.next_expiry_points,
+            );
         }
     }
     if !reply.purchase_id.is_empty() {
@@ -247,6 +256,12 @@ fn after_purchase(reply: &pb::ChequeReply, b: &pb::Balance) -> Option<String> {
     let points = |s: &str| Points::parse(s).ok();
     let (balance, debt) = (points(&b.balance)?, points(&b.debt).unwrap_or(Points::ZERO));
     let (paid, accrual) = (points(&t.paid)?, points(&t.accrual)?);
+    // A pending accrual is not spendable after the purchase.
+    let accrual = if t.accrual_pending {
+        Points::ZERO
+    } else {
+        accrual
+    };
     Some(
         balance
             .minus(paid)
@@ -285,6 +300,7 @@ mod tests {
                 redeem_max: "45.00".into(),
                 to_pay: "90.00".into(),
                 potential_accrual: "57.00".into(),
+                accrual_pending: false,
             }),
             holder: Some(pb::Holder {
                 masked_card: "*********0017".into(),
@@ -296,6 +312,9 @@ mod tests {
                 held: "0.00".into(),
                 spendable: "104.50".into(),
                 debt: "0.00".into(),
+                pending: "0.00".into(),
+                next_expiry: String::new(),
+                next_expiry_points: String::new(),
             }),
             ..Default::default()
         }

@@ -40,6 +40,13 @@ pub struct ServerConfig {
     pub order_lifetime_secs: u64,
     pub redeem_share_percent: String,
     pub lines_per_cheque_max: usize,
+    /// Credited points are pending this long (0: spendable at once), then spendable for
+    /// `points_lifetime_secs` (0: they never expire).
+    pub points_pending_secs: u64,
+    pub points_lifetime_secs: u64,
+    /// The stores' local time ahead of UTC, in seconds: an offline cheque's points are
+    /// dated by its local time.
+    pub stores_utc_offset_secs: i64,
     pub batch_ops_max: usize,
     pub queue_depth_max: usize,
     pub cashbox_queue_depth_max: u32,
@@ -92,6 +99,9 @@ impl Default for ServerConfig {
             order_lifetime_secs: e.program.order_lifetime_secs,
             redeem_share_percent: e.program.redeem_share.to_string(),
             lines_per_cheque_max: e.program.lines_per_cheque_max,
+            points_pending_secs: e.program.lots.pending_secs,
+            points_lifetime_secs: e.program.lots.lifetime_secs.unwrap_or(0),
+            stores_utc_offset_secs: e.program.utc_offset_secs,
             batch_ops_max: e.batch_ops_max,
             queue_depth_max: e.queue_depth_max,
             cashbox_queue_depth_max: e.cashbox_queue_depth_max,
@@ -264,6 +274,23 @@ impl ServerConfig {
             )));
         }
         e.program.lines_per_cheque_max = self.lines_per_cheque_max;
+        const CENTURY: u64 = 100 * 366 * 24 * 3600;
+        if self.points_pending_secs > CENTURY || self.points_lifetime_secs > CENTURY {
+            return Err(ServeError::Config(
+                "points_pending_secs, points_lifetime_secs: at most a hundred years".into(),
+            ));
+        }
+        e.program.lots = loyalty_core::model::LotTerms {
+            pending_secs: self.points_pending_secs,
+            lifetime_secs: (self.points_lifetime_secs > 0).then_some(self.points_lifetime_secs),
+        };
+        if self.stores_utc_offset_secs.abs() > 14 * 3600 {
+            return Err(ServeError::Config(format!(
+                "stores_utc_offset_secs: {}; within ±14 hours",
+                self.stores_utc_offset_secs
+            )));
+        }
+        e.program.utc_offset_secs = self.stores_utc_offset_secs;
         e.batch_ops_max = self.batch_ops_max;
         e.queue_depth_max = self.queue_depth_max;
         e.cashbox_queue_depth_max = self.cashbox_queue_depth_max;

@@ -1,5 +1,8 @@
 //! The expiry sweep: on a timer, unconfirmed purchases and open orders whose lifetime
-//! ended release their points, through the same path as every other command.
+//! ended release their points, and lots mature and burn, through the same path as every
+//! other command. One sweep decides a bounded batch; a sweep that found a full batch runs
+//! again after a short pause, so a backlog (a server down for a week) is worked off in
+//! steps that queue behind the tills' requests rather than in one burst.
 
 use loyalty_core::ids::OpId;
 use loyalty_core::model::UnixMillis;
@@ -12,7 +15,11 @@ use tokio_util::sync::CancellationToken;
 /// every other command.
 pub async fn sweep_expired(engine: &Engine) -> Result<usize, EngineError> {
     let now: UnixMillis = engine.now();
-    let due = engine.read(|v| !v.pending_due(now, 1).is_empty())?;
+    let due = engine.read(|v| {
+        !v.pending_due(now, 1).is_empty()
+            || !v.orders_due(now, 1).is_empty()
+            || !v.accounts_due(now, 1).is_empty()
+    })?;
     if !due {
         return Ok(0);
     }
@@ -20,16 +27,34 @@ pub async fn sweep_expired(engine: &Engine) -> Result<usize, EngineError> {
     Ok(engine.expire_holds(op).await?.events.len())
 }
 
+/// The pause between full sweeps while catching up: at most 100 sweeps a second.
+const CATCH_UP_PAUSE: Duration = Duration::from_millis(10);
+
 /// Runs the sweep every `every` until `shutdown`.
 pub async fn run(engine: Engine, every: Duration, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(every);
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            _ = tick.tick() => match sweep_expired(&engine).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(expired = n, "holds expired"),
-                Err(e) => tracing::warn!(error = %e, "expiry sweep failed"),
+            _ = tick.tick() => loop {
+                match sweep_expired(&engine).await {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        tracing::info!(events = n, "expiry sweep");
+                        if n < engine.program().expire_batch_max {
+                            break;
+                        }
+                        // A full batch: more is due. Let the tills' requests in first.
+                        tokio::select! {
+                            _ = shutdown.cancelled() => break,
+                            _ = tokio::time::sleep(CATCH_UP_PAUSE) => {}
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "expiry sweep failed");
+                        break;
+                    }
+                }
             },
         }
     }

@@ -231,6 +231,12 @@ mod record_tests {
             card: loyalty_core::ids::CardNo::new("2770000000017").expect("card"),
             delta: loyalty_core::amount::Points(-250),
             reason: "goodwill".into(),
+            lots: Vec::new(),
+            taken: vec![loyalty_core::model::Take {
+                lot: 3,
+                points: loyalty_core::amount::Points(250),
+                expires_at: Some(UnixMillis(1_900_000_000_000)),
+            }],
         };
         let actor = Actor::Admin(loyalty_core::ids::OperatorName::new("ops").expect("name"));
         let owned = EventRecord {

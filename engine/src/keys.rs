@@ -25,6 +25,7 @@ pub const TAG_COUPON_SERIES: u8 = 0x0E;
 pub const TAG_ORDER: u8 = 0x0F;
 pub const TAG_ORDER_DUE: u8 = 0x10;
 pub const TAG_ACCOUNT_CARD: u8 = 0x11;
+pub const TAG_ACCOUNT_DUE: u8 = 0x12;
 
 /// Why a key could not be decoded: stored keys that do not decode are corruption.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -277,6 +278,30 @@ pub fn decode_order_due(k: &[u8]) -> Result<(UnixMillis, OrderNo), KeyError> {
     }
 }
 
+/// The index of accounts by the time their lots are next due: time, then the account.
+pub fn account_due(at: UnixMillis, id: AccountId) -> Vec<u8> {
+    key(TAG_ACCOUNT_DUE, &[&time_bytes(at), &id.0.to_be_bytes()])
+}
+
+/// The first account-due key after everything due at or before `at`.
+pub fn account_due_end(at: UnixMillis) -> Vec<u8> {
+    key(
+        TAG_ACCOUNT_DUE,
+        &[&time_bytes(UnixMillis(at.0.saturating_add(1)))],
+    )
+}
+
+pub fn decode_account_due(k: &[u8]) -> Result<(UnixMillis, AccountId), KeyError> {
+    match k {
+        [TAG_ACCOUNT_DUE, rest @ ..] if rest.len() == 16 => {
+            let t = u64::from_be_bytes(be("account due", rest)?) ^ (1 << 63);
+            let id = u64::from_be_bytes(be("account due", &rest[8..])?);
+            Ok((UnixMillis(t as i64), AccountId(id)))
+        }
+        _ => Err(err("account due", k)),
+    }
+}
+
 /// The first pending key after everything due at or before `at`.
 pub fn pending_end(at: UnixMillis) -> Vec<u8> {
     key(
@@ -442,6 +467,7 @@ mod tests {
                 coupon(&CouponCode::new(&text).unwrap()),
                 order(&OrderNo::new(&text).unwrap()),
                 order_due(UnixMillis(t), &OrderNo::new(&text).unwrap()),
+                account_due(UnixMillis(t), AccountId(a)),
             ] {
                 prop_assert_eq!(k.capacity(), k.len());
             }
@@ -458,6 +484,7 @@ mod tests {
             let _ = decode_history(&bytes);
             let _ = decode_phone(&bytes);
             let _ = decode_operation(&bytes);
+            let _ = decode_account_due(&bytes);
         }
     }
 

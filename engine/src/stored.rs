@@ -298,6 +298,10 @@ impl<'s> StoredState<'s> {
                     checked_key(&k, keys::coupon_series(s.id))?;
                     p.coupon_series.insert(s.id, s);
                 }
+                Some(&keys::TAG_ACCOUNT_DUE) => {
+                    p.accounts_due
+                        .insert(keys::decode_account_due(&k).map_err(corrupt)?);
+                }
                 Some(&keys::TAG_ORDER_DUE) => {
                     p.orders_due
                         .insert(keys::decode_order_due(&k).map_err(corrupt)?);
@@ -436,6 +440,18 @@ impl StateView for StoredState<'_> {
             })
             .collect()
     }
+    fn accounts_due(&self, now: UnixMillis, limit: usize) -> Vec<AccountId> {
+        let from = [keys::TAG_ACCOUNT_DUE];
+        let to = keys::account_due_end(now);
+        self.scan(Space::State, &from, Some(&to), limit)
+            .into_iter()
+            .map(|(k, _)| {
+                keys::decode_account_due(&k)
+                    .unwrap_or_else(|e| panic!("{e}"))
+                    .1
+            })
+            .collect()
+    }
     fn pending_due(&self, now: UnixMillis, limit: usize) -> Vec<PurchaseKey> {
         let from = [keys::TAG_PENDING];
         let to = keys::pending_end(now);
@@ -450,8 +466,16 @@ impl StateStore for StoredState<'_> {
     fn put_cashbox(&mut self, cashbox: Cashbox) {
         self.put_owned(Space::State, keys::cashbox(cashbox.id), cashbox);
     }
-    fn put_account(&mut self, account: Account) {
+    fn put_account(&mut self, mut account: Account) {
         account.check();
+        if let Some((old, new)) = account.reindex() {
+            if let Some(t) = old {
+                self.delete(Space::State, keys::account_due(t, account.id));
+            }
+            if let Some(t) = new {
+                self.put(Space::State, keys::account_due(t, account.id), &());
+            }
+        }
         self.put_owned(Space::State, keys::account(account.id), account);
     }
     fn put_card(&mut self, card: Card) {
@@ -597,7 +621,7 @@ mod tests {
 
         #[test]
         fn records_round_trip(balance in 0i64..1_000_000_000, held in 0i64..1_000_000) {
-            let a = Account { id: AccountId(7), status: AccountStatus::Active, balance: loyalty_core::amount::Points(balance + held), held: loyalty_core::amount::Points(held), name: "n".into(), phone: String::new(), consent: true, favourites: vec![ProductCode::new("milk").unwrap()], debt: loyalty_core::amount::Points(held / 2), earned: loyalty_core::amount::Points(balance) };
+            let a = Account { id: AccountId(7), status: AccountStatus::Active, balance: loyalty_core::amount::Points(balance + held), held: loyalty_core::amount::Points(held), name: "n".into(), phone: String::new(), consent: true, favourites: vec![ProductCode::new("milk").unwrap()], debt: loyalty_core::amount::Points(held / 2), earned: loyalty_core::amount::Points(balance), pending: loyalty_core::amount::Points(held), lots: vec![Lot { id: 1, source: LotSource::Adjustment, points: loyalty_core::amount::Points(balance), left: loyalty_core::amount::Points(balance), activates_at: UnixMillis(1), expires_at: None, pending: false }], lots_made: 1, due: Some(UnixMillis(held)) };
             prop_assert_eq!(decode::<Account>(Space::State, &encode(&a)).unwrap(), a);
         }
     }

@@ -26,9 +26,10 @@ pub struct VerifyReport {
 
 /// The layout of the derived state (indexes) this build writes: raised whenever an index
 /// is added or changed (2: the index of an account's cards; 3: the accrual each account has
-/// kept, `Account::earned`). A store of an older layout has its state rebuilt from the log
+/// kept, `Account::earned`; 4: lots, and the index of accounts by the time their lots are
+/// due). A store of an older layout has its state rebuilt from the log
 /// once, when the engine starts on it.
-pub const STATE_LAYOUT: u8 = 3;
+pub const STATE_LAYOUT: u8 = 4;
 
 /// Brings a store's derived state to [`STATE_LAYOUT`]: a store with history and an older
 /// layout is rebuilt from its log (as `verify --rewrite` does); a new one is just marked.
@@ -99,7 +100,12 @@ pub fn verify_store(store: &dyn Store, rewrite: bool) -> Result<VerifyReport, St
         barcodes,
         offers,
         pending,
-        expired
+        expired,
+        coupons,
+        coupon_series,
+        orders,
+        orders_due,
+        accounts_due
     );
     if live.identifier_policy != r.identifier_policy {
         differences.push("identifier_policy".into());
@@ -199,12 +205,17 @@ fn digest(store: &dyn Store, space: Space) -> Result<[u8; 32], StoreError> {
 }
 
 fn write_projection(state: &mut StoredState<'_>, p: &loyalty_core::state::Projection) {
+    use loyalty_core::model::Account;
     use loyalty_core::state::StateStore;
     for c in p.cashboxes.values() {
         state.put_cashbox(c.clone());
     }
+    // Written as new (not yet indexed), so that the store indexes each by its due time.
     for a in p.accounts.values() {
-        state.put_account(a.clone());
+        state.put_account(Account {
+            due: None,
+            ..a.clone()
+        });
     }
     for c in p.cards.values() {
         state.put_card(c.clone());

@@ -7,7 +7,7 @@ use loyalty_core::amount::{Money, Points};
 use loyalty_core::command::Actor;
 use loyalty_core::event::{Event, EventRecord, EVENT_SCHEMA_VERSION};
 use loyalty_core::ids::{AccountId, CashboxId, PurchaseKey};
-use loyalty_core::model::Purchase;
+use loyalty_core::model::{Lot, LotSource, Purchase, Take};
 use loyalty_core::state::StateView;
 
 fn amount(m: Money) -> String {
@@ -16,6 +16,37 @@ fn amount(m: Money) -> String {
 
 fn points(p: Points) -> String {
     p.to_string()
+}
+
+fn lot(l: &Lot) -> pb::Lot {
+    pb::Lot {
+        id: l.id,
+        points: points(l.points),
+        activates_at_unix_ms: l.activates_at.0,
+        expires_at_unix_ms: l.expires_at.map_or(0, |t| t.0),
+        pending: l.pending,
+        source: lot_source(&l.source),
+    }
+}
+
+/// How a lot's source is shown in histories and the event stream.
+pub fn lot_source(s: &LotSource) -> String {
+    match s {
+        LotSource::Carried => "carried".into(),
+        LotSource::Migrated => "migrated".into(),
+        LotSource::Purchase(k) => format!("purchase {k}"),
+        LotSource::Adjustment => "adjustment".into(),
+        LotSource::Returned => "returned".into(),
+    }
+}
+
+fn takes(t: &[Take]) -> Vec<pb::LotTake> {
+    t.iter()
+        .map(|t| pb::LotTake {
+            lot: t.lot,
+            points: points(t.points),
+        })
+        .collect()
 }
 
 /// How an actor is shown in histories and the event stream.
@@ -76,18 +107,26 @@ pub fn envelope(rec: &EventRecord, view: &impl StateView) -> (String, pb::EventE
     }
     let purchase = |key: &PurchaseKey| view.purchase(key);
     match &rec.event {
-        Event::BonusHeld { purchase: p } | Event::PurchaseRegistered { purchase: p } => {
+        Event::BonusHeld { purchase: p } => {
+            fill_purchase(&mut env, p);
+            env.points_held = points(p.paid);
+            env.lots_taken = takes(&p.taken);
+        }
+        Event::PurchaseRegistered { purchase: p } => {
             fill_purchase(&mut env, p);
             env.points_held = points(p.paid);
         }
-        Event::PurchaseImported { purchase: p } => {
+        Event::PurchaseImported { purchase: p, lots } => {
             fill_purchase(&mut env, p);
             env.points_accrued = points(p.accrual);
+            env.lots_credited = lots.iter().map(lot).collect();
         }
         Event::PurchaseConfirmed {
             purchase: key,
             points_debited,
             points_credited,
+            lots,
+            taken,
             ..
         } => {
             if let Some(p) = purchase(key) {
@@ -95,6 +134,8 @@ pub fn envelope(rec: &EventRecord, view: &impl StateView) -> (String, pb::EventE
             }
             env.points_redeemed = points(*points_debited);
             env.points_accrued = points(*points_credited);
+            env.lots_credited = lots.iter().map(lot).collect();
+            env.lots_taken = takes(taken);
         }
         Event::PurchaseCancelled {
             purchase: key,
@@ -108,6 +149,9 @@ pub fn envelope(rec: &EventRecord, view: &impl StateView) -> (String, pb::EventE
         } => {
             if let Some(p) = purchase(key) {
                 fill_purchase(&mut env, &p);
+                if points_released.0 > 0 {
+                    env.lots_returned = takes(&p.taken);
+                }
             }
             env.points_released = points(*points_released);
         }
@@ -120,8 +164,14 @@ pub fn envelope(rec: &EventRecord, view: &impl StateView) -> (String, pb::EventE
             accrual_unrecovered,
             refunded_at,
             refunded_in,
+            returned,
+            returned_lots,
+            reversed_from,
             ..
         } => {
+            env.lots_returned = takes(returned);
+            env.lots_credited = returned_lots.iter().map(lot).collect();
+            env.lots_taken = takes(reversed_from);
             if let Some(p) = purchase(key) {
                 fill_purchase(&mut env, &p);
                 env.amount.clear();
@@ -158,8 +208,12 @@ pub fn envelope(rec: &EventRecord, view: &impl StateView) -> (String, pb::EventE
             card,
             delta,
             reason,
+            lots,
+            taken,
             ..
         } => {
+            env.lots_credited = lots.iter().map(lot).collect();
+            env.lots_taken = takes(taken);
             env.card = card.masked();
             env.points_adjusted = points(*delta);
             env.reason = reason.clone();
@@ -210,6 +264,7 @@ pub fn envelope(rec: &EventRecord, view: &impl StateView) -> (String, pb::EventE
             }
         }
         Event::OrderCreated { order } => {
+            env.lots_taken = takes(&order.taken);
             env.order = order.number.to_string();
             env.card = order.card.masked();
             env.points_held = points(order.points);
@@ -225,6 +280,9 @@ pub fn envelope(rec: &EventRecord, view: &impl StateView) -> (String, pb::EventE
             points_released,
             ..
         } => {
+            if let (Some(o), true) = (view.order(order), points_released.0 > 0) {
+                env.lots_returned = takes(&o.taken);
+            }
             env.order = order.to_string();
             env.points_released = points(*points_released);
         }
@@ -254,8 +312,28 @@ pub fn envelope(rec: &EventRecord, view: &impl StateView) -> (String, pb::EventE
             env.debt_incurred = points(*owed);
             env.reason = cause.name().to_owned();
         }
-        Event::DebtRecovered { points: p, .. } => env.debt_recovered = points(*p),
+        Event::DebtRecovered {
+            points: p, taken, ..
+        } => {
+            env.debt_recovered = points(*p);
+            env.lots_taken = takes(taken);
+        }
+        Event::PointsActivated { lot, points: p, .. } => {
+            env.lot = *lot;
+            env.points_activated = points(*p);
+        }
+        Event::PointsExpired { lot, points: p, .. } => {
+            env.lot = *lot;
+            env.points_expired = points(*p);
+        }
+        Event::LotDated {
+            lot, expires_at, ..
+        } => {
+            env.lot = *lot;
+            env.lot_expires_at_unix_ms = expires_at.map_or(0, |t| t.0);
+        }
         Event::ReturnedWithoutReceipt { purchase: p } => {
+            env.lots_taken = takes(&p.taken);
             fill_purchase(&mut env, p);
             env.discount.clear();
             env.refund_cheque_id = p.key.cheque.to_string();
@@ -352,6 +430,7 @@ mod tests {
             refund_keys: Vec::new(),
             registered: true,
             messages: Vec::new(),
+            taken: Vec::new(),
         }
     }
 
@@ -365,6 +444,77 @@ mod tests {
             event,
         };
         envelope(&rec, &state())
+    }
+
+    /// The fields schema 5 added: lots credited, points maturing, burning and dated.
+    #[test]
+    fn lots_are_in_the_envelope() {
+        let key = PurchaseKey {
+            cashbox: TILL,
+            cheque: ChequeId::new("c1").unwrap(),
+        };
+        let lot = Lot {
+            id: 4,
+            source: LotSource::Purchase(key.clone()),
+            points: Points(5000),
+            left: Points(5000),
+            activates_at: UnixMillis(1_801_209_600_000),
+            expires_at: None,
+            pending: true,
+        };
+        let (_, e) = env(
+            Event::PurchaseConfirmed {
+                purchase: key,
+                account: Some(AccountId(1)),
+                points_debited: Points::ZERO,
+                points_credited: Points(5000),
+                lots: vec![lot],
+                taken: Vec::new(),
+            },
+            Actor::Cashbox(TILL),
+        );
+        assert_eq!(
+            e.lots_credited,
+            [pb::Lot {
+                id: 4,
+                points: "50.00".into(),
+                activates_at_unix_ms: 1_801_209_600_000,
+                expires_at_unix_ms: 0,
+                pending: true,
+                source: "purchase 1/c1".into(),
+            }]
+        );
+        let system = Actor::System;
+        let (k, e) = env(
+            Event::PointsActivated {
+                account: AccountId(1),
+                lot: 4,
+                points: Points(5000),
+            },
+            system,
+        );
+        assert_eq!(
+            (k.as_str(), e.lot, e.points_activated.as_str()),
+            ("account-1", 4, "50.00")
+        );
+        let (_, e) = env(
+            Event::PointsExpired {
+                account: AccountId(1),
+                lot: 4,
+                points: Points(1250),
+            },
+            Actor::System,
+        );
+        assert_eq!((e.lot, e.points_expired.as_str()), (4, "12.50"));
+        let (_, e) = env(
+            Event::LotDated {
+                account: AccountId(1),
+                lot: 0,
+                expires_at: Some(UnixMillis(1_900_000_000_000)),
+            },
+            Actor::System,
+        );
+        assert_eq!((e.lot, e.lot_expires_at_unix_ms), (0, 1_900_000_000_000));
     }
 
     /// The fields schema 4 added, each where its event puts it.
@@ -390,17 +540,29 @@ mod tests {
                 e.purchase_id.as_str(),
                 e.schema_version
             ),
-            ("7.00", "1/c1", 4)
+            ("7.00", "1/c1", 5)
         );
         assert!(e.reason.starts_with("late confirm"));
         let (_, e) = env(
             Event::DebtRecovered {
                 account: AccountId(1),
                 points: Points(250),
+                taken: vec![Take {
+                    lot: 2,
+                    points: Points(250),
+                    expires_at: None,
+                }],
             },
             Actor::Cashbox(TILL),
         );
         assert_eq!(e.debt_recovered, "2.50");
+        assert_eq!(
+            e.lots_taken,
+            [pb::LotTake {
+                lot: 2,
+                points: "2.50".into()
+            }]
+        );
         let (_, e) = env(
             Event::RefundRecorded {
                 purchase: key,
@@ -413,6 +575,9 @@ mod tests {
                 accrual_unrecovered: Points::ZERO,
                 refunded_at: Some(DESK),
                 refunded_in: Some(StoreId(2)),
+                returned: Vec::new(),
+                returned_lots: Vec::new(),
+                reversed_from: Vec::new(),
             },
             Actor::Cashbox(DESK),
         );

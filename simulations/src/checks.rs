@@ -86,26 +86,49 @@ impl Simulation {
             let a = view
                 .account(card.account)
                 .ok_or_else(|| self.diverged(b, format!("account of card {i} missing")))?;
-            let engine = (a.balance.0, a.held.0, a.debt.0, a.earned.0);
+            // Lot by lot: what is left, when it burns, whether it is still pending.
+            let mut engine: Vec<_> = a
+                .lots
+                .iter()
+                .map(|l| (l.id, l.left.0, l.expires_at.map(|t| t.0), l.pending))
+                .collect();
+            let mut auditor: Vec<_> = expected
+                .lots
+                .lots
+                .iter()
+                .map(|l| (l.id, l.left, l.expires, l.pending))
+                .collect();
+            engine.sort_unstable();
+            auditor.sort_unstable();
+            if engine != auditor {
+                return Err(self.diverged(
+                    b,
+                    format!("card {i}: engine lots {engine:?}, auditor {auditor:?}"),
+                ));
+            }
+            let engine = (a.balance.0, a.held.0, a.debt.0, a.earned.0, a.pending.0);
             let auditor = (
-                expected.balance,
+                expected.balance(),
                 expected.held,
                 expected.debt,
                 expected.earned,
+                expected.lots.pending(),
             );
             if engine != auditor {
                 return Err(self.diverged(
                     b,
                     format!(
-                        "card {i}: engine balance {} held {} debt {} earned {}, auditor {} / {} / {} / {}",
+                        "card {i}: engine balance {} held {} debt {} earned {} pending {}, auditor {} / {} / {} / {} / {}",
                         a.balance,
                         a.held,
                         a.debt,
                         a.earned,
-                        Points(expected.balance),
+                        a.pending,
+                        Points(expected.balance()),
                         Points(expected.held),
                         Points(expected.debt),
-                        Points(expected.earned)
+                        Points(expected.earned),
+                        Points(expected.lots.pending()),
                     ),
                 ));
             }

@@ -154,6 +154,10 @@ pub(crate) const HOLD_LIFETIME_SECS: u64 = 600;
 /// Registered purchases stay completable this long after their hold lifetime.
 pub(crate) const LATE_CONFIRM_SECS: u64 = 1800;
 pub(crate) const ORDER_LIFETIME_SECS: u64 = 1200;
+/// Points are pending for half an hour, then spendable for four: a run of a few thousand
+/// batches (about 20 s each) sees lots mature and burn many times.
+pub(crate) const POINTS_PENDING_SECS: u64 = 1800;
+pub(crate) const POINTS_LIFETIME_SECS: u64 = 4 * 3600;
 /// Single-use coupons `K0`…: a coupon shown with a card takes 10 % off the cheque. Tills
 /// also show codes past the last (unknown coupons, which must not fail the cheque).
 pub(crate) const COUPONS: u32 = 40;
@@ -236,6 +240,10 @@ impl Simulation {
             order_lifetime_secs: ORDER_LIFETIME_SECS,
             late_confirm_secs: LATE_CONFIRM_SECS,
             receiptless_refunds: true,
+            lots: LotTerms {
+                pending_secs: POINTS_PENDING_SECS,
+                lifetime_secs: Some(POINTS_LIFETIME_SECS),
+            },
             ..Program::default()
         };
         let kiosks: Vec<u32> = (1..=cfg.kiosks).map(|k| cfg.tills + k).collect();
@@ -259,6 +267,13 @@ impl Simulation {
             model: Model::new(cfg.cards, kiosks, HOLD_LIFETIME_SECS as i64 * 1000)
                 .with_order_lifetime(ORDER_LIFETIME_SECS as i64 * 1000)
                 .with_late_confirm(LATE_CONFIRM_SECS as i64 * 1000)
+                .with_lots(
+                    crate::model::Terms {
+                        pending_ms: POINTS_PENDING_SECS as i64 * 1000,
+                        lifetime_ms: Some(POINTS_LIFETIME_SECS as i64 * 1000),
+                    },
+                    at(12).and_utc().timestamp_millis(),
+                )
                 .with_coupons((0..COUPONS).map(|k| format!("K{k}"))),
             report: SimReport {
                 seed: cfg.seed,

@@ -32,7 +32,12 @@ fn spawn_server(data: &Path, kafka: &Option<(String, String)>) -> (ChildServer, 
     // Holds outlive the longest run (1,000 kills take about 15 minutes): this test is about
     // durability, and the final resend must find every unconfirmed purchase still pending.
     let config = data.join("server.toml");
-    std::fs::write(&config, "hold_lifetime_secs = 172800\n").unwrap();
+    // Points spendable at once: the load pays with what it earned.
+    std::fs::write(
+        &config,
+        "hold_lifetime_secs = 172800\npoints_pending_secs = 0\n",
+    )
+    .unwrap();
     let started = Instant::now();
     let mut command = Command::new(env!("CARGO_BIN_EXE_loyalty-test-server"));
     command.args([

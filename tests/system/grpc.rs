@@ -125,13 +125,18 @@ async fn purchase_life_cycle_from_calculation_to_refund() {
         .await
         .unwrap()
         .into_inner();
+    let b = conf.balance.unwrap();
+    assert!(!b.next_expiry.is_empty(), "points expire in a year");
     assert_eq!(
-        conf.balance.unwrap(),
+        b,
         pb::Balance {
             balance: "93.95".into(),
             held: "0.00".into(),
             spendable: "93.95".into(),
             debt: "0.00".into(),
+            pending: "0.00".into(),
+            next_expiry: b.next_expiry.clone(),
+            next_expiry_points: b.next_expiry_points.clone(),
         }
     );
     // A till that lost the answer asks for the operation's status.
@@ -427,13 +432,17 @@ async fn bad_input_gets_typed_errors_and_changes_nothing() {
         .await
         .unwrap()
         .into_inner();
+    let b = bal.balance.unwrap();
     assert_eq!(
-        bal.balance.unwrap(),
+        b,
         pb::Balance {
             balance: "10.00".into(),
             held: "0.00".into(),
             spendable: "10.00".into(),
             debt: "0.00".into(),
+            pending: "0.00".into(),
+            next_expiry: b.next_expiry.clone(),
+            next_expiry_points: "10.00".into(),
         }
     );
     server.stop().await;

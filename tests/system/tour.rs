@@ -88,13 +88,14 @@ async fn the_readme_and_cli_tours_run_as_written_in_their_order() {
     .await
     .unwrap();
 
-    // The first purchase: 10 % off the milk, 5 % of what is paid accrues, spendable after
-    // the confirm — the figures the README states.
+    // The first purchase: 10 % off the milk, 5 % of what is paid accrues, credited by the
+    // confirm and pending for the programme's 14 days — the figures the README states.
     assert!(one.contains("accrual 10.34"), "{one}");
     assert!(
-        one.contains("balance 10.34 held 0.00 spendable 10.34"),
+        one.contains("balance 0.00 held 0.00 spendable 0.00 owed 0.00 pending 10.34"),
         "{one}"
     );
+    assert!(one.contains("next to expire 10.34 on "), "{one}");
     assert!(one.contains("| "), "the slip is printed: {one}");
     // The CLI tour: the import applied both registry cheques, the rebuild equals the live
     // state, and the status shows the outbox backlog (no broker: every event waits).

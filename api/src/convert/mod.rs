@@ -160,6 +160,13 @@ pub fn cashbox_kind(k: i32) -> Wire<CashboxKind> {
     }
 }
 
+/// A server time as RFC 3339 in UTC, to the second.
+pub fn rfc3339(at: loyalty_core::model::UnixMillis) -> String {
+    chrono::DateTime::from_timestamp_millis(at.0)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -89,12 +89,17 @@ pub fn balance(b: BalanceInfo) -> pb::Balance {
         held,
         spendable,
         debt,
+        pending,
+        next_expiry,
     } = b;
     pb::Balance {
         balance: balance.to_string(),
         held: held.to_string(),
         spendable: spendable.to_string(),
         debt: debt.to_string(),
+        pending: pending.to_string(),
+        next_expiry: next_expiry.map_or_else(String::new, |(at, _)| super::rfc3339(at)),
+        next_expiry_points: next_expiry.map_or_else(String::new, |(_, p)| p.to_string()),
     }
 }
 
@@ -157,6 +162,7 @@ fn totals(t: Totals) -> pb::Totals {
         accrual,
         redeem_max,
         potential_accrual,
+        accrual_pending,
     } = t;
     pb::Totals {
         amount: amount.to_string(),
@@ -170,6 +176,7 @@ fn totals(t: Totals) -> pb::Totals {
         } else {
             String::new()
         },
+        accrual_pending,
     }
 }
 

@@ -92,7 +92,7 @@ fn by_card(
         keys.extend(page.into_iter().filter_map(|r| match r.event {
             Event::BonusHeld { purchase }
             | Event::PurchaseRegistered { purchase }
-            | Event::PurchaseImported { purchase }
+            | Event::PurchaseImported { purchase, .. }
             | Event::ReturnedWithoutReceipt { purchase } => Some(purchase.key),
             _ => None,
         }));

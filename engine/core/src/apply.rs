@@ -1,6 +1,7 @@
 //! Applying events to state. Infallible: an event that cannot be applied means the log or
 //! the state is corrupt, and the process stops loudly rather than guess.
 
+use crate::amount::Points;
 use crate::event::Event;
 use crate::model::*;
 use crate::state::StateStore;
@@ -55,6 +56,34 @@ fn use_coupons(
     }
 }
 
+/// A hold: points taken out of lots into `held` (the balance keeps them).
+fn hold(a: &mut Account, taken: &[Take], points: Points) {
+    a.debit(taken, points);
+    a.balance = a.balance.plus(points);
+    a.held = a.held.plus(points);
+}
+
+/// A hold released: its points go back to the lots they were taken from (none for a
+/// purchase that picked up an order: the order keeps its hold and its lots).
+fn release(a: &mut Account, taken: &[Take], points: Points) {
+    if points.0 == 0 {
+        return;
+    }
+    a.held = a.held.minus(points);
+    a.balance = a.balance.minus(points);
+    a.give_back(taken, points);
+}
+
+/// What a purchase still has taken, after `returned` went back.
+fn forget_taken(taken: &mut Vec<Take>, returned: &[Take]) {
+    for r in returned {
+        if let Some(t) = taken.iter_mut().find(|t| t.lot == r.lot) {
+            t.points = t.points.minus(r.points);
+        }
+    }
+    taken.retain(|t| t.points.0 > 0);
+}
+
 fn put_checked(state: &mut impl StateStore, account: Account) {
     account.check();
     state.put_account(account);
@@ -95,6 +124,10 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
                 favourites: Vec::new(),
                 debt: crate::amount::Points::ZERO,
                 earned: crate::amount::Points::ZERO,
+                pending: crate::amount::Points::ZERO,
+                lots: Vec::new(),
+                lots_made: 0,
+                due: None,
             });
             let opened = state.accounts_opened().max(account.0);
             state.set_accounts_opened(opened);
@@ -201,9 +234,46 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
             };
             state.put_account(a);
         }
-        Event::PointsAdjusted { account, delta, .. } => {
+        Event::PointsAdjusted {
+            account,
+            delta,
+            lots,
+            taken,
+            ..
+        } => {
             let mut a = account_of(state, *account, event);
-            a.balance = a.balance.plus(*delta);
+            if delta.0 >= 0 {
+                a.credit(lots, *delta);
+            } else {
+                a.debit(taken, Points(-delta.0));
+            }
+            put_checked(state, a);
+        }
+        Event::PointsActivated {
+            account,
+            lot,
+            points,
+        } => {
+            let mut a = account_of(state, *account, event);
+            a.activate(*lot, *points);
+            put_checked(state, a);
+        }
+        Event::PointsExpired {
+            account,
+            lot,
+            points,
+        } => {
+            let mut a = account_of(state, *account, event);
+            a.expire(*lot, *points);
+            put_checked(state, a);
+        }
+        Event::LotDated {
+            account,
+            lot,
+            expires_at,
+        } => {
+            let mut a = account_of(state, *account, event);
+            a.date(*lot, *expires_at);
             put_checked(state, a);
         }
         Event::CardActivated { card, .. } | Event::CardBlocked { card, .. } => {
@@ -218,7 +288,7 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
         Event::BonusHeld { purchase } => {
             if let Some(id) = purchase.account {
                 let mut a = account_of(state, id, event);
-                a.held = a.held.plus(purchase.paid);
+                hold(&mut a, &purchase.taken, purchase.paid);
                 put_checked(state, a);
             }
             use_coupons(state, None, purchase, event);
@@ -233,7 +303,7 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
             use_coupons(state, before.as_ref(), purchase, event);
             state.put_purchase(purchase, before.map(|p| p.status));
         }
-        Event::PurchaseImported { purchase } => {
+        Event::PurchaseImported { purchase, lots } => {
             assert_eq!(
                 purchase.status,
                 PurchaseStatus::Confirmed,
@@ -241,7 +311,7 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
             );
             if let Some(id) = purchase.account {
                 let mut a = account_of(state, id, event);
-                a.balance = a.balance.plus(purchase.accrual);
+                a.credit(lots, purchase.accrual);
                 a.earned = a.earned.plus(purchase.accrual);
                 put_checked(state, a);
             }
@@ -254,7 +324,7 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
             );
             if let Some(id) = purchase.account {
                 let mut a = account_of(state, id, event);
-                a.balance = a.balance.minus(purchase.accrual_reversed);
+                a.debit(&purchase.taken, purchase.accrual_reversed);
                 a.earned = a.earned.minus(purchase.accrual);
                 put_checked(state, a);
             }
@@ -265,6 +335,8 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
             account,
             points_debited,
             points_credited,
+            lots,
+            taken,
         } => {
             let mut p = purchase_of(state, purchase, event);
             // A late confirm after the sweep: the hold was released and the coupons issued
@@ -273,10 +345,14 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
             let late = p.status == PurchaseStatus::Expired;
             if let Some(id) = account {
                 let mut a = account_of(state, *id, event);
-                if !late {
+                if late {
+                    a.debit(taken, *points_debited);
+                    p.taken = taken.clone();
+                } else {
                     a.held = a.held.minus(*points_debited);
+                    a.balance = a.balance.minus(*points_debited);
                 }
-                a.balance = a.balance.minus(*points_debited).plus(*points_credited);
+                a.credit(lots, *points_credited);
                 a.earned = a.earned.plus(*points_credited);
                 put_checked(state, a);
             }
@@ -301,12 +377,15 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
             account,
             points_released,
         } => {
+            let mut p = purchase_of(state, purchase, event);
             if let Some(id) = account {
                 let mut a = account_of(state, *id, event);
-                a.held = a.held.minus(*points_released);
+                release(&mut a, &p.taken, *points_released);
                 put_checked(state, a);
             }
-            let mut p = purchase_of(state, purchase, event);
+            if points_released.0 > 0 {
+                p.taken.clear();
+            }
             let was = p.status;
             p.status = if matches!(event, Event::HoldExpired { .. }) {
                 PurchaseStatus::Expired
@@ -339,14 +418,18 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
             a.debt = a.debt.plus(*points);
             put_checked(state, a);
         }
-        Event::DebtRecovered { account, points } => {
+        Event::DebtRecovered {
+            account,
+            points,
+            taken,
+        } => {
             let mut a = account_of(state, *account, event);
             assert!(
                 *points <= a.recoverable(),
                 "corrupt: recovered beyond what is owed or spendable"
             );
             a.debt = a.debt.minus(*points);
-            a.balance = a.balance.minus(*points);
+            a.debit(taken, *points);
             put_checked(state, a);
         }
         Event::PinFailed {
@@ -382,7 +465,7 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
         }
         Event::OrderCreated { order } => {
             let mut a = account_of(state, order.account, event);
-            a.held = a.held.plus(order.points);
+            hold(&mut a, &order.taken, order.points);
             put_checked(state, a);
             state.put_order(order.clone());
         }
@@ -396,10 +479,11 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
             account,
             points_released,
         } => {
-            let mut a = account_of(state, *account, event);
-            a.held = a.held.minus(*points_released);
-            put_checked(state, a);
             let mut o = order_of(state, order, event);
+            let mut a = account_of(state, *account, event);
+            release(&mut a, &o.taken, *points_released);
+            put_checked(state, a);
+            o.taken.clear();
             o.status = if matches!(event, Event::OrderExpired { .. }) {
                 OrderStatus::Expired
             } else {
@@ -430,18 +514,33 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
             accrual_reversed,
             accrual_unrecovered,
             refunded_at,
+            returned,
+            returned_lots,
+            reversed_from,
             ..
         } => {
+            let mut p = purchase_of(state, purchase, event);
             if let Some(id) = account {
                 let mut a = account_of(state, *id, event);
-                a.balance = a.balance.plus(*points_returned).minus(*accrual_reversed);
+                if returned.is_empty() && returned_lots.is_empty() {
+                    // Recorded before lots: back to the carried lot.
+                    a.give_back(&[], *points_returned);
+                } else {
+                    let back = returned.iter().fold(Points::ZERO, |s, t| s.plus(t.points));
+                    let new = returned_lots
+                        .iter()
+                        .fold(Points::ZERO, |s, l| s.plus(l.points));
+                    a.give_back(returned, back);
+                    a.credit(returned_lots, new);
+                }
+                a.debit(reversed_from, *accrual_reversed);
                 a.earned = a
                     .earned
                     .minus(*accrual_reversed)
                     .minus(*accrual_unrecovered);
                 put_checked(state, a);
             }
-            let mut p = purchase_of(state, purchase, event);
+            forget_taken(&mut p.taken, returned);
             for l in lines {
                 let line = &mut p.lines[l.index as usize];
                 line.refunded_qty.0 += l.qty.0;

@@ -280,4 +280,7 @@ pub struct Totals {
     /// prompt; credited nowhere).
     #[serde(default)]
     pub potential_accrual: Points,
+    /// The accrual will be pending when credited (the programme's pending period).
+    #[serde(default)]
+    pub accrual_pending: bool,
 }

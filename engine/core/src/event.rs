@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// Version of the event encoding. Bump when a variant's fields change; new variants are
 /// appended at the end so older records keep decoding.
-pub const EVENT_SCHEMA_VERSION: u16 = 4;
+pub const EVENT_SCHEMA_VERSION: u16 = 5;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Event {
@@ -48,15 +48,24 @@ pub enum Event {
     PurchaseRegistered {
         purchase: Purchase,
     },
-    /// An offline cheque, imported as confirmed with its accrual credited.
+    /// An offline cheque, imported as confirmed with its accrual credited (as `lots`,
+    /// dated by the cheque's time).
     PurchaseImported {
         purchase: Purchase,
+        #[serde(default)]
+        lots: Vec<Lot>,
     },
+    /// The accrual is credited as `lots`; a late confirm takes its points again from the
+    /// lots in `taken`.
     PurchaseConfirmed {
         purchase: PurchaseKey,
         account: Option<AccountId>,
         points_debited: Points,
         points_credited: Points,
+        #[serde(default)]
+        lots: Vec<Lot>,
+        #[serde(default)]
+        taken: Vec<Take>,
     },
     PurchaseCancelled {
         purchase: PurchaseKey,
@@ -85,6 +94,14 @@ pub enum Event {
         refunded_at: Option<CashboxId>,
         #[serde(default)]
         refunded_in: Option<StoreId>,
+        /// The lots the returned points go back to, and the lots (the purchase's own) the
+        /// reversed accrual came from.
+        #[serde(default)]
+        returned: Vec<Take>,
+        #[serde(default)]
+        returned_lots: Vec<Lot>,
+        #[serde(default)]
+        reversed_from: Vec<Take>,
     },
     /// A cashbox's request-signing key was registered, replaced or removed.
     CashboxKeySet {
@@ -153,6 +170,11 @@ pub enum Event {
         card: CardNo,
         delta: Points,
         reason: String,
+        /// A credit's lot, or the lots a debit took.
+        #[serde(default)]
+        lots: Vec<Lot>,
+        #[serde(default)]
+        taken: Vec<Take>,
     },
     CouponSeriesSet {
         series: CouponSeries,
@@ -204,6 +226,8 @@ pub enum Event {
     DebtRecovered {
         account: AccountId,
         points: Points,
+        #[serde(default)]
+        taken: Vec<Take>,
     },
     /// Goods came back without the original receipt: the record (status
     /// `ReturnedWithoutReceipt`) says the money returned (`refunded_money`), the accrual
@@ -225,6 +249,25 @@ pub enum Event {
     PinAccepted {
         card: CardNo,
         account: AccountId,
+    },
+    /// A pending lot became spendable (the sweep, at its `activates_at`).
+    PointsActivated {
+        account: AccountId,
+        lot: u32,
+        points: Points,
+    },
+    /// What was left of a lot burnt at its `expires_at` (the sweep).
+    PointsExpired {
+        account: AccountId,
+        lot: u32,
+        points: Points,
+    },
+    /// The sweep dated the points carried over from before lots: the programme's lifetime
+    /// from then.
+    LotDated {
+        account: AccountId,
+        lot: u32,
+        expires_at: Option<UnixMillis>,
     },
 }
 
@@ -288,6 +331,9 @@ impl Event {
             Event::ReturnedWithoutReceipt { .. } => "ReturnedWithoutReceipt",
             Event::PinFailed { .. } => "PinFailed",
             Event::PinAccepted { .. } => "PinAccepted",
+            Event::PointsActivated { .. } => "PointsActivated",
+            Event::PointsExpired { .. } => "PointsExpired",
+            Event::LotDated { .. } => "LotDated",
         }
     }
 
@@ -312,12 +358,15 @@ impl Event {
             | Event::DebtIncurred { account, .. }
             | Event::DebtRecovered { account, .. }
             | Event::PinFailed { account, .. }
-            | Event::PinAccepted { account, .. } => Some(*account),
+            | Event::PinAccepted { account, .. }
+            | Event::PointsActivated { account, .. }
+            | Event::PointsExpired { account, .. }
+            | Event::LotDated { account, .. } => Some(*account),
             Event::CouponIssued { coupon } => coupon.account,
             Event::OrderCreated { order } => Some(order.account),
             Event::BonusHeld { purchase }
             | Event::PurchaseRegistered { purchase }
-            | Event::PurchaseImported { purchase }
+            | Event::PurchaseImported { purchase, .. }
             | Event::ReturnedWithoutReceipt { purchase } => purchase.account,
             Event::PurchaseConfirmed { account, .. }
             | Event::PurchaseCancelled { account, .. }
@@ -328,9 +377,9 @@ impl Event {
         }
     }
 
-    /// The change this event makes to the sum of all balances: points enter only by
-    /// accrual and refunds of paid points, and leave only by redemption, reversal and
-    /// recovered debt.
+    /// The change this event makes to the sum of all points on accounts, pending ones
+    /// included: points enter only by accrual and refunds of paid points, and leave only
+    /// by redemption, reversal, recovered debt and expiry.
     pub fn balance_delta(&self) -> i64 {
         match self {
             Event::PurchaseConfirmed {
@@ -338,7 +387,8 @@ impl Event {
                 points_credited,
                 ..
             } => points_credited.0 - points_debited.0,
-            Event::PurchaseImported { purchase } => purchase.accrual.0,
+            Event::PurchaseImported { purchase, .. } => purchase.accrual.0,
+            Event::PointsExpired { points, .. } => -points.0,
             Event::RefundRecorded {
                 points_returned,
                 accrual_reversed,

@@ -16,6 +16,7 @@ pub mod decide;
 pub mod event;
 pub mod evolve;
 pub mod ids;
+pub mod lots;
 pub mod model;
 pub mod outcome;
 pub mod pricing;

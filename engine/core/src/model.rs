@@ -6,6 +6,8 @@ use crate::ids::*;
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 
+pub use crate::lots::{Lot, LotSource, LotTerms, Take};
+
 /// Server time in milliseconds since the Unix epoch. Always passed in, never read.
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
@@ -66,6 +68,19 @@ pub struct Account {
     /// back (or made owed). A refund without the receipt takes back no more than this.
     #[serde(default)]
     pub earned: Points,
+    /// Points credited but not yet spendable (what is left of pending lots).
+    #[serde(default)]
+    pub pending: Points,
+    /// The account's lots with points left, by id (see [`crate::lots`]).
+    #[serde(default)]
+    pub lots: Vec<Lot>,
+    /// How many lots were ever credited (the last lot's id).
+    #[serde(default)]
+    pub lots_made: u32,
+    /// The time the account is indexed under for the sweep ([`Account::next_due`] when it
+    /// was last stored).
+    #[serde(default)]
+    pub due: Option<UnixMillis>,
 }
 
 impl Account {
@@ -83,6 +98,7 @@ impl Account {
             self.id
         );
         assert!(self.debt.0 >= 0, "account {:?}: negative debt", self.id);
+        self.check_lots();
     }
 
     /// Debt recoverable now: what is owed, up to what is spendable.
@@ -402,6 +418,9 @@ pub struct Order {
     /// Server time after which an open order may no longer be picked up; the expiry sweep
     /// then releases its points.
     pub expires_at: UnixMillis,
+    /// The lots its points were taken from.
+    #[serde(default)]
+    pub taken: Vec<Take>,
 }
 
 /// One line of a cheque as sent by the till.
@@ -527,6 +546,10 @@ pub struct Purchase {
     /// with the figures after it.
     #[serde(default)]
     pub messages: Vec<crate::outcome::Message>,
+    /// The lots its points were taken from (a hold, a late confirm, a return without
+    /// receipt's reversal), less what was given back since.
+    #[serde(default)]
+    pub taken: Vec<Take>,
 }
 
 impl Purchase {
@@ -569,6 +592,11 @@ pub struct Program {
     pub pin_lock_secs: u64,
     /// Key of the PIN hashes (kept by the server, outside the log).
     pub pin_key: [u8; 32],
+    /// How long credited points are pending, then spendable.
+    pub lots: LotTerms,
+    /// The stores' local time ahead of UTC: an offline cheque's lots are dated by its
+    /// local time.
+    pub utc_offset_secs: i64,
 }
 
 /// How the customer was identified; the program says which kinds may redeem points.
@@ -669,6 +697,8 @@ impl Default for Program {
             pin_attempts_max: 5,
             pin_lock_secs: 15 * 60,
             pin_key: [0; 32],
+            lots: LotTerms::default(),
+            utc_offset_secs: 0,
         }
     }
 }

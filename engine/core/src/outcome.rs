@@ -166,6 +166,12 @@ pub struct BalanceInfo {
     /// Points the customer owes (recovered from the next points they get).
     #[serde(default)]
     pub debt: Points,
+    /// Credited, not yet spendable.
+    #[serde(default)]
+    pub pending: Points,
+    /// The next points to burn: when, and how many.
+    #[serde(default)]
+    pub next_expiry: Option<(UnixMillis, Points)>,
 }
 
 impl From<&Account> for BalanceInfo {
@@ -175,6 +181,8 @@ impl From<&Account> for BalanceInfo {
             held: a.held,
             spendable: a.spendable(),
             debt: a.debt,
+            pending: a.pending,
+            next_expiry: a.next_expiry(),
         }
     }
 }

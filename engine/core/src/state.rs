@@ -35,11 +35,15 @@ pub trait StateView {
     fn expired_between(&self, from: UnixMillis, to: UnixMillis, limit: usize) -> Vec<PurchaseKey>;
     /// Open orders whose lifetime ended at or before `now`, oldest first.
     fn orders_due(&self, now: UnixMillis, limit: usize) -> Vec<OrderNo>;
+    /// Accounts with lots to date, activate or burn at or before `now`, earliest first.
+    fn accounts_due(&self, now: UnixMillis, limit: usize) -> Vec<AccountId>;
 }
 
 /// Writes made by applying events (and by recording operations).
 pub trait StateStore: StateView {
     fn put_cashbox(&mut self, cashbox: Cashbox);
+    /// Also maintains the index of accounts by the time their lots are next due
+    /// ([`Account::reindex`]).
     fn put_account(&mut self, account: Account);
     /// Also maintains the index of an account's cards (a card's account never changes).
     fn put_card(&mut self, card: Card);
@@ -82,6 +86,7 @@ pub struct Projection {
     pub orders_due: BTreeSet<(UnixMillis, OrderNo)>,
     pub pending: BTreeSet<(UnixMillis, PurchaseKey)>,
     pub expired: BTreeSet<(UnixMillis, PurchaseKey)>,
+    pub accounts_due: BTreeSet<(UnixMillis, AccountId)>,
     pub accounts_opened: u64,
 }
 
@@ -173,6 +178,15 @@ impl StateView for MemState {
             .map(|(_, n)| n.clone())
             .collect()
     }
+    fn accounts_due(&self, now: UnixMillis, limit: usize) -> Vec<AccountId> {
+        self.projection
+            .accounts_due
+            .iter()
+            .take_while(|(at, _)| *at <= now)
+            .take(limit)
+            .map(|(_, a)| *a)
+            .collect()
+    }
     fn expired_between(&self, from: UnixMillis, to: UnixMillis, limit: usize) -> Vec<PurchaseKey> {
         self.projection
             .expired
@@ -189,7 +203,16 @@ impl StateStore for MemState {
     fn put_cashbox(&mut self, cashbox: Cashbox) {
         self.projection.cashboxes.insert(cashbox.id, cashbox);
     }
-    fn put_account(&mut self, account: Account) {
+    fn put_account(&mut self, mut account: Account) {
+        if let Some((old, new)) = account.reindex() {
+            let due = &mut self.projection.accounts_due;
+            if let Some(t) = old {
+                due.remove(&(t, account.id));
+            }
+            if let Some(t) = new {
+                due.insert((t, account.id));
+            }
+        }
         self.projection.accounts.insert(account.id, account);
     }
     fn put_card(&mut self, card: Card) {

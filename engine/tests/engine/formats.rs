@@ -46,7 +46,8 @@ fn format4_store() -> (MemStore, usize) {
 fn a_format_4_store_is_rebuilt_once_for_the_new_state_layout_and_then_verifies_equal() {
     let (store, events) = format4_store();
     // Its records decode; only what is derived differently since differs: the index of
-    // an account's cards and the accrual each account kept (`Account::earned`).
+    // an account's cards, the accrual each account kept (`Account::earned`), and the
+    // points credited before lots, now each account's carried lot, due to be dated.
     let before = verify_store(&store, false).unwrap();
     let differ: Vec<&str> = before
         .differences
@@ -55,7 +56,7 @@ fn a_format_4_store_is_rebuilt_once_for_the_new_state_layout_and_then_verifies_e
         .collect();
     assert_eq!(
         differ,
-        ["accounts", "account_cards"],
+        ["accounts", "account_cards", "accounts_due"],
         "{:?}",
         before.differences
     );
@@ -84,6 +85,8 @@ fn every_operation_of_a_format_4_store_decodes() {
 #[test]
 fn a_format_4_store_takes_new_decisions_in_the_current_format() {
     let (store, _) = format4_store();
+    // As the engine does on its first start on it.
+    upgrade_state(&store).unwrap();
     let seq = stored_seq(&store).unwrap();
     // Far in the future: every pending purchase of the fixture expires now.
     let sweep = Request {
@@ -108,7 +111,26 @@ fn a_format_4_store_takes_new_decisions_in_the_current_format() {
     assert!(written
         .iter()
         .all(|(_, v)| v[0] == loyalty_core::evolve::RECORD_FORMAT));
-    upgrade_state(&store).unwrap();
     let report = verify_store(&store, false).unwrap();
     assert!(report.equal, "{:?}", report.differences);
+    // The sweep dated every account's carried points with the programme's lifetime.
+    let view = StoredState::new(&store);
+    let lifetime = loyalty_core::model::LotTerms::default().lifetime_secs;
+    let mut dated = 0;
+    for id in 1..=view.accounts_opened() {
+        let a = view.account(loyalty_core::ids::AccountId(id)).unwrap();
+        for l in &a.lots {
+            assert_eq!(l.source, loyalty_core::model::LotSource::Migrated);
+            assert_eq!(
+                l.expires_at,
+                lifetime.map(|s| UnixMillis(i64::MAX / 4).plus_secs(s))
+            );
+            dated += 1;
+        }
+        assert_eq!(
+            a.balance.0 - a.held.0,
+            a.lots.iter().map(|l| l.left.0).sum::<i64>()
+        );
+    }
+    assert!(dated > 0, "the fixture's accounts have points");
 }

@@ -10,6 +10,13 @@ use loyalty_core::state::StateView;
 use loyalty_engine::rocks::RocksStore;
 use loyalty_engine::store::{Batch, Pairs, Space, Store, StoreError};
 use loyalty_engine::{Clock, Engine, EngineConfig, EngineError};
+
+/// The engine's defaults, with points spendable at once (the lots have their own tests).
+fn config() -> EngineConfig {
+    let mut c = EngineConfig::default();
+    c.program.lots.pending_secs = 0;
+    c
+}
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -40,7 +47,7 @@ fn open(dir: tempfile::TempDir, clock: Arc<TestClock>) -> Harness {
 }
 
 fn open_on(store: Arc<dyn Store>, dir: tempfile::TempDir, clock: Arc<TestClock>) -> Harness {
-    let engine = Engine::start(store, EngineConfig::default(), clock.clone()).unwrap();
+    let engine = Engine::start(store, config(), clock.clone()).unwrap();
     Harness {
         engine,
         clock,
@@ -366,7 +373,7 @@ async fn a_full_lane_is_refused_with_a_retry_hint() {
     let store = Arc::new(loyalty_engine::store::MemStore::default());
     let config = EngineConfig {
         cashbox_queue_depth_max: 1,
-        ..EngineConfig::default()
+        ..config()
     };
     let engine = Engine::start(store, config, Arc::new(loyalty_engine::SystemClock)).unwrap();
     let mut results = Vec::new();
@@ -409,7 +416,7 @@ async fn the_writer_answers_whether_it_sleeps_or_polls_when_idle() {
         let store = Arc::new(loyalty_engine::store::MemStore::default());
         let config = EngineConfig {
             writer_poll_micros: poll,
-            ..EngineConfig::default()
+            ..config()
         };
         let engine = Engine::start(store, config, Arc::new(loyalty_engine::SystemClock)).unwrap();
         for i in 0..5 {
@@ -448,7 +455,7 @@ async fn a_small_batch_gathers_the_requests_that_follow_it_while_they_stream_in(
         let config = EngineConfig {
             gather_micros,
             gather_ops,
-            ..EngineConfig::default()
+            ..config()
         };
         let engine = Engine::start(store, config, Arc::new(loyalty_engine::SystemClock)).unwrap();
         let request = |i: u32| Request {
@@ -734,7 +741,7 @@ async fn large_batches_answer_as_requests_one_at_a_time() {
         let store = Arc::new(RocksStore::open(_dir.path()).unwrap());
         let config = EngineConfig {
             batch_ops_max: 100,
-            ..EngineConfig::default()
+            ..config()
         };
         Harness {
             engine: Engine::start(store, config, clock.clone()).unwrap(),

@@ -8,6 +8,9 @@
 //! card gives its account the next generation, and a card of an older generation is
 //! refused as replaced.
 
+mod lots;
+
+pub use lots::{Lots, Taken, Terms};
 use std::collections::BTreeMap;
 
 /// What the auditor expects for one request.
@@ -56,6 +59,8 @@ pub struct Purchase {
     pub coupon: Option<String>,
     /// The cheque was registered: after expiry it may still be confirmed late.
     pub registered: bool,
+    /// The lots its points came from.
+    pub taken: Taken,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,16 +81,38 @@ pub struct Order {
     pub points: i64,
     pub status: OrderStatus,
     pub expires_at: i64,
+    pub taken: Taken,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Account {
-    pub balance: i64,
+    /// Points credited, by lot; held points are out of them.
+    pub lots: Lots,
     pub held: i64,
     /// Points owed: paid back from points before they can be spent.
     pub debt: i64,
     /// Accrual earned and kept: what a return without the receipt may take back at most.
     pub earned: i64,
+}
+
+impl Account {
+    /// Points on the account, held ones included (pending ones not).
+    pub fn balance(&self) -> i64 {
+        self.held + self.lots.spendable()
+    }
+
+    pub fn spendable(&self) -> i64 {
+        self.lots.spendable()
+    }
+
+    /// Points credited by hand: a lot of their own, spendable at once.
+    pub fn grant(&mut self, points: i64) {
+        let forever = Terms {
+            pending_ms: 0,
+            lifetime_ms: None,
+        };
+        self.lots.credit(points, 0, 0, forever, None);
+    }
 }
 
 /// Requests in the auditor's own terms (minor units, indexes).
@@ -181,6 +208,10 @@ pub struct Model {
     pub late_confirms: u64,
     pub debt_incurred: i64,
     pub returns_without_receipt: u64,
+    /// How long credited points wait and live.
+    terms: Terms,
+    /// The local time of offline cheques, as server time: their lots are dated by it.
+    offline_rung_at: i64,
 }
 
 /// 5% of `base` minor units, rounded half away from zero.
@@ -215,6 +246,21 @@ impl Model {
             late_confirms: 0,
             debt_incurred: 0,
             returns_without_receipt: 0,
+            terms: Terms {
+                pending_ms: 0,
+                lifetime_ms: None,
+            },
+            offline_rung_at: 0,
+        }
+    }
+
+    /// Credited points wait and live by `terms`; offline cheques were rung up at
+    /// `offline_rung_at` (server time).
+    pub fn with_lots(self, terms: Terms, offline_rung_at: i64) -> Model {
+        Model {
+            terms,
+            offline_rung_at,
+            ..self
         }
     }
 
@@ -278,7 +324,7 @@ impl Model {
         accounts: &mut [Account],
         orders: &mut BTreeMap<String, Order>,
         coupons: &mut BTreeMap<String, u32>,
-        p: &Purchase,
+        p: &mut Purchase,
     ) {
         if let Some(c) = &p.coupon {
             *coupons.get_mut(c).expect("a used coupon exists") -= 1;
@@ -293,7 +339,9 @@ impl Model {
             None => {
                 if let Some(c) = p.card {
                     accounts[c].held -= p.paid;
+                    accounts[c].lots.give_back(&p.taken);
                 }
+                p.taken.clear();
             }
         }
     }
@@ -317,9 +365,9 @@ impl Model {
     pub fn apply(&mut self, op: &Op, now: i64) -> Expect {
         let expect = self.decide(op, now);
         for a in &mut self.accounts {
-            let back = a.debt.min(a.balance - a.held).max(0);
+            let back = a.debt.min(a.spendable()).max(0);
             a.debt -= back;
-            a.balance -= back;
+            a.lots.spend(back);
         }
         expect
     }
@@ -352,13 +400,14 @@ impl Model {
                 let (discount, used) = self.coupon_discount(coupon.as_ref(), true, *amount, None);
                 let account = self.account_of(*card);
                 let a = &mut self.accounts[account];
-                if *points > a.balance - a.held {
+                if *points > a.spendable() {
                     return Expect::InsufficientPoints;
                 }
                 if *points > half(amount - discount) {
                     return Expect::RedeemLimitExceeded;
                 }
                 a.held += points;
+                let taken = a.lots.spend(*points);
                 let accrual = five_percent(amount - discount - points);
                 self.take_coupon(used.as_ref(), 1);
                 self.purchases.insert(
@@ -374,6 +423,7 @@ impl Model {
                         order: None,
                         coupon: used,
                         registered: false,
+                        taken,
                     },
                 );
                 Expect::Ok
@@ -414,6 +464,7 @@ impl Model {
                                 order: None,
                                 coupon: used,
                                 registered: true,
+                                taken: Taken::new(),
                             },
                         );
                         Expect::Ok
@@ -487,14 +538,15 @@ impl Model {
                         if p.status == Status::Expired {
                             // The sweep released the hold: the points are taken again as
                             // far as they are there, the rest is owed.
-                            let taken = p.paid.min(a.balance - a.held);
+                            let taken = p.paid.min(a.spendable());
+                            p.taken = a.lots.spend(taken);
                             a.debt += p.paid - taken;
                             self.debt_incurred += p.paid - taken;
-                            a.balance += p.accrual - taken;
                         } else {
                             a.held -= p.paid;
-                            a.balance += p.accrual - p.paid;
                         }
+                        let key = (*cashbox, cheque.clone());
+                        a.lots.credit(p.accrual, now, now, self.terms, Some(key));
                         a.earned += p.accrual;
                     }
                 } else {
@@ -532,10 +584,19 @@ impl Model {
                 self.refunds.entry(key).or_default().push(refund);
                 if let Some(c) = p.card {
                     let a = &mut self.accounts[c];
-                    let available = (a.balance - a.held + p.paid).max(0);
-                    let reversed = p.accrual.min(available);
-                    a.balance += p.paid - reversed;
-                    // What could not be taken back is owed.
+                    // The points paid go back to their lots; the accrual comes back from
+                    // the purchase's own lot, what was spent of it is owed.
+                    a.lots.give_back(&p.taken);
+                    // What the purchase no longer had taken (a late confirm's shortfall)
+                    // comes back as a new lot, spendable at once.
+                    let excess = p.paid - p.taken.iter().map(|t| t.1).sum::<i64>();
+                    let at_once = Terms {
+                        pending_ms: 0,
+                        ..self.terms
+                    };
+                    a.lots.credit(excess, now, now, at_once, None);
+                    p.taken.clear();
+                    let reversed = a.lots.claw(&(*cashbox, cheque.clone()), p.accrual);
                     a.debt += p.accrual - reversed;
                     self.debt_incurred += p.accrual - reversed;
                     a.earned -= p.accrual;
@@ -563,8 +624,8 @@ impl Model {
                 // The accrual the goods earn today, no more than was earned and kept: from
                 // what is spendable, the rest owed.
                 let accrual = five_percent(*amount).min(a.earned).max(0);
-                let reversed = accrual.min(a.balance - a.held);
-                a.balance -= reversed;
+                let reversed = accrual.min(a.spendable());
+                a.lots.spend(reversed);
                 a.debt += accrual - reversed;
                 a.earned -= accrual;
                 self.debt_incurred += accrual - reversed;
@@ -582,6 +643,7 @@ impl Model {
                         order: None,
                         coupon: None,
                         registered: false,
+                        taken: Taken::new(),
                     },
                 );
                 Expect::Ok
@@ -611,7 +673,12 @@ impl Model {
                     0
                 };
                 if let Some(a) = account {
-                    self.accounts[a].balance += accrual;
+                    // Dated by the cheque's time.
+                    let rung = self.offline_rung_at.min(now);
+                    let key = Some(key.clone());
+                    self.accounts[a]
+                        .lots
+                        .credit(accrual, rung, now, self.terms, key);
                     self.accounts[a].earned += accrual;
                 }
                 self.purchases.insert(
@@ -627,11 +694,17 @@ impl Model {
                         order: None,
                         coupon: None,
                         registered: false,
+                        taken: Taken::new(),
                     },
                 );
                 Expect::Ok
             }
             Op::Expire => {
+                // Lots mature and burn as they were before this sweep: points a released
+                // hold gives back to a lot whose time is up burn at the next sweep.
+                for a in &mut self.accounts {
+                    a.lots.sweep(now);
+                }
                 // Orders due are those open before this sweep: a pick-up expiring now gives
                 // its order back, and that order waits for the next sweep.
                 let due: Vec<String> = self
@@ -649,7 +722,9 @@ impl Model {
                 }
                 for number in due {
                     let o = self.orders.get_mut(&number).expect("due order");
-                    self.accounts[o.account].held -= o.points;
+                    let a = &mut self.accounts[o.account];
+                    a.held -= o.points;
+                    a.lots.give_back(&std::mem::take(&mut o.taken));
                     o.status = OrderStatus::Expired;
                 }
                 Expect::Ok
@@ -673,10 +748,11 @@ impl Model {
                 }
                 let account = self.account_of(*card);
                 let a = &mut self.accounts[account];
-                if *points > a.balance - a.held {
+                if *points > a.spendable() {
                     return Expect::InsufficientPoints;
                 }
                 a.held += points;
+                let taken = a.lots.spend(*points);
                 self.orders.insert(
                     number.clone(),
                     Order {
@@ -686,6 +762,7 @@ impl Model {
                         points: *points,
                         status: OrderStatus::Open,
                         expires_at: now + self.order_lifetime_ms,
+                        taken,
                     },
                 );
                 Expect::Ok
@@ -721,6 +798,7 @@ impl Model {
                         order: Some(number.clone()),
                         coupon: None,
                         registered: true,
+                        taken: o.taken.clone(),
                     },
                 );
                 Expect::Ok
@@ -732,16 +810,21 @@ impl Model {
                 if o.status != OrderStatus::Open {
                     return Expect::OrderWrongState;
                 }
-                self.accounts[o.account].held -= o.points;
+                let a = &mut self.accounts[o.account];
+                a.held -= o.points;
+                a.lots.give_back(&std::mem::take(&mut o.taken));
                 o.status = OrderStatus::Cancelled;
                 Expect::Ok
             }
         }
     }
 
-    /// Σ balances.
+    /// Σ balances, pending points included.
     pub fn total(&self) -> i64 {
-        self.accounts.iter().map(|a| a.balance).sum()
+        self.accounts
+            .iter()
+            .map(|a| a.balance() + a.lots.pending())
+            .sum()
     }
 }
 

@@ -256,9 +256,15 @@ fn show(r: &pb::ChequeReply) -> anyhow::Result<()> {
     }
     if let Some(b) = &r.balance {
         println!(
-            "balance {} held {} spendable {} owed {}",
-            b.balance, b.held, b.spendable, b.debt
+            "balance {} held {} spendable {} owed {} pending {}",
+            b.balance, b.held, b.spendable, b.debt, b.pending
         );
+        if !b.next_expiry.is_empty() {
+            println!(
+                "next to expire {} on {}",
+                b.next_expiry_points, b.next_expiry
+            );
+        }
     }
     if let Some(f) = &r.refund {
         println!(

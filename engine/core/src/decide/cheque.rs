@@ -111,6 +111,7 @@ pub(super) fn price_cheque(
         }
     }
     let mut t = totals(&q.priced.lines, spendable);
+    t.accrual_pending = program.lots.pending_secs > 0;
     if terms.who.is_none() && terms.discounts {
         t.potential_accrual = potential_accrual(view, program, cheque, terms.cashbox);
     }
@@ -141,6 +142,7 @@ pub(super) fn recorded(
     times: Times,
 ) -> (Purchase, Reply) {
     let purchase = Purchase {
+        taken: Vec::new(),
         key,
         cashier: cheque.cashier.clone(),
         tenders: cheque.tenders.clone(),

@@ -17,9 +17,11 @@ use crate::state::StateView;
 /// points that are held or do not exist.
 pub(super) fn adjust_points(
     view: &impl StateView,
+    program: &Program,
     card: &CardNo,
     delta: Points,
     reason: &str,
+    now: UnixMillis,
 ) -> Decided {
     if delta.0 == 0 {
         return Err(reject(Code::AmountInvalid, "delta"));
@@ -36,19 +38,46 @@ pub(super) fn adjust_points(
             format!("{} > {}", Points(-delta.0), account.spendable()),
         ));
     }
-    let mut after = account.clone();
-    after.balance = account
+    account
         .balance
+        .plus(account.pending)
         .checked_add(delta)
         .filter(|b| b.0 <= crate::amount::AMOUNT_MINOR_MAX)
         .ok_or_else(|| reject(Code::AmountInvalid, "balance would exceed the maximum"))?;
-    Ok((
-        vec![Event::PointsAdjusted {
-            account: account.id,
-            card: card.clone(),
+    // A credit is a lot of its own, active at once with the programme's lifetime; a debit
+    // takes lots earliest expiry first.
+    let (lots, taken) = if delta.0 > 0 {
+        let terms = LotTerms {
+            pending_secs: 0,
+            ..program.lots
+        };
+        let lot = terms.lot(
+            account.next_lot_id(),
+            LotSource::Adjustment,
             delta,
-            reason: reason.to_owned(),
-        }],
+            now,
+            now,
+        );
+        (vec![lot], Vec::new())
+    } else {
+        (Vec::new(), account.take(Points(-delta.0)))
+    };
+    let mut after = account.clone();
+    if delta.0 > 0 {
+        after.credit(&lots, delta);
+    } else {
+        after.debit(&taken, Points(-delta.0));
+    }
+    let event = Event::PointsAdjusted {
+        account: account.id,
+        card: card.clone(),
+        delta,
+        reason: reason.to_owned(),
+        lots,
+        taken,
+    };
+    Ok((
+        vec![event],
         Reply {
             holder: Some(holder(&found, &account)),
             balance: Some(BalanceInfo::from(&after)),

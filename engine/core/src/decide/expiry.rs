@@ -1,16 +1,19 @@
 //! The sweep the engine runs on its own: unconfirmed purchases and open orders whose
-//! lifetime ended release their points.
+//! lifetime ended release their points, then lots mature and burn. Each sweep decides at
+//! most `expire_batch_max` events, so a sweep that fell behind (a server down for a week)
+//! catches up in bounded steps between the tills' requests.
 
 use super::purchase::released;
 use super::Decided;
 use crate::event::Event;
-use crate::model::Program;
-use crate::model::UnixMillis;
+use crate::model::{Account, LotSource, Program, UnixMillis};
 use crate::outcome::Reply;
 use crate::state::StateView;
 
 /// Purchases whose lifetime ended release their holds, then open orders whose lifetime
-/// ended release their points; at most `expire_batch_max` of both together.
+/// ended release their points, then accounts' lots due are dated, activated or burnt; at
+/// most `expire_batch_max` events in all (an account's lots are never split across
+/// sweeps).
 pub(super) fn expire_holds(view: &impl StateView, program: &Program, now: UnixMillis) -> Decided {
     let mut events: Vec<Event> = view
         .pending_due(now, program.expire_batch_max)
@@ -37,5 +40,46 @@ pub(super) fn expire_holds(view: &impl StateView, program: &Program, now: UnixMi
             points_released: o.points,
         }
     }));
+    for account in view.accounts_due(now, program.expire_batch_max) {
+        let a = view
+            .account(account)
+            .unwrap_or_else(|| panic!("corrupt: lot index names unknown {account:?}"));
+        let due = lots_due(&a, program, now);
+        if !events.is_empty() && events.len() + due.len() > program.expire_batch_max {
+            break;
+        }
+        events.extend(due);
+    }
     Ok((events, Reply::ok()))
+}
+
+/// The events of an account's lots due at `now`: the carried lot dated; pending lots
+/// activated; lots whose time is up burnt (after activation, when both are due).
+pub(crate) fn lots_due(a: &Account, program: &Program, now: UnixMillis) -> Vec<Event> {
+    let mut events = Vec::new();
+    for l in &a.lots {
+        if l.source == LotSource::Carried {
+            events.push(Event::LotDated {
+                account: a.id,
+                lot: l.id,
+                expires_at: program.lots.lifetime_secs.map(|s| now.plus_secs(s)),
+            });
+            continue;
+        }
+        if l.pending && l.activates_at <= now {
+            events.push(Event::PointsActivated {
+                account: a.id,
+                lot: l.id,
+                points: l.left,
+            });
+        }
+        if l.expires_at.is_some_and(|e| e <= now) && (!l.pending || l.activates_at <= now) {
+            events.push(Event::PointsExpired {
+                account: a.id,
+                lot: l.id,
+                points: l.left,
+            });
+        }
+    }
+    events
 }

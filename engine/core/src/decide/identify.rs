@@ -91,6 +91,10 @@ pub(super) fn find_card(view: &impl StateView, number: &CardNo) -> Result<Found,
         favourites: Vec::new(),
         debt: Points::ZERO,
         earned: Points::ZERO,
+        pending: Points::ZERO,
+        lots: Vec::new(),
+        lots_made: 0,
+        due: None,
     };
     Ok(Found {
         opened: vec![

@@ -157,7 +157,15 @@ fn settle_debts(state: &mut impl StateStore, events: &mut Vec<Event>) {
         else {
             continue;
         };
-        let e = Event::DebtRecovered { account, points };
+        let taken = state
+            .account(account)
+            .map(|a| a.take(points))
+            .unwrap_or_default();
+        let e = Event::DebtRecovered {
+            account,
+            points,
+            taken,
+        };
         apply(state, &e);
         events.push(e);
     }
@@ -283,7 +291,7 @@ fn decide_cash(
                 cashbox: sold_at.unwrap_or(cashbox.id),
                 cheque: purchase.clone(),
             };
-            refund::refund(view, cashbox, refund, &sold, lines)
+            refund::refund(view, program, cashbox, refund, &sold, lines, now)
         }
         Command::RefundWithoutReceipt { cheque } => {
             refund::without_receipt(view, program, cashbox, cheque, now)
@@ -356,7 +364,7 @@ fn decide_service(
             card,
             delta,
             reason,
-        } => customer::adjust_points(view, card, *delta, reason),
+        } => customer::adjust_points(view, program, card, *delta, reason, now),
         Command::IssueCard {
             number,
             card_type,

@@ -76,6 +76,18 @@ pub(super) fn import(
         out,
         times,
     );
-    opened.push(Event::PurchaseImported { purchase });
+    // The lots are dated by the cheque's time (never later than now).
+    let rung = UnixMillis(
+        cheque
+            .local_time
+            .and_utc()
+            .timestamp_millis()
+            .saturating_sub(program.utc_offset_secs.saturating_mul(1000)),
+    )
+    .min(now);
+    let lots = who.as_ref().map_or_else(Vec::new, |(_, a)| {
+        super::purchase::accrual_lots(a, program, &purchase, rung, now)
+    });
+    opened.push(Event::PurchaseImported { purchase, lots });
     Ok((opened, reply))
 }

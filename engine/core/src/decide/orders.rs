@@ -108,7 +108,7 @@ pub(super) fn pickup(
         expires_at: now.plus_secs(program.hold_lifetime_secs),
         created_at: now,
     };
-    let (purchase, reply) = recorded(
+    let (mut purchase, reply) = recorded(
         key.clone(),
         Some(&who),
         PurchaseStatus::Registered,
@@ -117,6 +117,8 @@ pub(super) fn pickup(
         out,
         times,
     );
+    // The order's hold becomes the purchase's, from the same lots.
+    purchase.taken = order.taken.clone();
     events.push(Event::OrderPickedUp {
         order: number.clone(),
         account: who.1.id,
@@ -193,6 +195,7 @@ pub(super) fn create(
             status: OrderStatus::Open,
             purchase: None,
             expires_at: now.plus_secs(program.order_lifetime_secs),
+            taken: found.account.take(points),
         },
     });
     Ok((events, Reply::ok()))

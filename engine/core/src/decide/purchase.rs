@@ -73,7 +73,7 @@ pub(super) fn pay_with_bonus(
         expires_at: now.plus_secs(program.hold_lifetime_secs),
         created_at: now,
     };
-    let (purchase, reply) = recorded(
+    let (mut purchase, reply) = recorded(
         key,
         Some(&who),
         PurchaseStatus::Held,
@@ -82,6 +82,7 @@ pub(super) fn pay_with_bonus(
         out,
         times,
     );
+    purchase.taken = who.1.take(points);
     opened.push(Event::BonusHeld { purchase });
     Ok((opened, reply))
 }
@@ -150,7 +151,7 @@ pub(super) fn register(
     let customer = who.as_ref().map(|(_, a)| a);
     let mut out = perks(view, &priced.q.priced.perks, &priced.t, customer, issue);
     let issued = std::mem::take(&mut out.events);
-    let (purchase, reply) = recorded(
+    let (mut purchase, reply) = recorded(
         key,
         who.as_ref(),
         PurchaseStatus::Registered,
@@ -159,6 +160,10 @@ pub(super) fn register(
         out,
         times,
     );
+    // A hold goes on with the lots it took.
+    if let Some(p) = existing {
+        purchase.taken = p.taken;
+    }
     opened.push(Event::PurchaseRegistered { purchase });
     opened.extend(issued);
     Ok((opened, reply))
@@ -206,23 +211,37 @@ pub(super) fn confirm(
         _ => p.paid,
     };
     let shortfall = p.paid.minus(debited);
+    let late = p.status == PurchaseStatus::Expired;
+    let (lots, taken) = match &account {
+        Some(a) => (
+            accrual_lots(a, program, &p, now, now),
+            if late { a.take(debited) } else { Vec::new() },
+        ),
+        None => (Vec::new(), Vec::new()),
+    };
+    // What of the accrual is spendable at once (none while it is pending).
+    let active = lots
+        .iter()
+        .filter(|l| !l.pending)
+        .fold(Points::ZERO, |s, l| s.plus(l.points));
     let mut events = vec![Event::PurchaseConfirmed {
         purchase: p.key.clone(),
         account: p.account,
         points_debited: debited,
         points_credited: p.accrual,
+        lots,
+        taken,
     }];
     let mut reply = purchase_reply(view, &p, PurchaseStatus::Confirmed);
     // The offers' messages, with the balance after this confirmation (its accrual paying
     // back debt first).
     let after = account.as_ref().map(|a| {
-        let late = p.status == PurchaseStatus::Expired;
         let spendable = a
             .spendable()
             .minus(if late { debited } else { Points::ZERO })
-            .plus(p.accrual);
+            .plus(active);
         let recovered = a.debt.plus(shortfall).min(spendable).max(Points::ZERO);
-        a.balance.minus(debited).plus(p.accrual).minus(recovered)
+        a.balance.minus(debited).plus(active).minus(recovered)
     });
     let t = crate::pricing::totals(&p.lines, None);
     reply.messages = crate::checkout::rendered(&p.messages, &t, after);
@@ -242,6 +261,23 @@ pub(super) fn confirm(
         });
     }
     Ok((events, reply))
+}
+
+/// The lot a purchase's accrual makes, credited at `at` (decided at `now`).
+pub(super) fn accrual_lots(
+    a: &Account,
+    program: &Program,
+    p: &Purchase,
+    at: UnixMillis,
+    now: UnixMillis,
+) -> Vec<Lot> {
+    if p.accrual.0 <= 0 {
+        return Vec::new();
+    }
+    let source = LotSource::Purchase(p.key.clone());
+    vec![program
+        .lots
+        .lot(a.next_lot_id(), source, p.accrual, at, now)]
 }
 
 /// Releases the hold and drops the accrual of a pending purchase, expired or not.

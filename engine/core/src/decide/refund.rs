@@ -19,10 +19,12 @@ use crate::state::StateView;
 
 pub(super) fn refund(
     view: &impl StateView,
+    program: &Program,
     cashbox: &Cashbox,
     refund: &ChequeId,
     sold: &PurchaseKey,
     lines: &[RefundLine],
+    now: UnixMillis,
 ) -> Decided {
     if cashbox.kind == CashboxKind::SelfCheckout {
         return Err(reject(Code::RefundAtKiosk, ""));
@@ -74,8 +76,42 @@ pub(super) fn refund(
         accrual += part(line.accrual.0);
     }
     let account = p.account.and_then(|a| view.account(a));
-    let available = account.as_ref().map_or(0, |a| a.spendable().0 + paid);
-    let reversed = accrual.min(available.max(0));
+    // The accrual comes back from the purchase's own lots, pending or not, as far as they
+    // are unspent; the rest is owed (and paid at once from what is spendable).
+    let mut reversed_from = Vec::new();
+    let mut reversed = 0;
+    for l in account.iter().flat_map(|a| a.lots_of(&p.key)) {
+        let n = (accrual - reversed).min(l.left.0);
+        if n > 0 {
+            reversed_from.push(Take {
+                lot: l.id,
+                points: Points(n),
+                expires_at: l.expires_at,
+            });
+            reversed += n;
+        }
+    }
+    // Points paid go back to the lots they came from; what the purchase no longer has
+    // taken (a late confirm's shortfall, owed instead; a purchase paid before lots) comes
+    // back as a new lot, spendable at once for the programme's lifetime.
+    let returned = returned_takes(&p.taken, Points(paid));
+    let excess = paid - returned.iter().map(|t| t.points.0).sum::<i64>();
+    let returned_lots = match &account {
+        Some(a) if excess > 0 => {
+            let terms = LotTerms {
+                pending_secs: 0,
+                ..program.lots
+            };
+            vec![terms.lot(
+                a.next_lot_id(),
+                LotSource::Returned,
+                Points(excess),
+                now,
+                now,
+            )]
+        }
+        _ => Vec::new(),
+    };
     let summary = RefundSummary {
         money_returned: Money(money),
         points_returned: Points(paid),
@@ -96,6 +132,9 @@ pub(super) fn refund(
         accrual_unrecovered: summary.accrual_unrecovered,
         refunded_at: Some(cashbox.id),
         refunded_in: Some(cashbox.store),
+        returned,
+        returned_lots,
+        reversed_from,
     };
     let mut events = vec![event];
     if let (Some(account), true) = (p.account, summary.accrual_unrecovered.0 > 0) {
@@ -111,6 +150,26 @@ pub(super) fn refund(
         ..purchase_reply(view, &p, PurchaseStatus::Confirmed)
     };
     Ok((events, reply))
+}
+
+/// The lots refunded points go back to: of those the purchase took, the latest to expire
+/// first, as far as they go.
+fn returned_takes(taken: &[Take], points: Points) -> Vec<Take> {
+    let mut order: Vec<&Take> = taken.iter().collect();
+    order.sort_by_key(|t| std::cmp::Reverse((t.expires_at.map_or(i64::MAX, |e| e.0), t.lot)));
+    let mut want = points.0;
+    let mut back = Vec::new();
+    for t in order {
+        let n = want.min(t.points.0);
+        if n > 0 {
+            back.push(Take {
+                points: Points(n),
+                ..*t
+            });
+            want -= n;
+        }
+    }
+    back
 }
 
 /// A refund without the original receipt, when the programme allows it: the goods as the
@@ -170,6 +229,9 @@ pub(super) fn without_receipt(
     );
     record.accrual = accrual;
     record.accrual_reversed = reversed;
+    record.taken = who
+        .as_ref()
+        .map_or_else(Vec::new, |(_, a)| a.take(reversed));
     record.refunded_money = money;
     let account = record.account;
     let purchase = record.key.clone();

@@ -22,7 +22,7 @@ use older::Older;
 use serde::{de, Serialize};
 
 /// The format byte of every record written now.
-pub const RECORD_FORMAT: u8 = 5;
+pub const RECORD_FORMAT: u8 = 6;
 /// The oldest record format still read.
 pub const OLDEST_FORMAT: u8 = 4;
 
@@ -92,6 +92,26 @@ pub const APPENDED: &[Appended] = &[
     variant_field(5, "Event", "CardReplaced", "pin_hash"),
     variant_field(5, "Event", "CardReplaced", "pin_of"),
     variant_field(5, "Command", "SetCardPin", "old_pin"),
+    // Points with a life: lots on the account, the lots each credit made and each debit
+    // took, and what the balance answer shows of them.
+    field(6, "Account", "pending"),
+    field(6, "Account", "lots"),
+    field(6, "Account", "lots_made"),
+    field(6, "Account", "due"),
+    field(6, "Purchase", "taken"),
+    field(6, "Order", "taken"),
+    variant_field(6, "Event", "PurchaseImported", "lots"),
+    variant_field(6, "Event", "PurchaseConfirmed", "lots"),
+    variant_field(6, "Event", "PurchaseConfirmed", "taken"),
+    variant_field(6, "Event", "RefundRecorded", "returned"),
+    variant_field(6, "Event", "RefundRecorded", "returned_lots"),
+    variant_field(6, "Event", "RefundRecorded", "reversed_from"),
+    variant_field(6, "Event", "PointsAdjusted", "lots"),
+    variant_field(6, "Event", "PointsAdjusted", "taken"),
+    variant_field(6, "Event", "DebtRecovered", "taken"),
+    field(6, "BalanceInfo", "pending"),
+    field(6, "BalanceInfo", "next_expiry"),
+    field(6, "Totals", "accrual_pending"),
 ];
 
 pub(crate) fn is_appended(format: u8, container: &str, variant: &str, name: &str) -> bool {

@@ -54,7 +54,15 @@ impl World {
     pub fn new() -> World {
         let mut w = World {
             state: MemState::default(),
-            program: Program::default(),
+            // Points spendable at once, for a year: the rules of the purchase life cycle
+            // read simplest so; the lots' own tables set their terms.
+            program: Program {
+                lots: LotTerms {
+                    pending_secs: 0,
+                    lifetime_secs: Some(365 * 24 * 3600),
+                },
+                ..Program::default()
+            },
             now: T0,
             history: Vec::new(),
             next_op: 1,

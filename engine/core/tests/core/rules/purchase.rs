@@ -501,6 +501,8 @@ fn purchase_with_points_from_calculation_to_refund() {
             held: pts("11"),
             spendable: pts("89"),
             debt: Points::ZERO,
+            pending: Points::ZERO,
+            next_expiry: hold.balance.unwrap().next_expiry,
         }
     );
     // Paid points are split in proportion to the caps 45 : 10.
@@ -523,6 +525,8 @@ fn purchase_with_points_from_calculation_to_refund() {
             held: Points::ZERO,
             spendable: pts("93.95"),
             debt: Points::ZERO,
+            pending: Points::ZERO,
+            next_expiry: conf.balance.unwrap().next_expiry,
         }
     );
     // Refund one of the two milks: half of that line's paid points back, half its accrual taken.
