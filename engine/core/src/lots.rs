@@ -328,21 +328,6 @@ impl Account {
         Some((at, points))
     }
 
-    /// What the lots say the account holds at `t` if nothing else happens: spendable
-    /// (active then, not expired) and pending.
-    pub fn forecast(&self, t: UnixMillis) -> (Points, Points) {
-        let live = |l: &&Lot| l.expires_at.is_none_or(|e| e > t);
-        let active = |l: &&Lot| !l.pending || l.activates_at <= t;
-        let sum = |f: &dyn Fn(&&Lot) -> bool| {
-            self.lots
-                .iter()
-                .filter(live)
-                .filter(f)
-                .fold(Points::ZERO, |s, l| s.plus(l.left))
-        };
-        (sum(&active), sum(&|l| !active(l)))
-    }
-
     /// The lots agree with the account's numbers.
     pub(crate) fn check_lots(&self) {
         let (active, pending) = self.lots.iter().fold((0, 0), |(a, p), l| {

@@ -5,6 +5,7 @@
 mod admin;
 mod customer;
 mod identify;
+mod lots;
 mod offline;
 mod purchase;
 mod refund;
