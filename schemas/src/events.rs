@@ -34,7 +34,7 @@ pub fn lot_source(s: &LotSource) -> String {
     match s {
         LotSource::Carried => "carried".into(),
         LotSource::Migrated => "migrated".into(),
-        LotSource::Purchase(k) => format!("purchase {k}"),
+        LotSource::Purchase => "purchase".into(),
         LotSource::Adjustment => "adjustment".into(),
         LotSource::Returned => "returned".into(),
     }
@@ -431,6 +431,7 @@ mod tests {
             registered: true,
             messages: Vec::new(),
             taken: Vec::new(),
+            lots: Vec::new(),
         }
     }
 
@@ -455,7 +456,7 @@ mod tests {
         };
         let lot = Lot {
             id: 4,
-            source: LotSource::Purchase(key.clone()),
+            source: LotSource::Purchase,
             points: Points(5000),
             left: Points(5000),
             activates_at: UnixMillis(1_801_209_600_000),
@@ -481,7 +482,7 @@ mod tests {
                 activates_at_unix_ms: 1_801_209_600_000,
                 expires_at_unix_ms: 0,
                 pending: true,
-                source: "purchase 1/c1".into(),
+                source: "purchase".into(),
             }]
         );
         let system = Actor::System;

@@ -288,6 +288,7 @@ async fn kill_9_under_load_loses_no_acknowledged_operation_and_applies_nothing_t
         .balance(till.req(pb::BalanceRequest {
             card: CARD.into(),
             identifiers: Vec::new(),
+            as_of: String::new(),
         }))
         .await
         .unwrap()
@@ -423,6 +424,7 @@ async fn kill_9_during_an_offline_upload_then_resend_equals_one_clean_replay() {
         .balance(till.req(pb::BalanceRequest {
             card: CARD.into(),
             identifiers: Vec::new(),
+            as_of: String::new(),
         }))
         .await
         .unwrap()

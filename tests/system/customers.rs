@@ -70,6 +70,7 @@ async fn registration_accrual_replacement_and_redemption_with_the_new_card() {
         .balance(till.req(pb::BalanceRequest {
             card: SUCCESSOR.into(),
             identifiers: Vec::new(),
+            as_of: String::new(),
         }))
         .await
         .unwrap()
@@ -120,6 +121,7 @@ async fn registration_accrual_replacement_and_redemption_with_the_new_card() {
         .balance(till.req(pb::BalanceRequest {
             card: SOLD.into(),
             identifiers: Vec::new(),
+            as_of: String::new(),
         }))
         .await
         .unwrap()
@@ -168,6 +170,7 @@ async fn registration_accrual_replacement_and_redemption_with_the_new_card() {
         .balance(till.req(pb::BalanceRequest {
             card: SUCCESSOR.into(),
             identifiers: Vec::new(),
+            as_of: String::new(),
         }))
         .await
         .unwrap()
@@ -298,6 +301,7 @@ async fn magnetic_stripe_phone_and_auto_identify_the_customer() {
         .balance(till.req(pb::BalanceRequest {
             card: String::new(),
             identifiers: vec![id(K::Phone, "+79990002233")],
+            as_of: String::new(),
         }))
         .await
         .unwrap()

@@ -184,6 +184,7 @@ async fn purchase_life_cycle_from_calculation_to_refund() {
         .balance(till.req(pb::BalanceRequest {
             card: CARD.into(),
             identifiers: Vec::new(),
+            as_of: String::new(),
         }))
         .await
         .unwrap()
@@ -374,6 +375,7 @@ async fn bad_input_gets_typed_errors_and_changes_nothing() {
         .balance(forged.req(pb::BalanceRequest {
             card: CARD.into(),
             identifiers: Vec::new(),
+            as_of: String::new(),
         }))
         .await
         .unwrap_err();
@@ -388,7 +390,8 @@ async fn bad_input_gets_typed_errors_and_changes_nothing() {
             .client
             .balance(stranger.req(pb::BalanceRequest {
                 card: CARD.into(),
-                identifiers: Vec::new()
+                identifiers: Vec::new(),
+                as_of: String::new(),
             }))
             .await
             .unwrap_err()
@@ -400,6 +403,7 @@ async fn bad_input_gets_typed_errors_and_changes_nothing() {
             .balance(tonic::Request::new(pb::BalanceRequest {
                 card: CARD.into(),
                 identifiers: Vec::new(),
+                as_of: String::new(),
             }))
             .await
             .unwrap_err()
@@ -428,6 +432,7 @@ async fn bad_input_gets_typed_errors_and_changes_nothing() {
         .balance(till.req(pb::BalanceRequest {
             card: CARD.into(),
             identifiers: Vec::new(),
+            as_of: String::new(),
         }))
         .await
         .unwrap()

@@ -645,6 +645,7 @@ async fn balances(till: &mut Till, cards: &[&str]) -> Vec<String> {
             .balance(till.req(pb::BalanceRequest {
                 card: (*c).into(),
                 identifiers: Vec::new(),
+                as_of: String::new(),
             }))
             .await
             .unwrap()

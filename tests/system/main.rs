@@ -10,6 +10,7 @@ mod grpc;
 mod harness;
 mod hostile;
 mod kafka;
+mod lots;
 mod offers;
 mod operations;
 mod security;

@@ -91,6 +91,7 @@ async fn offline_upload_answers_per_item_and_resends_change_nothing() {
                     .balance(t.req(pb::BalanceRequest {
                         card: CARD.into(),
                         identifiers: Vec::new(),
+                        as_of: String::new(),
                     }))
                     .await
                     .unwrap()
@@ -279,6 +280,7 @@ async fn a_cashbox_over_its_request_rate_is_told_when_to_retry() {
             .balance(till.req(pb::BalanceRequest {
                 card: CARD.into(),
                 identifiers: Vec::new(),
+                as_of: String::new(),
             }))
             .await
         {
@@ -335,6 +337,7 @@ async fn tls_end_to_end_and_plain_clients_are_refused() {
         .balance(till.req(pb::BalanceRequest {
             card: CARD.into(),
             identifiers: Vec::new(),
+            as_of: String::new(),
         }))
         .await
         .unwrap()
@@ -350,7 +353,8 @@ async fn tls_end_to_end_and_plain_clients_are_refused() {
         assert!(c
             .balance(till.req(pb::BalanceRequest {
                 card: CARD.into(),
-                identifiers: Vec::new()
+                identifiers: Vec::new(),
+                as_of: String::new()
             }))
             .await
             .is_err());
@@ -420,6 +424,7 @@ async fn a_purchase_begun_online_is_confirmed_or_cancelled_from_an_offline_uploa
         let req = till.req(pb::BalanceRequest {
             card: CARD.into(),
             identifiers: Vec::new(),
+            as_of: String::new(),
         });
         let mut client = till.client.clone();
         async move {

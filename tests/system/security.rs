@@ -143,6 +143,7 @@ async fn signed_requests_are_verified_and_answers_are_signed() {
         .balance(t1.req(pb::BalanceRequest {
             card: CARD.into(),
             identifiers: Vec::new(),
+            as_of: String::new(),
         }))
         .await
         .unwrap();

@@ -110,6 +110,27 @@ pub fn local_time(field: impl Display, s: &str) -> Wire<NaiveDateTime> {
     Ok(t)
 }
 
+/// A server time as RFC 3339 with its offset (within the years 2000-2200), or empty.
+pub fn optional_time(
+    field: impl Display,
+    s: &str,
+) -> Wire<Option<loyalty_core::model::UnixMillis>> {
+    use chrono::Datelike;
+    if s.is_empty() {
+        return Ok(None);
+    }
+    let t = chrono::DateTime::parse_from_rfc3339(s).map_err(|e| {
+        bad(
+            &field,
+            format!("expected RFC 3339, e.g. 2027-01-15T12:00:00+03:00 ({e})"),
+        )
+    })?;
+    if !(2000..=2200).contains(&t.year()) {
+        return Err(bad(&field, "the year must be within 2000-2200"));
+    }
+    Ok(Some(loyalty_core::model::UnixMillis(t.timestamp_millis())))
+}
+
 pub fn optional_order(field: impl Display, s: &str) -> Wire<Option<OrderNo>> {
     if s.is_empty() {
         Ok(None)

@@ -197,10 +197,11 @@ impl pb::cash_service_server::CashService for CashApi {
         let (call, msg) = self.open(req)?;
         let card = cv::optional_card("card", &msg.card).map_err(invalid)?;
         let presented = cv::presented("identifiers", msg.identifiers).map_err(invalid)?;
+        let as_of = cv::optional_time("as_of", &msg.as_of).map_err(invalid)?;
         let now = self.engine.now();
         let reply = self
             .engine
-            .read(|v| decide::balance(v, call.cashbox, card.as_ref(), &presented, now))
+            .read(|v| decide::balance(v, call.cashbox, card.as_ref(), &presented, now, as_of))
             .map_err(status)?;
         self.seal(&call, cv::reply(reply, false))
     }

@@ -356,6 +356,7 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
                 a.earned = a.earned.plus(*points_credited);
                 put_checked(state, a);
             }
+            p.lots = lots.iter().map(|l| l.id).collect();
             if late {
                 for code in &p.issued {
                     let mut c = coupon_of(state, code, event);

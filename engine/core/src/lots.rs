@@ -12,6 +12,13 @@
 //! left with nothing is dropped; a take given back to a dropped lot makes it again, with
 //! its original expiry (the sweep burns it if that has passed).
 //!
+//! Lot times are whole minutes (rounded up; a credit spendable at once is active from its
+//! own moment), and a credit of the same kind with the same times as a lot the account
+//! still has joins that lot: points credited together in a minute mature and burn
+//! together, and an account keeps one lot per minute of credits, not one per purchase.
+//! The credit's event still names its own points and the lot they joined; a purchase keeps
+//! the ids of the lots its accrual joined (`Purchase::lots`).
+//!
 //! Points credited before lots existed (record formats before 6) form the **carried** lot
 //! (id 0): events of those formats name no lots or takes, and credit and debit it. The
 //! sweep dates a carried lot once, with the programme's lifetime from then (`LotDated`).
@@ -20,22 +27,21 @@
 //! says, and `decide` calls [`Account::take`] to choose the lots a debit takes.
 
 use crate::amount::Points;
-use crate::ids::PurchaseKey;
 use crate::model::{Account, UnixMillis};
 use serde::{Deserialize, Serialize};
 
 /// The carried lot's id; lots credited since have ids from 1, in order.
 pub const CARRIED: u32 = 0;
 
-/// Where a lot's points came from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Where a lot's points came from (the credit's event names the purchase or the reason).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LotSource {
     /// Points on the account before lots existed, not yet dated by the sweep.
     Carried,
     /// Carried points the sweep dated.
     Migrated,
-    /// The accrual of a purchase (online or offline).
-    Purchase(PurchaseKey),
+    /// The accrual of purchases (online or offline).
+    Purchase,
     /// An administrator's correction.
     Adjustment,
     /// Points given back to a lot that had been used up and dropped meanwhile.
@@ -43,7 +49,7 @@ pub enum LotSource {
 }
 
 /// Points credited together.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lot {
     pub id: u32,
     pub source: LotSource,
@@ -85,27 +91,66 @@ impl Default for LotTerms {
     }
 }
 
+/// `t` rounded up to a whole minute.
+fn minute(t: UnixMillis) -> UnixMillis {
+    UnixMillis(
+        t.0.saturating_add(59_999)
+            .div_euclid(60_000)
+            .saturating_mul(60_000),
+    )
+}
+
 impl LotTerms {
-    /// The lot of `points` credited at `at` (decided at `now`: pending if it activates
-    /// later), numbered `id`.
-    pub fn lot(
+    /// The credit of `points` made at `at` (decided at `now`: pending if it activates
+    /// later) on account `a`: a lot of its own, or — same kind, same times — the lot the
+    /// account has that it joins (the returned lot then names that lot's id and the
+    /// credit's own points).
+    pub fn credit(
         &self,
-        id: u32,
+        a: &Account,
         source: LotSource,
         points: Points,
         at: UnixMillis,
         now: UnixMillis,
     ) -> Lot {
-        let activates_at = at.plus_secs(self.pending_secs);
+        let activates_at = if self.pending_secs == 0 {
+            at
+        } else {
+            minute(at.plus_secs(self.pending_secs))
+        };
+        let expires_at = self
+            .lifetime_secs
+            .map(|s| minute(activates_at.plus_secs(s)));
+        let pending = activates_at > now;
+        let joins = a.lots.iter().find(|l| {
+            l.source == source
+                && l.expires_at == expires_at
+                && l.pending == pending
+                && (!pending || l.activates_at == activates_at)
+        });
         Lot {
-            id,
+            id: joins.map_or(a.next_lot_id(), |l| l.id),
             source,
             points,
             left: points,
-            activates_at,
-            expires_at: self.lifetime_secs.map(|s| activates_at.plus_secs(s)),
-            pending: activates_at > now,
+            activates_at: joins.map_or(activates_at, |l| l.activates_at),
+            expires_at,
+            pending,
         }
+    }
+}
+
+/// The takes of a debit or a give-back: those the event names, or (an event of a format
+/// before lots, which names none) the carried lot.
+fn or_carried(takes: &[Take], total: Points) -> std::borrow::Cow<'_, [Take]> {
+    if takes.is_empty() && total.0 > 0 {
+        std::borrow::Cow::Owned(vec![Take {
+            lot: CARRIED,
+            points: total,
+            expires_at: None,
+        }])
+    } else {
+        std::borrow::Cow::Borrowed(takes)
     }
 }
 
@@ -145,29 +190,17 @@ impl Account {
         takes
     }
 
-    /// What is left of the lots this purchase credited (pending or not), oldest first.
-    pub fn lots_of<'a>(&'a self, purchase: &'a PurchaseKey) -> impl Iterator<Item = &'a Lot> + 'a {
-        self.lots
-            .iter()
-            .filter(move |l| matches!(&l.source, LotSource::Purchase(k) if k == purchase))
+    /// What is left of the lots a purchase's accrual joined (`ids`: `Purchase::lots`).
+    pub fn lots_in<'a>(&'a self, ids: &'a [u32]) -> impl Iterator<Item = &'a Lot> + 'a {
+        self.lots.iter().filter(move |l| ids.contains(&l.id))
     }
 
     /// Debits `total`: the takes, or (an event of a format before lots) the carried lot.
     /// Taken from an active lot, points leave the balance; from a pending one, `pending`.
     pub fn debit(&mut self, takes: &[Take], total: Points) {
-        let carried;
-        let takes = if takes.is_empty() && total.0 > 0 {
-            carried = [Take {
-                lot: CARRIED,
-                points: total,
-                expires_at: None,
-            }];
-            &carried[..]
-        } else {
-            takes
-        };
+        let takes = or_carried(takes, total);
         let mut sum = 0;
-        for t in takes {
+        for t in takes.iter() {
             let l = self
                 .lots
                 .iter_mut()
@@ -189,19 +222,9 @@ impl Account {
     /// Gives back points a debit took (`total` in all; an event of a format before lots
     /// names no takes and gives back to the carried lot), active, with their lots' expiry.
     pub fn give_back(&mut self, takes: &[Take], total: Points) {
-        let carried;
-        let takes = if takes.is_empty() && total.0 > 0 {
-            carried = [Take {
-                lot: CARRIED,
-                points: total,
-                expires_at: None,
-            }];
-            &carried[..]
-        } else {
-            takes
-        };
+        let takes = or_carried(takes, total);
         let mut sum = 0;
-        for t in takes {
+        for t in takes.iter() {
             match self.lots.iter_mut().find(|l| l.id == t.lot) {
                 Some(l) => {
                     assert!(!l.pending, "corrupt: points given back to a pending lot");
@@ -229,8 +252,9 @@ impl Account {
         self.lots.sort_by_key(|l| l.id);
     }
 
-    /// Credits `total` as new lots (an event of a format before lots names none: the
-    /// carried lot, active and undated).
+    /// Credits `total` as the lots an event names: new ones, or points joining a lot the
+    /// account has (an event of a format before lots names none: the carried lot, active
+    /// and undated).
     pub fn credit(&mut self, lots: &[Lot], total: Points) {
         if lots.is_empty() {
             if total.0 > 0 {
@@ -241,18 +265,38 @@ impl Account {
         let mut sum = 0;
         for l in lots {
             assert!(
-                l.id == self.next_lot_id() && l.left == l.points && l.points.0 > 0,
-                "corrupt: lot {} out of order",
+                l.left == l.points && l.points.0 > 0,
+                "corrupt: credit of lot {}",
                 l.id
             );
-            self.lots_made = l.id;
+            match self.lots.iter_mut().find(|x| x.id == l.id) {
+                Some(x) => {
+                    assert!(
+                        x.source == l.source
+                            && x.expires_at == l.expires_at
+                            && x.pending == l.pending,
+                        "corrupt: credit joins lot {} of other terms",
+                        l.id
+                    );
+                    x.points = x.points.plus(l.points);
+                    x.left = x.left.plus(l.points);
+                }
+                None => {
+                    assert!(
+                        l.id == self.next_lot_id(),
+                        "corrupt: lot {} out of order",
+                        l.id
+                    );
+                    self.lots_made = l.id;
+                    self.lots.push(*l);
+                }
+            }
             if l.pending {
                 self.pending = self.pending.plus(l.left);
             } else {
                 self.balance = self.balance.plus(l.left);
             }
             sum += l.points.0;
-            self.lots.push(l.clone());
         }
         assert_eq!(sum, total.0, "corrupt: lots do not add up");
     }

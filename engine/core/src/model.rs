@@ -550,6 +550,9 @@ pub struct Purchase {
     /// receipt's reversal), less what was given back since.
     #[serde(default)]
     pub taken: Vec<Take>,
+    /// The lots its accrual joined.
+    #[serde(default)]
+    pub lots: Vec<u32>,
 }
 
 impl Purchase {

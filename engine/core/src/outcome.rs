@@ -174,6 +174,47 @@ pub struct BalanceInfo {
     pub next_expiry: Option<(UnixMillis, Points)>,
 }
 
+impl BalanceInfo {
+    /// What the account's lots say it will hold at `t` (now or later) if nothing else
+    /// happens: lots active by then and not burnt are spendable — after paying the debt,
+    /// as a maturing lot does — lots activating later are pending; holds stay as they are.
+    pub fn forecast(a: &Account, t: UnixMillis) -> BalanceInfo {
+        let live = a.lots.iter().filter(|l| l.expires_at.is_none_or(|e| e > t));
+        let (mut active, mut pending) = (Points::ZERO, Points::ZERO);
+        for l in live {
+            if l.pending && l.activates_at > t {
+                pending = pending.plus(l.left);
+            } else {
+                active = active.plus(l.left);
+            }
+        }
+        let recovered = a.debt.min(active);
+        let spendable = active.minus(recovered);
+        let next_expiry = a
+            .lots
+            .iter()
+            .filter_map(|l| l.expires_at)
+            .filter(|e| *e > t)
+            .min()
+            .map(|at| {
+                let points = a
+                    .lots
+                    .iter()
+                    .filter(|l| l.expires_at == Some(at))
+                    .fold(Points::ZERO, |s, l| s.plus(l.left));
+                (at, points)
+            });
+        BalanceInfo {
+            balance: a.held.plus(spendable),
+            held: a.held,
+            spendable,
+            debt: a.debt.minus(recovered),
+            pending,
+            next_expiry,
+        }
+    }
+}
+
 impl From<&Account> for BalanceInfo {
     fn from(a: &Account) -> Self {
         BalanceInfo {

@@ -262,6 +262,7 @@ impl Ctx {
                     pb::BalanceRequest {
                         card,
                         identifiers: Vec::new(),
+                        as_of: String::new(),
                     },
                 ))
                 .await?;

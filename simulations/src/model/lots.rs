@@ -2,9 +2,19 @@
 //! a life"), not from the engine's code: every credit is a lot, pending until its
 //! activation time, burnt at its expiry; spending takes the earliest expiry first (lots
 //! that never expire last, then the oldest); points taken are given back to the lots they
-//! came from, remade with their expiry when used up meanwhile.
+//! came from, remade with their expiry when used up meanwhile. Lot times are whole minutes
+//! (rounded up; at once means at once), and a credit of the same kind and times as a lot
+//! the account still has joins it.
 
-/// One lot: what is left of it, when it matures and burns, and the purchase that earned it.
+/// What credited a lot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Purchase,
+    Grant,
+    Returned,
+}
+
+/// One lot: what is left of it, when it matures and burns, and what credited it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lot {
     pub id: u32,
@@ -12,7 +22,12 @@ pub struct Lot {
     pub activates: i64,
     pub expires: Option<i64>,
     pub pending: bool,
-    pub purchase: Option<(u32, String)>,
+    pub kind: Kind,
+}
+
+/// Up to a whole minute.
+fn minute(t: i64) -> i64 {
+    (t + 59_999).div_euclid(60_000) * 60_000
 }
 
 /// Points taken from lots: (lot, points, the lot's expiry).
@@ -48,28 +63,36 @@ impl Lots {
         self.lots.iter().filter(|l| l.pending).map(|l| l.left).sum()
     }
 
-    /// A new lot of `points` earned at `at` (`now` decides whether it is still pending).
-    pub fn credit(
-        &mut self,
-        points: i64,
-        at: i64,
-        now: i64,
-        terms: Terms,
-        purchase: Option<(u32, String)>,
-    ) {
-        if points <= 0 {
-            return;
+    /// `points` earned at `at` (`now` decides whether they are still pending): a new lot,
+    /// or more in the lot of the same kind and times. Returns the lot's id.
+    pub fn credit(&mut self, points: i64, at: i64, now: i64, terms: Terms, kind: Kind) -> u32 {
+        assert!(points > 0);
+        let activates = if terms.pending_ms == 0 {
+            at
+        } else {
+            minute(at + terms.pending_ms)
+        };
+        let expires = terms.lifetime_ms.map(|l| minute(activates + l));
+        let pending = activates > now;
+        if let Some(l) = self.lots.iter_mut().find(|l| {
+            l.kind == kind
+                && l.expires == expires
+                && l.pending == pending
+                && (!pending || l.activates == activates)
+        }) {
+            l.left += points;
+            return l.id;
         }
         self.made += 1;
-        let activates = at + terms.pending_ms;
         self.lots.push(Lot {
             id: self.made,
             left: points,
             activates,
-            expires: terms.lifetime_ms.map(|l| activates + l),
-            pending: activates > now,
-            purchase,
+            expires,
+            pending,
+            kind,
         });
+        self.made
     }
 
     /// Takes `points` from the active lots, earliest expiry first.
@@ -105,18 +128,18 @@ impl Lots {
                     activates: 0,
                     expires,
                     pending: false,
-                    purchase: None,
+                    kind: Kind::Returned,
                 }),
             }
         }
     }
 
-    /// Takes back up to `points` from what is left of the purchase's own lot; returns how
-    /// many it could take and whether they left the spendable part.
-    pub fn claw(&mut self, purchase: &(u32, String), points: i64) -> i64 {
+    /// Takes back up to `points` from what is left of the lots a purchase's accrual joined;
+    /// returns how many it could take.
+    pub fn claw(&mut self, lots: &[u32], points: i64) -> i64 {
         let mut clawed = 0;
         for l in &mut self.lots {
-            if l.purchase.as_ref() == Some(purchase) {
+            if lots.contains(&l.id) {
                 let n = (points - clawed).min(l.left);
                 l.left -= n;
                 clawed += n;

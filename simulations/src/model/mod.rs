@@ -10,7 +10,7 @@
 
 mod lots;
 
-pub use lots::{Lots, Taken, Terms};
+pub use lots::{Kind, Lots, Taken, Terms};
 use std::collections::BTreeMap;
 
 /// What the auditor expects for one request.
@@ -59,8 +59,9 @@ pub struct Purchase {
     pub coupon: Option<String>,
     /// The cheque was registered: after expiry it may still be confirmed late.
     pub registered: bool,
-    /// The lots its points came from.
+    /// The lots its points came from, and the lots its accrual joined.
     pub taken: Taken,
+    pub lots: Vec<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,7 +112,7 @@ impl Account {
             pending_ms: 0,
             lifetime_ms: None,
         };
-        self.lots.credit(points, 0, 0, forever, None);
+        self.lots.credit(points, 0, 0, forever, Kind::Grant);
     }
 }
 
@@ -424,6 +425,7 @@ impl Model {
                         coupon: used,
                         registered: false,
                         taken,
+                        lots: Vec::new(),
                     },
                 );
                 Expect::Ok
@@ -465,6 +467,7 @@ impl Model {
                                 coupon: used,
                                 registered: true,
                                 taken: Taken::new(),
+                                lots: Vec::new(),
                             },
                         );
                         Expect::Ok
@@ -545,8 +548,11 @@ impl Model {
                         } else {
                             a.held -= p.paid;
                         }
-                        let key = (*cashbox, cheque.clone());
-                        a.lots.credit(p.accrual, now, now, self.terms, Some(key));
+                        if p.accrual > 0 {
+                            let terms = self.terms;
+                            let lot = a.lots.credit(p.accrual, now, now, terms, Kind::Purchase);
+                            p.lots = vec![lot];
+                        }
                         a.earned += p.accrual;
                     }
                 } else {
@@ -594,9 +600,11 @@ impl Model {
                         pending_ms: 0,
                         ..self.terms
                     };
-                    a.lots.credit(excess, now, now, at_once, None);
+                    if excess > 0 {
+                        a.lots.credit(excess, now, now, at_once, Kind::Returned);
+                    }
                     p.taken.clear();
-                    let reversed = a.lots.claw(&(*cashbox, cheque.clone()), p.accrual);
+                    let reversed = a.lots.claw(&p.lots, p.accrual);
                     a.debt += p.accrual - reversed;
                     self.debt_incurred += p.accrual - reversed;
                     a.earned -= p.accrual;
@@ -644,6 +652,7 @@ impl Model {
                         coupon: None,
                         registered: false,
                         taken: Taken::new(),
+                        lots: Vec::new(),
                     },
                 );
                 Expect::Ok
@@ -672,13 +681,18 @@ impl Model {
                 } else {
                     0
                 };
-                if let Some(a) = account {
+                let mut lots = Vec::new();
+                if let (Some(a), true) = (account, accrual > 0) {
                     // Dated by the cheque's time.
                     let rung = self.offline_rung_at.min(now);
-                    let key = Some(key.clone());
-                    self.accounts[a]
-                        .lots
-                        .credit(accrual, rung, now, self.terms, key);
+                    let lot = self.accounts[a].lots.credit(
+                        accrual,
+                        rung,
+                        now,
+                        self.terms,
+                        Kind::Purchase,
+                    );
+                    lots.push(lot);
                     self.accounts[a].earned += accrual;
                 }
                 self.purchases.insert(
@@ -695,6 +709,7 @@ impl Model {
                         coupon: None,
                         registered: false,
                         taken: Taken::new(),
+                        lots,
                     },
                 );
                 Expect::Ok
@@ -799,6 +814,7 @@ impl Model {
                         coupon: None,
                         registered: true,
                         taken: o.taken.clone(),
+                        lots: Vec::new(),
                     },
                 );
                 Expect::Ok

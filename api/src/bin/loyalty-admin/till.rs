@@ -36,10 +36,13 @@ pub enum TillCmd {
         #[arg(long)]
         cheque: String,
     },
-    /// The balance behind a card.
+    /// The balance behind a card; with `--as-of`, what its lots will give at that time
+    /// (RFC 3339, e.g. 2027-02-01T00:00:00+03:00).
     Balance {
         #[arg(long)]
         card: String,
+        #[arg(long, default_value = "")]
+        as_of: String,
     },
     /// Refund goods of a purchase made at any POS, named by the purchase id on its slip.
     Refund {
@@ -225,10 +228,11 @@ impl Till {
                 let r = self.req(body, "Refund")?;
                 self.client.refund(r).await?
             }
-            TillCmd::Balance { card } => {
+            TillCmd::Balance { card, as_of } => {
                 let body = pb::BalanceRequest {
                     card,
                     identifiers: Vec::new(),
+                    as_of,
                 };
                 let r = self.req(body, "Balance")?;
                 self.client.balance(r).await?

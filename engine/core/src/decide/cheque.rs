@@ -143,6 +143,7 @@ pub(super) fn recorded(
 ) -> (Purchase, Reply) {
     let purchase = Purchase {
         taken: Vec::new(),
+        lots: Vec::new(),
         key,
         cashier: cheque.cashier.clone(),
         tenders: cheque.tenders.clone(),

@@ -51,13 +51,7 @@ pub(super) fn adjust_points(
             pending_secs: 0,
             ..program.lots
         };
-        let lot = terms.lot(
-            account.next_lot_id(),
-            LotSource::Adjustment,
-            delta,
-            now,
-            now,
-        );
+        let lot = terms.credit(&account, LotSource::Adjustment, delta, now, now);
         (vec![lot], Vec::new())
     } else {
         (Vec::new(), account.take(Points(-delta.0)))

@@ -88,6 +88,8 @@ pub(super) fn import(
     let lots = who.as_ref().map_or_else(Vec::new, |(_, a)| {
         super::purchase::accrual_lots(a, program, &purchase, rung, now)
     });
+    let mut purchase = purchase;
+    purchase.lots = lots.iter().map(|l| l.id).collect();
     opened.push(Event::PurchaseImported { purchase, lots });
     Ok((opened, reply))
 }

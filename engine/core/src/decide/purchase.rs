@@ -274,10 +274,9 @@ pub(super) fn accrual_lots(
     if p.accrual.0 <= 0 {
         return Vec::new();
     }
-    let source = LotSource::Purchase(p.key.clone());
     vec![program
         .lots
-        .lot(a.next_lot_id(), source, p.accrual, at, now)]
+        .credit(a, LotSource::Purchase, p.accrual, at, now)]
 }
 
 /// Releases the hold and drops the accrual of a pending purchase, expired or not.

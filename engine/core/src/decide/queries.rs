@@ -106,21 +106,33 @@ pub fn fetch_order(
 }
 
 /// The balance behind a card, or behind any identifier of its account.
+/// The customer's balance now, or as the lots say it will be at `as_of` (not before now).
 pub fn balance(
     view: &impl StateView,
     cashbox: CashboxId,
     card: Option<&CardNo>,
     presented: &[Presented],
     now: UnixMillis,
+    as_of: Option<UnixMillis>,
 ) -> Reply {
     let run = || -> Result<Reply, Rejection> {
         active_cashbox(view, cashbox)?;
         let (c, a) = identify_cheque(view, now, None, card, presented)?
             .who
             .ok_or_else(|| reject(Code::CardRequired, "no identifier"))?;
+        let balance = match as_of {
+            Some(t) if t < now => {
+                return Err(reject(
+                    Code::AmountInvalid,
+                    "as_of: now or later (what happened before is in the history)",
+                ))
+            }
+            Some(t) => BalanceInfo::forecast(&a, t),
+            None => BalanceInfo::from(&a),
+        };
         Ok(Reply {
             holder: Some(holder(&c, &a)),
-            balance: Some(BalanceInfo::from(&a)),
+            balance: Some(balance),
             ..Reply::ok()
         })
     };

@@ -80,7 +80,7 @@ pub(super) fn refund(
     // are unspent; the rest is owed (and paid at once from what is spendable).
     let mut reversed_from = Vec::new();
     let mut reversed = 0;
-    for l in account.iter().flat_map(|a| a.lots_of(&p.key)) {
+    for l in account.iter().flat_map(|a| a.lots_in(&p.lots)) {
         let n = (accrual - reversed).min(l.left.0);
         if n > 0 {
             reversed_from.push(Take {
@@ -102,13 +102,7 @@ pub(super) fn refund(
                 pending_secs: 0,
                 ..program.lots
             };
-            vec![terms.lot(
-                a.next_lot_id(),
-                LotSource::Returned,
-                Points(excess),
-                now,
-                now,
-            )]
+            vec![terms.credit(a, LotSource::Returned, Points(excess), now, now)]
         }
         _ => Vec::new(),
     };

@@ -99,6 +99,7 @@ pub const APPENDED: &[Appended] = &[
     field(6, "Account", "lots_made"),
     field(6, "Account", "due"),
     field(6, "Purchase", "taken"),
+    field(6, "Purchase", "lots"),
     field(6, "Order", "taken"),
     variant_field(6, "Event", "PurchaseImported", "lots"),
     variant_field(6, "Event", "PurchaseConfirmed", "lots"),

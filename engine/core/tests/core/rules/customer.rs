@@ -189,7 +189,7 @@ fn a_customer_at_the_till_from_new_card_to_replacement() {
         .is_ok());
     assert_eq!(w.state.account(account).unwrap().held, Points::ZERO);
     // The old card is refused everywhere, naming its successor.
-    let old = balance(&w.state, POS, Some(&card(NEW_CARD)), &[], w.now);
+    let old = balance(&w.state, POS, Some(&card(NEW_CARD)), &[], w.now, None);
     assert_eq!(old.code, Code::CardReplaced);
     assert!(old.message.contains("*********0917"), "{}", old.message);
 }

@@ -177,8 +177,10 @@ fn a_redemption_takes_the_earliest_expiry_first_across_lots() {
 
 #[test]
 fn a_partial_refund_of_a_cheque_paid_partly_with_points_is_exact_pro_rata() {
-    // Given GOLD's 100 points (lot 1) and a 3-line cheque paid with 30 of them:
+    // Given GOLD's 100 points (lot 1) and, a day later (so that its accrual makes a lot
+    // of its own), a 3-line cheque paid with 30 of them:
     let mut w = world(0, Some(365));
+    w.now = at(1, 0);
     let lines = [
         ("milk", "1", "100"),
         ("bread", "3", "50"),
@@ -196,6 +198,7 @@ fn a_partial_refund_of_a_cheque_paid_partly_with_points_is_exact_pro_rata() {
         pts("30")
     );
     let own = w.account(GOLD).lots_made;
+    assert_eq!(own, 2);
     let left = |w: &World, lot: u32| {
         w.account(GOLD)
             .lots
@@ -373,7 +376,7 @@ fn an_offline_accrual_is_dated_by_the_cheque_s_time() {
     // then its lot was credited at 09:00 UTC that day: it matured on 2026-12-07 and is
     // spendable at once, expiring a year after it matured.
     let rung = local(9).and_utc().timestamp_millis();
-    let lot = w.account(EMPTY).lots[0].clone();
+    let lot = w.account(EMPTY).lots[0];
     assert_eq!(lot.activates_at, UnixMillis(rung).plus_secs(14 * DAY));
     assert_eq!(
         lot.expires_at,
@@ -395,7 +398,45 @@ fn an_offline_accrual_is_dated_by_the_cheque_s_time() {
         },
     );
     assert!(r.is_ok(), "{}", r.message);
-    let lot = w.account(EMPTY).lots[1].clone();
+    let lot = w.account(EMPTY).lots[1];
     assert_eq!(lot.activates_at, w.now.plus_secs(14 * DAY));
     assert!(lot.pending);
+}
+
+#[test]
+fn the_balance_as_of_a_later_time_counts_what_matures_and_burns_by_then() {
+    // Given 50 points pending for 14 days, then living 30:
+    let mut w = world(14, Some(30));
+    w.buy(EMPTY, "a", &[("bread", "1", "1000")]);
+    let at_time = |w: &World, t: UnixMillis| {
+        let r = balance(&w.state, POS, Some(&card(EMPTY)), &[], w.now, Some(t));
+        assert!(r.is_ok(), "{}", r.message);
+        let b = r.balance.unwrap();
+        (b.spendable, b.pending, b.next_expiry)
+    };
+    // then now they are pending; on day 14 spendable; on day 44 gone.
+    assert_eq!(
+        at_time(&w, w.now),
+        (Points::ZERO, pts("50"), Some((at(44, 0), pts("50"))))
+    );
+    assert_eq!(
+        at_time(&w, at(14, 0)),
+        (pts("50"), Points::ZERO, Some((at(44, 0), pts("50"))))
+    );
+    assert_eq!(at_time(&w, at(44, 0)), (Points::ZERO, Points::ZERO, None));
+    // A time before now is refused: the past is in the history.
+    let past = balance(
+        &w.state,
+        POS,
+        Some(&card(EMPTY)),
+        &[],
+        w.now,
+        Some(UnixMillis(0)),
+    );
+    assert_eq!(past.code, Code::AmountInvalid);
+    // Maturing points pay a debt first in the forecast too.
+    let mut a = w.account(EMPTY);
+    a.debt = pts("20");
+    let b = BalanceInfo::forecast(&a, at(14, 0));
+    assert_eq!((b.spendable, b.debt), (pts("30"), Points::ZERO));
 }

@@ -666,18 +666,18 @@ fn queries_answer_without_changing_anything() {
     assert!(operation_status(&w.state, Actor::Cashbox(POS2), OpId(1 << 100)).is_none());
     assert!(operation_status(&w.state, Actor::Cashbox(POS), OpId(1 << 101)).is_none());
     assert_eq!(
-        balance(&w.state, POS, Some(&card(GOLD)), &[], w.now)
+        balance(&w.state, POS, Some(&card(GOLD)), &[], w.now, None)
             .balance
             .unwrap()
             .balance,
         pts("100")
     );
     assert_eq!(
-        balance(&w.state, POS, Some(&card(BLOCKED)), &[], w.now).code,
+        balance(&w.state, POS, Some(&card(BLOCKED)), &[], w.now, None).code,
         Code::CardBlocked
     );
     assert_eq!(
-        balance(&w.state, DISABLED, Some(&card(GOLD)), &[], w.now).code,
+        balance(&w.state, DISABLED, Some(&card(GOLD)), &[], w.now, None).code,
         Code::CashboxDisabled
     );
     assert_eq!(w.state.projection, before);
