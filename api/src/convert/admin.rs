@@ -159,6 +159,7 @@ pub fn offer(o: Option<pb::Offer>) -> Wire<Offer> {
         issue_coupon_series,
         message,
         card_statuses,
+        points_terms,
     } = o.ok_or_else(|| bad("offer", "missing"))?;
     if name.len() > NAME_BYTES_MAX {
         return Err(bad(
@@ -241,6 +242,23 @@ pub fn offer(o: Option<pb::Offer>) -> Wire<Offer> {
         )),
         _ => return Err(bad("offer.daily_to", "give both ends of the daily window")),
     };
+    const CENTURY: u64 = 100 * 366 * 24 * 3600;
+    let lots = match points_terms {
+        None => None,
+        Some(_) if !matches!(effect, OfferEffect::Accrual(_)) => {
+            return Err(bad(
+                "offer.points_terms",
+                "only an accrual offer credits points",
+            ))
+        }
+        Some(t) if t.pending_secs > CENTURY || t.lifetime_secs > CENTURY => {
+            return Err(bad("offer.points_terms", "at most a hundred years"))
+        }
+        Some(t) => Some(LotTerms {
+            pending_secs: t.pending_secs,
+            lifetime_secs: (t.lifetime_secs > 0).then_some(t.lifetime_secs),
+        }),
+    };
     let card_types = card_types
         .into_iter()
         .map(|t| profile_text("offer.card_types", &t, CARD_TYPE_BYTES_MAX))
@@ -272,6 +290,7 @@ pub fn offer(o: Option<pb::Offer>) -> Wire<Offer> {
         valid_from: local_time("offer.valid_from", &valid_from)?,
         valid_to: local_time("offer.valid_to", &valid_to)?,
         enabled,
+        lots,
     })
 }
 

@@ -428,4 +428,44 @@ mod tests {
         assert_eq!(cheque(None, 10).unwrap_err().field, "cheque");
         assert!(op_id("x").is_err());
     }
+
+    #[test]
+    fn an_offer_s_own_points_terms_are_for_accrual_and_bounded() {
+        let offer = |effect: pb::OfferEffect, terms: pb::PointsTerms| pb::Offer {
+            id: 9,
+            effect: effect.into(),
+            percent: "10".into(),
+            valid_from: "2026-01-01T00:00:00".into(),
+            valid_to: "2027-01-01T00:00:00".into(),
+            enabled: true,
+            points_terms: Some(terms),
+            ..Default::default()
+        };
+        let week = pb::PointsTerms {
+            pending_secs: 0,
+            lifetime_secs: 7 * 24 * 3600,
+        };
+        let o = admin::offer(Some(offer(pb::OfferEffect::Accrual, week))).unwrap();
+        assert_eq!(
+            o.lots,
+            Some(LotTerms {
+                pending_secs: 0,
+                lifetime_secs: Some(7 * 24 * 3600)
+            })
+        );
+        let never = pb::PointsTerms {
+            pending_secs: 60,
+            lifetime_secs: 0,
+        };
+        let o = admin::offer(Some(offer(pb::OfferEffect::Accrual, never))).unwrap();
+        assert_eq!(o.lots.unwrap().lifetime_secs, None, "0: never expire");
+        let e = admin::offer(Some(offer(pb::OfferEffect::Discount, week))).unwrap_err();
+        assert_eq!(e.field, "offer.points_terms");
+        let forever = pb::PointsTerms {
+            pending_secs: u64::MAX,
+            lifetime_secs: 0,
+        };
+        let e = admin::offer(Some(offer(pb::OfferEffect::Accrual, forever))).unwrap_err();
+        assert!(e.reason.contains("hundred years"), "{}", e.reason);
+    }
 }

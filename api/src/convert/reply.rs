@@ -138,6 +138,8 @@ fn line(index: usize, l: PricedLine) -> pb::PricedLine {
         accrual,
         offers,
         refunded_qty,
+        // Internal: which terms the lots of the accrual get.
+        accrual_lots: _,
     } = l;
     pb::PricedLine {
         index: index as u32,

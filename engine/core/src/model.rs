@@ -260,6 +260,9 @@ pub struct Offer {
     #[serde(with = "crate::model::local_time")]
     pub valid_to: NaiveDateTime,
     pub enabled: bool,
+    /// How long what this offer accrues is pending and lives, when not the programme's.
+    #[serde(default)]
+    pub lots: Option<LotTerms>,
 }
 
 /// What an offer's conditions are checked against.
@@ -293,6 +296,7 @@ impl Offer {
             valid_from,
             valid_to,
             enabled: true,
+            lots: None,
         }
     }
 
@@ -458,6 +462,10 @@ pub struct PricedLine {
     pub offers: Vec<OfferId>,
     /// Quantity refunded so far.
     pub refunded_qty: Qty,
+    /// The part of `accrual` that offers with their own lot terms gave, by terms (the rest
+    /// lives by the programme's).
+    #[serde(default)]
+    pub accrual_lots: Vec<(LotTerms, Points)>,
 }
 
 impl PricedLine {

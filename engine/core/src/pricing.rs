@@ -226,9 +226,11 @@ pub fn price(
     };
     let room = |i: usize, discount: &[i64]| (facts[i].amount - discount[i] - facts[i].floor).max(0);
     let mut applied: Vec<Vec<OfferId>> = vec![Vec::new(); n];
-    let mut rates: Vec<Vec<Percent>> = vec![Vec::new(); n];
+    let mut rates: Vec<Vec<(Percent, Option<LotTerms>)>> = vec![Vec::new(); n];
     let mut fixed_accrual = vec![0i64; n];
-    let mut accrual_totals: Vec<(i64, Vec<usize>)> = Vec::new();
+    // Fixed accrual of offers with their own lot terms, by line.
+    let mut fixed_own: Vec<Vec<(LotTerms, i64)>> = vec![Vec::new(); n];
+    let mut accrual_totals: Vec<(i64, Vec<usize>, Option<LotTerms>)> = Vec::new();
     let mut perks = Vec::new();
     let (mut d_stack, mut a_stack) = (Stacking::new(n), Stacking::new(n));
 
@@ -269,11 +271,12 @@ pub fn price(
                     .filter(|&i| a_stack.eligible(i, o.exclusive))
                     .collect();
                 match *rate {
-                    Rate::Percent(p) => lines.iter().for_each(|&i| rates[i].push(p)),
-                    Rate::PerLine(x) => lines
-                        .iter()
-                        .for_each(|&i| fixed_accrual[i] = fixed_accrual[i].saturating_add(x)),
-                    Rate::Total(x) => accrual_totals.push((x, lines.clone())),
+                    Rate::Percent(p) => lines.iter().for_each(|&i| rates[i].push((p, o.lots))),
+                    Rate::PerLine(x) => lines.iter().for_each(|&i| match o.lots {
+                        Some(t) => fixed_own[i].push((t, x)),
+                        None => fixed_accrual[i] = fixed_accrual[i].saturating_add(x),
+                    }),
+                    Rate::Total(x) => accrual_totals.push((x, lines.clone(), o.lots)),
                 }
                 for &i in &lines {
                     applied[i].push(o.id);
@@ -294,10 +297,13 @@ pub fn price(
     }
 
     let net: Vec<i64> = (0..n).map(|i| facts[i].amount - discount[i]).collect();
-    for (x, lines) in accrual_totals {
+    for (x, lines, terms) in accrual_totals {
         let weights: Vec<i64> = lines.iter().map(|&i| net[i].max(0)).collect();
         for (&i, part) in lines.iter().zip(allocate(x, &weights)) {
-            fixed_accrual[i] = fixed_accrual[i].saturating_add(part);
+            match terms {
+                Some(t) => fixed_own[i].push((t, part)),
+                None => fixed_accrual[i] = fixed_accrual[i].saturating_add(part),
+            }
         }
     }
     let caps: Vec<i64> = (0..n)
@@ -313,13 +319,32 @@ pub fn price(
         .enumerate()
         .map(|(i, line)| {
             let due = net[i] - parts[i];
-            // Bounded like any amount, however many offers stack.
-            let accrual = rates[i]
-                .iter()
-                .fold(fixed_accrual[i], |sum, &r| {
-                    sum.saturating_add(percent_of(due, r))
-                })
-                .min(crate::amount::AMOUNT_MINOR_MAX);
+            // What offers with their own lot terms give, by terms.
+            let mut own: Vec<(LotTerms, Points)> = Vec::new();
+            let mut add_own = |t: LotTerms, x: i64| match own.iter_mut().find(|(u, _)| *u == t) {
+                Some((_, p)) => p.0 = p.0.saturating_add(x),
+                None => own.push((t, Points(x))),
+            };
+            let mut accrual = fixed_accrual[i];
+            for &(t, x) in &fixed_own[i] {
+                accrual = accrual.saturating_add(x);
+                add_own(t, x);
+            }
+            for &(r, terms) in &rates[i] {
+                let x = percent_of(due, r);
+                accrual = accrual.saturating_add(x);
+                if let Some(t) = terms {
+                    add_own(t, x);
+                }
+            }
+            // Bounded like any amount, however many offers stack (the own parts within it).
+            let accrual = accrual.min(crate::amount::AMOUNT_MINOR_MAX);
+            own.retain(|(_, p)| p.0 > 0);
+            let mut room = accrual;
+            for (_, p) in &mut own {
+                p.0 = p.0.min(room);
+                room -= p.0;
+            }
             PricedLine {
                 line: line.clone(),
                 amount: Money(facts[i].amount),
@@ -329,6 +354,7 @@ pub fn price(
                 accrual: Points(accrual),
                 offers: std::mem::take(&mut applied[i]),
                 refunded_qty: Qty(0),
+                accrual_lots: own,
             }
         })
         .collect();

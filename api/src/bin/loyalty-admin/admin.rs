@@ -328,6 +328,8 @@ pub async fn upsert_offer(a: &mut Admin, o: Box<OfferArgs>) -> anyhow::Result<()
         exclusive,
         issue_coupon_series,
         message,
+        points_pending_secs,
+        points_lifetime_secs,
     } = *o;
     let effect = match effect {
         Effect::Discount => pb::OfferEffect::Discount,
@@ -376,6 +378,12 @@ pub async fn upsert_offer(a: &mut Admin, o: Box<OfferArgs>) -> anyhow::Result<()
             .into_iter()
             .map(|s| i32::from(card_status(s)))
             .collect(),
+        points_terms: points_pending_secs.zip(points_lifetime_secs).map(
+            |(pending_secs, lifetime_secs)| pb::PointsTerms {
+                pending_secs,
+                lifetime_secs,
+            },
+        ),
     };
     let r = a.req(pb::UpsertOfferRequest {
         operation_id: op(),

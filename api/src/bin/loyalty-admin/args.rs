@@ -109,4 +109,11 @@ pub struct OfferArgs {
     /// message-*: the text; {discount} {paid} {accrued} {balance} {to_pay} {total}.
     #[arg(long, default_value = "")]
     pub message: String,
+    /// accrual: the points this offer accrues are pending this long, in seconds (0: at
+    /// once), instead of the programme's; with --points-lifetime-secs.
+    #[arg(long, requires = "points_lifetime_secs")]
+    pub points_pending_secs: Option<u64>,
+    /// accrual: then spendable this long (0: never expire).
+    #[arg(long, requires = "points_pending_secs")]
+    pub points_lifetime_secs: Option<u64>,
 }

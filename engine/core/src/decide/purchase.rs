@@ -263,7 +263,8 @@ pub(super) fn confirm(
     Ok((events, reply))
 }
 
-/// The lot a purchase's accrual makes, credited at `at` (decided at `now`).
+/// The lots a purchase's accrual makes, credited at `at` (decided at `now`): what offers
+/// with their own terms gave by those, the rest by the programme's.
 pub(super) fn accrual_lots(
     a: &Account,
     program: &Program,
@@ -274,9 +275,31 @@ pub(super) fn accrual_lots(
     if p.accrual.0 <= 0 {
         return Vec::new();
     }
-    vec![program
-        .lots
-        .credit(a, LotSource::Purchase, p.accrual, at, now)]
+    let mut parts: Vec<(LotTerms, Points)> = Vec::new();
+    for l in &p.lines {
+        for &(t, x) in &l.accrual_lots {
+            match parts.iter_mut().find(|(u, _)| *u == t) {
+                Some((_, sum)) => *sum = sum.plus(x),
+                None => parts.push((t, x)),
+            }
+        }
+    }
+    let own = parts.iter().fold(Points::ZERO, |s, (_, x)| s.plus(*x));
+    let mut all = vec![(program.lots, p.accrual.minus(own))];
+    all.extend(parts);
+    all.retain(|(_, x)| x.0 > 0);
+    if let [(terms, x)] = all.as_slice() {
+        return vec![terms.credit(a, LotSource::Purchase, *x, at, now)];
+    }
+    // Several lots in one credit: each sees the ones before it.
+    let mut scratch = a.clone();
+    all.iter()
+        .map(|(terms, x)| {
+            let lot = terms.credit(&scratch, LotSource::Purchase, *x, at, now);
+            scratch.credit(&[lot], lot.points);
+            lot
+        })
+        .collect()
 }
 
 /// Releases the hold and drops the accrual of a pending purchase, expired or not.

@@ -113,6 +113,9 @@ pub const APPENDED: &[Appended] = &[
     field(6, "BalanceInfo", "pending"),
     field(6, "BalanceInfo", "next_expiry"),
     field(6, "Totals", "accrual_pending"),
+    // An offer's own lot terms, and the part of a line's accrual they govern.
+    field(6, "Offer", "lots"),
+    field(6, "PricedLine", "accrual_lots"),
 ];
 
 pub(crate) fn is_appended(format: u8, container: &str, variant: &str, name: &str) -> bool {

@@ -440,3 +440,50 @@ fn the_balance_as_of_a_later_time_counts_what_matures_and_burns_by_then() {
     let b = BalanceInfo::forecast(&a, at(14, 0));
     assert_eq!((b.spendable, b.debt), (pts("30"), Points::ZERO));
 }
+
+#[test]
+fn an_offer_s_own_terms_govern_what_it_accrues() {
+    // Given the programme's 14 days pending, and a dairy offer accruing 10 % more that is
+    // spendable at once for 7 days:
+    let mut w = world(14, Some(365));
+    let quick = LotTerms {
+        pending_secs: 0,
+        lifetime_secs: Some(7 * DAY),
+    };
+    w.admin_ok(Command::UpsertOffer {
+        offer: Offer {
+            lots: Some(quick),
+            ..Offer::new(
+                OfferId(9),
+                OfferEffect::Accrual(Rate::Percent(Percent::parse("10").unwrap())),
+                OfferScope::Groups(vec![GroupCode::new("dairy").unwrap()]),
+                local(0),
+                local(23),
+            )
+        },
+    });
+    // When EMPTY buys milk (100, 10 % off: 90) and bread (100):
+    w.buy(EMPTY, "a", &[("milk", "1", "100"), ("bread", "1", "100")]);
+    // then the programme's 5 % (4.50 + 5.00) is pending, the offer's 9.00 spendable now.
+    let lot = |w: &World, id: u32| w.account(EMPTY).lots.iter().find(|l| l.id == id).copied();
+    let (l1, l2) = (lot(&w, 1).unwrap(), lot(&w, 2).unwrap());
+    assert_eq!(
+        (l1.left, l1.pending, l1.expires_at),
+        (pts("9.5"), true, Some(at(14 + 365, 0)))
+    );
+    assert_eq!(
+        (l2.left, l2.pending, l2.expires_at),
+        (pts("9"), false, Some(at(7, 0)))
+    );
+    let a = w.account(EMPTY);
+    assert_eq!((a.balance, a.pending), (pts("9"), pts("9.5")));
+    // When the milk comes back, its 13.50 of accrual leave the purchase's lots, the
+    // pending one first.
+    let r = refund(&mut w, "r", "a", &[(0, "1")]);
+    assert_eq!(
+        (r.accrual_reversed, r.accrual_unrecovered),
+        (pts("13.5"), Points::ZERO)
+    );
+    assert_eq!(lot(&w, 1), None);
+    assert_eq!(lot(&w, 2).unwrap().left, pts("5"));
+}
