@@ -96,6 +96,12 @@ async fn the_readme_and_cli_tours_run_as_written_in_their_order() {
         "{one}"
     );
     assert!(one.contains("next to expire 10.34 on "), "{one}");
+    // The history shows the lot the confirm credited, pending, with its dates.
+    assert!(
+        one.contains("\"lots\":[{\"id\":1,\"source\":\"Purchase\",\"points\":1034")
+            && one.contains("\"pending\":true"),
+        "{one}"
+    );
     assert!(one.contains("| "), "the slip is printed: {one}");
     // The CLI tour: the import applied both registry cheques, the rebuild equals the live
     // state, and the status shows the outbox backlog (no broker: every event waits).
