@@ -164,7 +164,7 @@ fn totals(t: Totals) -> pb::Totals {
         accrual,
         redeem_max,
         potential_accrual,
-        accrual_pending,
+        pending_accrual,
     } = t;
     pb::Totals {
         amount: amount.to_string(),
@@ -178,7 +178,7 @@ fn totals(t: Totals) -> pb::Totals {
         } else {
             String::new()
         },
-        accrual_pending,
+        accrual_pending: pending_accrual.0 > 0,
     }
 }
 

@@ -8,7 +8,7 @@ use crate::event::Event;
 use crate::ids::*;
 use crate::model::*;
 use crate::outcome::{IssuedCoupon, Message};
-use crate::pricing::{price, render, Grants, Perk, Priced};
+use crate::pricing::{price, render, After, Grants, Perk, Priced};
 use crate::state::StateView;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
@@ -263,22 +263,29 @@ pub(crate) struct PerksOut {
     pub(crate) events: Vec<Event>,
 }
 
-/// The customer's balance once the purchase these totals describe is confirmed: its points
-/// paid off, its accrual on — less what of the accrual pays back debt first.
-pub(crate) fn balance_after(a: &Account, t: &Totals) -> Points {
-    let recovered = a.debt.min(t.accrual);
-    a.balance.minus(t.paid).plus(t.accrual).minus(recovered)
+/// The customer's points once the purchase these totals describe is confirmed: its points
+/// paid off, the spendable part of its accrual on — less what of it pays back debt first —
+/// and the pending part pending.
+pub(crate) fn balance_after(a: &Account, t: &Totals) -> After {
+    let active = t.accrual.minus(t.pending_accrual);
+    let recovered = a.debt.min(active);
+    After {
+        balance: a.balance.minus(t.paid).plus(active).minus(recovered),
+        pending: a.pending.plus(t.pending_accrual),
+    }
 }
 
-/// Renders offer messages (`{balance}`: `balance`, the balance after the purchase); a
-/// message that tells the balance is left out without a customer.
-pub(crate) fn rendered(messages: &[Message], t: &Totals, balance: Option<Points>) -> Vec<Message> {
+/// Renders offer messages (`{balance}`, `{pending}`: the customer's points after the
+/// purchase); a message that tells them is left out without a customer.
+pub(crate) fn rendered(messages: &[Message], t: &Totals, after: Option<After>) -> Vec<Message> {
     messages
         .iter()
-        .filter(|m| balance.is_some() || !m.text.contains("{balance}"))
+        .filter(|m| {
+            after.is_some() || !(m.text.contains("{balance}") || m.text.contains("{pending}"))
+        })
         .map(|m| Message {
             to: m.to,
-            text: render(&m.text, t, balance),
+            text: render(&m.text, t, after),
         })
         .collect()
 }

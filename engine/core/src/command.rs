@@ -280,7 +280,8 @@ pub struct Totals {
     /// prompt; credited nowhere).
     #[serde(default)]
     pub potential_accrual: Points,
-    /// The accrual will be pending when credited (the programme's pending period).
+    /// The part of the accrual that will be pending when credited (by the programme's or
+    /// the offers' own pending periods).
     #[serde(default)]
-    pub accrual_pending: bool,
+    pub pending_accrual: Points,
 }

@@ -376,6 +376,25 @@ pub fn totals(lines: &[PricedLine], spendable: Option<Points>) -> Totals {
     t
 }
 
+/// The part of the lines' accrual that will be pending when credited: what offers with
+/// their own terms give by those terms, the rest by the programme's.
+pub fn pending_accrual(program: &Program, lines: &[PricedLine]) -> Points {
+    let mut pending = 0;
+    for l in lines {
+        let mut own = 0;
+        for (terms, x) in &l.accrual_lots {
+            own += x.0;
+            if terms.pending_secs > 0 {
+                pending += x.0;
+            }
+        }
+        if program.lots.pending_secs > 0 {
+            pending += l.accrual.0 - own;
+        }
+    }
+    Points(pending)
+}
+
 /// What of a line may be paid with points: the programme's share of its net, never below
 /// its minimal price (`floor`). The one rule for tills and online orders.
 pub(crate) fn redeem_cap(program: &Program, net: i64, floor: i64) -> i64 {
@@ -396,6 +415,7 @@ pub const PLACEHOLDERS: &[&str] = &[
     "to_pay",
     "total",
     "potential",
+    "pending",
 ];
 
 /// The `{name}`s of a template that are not placeholders.
@@ -414,12 +434,13 @@ pub fn unknown_placeholders(template: &str) -> Vec<String> {
     unknown
 }
 
-/// A message template filled in from the totals and the customer's balance after the
-/// purchase: `{discount}`, `{paid}`, `{accrued}`, `{balance}`, `{to_pay}`, `{total}`,
-/// `{potential}` (what a customer without a card would earn with one); other text is kept
-/// as it is.
-pub(crate) fn render(template: &str, t: &Totals, balance: Option<Points>) -> String {
+/// A message template filled in from the totals and the customer's points after the
+/// purchase: `{discount}`, `{paid}`, `{accrued}`, `{balance}`, `{pending}`, `{to_pay}`,
+/// `{total}`, `{potential}` (what a customer without a card would earn with one); other
+/// text is kept as it is.
+pub(crate) fn render(template: &str, t: &Totals, after: Option<After>) -> String {
     let to_pay = t.amount.minus(t.discount).minus(Money(t.paid.0));
+    let shown = |f: fn(After) -> Points| after.map_or_else(String::new, |a| f(a).to_string());
     template
         .replace("{discount}", &t.discount.to_string())
         .replace("{paid}", &t.paid.to_string())
@@ -427,10 +448,16 @@ pub(crate) fn render(template: &str, t: &Totals, balance: Option<Points>) -> Str
         .replace("{to_pay}", &to_pay.to_string())
         .replace("{total}", &t.amount.to_string())
         .replace("{potential}", &t.potential_accrual.to_string())
-        .replace(
-            "{balance}",
-            &balance.map_or_else(String::new, |b| b.to_string()),
-        )
+        .replace("{balance}", &shown(|a| a.balance))
+        .replace("{pending}", &shown(|a| a.pending))
+}
+
+/// The customer's points once the purchase is confirmed: the balance (spendable and held)
+/// and what is pending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct After {
+    pub balance: Points,
+    pub pending: Points,
 }
 
 #[cfg(test)]

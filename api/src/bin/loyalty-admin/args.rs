@@ -106,7 +106,7 @@ pub struct OfferArgs {
     /// issue-coupon: the series of the coupon issued.
     #[arg(long, default_value_t = 0)]
     pub issue_coupon_series: u32,
-    /// message-*: the text; {discount} {paid} {accrued} {balance} {to_pay} {total}.
+    /// message-*: the text; {discount} {paid} {accrued} {balance} {pending} {to_pay} {total} {potential}.
     #[arg(long, default_value = "")]
     pub message: String,
     /// accrual: the points this offer accrues are pending this long, in seconds (0: at

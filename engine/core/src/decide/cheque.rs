@@ -111,7 +111,7 @@ pub(super) fn price_cheque(
         }
     }
     let mut t = totals(&q.priced.lines, spendable);
-    t.accrual_pending = program.lots.pending_secs > 0;
+    t.pending_accrual = crate::pricing::pending_accrual(program, &q.priced.lines);
     if terms.who.is_none() && terms.discounts {
         t.potential_accrual = potential_accrual(view, program, cheque, terms.cashbox);
     }

@@ -224,6 +224,10 @@ pub(super) fn confirm(
         .iter()
         .filter(|l| !l.pending)
         .fold(Points::ZERO, |s, l| s.plus(l.points));
+    let pending = lots
+        .iter()
+        .filter(|l| l.pending)
+        .fold(Points::ZERO, |s, l| s.plus(l.points));
     let mut events = vec![Event::PurchaseConfirmed {
         purchase: p.key.clone(),
         account: p.account,
@@ -241,7 +245,10 @@ pub(super) fn confirm(
             .minus(if late { debited } else { Points::ZERO })
             .plus(active);
         let recovered = a.debt.plus(shortfall).min(spendable).max(Points::ZERO);
-        a.balance.minus(debited).plus(active).minus(recovered)
+        crate::pricing::After {
+            balance: a.balance.minus(debited).plus(active).minus(recovered),
+            pending: a.pending.plus(pending),
+        }
     });
     let t = crate::pricing::totals(&p.lines, None);
     reply.messages = crate::checkout::rendered(&p.messages, &t, after);

@@ -112,7 +112,7 @@ pub const APPENDED: &[Appended] = &[
     variant_field(6, "Event", "DebtRecovered", "taken"),
     field(6, "BalanceInfo", "pending"),
     field(6, "BalanceInfo", "next_expiry"),
-    field(6, "Totals", "accrual_pending"),
+    field(6, "Totals", "pending_accrual"),
     // An offer's own lot terms, and the part of a line's accrual they govern.
     field(6, "Offer", "lots"),
     field(6, "PricedLine", "accrual_lots"),

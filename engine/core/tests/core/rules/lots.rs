@@ -487,3 +487,31 @@ fn an_offer_s_own_terms_govern_what_it_accrues() {
     assert_eq!(lot(&w, 1), None);
     assert_eq!(lot(&w, 2).unwrap().left, pts("5"));
 }
+
+#[test]
+fn messages_tell_the_balance_and_the_pending_points_after_the_purchase() {
+    // Given 14 days pending and a cheque message with both figures:
+    let mut w = world(14, Some(365));
+    w.admin_ok(Command::UpsertOffer {
+        offer: Offer::new(
+            OfferId(8),
+            OfferEffect::Message {
+                to: MessageTo::Cheque,
+                template: "balance {balance}, pending {pending}".into(),
+            },
+            OfferScope::Cheque,
+            local(0),
+            local(23),
+        ),
+    });
+    // When GOLD (100 spendable) registers and confirms a 1000.00 cheque:
+    let cheque = World::cheque(Some(GOLD), "m", &[("bread", "1", "1000")]);
+    let reg = w.cash(POS, Command::RegisterPurchase { cheque });
+    let conf = confirm(&mut w, "m");
+    // then both answers say the 50 points earned are pending, the balance unchanged.
+    for r in [&reg, &conf] {
+        let texts: Vec<&str> = r.messages.iter().map(|m| m.text.as_str()).collect();
+        assert_eq!(texts, ["balance 100.00, pending 50.00"], "{:?}", r.code);
+    }
+    assert_eq!(reg.totals.unwrap().pending_accrual, pts("50"));
+}
