@@ -89,6 +89,9 @@ pub struct SimReport {
     pub late_confirms: u64,
     pub debt_incurred: i64,
     pub debt_total: i64,
+    /// Points that matured from pending, and points that burnt at their lots' expiry.
+    pub points_matured: i64,
+    pub points_burnt: i64,
 }
 
 /// A disagreement between the engine and the auditor: the run's seed reproduces it.
@@ -552,6 +555,8 @@ impl Simulation {
         self.report.returns_without_receipt = self.model.returns_without_receipt;
         self.report.debt_incurred = self.model.debt_incurred;
         self.report.debt_total = self.model.accounts.iter().map(|a| a.debt).sum();
+        self.report.points_matured = self.model.accounts.iter().map(|a| a.lots.matured).sum();
+        self.report.points_burnt = self.model.accounts.iter().map(|a| a.lots.expired).sum();
         for o in self.model.orders.values() {
             self.report.orders += 1;
             match o.status {

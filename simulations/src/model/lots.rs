@@ -45,7 +45,8 @@ pub struct Lots {
     pub lots: Vec<Lot>,
     /// Lots ever credited: the next one is numbered one more.
     pub made: u32,
-    /// Points burnt so far.
+    /// Points that matured, and points burnt, so far.
+    pub matured: i64,
     pub expired: i64,
 }
 
@@ -155,6 +156,7 @@ impl Lots {
         for l in &mut self.lots {
             if l.pending && l.activates <= now {
                 l.pending = false;
+                self.matured += l.left;
             }
             if !l.pending && l.expires.is_some_and(|e| e <= now) {
                 self.expired += l.left;

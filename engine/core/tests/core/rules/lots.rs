@@ -515,3 +515,36 @@ fn messages_tell_the_balance_and_the_pending_points_after_the_purchase() {
     }
     assert_eq!(reg.totals.unwrap().pending_accrual, pts("50"));
 }
+
+#[test]
+fn a_sweep_that_fell_behind_catches_up_in_bounded_steps() {
+    // Given four customers' lots all matured and burnt while the server was down a year,
+    // and sweeps of at most three events:
+    let mut w = world(14, Some(30));
+    w.program.expire_batch_max = 3;
+    for (i, card_no) in [GOLD, ISSUED, PREPARED, EMPTY].iter().enumerate() {
+        w.buy(card_no, &format!("a{i}"), &[("bread", "1", "1000")]);
+    }
+    w.now = at(365, 0);
+    // When the server is back, each sweep decides at most three events and never splits
+    // an account's (activation and expiry of a lot go together), until nothing is due.
+    let mut sizes = Vec::new();
+    loop {
+        let n = sweep(&mut w).len();
+        if n == 0 {
+            break;
+        }
+        assert!(n <= 3, "a sweep of {n} events");
+        sizes.push(n);
+    }
+    // GOLD's seed lot burns alone; each purchase lot matures and burns: 1 + 4 × 2 events.
+    assert_eq!(sizes.iter().sum::<usize>(), 9);
+    assert_eq!(sizes, [3, 2, 2, 2]);
+    for card_no in [GOLD, ISSUED, PREPARED, EMPTY] {
+        let a = w.account(card_no);
+        assert_eq!(
+            (a.balance, a.pending, a.lots.len()),
+            (Points::ZERO, Points::ZERO, 0)
+        );
+    }
+}
