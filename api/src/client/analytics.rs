@@ -16,7 +16,10 @@ pub struct DayTotals {
     pub points_redeemed: i64,
     pub points_refunded: i64,
     pub accrual_reversed: i64,
-    pub points_expired: i64,
+    /// Points held by purchases that expired unconfirmed, released back to the customers.
+    pub holds_released: i64,
+    /// Points burnt at their lots' expiry (under store 0: the programme's, by server day).
+    pub points_burnt: i64,
 }
 
 #[derive(Debug, Default)]
@@ -55,6 +58,7 @@ impl Aggregator {
             &e.points_returned,
             &e.accrual_reversed,
             &e.points_released,
+            &e.points_expired,
         ];
         let Some(v) = fields
             .iter()
@@ -64,14 +68,18 @@ impl Aggregator {
             self.malformed += 1;
             return true;
         };
-        let [amount, discount, accrued, redeemed, money_returned, returned, reversed, released] =
+        let [amount, discount, accrued, redeemed, money_returned, returned, reversed, released, burnt] =
             v[..]
         else {
             unreachable!()
         };
         let counts = matches!(
             e.event_type.as_str(),
-            "PurchaseConfirmed" | "PurchaseImported" | "RefundRecorded" | "HoldExpired"
+            "PurchaseConfirmed"
+                | "PurchaseImported"
+                | "RefundRecorded"
+                | "HoldExpired"
+                | "PointsExpired"
         );
         if !counts {
             return true;
@@ -90,7 +98,8 @@ impl Aggregator {
                 t.points_refunded += returned;
                 t.accrual_reversed += reversed;
             }
-            _ => t.points_expired += released,
+            "PointsExpired" => t.points_burnt += burnt,
+            _ => t.holds_released += released,
         }
         true
     }
@@ -98,7 +107,7 @@ impl Aggregator {
     /// A fixed-width table.
     pub fn table(&self) -> String {
         let mut out = format!(
-            "{:>6} {:<10} {:>7} {:>14} {:>12} {:>11} {:>11} {:>11} {:>11} {:>10}\n",
+            "{:>6} {:<10} {:>7} {:>14} {:>12} {:>11} {:>11} {:>11} {:>11} {:>10} {:>10}\n",
             "store",
             "day",
             "cheques",
@@ -108,11 +117,12 @@ impl Aggregator {
             "redeemed",
             "refunded",
             "reversed",
-            "expired"
+            "released",
+            "burnt"
         );
         for ((store, day), t) in &self.days {
             out.push_str(&format!(
-                "{:>6} {:<10} {:>7} {:>14} {:>12} {:>11} {:>11} {:>11} {:>11} {:>10}\n",
+                "{:>6} {:<10} {:>7} {:>14} {:>12} {:>11} {:>11} {:>11} {:>11} {:>10} {:>10}\n",
                 store,
                 day,
                 t.cheques,
@@ -122,7 +132,8 @@ impl Aggregator {
                 Points(t.points_redeemed),
                 Points(t.points_refunded),
                 Points(t.accrual_reversed),
-                Points(t.points_expired)
+                Points(t.holds_released),
+                Points(t.points_burnt)
             ));
         }
         out
@@ -139,7 +150,8 @@ impl Aggregator {
                         "revenue": Money(t.revenue).to_string(), "discounts": Money(t.discounts).to_string(),
                         "points_accrued": Points(t.points_accrued).to_string(), "points_redeemed": Points(t.points_redeemed).to_string(),
                         "points_refunded": Points(t.points_refunded).to_string(), "accrual_reversed": Points(t.accrual_reversed).to_string(),
-                        "points_expired": Points(t.points_expired).to_string(),
+                        "holds_released": Points(t.holds_released).to_string(),
+                        "points_burnt": Points(t.points_burnt).to_string(),
                     })
                 })
                 .collect(),
@@ -199,7 +211,8 @@ mod tests {
                 points_redeemed: 1100,
                 points_refunded: 450,
                 accrual_reversed: 203,
-                points_expired: 300
+                holds_released: 300,
+                points_burnt: 0,
             }
         );
         assert_eq!(a.duplicates, 1);
@@ -213,6 +226,15 @@ mod tests {
         });
         let t = a.days[&(7, "2026-11-23".to_owned())];
         assert_eq!((t.cheques, t.revenue, t.points_accrued), (2, 7500, 545));
+        // Points that burnt count for the programme (store 0) on the server's day.
+        a.add(&pb::EventEnvelope {
+            event_id: 6,
+            event_type: "PointsExpired".into(),
+            points_expired: "12.50".into(),
+            server_time_unix_ms: 1_795_435_200_000,
+            ..Default::default()
+        });
+        assert_eq!(a.days[&(0, "2026-11-23".to_owned())].points_burnt, 1250);
     }
 
     #[test]
