@@ -254,6 +254,7 @@ mod tests {
                     kind: CashboxKind::Pos,
                     secret_sha256: [0; 32],
                     public_key: None,
+                    login: None,
                 },
             })
             .collect();

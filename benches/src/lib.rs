@@ -41,6 +41,7 @@ pub fn setup(cashboxes: u32) -> Vec<Request> {
             kind: CashboxKind::Pos,
             secret_sha256: [0; 32],
             public_key: None,
+            login: None,
         }));
     }
     let products = (0..PRODUCTS)

@@ -26,6 +26,7 @@ pub const TAG_ORDER: u8 = 0x0F;
 pub const TAG_ORDER_DUE: u8 = 0x10;
 pub const TAG_ACCOUNT_CARD: u8 = 0x11;
 pub const TAG_ACCOUNT_DUE: u8 = 0x12;
+pub const TAG_LOGIN: u8 = 0x13;
 
 /// Why a key could not be decoded: stored keys that do not decode are corruption.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -278,6 +279,18 @@ pub fn decode_order_due(k: &[u8]) -> Result<(UnixMillis, OrderNo), KeyError> {
     }
 }
 
+/// The index of cashboxes by Loymax login.
+pub fn login(login: &str) -> Vec<u8> {
+    key(TAG_LOGIN, &[login.as_bytes()])
+}
+
+pub fn decode_login(k: &[u8]) -> Result<String, KeyError> {
+    match k {
+        [TAG_LOGIN, rest @ ..] if !rest.is_empty() => Ok(text("login", rest)?.to_owned()),
+        _ => Err(err("login", k)),
+    }
+}
+
 /// The index of accounts by the time their lots are next due: time, then the account.
 pub fn account_due(at: UnixMillis, id: AccountId) -> Vec<u8> {
     key(TAG_ACCOUNT_DUE, &[&time_bytes(at), &id.0.to_be_bytes()])
@@ -485,6 +498,7 @@ mod tests {
             let _ = decode_phone(&bytes);
             let _ = decode_operation(&bytes);
             let _ = decode_account_due(&bytes);
+            let _ = decode_login(&bytes);
         }
     }
 

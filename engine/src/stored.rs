@@ -298,6 +298,11 @@ impl<'s> StoredState<'s> {
                     checked_key(&k, keys::coupon_series(s.id))?;
                     p.coupon_series.insert(s.id, s);
                 }
+                Some(&keys::TAG_LOGIN) => {
+                    let id: CashboxId = decode(Space::State, &v)?;
+                    p.logins
+                        .insert(keys::decode_login(&k).map_err(corrupt)?, id);
+                }
                 Some(&keys::TAG_ACCOUNT_DUE) => {
                     p.accounts_due
                         .insert(keys::decode_account_due(&k).map_err(corrupt)?);
@@ -440,6 +445,9 @@ impl StateView for StoredState<'_> {
             })
             .collect()
     }
+    fn cashbox_by_login(&self, login: &str) -> Option<CashboxId> {
+        self.get(Space::State, &keys::login(login))
+    }
     fn accounts_due(&self, now: UnixMillis, limit: usize) -> Vec<AccountId> {
         let from = [keys::TAG_ACCOUNT_DUE];
         let to = keys::account_due_end(now);
@@ -464,6 +472,9 @@ impl StateView for StoredState<'_> {
 
 impl StateStore for StoredState<'_> {
     fn put_cashbox(&mut self, cashbox: Cashbox) {
+        if let Some(login) = &cashbox.login {
+            self.put(Space::State, keys::login(login), &cashbox.id);
+        }
         self.put_owned(Space::State, keys::cashbox(cashbox.id), cashbox);
     }
     fn put_account(&mut self, mut account: Account) {

@@ -90,6 +90,7 @@ pub fn verify_store(store: &dyn Store, rewrite: bool) -> Result<VerifyReport, St
     }
     diff!(
         cashboxes,
+        logins,
         accounts,
         cards,
         account_cards,

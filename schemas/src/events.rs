@@ -394,6 +394,7 @@ mod tests {
                 enabled: true,
                 secret_sha256: [0; 32],
                 public_key: None,
+                login: None,
             });
         }
         s.put_purchase(&purchase(TILL, "c1", PurchaseStatus::Confirmed), None);

@@ -334,6 +334,7 @@ impl Simulation {
                 kind,
                 secret_sha256: [0; 32],
                 public_key: None,
+                login: None,
             });
         }
         self.admin(Command::ImportProducts {

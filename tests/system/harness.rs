@@ -216,6 +216,7 @@ pub async fn register_till_in(
             store_id: store,
             kind: kind.into(),
             public_key: String::new(),
+            loymax_login: String::new(),
         }))
         .await
         .unwrap()

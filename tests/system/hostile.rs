@@ -463,6 +463,7 @@ async fn hostile(t: &Target, seed: u64) -> Got {
                         store_id: 1,
                         kind: rng.random_range(0..5),
                         public_key: String::new(),
+                        loymax_login: pick(&mut rng, &["", "till-1", "a b", "кассa", "x/y"]).into(),
                     };
                     admin_outcome(admin.register_cashbox(admin_req(body)).await)
                 }

@@ -31,6 +31,7 @@ pub(crate) async fn signed_till(
             store_id: 1,
             kind: pb::CashboxKind::Pos.into(),
             public_key: signer.public_hex(),
+            loymax_login: String::new(),
         }))
         .await
         .unwrap()

@@ -131,6 +131,20 @@ pub fn optional_time(
     Ok(Some(loyalty_core::model::UnixMillis(t.timestamp_millis())))
 }
 
+/// A Loymax login: 1 to 64 of `A-Z a-z 0-9 . _ -`, or empty.
+pub fn optional_login(field: impl Display, s: &str) -> Wire<Option<String>> {
+    if s.is_empty() {
+        return Ok(None);
+    }
+    let fits = s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if !fits {
+        return Err(bad(&field, "1 to 64 of A-Z a-z 0-9 . _ -"));
+    }
+    Ok(Some(s.to_owned()))
+}
+
 pub fn optional_order(field: impl Display, s: &str) -> Wire<Option<OrderNo>> {
     if s.is_empty() {
         Ok(None)

@@ -88,6 +88,7 @@ impl pb::admin_service_server::AdminService for AdminApi {
             store_id,
             kind,
             public_key,
+            loymax_login,
         } = req.into_inner();
         // The secret is derived from the operation id and a server-side random part that is
         // never stored; a replay of the same operation cannot show it again.
@@ -98,6 +99,7 @@ impl pb::admin_service_server::AdminService for AdminApi {
             kind: cv::cashbox_kind(kind).map_err(invalid)?,
             secret_sha256: secret_hash(&secret),
             public_key: optional_key("public_key", &public_key)?,
+            login: cv::optional_login("loymax_login", &loymax_login).map_err(invalid)?,
         };
         // The fingerprint covers the secret's hash, so a resent registration must not be
         // treated as a conflict: look up the original first.

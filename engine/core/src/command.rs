@@ -89,6 +89,9 @@ pub enum Command {
         secret_sha256: [u8; 32],
         /// Ed25519 public key the cashbox signs its requests with, if it signs.
         public_key: Option<[u8; 32]>,
+        /// Its Loymax login, unique among cashboxes (validated at the edge).
+        #[serde(default)]
+        login: Option<String>,
     },
     /// Admin: register, replace or (with `None`) remove a cashbox's signing key.
     SetCashboxKey {

@@ -37,6 +37,10 @@ pub struct Cashbox {
     /// The Ed25519 public key its requests are signed with; a cashbox with a key must
     /// sign every request.
     pub public_key: Option<[u8; 32]>,
+    /// The login the till's Loymax module is configured with (the XML endpoint's URL and
+    /// Basic credentials name it; the password is the cashbox's secret).
+    #[serde(default)]
+    pub login: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

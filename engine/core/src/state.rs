@@ -10,6 +10,8 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Reads the core may make while deciding.
 pub trait StateView {
     fn cashbox(&self, id: CashboxId) -> Option<Cashbox>;
+    /// The cashbox registered with this Loymax login.
+    fn cashbox_by_login(&self, login: &str) -> Option<CashboxId>;
     fn account(&self, id: AccountId) -> Option<Account>;
     fn card(&self, number: &CardNo) -> Option<Card>;
     /// The card a phone was registered with.
@@ -41,6 +43,7 @@ pub trait StateView {
 
 /// Writes made by applying events (and by recording operations).
 pub trait StateStore: StateView {
+    /// Also maintains the index of cashboxes by login (a login never changes).
     fn put_cashbox(&mut self, cashbox: Cashbox);
     /// Also maintains the index of accounts by the time their lots are next due
     /// ([`Account::reindex`]).
@@ -70,6 +73,7 @@ pub trait StateStore: StateView {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Projection {
     pub cashboxes: BTreeMap<CashboxId, Cashbox>,
+    pub logins: BTreeMap<String, CashboxId>,
     pub accounts: BTreeMap<AccountId, Account>,
     pub cards: BTreeMap<CardNo, Card>,
     pub phones: BTreeMap<Phone, CardNo>,
@@ -103,6 +107,9 @@ pub struct MemState {
 impl StateView for MemState {
     fn cashbox(&self, id: CashboxId) -> Option<Cashbox> {
         self.projection.cashboxes.get(&id).cloned()
+    }
+    fn cashbox_by_login(&self, login: &str) -> Option<CashboxId> {
+        self.projection.logins.get(login).copied()
     }
     fn account(&self, id: AccountId) -> Option<Account> {
         self.projection.accounts.get(&id).cloned()
@@ -201,6 +208,9 @@ impl StateView for MemState {
 
 impl StateStore for MemState {
     fn put_cashbox(&mut self, cashbox: Cashbox) {
+        if let Some(login) = &cashbox.login {
+            self.projection.logins.insert(login.clone(), cashbox.id);
+        }
         self.projection.cashboxes.insert(cashbox.id, cashbox);
     }
     fn put_account(&mut self, mut account: Account) {

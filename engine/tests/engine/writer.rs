@@ -130,6 +130,7 @@ async fn setup_on(points: &str, store: Arc<dyn Store>, dir: tempfile::TempDir) -
                 kind: CashboxKind::Pos,
                 secret_sha256: [0; 32],
                 public_key: None,
+                login: None,
             },
         )
         .await;

@@ -338,6 +338,7 @@ async fn setup(args: &Args, token: &str, run: u64) -> anyhow::Result<Vec<(u32, S
                     store_id: 1 + i / 10,
                     kind: pb::CashboxKind::Pos.into(),
                     public_key: String::new(),
+                    loymax_login: String::new(),
                 },
             )?)
             .await?

@@ -50,14 +50,27 @@ pub async fn set_account_blocked(a: &mut Admin, card: String, blocked: bool) -> 
     show(a.client.set_account_blocked(r).await?.into_inner())
 }
 
+/// A cashbox to register, as the command line gives it.
+pub struct NewTill {
+    pub id: u32,
+    pub store: u32,
+    pub kind: Kind,
+    pub public_key: String,
+    pub loymax_login: String,
+}
+
 pub async fn register_cashbox(
     a: &mut Admin,
-    id: u32,
-    store: u32,
-    kind: Kind,
-    public_key: String,
+    till: NewTill,
     secret_file: Option<PathBuf>,
 ) -> anyhow::Result<()> {
+    let NewTill {
+        id,
+        store,
+        kind,
+        public_key,
+        loymax_login,
+    } = till;
     let kind = match kind {
         Kind::Pos => pb::CashboxKind::Pos,
         Kind::Kiosk => pb::CashboxKind::SelfCheckout,
@@ -68,6 +81,7 @@ pub async fn register_cashbox(
         store_id: store,
         kind: kind.into(),
         public_key,
+        loymax_login,
     })?;
     let mut reply = a.client.register_cashbox(r).await?.into_inner();
     if let (Some(file), false) = (&secret_file, reply.cashbox_secret.is_empty()) {

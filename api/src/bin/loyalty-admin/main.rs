@@ -110,6 +110,10 @@ enum AdminCmd {
         /// Write the secret to this file (mode 0600) instead of printing it.
         #[arg(long)]
         secret_file: Option<PathBuf>,
+        /// The login of a till whose Loymax module talks to the XML endpoint (its password
+        /// is the secret).
+        #[arg(long, default_value = "")]
+        loymax_login: String,
     },
     /// Register, replace or (without --public-key) remove a cashbox's signing key.
     SetCashboxKey {
@@ -441,7 +445,17 @@ async fn run_admin(a: &mut Admin, command: AdminCmd) -> anyhow::Result<()> {
             kind,
             public_key,
             secret_file,
-        } => register_cashbox(a, id, store, kind, public_key, secret_file).await,
+            loymax_login,
+        } => {
+            let till = NewTill {
+                id,
+                store,
+                kind,
+                public_key,
+                loymax_login,
+            };
+            register_cashbox(a, till, secret_file).await
+        }
         AdminCmd::SetCashboxKey { id, public_key } => set_cashbox_key(a, id, public_key).await,
         AdminCmd::AdjustPoints {
             card,

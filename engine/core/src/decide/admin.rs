@@ -8,27 +8,24 @@ use crate::model::*;
 use crate::outcome::{Code, Reply};
 use crate::state::StateView;
 
-pub(super) fn register_cashbox(
-    view: &impl StateView,
-    id: CashboxId,
-    store: StoreId,
-    kind: CashboxKind,
-    secret_sha256: [u8; 32],
-    public_key: Option<[u8; 32]>,
-) -> Decided {
-    if view.cashbox(id).is_some() {
-        return Err(reject(Code::CashboxExists, format!("cashbox {}", id.0)));
+pub(super) fn register_cashbox(view: &impl StateView, cashbox: Cashbox) -> Decided {
+    if view.cashbox(cashbox.id).is_some() {
+        return Err(reject(
+            Code::CashboxExists,
+            format!("cashbox {}", cashbox.id.0),
+        ));
     }
-    one(Event::CashboxRegistered {
-        cashbox: Cashbox {
-            id,
-            store,
-            kind,
-            enabled: true,
-            secret_sha256,
-            public_key,
-        },
-    })
+    if let Some(other) = cashbox
+        .login
+        .as_deref()
+        .and_then(|l| view.cashbox_by_login(l))
+    {
+        return Err(reject(
+            Code::CashboxExists,
+            format!("the login is cashbox {}'s", other.0),
+        ));
+    }
+    one(Event::CashboxRegistered { cashbox })
 }
 
 /// Registers, replaces or (with `None`) removes a cashbox's signing key.

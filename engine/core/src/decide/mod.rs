@@ -332,7 +332,19 @@ fn decide_service(
             kind,
             secret_sha256,
             public_key,
-        } => admin::register_cashbox(view, *id, *store, *kind, *secret_sha256, *public_key),
+            login,
+        } => admin::register_cashbox(
+            view,
+            Cashbox {
+                id: *id,
+                store: *store,
+                kind: *kind,
+                enabled: true,
+                secret_sha256: *secret_sha256,
+                public_key: *public_key,
+                login: login.clone(),
+            },
+        ),
         Command::SetCashboxKey { id, public_key } => admin::set_cashbox_key(view, *id, *public_key),
         Command::SetCashboxEnabled { id, enabled } => {
             admin::set_cashbox_enabled(view, *id, *enabled)

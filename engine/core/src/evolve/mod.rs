@@ -116,6 +116,9 @@ pub const APPENDED: &[Appended] = &[
     // An offer's own lot terms, and the part of a line's accrual they govern.
     field(6, "Offer", "lots"),
     field(6, "PricedLine", "accrual_lots"),
+    // Tills that speak the Loymax protocol log in by name.
+    field(6, "Cashbox", "login"),
+    variant_field(6, "Command", "RegisterCashbox", "login"),
 ];
 
 pub(crate) fn is_appended(format: u8, container: &str, variant: &str, name: &str) -> bool {

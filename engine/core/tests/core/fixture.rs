@@ -80,6 +80,7 @@ impl World {
                 kind,
                 secret_sha256: [7; 32],
                 public_key: None,
+                login: None,
             });
         }
         w.admin_ok(Command::SetCashboxEnabled {

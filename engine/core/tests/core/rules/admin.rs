@@ -76,6 +76,34 @@ const CASES: &[Case] = &[
                     kind: CashboxKind::Pos,
                     secret_sha256: [0; 32],
                     public_key: None,
+                    login: None,
+                },
+            )
+        },
+        then: Code::CashboxExists,
+    },
+    Case {
+        name: "a Loymax login is one cashbox's",
+        given: |w| {
+            w.admin_ok(Command::RegisterCashbox {
+                id: CashboxId(40),
+                store: StoreId(1),
+                kind: CashboxKind::Pos,
+                secret_sha256: [0; 32],
+                public_key: None,
+                login: Some("till-40".into()),
+            })
+        },
+        when: |_| {
+            (
+                operator(),
+                Command::RegisterCashbox {
+                    id: CashboxId(41),
+                    store: StoreId(1),
+                    kind: CashboxKind::Pos,
+                    secret_sha256: [0; 32],
+                    public_key: None,
+                    login: Some("till-40".into()),
                 },
             )
         },
