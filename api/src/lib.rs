@@ -12,6 +12,7 @@
 pub mod client;
 pub mod convert;
 pub mod limits;
+pub mod loymax;
 pub mod metrics;
 pub mod rate;
 pub mod receipt;

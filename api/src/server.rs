@@ -69,6 +69,8 @@ pub struct ServerConfig {
     pub tls_key_file: Option<PathBuf>,
     /// Address of the Prometheus endpoint (`GET /metrics`); none: off.
     pub metrics_listen: Option<SocketAddr>,
+    /// Address of the Loymax-compatible XML endpoint (`POST /XmlExchange/…`); none: off.
+    pub loymax_listen: Option<SocketAddr>,
     /// Further admin credentials: lines `<operator name> <SHA-256 hex of the token>`
     /// (`#` comments). The admin token above belongs to the operator `admin`.
     pub operators_file: Option<PathBuf>,
@@ -112,6 +114,7 @@ impl Default for ServerConfig {
             kafka_brokers: String::new(),
             kafka_topic: "loyalty.events".into(),
             metrics_listen: Some("127.0.0.1:9464".parse().expect("address")),
+            loymax_listen: None,
             cashbox_requests_per_sec_max: 200,
             tls_cert_file: None,
             tls_key_file: None,
@@ -420,7 +423,7 @@ pub async fn serve(
         }
         None => None,
     };
-    let cash = pb::cash_service_server::CashServiceServer::new(CashApi {
+    let cash_api = CashApi {
         engine: engine.clone(),
         metrics,
         limiter: Arc::new(crate::rate::RateLimiter::new(
@@ -432,8 +435,22 @@ pub async fn serve(
             sign_all_answers: config.sign_all_answers,
             key: server_key.clone(),
         }),
-    })
-    .max_decoding_message_size(REQUEST_BYTES_MAX);
+    };
+    // The XML endpoint calls the same service the gRPC tills do.
+    let loymax_task = match &config.loymax_listen {
+        Some(addr) => {
+            let l = TcpListener::bind(addr).await?;
+            tracing::info!(addr = %l.local_addr()?, "Loymax XML endpoint on /XmlExchange/");
+            Some(tokio::spawn(crate::loymax::serve(
+                l,
+                cash_api.clone(),
+                shutdown.clone(),
+            )))
+        }
+        None => None,
+    };
+    let cash = pb::cash_service_server::CashServiceServer::new(cash_api)
+        .max_decoding_message_size(REQUEST_BYTES_MAX);
     let admin = pb::admin_service_server::AdminServiceServer::new(AdminApi {
         engine: engine.clone(),
         operators: Arc::new(operators),
@@ -464,6 +481,9 @@ pub async fn serve(
     let _ = sweeper.await;
     if let Some(m) = metrics_task {
         let _ = m.await;
+    }
+    if let Some(x) = loymax_task {
+        let _ = x.await;
     }
     if let Some(r) = relay {
         let _ = r.await;

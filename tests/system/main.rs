@@ -11,6 +11,7 @@ mod harness;
 mod hostile;
 mod kafka;
 mod lots;
+mod loymax;
 mod offers;
 mod operations;
 mod security;

@@ -35,6 +35,9 @@ struct Args {
     /// Address of the Prometheus endpoint; `off` disables it.
     #[arg(long, env = "LOYALTY_METRICS_LISTEN")]
     metrics_listen: Option<String>,
+    /// Address of the Loymax-compatible XML endpoint (off unless given).
+    #[arg(long, env = "LOYALTY_LOYMAX_LISTEN")]
+    loymax_listen: Option<String>,
     /// Requests per second one cashbox may send (0: no limit).
     #[arg(long, env = "LOYALTY_CASHBOX_RPS_MAX")]
     cashbox_rps_max: Option<u32>,
@@ -92,6 +95,9 @@ fn main() -> anyhow::Result<()> {
     }
     if let Some(r) = args.cashbox_rps_max {
         config.cashbox_requests_per_sec_max = r;
+    }
+    if let Some(x) = args.loymax_listen {
+        config.loymax_listen = Some(x.parse()?);
     }
     if let Some(m) = args.metrics_listen {
         config.metrics_listen = if m == "off" { None } else { Some(m.parse()?) };

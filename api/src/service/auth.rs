@@ -28,7 +28,8 @@ fn header<'m>(md: &'m MetadataMap, name: &str) -> Result<&'m str, Status> {
 }
 
 /// Constant-time comparison of two digests.
-fn same(a: &[u8], b: &[u8]) -> bool {
+/// Equal bytes, compared in constant time.
+pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

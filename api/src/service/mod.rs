@@ -16,6 +16,7 @@ mod find;
 mod method;
 
 pub use admin::AdminApi;
+pub(crate) use auth::same;
 pub use auth::{parse_operators, secret_hash, Operator, Signatures};
 pub use cash::CashApi;
 pub use method::Named;

@@ -1,0 +1,224 @@
+//! The Loymax-compatible XML endpoint through a real HTTP/1.1 exchange with the real
+//! server: hand-written documents as a till's Loymax module posts them, answers compared by
+//! element names, attributes and the order of repeated children.
+
+use crate::harness::*;
+use base64::Engine as _;
+use loyalty_api::loymax::{parse, Element, XML_BYTES_MAX};
+use loyalty_api::server::ServerConfig;
+use loyalty_proto::pb;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// POSTs `body` to the endpoint as `user:password`; the status and the body of the answer.
+async fn post(
+    addr: std::net::SocketAddr,
+    path: &str,
+    auth: (&str, &str),
+    body: &[u8],
+) -> (u16, String) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let credentials =
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", auth.0, auth.1));
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Basic {credentials}\r\nContent-Type: application/xml; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(body).await.unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, body.to_owned())
+}
+
+fn balances(requests: &[(&str, &str, &str)]) -> Vec<u8> {
+    let items: String = requests
+        .iter()
+        .map(|(op, element, card)| {
+            format!(
+                "<BalanceRequest OperationID=\"{op}\" OperationDate=\"2026-12-06T12:00:00.000+03:00\" ElementID=\"{element}\"><Identifier Type=\"Auto\" Value=\"{card}\"/></BalanceRequest>"
+            )
+        })
+        .collect();
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>\n<XMLRequest><Version>3.2</Version><Balances>{items}</Balances></XMLRequest>"
+    )
+    .into_bytes()
+}
+
+fn attr<'a>(e: &'a Element, name: &str) -> &'a str {
+    e.attributes
+        .iter()
+        .find(|(k, _)| k == name)
+        .map_or("", |(_, v)| v.as_str())
+}
+
+fn error_code(doc: &Element) -> &str {
+    attr(&doc.children[0], "#text")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_till_s_loymax_module_asks_balances_over_xml() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let xml_addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let (server, mut admin, mut till) = world_with(ServerConfig {
+        loymax_listen: Some(xml_addr),
+        ..test_config()
+    })
+    .await;
+    // A till registered with a Loymax login, and a second one.
+    let mut secrets = Vec::new();
+    for (id, login) in [(7, "set10-till-7"), (8, "set10-till-8")] {
+        let r = admin
+            .register_cashbox(admin_req(pb::RegisterCashboxRequest {
+                operation_id: op(),
+                cashbox_id: id,
+                store_id: 1,
+                kind: pb::CashboxKind::Pos.into(),
+                public_key: String::new(),
+                loymax_login: login.into(),
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        ok(&r);
+        secrets.push(r.cashbox_secret);
+    }
+    // A customer with a Cyrillic name and 50.00 points.
+    let r = admin
+        .issue_card(admin_req(pb::IssueCardRequest {
+            operation_id: op(),
+            card: "2770000000024".into(),
+            card_type: "Золотая".into(),
+            status: pb::CardStatus::Activated.into(),
+            account: 0,
+            holder_name: "Анна Иванова".into(),
+            holder_phone: String::new(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    ok(&r);
+    buy(
+        &mut till,
+        "2770000000024",
+        "c1",
+        vec![line("bread", "1", "1000.00")],
+    )
+    .await;
+    let path = "/XmlExchange/SET/set10-till-7/";
+    let me = ("set10-till-7", secrets[0].as_str());
+
+    // Two requests in one container: answered each, in order.
+    let (status, body) = post(
+        xml_addr,
+        path,
+        me,
+        &balances(&[
+            ("0123456789abcdef0123456789abcdef", "1", "2770000000024"),
+            ("fedcba9876543210fedcba9876543210", "2", "2770000000999"),
+        ]),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>"));
+    let doc = parse(body.as_bytes()).unwrap();
+    assert_eq!(doc.name, "XMLResponse");
+    assert_eq!(
+        doc.children
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>(),
+        ["ErrorCode", "Balances"]
+    );
+    assert_eq!(error_code(&doc), "0");
+    let answers = &doc.children[1].children;
+    assert_eq!(answers.len(), 2);
+    let first = &answers[0];
+    assert_eq!(first.name, "BalanceResponse");
+    assert_eq!(
+        (
+            attr(first, "BonusAmount"),
+            attr(first, "Currency"),
+            attr(first, "OperationID"),
+            attr(first, "ElementID"),
+            attr(first, "ErrorCode"),
+        ),
+        ("50.00", "RUB", "0123456789abcdef0123456789abcdef", "1", "0")
+    );
+    let items: Vec<(&str, &str)> = first.children[0]
+        .children
+        .iter()
+        .map(|i| (attr(i, "Name"), attr(i, "#text")))
+        .collect();
+    assert_eq!(first.children[0].name, "IdentifierData");
+    assert_eq!(
+        items,
+        [
+            ("Holder", "Анна Иванова"),
+            ("CardType", "Золотая"),
+            ("MaskedNumber", "*********0024")
+        ]
+    );
+    // An unknown card: that request's own error code (our outcome), the document's is 0.
+    let second = &answers[1];
+    assert_eq!(attr(second, "ElementID"), "2");
+    assert_eq!(
+        attr(second, "ErrorCode"),
+        (pb::Outcome::CardUnknown as i32).to_string()
+    );
+    assert!(!attr(second, "ErrorMessage").is_empty());
+
+    // Credentials: a wrong password, a login that is not the URL's, another cashbox's login
+    // in the URL — all refused before the document is read.
+    let wrong = [
+        (path, ("set10-till-7", "not-the-secret")),
+        (path, ("set10-till-8", secrets[1].as_str())),
+        (
+            "/XmlExchange/SET/set10-till-8/",
+            ("set10-till-8", secrets[0].as_str()),
+        ),
+        ("/XmlExchange/SET/nobody/", ("nobody", secrets[0].as_str())),
+    ];
+    for (p, auth) in wrong {
+        let (status, body) = post(
+            xml_addr,
+            p,
+            auth,
+            &balances(&[("00", "1", "2770000000024")]),
+        )
+        .await;
+        assert_eq!(status, 401, "{p} {body}");
+        assert_eq!(error_code(&parse(body.as_bytes()).unwrap()), "2");
+    }
+
+    // Documents refused whole: malformed, a DTD with an entity, an operation not served, a
+    // wrong version, too large.
+    let refused: [(&[u8], &str); 5] = [
+        (b"<XMLRequest><Version>3.2</Version><Balances>", "1"),
+        (
+            b"<!DOCTYPE r [<!ENTITY x \"y\">]><XMLRequest><Version>&x;</Version></XMLRequest>",
+            "1",
+        ),
+        (
+            b"<XMLRequest><Version>3.2</Version><Refunds><RefundRequest/></Refunds></XMLRequest>",
+            "3",
+        ),
+        (b"<XMLRequest><Version>2.0</Version></XMLRequest>", "5"),
+        (&vec![b' '; XML_BYTES_MAX + 1], "4"),
+    ];
+    for (doc, code) in refused {
+        let (status, body) = post(xml_addr, path, me, doc).await;
+        assert_eq!(status, 200, "{body}");
+        let answer = parse(body.as_bytes()).unwrap();
+        assert_eq!(error_code(&answer), code, "{body}");
+        assert_eq!(answer.children.len(), 1, "nothing but the error: {body}");
+    }
+    server.stop().await;
+}
