@@ -309,9 +309,112 @@ async fn balance(cash: &CashApi, till: &Till, el: &Element) -> Answer {
     }
 }
 
+/// An answer for a failed wire check: the gRPC status the same call would get.
+fn invalid(why: impl Into<String>) -> Answer {
+    Answer::failed(STATUS_BASE + tonic::Code::InvalidArgument as i32, why)
+}
+
+/// The cheque of a `CalculateRequest`: `PurchaseID` as the cheque id, the identifier, the
+/// local time of `ChequeDate` and the lines. A line's `Amount` below price × quantity is
+/// a discount the till gave on its own; above it is refused.
+fn cheque(el: &Element) -> Result<pb::Cheque, String> {
+    use loyalty_core::amount::{line_amount, Money, Qty};
+    let c = el.child("Cheque").ok_or("Cheque missing")?;
+    let date = c.attr("ChequeDate");
+    let local_time = date.get(..19).ok_or("ChequeDate: YYYY-MM-DDTHH:MM:SS…")?;
+    let mut lines = Vec::new();
+    for l in c.children.iter().filter(|l| l.name == "ChequeLine") {
+        let pos = l.attr("PosID");
+        let bad = |what: &str| format!("ChequeLine {pos}: {what}");
+        let price = Money::parse(l.attr("Price")).map_err(|_| bad("Price"))?;
+        let qty = Qty::parse(l.attr("Quantity")).map_err(|_| bad("Quantity"))?;
+        let amount = Money::parse(l.attr("Amount")).map_err(|_| bad("Amount"))?;
+        let full = line_amount(price.0, qty).ok_or_else(|| bad("Price × Quantity"))?;
+        if amount.0 > full {
+            return Err(bad("Amount above Price × Quantity"));
+        }
+        lines.push(pb::Line {
+            product: l.attr("GoodsId").to_owned(),
+            quantity: l.attr("Quantity").to_owned(),
+            price: l.attr("Price").to_owned(),
+            discount: Money(full - amount.0).to_string(),
+            ..Default::default()
+        });
+    }
+    let identifiers = match el.child("Identifier") {
+        Some(i) => vec![identifier(i)?],
+        None => Vec::new(),
+    };
+    Ok(pb::Cheque {
+        cheque_id: el.attr("PurchaseID").to_owned(),
+        local_time: local_time.to_owned(),
+        lines,
+        identifiers,
+        ..Default::default()
+    })
+}
+
+async fn calculate(cash: &CashApi, till: &Till, el: &Element) -> Answer {
+    let cheque = match cheque(el) {
+        Ok(c) => c,
+        Err(why) => return invalid(why),
+    };
+    let body = pb::CalculateRequest {
+        cheque: Some(cheque),
+        slip_width: 0,
+    };
+    let req = match till.request("Calculate", body) {
+        Ok(r) => r,
+        Err(why) => return Answer::failed(STATUS_BASE + tonic::Code::Unauthenticated as i32, why),
+    };
+    let reply = match cash.calculate(req).await {
+        Ok(r) => r.into_inner(),
+        Err(s) => return Answer::failed(STATUS_BASE + s.code() as i32, s.message()),
+    };
+    if reply.outcome != pb::Outcome::Ok as i32 {
+        return Answer::failed(reply.outcome, reply.message);
+    }
+    let t = reply.totals.clone().unwrap_or_default();
+    let pos: Vec<&str> = el
+        .child("Cheque")
+        .map(|c| c.children.iter().map(|l| l.attr("PosID")).collect())
+        .unwrap_or_default();
+    let mut children = String::new();
+    for l in &reply.lines {
+        children.push_str(&format!(
+            "<ChequeLine PosID=\"{}\" Discount=\"{}\" Accrual=\"{}\" MaxBonusPayment=\"{}\"/>",
+            escape(pos.get(l.index as usize).copied().unwrap_or_default()),
+            l.discount,
+            l.accrual,
+            l.redeem_cap
+        ));
+    }
+    if let Some(h) = &reply.holder {
+        children.push_str(&identifier_data(h));
+    }
+    let spendable = reply.balance.map(|b| b.spendable).unwrap_or_default();
+    Answer {
+        code: 0,
+        message: String::new(),
+        attributes: vec![
+            ("Amount", t.amount),
+            ("Discount", t.discount),
+            ("AmountToPay", t.to_pay),
+            ("Accrual", t.accrual),
+            ("MaxBonusPayment", t.redeem_max),
+            ("BonusAmount", spendable),
+        ],
+        children,
+    }
+}
+
 /// The containers this endpoint answers, by request container: the request element and
-/// the response element names.
-const OPERATIONS: &[(&str, &str, &str)] = &[("Balances", "BalanceRequest", "BalanceResponse")];
+/// the response element names (`Balances` confirmed by public samples, the rest
+/// provisional: `docs/loymax.md`).
+const OPERATIONS: &[(&str, &str, &str)] = &[
+    ("Balances", "BalanceRequest", "BalanceResponse"),
+    ("Calculates", "CalculateRequest", "CalculateResponse"),
+];
 
 /// Answers a parsed document for a till: the `XMLResponse` text.
 async fn answer(cash: &CashApi, till: &Till, doc: &Element) -> Result<String, DocumentError> {
@@ -350,7 +453,10 @@ async fn answer(cash: &CashApi, till: &Till, doc: &Element) -> Result<String, Do
             .expect("checked above");
         out.push_str(&format!("<{}>", c.name));
         for r in &c.children {
-            let a = balance(cash, till, r).await;
+            let a = match c.name.as_str() {
+                "Balances" => balance(cash, till, r).await,
+                _ => calculate(cash, till, r).await,
+            };
             out.push_str(&format!("<{response}"));
             for (k, v) in &a.attributes {
                 out.push_str(&format!(" {k}=\"{}\"", escape(v)));
@@ -475,6 +581,22 @@ pub async fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    const BALANCE: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>\n<XMLRequest><Version>3.2</Version><Balances><BalanceRequest OperationID=\"0123456789abcdef0123456789abcdef\" ElementID=\"1\"><Identifier Type=\"Auto\" Value=\"2770000000017\"/></BalanceRequest></Balances></XMLRequest>";
+
+    proptest! {
+        /// Hostile documents: arbitrary bytes never panic the parser, and every truncation
+        /// of a valid document is refused whole.
+        #[test]
+        fn arbitrary_and_truncated_documents_never_panic(
+            bytes in prop::collection::vec(any::<u8>(), 0..2048),
+            cut in 0usize..BALANCE.len(),
+        ) {
+            let _ = parse(&bytes);
+            prop_assert!(parse(&BALANCE.as_bytes()[..cut]).is_err());
+        }
+    }
 
     #[test]
     fn documents_parse_within_the_limits_and_nothing_else_does() {

@@ -175,6 +175,90 @@ async fn a_till_s_loymax_module_asks_balances_over_xml() {
     );
     assert!(!attr(second, "ErrorMessage").is_empty());
 
+    // A cheque to price, with Cyrillic names, three-decimal quantities and a line the till
+    // discounted on its own: the answer is what the same gRPC Calculate answers.
+    let calc = "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>\n<XMLRequest><Version>3.2</Version><Calculates><CalculateRequest OperationID=\"11111111111111111111111111111111\" OperationDate=\"2026-12-06T12:00:00.000+03:00\" ElementID=\"1\" PurchaseID=\"100500\"><Identifier Type=\"Auto\" Value=\"2770000000024\"/><Cheque ChequeDate=\"2026-12-06T12:00:00.000+03:00\"><ChequeLine PosID=\"1\" Amount=\"179.80\" Name=\"Молоко 3,2%\" GoodsId=\"milk\" Price=\"89.90\" Quantity=\"2.000\"/><ChequeLine PosID=\"2\" Amount=\"40.00\" Name=\"Хлеб бородинский\" GoodsId=\"bread\" Price=\"45.00\" Quantity=\"1.000\"/></Cheque></CalculateRequest></Calculates></XMLRequest>";
+    let (status, body) = post(xml_addr, path, me, calc.as_bytes()).await;
+    assert_eq!(status, 200, "{body}");
+    let doc = parse(body.as_bytes()).unwrap();
+    assert_eq!(error_code(&doc), "0", "{body}");
+    let answer = &doc.children[1].children[0];
+    assert_eq!(
+        (
+            answer.name.as_str(),
+            attr(answer, "ErrorCode"),
+            attr(answer, "ElementID")
+        ),
+        ("CalculateResponse", "0", "1"),
+        "{body}"
+    );
+    let mut grpc_lines = vec![
+        line("milk", "2.000", "89.90"),
+        line("bread", "1.000", "45.00"),
+    ];
+    grpc_lines[1].discount = "5.00".into();
+    let mut same = cheque("100500", "", grpc_lines);
+    same.identifiers = vec![pb::Identifier {
+        kind: pb::IdentifierKind::Auto.into(),
+        value: "2770000000024".into(),
+    }];
+    same.local_time = "2026-12-06T12:00:00".into();
+    let by_grpc = till
+        .client
+        .calculate(till.req(pb::CalculateRequest {
+            cheque: Some(same),
+            slip_width: 0,
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let t = by_grpc.totals.unwrap();
+    assert_eq!(
+        [
+            attr(answer, "Amount"),
+            attr(answer, "Discount"),
+            attr(answer, "AmountToPay"),
+            attr(answer, "Accrual"),
+            attr(answer, "MaxBonusPayment"),
+        ],
+        [
+            t.amount.as_str(),
+            t.discount.as_str(),
+            t.to_pay.as_str(),
+            t.accrual.as_str(),
+            t.redeem_max.as_str()
+        ]
+    );
+    let lines: Vec<[&str; 3]> = answer
+        .children
+        .iter()
+        .filter(|c| c.name == "ChequeLine")
+        .map(|l| [attr(l, "PosID"), attr(l, "Discount"), attr(l, "Accrual")])
+        .collect();
+    let expected: Vec<[String; 3]> = by_grpc
+        .lines
+        .iter()
+        .map(|l| {
+            [
+                (l.index + 1).to_string(),
+                l.discount.clone(),
+                l.accrual.clone(),
+            ]
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        expected
+            .iter()
+            .map(|[a, b, c]| [a.as_str(), b.as_str(), c.as_str()])
+            .collect::<Vec<_>>()
+    );
+    assert_ne!(
+        attr(answer, "Discount"),
+        "0.00",
+        "the milk's offer and the till's 5.00"
+    );
+
     // Credentials: a wrong password, a login that is not the URL's, another cashbox's login
     // in the URL — all refused before the document is read.
     let wrong = [
