@@ -267,48 +267,6 @@ impl Till {
     }
 }
 
-async fn balance(cash: &CashApi, till: &Till, el: &Element) -> Answer {
-    let identifiers = match el.child("Identifier").map(identifier) {
-        Some(Ok(i)) => vec![i],
-        Some(Err(why)) => {
-            return Answer::failed(STATUS_BASE + tonic::Code::InvalidArgument as i32, why)
-        }
-        None => {
-            return Answer::failed(
-                STATUS_BASE + tonic::Code::InvalidArgument as i32,
-                "Identifier missing",
-            )
-        }
-    };
-    let body = pb::BalanceRequest {
-        card: String::new(),
-        identifiers,
-        as_of: String::new(),
-    };
-    let req = match till.request("Balance", body) {
-        Ok(r) => r,
-        Err(why) => return Answer::failed(STATUS_BASE + tonic::Code::Unauthenticated as i32, why),
-    };
-    let reply = match cash.balance(req).await {
-        Ok(r) => r.into_inner(),
-        Err(s) => return Answer::failed(STATUS_BASE + s.code() as i32, s.message()),
-    };
-    if reply.outcome != pb::Outcome::Ok as i32 {
-        return Answer::failed(reply.outcome, reply.message);
-    }
-    let spendable = reply.balance.map(|b| b.spendable).unwrap_or_default();
-    Answer {
-        code: 0,
-        message: String::new(),
-        attributes: vec![("BonusAmount", spendable), ("Currency", "RUB".into())],
-        children: reply
-            .holder
-            .as_ref()
-            .map(identifier_data)
-            .unwrap_or_default(),
-    }
-}
-
 /// An answer for a failed wire check: the gRPC status the same call would get.
 fn invalid(why: impl Into<String>) -> Answer {
     Answer::failed(STATUS_BASE + tonic::Code::InvalidArgument as i32, why)
@@ -354,56 +312,140 @@ fn cheque(el: &Element) -> Result<pb::Cheque, String> {
     })
 }
 
-async fn calculate(cash: &CashApi, till: &Till, el: &Element) -> Answer {
-    let cheque = match cheque(el) {
+/// A request element as the gRPC call it becomes.
+enum Call {
+    Balance(pb::BalanceRequest),
+    Calculate(pb::CalculateRequest),
+    PayWithBonus(pb::PayWithBonusRequest),
+    Register(pb::RegisterPurchaseRequest),
+    Confirm(pb::PurchaseRequest),
+    Cancel(pb::PurchaseRequest),
+}
+
+/// The call a request element of container `container` makes, or why it cannot.
+fn call(container: &str, el: &Element) -> Result<Call, String> {
+    let op = || el.attr("OperationID").to_owned();
+    Ok(match container {
+        "Balances" => Call::Balance(pb::BalanceRequest {
+            card: String::new(),
+            identifiers: vec![identifier(
+                el.child("Identifier").ok_or("Identifier missing")?,
+            )?],
+            as_of: String::new(),
+        }),
+        "Calculates" => Call::Calculate(pb::CalculateRequest {
+            cheque: Some(cheque(el)?),
+            slip_width: 0,
+        }),
+        "Payments" => Call::PayWithBonus(pb::PayWithBonusRequest {
+            operation_id: op(),
+            cheque: Some(cheque(el)?),
+            points: el.attr("Amount").to_owned(),
+            slip_width: 0,
+        }),
+        "Discounts" => Call::Register(pb::RegisterPurchaseRequest {
+            operation_id: op(),
+            cheque: Some(cheque(el)?),
+            slip_width: 0,
+        }),
+        "Confirms" | "Cancels" => {
+            let req = pb::PurchaseRequest {
+                operation_id: op(),
+                cheque_id: el.attr("PurchaseID").to_owned(),
+                slip_width: 0,
+            };
+            if container == "Confirms" {
+                Call::Confirm(req)
+            } else {
+                Call::Cancel(req)
+            }
+        }
+        other => return Err(format!("{other} is not served")),
+    })
+}
+
+/// Makes the call as the till, through the cash service.
+async fn make(cash: &CashApi, till: &Till, call: Call) -> Result<pb::ChequeReply, tonic::Status> {
+    let auth = |why: String| tonic::Status::unauthenticated(why);
+    let reply = match call {
+        Call::Balance(b) => {
+            cash.balance(till.request("Balance", b).map_err(auth)?)
+                .await
+        }
+        Call::Calculate(b) => {
+            cash.calculate(till.request("Calculate", b).map_err(auth)?)
+                .await
+        }
+        Call::PayWithBonus(b) => {
+            cash.pay_with_bonus(till.request("PayWithBonus", b).map_err(auth)?)
+                .await
+        }
+        Call::Register(b) => {
+            cash.register_purchase(till.request("RegisterPurchase", b).map_err(auth)?)
+                .await
+        }
+        Call::Confirm(b) => {
+            cash.confirm(till.request("Confirm", b).map_err(auth)?)
+                .await
+        }
+        Call::Cancel(b) => cash.cancel(till.request("Cancel", b).map_err(auth)?).await,
+    };
+    reply.map(|r| r.into_inner())
+}
+
+/// One request element answered: its call made, the answer written as the protocol's
+/// attributes (the totals of a priced cheque, the spendable points) and children (a
+/// `ChequeLine` per line, by the request's `PosID`s; the holder's data).
+async fn respond(cash: &CashApi, till: &Till, container: &str, el: &Element) -> Answer {
+    let call = match call(container, el) {
         Ok(c) => c,
         Err(why) => return invalid(why),
     };
-    let body = pb::CalculateRequest {
-        cheque: Some(cheque),
-        slip_width: 0,
-    };
-    let req = match till.request("Calculate", body) {
+    let reply = match make(cash, till, call).await {
         Ok(r) => r,
-        Err(why) => return Answer::failed(STATUS_BASE + tonic::Code::Unauthenticated as i32, why),
-    };
-    let reply = match cash.calculate(req).await {
-        Ok(r) => r.into_inner(),
         Err(s) => return Answer::failed(STATUS_BASE + s.code() as i32, s.message()),
     };
     if reply.outcome != pb::Outcome::Ok as i32 {
         return Answer::failed(reply.outcome, reply.message);
     }
-    let t = reply.totals.clone().unwrap_or_default();
+    let mut attributes = Vec::new();
+    if let Some(t) = reply.totals {
+        attributes.extend([
+            ("Amount", t.amount),
+            ("Discount", t.discount),
+            ("AmountToPay", t.to_pay),
+            ("Accrual", t.accrual),
+            ("MaxBonusPayment", t.redeem_max),
+        ]);
+    }
+    if let Some(b) = reply.balance {
+        attributes.extend([("BonusAmount", b.spendable), ("Currency", "RUB".into())]);
+    }
     let pos: Vec<&str> = el
         .child("Cheque")
         .map(|c| c.children.iter().map(|l| l.attr("PosID")).collect())
         .unwrap_or_default();
     let mut children = String::new();
     for l in &reply.lines {
+        let id = pos
+            .get(l.index as usize)
+            .map_or_else(|| (l.index + 1).to_string(), |p| (*p).to_owned());
         children.push_str(&format!(
-            "<ChequeLine PosID=\"{}\" Discount=\"{}\" Accrual=\"{}\" MaxBonusPayment=\"{}\"/>",
-            escape(pos.get(l.index as usize).copied().unwrap_or_default()),
+            "<ChequeLine PosID=\"{}\" Discount=\"{}\" Accrual=\"{}\" MaxBonusPayment=\"{}\" BonusPayment=\"{}\"/>",
+            escape(&id),
             l.discount,
             l.accrual,
-            l.redeem_cap
+            l.redeem_cap,
+            l.paid
         ));
     }
     if let Some(h) = &reply.holder {
         children.push_str(&identifier_data(h));
     }
-    let spendable = reply.balance.map(|b| b.spendable).unwrap_or_default();
     Answer {
         code: 0,
         message: String::new(),
-        attributes: vec![
-            ("Amount", t.amount),
-            ("Discount", t.discount),
-            ("AmountToPay", t.to_pay),
-            ("Accrual", t.accrual),
-            ("MaxBonusPayment", t.redeem_max),
-            ("BonusAmount", spendable),
-        ],
+        attributes,
         children,
     }
 }
@@ -414,6 +456,10 @@ async fn calculate(cash: &CashApi, till: &Till, el: &Element) -> Answer {
 const OPERATIONS: &[(&str, &str, &str)] = &[
     ("Balances", "BalanceRequest", "BalanceResponse"),
     ("Calculates", "CalculateRequest", "CalculateResponse"),
+    ("Payments", "PaymentRequest", "PaymentResponse"),
+    ("Discounts", "DiscountRequest", "DiscountResponse"),
+    ("Confirms", "ConfirmRequest", "ConfirmResponse"),
+    ("Cancels", "CancelRequest", "CancelResponse"),
 ];
 
 /// Answers a parsed document for a till: the `XMLResponse` text.
@@ -453,10 +499,7 @@ async fn answer(cash: &CashApi, till: &Till, doc: &Element) -> Result<String, Do
             .expect("checked above");
         out.push_str(&format!("<{}>", c.name));
         for r in &c.children {
-            let a = match c.name.as_str() {
-                "Balances" => balance(cash, till, r).await,
-                _ => calculate(cash, till, r).await,
-            };
+            let a = respond(cash, till, &c.name, r).await;
             out.push_str(&format!("<{response}"));
             for (k, v) in &a.attributes {
                 out.push_str(&format!(" {k}=\"{}\"", escape(v)));

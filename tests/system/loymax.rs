@@ -306,3 +306,144 @@ async fn a_till_s_loymax_module_asks_balances_over_xml() {
     }
     server.stop().await;
 }
+
+/// A purchase paid partly with points, through XML: payment (a hold), discount (the
+/// cheque registered), confirmation; a resend of the same `OperationID` answers the same
+/// and changes nothing; an operation sent by XML and then by gRPC with the same id is one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purchase_through_xml_is_idempotent_by_operation_id_across_both_protocols() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let xml_addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let (server, mut admin, mut till) = world_with(ServerConfig {
+        loymax_listen: Some(xml_addr),
+        ..test_config()
+    })
+    .await;
+    let r = admin
+        .register_cashbox(admin_req(pb::RegisterCashboxRequest {
+            operation_id: op(),
+            cashbox_id: 9,
+            store_id: 1,
+            kind: pb::CashboxKind::Pos.into(),
+            public_key: String::new(),
+            loymax_login: "till-9".into(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    ok(&r);
+    let secret = r.cashbox_secret;
+    // The customer earns 50.00 points at the gRPC till.
+    buy(&mut till, CARD, "g1", vec![line("bread", "1", "1000.00")]).await;
+    let path = "/XmlExchange/SET/till-9/";
+    let me = ("till-9", secret.as_str());
+    let doc = |container: &str, item: &str, attrs: &str, inner: &str| {
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>\n<XMLRequest><Version>3.2</Version><{container}><{item} OperationDate=\"2026-12-06T12:00:00.000+03:00\" ElementID=\"1\" {attrs}>{inner}</{item}></{container}></XMLRequest>"
+        )
+    };
+    let lines = format!(
+        "<Identifier Type=\"Auto\" Value=\"{CARD}\"/><Cheque ChequeDate=\"2026-11-23T12:00:00.000+03:00\"><ChequeLine PosID=\"7\" Amount=\"100.00\" Name=\"Хлеб\" GoodsId=\"bread\" Price=\"100.00\" Quantity=\"1.000\"/></Cheque>"
+    );
+    let answer = |body: &str| {
+        let d = parse(body.as_bytes()).unwrap();
+        assert_eq!(error_code(&d), "0", "{body}");
+        d.children[1].children[0].clone()
+    };
+    // Pay 20 points: held.
+    let pay = doc(
+        "Payments",
+        "PaymentRequest",
+        "OperationID=\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1\" PurchaseID=\"x-1\" Amount=\"20.00\"",
+        &lines,
+    );
+    let (_, body) = post(xml_addr, path, me, pay.as_bytes()).await;
+    let a = answer(&body);
+    assert_eq!(
+        (a.name.as_str(), attr(&a, "ErrorCode")),
+        ("PaymentResponse", "0"),
+        "{body}"
+    );
+    assert_eq!(attr(&a, "BonusAmount"), "30.00", "{body}");
+    let line = a.children.iter().find(|c| c.name == "ChequeLine").unwrap();
+    assert_eq!(
+        (attr(line, "PosID"), attr(line, "BonusPayment")),
+        ("7", "20.00")
+    );
+    // Register and confirm.
+    let register = doc(
+        "Discounts",
+        "DiscountRequest",
+        "OperationID=\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa2\" PurchaseID=\"x-1\"",
+        &lines,
+    );
+    let (_, body) = post(xml_addr, path, me, register.as_bytes()).await;
+    assert_eq!(attr(&answer(&body), "ErrorCode"), "0", "{body}");
+    let confirm = doc(
+        "Confirms",
+        "ConfirmRequest",
+        "OperationID=\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa3\" PurchaseID=\"x-1\"",
+        "",
+    );
+    let (_, first) = post(xml_addr, path, me, confirm.as_bytes()).await;
+    let a = answer(&first);
+    // 50 − 20 paid + 5 % of the 80.00 paid in money.
+    assert_eq!(attr(&a, "BonusAmount"), "34.00", "{first}");
+    // The resend: the same answer, nothing applied twice.
+    let (_, again) = post(xml_addr, path, me, confirm.as_bytes()).await;
+    assert_eq!(answer(&again), a);
+    let balance = |till: &mut Till| {
+        let req = till.req(pb::BalanceRequest {
+            card: CARD.into(),
+            identifiers: Vec::new(),
+            as_of: String::new(),
+        });
+        let mut client = till.client.clone();
+        async move {
+            client
+                .balance(req)
+                .await
+                .unwrap()
+                .into_inner()
+                .balance
+                .unwrap()
+                .spendable
+        }
+    };
+    assert_eq!(balance(&mut till).await, "34.00");
+    // The same operation by XML, then by gRPC with the same id from the same cashbox: the
+    // gRPC call is the XML one's replay.
+    let cancel_xml = doc(
+        "Cancels",
+        "CancelRequest",
+        "OperationID=\"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb1\" PurchaseID=\"nothing-here\"",
+        "",
+    );
+    let (_, body) = post(xml_addr, path, me, cancel_xml.as_bytes()).await;
+    let a = answer(&body);
+    assert_eq!(
+        attr(&a, "ErrorCode"),
+        (pb::Outcome::PurchaseUnknown as i32).to_string()
+    );
+    let mut as_grpc = till.clone();
+    as_grpc.id = 9;
+    as_grpc.secret = secret.clone();
+    let r = as_grpc
+        .client
+        .clone()
+        .cancel(as_grpc.req(pb::PurchaseRequest {
+            operation_id: "bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbb1".into(),
+            cheque_id: "nothing-here".into(),
+            slip_width: 0,
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(r.replayed, "one operation, whichever protocol sent it");
+    assert_eq!(r.outcome, pb::Outcome::PurchaseUnknown as i32);
+    server.stop().await;
+}
