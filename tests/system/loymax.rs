@@ -291,7 +291,7 @@ async fn a_till_s_loymax_module_asks_balances_over_xml() {
             "1",
         ),
         (
-            b"<XMLRequest><Version>3.2</Version><Refunds><RefundRequest/></Refunds></XMLRequest>",
+            b"<XMLRequest><Version>3.2</Version><Coupons><CouponRequest/></Coupons></XMLRequest>",
             "3",
         ),
         (b"<XMLRequest><Version>2.0</Version></XMLRequest>", "5"),
@@ -415,6 +415,27 @@ async fn a_purchase_through_xml_is_idempotent_by_operation_id_across_both_protoc
         }
     };
     assert_eq!(balance(&mut till).await, "34.00");
+    // The bread comes back: the 80.00 paid in money out, the 20 points back, the 4 points
+    // of accrual taken back.
+    let refund = doc(
+        "Refunds",
+        "RefundRequest",
+        "OperationID=\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa4\" PurchaseID=\"x-1\" RefundID=\"r-1\"",
+        "<RefundLine PosID=\"1\" Quantity=\"1.000\"/>",
+    );
+    let (_, body) = post(xml_addr, path, me, refund.as_bytes()).await;
+    let a = answer(&body);
+    assert_eq!(
+        (
+            a.name.as_str(),
+            attr(&a, "RefundAmount"),
+            attr(&a, "BonusReturned"),
+            attr(&a, "AccrualReversed"),
+            attr(&a, "BonusAmount"),
+        ),
+        ("RefundResponse", "80.00", "20.00", "4.00", "50.00"),
+        "{body}"
+    );
     // The same operation by XML, then by gRPC with the same id from the same cashbox: the
     // gRPC call is the XML one's replay.
     let cancel_xml = doc(
