@@ -310,3 +310,29 @@ pub fn refund(number: &str, purchase: &str, qty: &str) -> pb::RefundRequest {
         ..Default::default()
     }
 }
+
+/// POSTs `body` to the endpoint as `user:password`; the status and the body of the answer.
+pub async fn post_xml(
+    addr: std::net::SocketAddr,
+    path: &str,
+    auth: (&str, &str),
+    body: &[u8],
+) -> (u16, String) {
+    use base64::Engine as _;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let credentials =
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", auth.0, auth.1));
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Basic {credentials}\r\nContent-Type: application/xml; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(body).await.unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, body.to_owned())
+}

@@ -94,11 +94,84 @@ struct Target {
     used_ops: Vec<String>,
     /// Those of them that belong to the signing cashbox (never readable by the other).
     their_ops: Vec<String>,
+    /// The XML endpoint and the secret of the till that speaks it (login `hostile-xml`).
+    xml: (std::net::SocketAddr, String),
+}
+
+/// A hostile XML document: random bytes, a truncated or too deep document, entity
+/// declarations, or a well-formed request the rules refuse.
+fn hostile_xml(rng: &mut StdRng, seed: u64) -> Vec<u8> {
+    let envelope = |inner: &str| {
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>\n<XMLRequest><Version>3.2</Version>{inner}</XMLRequest>"
+        )
+    };
+    let cheque = |points: &str| {
+        format!(
+            "<Payments><PaymentRequest OperationID=\"{}\" ElementID=\"1\" PurchaseID=\"X-{seed}\" Amount=\"{points}\"><Identifier Type=\"Auto\" Value=\"{CARD}\"/><Cheque ChequeDate=\"2026-11-23T12:00:00.000+03:00\"><ChequeLine PosID=\"1\" Amount=\"100.00\" Name=\"Хлеб\" GoodsId=\"bread\" Price=\"100.00\" Quantity=\"1.000\"/></Cheque></PaymentRequest></Payments>",
+            op().replace('-', "")
+        )
+    };
+    match rng.random_range(0..7) {
+        0 => (0..rng.random_range(0..600)).map(|_| rng.random()).collect(),
+        1 => {
+            let doc = envelope(&cheque("10"));
+            let cut = rng.random_range(0..doc.len());
+            doc.into_bytes()[..cut].to_vec()
+        }
+        2 => {
+            let depth = rng.random_range(9..40);
+            envelope(&("<a>".repeat(depth) + &"</a>".repeat(depth))).into_bytes()
+        }
+        3 => format!(
+            "<?xml version=\"1.0\"?><!DOCTYPE r [<!ENTITY a \"aaaaaaaaaa\"><!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;\">]><XMLRequest><Version>&b;</Version></XMLRequest>"
+        )
+        .into_bytes(),
+        4 => envelope(&cheque(pick(rng, &["100000", "-5", "abc", "60"]))).into_bytes(),
+        5 => envelope(&format!(
+            "<Confirms><ConfirmRequest OperationID=\"{}\" ElementID=\"1\" PurchaseID=\"{}\"/></Confirms>",
+            op().replace('-', ""),
+            pick(rng, &["NOPE", "C-1", ""])
+        ))
+        .into_bytes(),
+        _ => envelope(&format!(
+            "<Refunds><RefundRequest OperationID=\"{}\" ElementID=\"1\" PurchaseID=\"C-1\" RefundID=\"R-{seed}\"><RefundLine PosID=\"{}\" Quantity=\"{}\"/></RefundRequest></Refunds>",
+            op().replace('-', ""),
+            pick(rng, &["0", "9", "1"]),
+            pick(rng, &["5.000", "-1", "x"])
+        ))
+        .into_bytes(),
+    }
+}
+
+/// How the XML endpoint treated a document: refused whole (or by credentials), each
+/// request refused, or a harmless read.
+fn xml_outcome(status: u16, body: &str) -> Got {
+    if status == 401 {
+        return Got::Refused;
+    }
+    let Ok(doc) = loyalty_api::loymax::parse(body.as_bytes()) else {
+        return Got::Accepted;
+    };
+    if doc.child("ErrorCode").map(|e| e.attr("#text")) != Some("0") {
+        return Got::Refused;
+    }
+    let answered: Vec<&loyalty_api::loymax::Element> = doc
+        .children
+        .iter()
+        .skip(1)
+        .flat_map(|c| c.children.iter())
+        .collect();
+    if answered.iter().all(|a| a.attr("ErrorCode") != "0") {
+        Got::Refused
+    } else {
+        Got::Accepted
+    }
 }
 
 const BLOCKED_CARD: &str = "2770000000048";
 /// Kinds of hostile request (see `hostile`).
-const KINDS: u32 = 16;
+const KINDS: u32 = 17;
 const CASH_METHODS: [&str; 10] = [
     "Calculate",
     "AvailableAmount",
@@ -613,6 +686,24 @@ async fn hostile(t: &Target, seed: u64) -> Got {
                 outcome(till.client.set_card_pin(till.req(body)).await)
             }
         },
+        // Hostile XML to the Loymax endpoint, with the right credentials or wrong ones.
+        16 => {
+            let (addr, secret) = &t.xml;
+            let password = if rng.random_ratio(1, 8) {
+                "wrong"
+            } else {
+                secret.as_str()
+            };
+            let body = hostile_xml(&mut rng, seed);
+            let (status, answer) = post_xml(
+                *addr,
+                "/XmlExchange/SET/hostile-xml/",
+                ("hostile-xml", password),
+                &body,
+            )
+            .await;
+            xml_outcome(status, &answer)
+        }
         // Oversized messages (rarely: each is 5 MiB).
         _ if rng.random_ratio(1, 100) => {
             let big = pb::RegisterPurchaseRequest {
@@ -660,7 +751,30 @@ async fn balances(till: &mut Till, cards: &[&str]) -> Vec<String> {
 /// real server: none is accepted, and the state and the event log stay byte-for-byte equal.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_requests_change_nothing() {
-    let (server, mut admin, mut till) = world_with(test_config()).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let xml_addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let (server, mut admin, mut till) = world_with(loyalty_api::server::ServerConfig {
+        loymax_listen: Some(xml_addr),
+        ..test_config()
+    })
+    .await;
+    let xml_till = admin
+        .register_cashbox(admin_req(pb::RegisterCashboxRequest {
+            operation_id: op(),
+            cashbox_id: 77,
+            store_id: 1,
+            kind: pb::CashboxKind::Pos.into(),
+            public_key: String::new(),
+            loymax_login: "hostile-xml".into(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    ok(&xml_till);
     let ch = channel(&server.url()).await;
     issue_card(&mut admin, BLOCKED_CARD, pb::CardStatus::Activated).await;
     ok(&admin
@@ -726,6 +840,7 @@ async fn hostile_requests_change_nothing() {
         signer,
         used_ops,
         their_ops,
+        xml: (xml_addr, xml_till.cashbox_secret),
     });
     const REQUESTS: u64 = 10_240;
     const TASKS: u64 = 16;

@@ -3,35 +3,9 @@
 //! element names, attributes and the order of repeated children.
 
 use crate::harness::*;
-use base64::Engine as _;
 use loyalty_api::loymax::{parse, Element, XML_BYTES_MAX};
 use loyalty_api::server::ServerConfig;
 use loyalty_proto::pb;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// POSTs `body` to the endpoint as `user:password`; the status and the body of the answer.
-async fn post(
-    addr: std::net::SocketAddr,
-    path: &str,
-    auth: (&str, &str),
-    body: &[u8],
-) -> (u16, String) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let credentials =
-        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", auth.0, auth.1));
-    let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Basic {credentials}\r\nContent-Type: application/xml; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).await.unwrap();
-    s.write_all(body).await.unwrap();
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).await.unwrap();
-    let text = String::from_utf8(out).unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, body.to_owned())
-}
 
 fn balances(requests: &[(&str, &str, &str)]) -> Vec<u8> {
     let items: String = requests
@@ -116,7 +90,7 @@ async fn a_till_s_loymax_module_asks_balances_over_xml() {
     let me = ("set10-till-7", secrets[0].as_str());
 
     // Two requests in one container: answered each, in order.
-    let (status, body) = post(
+    let (status, body) = post_xml(
         xml_addr,
         path,
         me,
@@ -178,7 +152,7 @@ async fn a_till_s_loymax_module_asks_balances_over_xml() {
     // A cheque to price, with Cyrillic names, three-decimal quantities and a line the till
     // discounted on its own: the answer is what the same gRPC Calculate answers.
     let calc = "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>\n<XMLRequest><Version>3.2</Version><Calculates><CalculateRequest OperationID=\"11111111111111111111111111111111\" OperationDate=\"2026-12-06T12:00:00.000+03:00\" ElementID=\"1\" PurchaseID=\"100500\"><Identifier Type=\"Auto\" Value=\"2770000000024\"/><Cheque ChequeDate=\"2026-12-06T12:00:00.000+03:00\"><ChequeLine PosID=\"1\" Amount=\"179.80\" Name=\"Молоко 3,2%\" GoodsId=\"milk\" Price=\"89.90\" Quantity=\"2.000\"/><ChequeLine PosID=\"2\" Amount=\"40.00\" Name=\"Хлеб бородинский\" GoodsId=\"bread\" Price=\"45.00\" Quantity=\"1.000\"/></Cheque></CalculateRequest></Calculates></XMLRequest>";
-    let (status, body) = post(xml_addr, path, me, calc.as_bytes()).await;
+    let (status, body) = post_xml(xml_addr, path, me, calc.as_bytes()).await;
     assert_eq!(status, 200, "{body}");
     let doc = parse(body.as_bytes()).unwrap();
     assert_eq!(error_code(&doc), "0", "{body}");
@@ -271,7 +245,7 @@ async fn a_till_s_loymax_module_asks_balances_over_xml() {
         ("/XmlExchange/SET/nobody/", ("nobody", secrets[0].as_str())),
     ];
     for (p, auth) in wrong {
-        let (status, body) = post(
+        let (status, body) = post_xml(
             xml_addr,
             p,
             auth,
@@ -298,7 +272,7 @@ async fn a_till_s_loymax_module_asks_balances_over_xml() {
         (&vec![b' '; XML_BYTES_MAX + 1], "4"),
     ];
     for (doc, code) in refused {
-        let (status, body) = post(xml_addr, path, me, doc).await;
+        let (status, body) = post_xml(xml_addr, path, me, doc).await;
         assert_eq!(status, 200, "{body}");
         let answer = parse(body.as_bytes()).unwrap();
         assert_eq!(error_code(&answer), code, "{body}");
@@ -361,7 +335,7 @@ async fn a_purchase_through_xml_is_idempotent_by_operation_id_across_both_protoc
         "OperationID=\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1\" PurchaseID=\"x-1\" Amount=\"20.00\"",
         &lines,
     );
-    let (_, body) = post(xml_addr, path, me, pay.as_bytes()).await;
+    let (_, body) = post_xml(xml_addr, path, me, pay.as_bytes()).await;
     let a = answer(&body);
     assert_eq!(
         (a.name.as_str(), attr(&a, "ErrorCode")),
@@ -381,7 +355,7 @@ async fn a_purchase_through_xml_is_idempotent_by_operation_id_across_both_protoc
         "OperationID=\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa2\" PurchaseID=\"x-1\"",
         &lines,
     );
-    let (_, body) = post(xml_addr, path, me, register.as_bytes()).await;
+    let (_, body) = post_xml(xml_addr, path, me, register.as_bytes()).await;
     assert_eq!(attr(&answer(&body), "ErrorCode"), "0", "{body}");
     let confirm = doc(
         "Confirms",
@@ -389,12 +363,12 @@ async fn a_purchase_through_xml_is_idempotent_by_operation_id_across_both_protoc
         "OperationID=\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa3\" PurchaseID=\"x-1\"",
         "",
     );
-    let (_, first) = post(xml_addr, path, me, confirm.as_bytes()).await;
+    let (_, first) = post_xml(xml_addr, path, me, confirm.as_bytes()).await;
     let a = answer(&first);
     // 50 − 20 paid + 5 % of the 80.00 paid in money.
     assert_eq!(attr(&a, "BonusAmount"), "34.00", "{first}");
     // The resend: the same answer, nothing applied twice.
-    let (_, again) = post(xml_addr, path, me, confirm.as_bytes()).await;
+    let (_, again) = post_xml(xml_addr, path, me, confirm.as_bytes()).await;
     assert_eq!(answer(&again), a);
     let balance = |till: &mut Till| {
         let req = till.req(pb::BalanceRequest {
@@ -423,7 +397,7 @@ async fn a_purchase_through_xml_is_idempotent_by_operation_id_across_both_protoc
         "OperationID=\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa4\" PurchaseID=\"x-1\" RefundID=\"r-1\"",
         "<RefundLine PosID=\"1\" Quantity=\"1.000\"/>",
     );
-    let (_, body) = post(xml_addr, path, me, refund.as_bytes()).await;
+    let (_, body) = post_xml(xml_addr, path, me, refund.as_bytes()).await;
     let a = answer(&body);
     assert_eq!(
         (
@@ -444,7 +418,7 @@ async fn a_purchase_through_xml_is_idempotent_by_operation_id_across_both_protoc
         "OperationID=\"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb1\" PurchaseID=\"nothing-here\"",
         "",
     );
-    let (_, body) = post(xml_addr, path, me, cancel_xml.as_bytes()).await;
+    let (_, body) = post_xml(xml_addr, path, me, cancel_xml.as_bytes()).await;
     let a = answer(&body);
     assert_eq!(
         attr(&a, "ErrorCode"),
