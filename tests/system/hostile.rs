@@ -123,10 +123,9 @@ fn hostile_xml(rng: &mut StdRng, seed: u64) -> Vec<u8> {
             let depth = rng.random_range(9..40);
             envelope(&("<a>".repeat(depth) + &"</a>".repeat(depth))).into_bytes()
         }
-        3 => format!(
-            "<?xml version=\"1.0\"?><!DOCTYPE r [<!ENTITY a \"aaaaaaaaaa\"><!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;\">]><XMLRequest><Version>&b;</Version></XMLRequest>"
-        )
-        .into_bytes(),
+        3 => "<?xml version=\"1.0\"?><!DOCTYPE r [<!ENTITY a \"aaaaaaaaaa\"><!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;\">]><XMLRequest><Version>&b;</Version></XMLRequest>"
+            .as_bytes()
+            .to_vec(),
         4 => envelope(&cheque(pick(rng, &["100000", "-5", "abc", "60"]))).into_bytes(),
         5 => envelope(&format!(
             "<Confirms><ConfirmRequest OperationID=\"{}\" ElementID=\"1\" PurchaseID=\"{}\"/></Confirms>",
