@@ -65,6 +65,11 @@ struct Args {
     /// Also write the latency percentiles per command as an SVG plot.
     #[arg(long)]
     svg: Option<std::path::PathBuf>,
+    /// Drive the purchase flow (registration, confirmation) through the Loymax-compatible
+    /// XML endpoint at this address (`http://host:port`) instead of gRPC: one HTTP/1.1
+    /// connection per flow in flight, closed loop.
+    #[arg(long)]
+    xml: Option<String>,
 }
 
 // The generator shares the machine's cores with the server: the allocator the server uses.
@@ -272,6 +277,101 @@ impl Ctx {
     }
 }
 
+/// The Loymax login of a generated cashbox.
+fn xml_login(run: u64, cashbox: u32) -> String {
+    format!("load-{run}-{cashbox}")
+}
+
+/// One HTTP/1.1 connection to the XML endpoint, one exchange at a time.
+struct XmlConn {
+    send: hyper::client::conn::http1::SendRequest<http_body_util::Full<bytes::Bytes>>,
+    authority: String,
+}
+
+impl XmlConn {
+    async fn open(server: &str) -> anyhow::Result<XmlConn> {
+        let uri: http::Uri = server.parse().context("--xml")?;
+        let authority = uri
+            .authority()
+            .context("--xml needs host:port")?
+            .to_string();
+        let tcp = tokio::net::TcpStream::connect(&authority)
+            .await
+            .with_context(|| authority.clone())?;
+        tcp.set_nodelay(true)?;
+        let (send, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp)).await?;
+        tokio::spawn(conn);
+        Ok(XmlConn { send, authority })
+    }
+
+    /// POSTs one document as the till; fails unless the document and its request answer
+    /// `ErrorCode` 0.
+    async fn post(&mut self, till: &(u32, String), login: &str, doc: String) -> anyhow::Result<()> {
+        use base64::Engine as _;
+        use http_body_util::BodyExt;
+        let credentials =
+            base64::engine::general_purpose::STANDARD.encode(format!("{login}:{}", till.1));
+        let req = http::Request::post(format!("/XmlExchange/SET/{login}/"))
+            .header(http::header::HOST, &self.authority)
+            .header(http::header::AUTHORIZATION, format!("Basic {credentials}"))
+            .header(http::header::CONTENT_TYPE, "application/xml; charset=utf-8")
+            .body(http_body_util::Full::new(bytes::Bytes::from(doc)))?;
+        self.send.ready().await?;
+        let answer = self.send.send_request(req).await?;
+        let status = answer.status();
+        let body = answer.into_body().collect().await?.to_bytes();
+        let text = String::from_utf8_lossy(&body);
+        if !status.is_success()
+            || !text.contains("<ErrorCode>0</ErrorCode>")
+            || !text.contains("ErrorCode=\"0\"")
+        {
+            bail!("XML answer {status}: {text}");
+        }
+        Ok(())
+    }
+}
+
+impl Ctx {
+    /// The purchase flow through the XML endpoint: the cheque registered (`Discounts`),
+    /// then confirmed (`Confirms`), each one document.
+    async fn flow_xml(&self, conn: &mut XmlConn, n: u64) -> anyhow::Result<()> {
+        let till = &self.tills[(n % self.tills.len() as u64) as usize];
+        let login = xml_login(self.run, till.0);
+        let card = self.card(n.wrapping_mul(2_654_435_761));
+        let purchase = format!("X{}-{n}", self.run);
+        let xml_op = || uuid::Uuid::new_v4().simple().to_string();
+        let envelope = |inner: String| {
+            format!("<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>\n<XMLRequest><Version>3.2</Version>{inner}</XMLRequest>")
+        };
+        let lines: String = (0..3)
+            .map(|l| {
+                let price = format!("{}.99", 50 + (n + l) % 200);
+                format!(
+                    "<ChequeLine PosID=\"{}\" Amount=\"{price}\" Name=\"Товар\" GoodsId=\"p{}\" Price=\"{price}\" Quantity=\"1.000\"/>",
+                    l + 1,
+                    (n + l) % 50
+                )
+            })
+            .collect();
+        let register = envelope(format!(
+            "<Discounts><DiscountRequest OperationID=\"{}\" OperationDate=\"2026-11-23T12:00:00.000+03:00\" ElementID=\"1\" PurchaseID=\"{purchase}\"><Identifier Type=\"Auto\" Value=\"{card}\"/><Cheque ChequeDate=\"2026-11-23T12:00:00.000+03:00\">{lines}</Cheque></DiscountRequest></Discounts>",
+            xml_op()
+        ));
+        let t = Instant::now();
+        conn.post(till, &login, register).await?;
+        self.record("RegisterPurchase", t);
+        let confirm = envelope(format!(
+            "<Confirms><ConfirmRequest OperationID=\"{}\" OperationDate=\"2026-11-23T12:00:00.000+03:00\" ElementID=\"1\" PurchaseID=\"{purchase}\"/></Confirms>",
+            xml_op()
+        ));
+        let t = Instant::now();
+        conn.post(till, &login, confirm).await?;
+        self.record("Confirm", t);
+        Ok(())
+    }
+}
+
 fn admin_req<T>(token: &str, body: T) -> anyhow::Result<tonic::Request<T>> {
     let mut r = tonic::Request::new(body);
     r.metadata_mut().insert(ADMIN_TOKEN_HEADER, token.parse()?);
@@ -338,7 +438,7 @@ async fn setup(args: &Args, token: &str, run: u64) -> anyhow::Result<Vec<(u32, S
                     store_id: 1 + i / 10,
                     kind: pb::CashboxKind::Pos.into(),
                     public_key: String::new(),
-                    loymax_login: String::new(),
+                    loymax_login: xml_login(run, base + i),
                 },
             )?)
             .await?
@@ -411,6 +511,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     for _ in 0..args.connections.max(1) {
         channels.push(Conn::open(&origin).await?);
     }
+    if args.xml.is_some() && args.rate.is_some() {
+        bail!("--xml drives a closed loop: leave out --rate");
+    }
     let minimal = match args.flow.as_str() {
         "full" => false,
         "purchase" => true,
@@ -455,11 +558,21 @@ async fn run(args: Args) -> anyhow::Result<()> {
             for w in 0..args.concurrency as u64 {
                 let (ctx, errors) = (ctx.clone(), errors.clone());
                 let stride = args.concurrency as u64;
+                let mut xml = match &args.xml {
+                    Some(server) => Some(XmlConn::open(server).await?),
+                    None => None,
+                };
                 tasks.spawn(async move {
                     let mut n = w;
                     while Instant::now() < deadline {
-                        if ctx.flow(n, None).await.is_err() {
-                            errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let done = match xml.as_mut() {
+                            Some(conn) => ctx.flow_xml(conn, n).await,
+                            None => ctx.flow(n, None).await,
+                        };
+                        if let Err(e) = done {
+                            if errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0 {
+                                eprintln!("first failed flow: {e:#}");
+                            }
                         }
                         n += stride;
                     }
