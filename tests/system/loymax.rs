@@ -328,6 +328,25 @@ async fn a_purchase_through_xml_is_idempotent_by_operation_id_across_both_protoc
         assert_eq!(error_code(&d), "0", "{body}");
         d.children[1].children[0].clone()
     };
+    // How many points may pay it: half of the 100.00 cheque (the programme's share), all
+    // of it spendable.
+    let ask = doc(
+        "AvailableAmounts",
+        "AvailableAmountRequest",
+        "OperationID=\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa0\" PurchaseID=\"x-1\"",
+        &lines,
+    );
+    let (_, body) = post_xml(xml_addr, path, me, ask.as_bytes()).await;
+    let a = answer(&body);
+    assert_eq!(
+        (
+            a.name.as_str(),
+            attr(&a, "AvailableAmount"),
+            attr(&a, "BonusAmount")
+        ),
+        ("AvailableAmountResponse", "50.00", "50.00"),
+        "{body}"
+    );
     // Pay 20 points: held.
     let pay = doc(
         "Payments",

@@ -39,6 +39,11 @@ pub const REQUESTS_MAX: usize = 100;
 const OPERATIONS: &[(&str, &str, &str)] = &[
     ("Balances", "BalanceRequest", "BalanceResponse"),
     ("Calculates", "CalculateRequest", "CalculateResponse"),
+    (
+        "AvailableAmounts",
+        "AvailableAmountRequest",
+        "AvailableAmountResponse",
+    ),
     ("Payments", "PaymentRequest", "PaymentResponse"),
     ("Discounts", "DiscountRequest", "DiscountResponse"),
     ("Confirms", "ConfirmRequest", "ConfirmResponse"),

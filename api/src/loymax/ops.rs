@@ -142,6 +142,7 @@ fn cheque(el: &Element) -> Result<pb::Cheque, String> {
 enum Call {
     Balance(pb::BalanceRequest),
     Calculate(pb::CalculateRequest),
+    AvailableAmount(pb::CalculateRequest),
     PayWithBonus(pb::PayWithBonusRequest),
     Register(pb::RegisterPurchaseRequest),
     Confirm(pb::PurchaseRequest),
@@ -181,6 +182,10 @@ fn call(container: &str, el: &Element) -> Result<Call, String> {
             )?],
             as_of: String::new(),
         }),
+        "AvailableAmounts" => Call::AvailableAmount(pb::CalculateRequest {
+            cheque: Some(cheque(el)?),
+            slip_width: 0,
+        }),
         "Calculates" => Call::Calculate(pb::CalculateRequest {
             cheque: Some(cheque(el)?),
             slip_width: 0,
@@ -219,10 +224,28 @@ fn call(container: &str, el: &Element) -> Result<Call, String> {
     })
 }
 
-/// Makes the call as the till, through the cash service.
-async fn make(cash: &CashApi, till: &Till, call: Call) -> Result<pb::ChequeReply, tonic::Status> {
+/// Makes the call as the till, through the cash service: its answer, and the points
+/// available for the cheque when that was the question.
+async fn make(
+    cash: &CashApi,
+    till: &Till,
+    call: Call,
+) -> Result<(pb::ChequeReply, Option<String>), tonic::Status> {
     let auth = |why: String| tonic::Status::unauthenticated(why);
     let reply = match call {
+        Call::AvailableAmount(b) => {
+            let a = cash
+                .available_amount(till.request("AvailableAmount", b).map_err(auth)?)
+                .await?
+                .into_inner();
+            let reply = pb::ChequeReply {
+                outcome: a.outcome,
+                message: a.message,
+                balance: a.balance,
+                ..Default::default()
+            };
+            return Ok((reply, Some(a.available)));
+        }
         Call::Balance(b) => {
             cash.balance(till.request("Balance", b).map_err(auth)?)
                 .await
@@ -246,7 +269,7 @@ async fn make(cash: &CashApi, till: &Till, call: Call) -> Result<pb::ChequeReply
         Call::Cancel(b) => cash.cancel(till.request("Cancel", b).map_err(auth)?).await,
         Call::Refund(b) => cash.refund(till.request("Refund", b).map_err(auth)?).await,
     };
-    reply.map(|r| r.into_inner())
+    reply.map(|r| (r.into_inner(), None))
 }
 
 /// One request element answered: its call made, the answer written as the protocol's
@@ -257,7 +280,7 @@ pub(super) async fn respond(cash: &CashApi, till: &Till, container: &str, el: &E
         Ok(c) => c,
         Err(why) => return invalid(why),
     };
-    let reply = match make(cash, till, call).await {
+    let (reply, available) = match make(cash, till, call).await {
         Ok(r) => r,
         Err(s) => return Answer::failed(STATUS_BASE + s.code() as i32, s.message()),
     };
@@ -265,6 +288,9 @@ pub(super) async fn respond(cash: &CashApi, till: &Till, container: &str, el: &E
         return Answer::failed(reply.outcome, reply.message);
     }
     let mut attributes = Vec::new();
+    if let Some(points) = available {
+        attributes.push(("AvailableAmount", points));
+    }
     if let Some(t) = reply.totals {
         attributes.extend([
             ("Amount", t.amount),
