@@ -233,6 +233,49 @@ async fn a_till_s_loymax_module_asks_balances_over_xml() {
         "the milk's offer and the till's 5.00"
     );
 
+    // A coupon nobody issued does not fail the cheque: the cashier is told.
+    let with_coupon = calc.replace("</Cheque>", "<Coupon Number=\"NO-SUCH-COUPON\"/></Cheque>");
+    let (_, body) = post_xml(xml_addr, path, me, with_coupon.as_bytes()).await;
+    let doc = parse(body.as_bytes()).unwrap();
+    let answer = &doc.children[1].children[0];
+    assert_eq!(attr(answer, "ErrorCode"), "0", "{body}");
+    let told: Vec<&str> = answer
+        .children
+        .iter()
+        .filter(|c| c.name == "Message" && attr(c, "To") == "Cashier")
+        .map(|c| attr(c, "#text"))
+        .collect();
+    assert!(told.iter().any(|t| t.contains("NO-SUCH-COUPON")), "{body}");
+
+    // The card is replaced at the till: the account, and its 50.00 points, move to the new
+    // card; the old one is refused as replaced.
+    let replace = "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>\n<XMLRequest><Version>3.2</Version><CardReplacements><ReplaceCardRequest OperationID=\"22222222222222222222222222222222\" OperationDate=\"2026-12-06T12:00:00.000+03:00\" ElementID=\"1\" OldCardNumber=\"2770000000024\" NewCardNumber=\"2770000000031\"/></CardReplacements></XMLRequest>";
+    let (_, body) = post_xml(xml_addr, path, me, replace.as_bytes()).await;
+    let doc = parse(body.as_bytes()).unwrap();
+    assert_eq!(
+        attr(&doc.children[1].children[0], "ErrorCode"),
+        "0",
+        "{body}"
+    );
+    let (_, body) = post_xml(
+        xml_addr,
+        path,
+        me,
+        &balances(&[
+            ("33333333333333333333333333333331", "1", "2770000000031"),
+            ("33333333333333333333333333333332", "2", "2770000000024"),
+        ]),
+    )
+    .await;
+    let doc = parse(body.as_bytes()).unwrap();
+    let answers = &doc.children[1].children;
+    assert_eq!(attr(&answers[0], "BonusAmount"), "50.00", "{body}");
+    assert_eq!(
+        attr(&answers[1], "ErrorCode"),
+        (pb::Outcome::CardReplaced as i32).to_string(),
+        "{body}"
+    );
+
     // Credentials: a wrong password, a login that is not the URL's, another cashbox's login
     // in the URL — all refused before the document is read.
     let wrong = [

@@ -49,6 +49,11 @@ const OPERATIONS: &[(&str, &str, &str)] = &[
     ("Confirms", "ConfirmRequest", "ConfirmResponse"),
     ("Cancels", "CancelRequest", "CancelResponse"),
     ("Refunds", "RefundRequest", "RefundResponse"),
+    (
+        "CardReplacements",
+        "ReplaceCardRequest",
+        "ReplaceCardResponse",
+    ),
 ];
 
 /// Answers a parsed document for a till: the `XMLResponse` text.

@@ -125,6 +125,13 @@ fn cheque(el: &Element) -> Result<pb::Cheque, String> {
             ..Default::default()
         });
     }
+    // Coupons as scanned, each a `Coupon Number` of the cheque.
+    let coupons = c
+        .children
+        .iter()
+        .filter(|x| x.name == "Coupon")
+        .map(|x| x.attr("Number").to_owned())
+        .collect();
     let identifiers = match el.child("Identifier") {
         Some(i) => vec![identifier(i)?],
         None => Vec::new(),
@@ -134,6 +141,7 @@ fn cheque(el: &Element) -> Result<pb::Cheque, String> {
         local_time: local_time.to_owned(),
         lines,
         identifiers,
+        coupons,
         ..Default::default()
     })
 }
@@ -148,6 +156,7 @@ enum Call {
     Confirm(pb::PurchaseRequest),
     Cancel(pb::PurchaseRequest),
     Refund(pb::RefundRequest),
+    ReplaceCard(pb::ReplaceCardRequest),
 }
 
 /// The returned lines of a `RefundRequest`: `RefundLine PosID Quantity`, `PosID` the line's
@@ -220,6 +229,11 @@ fn call(container: &str, el: &Element) -> Result<Call, String> {
             lines: refund_lines(el)?,
             ..Default::default()
         }),
+        "CardReplacements" => Call::ReplaceCard(pb::ReplaceCardRequest {
+            operation_id: op(),
+            old_card: el.attr("OldCardNumber").to_owned(),
+            new_card: el.attr("NewCardNumber").to_owned(),
+        }),
         other => return Err(format!("{other} is not served")),
     })
 }
@@ -268,6 +282,10 @@ async fn make(
         }
         Call::Cancel(b) => cash.cancel(till.request("Cancel", b).map_err(auth)?).await,
         Call::Refund(b) => cash.refund(till.request("Refund", b).map_err(auth)?).await,
+        Call::ReplaceCard(b) => {
+            cash.replace_card(till.request("ReplaceCard", b).map_err(auth)?)
+                .await
+        }
     };
     reply.map(|r| (r.into_inner(), None))
 }
@@ -330,6 +348,16 @@ pub(super) async fn respond(cash: &CashApi, till: &Till, container: &str, el: &E
     }
     if let Some(h) = &reply.holder {
         children.push_str(&identifier_data(h));
+    }
+    // Messages for the cashier's screen and for the cheque, as the offers and notes give
+    // them (a coupon that could not be used, …).
+    for (to, texts) in [
+        ("Cashier", &reply.cashier_messages),
+        ("Cheque", &reply.cheque_messages),
+    ] {
+        for t in texts {
+            children.push_str(&format!("<Message To=\"{to}\">{}</Message>", escape(t)));
+        }
     }
     Answer {
         code: 0,
