@@ -472,6 +472,32 @@ async fn a_purchase_through_xml_is_idempotent_by_operation_id_across_both_protoc
         ("RefundResponse", "80.00", "20.00", "4.00", "50.00"),
         "{body}"
     );
+    // A cheque rung up while the till was offline: its accrual credited once uploaded; one
+    // that claims points paid offline is refused.
+    for (id, paid, code) in [
+        ("cccccccccccccccccccccccccccccc01", "", "0"),
+        (
+            "cccccccccccccccccccccccccccccc02",
+            "5.00",
+            &(pb::Outcome::OfflineRedemptionRefused as i32).to_string()[..],
+        ),
+    ] {
+        let offline = doc(
+            "OfflineCheques",
+            "OfflineChequeRequest",
+            &format!("OperationID=\"{id}\" PurchaseID=\"off-{id}\" BonusPayment=\"{paid}\""),
+            &lines,
+        );
+        let (_, body) = post_xml(xml_addr, path, me, offline.as_bytes()).await;
+        let d = parse(body.as_bytes()).unwrap();
+        let a = &d.children[1].children[0];
+        assert_eq!(
+            (a.name.as_str(), attr(a, "ErrorCode")),
+            ("OfflineChequeResponse", code),
+            "{body}"
+        );
+    }
+    assert_eq!(balance(&mut till).await, "55.00");
     // The same operation by XML, then by gRPC with the same id from the same cashbox: the
     // gRPC call is the XML one's replay.
     let cancel_xml = doc(

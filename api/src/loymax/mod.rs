@@ -54,6 +54,11 @@ const OPERATIONS: &[(&str, &str, &str)] = &[
         "ReplaceCardRequest",
         "ReplaceCardResponse",
     ),
+    (
+        "OfflineCheques",
+        "OfflineChequeRequest",
+        "OfflineChequeResponse",
+    ),
 ];
 
 /// Answers a parsed document for a till: the `XMLResponse` text.

@@ -157,6 +157,7 @@ enum Call {
     Cancel(pb::PurchaseRequest),
     Refund(pb::RefundRequest),
     ReplaceCard(pb::ReplaceCardRequest),
+    Offline(pb::OfflineBatch),
 }
 
 /// The returned lines of a `RefundRequest`: `RefundLine PosID Quantity`, `PosID` the line's
@@ -229,6 +230,16 @@ fn call(container: &str, el: &Element) -> Result<Call, String> {
             lines: refund_lines(el)?,
             ..Default::default()
         }),
+        "OfflineCheques" => Call::Offline(pb::OfflineBatch {
+            items: vec![pb::OfflineItem {
+                operation_id: op(),
+                item: Some(pb::offline_item::Item::Purchase(pb::OfflinePurchase {
+                    cheque: Some(cheque(el)?),
+                    points_paid: el.attr("BonusPayment").to_owned(),
+                    discount: String::new(),
+                })),
+            }],
+        }),
         "CardReplacements" => Call::ReplaceCard(pb::ReplaceCardRequest {
             operation_id: op(),
             old_card: el.attr("OldCardNumber").to_owned(),
@@ -282,6 +293,19 @@ async fn make(
         }
         Call::Cancel(b) => cash.cancel(till.request("Cancel", b).map_err(auth)?).await,
         Call::Refund(b) => cash.refund(till.request("Refund", b).map_err(auth)?).await,
+        Call::Offline(b) => {
+            let batch = cash
+                .upload_offline(till.request("UploadOffline", b).map_err(auth)?)
+                .await?
+                .into_inner();
+            let reply = batch
+                .results
+                .into_iter()
+                .next()
+                .and_then(|r| r.reply)
+                .ok_or_else(|| tonic::Status::internal("an offline item without its answer"))?;
+            return Ok((reply, None));
+        }
         Call::ReplaceCard(b) => {
             cash.replace_card(till.request("ReplaceCard", b).map_err(auth)?)
                 .await
