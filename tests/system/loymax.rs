@@ -472,6 +472,51 @@ async fn a_purchase_through_xml_is_idempotent_by_operation_id_across_both_protoc
         ("RefundResponse", "80.00", "20.00", "4.00", "50.00"),
         "{body}"
     );
+    // A hold cancelled: its points come back.
+    let hold = doc(
+        "Payments",
+        "PaymentRequest",
+        "OperationID=\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa5\" PurchaseID=\"x-2\" Amount=\"15.00\"",
+        &lines,
+    );
+    let (_, body) = post_xml(xml_addr, path, me, hold.as_bytes()).await;
+    assert_eq!(attr(&answer(&body), "BonusAmount"), "35.00", "{body}");
+    let cancel = doc(
+        "Cancels",
+        "CancelRequest",
+        "OperationID=\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa6\" PurchaseID=\"x-2\"",
+        "",
+    );
+    let (_, body) = post_xml(xml_addr, path, me, cancel.as_bytes()).await;
+    let a = answer(&body);
+    assert_eq!(
+        (
+            a.name.as_str(),
+            attr(&a, "ErrorCode"),
+            attr(&a, "BonusAmount")
+        ),
+        ("CancelResponse", "0", "50.00"),
+        "{body}"
+    );
+    // The gRPC till's sale refunded at the XML till, named by its cashbox.
+    let other = doc(
+        "Refunds",
+        "RefundRequest",
+        "OperationID=\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa7\" PurchaseID=\"g1\" SaleCashboxID=\"1\" RefundID=\"r-2\"",
+        "<RefundLine PosID=\"1\" Quantity=\"0.500\"/>",
+    );
+    let (_, body) = post_xml(xml_addr, path, me, other.as_bytes()).await;
+    let a = answer(&body);
+    // Half the 1000.00 bread: 500.00 out, 25.00 of accrual back.
+    assert_eq!(
+        (
+            attr(&a, "RefundAmount"),
+            attr(&a, "AccrualReversed"),
+            attr(&a, "BonusAmount")
+        ),
+        ("500.00", "25.00", "25.00"),
+        "{body}"
+    );
     // A cheque rung up while the till was offline: its accrual credited once uploaded; one
     // that claims points paid offline is refused.
     for (id, paid, code) in [
@@ -497,7 +542,7 @@ async fn a_purchase_through_xml_is_idempotent_by_operation_id_across_both_protoc
             "{body}"
         );
     }
-    assert_eq!(balance(&mut till).await, "55.00");
+    assert_eq!(balance(&mut till).await, "30.00");
     // The same operation by XML, then by gRPC with the same id from the same cashbox: the
     // gRPC call is the XML one's replay.
     let cancel_xml = doc(

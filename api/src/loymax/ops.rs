@@ -228,6 +228,12 @@ fn call(container: &str, el: &Element) -> Result<Call, String> {
             refund_cheque_id: el.attr("RefundID").to_owned(),
             purchase_cheque_id: el.attr("PurchaseID").to_owned(),
             lines: refund_lines(el)?,
+            sale_cashbox_id: match el.attr("SaleCashboxID") {
+                "" => 0,
+                id => id
+                    .parse()
+                    .map_err(|_| "SaleCashboxID: the selling cashbox's id")?,
+            },
             ..Default::default()
         }),
         "OfflineCheques" => Call::Offline(pb::OfflineBatch {
