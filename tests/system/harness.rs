@@ -336,3 +336,51 @@ pub async fn post_xml(
     let status = head.split(' ').nth(1).unwrap().parse().unwrap();
     (status, body.to_owned())
 }
+
+/// A loopback address with a port free now (for a second listener of a test server).
+pub fn free_addr() -> std::net::SocketAddr {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    format!("127.0.0.1:{port}").parse().unwrap()
+}
+
+/// [`world_with`] the XML endpoint on, and its address.
+pub async fn world_with_xml() -> (
+    TestServer,
+    AdminServiceClient<Channel>,
+    Till,
+    std::net::SocketAddr,
+) {
+    let xml = free_addr();
+    let (server, admin, till) = world_with(ServerConfig {
+        loymax_listen: Some(xml),
+        ..test_config()
+    })
+    .await;
+    (server, admin, till, xml)
+}
+
+/// Registers a cashbox that speaks XML under `login`; its secret.
+pub async fn register_xml_till(
+    admin: &mut AdminServiceClient<Channel>,
+    id: u32,
+    login: &str,
+) -> String {
+    let r = admin
+        .register_cashbox(admin_req(pb::RegisterCashboxRequest {
+            operation_id: op(),
+            cashbox_id: id,
+            store_id: 1,
+            kind: pb::CashboxKind::Pos.into(),
+            public_key: String::new(),
+            loymax_login: login.into(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    ok(&r);
+    r.cashbox_secret
+}

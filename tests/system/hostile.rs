@@ -750,30 +750,8 @@ async fn balances(till: &mut Till, cards: &[&str]) -> Vec<String> {
 /// real server: none is accepted, and the state and the event log stay byte-for-byte equal.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_requests_change_nothing() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let xml_addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let (server, mut admin, mut till) = world_with(loyalty_api::server::ServerConfig {
-        loymax_listen: Some(xml_addr),
-        ..test_config()
-    })
-    .await;
-    let xml_till = admin
-        .register_cashbox(admin_req(pb::RegisterCashboxRequest {
-            operation_id: op(),
-            cashbox_id: 77,
-            store_id: 1,
-            kind: pb::CashboxKind::Pos.into(),
-            public_key: String::new(),
-            loymax_login: "hostile-xml".into(),
-        }))
-        .await
-        .unwrap()
-        .into_inner();
-    ok(&xml_till);
+    let (server, mut admin, mut till, xml_addr) = world_with_xml().await;
+    let xml_secret = register_xml_till(&mut admin, 77, "hostile-xml").await;
     let ch = channel(&server.url()).await;
     issue_card(&mut admin, BLOCKED_CARD, pb::CardStatus::Activated).await;
     ok(&admin
@@ -839,7 +817,7 @@ async fn hostile_requests_change_nothing() {
         signer,
         used_ops,
         their_ops,
-        xml: (xml_addr, xml_till.cashbox_secret),
+        xml: (xml_addr, xml_secret),
     });
     const REQUESTS: u64 = 10_240;
     const TASKS: u64 = 16;

@@ -4,7 +4,6 @@
 
 use crate::harness::*;
 use loyalty_api::loymax::{parse, Element, XML_BYTES_MAX};
-use loyalty_api::server::ServerConfig;
 use loyalty_proto::pb;
 
 fn balances(requests: &[(&str, &str, &str)]) -> Vec<u8> {
@@ -35,34 +34,11 @@ fn error_code(doc: &Element) -> &str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_till_s_loymax_module_asks_balances_over_xml() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let xml_addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let (server, mut admin, mut till) = world_with(ServerConfig {
-        loymax_listen: Some(xml_addr),
-        ..test_config()
-    })
-    .await;
+    let (server, mut admin, mut till, xml_addr) = world_with_xml().await;
     // A till registered with a Loymax login, and a second one.
     let mut secrets = Vec::new();
     for (id, login) in [(7, "set10-till-7"), (8, "set10-till-8")] {
-        let r = admin
-            .register_cashbox(admin_req(pb::RegisterCashboxRequest {
-                operation_id: op(),
-                cashbox_id: id,
-                store_id: 1,
-                kind: pb::CashboxKind::Pos.into(),
-                public_key: String::new(),
-                loymax_login: login.into(),
-            }))
-            .await
-            .unwrap()
-            .into_inner();
-        ok(&r);
-        secrets.push(r.cashbox_secret);
+        secrets.push(register_xml_till(&mut admin, id, login).await);
     }
     // A customer with a Cyrillic name and 50.00 points.
     let r = admin
@@ -329,31 +305,8 @@ async fn a_till_s_loymax_module_asks_balances_over_xml() {
 /// and changes nothing; an operation sent by XML and then by gRPC with the same id is one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_purchase_through_xml_is_idempotent_by_operation_id_across_both_protocols() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let xml_addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let (server, mut admin, mut till) = world_with(ServerConfig {
-        loymax_listen: Some(xml_addr),
-        ..test_config()
-    })
-    .await;
-    let r = admin
-        .register_cashbox(admin_req(pb::RegisterCashboxRequest {
-            operation_id: op(),
-            cashbox_id: 9,
-            store_id: 1,
-            kind: pb::CashboxKind::Pos.into(),
-            public_key: String::new(),
-            loymax_login: "till-9".into(),
-        }))
-        .await
-        .unwrap()
-        .into_inner();
-    ok(&r);
-    let secret = r.cashbox_secret;
+    let (server, mut admin, mut till, xml_addr) = world_with_xml().await;
+    let secret = register_xml_till(&mut admin, 9, "till-9").await;
     // The customer earns 50.00 points at the gRPC till.
     buy(&mut till, CARD, "g1", vec![line("bread", "1", "1000.00")]).await;
     let path = "/XmlExchange/SET/till-9/";

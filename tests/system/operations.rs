@@ -176,12 +176,7 @@ async fn offline_upload_answers_per_item_and_resends_change_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_metrics_count_requests_outcomes_and_commits() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let metrics: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let metrics = free_addr();
     let server = TestServer::start_in(
         tempfile::tempdir().unwrap(),
         loyalty_api::server::ServerConfig {
