@@ -98,8 +98,9 @@ fn invalid(why: impl Into<String>) -> Answer {
     Answer::failed(STATUS_BASE + tonic::Code::InvalidArgument as i32, why)
 }
 
-/// The cheque of a `CalculateRequest`: `PurchaseID` as the cheque id, the identifier, the
-/// local time of `ChequeDate` and the lines. A line's `Amount` below price × quantity is
+/// The cheque of a request that carries one (calculate, available amount, payment,
+/// discount, offline cheque): `PurchaseID` as the cheque id, the identifier, the local
+/// time of `ChequeDate`, the lines and the coupons. A line's `Amount` below price × quantity is
 /// a discount the till gave on its own; above it is refused.
 fn cheque(el: &Element) -> Result<pb::Cheque, String> {
     use loyalty_core::amount::{line_amount, Money, Qty};
