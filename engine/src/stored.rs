@@ -478,7 +478,8 @@ impl StateStore for StoredState<'_> {
         self.put_owned(Space::State, keys::cashbox(cashbox.id), cashbox);
     }
     fn put_account(&mut self, mut account: Account) {
-        account.check();
+        // `apply` checks an account's invariants (its lots included) on every change of its
+        // points; checking again here did the same work twice per write.
         if let Some((old, new)) = account.reindex() {
             if let Some(t) = old {
                 self.delete(Space::State, keys::account_due(t, account.id));
