@@ -1,6 +1,6 @@
 //! The loyalty engine's gRPC server and its tools: wire ↔ domain conversions
 //! ([`convert`]), the cash and admin services ([`service`]) and server wiring ([`server`]),
-//! the expiry sweep ([`sweep`]), named input limits ([`limits`]) and per-cashbox rates
+//! the expiry sweep ([`sweep`]), backups ([`backup`]), named input limits ([`limits`]) and per-cashbox rates
 //! ([`rate`]), request signatures ([`signing`]), receipts ([`receipt`]), metrics
 //! ([`metrics`]) and the Kafka relay ([`relay`]), which publishes the engine's outbox.
 //! Client-side, apart from the server: file imports and the analytics consumer's
@@ -9,6 +9,7 @@
 //!
 //! This crate must not hold business rules: handlers validate, convert and call the engine.
 
+pub mod backup;
 pub mod client;
 pub mod convert;
 pub mod limits;

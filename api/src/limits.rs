@@ -36,6 +36,10 @@ pub const PHONE_BYTES_MAX: usize = 32;
 pub const SERIES_NAME_BYTES_MAX: usize = 128;
 /// The reason recorded with a points adjustment, in bytes.
 pub const REASON_BYTES_MAX: usize = 256;
+/// A path on the server's machine (a backup directory): Linux's `PATH_MAX`.
+pub const PATH_BYTES_MAX: usize = 4096;
+/// Backups kept in one directory at most.
+pub const BACKUPS_KEPT_MAX: u32 = 1000;
 /// Barcodes of one product.
 pub const PRODUCT_BARCODES_MAX: usize = 32;
 /// Groups, products, stores and card types an offer names, together.

@@ -2,12 +2,14 @@
 //! (OpenMetrics text): request latency histograms per command and outcome counts, recorded
 //! by the handlers; and, read from the engine at each scrape, the ledger writer's batches,
 //! operations, events, replays, queue depth, the durable write of each batch and operations
-//! per batch, the writer's deciding time, and the outbox relay's progress and lag.
+//! per batch, the writer's deciding time, the outbox relay's progress and lag, and the age
+//! of the newest backup.
 //!
 //! The engine keeps its own lock-free histograms (`loyalty_engine::histogram`): the engine
 //! must not depend on an exposition format, and its committer records every batch from its
 //! own thread. A collector turns them into Prometheus histograms when scraped.
 
+use crate::backup::Backups;
 use crate::relay::{outbox_lag, RelayStats};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
@@ -66,7 +68,7 @@ fn seconds_f64(us: u64) -> f64 {
 impl Metrics {
     /// The registry: the handlers' families, and the engine's and the relay's figures read
     /// at each scrape.
-    pub fn new(engine: Engine, relay: Arc<RelayStats>) -> Metrics {
+    pub fn new(engine: Engine, relay: Arc<RelayStats>, backups: Arc<Backups>) -> Metrics {
         let requests = Family::<CommandLabel, Histogram>::new_with_constructor(|| {
             Histogram::new(LATENCY_BOUNDS_US.iter().map(|b| seconds_f64(*b)))
         });
@@ -82,7 +84,11 @@ impl Metrics {
             "Answers by outcome code",
             outcomes.clone(),
         );
-        registry.register_collector(Box::new(EngineFigures { engine, relay }));
+        registry.register_collector(Box::new(EngineFigures {
+            engine,
+            relay,
+            backups,
+        }));
         Metrics {
             registry,
             requests,
@@ -121,6 +127,7 @@ impl Metrics {
 struct EngineFigures {
     engine: Engine,
     relay: Arc<RelayStats>,
+    backups: Arc<Backups>,
 }
 
 impl std::fmt::Debug for EngineFigures {
@@ -211,6 +218,11 @@ impl Collector for EngineFigures {
                 "Relay rounds that failed",
                 self.relay.failed_rounds.load(Relaxed),
             ),
+            (
+                "loyalty_backup_failures",
+                "Backups that failed since start",
+                self.backups.failures.load(Relaxed),
+            ),
         ];
         for (name, help, v) in counters {
             let m = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
@@ -257,6 +269,15 @@ impl Collector for EngineFigures {
         for (name, help, hist, unit) in histograms {
             let m = encoder.encode_descriptor(name, help, None, MetricType::Histogram)?;
             Buckets { hist, unit }.encode(m)?;
+        }
+        if let Some(age) = self.backups.age_secs() {
+            let m = encoder.encode_descriptor(
+                "loyalty_backup_age_seconds",
+                "Time since the newest backup was taken (absent: none yet)",
+                None,
+                MetricType::Gauge,
+            )?;
+            ConstGauge::new(age).encode(m)?;
         }
         if let Ok((pending, age_ms)) = outbox_lag(&self.engine) {
             let m = encoder.encode_descriptor(

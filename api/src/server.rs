@@ -84,6 +84,12 @@ pub struct ServerConfig {
     /// The engine's Ed25519 seed (64 hex digits); created on first start when missing.
     /// Default `<data_dir>/server.ed25519`.
     pub signing_key_file: Option<PathBuf>,
+    /// A directory (on this machine, best on another disk) for scheduled backups; none: only
+    /// backups an operator asks for.
+    pub backup_dir: Option<PathBuf>,
+    /// How often the scheduled backup runs, and how many backups are kept in a directory.
+    pub backup_every_secs: u64,
+    pub backup_keep: u32,
 }
 
 impl Default for ServerConfig {
@@ -123,6 +129,9 @@ impl Default for ServerConfig {
             signature_window_secs: 300,
             sign_all_answers: false,
             signing_key_file: None,
+            backup_dir: None,
+            backup_every_secs: 24 * 3600,
+            backup_keep: 7,
         }
     }
 }
@@ -130,6 +139,29 @@ impl Default for ServerConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backup_schedule() {
+        let c = |dir: Option<&str>, every, keep| ServerConfig {
+            backup_dir: dir.map(PathBuf::from),
+            backup_every_secs: every,
+            backup_keep: keep,
+            ..ServerConfig::default()
+        };
+        assert_eq!(c(None, 0, 7).backup_schedule().unwrap(), None);
+        assert_eq!(
+            c(Some("/b"), 60, 3).backup_schedule().unwrap(),
+            Some((PathBuf::from("/b"), Duration::from_secs(60), 3))
+        );
+        for (dir, every, keep, says) in [
+            (Some("/b"), 59, 7, "backup_every_secs"),
+            (None, 86400, 0, "backup_keep"),
+            (Some("/b"), 86400, 0, "backup_keep"),
+        ] {
+            let e = c(dir, every, keep).backup_schedule().unwrap_err();
+            assert!(e.to_string().contains(says), "{e}");
+        }
+    }
 
     #[test]
     fn operators_file() {
@@ -254,6 +286,27 @@ impl ServerConfig {
         )))
     }
 
+    /// The scheduled backups: directory, interval, how many to keep.
+    pub fn backup_schedule(&self) -> Result<Option<(PathBuf, Duration, usize)>, ServeError> {
+        if self.backup_keep == 0 {
+            return Err(ServeError::Config("backup_keep: at least 1".into()));
+        }
+        let Some(dir) = &self.backup_dir else {
+            return Ok(None);
+        };
+        if self.backup_every_secs < 60 {
+            return Err(ServeError::Config(
+                "backup_every_secs: at least 60 (a backup copies what changed since the last)"
+                    .into(),
+            ));
+        }
+        Ok(Some((
+            dir.clone(),
+            Duration::from_secs(self.backup_every_secs),
+            self.backup_keep as usize,
+        )))
+    }
+
     pub fn engine_config(&self) -> Result<EngineConfig, ServeError> {
         let mut e = EngineConfig::default();
         e.program.hold_lifetime_secs = self.hold_lifetime_secs;
@@ -353,6 +406,7 @@ pub async fn serve(
 ) -> Result<(), ServeError> {
     std::fs::create_dir_all(&config.data_dir)?;
     let operators = config.operators()?;
+    let schedule = config.backup_schedule()?;
     // TLS files are read and checked before anything else happens, naming the file at fault.
     let mut builder = tonic::transport::Server::builder();
     if let Some(tls) = config.tls()? {
@@ -371,6 +425,11 @@ pub async fn serve(
     let mut engine_config = config.engine_config()?;
     // PIN hashes are keyed by a secret derived from the server's key, never logged.
     engine_config.program.pin_key = server_key.derive("loyalty pin key");
+    let backups = Arc::new(crate::backup::Backups::new(
+        store.clone(),
+        &config.data_dir,
+        config.backup_dir.as_deref(),
+    ));
     let engine = Engine::start(store, engine_config, Arc::new(SystemClock))?;
     tracing::info!(addr = %listener.local_addr()?, data_dir = %config.data_dir.display(), open_ms = started.elapsed().as_millis() as u64, "listening");
 
@@ -379,6 +438,17 @@ pub async fn serve(
         Duration::from_secs(config.expiry_sweep_secs.max(1)),
         shutdown.clone(),
     ));
+
+    let scheduled_backups = schedule.map(|(dir, every, keep)| {
+        tracing::info!(dir = %dir.display(), every_secs = every.as_secs(), keep, "scheduled backups on");
+        tokio::spawn(crate::backup::run(
+            backups.clone(),
+            dir,
+            every,
+            keep,
+            shutdown.clone(),
+        ))
+    });
 
     let relay_stats = Arc::new(crate::relay::RelayStats::default());
     let relay = (!config.kafka_brokers.is_empty()).then(|| {
@@ -410,6 +480,7 @@ pub async fn serve(
     let metrics = Arc::new(crate::metrics::Metrics::new(
         engine.clone(),
         relay_stats.clone(),
+        backups.clone(),
     ));
     let metrics_task = match &config.metrics_listen {
         Some(addr) => {
@@ -456,6 +527,8 @@ pub async fn serve(
         operators: Arc::new(operators),
         relay: relay_stats,
         server_key,
+        backups,
+        backup_keep: config.backup_keep as usize,
     })
     .max_decoding_message_size(REQUEST_BYTES_MAX);
 
@@ -487,6 +560,9 @@ pub async fn serve(
     }
     if let Some(r) = relay {
         let _ = r.await;
+    }
+    if let Some(b) = scheduled_backups {
+        let _ = b.await;
     }
     // Finish and sync the batch in hand before exiting.
     tokio::task::spawn_blocking(move || engine.shutdown()).await?;

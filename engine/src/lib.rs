@@ -11,6 +11,7 @@
 //! This crate must not contain business rules (they are in `loyalty-core`) and must not
 //! speak gRPC or Kafka; it never acknowledges a write before it is durable.
 
+pub mod backup;
 mod batch;
 pub mod disk;
 mod handle;
@@ -31,4 +32,6 @@ pub use batch::{
 pub use handle::Engine;
 pub use shared::{Busy, Clock, EngineConfig, EngineError, Stats, SystemClock};
 pub use stored::{Memo, StoredState};
-pub use verify::{upgrade_state, verify_store, VerifyReport, STATE_LAYOUT};
+pub use verify::{
+    digests, log_digest_through, upgrade_state, verify_store, Digests, VerifyReport, STATE_LAYOUT,
+};

@@ -66,6 +66,20 @@ impl RocksStore {
         Ok(RocksStore { db })
     }
 
+    /// Makes a consistent copy of the store in `dir` (which must not exist): hard links to
+    /// its table files where `dir` is on the same file system, copies elsewhere, and the
+    /// write-ahead log up to a committed batch. Writes go on meanwhile.
+    pub fn checkpoint(&self, dir: &Path) -> Result<(), StoreError> {
+        rocksdb::checkpoint::Checkpoint::new(&self.db)
+            .and_then(|c| c.create_checkpoint(dir))
+            .map_err(io)
+    }
+
+    /// The RocksDB handle, for the backup engine.
+    pub(crate) fn db(&self) -> &DB {
+        &self.db
+    }
+
     fn cf(&self, space: Space) -> &rocksdb::ColumnFamily {
         self.db
             .cf_handle(space.name())

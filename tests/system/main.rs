@@ -3,6 +3,7 @@
 //! server process, the Kafka event stream against a real broker, and a smoke run of the
 //! deterministic simulator, and the documentation's command tours run as written.
 
+mod backup;
 mod contract;
 mod crash;
 mod customers;

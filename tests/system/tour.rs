@@ -108,6 +108,18 @@ async fn the_readme_and_cli_tours_run_as_written_in_their_order() {
     assert!(two.contains("applied 2, duplicates 0, refused 0"), "{two}");
     assert!(two.contains("equal=true"), "{two}");
     assert!(two.contains("outbox: "), "{two}");
+    // The backup taken through the server restores into a new data directory whose rebuild
+    // equals its state, at the backup's sequence.
+    let seq = two
+        .lines()
+        .find_map(|l| l.strip_prefix("backup 1 at sequence "))
+        .and_then(|l| l.split(':').next())
+        .unwrap_or_else(|| panic!("no backup line: {two}"));
+    assert!(
+        two.contains(&format!("restored backup 1 (sequence {seq},"))
+            && two.contains(&format!("events={seq} equal=true")),
+        "{two}"
+    );
     assert!(
         two.contains("cashbox secret written to till3.secret"),
         "{two}"

@@ -5,8 +5,9 @@ use super::auth::secret_hash;
 use super::{invalid, status, Rpc};
 use crate::convert as cv;
 use crate::limits::{
-    CARD_TYPE_BYTES_MAX, HISTORY_PAGE_DEFAULT, HISTORY_PAGE_MAX, ISSUE_COUPONS_MAX, NAME_BYTES_MAX,
-    PENDING_LIST_DEFAULT, PENDING_LIST_MAX, PHONE_BYTES_MAX, REASON_BYTES_MAX,
+    BACKUPS_KEPT_MAX, CARD_TYPE_BYTES_MAX, HISTORY_PAGE_DEFAULT, HISTORY_PAGE_MAX,
+    ISSUE_COUPONS_MAX, NAME_BYTES_MAX, PATH_BYTES_MAX, PENDING_LIST_DEFAULT, PENDING_LIST_MAX,
+    PHONE_BYTES_MAX, REASON_BYTES_MAX,
 };
 use crate::pb;
 use crate::signing::{self, ServerKey};
@@ -27,6 +28,9 @@ pub struct AdminApi {
     pub operators: Arc<Vec<super::Operator>>,
     pub relay: Arc<crate::relay::RelayStats>,
     pub server_key: Arc<ServerKey>,
+    pub backups: Arc<crate::backup::Backups>,
+    /// Backups kept in a directory when the request does not say.
+    pub backup_keep: usize,
 }
 
 /// An event as shown in histories: secrets blanked.
@@ -685,10 +689,48 @@ impl pb::admin_service_server::AdminService for AdminApi {
         }))
     }
 
+    async fn backup(&self, req: tonic::Request<pb::BackupRequest>) -> Rpc<pb::BackupReply> {
+        let operator = self.authorize(req.metadata())?;
+        let r = req.into_inner();
+        if r.to.is_empty() || r.to.len() > PATH_BYTES_MAX || r.to.contains('\0') {
+            return Err(Status::invalid_argument(format!(
+                "to: a directory on the server's machine, 1 to {PATH_BYTES_MAX} bytes"
+            )));
+        }
+        if r.keep > BACKUPS_KEPT_MAX {
+            return Err(Status::invalid_argument(format!(
+                "keep: at most {BACKUPS_KEPT_MAX}"
+            )));
+        }
+        let keep = match r.keep {
+            0 => self.backup_keep,
+            n => n as usize,
+        };
+        tracing::info!(%operator, to = %r.to, keep, "backup requested");
+        let (b, took) = self
+            .backups
+            .take(r.to.into(), keep)
+            .await
+            .map_err(|e| match e {
+                crate::backup::TakeError::Running => Status::aborted(e.to_string()),
+                crate::backup::TakeError::Failed(e) => Status::failed_precondition(e.to_string()),
+            })?;
+        Ok(Response::new(pb::BackupReply {
+            backup_id: b.id,
+            seq: b.digests.seq,
+            state_sha256: hex::encode(b.digests.state_sha256),
+            log_sha256: hex::encode(b.digests.log_sha256),
+            bytes: b.bytes,
+            files: b.files,
+            took_ms: u32::try_from(took.as_millis()).unwrap_or(u32::MAX),
+        }))
+    }
+
     async fn status(&self, req: tonic::Request<pb::StatusRequest>) -> Rpc<pb::StatusReply> {
         self.authorize(req.metadata())?;
         use std::sync::atomic::Ordering::Relaxed;
         let s = self.engine.stats();
+        let newest = self.backups.newest();
         let (outbox_pending, outbox_age_ms) =
             crate::relay::outbox_lag(&self.engine).map_err(|e| status(e.into()))?;
         Ok(Response::new(pb::StatusReply {
@@ -703,6 +745,9 @@ impl pb::admin_service_server::AdminService for AdminApi {
             largest_batch: s.largest_batch.load(Relaxed),
             queued: s.queued.load(Relaxed),
             commit_micros_total: s.commit_latency.sum(),
+            backup_unix_ms: newest.as_ref().map_or(0, |b| b.created_unix_ms),
+            backup_seq: newest.map_or(0, |b| b.digests.seq),
+            backup_failures: self.backups.failures.load(Relaxed),
         }))
     }
 }

@@ -609,6 +609,16 @@ pub async fn verify(a: &mut Admin, rewrite: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+pub async fn backup(a: &mut Admin, to: String, keep: u32) -> anyhow::Result<()> {
+    let r = a.req(pb::BackupRequest { to, keep })?;
+    let b = a.client.backup(r).await?.into_inner();
+    println!(
+        "backup {} at sequence {}: {} files, {} bytes, {} ms\nstate sha256 {}\nlog sha256 {}",
+        b.backup_id, b.seq, b.files, b.bytes, b.took_ms, b.state_sha256, b.log_sha256
+    );
+    Ok(())
+}
+
 pub async fn status(a: &mut Admin) -> anyhow::Result<()> {
     let r = a.req(pb::StatusRequest {})?;
     let s = a.client.status(r).await?.into_inner();
@@ -621,5 +631,14 @@ pub async fn status(a: &mut Admin) -> anyhow::Result<()> {
         "outbox: {} events not yet published (oldest {} ms), {} published, {} failed relay rounds",
         s.outbox_pending, s.outbox_age_ms, s.published, s.relay_failed_rounds
     );
+    match s.backup_unix_ms {
+        0 => println!("backup: none yet, {} failed", s.backup_failures),
+        at => println!(
+            "backup: newest at sequence {} taken {} UTC, {} failed since start",
+            s.backup_seq,
+            utc(at),
+            s.backup_failures
+        ),
+    }
     Ok(())
 }

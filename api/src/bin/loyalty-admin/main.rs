@@ -89,6 +89,27 @@ enum Cmd {
         #[arg(long, default_value_t = 10)]
         slow_ms: u64,
     },
+    /// List the backups in a backup directory (no server needed).
+    Backups { dir: PathBuf },
+    /// Restore a backup into the data directory, which must not hold a store yet (no server
+    /// needed; start the server on it afterwards). The restored store is checked against the
+    /// backup's digests.
+    Restore {
+        /// The backup directory.
+        #[arg(long)]
+        from: PathBuf,
+        /// Which backup; the newest by default.
+        #[arg(long)]
+        backup: Option<u32>,
+    },
+    /// Rebuild the data directory's state from its log and compare, as `verify` does, on a
+    /// store no server has open (a restored copy, a stopped server's).
+    VerifyData {
+        /// Also show the digest of the log up to and including this sequence (compare a store
+        /// that went on with a backup taken at that sequence).
+        #[arg(long)]
+        through: Option<u64>,
+    },
     #[command(flatten)]
     Admin(AdminCmd),
 }
@@ -318,6 +339,14 @@ enum AdminCmd {
         #[arg(long)]
         rewrite: bool,
     },
+    /// Take an online backup into a directory on the server's machine (tills keep buying).
+    Backup {
+        #[arg(long)]
+        to: String,
+        /// Backups kept there, the newest; the server's `backup_keep` by default.
+        #[arg(long, default_value_t = 0)]
+        keep: u32,
+    },
     Status,
 }
 
@@ -399,6 +428,9 @@ async fn main() -> anyhow::Result<()> {
             Duration::from_millis(slow_ms),
         ),
         Cmd::CashboxKeygen { file } => local::cashbox_keygen(&file),
+        Cmd::Backups { dir } => local::backups(&dir),
+        Cmd::Restore { from, backup } => local::restore(&from, backup, &data_dir),
+        Cmd::VerifyData { through } => local::verify_data(&data_dir, through),
         // Imports and tills act as a cashbox, not as the administrator.
         Cmd::ImportCheques {
             file,
@@ -547,6 +579,7 @@ async fn run_admin(a: &mut Admin, command: AdminCmd) -> anyhow::Result<()> {
             expired_within_secs,
         } => list_pending(a, within_secs, expired_within_secs).await,
         AdminCmd::Verify { rewrite } => verify(a, rewrite).await,
+        AdminCmd::Backup { to, keep } => backup(a, to, keep).await,
         AdminCmd::Status => status(a).await,
     }
 }
