@@ -6,6 +6,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "loyalty/v1/cash.proto",
         "loyalty/v1/admin.proto",
         "loyalty/v1/events.proto",
+        "loyalty/v1/cluster.proto",
     ];
     for p in &protos {
         println!("cargo:rerun-if-changed={p}");

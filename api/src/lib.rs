@@ -11,6 +11,7 @@
 
 pub mod backup;
 pub mod client;
+pub mod cluster;
 pub mod convert;
 pub mod limits;
 pub mod loymax;

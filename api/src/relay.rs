@@ -189,6 +189,7 @@ pub async fn run(
     engine: Engine,
     cfg: RelayConfig,
     stats: Arc<RelayStats>,
+    gate: crate::cluster::Gate,
     shutdown: CancellationToken,
 ) {
     let producer = match producer(&cfg) {
@@ -205,6 +206,13 @@ pub async fn run(
     loop {
         if shutdown.is_cancelled() {
             break;
+        }
+        // On a cluster only the serving leader publishes, from the replicated cursor.
+        if !gate.is_open() {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(Duration::from_millis(50)) => continue,
+            }
         }
         match round(&engine, &producer, &cfg, &stats).await {
             Ok(0) => {

@@ -1,6 +1,7 @@
 //! Wiring the server: open the store, start the engine, serve gRPC (cash, admin, health,
 //! reflection) until the shutdown signal, then finish and sync the batch in hand.
 
+use crate::cluster::{ClusterApi, ClusterConfig, Gate, ReplicationApi};
 use crate::pb;
 use crate::service::{
     parse_operators, secret_hash, AdminApi, CashApi, Named, Operator, Signatures,
@@ -90,6 +91,24 @@ pub struct ServerConfig {
     /// How often the scheduled backup runs, and how many backups are kept in a directory.
     pub backup_every_secs: u64,
     pub backup_keep: u32,
+    /// This replica's id in a cluster (1 or more); 0: a single node, no cluster.
+    pub node_id: u64,
+    /// The cluster's first members, `1=host:port,2=host:port,3=host:port` (with
+    /// `cluster_init`).
+    pub peers: String,
+    /// Start a new cluster of `peers` from this replica, if its log is empty.
+    pub cluster_init: bool,
+    /// The address the other replicas and the tills reach this replica at; by default the
+    /// listen address.
+    pub advertise: Option<String>,
+    /// The secret every replica of the cluster shares (required with `node_id`).
+    pub cluster_token: String,
+    pub heartbeat_ms: u64,
+    /// A follower that hears nothing from the leader for this long (to twice as long)
+    /// starts an election.
+    pub election_timeout_ms: u64,
+    /// Log entries between snapshots.
+    pub snapshot_every_entries: u64,
 }
 
 impl Default for ServerConfig {
@@ -132,6 +151,14 @@ impl Default for ServerConfig {
             backup_dir: None,
             backup_every_secs: 24 * 3600,
             backup_keep: 7,
+            node_id: 0,
+            peers: String::new(),
+            cluster_init: false,
+            advertise: None,
+            cluster_token: String::new(),
+            heartbeat_ms: 100,
+            election_timeout_ms: 500,
+            snapshot_every_entries: 10_000,
         }
     }
 }
@@ -286,6 +313,63 @@ impl ServerConfig {
         )))
     }
 
+    /// The replica's settings; `None` for a single node.
+    pub fn cluster(&self, listening: SocketAddr) -> Result<Option<ClusterConfig>, ServeError> {
+        let bad = |m: String| Err(ServeError::Config(m));
+        if self.node_id == 0 {
+            if self.cluster_init || !self.peers.is_empty() {
+                return bad("peers, cluster_init: only with node_id (1 or more)".into());
+            }
+            return Ok(None);
+        }
+        if self.cluster_token.len() < 16 {
+            return bad("cluster_token: at least 16 characters, the same on every replica".into());
+        }
+        let mut peers = std::collections::BTreeMap::new();
+        for part in self
+            .peers
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            let parsed = part.split_once('=').and_then(|(id, addr)| {
+                Some((
+                    id.trim().parse::<u64>().ok().filter(|i| *i > 0)?,
+                    addr.trim(),
+                ))
+            });
+            match parsed {
+                Some((id, addr)) if addr.contains(':') => {
+                    peers.insert(id, addr.to_owned());
+                }
+                _ => return bad(format!("peers: {part:?} is not ID=HOST:PORT")),
+            }
+        }
+        if self.cluster_init && !peers.contains_key(&self.node_id) {
+            return bad("peers: cluster_init needs this replica among them".into());
+        }
+        if self.heartbeat_ms == 0 || self.election_timeout_ms < 3 * self.heartbeat_ms {
+            return bad("election_timeout_ms: at least three heartbeats (heartbeat_ms ≥ 1)".into());
+        }
+        if self.snapshot_every_entries < 100 {
+            return bad("snapshot_every_entries: at least 100".into());
+        }
+        Ok(Some(ClusterConfig {
+            node_id: self.node_id,
+            advertise: self
+                .advertise
+                .clone()
+                .or_else(|| peers.get(&self.node_id).cloned())
+                .unwrap_or_else(|| listening.to_string()),
+            peers,
+            init: self.cluster_init,
+            token: self.cluster_token.clone(),
+            heartbeat_ms: self.heartbeat_ms,
+            election_timeout_ms: self.election_timeout_ms,
+            snapshot_every: self.snapshot_every_entries,
+        }))
+    }
+
     /// The scheduled backups: directory, interval, how many to keep.
     pub fn backup_schedule(&self) -> Result<Option<(PathBuf, Duration, usize)>, ServeError> {
         if self.backup_keep == 0 {
@@ -430,12 +514,40 @@ pub async fn serve(
         &config.data_dir,
         config.backup_dir.as_deref(),
     ));
-    let engine = Engine::start(store, engine_config, Arc::new(SystemClock))?;
+    // A replica's engine commits through consensus; its own derived state is brought to
+    // this build's layout first, the same on every replica.
+    let cluster = match config.cluster(listener.local_addr()?)? {
+        None => None,
+        Some(cc) => {
+            loyalty_engine::upgrade_state(&*store)?;
+            let c = crate::cluster::start(&cc, store.clone(), config.data_dir.clone())
+                .await
+                .map_err(ServeError::Config)?;
+            tracing::info!(node = cc.node_id, advertise = %cc.advertise, "replica");
+            Some(c)
+        }
+    };
+    let engine_store: Arc<dyn loyalty_engine::store::Store> = match &cluster {
+        None => store,
+        Some(c) => Arc::new(loyalty_engine::replica::ReplicatedStore::new(
+            store,
+            c.raft.clone(),
+            tokio::runtime::Handle::current(),
+        )),
+    };
+    let gate = cluster
+        .as_ref()
+        .map_or_else(Gate::single, |c| c.gate.clone());
+    let engine = Engine::start(engine_store, engine_config, Arc::new(SystemClock))?;
+    let watcher = cluster
+        .clone()
+        .map(|c| tokio::spawn(c.watch(engine.clone(), shutdown.clone())));
     tracing::info!(addr = %listener.local_addr()?, data_dir = %config.data_dir.display(), open_ms = started.elapsed().as_millis() as u64, "listening");
 
     let sweeper = tokio::spawn(crate::sweep::run(
         engine.clone(),
         Duration::from_secs(config.expiry_sweep_secs.max(1)),
+        gate.clone(),
         shutdown.clone(),
     ));
 
@@ -458,6 +570,7 @@ pub async fn serve(
             engine.clone(),
             cfg,
             relay_stats.clone(),
+            gate.clone(),
             shutdown.clone(),
         ))
     });
@@ -520,17 +633,36 @@ pub async fn serve(
         }
         None => None,
     };
-    let cash = pb::cash_service_server::CashServiceServer::new(cash_api)
-        .max_decoding_message_size(REQUEST_BYTES_MAX);
-    let admin = pb::admin_service_server::AdminServiceServer::new(AdminApi {
-        engine: engine.clone(),
-        operators: Arc::new(operators),
-        relay: relay_stats,
-        server_key,
-        backups,
-        backup_keep: config.backup_keep as usize,
-    })
-    .max_decoding_message_size(REQUEST_BYTES_MAX);
+    // On a replica that is not serving, every cash and admin call is sent to the leader
+    // before it reaches a handler.
+    let cash = tonic::service::interceptor::InterceptedService::new(
+        pb::cash_service_server::CashServiceServer::new(cash_api)
+            .max_decoding_message_size(REQUEST_BYTES_MAX),
+        gate.clone(),
+    );
+    let operators = Arc::new(operators);
+    let admin = tonic::service::interceptor::InterceptedService::new(
+        pb::admin_service_server::AdminServiceServer::new(AdminApi {
+            engine: engine.clone(),
+            operators: operators.clone(),
+            relay: relay_stats,
+            server_key,
+            backups,
+            backup_keep: config.backup_keep as usize,
+        })
+        .max_decoding_message_size(REQUEST_BYTES_MAX),
+        gate.clone(),
+    );
+    let cluster_api = pb::cluster_service_server::ClusterServiceServer::new(ClusterApi {
+        cluster: cluster.clone(),
+        operators,
+    });
+    let raft = cluster.as_ref().map(|c| c.raft.clone());
+    let replication = cluster.map(|c| {
+        pb::replication_server::ReplicationServer::new(ReplicationApi(c))
+            .max_decoding_message_size(crate::cluster::FRAME_BYTES_MAX)
+            .max_encoding_message_size(crate::cluster::FRAME_BYTES_MAX)
+    });
 
     // Small request/answer exchanges must not wait for Nagle's algorithm (40 ms stalls).
     let incoming = tokio_stream::StreamExt::map(
@@ -549,9 +681,14 @@ pub async fn serve(
         .add_service(reflection_v1alpha)
         .add_service(Named(cash))
         .add_service(Named(admin))
+        .add_service(Named(cluster_api))
+        .add_optional_service(replication)
         .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
         .await;
     let _ = sweeper.await;
+    if let Some(w) = watcher {
+        let _ = w.await;
+    }
     if let Some(m) = metrics_task {
         let _ = m.await;
     }
@@ -564,8 +701,12 @@ pub async fn serve(
     if let Some(b) = scheduled_backups {
         let _ = b.await;
     }
-    // Finish and sync the batch in hand before exiting.
+    // Finish and sync the batch in hand before exiting (on a replica, through consensus,
+    // which stops after it).
     tokio::task::spawn_blocking(move || engine.shutdown()).await?;
+    if let Some(raft) = raft {
+        let _ = raft.shutdown().await;
+    }
     tracing::info!("stopped");
     Ok(result?)
 }

@@ -31,12 +31,18 @@ pub async fn sweep_expired(engine: &Engine) -> Result<usize, EngineError> {
 const CATCH_UP_PAUSE: Duration = Duration::from_millis(10);
 
 /// Runs the sweep every `every` until `shutdown`.
-pub async fn run(engine: Engine, every: Duration, shutdown: CancellationToken) {
+pub async fn run(
+    engine: Engine,
+    every: Duration,
+    gate: crate::cluster::Gate,
+    shutdown: CancellationToken,
+) {
     let mut tick = tokio::time::interval(every);
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            _ = tick.tick() => loop {
+            _ = tick.tick() => while gate.is_open() {
+                // (On a cluster only the serving leader sweeps.)
                 match sweep_expired(&engine).await {
                     Ok(0) => break,
                     Ok(n) => {
@@ -137,6 +143,7 @@ mod tests {
         let sweeper = tokio::spawn(run(
             engine.clone(),
             Duration::from_secs(3600),
+            crate::cluster::Gate::single(),
             shutdown.clone(),
         ));
         let burnt = || {

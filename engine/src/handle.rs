@@ -225,6 +225,17 @@ impl Engine {
         rx.await.map_err(|_| EngineError::ShuttingDown)?
     }
 
+    /// Once every batch in hand is written, drops what the engine keeps in memory of the
+    /// store and reads the log sequence from it again; returns the sequence. For a replica
+    /// about to lead: what it applied as a follower went past the engine.
+    pub async fn resync(&self) -> Result<u64, EngineError> {
+        let (answer, rx) = oneshot::channel();
+        self.tx
+            .send(Job::Resync { answer })
+            .map_err(|_| EngineError::ShuttingDown)?;
+        rx.await.map_err(|_| EngineError::ShuttingDown)?
+    }
+
     /// Log records in sequence order after `after_seq`, at most `limit`: all of them, or
     /// one account's (through the history index).
     pub fn history(

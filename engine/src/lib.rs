@@ -19,6 +19,7 @@ pub mod histogram;
 pub mod keys;
 pub mod outbox;
 pub mod prefetch;
+pub mod replica;
 pub mod rocks;
 mod shared;
 pub mod store;

@@ -1,7 +1,7 @@
 //! RocksDB behind the [`Store`] trait: one column family per [`Space`], one `WriteBatch`
 //! per commit, and a synced WAL for durable commits.
 
-use crate::store::{Batch, Pairs, Space, Store, StoreError};
+use crate::store::{Batch, Pairs, Row, Space, Store, StoreError};
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamilyDescriptor, Direction, IteratorMode, Options,
     ReadOptions, WriteBatch, WriteOptions, DB,
@@ -73,6 +73,46 @@ impl RocksStore {
         rocksdb::checkpoint::Checkpoint::new(&self.db)
             .and_then(|c| c.create_checkpoint(dir))
             .map_err(io)
+    }
+
+    /// The last row of `space` in `[from, to)`.
+    pub fn last_below(
+        &self,
+        space: Space,
+        from: &[u8],
+        to: &[u8],
+    ) -> Result<Option<Row>, StoreError> {
+        let mut opts = ReadOptions::default();
+        opts.set_iterate_lower_bound(from.to_vec());
+        opts.set_iterate_upper_bound(to.to_vec());
+        let mut iter = self
+            .db
+            .iterator_cf_opt(self.cf(space), opts, IteratorMode::End);
+        match iter.next() {
+            Some(item) => {
+                let (k, v) = item.map_err(io)?;
+                Ok(Some((k.to_vec(), v.to_vec())))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Empties `spaces` and writes `batch`, in one synced write.
+    pub fn replace(&self, spaces: &[Space], batch: &Batch) -> Result<(), StoreError> {
+        let mut wb = WriteBatch::default();
+        for space in spaces {
+            // Every key sorts below 64 bytes of 0xff.
+            wb.delete_range_cf(self.cf(*space), [].as_slice(), [0xffu8; 64].as_slice());
+        }
+        for (space, key, value) in &batch.writes {
+            match value {
+                Some(v) => wb.put_cf(self.cf(*space), key, v),
+                None => wb.delete_cf(self.cf(*space), key),
+            }
+        }
+        let mut wo = WriteOptions::default();
+        wo.set_sync(true);
+        self.db.write_opt(wb, &wo).map_err(io)
     }
 
     /// The RocksDB handle, for the backup engine.

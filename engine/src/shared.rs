@@ -176,6 +176,11 @@ pub(crate) enum Job {
         rewrite: bool,
         answer: Answer<VerifyReport>,
     },
+    /// Forget everything kept in memory and read the log sequence again: the store was
+    /// written past the engine (a replica that followed a leader and now leads).
+    Resync {
+        answer: Answer<u64>,
+    },
     Stop,
 }
 

@@ -19,6 +19,9 @@ pub enum Space {
     Outbox,
     /// Account history index: (account, sequence) → empty, for each event of an account.
     History,
+    /// A replica's consensus records: its vote, log entries, what it applied (`replica`).
+    /// Never written by the engine.
+    Raft,
 }
 
 impl std::fmt::Display for Space {
@@ -28,12 +31,13 @@ impl std::fmt::Display for Space {
 }
 
 impl Space {
-    pub const ALL: [Space; 5] = [
+    pub const ALL: [Space; 6] = [
         Space::State,
         Space::Ops,
         Space::Log,
         Space::Outbox,
         Space::History,
+        Space::Raft,
     ];
 
     pub fn name(self) -> &'static str {
@@ -43,6 +47,7 @@ impl Space {
             Space::Log => "log",
             Space::Outbox => "outbox",
             Space::History => "history",
+            Space::Raft => "raft",
         }
     }
 }
@@ -56,6 +61,9 @@ pub enum StoreError {
     /// A staged batch belongs to an epoch that has ended: an earlier write failed.
     #[error("an earlier batch failed to write; this one was decided on top of it")]
     Aborted,
+    /// A replica that is not the cluster's leader (any more) was asked to write.
+    #[error("this replica is not the leader{}", leader.as_ref().map(|l| format!("; the leader is at {l}")).unwrap_or_default())]
+    NotLeader { leader: Option<String> },
 }
 
 /// One atomic write: all of it lands or none of it does.
@@ -79,7 +87,9 @@ impl Batch {
     }
 }
 
-pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+/// A key and its value.
+pub type Row = (Vec<u8>, Vec<u8>);
+pub type Pairs = Vec<Row>;
 
 /// What the engine needs from storage, and nothing more.
 pub trait Store: Send + Sync + 'static {
@@ -94,6 +104,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Pairs, StoreError>;
     /// Writes the batch atomically; with `durable`, returns only once it is on stable storage.
     fn commit(&self, batch: &Batch, durable: bool) -> Result<(), StoreError>;
+    /// Drops whatever is kept in memory of the stored records: what is below was written
+    /// past this store (a replica applying its leader's entries).
+    fn forget(&self) {}
 }
 
 /// In-memory store for tests and simulations. Not durable, by definition.
@@ -252,6 +265,15 @@ impl Store for SharedReads {
             kept.version += 1;
         }
         Ok(())
+    }
+
+    fn forget(&self) {
+        {
+            let mut kept = self.kept();
+            kept.records.clear();
+            kept.version += 1;
+        }
+        self.inner.forget();
     }
 }
 
@@ -470,6 +492,11 @@ impl Store for CachedStore {
         let epoch = self.epoch();
         self.stage(0, batch, epoch);
         self.commit_staged(0, batch, epoch, durable)
+    }
+
+    fn forget(&self) {
+        self.clear();
+        self.inner.forget();
     }
 }
 

@@ -134,6 +134,11 @@ impl Writer {
                         self.drain();
                         let _ = answer.send(self.verify(rewrite));
                     }
+                    Some(Job::Resync { answer }) => {
+                        self.commit(&mut batch);
+                        self.drain();
+                        let _ = answer.send(self.resync());
+                    }
                     Some(Job::Stop) => {
                         self.commit(&mut batch);
                         self.stop();
@@ -256,6 +261,16 @@ impl Writer {
             Some(Ok(())) => self.handed = number,
             _ => tracing::error!("the ledger committer is gone"),
         }
+    }
+
+    fn resync(&mut self) -> Result<u64, EngineError> {
+        self.shared.store.forget();
+        self.store.clear();
+        self.memo.clear();
+        self.epoch = self.store.epoch();
+        self.shared.offers_changed();
+        self.seq = stored_seq(&*self.store)?;
+        Ok(self.seq)
     }
 
     fn verify(&mut self, rewrite: bool) -> Result<VerifyReport, EngineError> {

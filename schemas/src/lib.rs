@@ -33,4 +33,8 @@ pub mod metadata {
     pub const SIGNED_AT_HEADER: &str = "x-signed-at";
     /// The reason a signature was refused (a stable token).
     pub const ERROR_HEADER: &str = "x-loyalty-error";
+    /// On a replica that is not the leader: the leader's address, `host:port`.
+    pub const LEADER_HEADER: &str = "x-loyalty-leader";
+    /// The secret replicas of one cluster share, on every call between them.
+    pub const CLUSTER_TOKEN_HEADER: &str = "x-cluster-token";
 }

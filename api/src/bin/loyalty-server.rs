@@ -47,6 +47,22 @@ struct Args {
     /// PEM private key for TLS (with --tls-cert).
     #[arg(long, env = "LOYALTY_TLS_KEY")]
     tls_key: Option<PathBuf>,
+    /// This replica's id in a cluster (1 or more); without it, a single node.
+    #[arg(long, env = "LOYALTY_NODE_ID")]
+    node_id: Option<u64>,
+    /// The cluster's first members, `1=host:port,2=host:port,3=host:port`.
+    #[arg(long, env = "LOYALTY_PEERS")]
+    peers: Option<String>,
+    /// Start a new cluster of --peers from this replica (once, on an empty log).
+    #[arg(long, env = "LOYALTY_CLUSTER_INIT")]
+    cluster_init: bool,
+    /// The address other replicas and tills reach this one at (default: its entry in
+    /// --peers, else --listen).
+    #[arg(long, env = "LOYALTY_ADVERTISE")]
+    advertise: Option<String>,
+    /// The secret the replicas of a cluster share.
+    #[arg(long, env = "LOYALTY_CLUSTER_TOKEN", hide_env_values = true)]
+    cluster_token: Option<String>,
     /// Log as JSON lines.
     #[arg(long, env = "LOYALTY_LOG_JSON")]
     log_json: bool,
@@ -107,6 +123,19 @@ fn main() -> anyhow::Result<()> {
     }
     if let Some(t) = args.kafka_topic {
         config.kafka_topic = t;
+    }
+    if let Some(n) = args.node_id {
+        config.node_id = n;
+    }
+    if let Some(p) = args.peers {
+        config.peers = p;
+    }
+    config.cluster_init |= args.cluster_init;
+    if args.advertise.is_some() {
+        config.advertise = args.advertise;
+    }
+    if let Some(t) = args.cluster_token {
+        config.cluster_token = t;
     }
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.enable_all();

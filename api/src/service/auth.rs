@@ -172,20 +172,28 @@ impl CashApi {
 }
 
 impl AdminApi {
-    /// The operator whose token this is. Every credential is compared, in constant time.
     pub(super) fn authorize(&self, md: &MetadataMap) -> Result<OperatorName, Status> {
-        let hash = secret_hash(header(md, ADMIN_TOKEN_HEADER)?);
-        self.operators
-            .iter()
-            .fold(None, |found, o| {
-                if same(&hash, &o.token_sha256) {
-                    Some(o.name)
-                } else {
-                    found
-                }
-            })
-            .ok_or_else(|| Status::unauthenticated("wrong admin token"))
+        authorize_operator(&self.operators, md)
     }
+}
+
+/// The operator whose admin token a call carries. Every credential is compared, in
+/// constant time.
+pub fn authorize_operator(
+    operators: &[Operator],
+    md: &MetadataMap,
+) -> Result<OperatorName, Status> {
+    let hash = secret_hash(header(md, ADMIN_TOKEN_HEADER)?);
+    operators
+        .iter()
+        .fold(None, |found, o| {
+            if same(&hash, &o.token_sha256) {
+                Some(o.name)
+            } else {
+                found
+            }
+        })
+        .ok_or_else(|| Status::unauthenticated("wrong admin token"))
 }
 
 /// One admin credential: a named operator and the hash of their token.

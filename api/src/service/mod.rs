@@ -17,7 +17,7 @@ mod method;
 
 pub use admin::AdminApi;
 pub(crate) use auth::same;
-pub use auth::{parse_operators, secret_hash, Operator, Signatures};
+pub use auth::{authorize_operator, parse_operators, secret_hash, Operator, Signatures};
 pub use cash::CashApi;
 pub use method::Named;
 
@@ -37,6 +37,9 @@ pub fn status(e: EngineError) -> Status {
                 retry_after_ms.to_string().parse().expect("digits"),
             );
             s
+        }
+        EngineError::Storage(loyalty_engine::store::StoreError::NotLeader { leader }) => {
+            crate::cluster::not_leader(leader)
         }
         EngineError::Storage(_) | EngineError::ShuttingDown => Status::unavailable(e.to_string()),
     }

@@ -11,6 +11,7 @@ use tonic::transport::Channel;
 
 pub struct Admin {
     pub client: AdminServiceClient<Channel>,
+    pub cluster: loyalty_proto::pb::cluster_service_client::ClusterServiceClient<Channel>,
     pub token: String,
 }
 
@@ -616,6 +617,38 @@ pub async fn backup(a: &mut Admin, to: String, keep: u32) -> anyhow::Result<()> 
         "backup {} at sequence {}: {} files, {} bytes, {} ms\nstate sha256 {}\nlog sha256 {}",
         b.backup_id, b.seq, b.files, b.bytes, b.took_ms, b.state_sha256, b.log_sha256
     );
+    Ok(())
+}
+
+fn show_cluster(s: &pb::ClusterStatusReply) {
+    println!(
+        "replica {}: {} in term {}, log {}, applied {}; leader {} at {}",
+        s.node_id, s.role, s.term, s.last_log_index, s.applied_index, s.leader_id, s.leader_address
+    );
+    for r in &s.replicas {
+        let kind = if r.voter { "voter" } else { "learner" };
+        println!(
+            "  replica {} at {} {kind}: matched {} lag {}",
+            r.id, r.address, r.matched_index, r.lag
+        );
+    }
+}
+
+pub async fn cluster_status(a: &mut Admin) -> anyhow::Result<()> {
+    let r = a.req(pb::ClusterStatusRequest {})?;
+    show_cluster(&a.cluster.cluster_status(r).await?.into_inner());
+    Ok(())
+}
+
+pub async fn add_replica(a: &mut Admin, id: u64, address: String) -> anyhow::Result<()> {
+    let r = a.req(pb::AddReplicaRequest { id, address })?;
+    show_cluster(&a.cluster.add_replica(r).await?.into_inner());
+    Ok(())
+}
+
+pub async fn remove_replica(a: &mut Admin, id: u64) -> anyhow::Result<()> {
+    let r = a.req(pb::RemoveReplicaRequest { id })?;
+    show_cluster(&a.cluster.remove_replica(r).await?.into_inner());
     Ok(())
 }
 

@@ -339,6 +339,22 @@ enum AdminCmd {
         #[arg(long)]
         rewrite: bool,
     },
+    /// A cluster's state as this replica sees it: roles, term, log and applied index, and on
+    /// the leader each replica's lag.
+    ClusterStatus,
+    /// Add a replica (on the leader): it catches up as a learner, then votes.
+    AddReplica {
+        #[arg(long)]
+        id: u64,
+        /// The address it serves on, host:port.
+        #[arg(long)]
+        address: String,
+    },
+    /// Remove a replica from the cluster (on the leader).
+    RemoveReplica {
+        #[arg(long)]
+        id: u64,
+    },
     /// Take an online backup into a directory on the server's machine (tills keep buying).
     Backup {
         #[arg(long)]
@@ -458,9 +474,13 @@ async fn main() -> anyhow::Result<()> {
             till.run(step).await
         }
         Cmd::Admin(command) => {
+            let channel = channel().await?;
             let mut a = Admin {
                 token: admin_token(token, &data_dir)?,
-                client: AdminServiceClient::new(channel().await?),
+                client: AdminServiceClient::new(channel.clone()),
+                cluster: loyalty_proto::pb::cluster_service_client::ClusterServiceClient::new(
+                    channel,
+                ),
             };
             run_admin(&mut a, command).await
         }
@@ -580,6 +600,9 @@ async fn run_admin(a: &mut Admin, command: AdminCmd) -> anyhow::Result<()> {
         } => list_pending(a, within_secs, expired_within_secs).await,
         AdminCmd::Verify { rewrite } => verify(a, rewrite).await,
         AdminCmd::Backup { to, keep } => backup(a, to, keep).await,
+        AdminCmd::ClusterStatus => cluster_status(a).await,
+        AdminCmd::AddReplica { id, address } => add_replica(a, id, address).await,
+        AdminCmd::RemoveReplica { id } => remove_replica(a, id).await,
         AdminCmd::Status => status(a).await,
     }
 }
