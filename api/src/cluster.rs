@@ -37,8 +37,12 @@ pub struct ClusterConfig {
     pub advertise: String,
     /// The first members, by id (used by `init`).
     pub peers: BTreeMap<NodeId, String>,
+    /// Addresses to dial replicas at instead of their advertised ones.
+    pub dial: BTreeMap<NodeId, String>,
     /// Start a new cluster of `peers` if this replica's log is empty.
     pub init: bool,
+    /// Start empty and wait to be brought in.
+    pub join: bool,
     pub token: String,
     pub heartbeat_ms: u64,
     pub election_timeout_ms: u64,
@@ -146,9 +150,20 @@ pub async fn start(
     }
     .validate()
     .map_err(|e| format!("cluster settings: {e}"))?;
+    let blank = replica::is_blank(&rocks).map_err(|e| e.to_string())?;
+    if blank && !cfg.init && !cfg.join {
+        return Err(format!(
+            "replica {}: the data directory holds no consensus state. A new replica starts with \
+             --join (or --cluster-init for the first); one that lost its data is first removed \
+             (loyalty-admin remove-replica --id {0}), then started with --join and added again \
+             (loyalty-admin add-replica)",
+            cfg.node_id
+        ));
+    }
     let (log, machine) = replica::storage(rocks, scratch);
     let network = Network {
         token: cfg.token.clone(),
+        dial: cfg.dial.clone(),
     };
     let raft = Raft::new(cfg.node_id, Arc::new(config), network, log, machine)
         .await
@@ -283,6 +298,8 @@ impl Cluster {
             last_log_index: last,
             applied_index: m.last_applied.map_or(0, |l| l.index),
             replicas,
+            snapshot_index: m.snapshot.map_or(0, |l| l.index),
+            purged_index: m.purged.map_or(0, |l| l.index),
         }
     }
 }
@@ -411,13 +428,15 @@ impl pb::replication_server::Replication for ReplicationApi {
 /// The sending side: a client per peer.
 struct Network {
     token: String,
+    dial: BTreeMap<NodeId, String>,
 }
 
 impl RaftNetworkFactory<Ledger> for Network {
     type Network = Peer;
 
     async fn new_client(&mut self, target: NodeId, node: &Node) -> Peer {
-        let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", node.addr))
+        let addr = self.dial.get(&target).unwrap_or(&node.addr);
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
             .map(|e| e.tcp_nodelay(true).connect_lazy());
         Peer {
             target,

@@ -98,9 +98,17 @@ pub struct ServerConfig {
     pub peers: String,
     /// Start a new cluster of `peers` from this replica, if its log is empty.
     pub cluster_init: bool,
+    /// This replica starts empty and waits to be brought in by the leader: one of the
+    /// first members (not the one with `cluster_init`), or a replica added with
+    /// `add-replica`. Without it (or `cluster_init`) a replica refuses to start on an empty
+    /// data directory: one that lost its data must not vote as if it had none.
+    pub cluster_join: bool,
     /// The address the other replicas and the tills reach this replica at; by default the
     /// listen address.
     pub advertise: Option<String>,
+    /// Reach these replicas at other addresses than their advertised ones (a proxy in
+    /// between), `2=host:port,3=host:port`.
+    pub peer_dial: String,
     /// The secret every replica of the cluster shares (required with `node_id`).
     pub cluster_token: String,
     pub heartbeat_ms: u64,
@@ -154,8 +162,10 @@ impl Default for ServerConfig {
             node_id: 0,
             peers: String::new(),
             cluster_init: false,
+            cluster_join: false,
             advertise: None,
             cluster_token: String::new(),
+            peer_dial: String::new(),
             heartbeat_ms: 100,
             election_timeout_ms: 500,
             snapshot_every_entries: 10_000,
@@ -325,26 +335,8 @@ impl ServerConfig {
         if self.cluster_token.len() < 16 {
             return bad("cluster_token: at least 16 characters, the same on every replica".into());
         }
-        let mut peers = std::collections::BTreeMap::new();
-        for part in self
-            .peers
-            .split(',')
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-        {
-            let parsed = part.split_once('=').and_then(|(id, addr)| {
-                Some((
-                    id.trim().parse::<u64>().ok().filter(|i| *i > 0)?,
-                    addr.trim(),
-                ))
-            });
-            match parsed {
-                Some((id, addr)) if addr.contains(':') => {
-                    peers.insert(id, addr.to_owned());
-                }
-                _ => return bad(format!("peers: {part:?} is not ID=HOST:PORT")),
-            }
-        }
+        let peers = parse_peers("peers", &self.peers)?;
+        let dial = parse_peers("peer_dial", &self.peer_dial)?;
         if self.cluster_init && !peers.contains_key(&self.node_id) {
             return bad("peers: cluster_init needs this replica among them".into());
         }
@@ -362,7 +354,9 @@ impl ServerConfig {
                 .or_else(|| peers.get(&self.node_id).cloned())
                 .unwrap_or_else(|| listening.to_string()),
             peers,
+            dial,
             init: self.cluster_init,
+            join: self.cluster_join,
             token: self.cluster_token.clone(),
             heartbeat_ms: self.heartbeat_ms,
             election_timeout_ms: self.election_timeout_ms,
@@ -479,6 +473,33 @@ impl ServerConfig {
         }
         Ok(all)
     }
+}
+
+/// `ID=HOST:PORT,...` by id.
+fn parse_peers(
+    field: &str,
+    text: &str,
+) -> Result<std::collections::BTreeMap<u64, String>, ServeError> {
+    let mut peers = std::collections::BTreeMap::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let parsed = part.split_once('=').and_then(|(id, addr)| {
+            Some((
+                id.trim().parse::<u64>().ok().filter(|i| *i > 0)?,
+                addr.trim(),
+            ))
+        });
+        match parsed {
+            Some((id, addr)) if addr.contains(':') => {
+                peers.insert(id, addr.to_owned());
+            }
+            _ => {
+                return Err(ServeError::Config(format!(
+                    "{field}: {part:?} is not ID=HOST:PORT"
+                )))
+            }
+        }
+    }
+    Ok(peers)
 }
 
 /// Runs the server on `listener` until `shutdown` is cancelled. Returns after the engine

@@ -476,6 +476,16 @@ impl RaftSnapshotBuilder<Ledger> for Builder {
     }
 }
 
+/// Whether the store holds no consensus state at all: a replica never started, or one
+/// whose data was lost.
+pub fn is_blank(rocks: &RocksStore) -> Result<bool, StoreError> {
+    Ok(rocks.get(Space::Raft, VOTE)?.is_none()
+        && rocks.get(Space::Raft, APPLIED)?.is_none()
+        && rocks
+            .last_below(Space::Raft, &[ENTRY], ENTRIES_END)?
+            .is_none())
+}
+
 /// The two halves of a replica's consensus storage over its store; `scratch` is a
 /// directory on the store's file system for the checkpoints snapshots are read from.
 pub fn storage(rocks: Arc<RocksStore>, scratch: PathBuf) -> (LogStore, Machine) {

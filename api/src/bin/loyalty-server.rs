@@ -56,6 +56,10 @@ struct Args {
     /// Start a new cluster of --peers from this replica (once, on an empty log).
     #[arg(long, env = "LOYALTY_CLUSTER_INIT")]
     cluster_init: bool,
+    /// Start this replica empty and wait to be brought in (the other first members, and
+    /// replicas added later or rebuilt after losing their data).
+    #[arg(long, env = "LOYALTY_JOIN", conflicts_with = "cluster_init")]
+    join: bool,
     /// The address other replicas and tills reach this one at (default: its entry in
     /// --peers, else --listen).
     #[arg(long, env = "LOYALTY_ADVERTISE")]
@@ -131,6 +135,7 @@ fn main() -> anyhow::Result<()> {
         config.peers = p;
     }
     config.cluster_init |= args.cluster_init;
+    config.cluster_join |= args.join;
     if args.advertise.is_some() {
         config.advertise = args.advertise;
     }
