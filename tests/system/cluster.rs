@@ -61,6 +61,8 @@ impl Replica {
 struct TestCluster {
     replicas: Vec<Replica>,
     peers: String,
+    /// Brokers and topic for the event relay, when a broker is at hand.
+    kafka: Option<(String, String)>,
     _dir: tempfile::TempDir,
 }
 
@@ -68,7 +70,7 @@ impl TestCluster {
     /// Three replicas; `dial(i, j)` is where replica `i` reaches replica `j` (a proxy), or
     /// `None` for its own address.
     fn start(dial: impl Fn(u64, u64) -> Option<SocketAddr>) -> TestCluster {
-        Self::start_at(&Self::addrs(), dial)
+        Self::start_at(&Self::addrs(), dial, None)
     }
 
     /// Three free loopback addresses for the replicas.
@@ -79,6 +81,7 @@ impl TestCluster {
     fn start_at(
         addrs: &[SocketAddr],
         dial: impl Fn(u64, u64) -> Option<SocketAddr>,
+        kafka: Option<(String, String)>,
     ) -> TestCluster {
         let dir = tempfile::tempdir().unwrap();
         let peers = addrs
@@ -106,6 +109,7 @@ impl TestCluster {
         let mut c = TestCluster {
             replicas,
             peers,
+            kafka,
             _dir: dir,
         };
         for i in 0..3 {
@@ -116,6 +120,7 @@ impl TestCluster {
 
     fn spawn(&mut self, i: usize, init: bool) {
         let peers = self.peers.clone();
+        let kafka = self.kafka.clone();
         let r = &mut self.replicas[i];
         std::fs::create_dir_all(&r.data).unwrap();
         let config = r.data.with_extension("toml");
@@ -151,10 +156,23 @@ impl TestCluster {
             TOKEN,
         ]);
         command.arg(if init { "--cluster-init" } else { "--join" });
+        if let Some((brokers, topic)) = &kafka {
+            command.args(["--kafka-brokers", brokers, "--kafka-topic", topic]);
+        }
         let child = command
             .env("LOYALTY_LOG", "warn,loyalty_api::cluster=info")
             .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
+            .stdout(match std::env::var_os("LOYALTY_CLUSTER_LOGS") {
+                // A directory to keep each replica's log in, for a failure's post-mortem.
+                Some(dir) => Stdio::from(
+                    std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(PathBuf::from(dir).join(format!("replica-{}.log", r.id)))
+                        .unwrap(),
+                ),
+                None => Stdio::null(),
+            })
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start the server binary");
@@ -455,7 +473,10 @@ fn assert_equal_digests(d: &[(String, String)]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_of_the_leader_under_load_loses_no_acknowledged_operation() {
-    let mut c = TestCluster::start(|_, _| None);
+    // With a broker, the relay moves with the leader: no event may be missing downstream.
+    let kafka = crate::kafka::brokers()
+        .map(|b| (b, format!("test.cluster.{}", uuid::Uuid::new_v4().simple())));
+    let mut c = TestCluster::start_at(&TestCluster::addrs(), |_, _| None, kafka.clone());
     let follower = setup(&c, 4).await;
     let stop = Arc::new(AtomicBool::new(false));
     let acks = Arc::new(Mutex::new(Vec::<Ack>::new()));
@@ -512,7 +533,56 @@ async fn kill_9_of_the_leader_under_load_loses_no_acknowledged_operation() {
     assert!(purchases > 20, "the load made progress: {purchases}");
     c.caught_up(Duration::from_secs(60)).await;
     check_acknowledged(&c, &follower, &acks, purchases).await;
+    if let Some((brokers, topic)) = &kafka {
+        every_event_published(&c, brokers, topic).await;
+    }
     assert_equal_digests(&c.digests());
+}
+
+/// The leader's relay drains the outbox, and the topic holds every event of the log at
+/// least once — whichever replica published it, from the replicated cursor.
+async fn every_event_published(c: &TestCluster, brokers: &str, topic: &str) {
+    let leader = c.leader(Duration::from_secs(30)).await;
+    let mut admin = AdminServiceClient::new(channel(&c.replicas[leader].url()).await);
+    let until = Instant::now() + Duration::from_secs(90);
+    while admin
+        .status(admin_req(pb::StatusRequest {}))
+        .await
+        .unwrap()
+        .into_inner()
+        .outbox_pending
+        > 0
+    {
+        assert!(Instant::now() < until, "the outbox did not drain");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let events = admin
+        .verify(admin_req(pb::VerifyRequest { rewrite: false }))
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    let mut seen = std::collections::HashSet::new();
+    let mut counted = 0;
+    let got = crate::kafka::consume(brokers, topic, Duration::from_secs(90), |m| {
+        seen.extend(m[counted..].iter().map(|c| c.envelope.event_id));
+        counted = m.len();
+        seen.len() as u64 >= events
+    })
+    .await;
+    let ids: std::collections::BTreeSet<u64> = got.iter().map(|c| c.envelope.event_id).collect();
+    let missing: Vec<u64> = (1..=events).filter(|i| !ids.contains(i)).collect();
+    assert!(
+        missing.is_empty() && ids.len() as u64 == events,
+        "{} of {events} events missing downstream after failovers (first: {:?})",
+        missing.len(),
+        &missing[..missing.len().min(10)]
+    );
+    eprintln!(
+        "{events} events, {} messages ({} duplicates)",
+        got.len(),
+        got.len() as u64 - events
+    );
 }
 
 /// A TCP proxy the test can cut: refuses new connections and drops open ones while cut.
@@ -569,7 +639,7 @@ async fn a_leader_cut_off_acknowledges_nothing_and_rejoins_as_a_follower() {
     }
     let dial: std::collections::BTreeMap<(u64, u64), SocketAddr> =
         proxies.iter().map(|(k, p)| (*k, p.addr)).collect();
-    let mut c = TestCluster::start_at(&addrs, move |i, j| dial.get(&(i, j)).copied());
+    let mut c = TestCluster::start_at(&addrs, move |i, j| dial.get(&(i, j)).copied(), None);
     let follower = setup(&c, 1).await;
     let acks = Arc::new(Mutex::new(Vec::<Ack>::new()));
     let stop = Arc::new(AtomicBool::new(false));
