@@ -10,7 +10,7 @@ use crate::service::{authorize_operator, same, secret_hash, Operator};
 use loyalty_engine::replica::{self, Ledger, Node, NodeId, Raft};
 use loyalty_engine::rocks::RocksStore;
 use loyalty_engine::Engine;
-use loyalty_proto::metadata::{CLUSTER_TOKEN_HEADER, LEADER_HEADER};
+use loyalty_proto::metadata::{CLUSTER_KEY_HEADER, CLUSTER_TOKEN_HEADER, LEADER_HEADER};
 use openraft::error::{NetworkError, RPCError, RaftError, RemoteError, Unreachable};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
@@ -44,6 +44,8 @@ pub struct ClusterConfig {
     /// Start empty and wait to be brought in.
     pub join: bool,
     pub token: String,
+    /// The engine's public signing key (hex): the same on every replica.
+    pub server_key: String,
     pub heartbeat_ms: u64,
     pub election_timeout_ms: u64,
     /// Entries between snapshots.
@@ -128,6 +130,7 @@ pub struct Cluster {
     pub id: NodeId,
     pub gate: Gate,
     token_sha256: [u8; 32],
+    server_key: String,
 }
 
 /// Starts consensus on `rocks` (`scratch`: a directory on its file system for snapshot
@@ -163,6 +166,7 @@ pub async fn start(
     let (log, machine) = replica::storage(rocks, scratch);
     let network = Network {
         token: cfg.token.clone(),
+        server_key: cfg.server_key.clone(),
         dial: cfg.dial.clone(),
     };
     let raft = Raft::new(cfg.node_id, Arc::new(config), network, log, machine)
@@ -187,6 +191,7 @@ pub async fn start(
         id: cfg.node_id,
         gate: Gate::replica(),
         token_sha256: secret_hash(&cfg.token),
+        server_key: cfg.server_key.clone(),
     })
 }
 
@@ -256,11 +261,22 @@ impl Cluster {
             .get(CLUSTER_TOKEN_HEADER)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        if same(&secret_hash(given), &self.token_sha256) {
-            Ok(())
-        } else {
-            Err(Status::unauthenticated("wrong cluster token"))
+        if !same(&secret_hash(given), &self.token_sha256) {
+            return Err(Status::unauthenticated("wrong cluster token"));
         }
+        let key = req
+            .metadata()
+            .get(CLUSTER_KEY_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if key != self.server_key {
+            tracing::error!(theirs = key, ours = %self.server_key, "a replica with another signing key");
+            return Err(Status::failed_precondition(
+                "the replicas have different signing keys: give every replica the same \
+                 signing_key_file",
+            ));
+        }
+        Ok(())
     }
 
     fn status(&self) -> pb::ClusterStatusReply {
@@ -428,6 +444,7 @@ impl pb::replication_server::Replication for ReplicationApi {
 /// The sending side: a client per peer.
 struct Network {
     token: String,
+    server_key: String,
     dial: BTreeMap<NodeId, String>,
 }
 
@@ -446,6 +463,7 @@ impl RaftNetworkFactory<Ledger> for Network {
                     .max_encoding_message_size(FRAME_BYTES_MAX)
             }),
             token: self.token.clone(),
+            server_key: self.server_key.clone(),
         }
     }
 }
@@ -454,6 +472,7 @@ struct Peer {
     target: NodeId,
     client: Option<pb::replication_client::ReplicationClient<tonic::transport::Channel>>,
     token: String,
+    server_key: String,
 }
 
 #[derive(Clone, Copy)]
@@ -488,6 +507,9 @@ impl Peer {
         req.set_timeout(option.hard_ttl());
         if let Ok(v) = self.token.parse() {
             req.metadata_mut().insert(CLUSTER_TOKEN_HEADER, v);
+        }
+        if let Ok(v) = self.server_key.parse() {
+            req.metadata_mut().insert(CLUSTER_KEY_HEADER, v);
         }
         let answered = match call {
             Call::Append => client.append(req).await,

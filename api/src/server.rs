@@ -201,6 +201,95 @@ mod tests {
     }
 
     #[test]
+    fn cluster_settings() {
+        let addr: SocketAddr = "127.0.0.1:7000".parse().unwrap();
+        let good = ServerConfig {
+            node_id: 2,
+            peers: "1=10.0.0.1:50051, 2=10.0.0.2:50051,3=10.0.0.3:50051".into(),
+            cluster_token: "a-long-enough-secret".into(),
+            signing_key_file: Some(PathBuf::from("/etc/loyalty/server.ed25519")),
+            ..ServerConfig::default()
+        };
+        let c = good.cluster(addr, "ab").unwrap().unwrap();
+        assert_eq!((c.node_id, c.advertise.as_str()), (2, "10.0.0.2:50051"));
+        assert_eq!(c.peers.len(), 3);
+        assert!(ServerConfig::default()
+            .cluster(addr, "ab")
+            .unwrap()
+            .is_none());
+        let refused = [
+            (
+                ServerConfig {
+                    signing_key_file: None,
+                    ..good.clone()
+                },
+                "signing_key_file",
+            ),
+            (
+                ServerConfig {
+                    cluster_token: "short".into(),
+                    ..good.clone()
+                },
+                "cluster_token",
+            ),
+            (
+                ServerConfig {
+                    peers: "1=nowhere".into(),
+                    ..good.clone()
+                },
+                "peers",
+            ),
+            (
+                ServerConfig {
+                    peers: "0=h:1".into(),
+                    ..good.clone()
+                },
+                "peers",
+            ),
+            (
+                ServerConfig {
+                    peers: "1=h:1".into(),
+                    cluster_init: true,
+                    ..good.clone()
+                },
+                "cluster_init",
+            ),
+            (
+                ServerConfig {
+                    election_timeout_ms: 200,
+                    ..good.clone()
+                },
+                "election_timeout_ms",
+            ),
+            (
+                ServerConfig {
+                    snapshot_every_entries: 10,
+                    ..good.clone()
+                },
+                "snapshot_every_entries",
+            ),
+            (
+                ServerConfig {
+                    peer_dial: "x".into(),
+                    ..good.clone()
+                },
+                "peer_dial",
+            ),
+            (
+                ServerConfig {
+                    node_id: 0,
+                    ..good.clone()
+                },
+                "node_id",
+            ),
+        ];
+        for (config, says) in refused {
+            let e = config.cluster(addr, "ab").unwrap_err().to_string();
+            assert!(e.contains(says), "{says}: {e}");
+        }
+    }
+
+    #[test]
     fn operators_file() {
         let hash = "ab".repeat(32);
         let ops = parse_operators(&format!(
@@ -324,13 +413,24 @@ impl ServerConfig {
     }
 
     /// The replica's settings; `None` for a single node.
-    pub fn cluster(&self, listening: SocketAddr) -> Result<Option<ClusterConfig>, ServeError> {
+    pub fn cluster(
+        &self,
+        listening: SocketAddr,
+        server_key: &str,
+    ) -> Result<Option<ClusterConfig>, ServeError> {
         let bad = |m: String| Err(ServeError::Config(m));
         if self.node_id == 0 {
             if self.cluster_init || !self.peers.is_empty() {
                 return bad("peers, cluster_init: only with node_id (1 or more)".into());
             }
             return Ok(None);
+        }
+        if self.signing_key_file.is_none() {
+            return bad(
+                "signing_key_file: a replica signs answers and keys PIN hashes with the \
+                 engine's key; give every replica the same file"
+                    .into(),
+            );
         }
         if self.cluster_token.len() < 16 {
             return bad("cluster_token: at least 16 characters, the same on every replica".into());
@@ -358,6 +458,7 @@ impl ServerConfig {
             init: self.cluster_init,
             join: self.cluster_join,
             token: self.cluster_token.clone(),
+            server_key: server_key.to_owned(),
             heartbeat_ms: self.heartbeat_ms,
             election_timeout_ms: self.election_timeout_ms,
             snapshot_every: self.snapshot_every_entries,
@@ -537,7 +638,7 @@ pub async fn serve(
     ));
     // A replica's engine commits through consensus; its own derived state is brought to
     // this build's layout first, the same on every replica.
-    let cluster = match config.cluster(listener.local_addr()?)? {
+    let cluster = match config.cluster(listener.local_addr()?, &server_key.public_hex())? {
         None => None,
         Some(cc) => {
             loyalty_engine::upgrade_state(&*store)?;

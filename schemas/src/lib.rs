@@ -37,4 +37,7 @@ pub mod metadata {
     pub const LEADER_HEADER: &str = "x-loyalty-leader";
     /// The secret replicas of one cluster share, on every call between them.
     pub const CLUSTER_TOKEN_HEADER: &str = "x-cluster-token";
+    /// The public key of the engine's signing key on the calling replica: every replica of
+    /// a cluster signs answers and keys PIN hashes with the same key.
+    pub const CLUSTER_KEY_HEADER: &str = "x-cluster-key";
 }

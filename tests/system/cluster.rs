@@ -18,6 +18,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const CARD: &str = "4000000000002";
+
+/// 32 random bytes, for a signing key seed.
+fn rand_seed() -> [u8; 32] {
+    rand::random()
+}
 const TOKEN: &str = "cluster-test-token-0123456789";
 
 /// One replica: its process (while running), address and data directory.
@@ -84,6 +89,8 @@ impl TestCluster {
         kafka: Option<(String, String)>,
     ) -> TestCluster {
         let dir = tempfile::tempdir().unwrap();
+        // One signing key for all: it signs answers and keys PIN hashes on every replica.
+        std::fs::write(dir.path().join("server.ed25519"), hex::encode(rand_seed())).unwrap();
         let peers = addrs
             .iter()
             .enumerate()
@@ -129,8 +136,9 @@ impl TestCluster {
             &config,
             format!(
                 "hold_lifetime_secs = 172800\npoints_pending_secs = 0\nsnapshot_every_entries = 200\n\
-                 peer_dial = \"{}\"\n",
-                r.dial
+                 peer_dial = \"{}\"\nsigning_key_file = \"{}\"\n",
+                r.dial,
+                r.data.with_file_name("server.ed25519").display()
             ),
         )
         .unwrap();

@@ -67,6 +67,10 @@ struct Args {
     /// The secret the replicas of a cluster share.
     #[arg(long, env = "LOYALTY_CLUSTER_TOKEN", hide_env_values = true)]
     cluster_token: Option<String>,
+    /// The engine's signing key seed (64 hex digits; created when missing): the same file
+    /// on every replica of a cluster.
+    #[arg(long, env = "LOYALTY_SIGNING_KEY_FILE")]
+    signing_key_file: Option<PathBuf>,
     /// Log as JSON lines.
     #[arg(long, env = "LOYALTY_LOG_JSON")]
     log_json: bool,
@@ -133,6 +137,9 @@ fn main() -> anyhow::Result<()> {
     }
     if let Some(p) = args.peers {
         config.peers = p;
+    }
+    if args.signing_key_file.is_some() {
+        config.signing_key_file = args.signing_key_file;
     }
     config.cluster_init |= args.cluster_init;
     config.cluster_join |= args.join;
