@@ -46,6 +46,8 @@ pub struct ClusterConfig {
     pub token: String,
     /// The engine's public signing key (hex): the same on every replica.
     pub server_key: String,
+    /// With TLS: the CA (PEM) that verifies the other replicas; they are dialled over TLS.
+    pub ca_pem: Option<Vec<u8>>,
     pub heartbeat_ms: u64,
     pub election_timeout_ms: u64,
     /// Entries between snapshots.
@@ -167,6 +169,7 @@ pub async fn start(
     let network = Network {
         token: cfg.token.clone(),
         server_key: cfg.server_key.clone(),
+        ca_pem: cfg.ca_pem.clone(),
         dial: cfg.dial.clone(),
     };
     let raft = Raft::new(cfg.node_id, Arc::new(config), network, log, machine)
@@ -445,6 +448,7 @@ impl pb::replication_server::Replication for ReplicationApi {
 struct Network {
     token: String,
     server_key: String,
+    ca_pem: Option<Vec<u8>>,
     dial: BTreeMap<NodeId, String>,
 }
 
@@ -453,7 +457,19 @@ impl RaftNetworkFactory<Ledger> for Network {
 
     async fn new_client(&mut self, target: NodeId, node: &Node) -> Peer {
         let addr = self.dial.get(&target).unwrap_or(&node.addr);
-        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        let scheme = if self.ca_pem.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let channel = tonic::transport::Endpoint::from_shared(format!("{scheme}://{addr}"))
+            .and_then(|e| match &self.ca_pem {
+                Some(pem) => e.tls_config(
+                    tonic::transport::ClientTlsConfig::new()
+                        .ca_certificate(tonic::transport::Certificate::from_pem(pem)),
+                ),
+                None => Ok(e),
+            })
             .map(|e| e.tcp_nodelay(true).connect_lazy());
         Peer {
             target,

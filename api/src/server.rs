@@ -109,6 +109,9 @@ pub struct ServerConfig {
     /// Reach these replicas at other addresses than their advertised ones (a proxy in
     /// between), `2=host:port,3=host:port`.
     pub peer_dial: String,
+    /// With TLS on: the CA certificate (PEM) that verifies the other replicas' certificates;
+    /// replicas then talk over TLS too.
+    pub cluster_ca_file: Option<PathBuf>,
     /// The secret every replica of the cluster shares (required with `node_id`).
     pub cluster_token: String,
     pub heartbeat_ms: u64,
@@ -166,6 +169,7 @@ impl Default for ServerConfig {
             advertise: None,
             cluster_token: String::new(),
             peer_dial: String::new(),
+            cluster_ca_file: None,
             heartbeat_ms: 100,
             election_timeout_ms: 500,
             snapshot_every_entries: 10_000,
@@ -281,6 +285,20 @@ mod tests {
                     ..good.clone()
                 },
                 "node_id",
+            ),
+            (
+                ServerConfig {
+                    tls_cert_file: Some("/c.pem".into()),
+                    ..good.clone()
+                },
+                "cluster_ca_file",
+            ),
+            (
+                ServerConfig {
+                    cluster_ca_file: Some("/ca.pem".into()),
+                    ..good.clone()
+                },
+                "cluster_ca_file",
             ),
         ];
         for (config, says) in refused {
@@ -432,6 +450,18 @@ impl ServerConfig {
                     .into(),
             );
         }
+        let ca = match (&self.tls_cert_file, &self.cluster_ca_file) {
+            (Some(_), Some(ca)) => Some(std::fs::read(ca).map_err(|e| {
+                ServeError::Config(format!("cluster_ca_file {}: {e}", ca.display()))
+            })?),
+            (Some(_), None) => {
+                return bad(
+                    "cluster_ca_file: with TLS on, the CA that verifies the other replicas".into(),
+                )
+            }
+            (None, Some(_)) => return bad("cluster_ca_file: only with TLS on".into()),
+            (None, None) => None,
+        };
         if self.cluster_token.len() < 16 {
             return bad("cluster_token: at least 16 characters, the same on every replica".into());
         }
@@ -459,6 +489,7 @@ impl ServerConfig {
             join: self.cluster_join,
             token: self.cluster_token.clone(),
             server_key: server_key.to_owned(),
+            ca_pem: ca,
             heartbeat_ms: self.heartbeat_ms,
             election_timeout_ms: self.election_timeout_ms,
             snapshot_every: self.snapshot_every_entries,
@@ -750,6 +781,7 @@ pub async fn serve(
             Some(tokio::spawn(crate::loymax::serve(
                 l,
                 cash_api.clone(),
+                gate.clone(),
                 shutdown.clone(),
             )))
         }

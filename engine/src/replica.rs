@@ -501,6 +501,10 @@ pub fn storage(rocks: Arc<RocksStore>, scratch: PathBuf) -> (LogStore, Machine) 
     )
 }
 
+/// How long a commit waits for a majority before the batch is failed (its outcome then is
+/// unknown until a leader answers its operation ids).
+pub const PROPOSAL_WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The engine's store on a replica: reads are the replica's own; a commit is proposed to
 /// the cluster and returns once a majority has it durably and this replica applied it.
 pub struct ReplicatedStore {
@@ -543,11 +547,21 @@ impl Store for ReplicatedStore {
                 .collect(),
         };
         let raft = self.raft.clone();
-        let written = async move { raft.client_write(proposal).await };
+        // Bounded: a leader that cannot reach a majority fails the batch (its tills resend
+        // with the same operation ids) instead of holding the writer for ever.
+        let written = async move {
+            tokio::time::timeout(PROPOSAL_WAIT_MAX, raft.client_write(proposal)).await
+        };
         // The committer is a thread of its own; the relay moves its cursor from a task.
         let result = match tokio::runtime::Handle::try_current() {
             Ok(_) => tokio::task::block_in_place(|| self.runtime.block_on(written)),
             Err(_) => self.runtime.block_on(written),
+        };
+        let Ok(result) = result else {
+            return Err(StoreError::Io(format!(
+                "not replicated to a majority within {} s",
+                PROPOSAL_WAIT_MAX.as_secs()
+            )));
         };
         match result {
             Ok(_) => Ok(()),

@@ -747,6 +747,28 @@ async fn a_follower_that_lost_its_disk_rejoins_from_a_snapshot() {
     let mut c = TestCluster::start(|_, _| None);
     let follower = setup(&c, 2).await;
     let leader = c.leader(Duration::from_secs(30)).await;
+    // A follower does nothing and names the leader.
+    let other = (leader + 2) % 3;
+    let mut till = follower.till(&c.replicas[other].url(), 1).await.unwrap();
+    let refused = till
+        .client
+        .balance(till.req(pb::BalanceRequest {
+            card: CARD.into(),
+            identifiers: Vec::new(),
+            as_of: String::new(),
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unavailable);
+    assert_eq!(
+        refused
+            .metadata()
+            .get(LEADER_HEADER)
+            .unwrap()
+            .to_str()
+            .unwrap(),
+        c.replicas[leader].addr.to_string()
+    );
     let lost = (leader + 1) % 3;
     c.replicas[lost].kill();
     std::fs::remove_dir_all(&c.replicas[lost].data).unwrap();

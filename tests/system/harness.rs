@@ -29,12 +29,23 @@ pub fn test_config() -> ServerConfig {
     }
 }
 
-/// A server running in this process on 127.0.0.1 with a fresh data directory.
+type ServeTask = tokio::task::JoinHandle<Result<(), loyalty_api::server::ServeError>>;
+
+/// A server running in this process on 127.0.0.1 with a fresh data directory. With
+/// `LOYALTY_TEST_CLUSTER=1` it is the leader of a cluster of three replicas in this process
+/// (the other two in `followers`), so that every system test can run against a cluster; a
+/// test that restarts on a data directory it kept gets a single node there.
 pub struct TestServer {
     pub addr: SocketAddr,
     shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<Result<(), loyalty_api::server::ServeError>>,
+    task: ServeTask,
     pub dir: tempfile::TempDir,
+    followers: Vec<(CancellationToken, ServeTask, tempfile::TempDir)>,
+}
+
+/// Whether test servers are three-replica clusters.
+pub fn cluster_mode() -> bool {
+    std::env::var("LOYALTY_TEST_CLUSTER").is_ok_and(|v| v == "1")
 }
 
 impl TestServer {
@@ -47,6 +58,9 @@ impl TestServer {
             admin_token: ADMIN_TOKEN.into(),
             ..config
         };
+        if cluster_mode() && !dir.path().join("db").exists() {
+            return Self::start_cluster(dir, listener, config).await;
+        }
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(serve(config, listener, shutdown.clone()));
         TestServer {
@@ -54,12 +68,111 @@ impl TestServer {
             shutdown,
             task,
             dir,
+            followers: Vec::new(),
         }
     }
 
+    /// Replica 1 on `listener` (it starts the cluster, so it leads), replicas 2 and 3 beside
+    /// it with the same settings but no listeners of their own besides gRPC.
+    async fn start_cluster(
+        dir: tempfile::TempDir,
+        listener: tokio::net::TcpListener,
+        config: ServerConfig,
+    ) -> TestServer {
+        let others: Vec<tokio::net::TcpListener> = vec![
+            tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+            tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        ];
+        let addr = listener.local_addr().unwrap();
+        // By name, so that TLS certificates for `localhost` verify between replicas.
+        let host = |a: SocketAddr| format!("localhost:{}", a.port());
+        let mut peers = format!("1={}", host(addr));
+        for (i, l) in others.iter().enumerate() {
+            peers.push_str(&format!(",{}={}", i + 2, host(l.local_addr().unwrap())));
+        }
+        let key = config.signing_key_file.clone().unwrap_or_else(|| {
+            let k = dir.path().join("server.ed25519");
+            std::fs::write(&k, hex::encode(rand::random::<[u8; 32]>())).unwrap();
+            k
+        });
+        let replica = |id: u64, config: ServerConfig| ServerConfig {
+            node_id: id,
+            peers: peers.clone(),
+            cluster_init: id == 1,
+            cluster_join: id != 1,
+            cluster_token: "test-cluster-token-0123".into(),
+            signing_key_file: Some(key.clone()),
+            // A test's self-signed certificate is its own CA.
+            cluster_ca_file: config.tls_cert_file.clone(),
+            // Long enough that a busy machine never deposes the leader mid-test.
+            election_timeout_ms: 3000,
+            ..config
+        };
+        let tls_ca = config
+            .tls_cert_file
+            .as_ref()
+            .map(|c| std::fs::read(c).unwrap());
+        let mut followers = Vec::new();
+        for (i, l) in others.into_iter().enumerate() {
+            let d = tempfile::tempdir().unwrap();
+            let c = replica(
+                i as u64 + 2,
+                ServerConfig {
+                    data_dir: d.path().to_path_buf(),
+                    listen: l.local_addr().unwrap(),
+                    metrics_listen: None,
+                    loymax_listen: None,
+                    backup_dir: None,
+                    ..config.clone()
+                },
+            );
+            let stop = CancellationToken::new();
+            followers.push((stop.clone(), tokio::spawn(serve(c, l, stop)), d));
+        }
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(serve(replica(1, config), listener, shutdown.clone()));
+        let server = TestServer {
+            addr,
+            shutdown,
+            task,
+            dir,
+            followers,
+        };
+        // Serving once it answers an admin call (over TLS when it speaks TLS).
+        let endpoint = match &tls_ca {
+            Some(pem) => tonic::transport::Endpoint::from_shared(format!(
+                "https://localhost:{}",
+                addr.port()
+            ))
+            .unwrap()
+            .tls_config(
+                tonic::transport::ClientTlsConfig::new()
+                    .ca_certificate(tonic::transport::Certificate::from_pem(pem)),
+            )
+            .unwrap(),
+            None => tonic::transport::Endpoint::from_shared(server.url()).unwrap(),
+        };
+        for _ in 0..600 {
+            if let Ok(ch) = endpoint.connect().await {
+                let mut admin = AdminServiceClient::new(ch);
+                if admin.status(admin_req(pb::StatusRequest {})).await.is_ok() {
+                    return server;
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("the cluster's first replica did not start leading");
+    }
+
+    /// Stops the server (the leader first, then its followers) and returns its data
+    /// directory.
     pub async fn stop(self) -> tempfile::TempDir {
         self.shutdown.cancel();
         self.task.await.unwrap().unwrap();
+        for (stop, task, _dir) in self.followers {
+            stop.cancel();
+            task.await.unwrap().unwrap();
+        }
         self.dir
     }
 

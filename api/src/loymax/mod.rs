@@ -153,11 +153,24 @@ fn basic(headers: &HeaderMap) -> Option<(String, String)> {
 }
 
 async fn exchange(
-    State(cash): State<CashApi>,
+    State((cash, gate)): State<(CashApi, crate::cluster::Gate)>,
     Path((_segment, login)): Path<(String, String)>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
+    // On a replica that is not serving: nothing is done, the till is sent to the leader.
+    if !gate.is_open() {
+        let mut r = (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this replica is not the leader",
+        )
+            .into_response();
+        if let Some(v) = gate.leader().and_then(|l| l.parse().ok()) {
+            r.headers_mut()
+                .insert(loyalty_proto::metadata::LEADER_HEADER, v);
+        }
+        return r;
+    }
     let unauthorized = || {
         let mut r = document_error(StatusCode::UNAUTHORIZED, DocumentError::Unauthorized);
         r.headers_mut().insert(
@@ -204,6 +217,7 @@ async fn exchange(
 pub async fn serve(
     listener: TcpListener,
     cash: CashApi,
+    gate: crate::cluster::Gate,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let app = axum::Router::new()
@@ -214,7 +228,7 @@ pub async fn serve(
         // One byte over the limit still reaches the parser, which answers `TooLarge` as a
         // document; far larger bodies are refused by HTTP (413) unread.
         .layer(DefaultBodyLimit::max(XML_BYTES_MAX + 1))
-        .with_state(cash);
+        .with_state((cash, gate));
     axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await
