@@ -452,12 +452,20 @@ pub async fn post_xml(
 
 /// A loopback address with a port free now (for a second listener of a test server).
 pub fn free_addr() -> std::net::SocketAddr {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    format!("127.0.0.1:{port}").parse().unwrap()
+    // Below Linux's ephemeral range (32768 and up), from which every `bind(…:0)` and every
+    // outgoing connection takes its port: an address handed out here and bound a moment
+    // later by a server process cannot have been taken by one of those meanwhile. Tests of
+    // this process never get the same port twice.
+    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+    let base = 20_000 + (std::process::id() % 600) as u16 * 20;
+    loop {
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let port = 20_000 + (base - 20_000 + n) % 12_000;
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        if std::net::TcpListener::bind(addr).is_ok() {
+            return addr;
+        }
+    }
 }
 
 /// [`world_with`] the XML endpoint on, and its address.
