@@ -39,7 +39,110 @@ openraft::declare_raft_types!(
     pub Ledger:
         D = Proposal,
         R = (),
+        AsyncRuntime = LedgerRuntime,
 );
+
+/// openraft's runtime: tokio's, except that election timeouts are drawn from a generator
+/// per thread that the simulator seeds ([`seed_elections`]), so that a seed replays a run of
+/// replicas exactly. Unseeded, it draws from the operating system's generator.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct LedgerRuntime;
+
+thread_local! {
+    static ELECTIONS: std::cell::RefCell<Option<rand08::rngs::StdRng>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Seeds this thread's election timeouts (the simulator's single thread).
+pub fn seed_elections(seed: u64) {
+    use rand08::SeedableRng;
+    ELECTIONS.with(|r| *r.borrow_mut() = Some(rand08::rngs::StdRng::seed_from_u64(seed)));
+}
+
+/// The election-timeout generator of the calling thread.
+pub struct ElectionRng;
+
+impl ElectionRng {
+    fn with<T>(f: impl FnOnce(&mut dyn rand08::RngCore) -> T) -> T {
+        ELECTIONS.with(|r| match r.borrow_mut().as_mut() {
+            Some(seeded) => f(seeded),
+            None => f(&mut rand08::thread_rng()),
+        })
+    }
+}
+
+impl rand08::RngCore for ElectionRng {
+    fn next_u32(&mut self) -> u32 {
+        Self::with(|r| r.next_u32())
+    }
+    fn next_u64(&mut self) -> u64 {
+        Self::with(|r| r.next_u64())
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        Self::with(|r| r.fill_bytes(dest))
+    }
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand08::Error> {
+        Self::with(|r| r.try_fill_bytes(dest))
+    }
+}
+
+type Tokio = openraft::TokioRuntime;
+
+impl openraft::AsyncRuntime for LedgerRuntime {
+    type JoinError = <Tokio as openraft::AsyncRuntime>::JoinError;
+    type JoinHandle<T: OptionalSend + 'static> = <Tokio as openraft::AsyncRuntime>::JoinHandle<T>;
+    type Sleep = <Tokio as openraft::AsyncRuntime>::Sleep;
+    type Instant = <Tokio as openraft::AsyncRuntime>::Instant;
+    type TimeoutError = <Tokio as openraft::AsyncRuntime>::TimeoutError;
+    type Timeout<R, T: std::future::Future<Output = R> + OptionalSend> =
+        <Tokio as openraft::AsyncRuntime>::Timeout<R, T>;
+    type ThreadLocalRng = ElectionRng;
+    type OneshotSender<T: OptionalSend> = <Tokio as openraft::AsyncRuntime>::OneshotSender<T>;
+    type OneshotReceiverError = <Tokio as openraft::AsyncRuntime>::OneshotReceiverError;
+    type OneshotReceiver<T: OptionalSend> = <Tokio as openraft::AsyncRuntime>::OneshotReceiver<T>;
+
+    fn spawn<T>(future: T) -> Self::JoinHandle<T::Output>
+    where
+        T: std::future::Future + OptionalSend + 'static,
+        T::Output: OptionalSend + 'static,
+    {
+        Tokio::spawn(future)
+    }
+
+    fn sleep(duration: std::time::Duration) -> Self::Sleep {
+        Tokio::sleep(duration)
+    }
+
+    fn sleep_until(deadline: Self::Instant) -> Self::Sleep {
+        Tokio::sleep_until(deadline)
+    }
+
+    fn timeout<R, F: std::future::Future<Output = R> + OptionalSend>(
+        duration: std::time::Duration,
+        future: F,
+    ) -> Self::Timeout<R, F> {
+        Tokio::timeout(duration, future)
+    }
+
+    fn timeout_at<R, F: std::future::Future<Output = R> + OptionalSend>(
+        deadline: Self::Instant,
+        future: F,
+    ) -> Self::Timeout<R, F> {
+        Tokio::timeout_at(deadline, future)
+    }
+
+    fn is_panic(join_error: &Self::JoinError) -> bool {
+        Tokio::is_panic(join_error)
+    }
+
+    fn thread_rng() -> Self::ThreadLocalRng {
+        ElectionRng
+    }
+
+    fn oneshot<T: OptionalSend>() -> (Self::OneshotSender<T>, Self::OneshotReceiver<T>) {
+        Tokio::oneshot()
+    }
+}
 
 pub type NodeId = u64;
 pub type Node = openraft::BasicNode;
@@ -117,6 +220,9 @@ fn put<T: Serialize>(batch: &mut Batch, key: &[u8], value: &T) {
 #[derive(Clone)]
 pub struct LogStore {
     rocks: Arc<RocksStore>,
+    /// Sync each append and vote (always, but in the simulator, whose crashes are of the
+    /// process and not of the machine).
+    sync: bool,
 }
 
 impl RaftLogReader<Ledger> for LogStore {
@@ -174,7 +280,7 @@ impl RaftLogStorage<Ledger> for LogStore {
     async fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<(), StorageError<NodeId>> {
         let mut b = Batch::default();
         put(&mut b, VOTE, vote);
-        self.rocks.commit(&b, true).map_err(write_err)
+        self.rocks.commit(&b, self.sync).map_err(write_err)
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote<NodeId>>, StorageError<NodeId>> {
@@ -209,7 +315,7 @@ impl RaftLogStorage<Ledger> for LogStore {
             put(&mut b, &entry_key(e.log_id.index), &e);
         }
         // Synced: the entry counts towards a majority only once it is on this disk.
-        let written = self.rocks.commit(&b, true);
+        let written = self.rocks.commit(&b, self.sync);
         callback.log_io_completed(
             written
                 .as_ref()
@@ -341,6 +447,7 @@ impl RaftStateMachine<Ledger> for Machine {
                 std::io::ErrorKind::NotFound => Ok(()),
                 _ => Err(e),
             })
+            .and_then(|()| std::fs::create_dir_all(&self.scratch))
             .map_err(|e| StoreError::Io(e.to_string()))
             .and_then(|()| self.rocks.checkpoint(&dir));
         Builder {
@@ -489,9 +596,16 @@ pub fn is_blank(rocks: &RocksStore) -> Result<bool, StoreError> {
 /// The two halves of a replica's consensus storage over its store; `scratch` is a
 /// directory on the store's file system for the checkpoints snapshots are read from.
 pub fn storage(rocks: Arc<RocksStore>, scratch: PathBuf) -> (LogStore, Machine) {
+    storage_with(rocks, scratch, true)
+}
+
+/// [`storage`], syncing the log or not (`false` only where a crash is of the process, never
+/// of the machine: the simulator).
+pub fn storage_with(rocks: Arc<RocksStore>, scratch: PathBuf, sync: bool) -> (LogStore, Machine) {
     (
         LogStore {
             rocks: rocks.clone(),
+            sync,
         },
         Machine {
             rocks,

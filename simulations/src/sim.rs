@@ -13,7 +13,9 @@ use loyalty_core::model::*;
 use loyalty_core::outcome::Code;
 use loyalty_engine::outbox::Outbox;
 use loyalty_engine::store::MemStore;
-use loyalty_engine::{commit_batch, verify_store};
+use loyalty_engine::{
+    append_log, commit_batch, decide_batch, put_seq, verify_store, Fingerprinted, Memo,
+};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -33,6 +35,15 @@ pub struct SimConfig {
     pub duplicate_per_mille: u32,
     /// Per mille, per batch: the Kafka broker goes away (or comes back).
     pub kafka_outage_per_mille: u32,
+    /// Three replicas with consensus instead of one store (`cluster`), with these faults:
+    /// per mille per batch a replica crashes, or the leader is cut off; per mille per
+    /// message, a message or its answer is lost.
+    pub cluster: bool,
+    pub replica_crash_per_mille: u32,
+    pub partition_per_mille: u32,
+    pub message_loss_per_mille: u32,
+    /// Per mille per batch: the leader crashes or is cut off while the batch is proposed.
+    pub mid_flight_per_mille: u32,
 }
 
 impl SimConfig {
@@ -47,6 +58,19 @@ impl SimConfig {
             lost_answer_per_mille: 50,
             duplicate_per_mille: 30,
             kafka_outage_per_mille: 40,
+            cluster: false,
+            replica_crash_per_mille: 20,
+            partition_per_mille: 10,
+            message_loss_per_mille: 20,
+            mid_flight_per_mille: 20,
+        }
+    }
+
+    /// The same run on a cluster of three replicas.
+    pub fn cluster(self) -> SimConfig {
+        SimConfig {
+            cluster: true,
+            ..self
         }
     }
 }
@@ -92,6 +116,8 @@ pub struct SimReport {
     /// Points that matured from pending, and points that burnt at their lots' expiry.
     pub points_matured: i64,
     pub points_burnt: i64,
+    /// In cluster mode: what the replicas and their network went through.
+    pub cluster: Option<crate::cluster::ClusterStats>,
 }
 
 /// A disagreement between the engine and the auditor: the run's seed reproduces it.
@@ -234,6 +260,8 @@ pub struct Simulation {
     /// The first answer's code of every committed operation.
     pub(crate) answers: std::collections::HashMap<OpId, Code>,
     pub(crate) broker: Broker,
+    /// In cluster mode, the replicas; `store` is then unused.
+    pub(crate) cluster: Option<crate::cluster::SimCluster>,
 }
 
 impl Simulation {
@@ -285,7 +313,83 @@ impl Simulation {
             tills,
             answers: std::collections::HashMap::new(),
             broker: Broker::default(),
+            cluster: cfg
+                .cluster
+                .then(|| crate::cluster::SimCluster::start(cfg.seed, cfg.message_loss_per_mille)),
             cfg,
+        }
+    }
+
+    /// The engine's store: the single one, or the cluster's leader.
+    pub(crate) fn view(&self) -> &dyn loyalty_engine::store::Store {
+        match &self.cluster {
+            Some(c) => c,
+            None => &self.store,
+        }
+    }
+
+    /// Decides and writes a batch. `None`: nothing of it exists (the process died before it
+    /// was durable, or its proposal was lost). With `Some((done, delivered))` the batch is
+    /// committed; `delivered` is false when its answers never left (a proposal that failed
+    /// and was found committed afterwards).
+    fn commit(
+        &mut self,
+        b: u32,
+        reqs: &[&Request],
+    ) -> Result<Option<(loyalty_engine::Committed, bool)>, Divergence> {
+        let Some(c) = self.cluster.as_mut() else {
+            if self.rng.random_range(0..1000) < self.cfg.crash_per_mille {
+                // The process dies before the batch is durable: nothing of it exists, no
+                // answer was sent; the tills will resend.
+                self.report.crashes += 1;
+                return Ok(None);
+            }
+            let done = commit_batch(
+                &self.store,
+                &self.program,
+                self.seq,
+                reqs,
+                UnixMillis(self.now),
+                false,
+            )
+            .map_err(|e| self.diverged(b, e.to_string()))?;
+            return Ok(Some((done, true)));
+        };
+        c.weather(
+            &mut self.rng,
+            self.cfg.replica_crash_per_mille,
+            self.cfg.partition_per_mille,
+        );
+        c.settle();
+        let now = UnixMillis(self.now);
+        let fingerprinted: Vec<Fingerprinted> =
+            reqs.iter().map(|r| Fingerprinted::new(r)).collect();
+        let decided = decide_batch(&*c, &Memo::new(1 << 16), &self.program, &fingerprinted, now);
+        let (mut batch, outcomes) = match decided {
+            Ok(d) => d,
+            Err(e) => return Err(self.diverged(b, e.to_string())),
+        };
+        let next = append_log(&mut batch, self.seq, reqs, &outcomes, now);
+        put_seq(&mut batch, self.seq, next);
+        let done = loyalty_engine::Committed {
+            outcomes,
+            seq: next,
+        };
+        // Now and then the leader crashes or is cut off while the proposal is out.
+        let fault = (c.whole() && self.rng.random_range(0..1000) < self.cfg.mid_flight_per_mille)
+            .then(|| self.rng.random_bool(0.5));
+        if batch.is_empty() || c.propose_through(&batch, fault, &mut self.rng) {
+            return Ok(Some((done, true)));
+        }
+        // In doubt until a leader is settled: then the batch's writes are there or gone.
+        c.settle();
+        if c.holds(&batch) {
+            c.count_in_doubt(true);
+            Ok(Some((done, false)))
+        } else {
+            c.count_in_doubt(false);
+            self.report.crashes += 1;
+            Ok(None)
         }
     }
 
@@ -303,14 +407,14 @@ impl Simulation {
             command,
         };
         let done = commit_batch(
-            &self.store,
+            self.view(),
             &self.program,
             self.seq,
             &[&req],
             UnixMillis(self.now),
             false,
         )
-        .expect("memory store");
+        .expect("setup commits");
         assert_eq!(
             done.outcomes[0].reply.code,
             Code::Ok,
@@ -438,22 +542,11 @@ impl Simulation {
             if batch.is_empty() {
                 continue;
             }
-            if self.rng.random_range(0..1000) < self.cfg.crash_per_mille {
-                // The process dies before the batch is durable: nothing of it exists, no
-                // answer was sent; the tills will resend.
-                self.report.crashes += 1;
+            let reqs: Vec<Request> = batch.iter().map(|(_, r, _)| r.clone()).collect();
+            let reqs: Vec<&Request> = reqs.iter().collect();
+            let Some((done, delivered)) = self.commit(b, &reqs)? else {
                 continue;
-            }
-            let reqs: Vec<&Request> = batch.iter().map(|(_, r, _)| r).collect();
-            let done = commit_batch(
-                &self.store,
-                &self.program,
-                self.seq,
-                &reqs,
-                UnixMillis(self.now),
-                false,
-            )
-            .map_err(|e| self.diverged(b, e.to_string()))?;
+            };
             self.report.events += done.seq - self.seq;
             self.seq = done.seq;
             self.report.committed_batches += 1;
@@ -508,7 +601,7 @@ impl Simulation {
                     self.report.expired_sweeps += 1;
                     continue;
                 }
-                if self.rng.random_range(0..1000) < self.cfg.lost_answer_per_mille {
+                if !delivered || self.rng.random_range(0..1000) < self.cfg.lost_answer_per_mille {
                     // Durable, but the answer never reached the till: it will resend.
                     self.report.lost_answers += 1;
                     continue;
@@ -533,7 +626,7 @@ impl Simulation {
         self.check(self.cfg.batches)?;
         // The broker comes back for good: the outbox drains and the stream is complete.
         self.broker.down = false;
-        while !Outbox::new(&self.store)
+        while !Outbox::new(self.view())
             .pending(1, |rec, _| rec.seq)
             .map_err(|e| self.diverged(self.cfg.batches, e.to_string()))?
             .is_empty()
@@ -541,13 +634,23 @@ impl Simulation {
             self.relay(self.cfg.batches)?;
         }
         self.check_stream()?;
-        let report = verify_store(&self.store, false)
+        let report = verify_store(self.view(), false)
             .map_err(|e| self.diverged(self.cfg.batches, e.to_string()))?;
         if !report.equal {
             return Err(self.diverged(
                 self.cfg.batches,
                 format!("rebuild differs: {:?}", report.differences),
             ));
+        }
+        if let Some(c) = self.cluster.as_mut() {
+            // Every replica, once caught up, holds byte for byte the leader's data.
+            let digests = c.converge();
+            if digests.windows(2).any(|w| w[0] != w[1]) {
+                return Err(
+                    self.diverged(self.cfg.batches, format!("replicas differ: {digests:?}"))
+                );
+            }
+            self.report.cluster = Some(c.stats());
         }
         self.report.points_total = self.model.total();
         self.report.coupon_uses = self.model.coupon_uses;
