@@ -380,36 +380,35 @@ impl Follower {
                 slip_width: 0,
                 cheque_id,
             };
-            let r = self
+            let registered = self
                 .until_answered(id, |mut t| {
                     let body = register.clone();
                     async move { t.client.register_purchase(t.req(body)).await }
                 })
                 .await;
-            assert_eq!(r.outcome, pb::Outcome::Ok as i32, "{}", r.message);
-            acks.lock().unwrap().push(Ack {
-                till: id,
-                op: register.operation_id.clone(),
-                reply: r,
-                at: Instant::now(),
-            });
-            let r = self
+            record(&acks, id, &register.operation_id, registered);
+            let confirmed = self
                 .until_answered(id, |mut t| {
                     let body = confirm.clone();
                     async move { t.client.confirm(t.req(body)).await }
                 })
                 .await;
-            assert_eq!(r.outcome, pb::Outcome::Ok as i32, "{}", r.message);
-            acks.lock().unwrap().push(Ack {
-                till: id,
-                op: confirm.operation_id.clone(),
-                reply: r,
-                at: Instant::now(),
-            });
+            record(&acks, id, &confirm.operation_id, confirmed);
             n += 1;
         }
         n
     }
+}
+
+/// A purchase step answered: it succeeded, and when.
+fn record(acks: &Mutex<Vec<Ack>>, till: u32, op: &str, reply: pb::ChequeReply) {
+    assert_eq!(reply.outcome, pb::Outcome::Ok as i32, "{}", reply.message);
+    acks.lock().unwrap().push(Ack {
+        till,
+        op: op.to_owned(),
+        reply,
+        at: Instant::now(),
+    });
 }
 
 /// The programme, the card and `tills` tills, through the leader.
@@ -458,16 +457,7 @@ async fn check_acknowledged(c: &TestCluster, f: &Follower, acks: &[Ack], purchas
         assert_eq!(stored, original, "operation {} answers differently", a.op);
     }
     let mut till = f.till(&url, 1).await.unwrap();
-    let bal = till
-        .client
-        .balance(till.req(pb::BalanceRequest {
-            card: CARD.into(),
-            identifiers: Vec::new(),
-            as_of: String::new(),
-        }))
-        .await
-        .unwrap()
-        .into_inner();
+    let bal = balance_of(&mut till, CARD).await;
     assert_eq!(
         bal.balance.unwrap().balance,
         format!("{}.00", purchases * 5),

@@ -283,16 +283,7 @@ async fn kill_9_under_load_loses_no_acknowledged_operation_and_applies_nothing_t
     }
     // Each purchase of 100.00 earns 5.00 exactly once.
     let mut till = tills(&server.url, &secrets).await.remove(0);
-    let bal = till
-        .client
-        .balance(till.req(pb::BalanceRequest {
-            card: CARD.into(),
-            identifiers: Vec::new(),
-            as_of: String::new(),
-        }))
-        .await
-        .unwrap()
-        .into_inner();
+    let bal = balance_of(&mut till, CARD).await;
     assert_eq!(
         bal.balance.unwrap().balance,
         format!("{}.00", purchases * 5)
@@ -419,16 +410,7 @@ async fn kill_9_during_an_offline_upload_then_resend_equals_one_clean_replay() {
         }
     }
     eprintln!("{replayed} of 4000 items were already applied before the kill");
-    let bal = till
-        .client
-        .balance(till.req(pb::BalanceRequest {
-            card: CARD.into(),
-            identifiers: Vec::new(),
-            as_of: String::new(),
-        }))
-        .await
-        .unwrap()
-        .into_inner();
+    let bal = balance_of(&mut till, CARD).await;
     assert_eq!(bal.balance.unwrap().balance, "20000.00");
     let mut admin = AdminServiceClient::new(channel(&server.url).await);
     assert!(

@@ -65,16 +65,7 @@ async fn registration_accrual_replacement_and_redemption_with_the_new_card() {
         .into_inner();
     ok_reply(&paid);
     buy(&mut till, SUCCESSOR, "A-2", vec![line("bread", "1", "300")]).await;
-    let balance = till
-        .client
-        .balance(till.req(pb::BalanceRequest {
-            card: SUCCESSOR.into(),
-            identifiers: Vec::new(),
-            as_of: String::new(),
-        }))
-        .await
-        .unwrap()
-        .into_inner();
+    let balance = balance_of(&mut till, SUCCESSOR).await;
     // 100 − 40 paid + 5 % of the 260.00 paid in money.
     assert_eq!(balance.balance.unwrap().balance, "73.00");
 
@@ -116,16 +107,7 @@ async fn registration_accrual_replacement_and_redemption_with_the_new_card() {
     assert_eq!(too_wide.code(), tonic::Code::InvalidArgument);
 
     // The old card is refused, naming its successor.
-    let old = till
-        .client
-        .balance(till.req(pb::BalanceRequest {
-            card: SOLD.into(),
-            identifiers: Vec::new(),
-            as_of: String::new(),
-        }))
-        .await
-        .unwrap()
-        .into_inner();
+    let old = balance_of(&mut till, SOLD).await;
     assert_eq!(old.outcome, pb::Outcome::CardReplaced as i32);
     assert!(old.message.contains("*********0512"), "{}", old.message);
 
@@ -165,16 +147,7 @@ async fn registration_accrual_replacement_and_redemption_with_the_new_card() {
         .unwrap()
         .into_inner();
     ok(&blocked);
-    let refused = till
-        .client
-        .balance(till.req(pb::BalanceRequest {
-            card: SUCCESSOR.into(),
-            identifiers: Vec::new(),
-            as_of: String::new(),
-        }))
-        .await
-        .unwrap()
-        .into_inner();
+    let refused = balance_of(&mut till, SUCCESSOR).await;
     assert_eq!(refused.outcome, pb::Outcome::AccountBlocked as i32);
     let v = admin
         .verify(admin_req(pb::VerifyRequest { rewrite: false }))

@@ -179,16 +179,7 @@ async fn purchase_life_cycle_from_calculation_to_refund() {
         ("45.00", "4.50", "2.03")
     );
     assert_eq!(s.money_to_pay_out, "40.50");
-    let bal = till
-        .client
-        .balance(till.req(pb::BalanceRequest {
-            card: CARD.into(),
-            identifiers: Vec::new(),
-            as_of: String::new(),
-        }))
-        .await
-        .unwrap()
-        .into_inner();
+    let bal = balance_of(&mut till, CARD).await;
     assert_eq!(bal.balance.unwrap().balance, "96.42");
 
     // The live state equals the rebuild from the event log.
@@ -427,16 +418,7 @@ async fn bad_input_gets_typed_errors_and_changes_nothing() {
         .into_inner()
         .events;
     assert_eq!(after, before);
-    let bal = till
-        .client
-        .balance(till.req(pb::BalanceRequest {
-            card: CARD.into(),
-            identifiers: Vec::new(),
-            as_of: String::new(),
-        }))
-        .await
-        .unwrap()
-        .into_inner();
+    let bal = balance_of(&mut till, CARD).await;
     let b = bal.balance.unwrap();
     assert_eq!(
         b,

@@ -410,6 +410,19 @@ pub async fn buy_cheque(till: &mut Till, cheque: pb::Cheque) -> pb::ChequeReply 
     conf
 }
 
+/// The balance answer for `card` (by its number alone, now).
+pub async fn balance_of(till: &mut Till, card: impl Into<String>) -> pb::ChequeReply {
+    till.client
+        .balance(till.req(pb::BalanceRequest {
+            card: card.into(),
+            identifiers: Vec::new(),
+            as_of: String::new(),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
 /// A refund numbered `number` of `qty` of line 0 of this till's cheque `purchase`.
 pub fn refund(number: &str, purchase: &str, qty: &str) -> pb::RefundRequest {
     pb::RefundRequest {

@@ -731,16 +731,7 @@ async fn hostile(t: &Target, seed: u64) -> Got {
 async fn balances(till: &mut Till, cards: &[&str]) -> Vec<String> {
     let mut out = Vec::new();
     for c in cards {
-        let r = till
-            .client
-            .balance(till.req(pb::BalanceRequest {
-                card: (*c).into(),
-                identifiers: Vec::new(),
-                as_of: String::new(),
-            }))
-            .await
-            .unwrap()
-            .into_inner();
+        let r = balance_of(till, *c).await;
         out.push(format!("{} {:?}", r.outcome, r.balance));
     }
     out

@@ -327,16 +327,7 @@ async fn tls_end_to_end_and_plain_clients_are_refused() {
     let mut admin = AdminServiceClient::new(ch.clone());
     issue_card(&mut admin, CARD, pb::CardStatus::Activated).await;
     let mut till = register_till(&mut admin, ch, 1, pb::CashboxKind::Pos).await;
-    let bal = till
-        .client
-        .balance(till.req(pb::BalanceRequest {
-            card: CARD.into(),
-            identifiers: Vec::new(),
-            as_of: String::new(),
-        }))
-        .await
-        .unwrap()
-        .into_inner();
+    let bal = balance_of(&mut till, CARD).await;
     assert_eq!(bal.balance.unwrap().balance, "0.00");
     // A client speaking plain HTTP/2 to the TLS listener gets no answer.
     let plain = tonic::transport::Channel::from_shared(server.url())
