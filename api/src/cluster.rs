@@ -207,9 +207,15 @@ impl Cluster {
 
     /// Opens the gate when this replica leads and has caught up; closes it otherwise. Runs
     /// until `shutdown`.
-    pub async fn watch(self, engine: Engine, shutdown: CancellationToken) {
+    pub async fn watch(
+        self,
+        engine: Engine,
+        health: tonic_health::server::HealthReporter,
+        shutdown: CancellationToken,
+    ) {
         let mut metrics = self.raft.metrics();
         let mut serving_term = None;
+        let mut healthy = None;
         loop {
             let (leader, term, state) = {
                 let m = metrics.borrow_and_update();
@@ -218,6 +224,10 @@ impl Cluster {
             if leader == Some(self.id) && state == ServerState::Leader {
                 if serving_term != Some(term) {
                     self.gate.set(false, None);
+                    if healthy != Some(false) {
+                        healthy = Some(false);
+                        set_health(&health, false).await;
+                    }
                     // Everything committed before this term applied here, then nothing
                     // the engine kept from earlier is trusted.
                     let caught_up = self.raft.ensure_linearizable().await.is_ok();
@@ -250,6 +260,11 @@ impl Cluster {
                     tracing::info!(term, ?leader, "no longer leading");
                 }
                 self.gate.set(false, leader.and_then(|l| self.address(l)));
+            }
+            let open = self.gate.is_open();
+            if healthy != Some(open) {
+                healthy = Some(open);
+                set_health(&health, open).await;
             }
             tokio::select! {
                 _ = shutdown.cancelled() => return,
@@ -320,6 +335,22 @@ impl Cluster {
             snapshot_index: m.snapshot.map_or(0, |l| l.index),
             purged_index: m.purged.map_or(0, |l| l.index),
         }
+    }
+}
+
+/// The cash and admin services' health: serving or not.
+async fn set_health(health: &tonic_health::server::HealthReporter, serving: bool) {
+    use crate::service::{AdminApi, CashApi};
+    use pb::admin_service_server::AdminServiceServer;
+    use pb::cash_service_server::CashServiceServer;
+    if serving {
+        health.set_serving::<CashServiceServer<CashApi>>().await;
+        health.set_serving::<AdminServiceServer<AdminApi>>().await;
+    } else {
+        health.set_not_serving::<CashServiceServer<CashApi>>().await;
+        health
+            .set_not_serving::<AdminServiceServer<AdminApi>>()
+            .await;
     }
 }
 

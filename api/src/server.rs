@@ -692,9 +692,6 @@ pub async fn serve(
         .as_ref()
         .map_or_else(Gate::single, |c| c.gate.clone());
     let engine = Engine::start(engine_store, engine_config, Arc::new(SystemClock))?;
-    let watcher = cluster
-        .clone()
-        .map(|c| tokio::spawn(c.watch(engine.clone(), shutdown.clone())));
     tracing::info!(addr = %listener.local_addr()?, data_dir = %config.data_dir.display(), open_ms = started.elapsed().as_millis() as u64, "listening");
 
     let sweeper = tokio::spawn(crate::sweep::run(
@@ -735,6 +732,11 @@ pub async fn serve(
     health
         .set_serving::<pb::admin_service_server::AdminServiceServer<AdminApi>>()
         .await;
+    // On a replica the cash and admin services are serving only while the gate is open, so
+    // that a load balancer's health checks find the leader.
+    let watcher = cluster
+        .clone()
+        .map(|c| tokio::spawn(c.watch(engine.clone(), health.clone(), shutdown.clone())));
     // Reflection in both versions stock clients speak, listing health too.
     let reflection = || {
         tonic_reflection::server::Builder::configure()

@@ -759,6 +759,24 @@ async fn a_follower_that_lost_its_disk_rejoins_from_a_snapshot() {
             .unwrap(),
         c.replicas[leader].addr.to_string()
     );
+    // Health checks find the leader: the cash service serves there only.
+    for (i, serving) in [(other, false), (leader, true)] {
+        let mut health =
+            tonic_health::pb::health_client::HealthClient::new(channel(&c.replicas[i].url()).await);
+        let h = health
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: "loyalty.v1.CashService".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let expected = if serving {
+            tonic_health::pb::health_check_response::ServingStatus::Serving
+        } else {
+            tonic_health::pb::health_check_response::ServingStatus::NotServing
+        };
+        assert_eq!(h.status, expected as i32, "replica {}", i + 1);
+    }
     let lost = (leader + 1) % 3;
     c.replicas[lost].kill();
     std::fs::remove_dir_all(&c.replicas[lost].data).unwrap();
