@@ -653,6 +653,10 @@ impl Store for ReplicatedStore {
     }
 
     fn commit(&self, batch: &Batch, _durable: bool) -> Result<(), StoreError> {
+        if batch.writes.is_empty() {
+            // Nothing to agree on (a sweep that found nothing due).
+            return Ok(());
+        }
         let proposal = Proposal {
             writes: batch
                 .writes
