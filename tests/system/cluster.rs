@@ -297,6 +297,8 @@ struct Follower {
 #[derive(Clone)]
 struct Ack {
     till: u32,
+    /// A confirmation (its accrual is credited), not a registration.
+    confirm: bool,
     op: String,
     reply: pb::ChequeReply,
     at: Instant,
@@ -386,14 +388,14 @@ impl Follower {
                     async move { t.client.register_purchase(t.req(body)).await }
                 })
                 .await;
-            record(&acks, id, &register.operation_id, registered);
+            record(&acks, id, false, &register.operation_id, registered);
             let confirmed = self
                 .until_answered(id, |mut t| {
                     let body = confirm.clone();
                     async move { t.client.confirm(t.req(body)).await }
                 })
                 .await;
-            record(&acks, id, &confirm.operation_id, confirmed);
+            record(&acks, id, true, &confirm.operation_id, confirmed);
             n += 1;
         }
         n
@@ -401,10 +403,11 @@ impl Follower {
 }
 
 /// A purchase step answered: it succeeded, and when.
-fn record(acks: &Mutex<Vec<Ack>>, till: u32, op: &str, reply: pb::ChequeReply) {
+fn record(acks: &Mutex<Vec<Ack>>, till: u32, confirm: bool, op: &str, reply: pb::ChequeReply) {
     assert_eq!(reply.outcome, pb::Outcome::Ok as i32, "{}", reply.message);
     acks.lock().unwrap().push(Ack {
         till,
+        confirm,
         op: op.to_owned(),
         reply,
         at: Instant::now(),
@@ -431,8 +434,9 @@ async fn setup(c: &TestCluster, tills: u32) -> Follower {
 }
 
 /// Every acknowledged operation answers `GetOperation` with its original answer on the
-/// leader, and the card earned 5.00 exactly once per purchase.
-async fn check_acknowledged(c: &TestCluster, f: &Follower, acks: &[Ack], purchases: u64) {
+/// leader, and the card's balance is the sum of the accruals its confirmations reported:
+/// each purchase earned exactly once.
+async fn check_acknowledged(c: &TestCluster, f: &Follower, acks: &[Ack]) {
     let leader = c.leader(Duration::from_secs(30)).await;
     let url = c.replicas[leader].url();
     let mut tills = std::collections::BTreeMap::new();
@@ -458,9 +462,16 @@ async fn check_acknowledged(c: &TestCluster, f: &Follower, acks: &[Ack], purchas
     }
     let mut till = f.till(&url, 1).await.unwrap();
     let bal = balance_of(&mut till, CARD).await;
+    let points = |s: &str| loyalty_core::amount::Points::parse(s).unwrap().minor();
+    let earned: i64 = acks
+        .iter()
+        .filter(|a| a.confirm)
+        .map(|a| points(&a.reply.totals.as_ref().unwrap().accrual))
+        .sum();
+    assert!(earned > 0);
     assert_eq!(
-        bal.balance.unwrap().balance,
-        format!("{}.00", purchases * 5),
+        points(&bal.balance.unwrap().balance),
+        earned,
         "each purchase earns once"
     );
 }
@@ -486,6 +497,47 @@ async fn kill_9_of_the_leader_under_load_loses_no_acknowledged_operation() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(3);
+    // The load generator's flows too, from tills of its own, following the leader.
+    let servers: Vec<String> = c.replicas.iter().map(Replica::url).collect();
+    let generator = Command::new(env!("CARGO_BIN_EXE_loyalty-test-load"))
+        .args([
+            "--server",
+            &servers.join(","),
+            "--token",
+            ADMIN_TOKEN,
+            "--tills",
+            "10",
+            "--cards",
+            "100",
+            "--concurrency",
+            "8",
+            "--connections",
+            "2",
+            "--warmup-secs",
+            "0",
+            "--duration-secs",
+            &(4 * u64::from(kills) + 3).to_string(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the load generator starts");
+    // Its setup (cashboxes, cards) goes to the leader before the first kill.
+    let mut generator = generator;
+    let lines = std::io::BufRead::lines(std::io::BufReader::new(generator.stderr.take().unwrap()));
+    let (ready, is_ready) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            if line.starts_with("set up;") {
+                let _ = ready.send(());
+            }
+            eprintln!("load generator: {line}");
+        }
+    });
+    tokio::task::spawn_blocking(move || is_ready.recv_timeout(Duration::from_secs(60)))
+        .await
+        .unwrap()
+        .expect("the load generator set up");
     let mut failovers = Vec::new();
     for round in 0..kills {
         tokio::time::sleep(Duration::from_millis(
@@ -519,6 +571,16 @@ async fn kill_9_of_the_leader_under_load_loses_no_acknowledged_operation() {
     for l in load {
         purchases += l.await.unwrap();
     }
+    let generated = tokio::task::spawn_blocking(move || generator.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let report = String::from_utf8_lossy(&generated.stdout).into_owned();
+    assert!(generated.status.success(), "{report}");
+    // Every flow of the generator finished: each operation answered by some leader.
+    assert!(report.contains(" 0 failed flows"), "{report}");
+    assert!(report.contains("leader changes followed"), "{report}");
+    eprintln!("load generator during the kills:\n{report}");
     failovers.sort();
     eprintln!(
         "{kills} leader kills under load: {purchases} purchases; failover (last answer of the old \
@@ -530,7 +592,7 @@ async fn kill_9_of_the_leader_under_load_loses_no_acknowledged_operation() {
     let acks = acks.lock().unwrap().clone();
     assert!(purchases > 20, "the load made progress: {purchases}");
     c.caught_up(Duration::from_secs(60)).await;
-    check_acknowledged(&c, &follower, &acks, purchases).await;
+    check_acknowledged(&c, &follower, &acks).await;
     if let Some((brokers, topic)) = &kafka {
         every_event_published(&c, brokers, topic).await;
     }
@@ -699,7 +761,10 @@ async fn a_leader_cut_off_acknowledges_nothing_and_rejoins_as_a_follower() {
         stop.store(true, Ordering::Relaxed);
         task.await.unwrap()
     };
-    assert!(after > 0, "the majority went on");
+    assert!(
+        before > 0 && after > 0,
+        "purchases before the cut, and the majority went on"
+    );
     // Healed: the old leader follows the new one and converges.
     for p in proxies.values() {
         p.heal();
@@ -728,7 +793,7 @@ async fn a_leader_cut_off_acknowledges_nothing_and_rejoins_as_a_follower() {
     assert_eq!(r.outcome, pb::Outcome::Ok as i32, "{}", r.message);
     c.caught_up(Duration::from_secs(60)).await;
     let acks = acks.lock().unwrap().clone();
-    check_acknowledged(&c, &follower, &acks, before + after).await;
+    check_acknowledged(&c, &follower, &acks).await;
     assert_equal_digests(&c.digests());
 }
 
@@ -830,14 +895,13 @@ async fn a_follower_that_lost_its_disk_rejoins_from_a_snapshot() {
         "{s:?}"
     );
     stop.store(true, Ordering::Relaxed);
-    let mut purchases = 0;
     for l in load {
-        purchases += l.await.unwrap();
+        l.await.unwrap();
     }
     c.caught_up(Duration::from_secs(60)).await;
     let rejoined = c.status(lost).await.unwrap();
     assert!(rejoined.snapshot_index > 0, "{rejoined:?}");
     let acks = acks.lock().unwrap().clone();
-    check_acknowledged(&c, &follower, &acks, purchases).await;
+    check_acknowledged(&c, &follower, &acks).await;
     assert_equal_digests(&c.digests());
 }

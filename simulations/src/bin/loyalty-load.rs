@@ -8,7 +8,9 @@
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use loyalty_proto::metadata::{ADMIN_TOKEN_HEADER, CASHBOX_ID_HEADER, CASHBOX_SECRET_HEADER};
+use loyalty_proto::metadata::{
+    ADMIN_TOKEN_HEADER, CASHBOX_ID_HEADER, CASHBOX_SECRET_HEADER, LEADER_HEADER,
+};
 use loyalty_proto::pb;
 use loyalty_proto::pb::admin_service_client::AdminServiceClient;
 use loyalty_proto::pb::cash_service_client::CashServiceClient;
@@ -23,6 +25,9 @@ use tonic::codegen::http;
 #[derive(Parser, Clone)]
 #[command(about = "Drive purchase flows against a loyalty server and report latencies")]
 struct Args {
+    /// The server (`http://host:port`), or every replica of a cluster, comma-separated: the
+    /// generator talks to the leader and, when an answer says it is not (or it goes away),
+    /// follows the leader and resends the operation with the same id.
     #[arg(long, default_value = "http://127.0.0.1:50051")]
     server: String,
     #[arg(long, env = "LOYALTY_ADMIN_TOKEN", hide_env_values = true)]
@@ -45,7 +50,8 @@ struct Args {
     /// Flows in flight (closed loop); ignored with --rate.
     #[arg(long, default_value_t = 256)]
     concurrency: usize,
-    /// Flows started per second (open loop). Each flow is 4-5 operations.
+    /// Flows started per second (open loop). Each flow is 3-5 operations (`full`) or 2
+    /// (`purchase`).
     #[arg(long)]
     rate: Option<u64>,
     /// gRPC connections.
@@ -118,11 +124,106 @@ impl tonic::codegen::Service<http::Request<tonic::body::Body>> for Conn {
     }
 }
 
+/// Where the flows' calls go: the server, or the leader among a cluster's replicas.
+struct Route {
+    servers: Vec<http::Uri>,
+    connections: usize,
+    current: tokio::sync::RwLock<Current>,
+    /// Calls sent again after a failover, and leader changes followed (a call answered by
+    /// another replica than the last answer came from).
+    resent: std::sync::atomic::AtomicU64,
+    followed: std::sync::atomic::AtomicU64,
+    answered_by: std::sync::atomic::AtomicUsize,
+}
+
+struct Current {
+    leader: usize,
+    /// Counts the switches, so that of many calls failing at once one switches.
+    generation: u64,
+    channels: Vec<Conn>,
+}
+
+/// How long a flow keeps resending an operation while a cluster elects a leader.
+const FAILOVER_WAIT_MAX: Duration = Duration::from_secs(30);
+
+impl Route {
+    async fn open(
+        servers: Vec<http::Uri>,
+        leader: usize,
+        connections: usize,
+    ) -> anyhow::Result<Route> {
+        let mut channels = Vec::new();
+        for _ in 0..connections.max(1) {
+            channels.push(Conn::open(&servers[leader]).await?);
+        }
+        Ok(Route {
+            servers,
+            connections: connections.max(1),
+            current: tokio::sync::RwLock::new(Current {
+                leader,
+                generation: 0,
+                channels,
+            }),
+            resent: std::sync::atomic::AtomicU64::new(0),
+            followed: std::sync::atomic::AtomicU64::new(0),
+            answered_by: std::sync::atomic::AtomicUsize::new(leader),
+        })
+    }
+
+    async fn client(&self, n: u64) -> (CashServiceClient<Conn>, u64, usize) {
+        let c = self.current.read().await;
+        let conn = c.channels[(n % c.channels.len() as u64) as usize].clone();
+        (
+            CashServiceClient::with_origin(conn, self.servers[c.leader].clone()),
+            c.generation,
+            c.leader,
+        )
+    }
+
+    fn answered(&self, by: usize) {
+        use std::sync::atomic::Ordering::Relaxed;
+        if self.answered_by.swap(by, Relaxed) != by {
+            self.followed.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// After a call on `generation` failed: connects to the leader the answer named, else
+    /// to the next replica (once per generation, however many calls failed).
+    async fn fail_over(&self, generation: u64, named: Option<&str>) {
+        let mut c = self.current.write().await;
+        if c.generation != generation {
+            return;
+        }
+        let next = named
+            .and_then(|n| {
+                self.servers
+                    .iter()
+                    .position(|u| u.authority().is_some_and(|a| a.as_str() == n))
+            })
+            .unwrap_or((c.leader + 1) % self.servers.len());
+        if named.is_none() {
+            // No leader known yet: an election is under way.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let mut channels = Vec::new();
+        for _ in 0..self.connections {
+            match Conn::open(&self.servers[next]).await {
+                Ok(conn) => channels.push(conn),
+                Err(_) => break,
+            }
+        }
+        if channels.len() == self.connections {
+            c.channels = channels;
+        }
+        c.leader = next;
+        c.generation += 1;
+    }
+}
+
 struct Ctx {
     minimal: bool,
     tills: Vec<(u32, String)>,
-    channels: Vec<Conn>,
-    origin: http::Uri,
+    route: Option<Route>,
     run: u64,
     cards: u64,
     latencies: Mutex<Latencies>,
@@ -144,6 +245,53 @@ fn op() -> String {
 }
 
 impl Ctx {
+    /// One call of a flow, resent with the same body to the leader while a cluster fails
+    /// over (a single server's failure is the flow's).
+    async fn call<T, F, Fut>(&self, n: u64, call: F) -> anyhow::Result<T>
+    where
+        F: Fn(CashServiceClient<Conn>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let route = self.route.as_ref().context("no server")?;
+        let until = Instant::now() + FAILOVER_WAIT_MAX;
+        let mut again = false;
+        loop {
+            let (client, generation, by) = route.client(n).await;
+            if again {
+                route
+                    .resent
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            again = true;
+            match call(client).await {
+                Ok(r) => {
+                    route.answered(by);
+                    return Ok(r.into_inner());
+                }
+                Err(s)
+                    if route.servers.len() > 1
+                        && Instant::now() < until
+                        && matches!(
+                            s.code(),
+                            tonic::Code::Unavailable
+                                | tonic::Code::Unknown
+                                | tonic::Code::Cancelled
+                        ) =>
+                {
+                    let named = s
+                        .metadata()
+                        .get(LEADER_HEADER)
+                        .and_then(|v| v.to_str().ok());
+                    route.fail_over(generation, named).await;
+                    // A replica that is down or not yet sure of its term is asked again a
+                    // little later, not in a tight loop.
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(s) => return Err(s.into()),
+            }
+        }
+    }
+
     fn card(&self, n: u64) -> String {
         format!("9{:05}{:09}", self.run % 100_000, n % self.cards)
     }
@@ -162,10 +310,6 @@ impl Ctx {
     /// hidden from the figures.
     async fn flow(&self, n: u64, mut due: Option<Instant>) -> anyhow::Result<()> {
         let till = &self.tills[(n % self.tills.len() as u64) as usize];
-        let mut client = CashServiceClient::with_origin(
-            self.channels[(n % self.channels.len() as u64) as usize].clone(),
-            self.origin.clone(),
-        );
         let card = self.card(n.wrapping_mul(2_654_435_761));
         let cheque = pb::Cheque {
             cheque_id: format!("L{}-{n}", self.run),
@@ -189,88 +333,83 @@ impl Ctx {
         // The purchase-only flow (peer comparison) skips the preview and the payment.
         if !self.minimal {
             let t = due.take().unwrap_or_else(Instant::now);
-            let calc = client
-                .calculate(req(
-                    till,
-                    pb::CalculateRequest {
-                        cheque: Some(cheque.clone()),
-                        slip_width: 0,
-                    },
-                ))
-                .await?
-                .into_inner();
+            let body = pb::CalculateRequest {
+                cheque: Some(cheque.clone()),
+                slip_width: 0,
+            };
+            let calc = self
+                .call(n, |mut c| {
+                    let r = req(till, body.clone());
+                    async move { c.calculate(r).await }
+                })
+                .await?;
             self.record("Calculate", t);
             let spendable = calc.balance.map(|b| b.spendable).unwrap_or_default();
             if n.is_multiple_of(2) && spendable != "0.00" && !spendable.is_empty() {
                 let t = Instant::now();
-                client
-                    .pay_with_bonus(req(
-                        till,
-                        pb::PayWithBonusRequest {
-                            operation_id: op(),
-                            slip_width: 0,
-                            cheque: Some(cheque.clone()),
-                            points: "1".into(),
-                        },
-                    ))
-                    .await?;
+                let body = pb::PayWithBonusRequest {
+                    operation_id: op(),
+                    slip_width: 0,
+                    cheque: Some(cheque.clone()),
+                    points: "1".into(),
+                };
+                self.call(n, |mut c| {
+                    let r = req(till, body.clone());
+                    async move { c.pay_with_bonus(r).await }
+                })
+                .await?;
                 self.record("PayWithBonus", t);
             }
         }
         let t = due.take().unwrap_or_else(Instant::now);
-        let reg = client
-            .register_purchase(req(
-                till,
-                pb::RegisterPurchaseRequest {
-                    operation_id: op(),
-                    slip_width: 0,
-                    cheque: Some(cheque.clone()),
-                },
-            ))
-            .await?
-            .into_inner();
+        let body = pb::RegisterPurchaseRequest {
+            operation_id: op(),
+            slip_width: 0,
+            cheque: Some(cheque.clone()),
+        };
+        let reg = self
+            .call(n, |mut c| {
+                let r = req(till, body.clone());
+                async move { c.register_purchase(r).await }
+            })
+            .await?;
         self.record("RegisterPurchase", t);
         if reg.outcome != pb::Outcome::Ok as i32 {
             bail!("register refused: {}", reg.message);
         }
         let t = Instant::now();
+        let body = pb::PurchaseRequest {
+            operation_id: op(),
+            slip_width: 0,
+            cheque_id: cheque.cheque_id,
+        };
         if !self.minimal && n % 10 == 9 {
-            client
-                .cancel(req(
-                    till,
-                    pb::PurchaseRequest {
-                        operation_id: op(),
-                        slip_width: 0,
-                        cheque_id: cheque.cheque_id,
-                    },
-                ))
-                .await?;
+            self.call(n, |mut c| {
+                let r = req(till, body.clone());
+                async move { c.cancel(r).await }
+            })
+            .await?;
             self.record("Cancel", t);
         } else {
-            client
-                .confirm(req(
-                    till,
-                    pb::PurchaseRequest {
-                        operation_id: op(),
-                        slip_width: 0,
-                        cheque_id: cheque.cheque_id,
-                    },
-                ))
-                .await?;
+            self.call(n, |mut c| {
+                let r = req(till, body.clone());
+                async move { c.confirm(r).await }
+            })
+            .await?;
             self.record("Confirm", t);
         }
         if !self.minimal && n.is_multiple_of(5) {
             let t = Instant::now();
-            client
-                .balance(req(
-                    till,
-                    pb::BalanceRequest {
-                        card,
-                        identifiers: Vec::new(),
-                        as_of: String::new(),
-                    },
-                ))
-                .await?;
+            let body = pb::BalanceRequest {
+                card,
+                identifiers: Vec::new(),
+                as_of: String::new(),
+            };
+            self.call(n, |mut c| {
+                let r = req(till, body.clone());
+                async move { c.balance(r).await }
+            })
+            .await?;
             self.record("Balance", t);
         }
         Ok(())
@@ -378,10 +517,35 @@ fn admin_req<T>(token: &str, body: T) -> anyhow::Result<tonic::Request<T>> {
     Ok(r)
 }
 
-async fn setup(args: &Args, token: &str, run: u64) -> anyhow::Result<Vec<(u32, String)>> {
-    let mut admin = AdminServiceClient::connect(args.server.clone())
+/// The server that takes admin calls: the one, or the leader among replicas.
+async fn leader(servers: &[http::Uri], token: &str) -> anyhow::Result<usize> {
+    for _ in 0..600 {
+        for (i, s) in servers.iter().enumerate() {
+            let Ok(mut admin) = AdminServiceClient::connect(s.clone()).await else {
+                continue;
+            };
+            if admin
+                .status(admin_req(token, pb::StatusRequest {})?)
+                .await
+                .is_ok()
+            {
+                return Ok(i);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("--server: none of {servers:?} takes admin calls")
+}
+
+async fn setup(
+    args: &Args,
+    server: &http::Uri,
+    token: &str,
+    run: u64,
+) -> anyhow::Result<Vec<(u32, String)>> {
+    let mut admin = AdminServiceClient::connect(server.clone())
         .await
-        .with_context(|| args.server.clone())?;
+        .with_context(|| server.to_string())?;
     let products = (0..50)
         .map(|i| pb::Product {
             code: format!("p{i}"),
@@ -451,8 +615,7 @@ async fn setup(args: &Args, token: &str, run: u64) -> anyhow::Result<Vec<(u32, S
     let ctx = Ctx {
         minimal: false,
         tills: vec![],
-        channels: vec![],
-        origin: http::Uri::default(),
+        route: None,
         run,
         cards: args.cards,
         latencies: Mutex::new(Latencies::new(Instant::now())),
@@ -505,12 +668,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
         "setting up {} cashboxes and {} cards ...",
         args.tills, args.cards
     );
-    let tills = setup(&args, &token, run).await?;
-    let origin: http::Uri = args.server.parse().context("--server")?;
-    let mut channels = Vec::new();
-    for _ in 0..args.connections.max(1) {
-        channels.push(Conn::open(&origin).await?);
-    }
+    let servers = args
+        .server
+        .split(',')
+        .map(|s| s.trim().parse::<http::Uri>().context("--server"))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let leader = leader(&servers, &token).await?;
+    let tills = setup(&args, &servers[leader], &token, run).await?;
+    let route = Route::open(servers, leader, args.connections).await?;
+    eprintln!(
+        "set up; running {} s of warm-up and {} s measured ...",
+        args.warmup_secs, args.duration_secs
+    );
     if args.xml.is_some() && args.rate.is_some() {
         bail!("--xml drives a closed loop: leave out --rate");
     }
@@ -522,8 +691,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let ctx = Arc::new(Ctx {
         minimal,
         tills,
-        channels,
-        origin,
+        route: Some(route),
         run,
         cards: args.cards,
         latencies: Mutex::new(Latencies::new(
@@ -600,6 +768,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
         flows as f64 / secs,
         errors.load(std::sync::atomic::Ordering::Relaxed)
     );
+    if let Some(r) = ctx.route.as_ref().filter(|r| r.servers.len() > 1) {
+        use std::sync::atomic::Ordering::Relaxed;
+        println!(
+            "{} leader changes followed, {} calls sent again with their operation ids",
+            r.followed.load(Relaxed),
+            r.resent.load(Relaxed)
+        );
+    }
     println!("| command | count | ops/s | p50 ms | p99 ms | p99.9 ms | max ms |");
     println!("|---|---:|---:|---:|---:|---:|---:|");
     let ms = |h: &hdrhistogram::Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
