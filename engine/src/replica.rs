@@ -148,29 +148,10 @@ pub type NodeId = u64;
 pub type Node = openraft::BasicNode;
 pub type Raft = openraft::Raft<Ledger>;
 
-/// One write of a batch: `(space, key, value)`, `None` deleting.
-pub type Write = (u8, Vec<u8>, Option<Vec<u8>>);
-
-/// What one batch writes. Shared: the log keeps the entries it appended in memory for a
-/// while ([`LogStore`]), so that applying them and sending them to the followers clones a
-/// pointer instead of decoding them again.
+/// What one batch writes: `(space, key, value)`, `None` deleting.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Proposal {
-    pub writes: Arc<Vec<Write>>,
-}
-
-impl Proposal {
-    pub fn of(batch: &Batch) -> Proposal {
-        Proposal {
-            writes: Arc::new(
-                batch
-                    .writes
-                    .iter()
-                    .map(|(s, k, v)| (*s as u8, k.clone(), v.clone()))
-                    .collect(),
-            ),
-        }
-    }
+    pub writes: Vec<(u8, Vec<u8>, Option<Vec<u8>>)>,
 }
 
 impl std::fmt::Display for Proposal {
@@ -242,31 +223,6 @@ pub struct LogStore {
     /// Sync each append and vote (always, but in the simulator, whose crashes are of the
     /// process and not of the machine).
     sync: bool,
-    /// The latest entries, consecutive, as appended: what is applied and replicated next is
-    /// read from here, not decoded from the store again.
-    recent: Arc<std::sync::Mutex<std::collections::VecDeque<Entry<Ledger>>>>,
-}
-
-/// Entries kept in memory by [`LogStore`].
-const RECENT_ENTRIES: usize = 1024;
-
-impl LogStore {
-    fn recent(&self) -> std::sync::MutexGuard<'_, std::collections::VecDeque<Entry<Ledger>>> {
-        self.recent.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Entries `from..to` if all are in memory.
-    fn remembered(&self, from: u64, to: u64) -> Option<Vec<Entry<Ledger>>> {
-        let recent = self.recent();
-        let first = recent.front()?.log_id.index;
-        let last = recent.back()?.log_id.index;
-        if from < first || to > last.saturating_add(1) || from > to {
-            return None;
-        }
-        let skip = usize::try_from(from - first).ok()?;
-        let take = usize::try_from(to - from).ok()?;
-        Some(recent.iter().skip(skip).take(take).cloned().collect())
-    }
 }
 
 impl RaftLogReader<Ledger> for LogStore {
@@ -279,15 +235,11 @@ impl RaftLogReader<Ledger> for LogStore {
             Bound::Excluded(i) => i.saturating_add(1),
             Bound::Unbounded => 0,
         };
-        let end = match range.end_bound() {
-            Bound::Included(i) => Some(i.saturating_add(1)),
-            Bound::Excluded(i) => Some(*i),
-            Bound::Unbounded => None,
+        let to = match range.end_bound() {
+            Bound::Included(i) => entry_key(i.saturating_add(1)),
+            Bound::Excluded(i) => entry_key(*i),
+            Bound::Unbounded => ENTRIES_END.to_vec(),
         };
-        if let Some(found) = end.and_then(|end| self.remembered(from, end)) {
-            return Ok(found);
-        }
-        let to = end.map_or_else(|| ENTRIES_END.to_vec(), entry_key);
         let rows = self
             .rocks
             .scan(Space::Raft, &entry_key(from), Some(&to), usize::MAX)
@@ -359,30 +311,11 @@ impl RaftLogStorage<Ledger> for LogStore {
         I::IntoIter: OptionalSend,
     {
         let mut b = Batch::default();
-        let entries: Vec<Entry<Ledger>> = entries.into_iter().collect();
-        for e in &entries {
-            put(&mut b, &entry_key(e.log_id.index), e);
+        for e in entries {
+            put(&mut b, &entry_key(e.log_id.index), &e);
         }
         // Synced: the entry counts towards a majority only once it is on this disk.
         let written = self.rocks.commit(&b, self.sync);
-        if written.is_ok() {
-            let mut recent = self.recent();
-            for e in entries {
-                // Consecutive only: anything else starts the memory afresh.
-                if recent
-                    .back()
-                    .is_some_and(|last| last.log_id.index.saturating_add(1) != e.log_id.index)
-                {
-                    recent.clear();
-                }
-                recent.push_back(e);
-                if recent.len() > RECENT_ENTRIES {
-                    recent.pop_front();
-                }
-            }
-        } else {
-            self.recent().clear();
-        }
         callback.log_io_completed(
             written
                 .as_ref()
@@ -393,7 +326,6 @@ impl RaftLogStorage<Ledger> for LogStore {
     }
 
     async fn truncate(&mut self, log_id: LogId<NodeId>) -> Result<(), StorageError<NodeId>> {
-        self.recent().retain(|e| e.log_id.index < log_id.index);
         let mut b = Batch::default();
         for (k, _) in self
             .rocks
@@ -411,7 +343,6 @@ impl RaftLogStorage<Ledger> for LogStore {
     }
 
     async fn purge(&mut self, log_id: LogId<NodeId>) -> Result<(), StorageError<NodeId>> {
-        self.recent().retain(|e| e.log_id.index > log_id.index);
         let mut b = Batch::default();
         put(&mut b, PURGED, &log_id);
         for (k, _) in self
@@ -475,36 +406,34 @@ impl RaftStateMachine<Ledger> for Machine {
         I: IntoIterator<Item = Entry<Ledger>> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        let entries: Vec<Entry<Ledger>> = entries.into_iter().collect();
-        let mut meta = Batch::default();
-        for e in &entries {
-            if let EntryPayload::Membership(m) = &e.payload {
-                put(
-                    &mut meta,
-                    MEMBERSHIP,
-                    &StoredMembership::new(Some(e.log_id), m.clone()),
-                );
-            }
-        }
-        put(&mut meta, APPLIED, &entries.last().map(|e| e.log_id));
-        let mut rows = Vec::new();
-        for e in &entries {
-            if let EntryPayload::Normal(p) = &e.payload {
-                for (space, key, value) in p.writes.iter() {
-                    let space = space_of(*space).map_err(write_err)?;
-                    rows.push((space, key.as_slice(), value.as_deref()));
+        let mut b = Batch::default();
+        let mut last = None;
+        let mut n = 0;
+        for e in entries {
+            match e.payload {
+                EntryPayload::Blank => {}
+                EntryPayload::Normal(p) => {
+                    for (space, key, value) in p.writes {
+                        let space = space_of(space).map_err(write_err)?;
+                        b.writes.push((space, key, value));
+                    }
+                }
+                EntryPayload::Membership(m) => {
+                    put(
+                        &mut b,
+                        MEMBERSHIP,
+                        &StoredMembership::new(Some(e.log_id), m),
+                    );
                 }
             }
+            last = Some(e.log_id);
+            n += 1;
         }
-        rows.extend(
-            meta.writes
-                .iter()
-                .map(|(s, k, v)| (*s, k.as_slice(), v.as_deref())),
-        );
+        put(&mut b, APPLIED, &last);
         // Unsynced: the entries are durable in the log, and a restart applies again what
-        // a crash lost here. Written from the entries' own bytes, uncopied.
-        self.rocks.write_rows(rows, false).map_err(write_err)?;
-        Ok(vec![(); entries.len()])
+        // a crash lost here.
+        self.rocks.commit(&b, false).map_err(write_err)?;
+        Ok(vec![(); n])
     }
 
     async fn get_snapshot_builder(&mut self) -> Builder {
@@ -677,7 +606,6 @@ pub fn storage_with(rocks: Arc<RocksStore>, scratch: PathBuf, sync: bool) -> (Lo
         LogStore {
             rocks: rocks.clone(),
             sync,
-            recent: Arc::default(),
         },
         Machine {
             rocks,
@@ -729,7 +657,13 @@ impl Store for ReplicatedStore {
             // Nothing to agree on (a sweep that found nothing due).
             return Ok(());
         }
-        let proposal = Proposal::of(batch);
+        let proposal = Proposal {
+            writes: batch
+                .writes
+                .iter()
+                .map(|(s, k, v)| (*s as u8, k.clone(), v.clone()))
+                .collect(),
+        };
         let raft = self.raft.clone();
         // Bounded: a leader that cannot reach a majority fails the batch (its tills resend
         // with the same operation ids) instead of holding the writer for ever.

@@ -97,24 +97,6 @@ impl RocksStore {
         }
     }
 
-    /// Writes `rows` (`None` deleting) in one write, from borrowed bytes.
-    pub fn write_rows<'a>(
-        &self,
-        rows: impl IntoIterator<Item = (Space, &'a [u8], Option<&'a [u8]>)>,
-        durable: bool,
-    ) -> Result<(), StoreError> {
-        let mut wb = WriteBatch::default();
-        for (space, key, value) in rows {
-            match value {
-                Some(v) => wb.put_cf(self.cf(space), key, v),
-                None => wb.delete_cf(self.cf(space), key),
-            }
-        }
-        let mut wo = WriteOptions::default();
-        wo.set_sync(durable);
-        self.db.write_opt(wb, &wo).map_err(io)
-    }
-
     /// Empties `spaces` and writes `batch`, in one synced write.
     pub fn replace(&self, spaces: &[Space], batch: &Batch) -> Result<(), StoreError> {
         let mut wb = WriteBatch::default();

@@ -427,7 +427,7 @@ impl SimCluster {
         let Some(raft) = self.net.state().rafts.get(&id).cloned() else {
             return false;
         };
-        let proposal = Proposal::of(batch);
+        let proposal = to_proposal(batch);
         let written = self
             .rt
             .spawn(async move { raft.client_write(proposal).await });
@@ -454,7 +454,7 @@ impl SimCluster {
         let Some(raft) = self.net.state().rafts.get(&id).cloned() else {
             return false;
         };
-        let proposal = Proposal::of(batch);
+        let proposal = to_proposal(batch);
         self.rt
             .block_on(async {
                 tokio::time::timeout(PROPOSAL_WAIT, raft.client_write(proposal)).await
@@ -513,6 +513,16 @@ impl SimCluster {
             .iter()
             .map(|r| loyalty_engine::digests(r.rocks.as_ref()).expect("a replica's digests"))
             .collect()
+    }
+}
+
+fn to_proposal(batch: &Batch) -> Proposal {
+    Proposal {
+        writes: batch
+            .writes
+            .iter()
+            .map(|(s, k, v)| (*s as u8, k.clone(), v.clone()))
+            .collect(),
     }
 }
 
