@@ -905,3 +905,54 @@ async fn a_follower_that_lost_its_disk_rejoins_from_a_snapshot() {
     check_acknowledged(&c, &follower, &acks).await;
     assert_equal_digests(&c.digests());
 }
+
+/// Starts the server binary with `args` and returns what it said when it refused to start.
+fn refused_start(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_loyalty-test-server"))
+        .args(args)
+        .env("LOYALTY_LOG", "off")
+        .output()
+        .expect("the server binary runs");
+    assert!(!out.status.success(), "it started: {args:?}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_replica_without_the_shared_key_or_empty_without_join_does_not_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let key = dir.path().join("server.ed25519");
+    let listen = free_addr().to_string();
+    let peers = format!("1={listen}");
+    let common = [
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--listen",
+        &listen,
+        "--metrics-listen",
+        "off",
+        "--node-id",
+        "1",
+        "--peers",
+        &peers,
+        "--cluster-token",
+        TOKEN,
+        "--signing-key-file",
+        key.to_str().unwrap(),
+    ];
+    // A replica never makes a signing key of its own: the others would refuse it.
+    let said = refused_start(&common);
+    assert!(
+        said.contains("signing_key_file") && said.contains("missing"),
+        "{said}"
+    );
+    assert!(!key.exists());
+    // With the key, an empty data directory needs --join (or --cluster-init): a replica that
+    // lost its data must not vote as if it had none.
+    std::fs::write(&key, hex::encode(rand_seed())).unwrap();
+    let said = refused_start(&common);
+    assert!(
+        said.contains("--join") && said.contains("remove-replica"),
+        "{said}"
+    );
+}

@@ -34,12 +34,19 @@ pub async fn serve(
             .tls_config(tls)
             .map_err(|e| ServeError::Config(format!("tls_cert_file / tls_key_file: {e}")))?;
     }
-    let server_key = Arc::new(crate::signing::ServerKey::load_or_create(
-        &config
-            .signing_key_file
-            .clone()
-            .unwrap_or_else(|| config.data_dir.join("server.ed25519")),
-    )?);
+    let key_file = config
+        .signing_key_file
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("server.ed25519"));
+    // Replicas share one key, made once and copied to each: a replica never makes its own.
+    if config.node_id != 0 && !key_file.is_file() {
+        return Err(ServeError::Config(format!(
+            "signing_key_file {}: missing; make one key (64 hex digits, e.g. `loyalty-admin \
+             cashbox-keygen FILE`) and give every replica a copy",
+            key_file.display()
+        )));
+    }
+    let server_key = Arc::new(crate::signing::ServerKey::load_or_create(&key_file)?);
     let started = std::time::Instant::now();
     let store = Arc::new(RocksStore::open(&config.data_dir.join("db"))?);
     let mut engine_config = config.engine_config()?;
