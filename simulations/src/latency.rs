@@ -19,6 +19,9 @@ pub struct Latencies {
     steady: BTreeMap<&'static str, Histogram<u64>>,
     warmup: Histogram<u64>,
     seconds: Vec<Histogram<u32>>,
+    /// Whole purchases in the steady state (registration sent → confirmation answered),
+    /// apart from the operations.
+    purchases: Histogram<u64>,
 }
 
 /// Microseconds from 1 to an hour (longer waits are recorded as an hour), 3 significant
@@ -53,7 +56,22 @@ impl Latencies {
             steady: BTreeMap::new(),
             warmup: histogram(),
             seconds: Vec::new(),
+            purchases: histogram(),
         }
+    }
+
+    /// Records one whole purchase, from its registration sent to its confirmation
+    /// answered (steady state only).
+    pub fn record_purchase(&mut self, started: Instant, answered: Instant) {
+        if started >= self.steady_from {
+            let us = answered.saturating_duration_since(started).as_micros();
+            self.purchases
+                .saturating_record(u64::try_from(us).unwrap_or(u64::MAX).max(1));
+        }
+    }
+
+    pub fn purchases(&self) -> &Histogram<u64> {
+        &self.purchases
     }
 
     /// Records one operation of `command` that started at `started` and was answered at

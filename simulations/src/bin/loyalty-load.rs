@@ -30,10 +30,18 @@ struct Args {
     /// follows the leader and resends the operation with the same id.
     #[arg(long, default_value = "http://127.0.0.1:50051")]
     server: String,
+    /// The admin token, for setting up the cashboxes, cards, products and offers the flows
+    /// use; by default read from DATA_DIR/admin.token.
     #[arg(long, env = "LOYALTY_ADMIN_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// The server's data directory (on this machine), read only for its admin token when
+    /// --token is not given.
     #[arg(long, default_value = "data")]
     data_dir: std::path::PathBuf,
+    /// Keep the set-up cashboxes and cards in this file and use them again on the next run
+    /// against the same server (setting up 1,000 tills and 100,000 cards takes a minute).
+    #[arg(long)]
+    reuse: Option<std::path::PathBuf>,
     /// Simulated cashboxes.
     #[arg(long, default_value_t = 1000)]
     tills: u32,
@@ -62,7 +70,8 @@ struct Args {
     #[arg(long, default_value_t = 1)]
     threads: usize,
     /// `full`: calculate → (pay) → register → confirm/cancel (+ balance); `purchase`:
-    /// register → confirm only (two durable operations, the peer comparison's purchase).
+    /// register → confirm only (two durable operations, the peer comparison's purchase);
+    /// `balance`: one balance read per flow (reads only).
     #[arg(long, default_value = "full")]
     flow: String,
     /// Also write the steady state second by second (operations, p50, p99, max) as CSV.
@@ -220,8 +229,15 @@ impl Route {
     }
 }
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum FlowKind {
+    Full,
+    Purchase,
+    Balance,
+}
+
 struct Ctx {
-    minimal: bool,
+    kind: FlowKind,
     tills: Vec<(u32, String)>,
     route: Option<Route>,
     run: u64,
@@ -331,7 +347,22 @@ impl Ctx {
             order: String::new(),
         };
         // The purchase-only flow (peer comparison) skips the preview and the payment.
-        if !self.minimal {
+        if self.kind == FlowKind::Balance {
+            let t = due.take().unwrap_or_else(Instant::now);
+            let body = pb::BalanceRequest {
+                card,
+                identifiers: Vec::new(),
+                as_of: String::new(),
+            };
+            self.call(n, |mut c| {
+                let r = req(till, body.clone());
+                async move { c.balance(r).await }
+            })
+            .await?;
+            self.record("Balance", t);
+            return Ok(());
+        }
+        if self.kind == FlowKind::Full {
             let t = due.take().unwrap_or_else(Instant::now);
             let body = pb::CalculateRequest {
                 cheque: Some(cheque.clone()),
@@ -362,6 +393,7 @@ impl Ctx {
             }
         }
         let t = due.take().unwrap_or_else(Instant::now);
+        let purchase_started = t;
         let body = pb::RegisterPurchaseRequest {
             operation_id: op(),
             slip_width: 0,
@@ -383,7 +415,7 @@ impl Ctx {
             slip_width: 0,
             cheque_id: cheque.cheque_id,
         };
-        if !self.minimal && n % 10 == 9 {
+        if self.kind == FlowKind::Full && n % 10 == 9 {
             self.call(n, |mut c| {
                 let r = req(till, body.clone());
                 async move { c.cancel(r).await }
@@ -397,8 +429,12 @@ impl Ctx {
             })
             .await?;
             self.record("Confirm", t);
+            self.latencies
+                .lock()
+                .expect("lock")
+                .record_purchase(purchase_started, Instant::now());
         }
-        if !self.minimal && n.is_multiple_of(5) {
+        if self.kind == FlowKind::Full && n.is_multiple_of(5) {
             let t = Instant::now();
             let body = pb::BalanceRequest {
                 card,
@@ -537,6 +573,72 @@ async fn leader(servers: &[http::Uri], token: &str) -> anyhow::Result<usize> {
     bail!("--server: none of {servers:?} takes admin calls")
 }
 
+/// A set-up cashbox: its id and secret.
+type Cashbox = (u32, String);
+
+/// A setup kept by `--reuse`: the run's number (it names the cards) and the tills, if the
+/// file is there; refused when it was made for other counts.
+fn read_setup(file: &std::path::Path, args: &Args) -> anyhow::Result<Option<(u64, Vec<Cashbox>)>> {
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).context(file.display().to_string()),
+    };
+    let mut lines = text.lines();
+    let head: Vec<u64> = lines
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(|w| {
+            w.parse()
+                .context("--reuse: the first line is `run tills cards`")
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let [run, tills, cards] = head[..] else {
+        bail!(
+            "--reuse {}: the first line is `run tills cards`",
+            file.display()
+        );
+    };
+    if tills != u64::from(args.tills) || cards != args.cards {
+        bail!(
+            "--reuse {}: set up for {tills} tills and {cards} cards, not {} and {}",
+            file.display(),
+            args.tills,
+            args.cards
+        );
+    }
+    let kept = lines
+        .map(|l| {
+            let (id, secret) = l
+                .split_once(' ')
+                .context("--reuse: `cashbox secret` lines")?;
+            Ok((id.parse()?, secret.to_owned()))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(Some((run, kept)))
+}
+
+fn write_setup(
+    file: &std::path::Path,
+    args: &Args,
+    run: u64,
+    tills: &[(u32, String)],
+) -> anyhow::Result<()> {
+    let mut text = format!("{run} {} {}\n", args.tills, args.cards);
+    for (id, secret) in tills {
+        text.push_str(&format!("{id} {secret}\n"));
+    }
+    std::fs::write(file, text).with_context(|| file.display().to_string())
+}
+
+/// Prints how far a long setup step is, every tenth of it.
+fn progress(what: &str, done: u64, all: u64) {
+    if all >= 1_000 && done.is_multiple_of(all / 10) {
+        eprintln!("  {what}: {done} of {all}");
+    }
+}
+
 async fn setup(
     args: &Args,
     server: &http::Uri,
@@ -611,9 +713,10 @@ async fn setup(
             bail!("register cashbox: {}", r.message);
         }
         tills.push((base + i, r.cashbox_secret));
+        progress("cashboxes", u64::from(i) + 1, u64::from(args.tills));
     }
     let ctx = Ctx {
-        minimal: false,
+        kind: FlowKind::Full,
         tills: vec![],
         route: None,
         run,
@@ -635,6 +738,7 @@ async fn setup(
                 },
             )?)
             .await?;
+        progress("cards", n + 1, args.cards);
     }
     Ok(tills)
 }
@@ -661,20 +765,36 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .trim()
             .to_owned(),
     };
-    let run = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_secs();
-    eprintln!(
-        "setting up {} cashboxes and {} cards ...",
-        args.tills, args.cards
-    );
     let servers = args
         .server
         .split(',')
         .map(|s| s.trim().parse::<http::Uri>().context("--server"))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let leader = leader(&servers, &token).await?;
-    let tills = setup(&args, &servers[leader], &token, run).await?;
+    let (run, tills) = match args.reuse.as_deref().map(|f| (f, read_setup(f, &args))) {
+        Some((file, Ok(Some(kept)))) => {
+            eprintln!(
+                "using the cashboxes and cards set up before ({})",
+                file.display()
+            );
+            kept
+        }
+        Some((_, Err(e))) => return Err(e),
+        _ => {
+            let run = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_secs();
+            eprintln!(
+                "setting up {} cashboxes and {} cards ...",
+                args.tills, args.cards
+            );
+            let tills = setup(&args, &servers[leader], &token, run).await?;
+            if let Some(file) = &args.reuse {
+                write_setup(file, &args, run, &tills)?;
+            }
+            (run, tills)
+        }
+    };
     let route = Route::open(servers, leader, args.connections).await?;
     eprintln!(
         "set up; running {} s of warm-up and {} s measured ...",
@@ -683,13 +803,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if args.xml.is_some() && args.rate.is_some() {
         bail!("--xml drives a closed loop: leave out --rate");
     }
-    let minimal = match args.flow.as_str() {
-        "full" => false,
-        "purchase" => true,
-        other => bail!("--flow must be full or purchase, not {other}"),
+    let kind = match args.flow.as_str() {
+        "full" => FlowKind::Full,
+        "purchase" => FlowKind::Purchase,
+        "balance" => FlowKind::Balance,
+        other => bail!("--flow must be full, purchase or balance, not {other}"),
     };
     let ctx = Arc::new(Ctx {
-        minimal,
+        kind,
         tills,
         route: Some(route),
         run,
@@ -808,6 +929,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if let Some(path) = &args.timeline {
         std::fs::write(path, latencies.timeline_csv())
             .with_context(|| path.display().to_string())?;
+    }
+    let purchases = latencies.purchases();
+    if !purchases.is_empty() {
+        println!(
+            "purchases (registration sent to confirmation answered): {}, p50 {:.2} / p99 {:.2} / max {:.2} ms",
+            purchases.len(),
+            ms(purchases, 0.5),
+            ms(purchases, 0.99),
+            purchases.max() as f64 / 1000.0
+        );
     }
     let warm = latencies.warmup();
     if !warm.is_empty() {
