@@ -71,6 +71,9 @@ struct Args {
     /// on every replica of a cluster.
     #[arg(long, env = "LOYALTY_SIGNING_KEY_FILE")]
     signing_key_file: Option<PathBuf>,
+    /// Threads of the server's runtime; 0: one per core.
+    #[arg(long, env = "LOYALTY_WORKER_THREADS")]
+    worker_threads: Option<usize>,
     /// Log as JSON lines.
     #[arg(long, env = "LOYALTY_LOG_JSON")]
     log_json: bool,
@@ -149,8 +152,14 @@ fn main() -> anyhow::Result<()> {
     if let Some(t) = args.cluster_token {
         config.cluster_token = t;
     }
+    if let Some(w) = args.worker_threads {
+        config.worker_threads = w;
+    }
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.enable_all();
+    if config.worker_threads > 0 {
+        builder.worker_threads(config.worker_threads);
+    }
     // A task woken by the running one normally runs next (the LIFO slot). Here that is the
     // HTTP/2 connection task, woken by every answer a request task queues, so each answer
     // went out in its own write. Without the slot the connection task runs after the

@@ -83,6 +83,9 @@ pub struct ServerConfig {
     /// How often the scheduled backup runs, and how many backups are kept in a directory.
     pub backup_every_secs: u64,
     pub backup_keep: u32,
+    /// Threads of the server's runtime (gRPC, the XML endpoint, the relay); 0: one per core.
+    /// The ledger writer and committer are threads of their own besides.
+    pub worker_threads: usize,
     /// This replica's id in a cluster (1 or more); 0: a single node, no cluster.
     pub node_id: u64,
     /// The cluster's first members, `1=host:port,2=host:port,3=host:port` (with
@@ -154,6 +157,7 @@ impl Default for ServerConfig {
             backup_dir: None,
             backup_every_secs: 24 * 3600,
             backup_keep: 7,
+            worker_threads: 0,
             node_id: 0,
             peers: String::new(),
             cluster_init: false,
