@@ -604,18 +604,7 @@ async fn kill_9_of_the_leader_under_load_loses_no_acknowledged_operation() {
 async fn every_event_published(c: &TestCluster, brokers: &str, topic: &str) {
     let leader = c.leader(Duration::from_secs(30)).await;
     let mut admin = AdminServiceClient::new(channel(&c.replicas[leader].url()).await);
-    let until = Instant::now() + Duration::from_secs(90);
-    while admin
-        .status(admin_req(pb::StatusRequest {}))
-        .await
-        .unwrap()
-        .into_inner()
-        .outbox_pending
-        > 0
-    {
-        assert!(Instant::now() < until, "the outbox did not drain");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    crate::kafka::outbox_drained(&mut admin).await;
     let events = admin
         .verify(admin_req(pb::VerifyRequest { rewrite: false }))
         .await

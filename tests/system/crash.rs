@@ -296,18 +296,7 @@ async fn kill_9_under_load_loses_no_acknowledged_operation_and_applies_nothing_t
         .into_inner();
     assert!(v.equal, "{:?}", v.differences);
     if let Some((brokers, topic)) = &kafka {
-        let until = Instant::now() + Duration::from_secs(90);
-        while admin
-            .status(admin_req(pb::StatusRequest {}))
-            .await
-            .unwrap()
-            .into_inner()
-            .outbox_pending
-            > 0
-        {
-            assert!(Instant::now() < until, "the outbox did not drain");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        crate::kafka::outbox_drained(&mut admin).await;
         // Long runs publish hundreds of thousands of events: the consumer gets time in
         // proportion.
         let window = Duration::from_secs(90 + v.events / 2_000);

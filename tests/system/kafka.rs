@@ -43,6 +43,25 @@ pub struct Consumed {
 }
 
 /// Reads the topic from the beginning until `done` says so or the deadline passes.
+/// Waits (up to 90 s) until the server's relay has every committed event acknowledged.
+pub async fn outbox_drained(admin: &mut AdminServiceClient<tonic::transport::Channel>) {
+    let until = Instant::now() + Duration::from_secs(90);
+    while admin
+        .status(admin_req(pb::StatusRequest {}))
+        .await
+        .unwrap()
+        .into_inner()
+        .outbox_pending
+        > 0
+    {
+        assert!(
+            std::time::Instant::now() < until,
+            "the outbox did not drain"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 pub async fn consume(
     brokers: &str,
     topic: &str,
