@@ -197,6 +197,10 @@ impl Ctx {
     async fn flow(&self, n: u64, mut due: Option<Instant>) -> anyhow::Result<()> {
         let till = &self.tills[(n % self.tills.len() as u64) as usize];
         let card = self.card(n.wrapping_mul(2_654_435_761));
+        if self.kind == FlowKind::Balance {
+            let started = due.take().unwrap_or_else(Instant::now);
+            return self.balance(n, till, card, started).await;
+        }
         let cheque = pb::Cheque {
             cheque_id: format!("L{}-{n}", self.run),
             card: card.clone(),
@@ -217,21 +221,6 @@ impl Ctx {
             order: String::new(),
         };
         // The purchase-only flow (peer comparison) skips the preview and the payment.
-        if self.kind == FlowKind::Balance {
-            let t = due.take().unwrap_or_else(Instant::now);
-            let body = pb::BalanceRequest {
-                card,
-                identifiers: Vec::new(),
-                as_of: String::new(),
-            };
-            self.call(n, |mut c| {
-                let r = req(till, body.clone());
-                async move { c.balance(r).await }
-            })
-            .await?;
-            self.record("Balance", t);
-            return Ok(());
-        }
         if self.kind == FlowKind::Full {
             let t = due.take().unwrap_or_else(Instant::now);
             let body = pb::CalculateRequest {
@@ -305,19 +294,30 @@ impl Ctx {
                 .record_purchase(purchase_started, Instant::now());
         }
         if self.kind == FlowKind::Full && n.is_multiple_of(5) {
-            let t = Instant::now();
-            let body = pb::BalanceRequest {
-                card,
-                identifiers: Vec::new(),
-                as_of: String::new(),
-            };
-            self.call(n, |mut c| {
-                let r = req(till, body.clone());
-                async move { c.balance(r).await }
-            })
-            .await?;
-            self.record("Balance", t);
+            self.balance(n, till, card, Instant::now()).await?;
         }
+        Ok(())
+    }
+
+    /// One balance read of `card`, its latency counted from `started`.
+    async fn balance(
+        &self,
+        n: u64,
+        till: &(u32, String),
+        card: String,
+        started: Instant,
+    ) -> anyhow::Result<()> {
+        let body = pb::BalanceRequest {
+            card,
+            identifiers: Vec::new(),
+            as_of: String::new(),
+        };
+        self.call(n, |mut c| {
+            let r = req(till, body.clone());
+            async move { c.balance(r).await }
+        })
+        .await?;
+        self.record("Balance", started);
         Ok(())
     }
 }
