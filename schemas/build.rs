@@ -7,6 +7,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "loyalty/v1/admin.proto",
         "loyalty/v1/events.proto",
         "loyalty/v1/cluster.proto",
+        "loyalty/v1/store.proto",
     ];
     for p in &protos {
         println!("cargo:rerun-if-changed={p}");

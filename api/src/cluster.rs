@@ -338,19 +338,20 @@ impl Cluster {
     }
 }
 
-/// The cash and admin services' health: serving or not.
+/// The health of the services the gate guards (cash, store servers, admin): serving or not.
 async fn set_health(health: &tonic_health::server::HealthReporter, serving: bool) {
-    use crate::service::{AdminApi, CashApi};
-    use pb::admin_service_server::AdminServiceServer;
-    use pb::cash_service_server::CashServiceServer;
-    if serving {
-        health.set_serving::<CashServiceServer<CashApi>>().await;
-        health.set_serving::<AdminServiceServer<AdminApi>>().await;
+    use tonic::server::NamedService;
+    let status = if serving {
+        tonic_health::ServingStatus::Serving
     } else {
-        health.set_not_serving::<CashServiceServer<CashApi>>().await;
-        health
-            .set_not_serving::<AdminServiceServer<AdminApi>>()
-            .await;
+        tonic_health::ServingStatus::NotServing
+    };
+    for service in [
+        <pb::cash_service_server::CashServiceServer<crate::service::CashApi>>::NAME,
+        <pb::store_service_server::StoreServiceServer<crate::service::StoreApi>>::NAME,
+        <pb::admin_service_server::AdminServiceServer<crate::service::AdminApi>>::NAME,
+    ] {
+        health.set_service_status(service, status).await;
     }
 }
 

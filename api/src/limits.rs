@@ -6,6 +6,16 @@
 pub const REQUEST_BYTES_MAX: usize = 4 << 20;
 /// Concurrent requests per HTTP/2 connection.
 pub const CONNECTION_STREAMS_MAX: u32 = 1024;
+/// Operations of one store-server stream unanswered at a time: beyond it the server reads
+/// no more of the stream until answers go out.
+pub const STREAM_OPS_IN_FLIGHT_MAX: usize = 1024;
+/// Operations of a stream taken in as one burst (one submission to the ledger writer).
+pub const STREAM_BURST_MAX: usize = 256;
+/// Writes of one cashbox in flight from one stream (at most the engine's cashbox lane); its
+/// further operations wait on the stream.
+pub const STREAM_CASHBOX_WRITES_MAX: u32 = 32;
+/// Answers of a stream buffered for a client that reads slowly.
+pub const STREAM_ANSWERS_BUFFERED: usize = 64;
 /// Items per offline upload call.
 pub const OFFLINE_BATCH_ITEMS_MAX: usize = 1000;
 /// Products per import request.

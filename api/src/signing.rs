@@ -199,20 +199,29 @@ impl CashboxSigner {
 
     /// Adds `x-signed-at` and `x-signature` for `method` (e.g. "UploadOffline") to `req`.
     pub fn sign<T: prost::Message>(&self, req: &mut tonic::Request<T>, method: &str, now_ms: i64) {
-        let body = req.get_ref().encode_to_vec();
-        let path = format!("/loyalty.v1.CashService/{method}");
-        let sig = self
-            .key
-            .sign(&request_message(&path, self.cashbox, now_ms, &body));
+        let (at, sig) = self.signature(method, req.get_ref(), now_ms);
         let md = req.metadata_mut();
-        md.insert(
-            SIGNED_AT_HEADER,
-            now_ms.to_string().parse().expect("digits"),
-        );
-        md.insert(
-            SIGNATURE_HEADER,
-            hex::encode(sig.to_bytes()).parse().expect("hex"),
-        );
+        md.insert(SIGNED_AT_HEADER, at.parse().expect("digits"));
+        md.insert(SIGNATURE_HEADER, sig.parse().expect("hex"));
+    }
+
+    /// When and the signature (hex) of a request to the cash service's `method`: the
+    /// unary call's headers, or a store-server stream operation's `signed_at` and
+    /// `signature`.
+    pub fn signature<T: prost::Message>(
+        &self,
+        method: &str,
+        body: &T,
+        now_ms: i64,
+    ) -> (String, String) {
+        let path = format!("/loyalty.v1.CashService/{method}");
+        let sig = self.key.sign(&request_message(
+            &path,
+            self.cashbox,
+            now_ms,
+            &body.encode_to_vec(),
+        ));
+        (now_ms.to_string(), hex::encode(sig.to_bytes()))
     }
 }
 

@@ -98,6 +98,11 @@ impl Engine {
         &self.shared.config.program
     }
 
+    /// Requests one cashbox may have in flight.
+    pub fn cashbox_lane_max(&self) -> u32 {
+        self.shared.config.cashbox_queue_depth_max
+    }
+
     pub fn stats(&self) -> &Stats {
         &self.shared.stats
     }
@@ -181,6 +186,46 @@ impl Engine {
             out.push(rx.await.map_err(|_| EngineError::ShuttingDown)??);
         }
         Ok(out)
+    }
+
+    /// Requests of any cashboxes as they arrived on one channel (a store server's stream):
+    /// each is admitted to its cashbox's lane, and the admitted ones enter the writer's queue
+    /// together, as one entry, so that a burst shares a group commit. Returns at once, for
+    /// each request in order, its answer to come or why it was refused.
+    pub fn submit_many(&self, reqs: Vec<Request>) -> Vec<Result<Pending, EngineError>> {
+        let mut out = Vec::with_capacity(reqs.len());
+        let mut items = Vec::with_capacity(reqs.len());
+        for req in reqs {
+            match self.admit(req.actor) {
+                Ok(lane) => {
+                    let (answer, rx) = oneshot::channel();
+                    items.push(Queued::new(req, answer, lane));
+                    out.push(Ok(Pending(rx)));
+                }
+                Err(e) => out.push(Err(e)),
+            }
+        }
+        if items.is_empty() {
+            return out;
+        }
+        let n = items.len() as u64;
+        if let Err(e) = self.submit(Job::ExecuteMany(items), n) {
+            for r in &mut out {
+                if r.is_ok() {
+                    *r = Err(match &e {
+                        EngineError::Busy {
+                            what,
+                            retry_after_ms,
+                        } => EngineError::Busy {
+                            what: *what,
+                            retry_after_ms: *retry_after_ms,
+                        },
+                        _ => EngineError::ShuttingDown,
+                    });
+                }
+            }
+        }
+        out
     }
 
     /// A system command (expiry sweep) under a fresh operation id.
@@ -280,6 +325,22 @@ impl Engine {
     /// Finishes and syncs every request already queued, then stops the writer.
     pub fn shutdown(&self) {
         self.writer.stop();
+    }
+}
+
+/// The answer to a request in the writer's queue, once it is durable.
+pub struct Pending(oneshot::Receiver<Result<Executed, EngineError>>);
+
+impl std::future::Future for Pending {
+    type Output = Result<Executed, EngineError>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0)
+            .poll(cx)
+            .map(|r| r.unwrap_or(Err(EngineError::ShuttingDown)))
     }
 }
 

@@ -30,7 +30,7 @@ mod writer;
 pub use batch::{
     append_log, commit_batch, decide_batch, put_seq, stored_seq, Committed, Fingerprinted,
 };
-pub use handle::Engine;
+pub use handle::{Engine, Pending};
 pub use shared::{Busy, Clock, EngineConfig, EngineError, Stats, SystemClock};
 pub use stored::{Memo, StoredState};
 pub use verify::{

@@ -25,6 +25,9 @@ pub mod metadata {
     pub const CASHBOX_ID_HEADER: &str = "x-cashbox-id";
     /// The calling cashbox's secret.
     pub const CASHBOX_SECRET_HEADER: &str = "x-cashbox-secret";
+    /// A store server's name and secret, once per store-server stream.
+    pub const STORE_SERVER_HEADER: &str = "x-store-server";
+    pub const STORE_SECRET_HEADER: &str = "x-store-secret";
     /// An administrator's token.
     pub const ADMIN_TOKEN_HEADER: &str = "x-admin-token";
     /// A request's or an answer's Ed25519 signature (`schemas/SIGNATURES.md`).

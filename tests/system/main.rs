@@ -18,4 +18,5 @@ mod offers;
 mod operations;
 mod security;
 mod simulation;
+mod stream;
 mod tour;

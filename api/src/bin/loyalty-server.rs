@@ -71,6 +71,10 @@ struct Args {
     /// on every replica of a cluster.
     #[arg(long, env = "LOYALTY_SIGNING_KEY_FILE")]
     signing_key_file: Option<PathBuf>,
+    /// Store servers allowed the store-server stream: lines `<name> <sha256 hex of its
+    /// secret> <store id>[,<store id>…]`.
+    #[arg(long, env = "LOYALTY_STORE_SERVERS_FILE")]
+    store_servers_file: Option<PathBuf>,
     /// Threads of the server's runtime; 0: one per core.
     #[arg(long, env = "LOYALTY_WORKER_THREADS")]
     worker_threads: Option<usize>,
@@ -140,6 +144,9 @@ fn main() -> anyhow::Result<()> {
     }
     if let Some(p) = args.peers {
         config.peers = p;
+    }
+    if args.store_servers_file.is_some() {
+        config.store_servers_file = args.store_servers_file;
     }
     if args.signing_key_file.is_some() {
         config.signing_key_file = args.signing_key_file;

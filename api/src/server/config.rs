@@ -3,7 +3,7 @@
 //! can end with.
 
 use crate::cluster::ClusterConfig;
-use crate::service::{parse_operators, secret_hash, Operator};
+use crate::service::{parse_operators, parse_store_servers, secret_hash, Operator, StoreServer};
 use crate::signing::write_private_file;
 use loyalty_core::ids::OperatorName;
 use loyalty_engine::EngineConfig;
@@ -67,6 +67,9 @@ pub struct ServerConfig {
     /// Further admin credentials: lines `<operator name> <SHA-256 hex of the token>`
     /// (`#` comments). The admin token above belongs to the operator `admin`.
     pub operators_file: Option<PathBuf>,
+    /// Store servers allowed the store-server stream: lines `<name> <SHA-256 hex of its
+    /// secret> <store id>[,<store id>…]` (`#` comments); unset: no store server may open one.
+    pub store_servers_file: Option<PathBuf>,
     /// Every cashbox must sign its requests (cashboxes with a registered key always must).
     pub signatures_required: bool,
     /// How far a request's `x-signed-at` may be from server time, in seconds.
@@ -150,6 +153,7 @@ impl Default for ServerConfig {
             tls_cert_file: None,
             tls_key_file: None,
             operators_file: None,
+            store_servers_file: None,
             signatures_required: false,
             signature_window_secs: 300,
             sign_all_answers: false,
@@ -600,6 +604,18 @@ impl ServerConfig {
             all.extend(more);
         }
         Ok(all)
+    }
+}
+
+impl ServerConfig {
+    /// The store servers' credentials, from the store-servers file.
+    pub fn store_servers(&self) -> Result<Vec<StoreServer>, ServeError> {
+        let Some(path) = &self.store_servers_file else {
+            return Ok(Vec::new());
+        };
+        let text = std::fs::read_to_string(path)?;
+        parse_store_servers(&text)
+            .map_err(|e| ServeError::Config(format!("{}: {e}", path.display())))
     }
 }
 

@@ -9,7 +9,7 @@ pub use config::{ServeError, ServerConfig};
 use crate::cluster::{ClusterApi, Gate, ReplicationApi};
 use crate::limits::{CONNECTION_STREAMS_MAX, REQUEST_BYTES_MAX};
 use crate::pb;
-use crate::service::{AdminApi, CashApi, Named, Signatures};
+use crate::service::{AdminApi, CashApi, Named, Signatures, StoreApi};
 use loyalty_engine::rocks::RocksStore;
 use loyalty_engine::{Engine, SystemClock};
 use std::sync::Arc;
@@ -26,6 +26,7 @@ pub async fn serve(
 ) -> Result<(), ServeError> {
     std::fs::create_dir_all(&config.data_dir)?;
     let operators = config.operators()?;
+    let store_servers: Arc<[crate::service::StoreServer]> = config.store_servers()?.into();
     let schedule = config.backup_schedule()?;
     // TLS files are read and checked before anything else happens, naming the file at fault.
     let mut builder = tonic::transport::Server::builder();
@@ -122,6 +123,9 @@ pub async fn serve(
     health
         .set_serving::<pb::admin_service_server::AdminServiceServer<AdminApi>>()
         .await;
+    health
+        .set_serving::<pb::store_service_server::StoreServiceServer<StoreApi>>()
+        .await;
     // On a replica the cash and admin services are serving only while the gate is open, so
     // that a load balancer's health checks find the leader.
     let watcher = cluster
@@ -181,6 +185,17 @@ pub async fn serve(
     };
     // On a replica that is not serving, every cash and admin call is sent to the leader
     // before it reaches a handler.
+    // Store servers' streams: many tills' operations on one channel.
+    let store_api = tonic::service::interceptor::InterceptedService::new(
+        pb::store_service_server::StoreServiceServer::new(StoreApi {
+            cash: cash_api.clone(),
+            servers: store_servers,
+            gate: gate.clone(),
+            shutdown: shutdown.clone(),
+        })
+        .max_decoding_message_size(REQUEST_BYTES_MAX),
+        gate.clone(),
+    );
     let cash = tonic::service::interceptor::InterceptedService::new(
         pb::cash_service_server::CashServiceServer::new(cash_api)
             .max_decoding_message_size(REQUEST_BYTES_MAX),
@@ -226,6 +241,7 @@ pub async fn serve(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(Named(cash))
+        .add_service(Named(store_api))
         .add_service(Named(admin))
         .add_service(Named(cluster_api))
         .add_optional_service(replication)

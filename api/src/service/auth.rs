@@ -60,7 +60,7 @@ pub(super) struct Call {
     _timer: Timer,
 }
 
-fn refused_signature(cashbox: CashboxId, e: SignatureError) -> Status {
+pub(super) fn refused_signature(cashbox: CashboxId, e: SignatureError) -> Status {
     tracing::warn!(cashbox = cashbox.0, reason = e.token(), "signature refused");
     let mut s = Status::unauthenticated(e.to_string());
     s.metadata_mut()
@@ -79,19 +79,10 @@ impl CashApi {
             .engine
             .read(|v| v.cashbox(CashboxId(id)))
             .map_err(status)?;
-        let cashbox = match found {
-            Some(c) if same(&c.secret_sha256, &secret_hash(secret)) => c,
-            _ => return Err(Status::unauthenticated("unknown cashbox or wrong secret")),
-        };
-        self.limiter
-            .take(id, std::time::Instant::now())
-            .map_err(|retry_after_ms| {
-                status(EngineError::Busy {
-                    what: Busy::CashboxRate,
-                    retry_after_ms,
-                })
-            })?;
-        Ok(cashbox)
+        match found {
+            Some(c) if same(&c.secret_sha256, &secret_hash(secret)) => Ok(c),
+            _ => Err(Status::unauthenticated("unknown cashbox or wrong secret")),
+        }
     }
 
     /// Authenticates the caller, checks the request's signature where one is required or
@@ -101,14 +92,6 @@ impl CashApi {
         let timer = self.metrics.timer(method.name);
         let cashbox = self.cashbox(req.metadata())?;
         let (md, _, msg) = req.into_parts();
-        let signs = md.contains_key(SIGNATURE_HEADER) || md.contains_key(SIGNED_AT_HEADER);
-        let seal = self.signatures.sign_all_answers || cashbox.public_key.is_some();
-        // The canonical bytes are needed only to check or to bind a signature.
-        let body = if signs || seal {
-            msg.encode_to_vec()
-        } else {
-            Vec::new()
-        };
         let presented = match (md.get(SIGNATURE_HEADER), md.get(SIGNED_AT_HEADER)) {
             (None, None) => None,
             (Some(sig), Some(at)) => Some(Presented {
@@ -121,6 +104,35 @@ impl CashApi {
                     SignatureError::Malformed("signature: x-signature and x-signed-at go together"),
                 ))
             }
+        };
+        let call = self.admit(&cashbox, method, timer, presented, || msg.encode_to_vec())?;
+        Ok((call, msg))
+    }
+
+    /// A request of an authenticated cashbox: its rate, then its signature where one is
+    /// required or sent. `body` gives the request's canonical bytes, asked for only when a
+    /// signature is checked or the answer is to be signed.
+    pub(super) fn admit(
+        &self,
+        cashbox: &Cashbox,
+        method: &'static Method,
+        timer: Timer,
+        presented: Option<Presented<'_>>,
+        body: impl FnOnce() -> Vec<u8>,
+    ) -> Result<Call, Status> {
+        self.limiter
+            .take(cashbox.id.0, std::time::Instant::now())
+            .map_err(|retry_after_ms| {
+                status(EngineError::Busy {
+                    what: Busy::CashboxRate,
+                    retry_after_ms,
+                })
+            })?;
+        let seal = self.signatures.sign_all_answers || cashbox.public_key.is_some();
+        let body = if presented.is_some() || seal {
+            body()
+        } else {
+            Vec::new()
         };
         let policy = &self.signatures;
         match (presented, cashbox.public_key) {
@@ -138,33 +150,38 @@ impl CashApi {
             )
             .map_err(|e| refused_signature(cashbox.id, e))?,
         }
-        Ok((
-            Call {
-                cashbox: cashbox.id,
-                method,
-                body,
-                seal,
-                _timer: timer,
-            },
-            msg,
-        ))
+        Ok(Call {
+            cashbox: cashbox.id,
+            method,
+            body,
+            seal,
+            _timer: timer,
+        })
+    }
+
+    /// The answer's signature and when it was made, where the policy says to sign it.
+    pub(super) fn signature<R: Message>(&self, call: &Call, reply: &R) -> Option<(String, i64)> {
+        if !call.seal {
+            return None;
+        }
+        let at = self.engine.now().0;
+        let message = signing::answer_message(
+            call.method.path,
+            call.cashbox.0,
+            at,
+            &call.body,
+            &reply.encode_to_vec(),
+        );
+        Some((self.signatures.key.sign(&message), at))
     }
 
     /// The answer, signed with the engine's key where the policy says so.
     pub(super) fn seal<R: Message>(&self, call: &Call, reply: R) -> Rpc<R> {
+        let signature = self.signature(call, &reply);
         let mut response = Response::new(reply);
-        if call.seal {
-            let key = &self.signatures.key;
-            let at = self.engine.now().0;
-            let message = signing::answer_message(
-                call.method.path,
-                call.cashbox.0,
-                at,
-                &call.body,
-                &response.get_ref().encode_to_vec(),
-            );
+        if let Some((signature, at)) = signature {
             let md = response.metadata_mut();
-            md.insert(SIGNATURE_HEADER, key.sign(&message).parse().expect("hex"));
+            md.insert(SIGNATURE_HEADER, signature.parse().expect("hex"));
             md.insert(SIGNED_AT_HEADER, at.to_string().parse().expect("digits"));
         }
         Ok(response)

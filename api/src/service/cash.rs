@@ -9,7 +9,9 @@ use crate::limits::{CARD_TYPE_BYTES_MAX, CHEQUE_LINES_MAX, NAME_BYTES_MAX};
 use crate::pb;
 use loyalty_core::command::{Actor, Command, Request};
 use loyalty_core::decide;
+use loyalty_core::ids::CashboxId;
 use loyalty_core::model::CardStatus;
+use loyalty_core::Executed;
 use loyalty_engine::Engine;
 use std::sync::Arc;
 use tonic::Status;
@@ -22,39 +24,278 @@ pub struct CashApi {
     pub signatures: Arc<Signatures>,
 }
 
+/// A state-changing operation ready for the engine, and the width of the receipt slip its
+/// answer is to carry (0: none).
+pub(super) struct Write {
+    pub request: Request,
+    pub slip: usize,
+}
+
 impl CashApi {
     fn lines_max(&self) -> usize {
         self.engine.program().lines_per_cheque_max
     }
 
-    async fn run(&self, call: &Call, op: &str, command: Command) -> Rpc<pb::ChequeReply> {
-        self.run_with_slip(call, op, command, 0).await
-    }
-
-    /// Runs a command and answers, with the receipt slip when `slip_width` asks for one.
-    async fn run_with_slip(
+    fn write(
         &self,
-        call: &Call,
+        cashbox: CashboxId,
         op: &str,
         command: Command,
         slip_width: u32,
-    ) -> Rpc<pb::ChequeReply> {
-        let width = slip(slip_width)?;
+    ) -> Result<Write, Status> {
+        let slip = slip(slip_width)?;
         let op = cv::op_id(op).map_err(invalid)?;
-        let cashbox = call.cashbox;
         tracing::debug!(%op, cashbox = cashbox.0, command = command.name(), "request");
-        let out = self
-            .engine
-            .execute(Request {
+        Ok(Write {
+            request: Request {
                 op,
                 actor: Actor::Cashbox(cashbox),
                 command,
-            })
-            .await
-            .map_err(status)?;
+            },
+            slip,
+        })
+    }
+
+    /// Runs a write and answers once it is durable.
+    async fn run(&self, call: &Call, write: Result<Write, Status>) -> Rpc<pb::ChequeReply> {
+        let write = write?;
+        let out = self.engine.execute(write.request).await.map_err(status)?;
+        self.seal(call, self.answer(out, write.slip))
+    }
+
+    /// The answer to a write the engine executed.
+    pub(super) fn answer(&self, out: Executed, slip: usize) -> pb::ChequeReply {
         self.metrics.outcome(out.reply.code);
-        tracing::debug!(%op, code = ?out.reply.code, replayed = out.replayed, "answered");
-        self.seal(call, with_slip(cv::reply(out.reply, out.replayed), width))
+        tracing::debug!(code = ?out.reply.code, replayed = out.replayed, "answered");
+        with_slip(cv::reply(out.reply, out.replayed), slip)
+    }
+
+    pub(super) fn pay_with_bonus_op(
+        &self,
+        cashbox: CashboxId,
+        msg: pb::PayWithBonusRequest,
+    ) -> Result<Write, Status> {
+        let cheque = cv::cheque(msg.cheque, CHEQUE_LINES_MAX).map_err(invalid)?;
+        if cheque.order.is_some() {
+            return Err(Status::invalid_argument(
+                "cheque.order: an order is paid with the points reserved for it; register the cheque",
+            ));
+        }
+        let command = Command::PayWithBonus {
+            cheque,
+            points: cv::points("points", &msg.points).map_err(invalid)?,
+        };
+        self.write(cashbox, &msg.operation_id, command, msg.slip_width)
+    }
+
+    pub(super) fn register_purchase_op(
+        &self,
+        cashbox: CashboxId,
+        msg: pb::RegisterPurchaseRequest,
+    ) -> Result<Write, Status> {
+        let command = Command::RegisterPurchase {
+            cheque: cv::cheque(msg.cheque, CHEQUE_LINES_MAX).map_err(invalid)?,
+        };
+        self.write(cashbox, &msg.operation_id, command, msg.slip_width)
+    }
+
+    pub(super) fn confirm_op(
+        &self,
+        cashbox: CashboxId,
+        msg: pb::PurchaseRequest,
+    ) -> Result<Write, Status> {
+        let command = Command::Confirm {
+            cheque: cv::cheque_id("cheque_id", &msg.cheque_id).map_err(invalid)?,
+        };
+        self.write(cashbox, &msg.operation_id, command, msg.slip_width)
+    }
+
+    pub(super) fn cancel_op(
+        &self,
+        cashbox: CashboxId,
+        msg: pb::PurchaseRequest,
+    ) -> Result<Write, Status> {
+        let command = Command::Cancel {
+            cheque: cv::cheque_id("cheque_id", &msg.cheque_id).map_err(invalid)?,
+        };
+        self.write(cashbox, &msg.operation_id, command, msg.slip_width)
+    }
+
+    pub(super) fn refund_op(
+        &self,
+        cashbox: CashboxId,
+        msg: pb::RefundRequest,
+    ) -> Result<Write, Status> {
+        let op = msg.operation_id.clone();
+        let command = cv::refund(msg, self.lines_max()).map_err(invalid)?;
+        self.write(cashbox, &op, command, 0)
+    }
+
+    pub(super) fn issue_card_op(
+        &self,
+        cashbox: CashboxId,
+        msg: pb::IssueCardAtTillRequest,
+    ) -> Result<Write, Status> {
+        let command = Command::IssueCard {
+            number: cv::card("card", &msg.card).map_err(invalid)?,
+            card_type: cv::profile_text("card_type", &msg.card_type, CARD_TYPE_BYTES_MAX)
+                .map_err(invalid)?,
+            status: CardStatus::Issued,
+            account: None,
+            holder_name: String::new(),
+            holder_phone: String::new(),
+        };
+        self.write(cashbox, &msg.operation_id, command, 0)
+    }
+
+    pub(super) fn register_customer_op(
+        &self,
+        cashbox: CashboxId,
+        msg: pb::RegisterCustomerRequest,
+    ) -> Result<Write, Status> {
+        let command = Command::RegisterCustomer {
+            card: cv::card("card", &msg.card).map_err(invalid)?,
+            name: cv::profile_text("name", &msg.name, NAME_BYTES_MAX).map_err(invalid)?,
+            phone: cv::optional_phone("phone", &msg.phone).map_err(invalid)?,
+            consent: msg.consent,
+        };
+        self.write(cashbox, &msg.operation_id, command, 0)
+    }
+
+    pub(super) fn replace_card_op(
+        &self,
+        cashbox: CashboxId,
+        msg: pb::ReplaceCardRequest,
+    ) -> Result<Write, Status> {
+        let command = Command::ReplaceCard {
+            old: cv::card("old_card", &msg.old_card).map_err(invalid)?,
+            new: cv::card("new_card", &msg.new_card).map_err(invalid)?,
+        };
+        self.write(cashbox, &msg.operation_id, command, 0)
+    }
+
+    pub(super) fn choose_favourites_op(
+        &self,
+        cashbox: CashboxId,
+        msg: pb::ChooseFavouritesRequest,
+    ) -> Result<Write, Status> {
+        let command = Command::ChooseFavourites {
+            card: cv::card("card", &msg.card).map_err(invalid)?,
+            products: cv::favourites(msg.products).map_err(invalid)?,
+        };
+        self.write(cashbox, &msg.operation_id, command, 0)
+    }
+
+    pub(super) fn set_card_pin_op(
+        &self,
+        cashbox: CashboxId,
+        msg: pb::SetCardPinRequest,
+    ) -> Result<Write, Status> {
+        let command = Command::SetCardPin {
+            card: cv::card("card", &msg.card).map_err(invalid)?,
+            pin: cv::optional_pin("pin", &msg.pin).map_err(invalid)?,
+            old_pin: cv::optional_pin("old_pin", &msg.old_pin).map_err(invalid)?,
+        };
+        self.write(cashbox, &msg.operation_id, command, 0)
+    }
+
+    // Reads: answered from committed state at once.
+
+    pub(super) fn calculate_now(
+        &self,
+        cashbox: CashboxId,
+        msg: pb::CalculateRequest,
+    ) -> Result<pb::ChequeReply, Status> {
+        let width = slip(msg.slip_width)?;
+        let cheque = cv::cheque(msg.cheque, CHEQUE_LINES_MAX).map_err(invalid)?;
+        let program = self.engine.program();
+        let now = self.engine.now();
+        let reply = self
+            .engine
+            .read(|v| decide::calculate(v, program, cashbox, &cheque, now))
+            .map_err(status)?;
+        Ok(with_slip(cv::reply(reply, false), width))
+    }
+
+    pub(super) fn available_now(
+        &self,
+        cashbox: CashboxId,
+        msg: pb::CalculateRequest,
+    ) -> Result<pb::AvailableAmountReply, Status> {
+        let cheque = cv::cheque(msg.cheque, CHEQUE_LINES_MAX).map_err(invalid)?;
+        let program = self.engine.program();
+        let now = self.engine.now();
+        let r = self
+            .engine
+            .read(|v| decide::calculate(v, program, cashbox, &cheque, now))
+            .map_err(status)?;
+        Ok(pb::AvailableAmountReply {
+            outcome: cv::outcome(r.code).into(),
+            available: r
+                .totals
+                .map(|t| t.redeem_max.to_string())
+                .unwrap_or_default(),
+            balance: r.balance.map(cv::balance),
+            message: r.message,
+        })
+    }
+
+    pub(super) fn fetch_order_now(
+        &self,
+        cashbox: CashboxId,
+        msg: pb::FetchOrderRequest,
+    ) -> Result<pb::ChequeReply, Status> {
+        let number = cv::optional_order("order", &msg.order)
+            .map_err(invalid)?
+            .ok_or_else(|| Status::invalid_argument("order: empty"))?;
+        let at = cv::local_time("local_time", &msg.local_time).map_err(invalid)?;
+        let program = self.engine.program();
+        let now = self.engine.now();
+        let reply = self
+            .engine
+            .read(|v| decide::fetch_order(v, program, cashbox, &number, at, now))
+            .map_err(status)?;
+        Ok(cv::reply(reply, false))
+    }
+
+    pub(super) fn balance_now(
+        &self,
+        cashbox: CashboxId,
+        msg: pb::BalanceRequest,
+    ) -> Result<pb::ChequeReply, Status> {
+        let card = cv::optional_card("card", &msg.card).map_err(invalid)?;
+        let presented = cv::presented("identifiers", msg.identifiers).map_err(invalid)?;
+        let as_of = cv::optional_time("as_of", &msg.as_of).map_err(invalid)?;
+        let now = self.engine.now();
+        let reply = self
+            .engine
+            .read(|v| decide::balance(v, cashbox, card.as_ref(), &presented, now, as_of))
+            .map_err(status)?;
+        Ok(cv::reply(reply, false))
+    }
+
+    pub(super) fn operation_now(
+        &self,
+        cashbox: CashboxId,
+        msg: pb::GetOperationRequest,
+    ) -> Result<pb::OperationReply, Status> {
+        let op = cv::op_id(&msg.operation_id).map_err(invalid)?;
+        let rec = self
+            .engine
+            .read(|v| decide::operation_status(v, Actor::Cashbox(cashbox), op))
+            .map_err(status)?;
+        Ok(match rec {
+            Some(r) => pb::OperationReply {
+                found: true,
+                recorded_at_unix_ms: r.at.0,
+                reply: Some(cv::reply(r.reply, true)),
+            },
+            None => pb::OperationReply {
+                found: false,
+                reply: None,
+                recorded_at_unix_ms: 0,
+            },
+        })
     }
 }
 
@@ -84,15 +325,8 @@ fn with_slip(mut reply: pb::ChequeReply, width: usize) -> pb::ChequeReply {
 impl pb::cash_service_server::CashService for CashApi {
     async fn calculate(&self, req: tonic::Request<pb::CalculateRequest>) -> Rpc<pb::ChequeReply> {
         let (call, msg) = self.open(req)?;
-        let width = slip(msg.slip_width)?;
-        let cheque = cv::cheque(msg.cheque, CHEQUE_LINES_MAX).map_err(invalid)?;
-        let program = self.engine.program();
-        let now = self.engine.now();
-        let reply = self
-            .engine
-            .read(|v| decide::calculate(v, program, call.cashbox, &cheque, now))
-            .map_err(status)?;
-        self.seal(&call, with_slip(cv::reply(reply, false), width))
+        let reply = self.calculate_now(call.cashbox, msg)?;
+        self.seal(&call, reply)
     }
 
     async fn available_amount(
@@ -100,22 +334,7 @@ impl pb::cash_service_server::CashService for CashApi {
         req: tonic::Request<pb::CalculateRequest>,
     ) -> Rpc<pb::AvailableAmountReply> {
         let (call, msg) = self.open(req)?;
-        let cheque = cv::cheque(msg.cheque, CHEQUE_LINES_MAX).map_err(invalid)?;
-        let program = self.engine.program();
-        let now = self.engine.now();
-        let r = self
-            .engine
-            .read(|v| decide::calculate(v, program, call.cashbox, &cheque, now))
-            .map_err(status)?;
-        let reply = pb::AvailableAmountReply {
-            outcome: cv::outcome(r.code).into(),
-            available: r
-                .totals
-                .map(|t| t.redeem_max.to_string())
-                .unwrap_or_default(),
-            balance: r.balance.map(cv::balance),
-            message: r.message,
-        };
+        let reply = self.available_now(call.cashbox, msg)?;
         self.seal(&call, reply)
     }
 
@@ -124,17 +343,7 @@ impl pb::cash_service_server::CashService for CashApi {
         req: tonic::Request<pb::PayWithBonusRequest>,
     ) -> Rpc<pb::ChequeReply> {
         let (call, msg) = self.open(req)?;
-        let cheque = cv::cheque(msg.cheque, CHEQUE_LINES_MAX).map_err(invalid)?;
-        if cheque.order.is_some() {
-            return Err(Status::invalid_argument(
-                "cheque.order: an order is paid with the points reserved for it; register the cheque",
-            ));
-        }
-        let command = Command::PayWithBonus {
-            cheque,
-            points: cv::points("points", &msg.points).map_err(invalid)?,
-        };
-        self.run_with_slip(&call, &msg.operation_id, command, msg.slip_width)
+        self.run(&call, self.pay_with_bonus_op(call.cashbox, msg))
             .await
     }
 
@@ -143,36 +352,23 @@ impl pb::cash_service_server::CashService for CashApi {
         req: tonic::Request<pb::RegisterPurchaseRequest>,
     ) -> Rpc<pb::ChequeReply> {
         let (call, msg) = self.open(req)?;
-        let command = Command::RegisterPurchase {
-            cheque: cv::cheque(msg.cheque, CHEQUE_LINES_MAX).map_err(invalid)?,
-        };
-        self.run_with_slip(&call, &msg.operation_id, command, msg.slip_width)
+        self.run(&call, self.register_purchase_op(call.cashbox, msg))
             .await
     }
 
     async fn confirm(&self, req: tonic::Request<pb::PurchaseRequest>) -> Rpc<pb::ChequeReply> {
         let (call, msg) = self.open(req)?;
-        let command = Command::Confirm {
-            cheque: cv::cheque_id("cheque_id", &msg.cheque_id).map_err(invalid)?,
-        };
-        self.run_with_slip(&call, &msg.operation_id, command, msg.slip_width)
-            .await
+        self.run(&call, self.confirm_op(call.cashbox, msg)).await
     }
 
     async fn cancel(&self, req: tonic::Request<pb::PurchaseRequest>) -> Rpc<pb::ChequeReply> {
         let (call, msg) = self.open(req)?;
-        let command = Command::Cancel {
-            cheque: cv::cheque_id("cheque_id", &msg.cheque_id).map_err(invalid)?,
-        };
-        self.run_with_slip(&call, &msg.operation_id, command, msg.slip_width)
-            .await
+        self.run(&call, self.cancel_op(call.cashbox, msg)).await
     }
 
     async fn refund(&self, req: tonic::Request<pb::RefundRequest>) -> Rpc<pb::ChequeReply> {
         let (call, msg) = self.open(req)?;
-        let op = msg.operation_id.clone();
-        let command = cv::refund(msg, self.lines_max()).map_err(invalid)?;
-        self.run(&call, &op, command).await
+        self.run(&call, self.refund_op(call.cashbox, msg)).await
     }
 
     async fn fetch_order(
@@ -180,30 +376,14 @@ impl pb::cash_service_server::CashService for CashApi {
         req: tonic::Request<pb::FetchOrderRequest>,
     ) -> Rpc<pb::ChequeReply> {
         let (call, msg) = self.open(req)?;
-        let number = cv::optional_order("order", &msg.order)
-            .map_err(invalid)?
-            .ok_or_else(|| Status::invalid_argument("order: empty"))?;
-        let at = cv::local_time("local_time", &msg.local_time).map_err(invalid)?;
-        let program = self.engine.program();
-        let now = self.engine.now();
-        let reply = self
-            .engine
-            .read(|v| decide::fetch_order(v, program, call.cashbox, &number, at, now))
-            .map_err(status)?;
-        self.seal(&call, cv::reply(reply, false))
+        let reply = self.fetch_order_now(call.cashbox, msg)?;
+        self.seal(&call, reply)
     }
 
     async fn balance(&self, req: tonic::Request<pb::BalanceRequest>) -> Rpc<pb::ChequeReply> {
         let (call, msg) = self.open(req)?;
-        let card = cv::optional_card("card", &msg.card).map_err(invalid)?;
-        let presented = cv::presented("identifiers", msg.identifiers).map_err(invalid)?;
-        let as_of = cv::optional_time("as_of", &msg.as_of).map_err(invalid)?;
-        let now = self.engine.now();
-        let reply = self
-            .engine
-            .read(|v| decide::balance(v, call.cashbox, card.as_ref(), &presented, now, as_of))
-            .map_err(status)?;
-        self.seal(&call, cv::reply(reply, false))
+        let reply = self.balance_now(call.cashbox, msg)?;
+        self.seal(&call, reply)
     }
 
     async fn upload_offline(
@@ -236,16 +416,13 @@ impl pb::cash_service_server::CashService for CashApi {
             items = requests.len(),
             "offline upload"
         );
-        let outs = self
-            .engine
-            .execute_many(requests.clone())
-            .await
-            .map_err(status)?;
-        let results = requests
+        let ops: Vec<_> = requests.iter().map(|r| r.op).collect();
+        let outs = self.engine.execute_many(requests).await.map_err(status)?;
+        let results = ops
             .into_iter()
             .zip(outs)
-            .map(|(r, out)| pb::OfflineItemResult {
-                operation_id: r.op.to_string(),
+            .map(|(op, out)| pb::OfflineItemResult {
+                operation_id: op.to_string(),
                 reply: Some(cv::reply(out.reply, out.replayed)),
             })
             .collect();
@@ -257,16 +434,7 @@ impl pb::cash_service_server::CashService for CashApi {
         req: tonic::Request<pb::IssueCardAtTillRequest>,
     ) -> Rpc<pb::ChequeReply> {
         let (call, msg) = self.open(req)?;
-        let command = Command::IssueCard {
-            number: cv::card("card", &msg.card).map_err(invalid)?,
-            card_type: cv::profile_text("card_type", &msg.card_type, CARD_TYPE_BYTES_MAX)
-                .map_err(invalid)?,
-            status: CardStatus::Issued,
-            account: None,
-            holder_name: String::new(),
-            holder_phone: String::new(),
-        };
-        self.run(&call, &msg.operation_id, command).await
+        self.run(&call, self.issue_card_op(call.cashbox, msg)).await
     }
 
     async fn register_customer(
@@ -274,13 +442,8 @@ impl pb::cash_service_server::CashService for CashApi {
         req: tonic::Request<pb::RegisterCustomerRequest>,
     ) -> Rpc<pb::ChequeReply> {
         let (call, msg) = self.open(req)?;
-        let command = Command::RegisterCustomer {
-            card: cv::card("card", &msg.card).map_err(invalid)?,
-            name: cv::profile_text("name", &msg.name, NAME_BYTES_MAX).map_err(invalid)?,
-            phone: cv::optional_phone("phone", &msg.phone).map_err(invalid)?,
-            consent: msg.consent,
-        };
-        self.run(&call, &msg.operation_id, command).await
+        self.run(&call, self.register_customer_op(call.cashbox, msg))
+            .await
     }
 
     async fn replace_card(
@@ -288,11 +451,8 @@ impl pb::cash_service_server::CashService for CashApi {
         req: tonic::Request<pb::ReplaceCardRequest>,
     ) -> Rpc<pb::ChequeReply> {
         let (call, msg) = self.open(req)?;
-        let command = Command::ReplaceCard {
-            old: cv::card("old_card", &msg.old_card).map_err(invalid)?,
-            new: cv::card("new_card", &msg.new_card).map_err(invalid)?,
-        };
-        self.run(&call, &msg.operation_id, command).await
+        self.run(&call, self.replace_card_op(call.cashbox, msg))
+            .await
     }
 
     async fn choose_favourites(
@@ -300,11 +460,8 @@ impl pb::cash_service_server::CashService for CashApi {
         req: tonic::Request<pb::ChooseFavouritesRequest>,
     ) -> Rpc<pb::ChequeReply> {
         let (call, msg) = self.open(req)?;
-        let command = Command::ChooseFavourites {
-            card: cv::card("card", &msg.card).map_err(invalid)?,
-            products: cv::favourites(msg.products).map_err(invalid)?,
-        };
-        self.run(&call, &msg.operation_id, command).await
+        self.run(&call, self.choose_favourites_op(call.cashbox, msg))
+            .await
     }
 
     async fn set_card_pin(
@@ -312,12 +469,8 @@ impl pb::cash_service_server::CashService for CashApi {
         req: tonic::Request<pb::SetCardPinRequest>,
     ) -> Rpc<pb::ChequeReply> {
         let (call, msg) = self.open(req)?;
-        let command = Command::SetCardPin {
-            card: cv::card("card", &msg.card).map_err(invalid)?,
-            pin: cv::optional_pin("pin", &msg.pin).map_err(invalid)?,
-            old_pin: cv::optional_pin("old_pin", &msg.old_pin).map_err(invalid)?,
-        };
-        self.run(&call, &msg.operation_id, command).await
+        self.run(&call, self.set_card_pin_op(call.cashbox, msg))
+            .await
     }
 
     async fn get_operation(
@@ -325,23 +478,7 @@ impl pb::cash_service_server::CashService for CashApi {
         req: tonic::Request<pb::GetOperationRequest>,
     ) -> Rpc<pb::OperationReply> {
         let (call, msg) = self.open(req)?;
-        let op = cv::op_id(&msg.operation_id).map_err(invalid)?;
-        let rec = self
-            .engine
-            .read(|v| decide::operation_status(v, Actor::Cashbox(call.cashbox), op))
-            .map_err(status)?;
-        let reply = match rec {
-            Some(r) => pb::OperationReply {
-                found: true,
-                recorded_at_unix_ms: r.at.0,
-                reply: Some(cv::reply(r.reply, true)),
-            },
-            None => pb::OperationReply {
-                found: false,
-                reply: None,
-                recorded_at_unix_ms: 0,
-            },
-        };
+        let reply = self.operation_now(call.cashbox, msg)?;
         self.seal(&call, reply)
     }
 }

@@ -4,6 +4,8 @@
 //!   signature policy of the cash service, and signed answers;
 //! - `cash`: the cash service the tills call;
 //! - `admin`: the admin service; `find`: its purchase lookup for support;
+//! - `store`: the store-server channel (many tills on one stream), with `order`, each
+//!   cashbox's order on it;
 //! - `method`: names every call by its gRPC path, once, for metrics, logs and signatures.
 //!
 //! Engine failures map to a gRPC status in one place ([`status`]); wire errors in another
@@ -14,12 +16,15 @@ mod auth;
 mod cash;
 mod find;
 mod method;
+mod order;
+mod store;
 
 pub use admin::AdminApi;
 pub(crate) use auth::same;
 pub use auth::{authorize_operator, parse_operators, secret_hash, Operator, Signatures};
 pub use cash::CashApi;
 pub use method::Named;
+pub use store::{parse_store_servers, StoreApi, StoreServer};
 
 use crate::convert::WireError;
 use loyalty_engine::EngineError;
