@@ -35,6 +35,12 @@ pub struct SimConfig {
     pub duplicate_per_mille: u32,
     /// Per mille, per batch: the Kafka broker goes away (or comes back).
     pub kafka_outage_per_mille: u32,
+    /// The tills reach the engine through this many store servers' streams (till `t` on
+    /// stream `t % store_servers`); per mille per batch, one stream breaks mid-flight: its
+    /// requests after the break never arrive, and none of its answers in the batch get
+    /// back, so its tills resend everything unanswered.
+    pub store_servers: u32,
+    pub broken_stream_per_mille: u32,
     /// Three replicas with consensus instead of one store (`cluster`), with these faults:
     /// per mille per batch a replica crashes, or the leader is cut off; per mille per
     /// message, a message or its answer is lost.
@@ -58,6 +64,8 @@ impl SimConfig {
             lost_answer_per_mille: 50,
             duplicate_per_mille: 30,
             kafka_outage_per_mille: 40,
+            store_servers: 2,
+            broken_stream_per_mille: 30,
             cluster: false,
             replica_crash_per_mille: 20,
             partition_per_mille: 10,
@@ -85,6 +93,9 @@ pub struct SimReport {
     pub lost_answers: u64,
     pub resends: u64,
     pub duplicates: u64,
+    /// Store-server streams broken mid-flight, and the requests on them that never arrived.
+    pub broken_streams: u64,
+    pub cut_off_requests: u64,
     pub events: u64,
     pub refused: u64,
     /// Cards replaced, and requests refused because they named a replaced card.
@@ -393,6 +404,36 @@ impl Simulation {
         }
     }
 
+    /// The store server's stream till `t` is on.
+    fn stream_of(&self, t: usize) -> u32 {
+        t as u32 % self.cfg.store_servers.max(1)
+    }
+
+    /// Now and then breaks one stream mid-flight: of the batch's requests on it, those after
+    /// a random point never arrive (removed from the batch; their tills still wait). Returns
+    /// the broken stream, whose answers in this batch are all lost.
+    fn break_stream(&mut self, batch: &mut Vec<(usize, Request, Op)>) -> Option<u32> {
+        if self.rng.random_range(0..1000) >= self.cfg.broken_stream_per_mille {
+            return None;
+        }
+        let stream = self.rng.random_range(0..self.cfg.store_servers.max(1));
+        let on = |t: usize| t != usize::MAX && t as u32 % self.cfg.store_servers.max(1) == stream;
+        let carried = batch.iter().filter(|(t, _, _)| on(*t)).count();
+        let mut arrive = self.rng.random_range(0..=carried);
+        let before = batch.len();
+        batch.retain(|(t, _, _)| {
+            if !on(*t) {
+                return true;
+            }
+            let kept = arrive > 0;
+            arrive = arrive.saturating_sub(1);
+            kept
+        });
+        self.report.broken_streams += 1;
+        self.report.cut_off_requests += (before - batch.len()) as u64;
+        Some(stream)
+    }
+
     pub(crate) fn op(&mut self) -> OpId {
         self.next_op += 1;
         OpId(self.next_op)
@@ -539,6 +580,7 @@ impl Simulation {
                 self.report.duplicates += 1;
                 batch.push(dup);
             }
+            let broken = self.break_stream(&mut batch);
             if batch.is_empty() {
                 continue;
             }
@@ -601,7 +643,11 @@ impl Simulation {
                     self.report.expired_sweeps += 1;
                     continue;
                 }
-                if !delivered || self.rng.random_range(0..1000) < self.cfg.lost_answer_per_mille {
+                let on_broken = broken.is_some_and(|s| self.stream_of(t) == s);
+                if !delivered
+                    || on_broken
+                    || self.rng.random_range(0..1000) < self.cfg.lost_answer_per_mille
+                {
                     // Durable, but the answer never reached the till: it will resend.
                     self.report.lost_answers += 1;
                     continue;

@@ -10,7 +10,10 @@ fn fixed_seeds_agree_with_the_auditor() {
         let report = run(SimConfig::new(seed, 400)).unwrap_or_else(|d| panic!("{d}"));
         assert!(report.requests > 500 && report.events > 300, "{report:?}");
         assert!(
-            report.crashes > 0 && report.lost_answers > 0 && report.resends > 0,
+            report.crashes > 0
+                && report.lost_answers > 0
+                && report.resends > 0
+                && report.broken_streams > 0,
             "faults were injected: {report:?}"
         );
     }

@@ -24,10 +24,14 @@ use tonic::codegen::http;
 
 mod route;
 mod setup;
+mod stream;
 mod xml;
 
+use loyalty_proto::pb::store_reply::Answer;
+use loyalty_proto::pb::store_request::Operation;
 use route::{Conn, Route, FAILOVER_WAIT_MAX};
 use setup::{leader, read_setup, setup, write_setup};
+use stream::Streams;
 use xml::{xml_login, XmlConn};
 
 #[derive(Parser, Clone)]
@@ -66,8 +70,8 @@ struct Args {
     /// Flows in flight (closed loop); ignored with --rate.
     #[arg(long, default_value_t = 256)]
     concurrency: usize,
-    /// Flows started per second (open loop). Each flow is 3-5 operations (`full`) or 2
-    /// (`purchase`).
+    /// Flows started per second (open loop). Each flow is 3-5 operations (`full`), 2
+    /// (`purchase`) or 1 (`balance`).
     #[arg(long)]
     rate: Option<u64>,
     /// gRPC connections.
@@ -77,6 +81,31 @@ struct Args {
     /// wake-ups, which leaves the most CPU to a server on the same machine.
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// `unary`: each operation a call of the cash service, as a till makes it; `stream`: the
+    /// tills' operations on store servers' streams (the server needs a store-servers file
+    /// naming --store-server for every store the tills are in).
+    #[arg(long, default_value = "unary")]
+    transport: String,
+    /// With `--transport stream`: streams opened (store servers); a store's tills go on
+    /// one of them.
+    #[arg(long, default_value_t = 4)]
+    streams: usize,
+    /// With `--transport stream`: the store server's name and secret.
+    #[arg(long, default_value = "load")]
+    store_server: String,
+    #[arg(
+        long,
+        env = "LOYALTY_STORE_SECRET",
+        hide_env_values = true,
+        default_value = ""
+    )]
+    store_secret: String,
+    /// Cashboxes per store when setting them up (stores are numbered from 1).
+    #[arg(long, default_value_t = 10)]
+    tills_per_store: u32,
+    /// The server's process id, to report its CPU time per operation (from /proc).
+    #[arg(long)]
+    server_pid: Option<u32>,
     /// `full`: calculate → (pay) → register → confirm/cancel (+ balance); `purchase`:
     /// register → confirm only (two durable operations, the peer comparison's purchase);
     /// `balance`: one balance read per flow (reads only).
@@ -109,7 +138,10 @@ enum FlowKind {
 struct Ctx {
     kind: FlowKind,
     tills: Vec<(u32, String)>,
+    tills_per_store: u32,
     route: Option<Route>,
+    /// With `--transport stream`: the store servers' streams the operations go on.
+    streams: Option<Streams>,
     run: u64,
     cards: u64,
     latencies: Mutex<Latencies>,
@@ -190,16 +222,84 @@ impl Ctx {
             .record(name, started, answered);
     }
 
+    /// One operation of `till` (index `t` in the set-up tills), on its store's stream or as
+    /// a unary call.
+    async fn exec(&self, n: u64, t: usize, op: Operation) -> anyhow::Result<pb::ChequeReply> {
+        let till = &self.tills[t];
+        let answer = match &self.streams {
+            Some(s) => s.exec(till.0, self.store_of(t), op).await?,
+            None => self.unary(n, till, op).await?,
+        };
+        match answer {
+            Answer::Cheque(c) => Ok(c),
+            Answer::Refused(s) => bail!("refused: {} {}", s.code, s.message),
+            _ => bail!("an answer of another kind"),
+        }
+    }
+
+    /// The store of the `t`-th set-up till: `--tills-per-store` tills per store.
+    fn store_of(&self, t: usize) -> u32 {
+        1 + t as u32 / self.tills_per_store
+    }
+
+    async fn unary(&self, n: u64, till: &(u32, String), op: Operation) -> anyhow::Result<Answer> {
+        Ok(Answer::Cheque(match op {
+            Operation::Calculate(b) => {
+                self.call(n, |mut c| {
+                    let r = req(till, b.clone());
+                    async move { c.calculate(r).await }
+                })
+                .await?
+            }
+            Operation::PayWithBonus(b) => {
+                self.call(n, |mut c| {
+                    let r = req(till, b.clone());
+                    async move { c.pay_with_bonus(r).await }
+                })
+                .await?
+            }
+            Operation::RegisterPurchase(b) => {
+                self.call(n, |mut c| {
+                    let r = req(till, b.clone());
+                    async move { c.register_purchase(r).await }
+                })
+                .await?
+            }
+            Operation::Confirm(b) => {
+                self.call(n, |mut c| {
+                    let r = req(till, b.clone());
+                    async move { c.confirm(r).await }
+                })
+                .await?
+            }
+            Operation::Cancel(b) => {
+                self.call(n, |mut c| {
+                    let r = req(till, b.clone());
+                    async move { c.cancel(r).await }
+                })
+                .await?
+            }
+            Operation::Balance(b) => {
+                self.call(n, |mut c| {
+                    let r = req(till, b.clone());
+                    async move { c.balance(r).await }
+                })
+                .await?
+            }
+            _ => bail!("an operation the flows do not send"),
+        }))
+    }
+
     /// calculate → (pay 1 point) → register → confirm or cancel, sometimes a balance check.
     /// In an open loop, `due` is when the flow was scheduled to start: its first operation's
     /// latency counts from then, so a late start (the generator or the machine busy) is not
     /// hidden from the figures.
     async fn flow(&self, n: u64, mut due: Option<Instant>) -> anyhow::Result<()> {
-        let till = &self.tills[(n % self.tills.len() as u64) as usize];
+        let t = (n % self.tills.len() as u64) as usize;
         let card = self.card(n.wrapping_mul(2_654_435_761));
         if self.kind == FlowKind::Balance {
             let started = due.take().unwrap_or_else(Instant::now);
-            return self.balance(n, till, card, started).await;
+            return self.balance(n, t, card, started).await;
         }
         let cheque = pb::Cheque {
             cheque_id: format!("L{}-{n}", self.run),
@@ -222,79 +322,58 @@ impl Ctx {
         };
         // The purchase-only flow (peer comparison) skips the preview and the payment.
         if self.kind == FlowKind::Full {
-            let t = due.take().unwrap_or_else(Instant::now);
-            let body = pb::CalculateRequest {
+            let started = due.take().unwrap_or_else(Instant::now);
+            let calc = Operation::Calculate(pb::CalculateRequest {
                 cheque: Some(cheque.clone()),
                 slip_width: 0,
-            };
-            let calc = self
-                .call(n, |mut c| {
-                    let r = req(till, body.clone());
-                    async move { c.calculate(r).await }
-                })
-                .await?;
-            self.record("Calculate", t);
+            });
+            let calc = self.exec(n, t, calc).await?;
+            self.record("Calculate", started);
             let spendable = calc.balance.map(|b| b.spendable).unwrap_or_default();
             if n.is_multiple_of(2) && spendable != "0.00" && !spendable.is_empty() {
-                let t = Instant::now();
-                let body = pb::PayWithBonusRequest {
+                let started = Instant::now();
+                let pay = Operation::PayWithBonus(pb::PayWithBonusRequest {
                     operation_id: op(),
                     slip_width: 0,
                     cheque: Some(cheque.clone()),
                     points: "1".into(),
-                };
-                self.call(n, |mut c| {
-                    let r = req(till, body.clone());
-                    async move { c.pay_with_bonus(r).await }
-                })
-                .await?;
-                self.record("PayWithBonus", t);
+                });
+                self.exec(n, t, pay).await?;
+                self.record("PayWithBonus", started);
             }
         }
-        let t = due.take().unwrap_or_else(Instant::now);
-        let purchase_started = t;
-        let body = pb::RegisterPurchaseRequest {
+        let started = due.take().unwrap_or_else(Instant::now);
+        let purchase_started = started;
+        let cheque_id = cheque.cheque_id.clone();
+        let register = Operation::RegisterPurchase(pb::RegisterPurchaseRequest {
             operation_id: op(),
             slip_width: 0,
-            cheque: Some(cheque.clone()),
-        };
-        let reg = self
-            .call(n, |mut c| {
-                let r = req(till, body.clone());
-                async move { c.register_purchase(r).await }
-            })
-            .await?;
-        self.record("RegisterPurchase", t);
+            cheque: Some(cheque),
+        });
+        let reg = self.exec(n, t, register).await?;
+        self.record("RegisterPurchase", started);
         if reg.outcome != pb::Outcome::Ok as i32 {
             bail!("register refused: {}", reg.message);
         }
-        let t = Instant::now();
+        let started = Instant::now();
         let body = pb::PurchaseRequest {
             operation_id: op(),
             slip_width: 0,
-            cheque_id: cheque.cheque_id,
+            cheque_id,
         };
         if self.kind == FlowKind::Full && n % 10 == 9 {
-            self.call(n, |mut c| {
-                let r = req(till, body.clone());
-                async move { c.cancel(r).await }
-            })
-            .await?;
-            self.record("Cancel", t);
+            self.exec(n, t, Operation::Cancel(body)).await?;
+            self.record("Cancel", started);
         } else {
-            self.call(n, |mut c| {
-                let r = req(till, body.clone());
-                async move { c.confirm(r).await }
-            })
-            .await?;
-            self.record("Confirm", t);
+            self.exec(n, t, Operation::Confirm(body)).await?;
+            self.record("Confirm", started);
             self.latencies
                 .lock()
                 .expect("lock")
                 .record_purchase(purchase_started, Instant::now());
         }
         if self.kind == FlowKind::Full && n.is_multiple_of(5) {
-            self.balance(n, till, card, Instant::now()).await?;
+            self.balance(n, t, card, Instant::now()).await?;
         }
         Ok(())
     }
@@ -303,7 +382,7 @@ impl Ctx {
     async fn balance(
         &self,
         n: u64,
-        till: &(u32, String),
+        t: usize,
         card: String,
         started: Instant,
     ) -> anyhow::Result<()> {
@@ -312,11 +391,7 @@ impl Ctx {
             identifiers: Vec::new(),
             as_of: String::new(),
         };
-        self.call(n, |mut c| {
-            let r = req(till, body.clone());
-            async move { c.balance(r).await }
-        })
-        .await?;
+        self.exec(n, t, Operation::Balance(body)).await?;
         self.record("Balance", started);
         Ok(())
     }
@@ -376,7 +451,23 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(run(args))
 }
 
+/// CPU time (user + system) a process has used, in seconds, from `/proc/<pid>/stat`
+/// (clock ticks of 1/100 s, Linux's `USER_HZ`).
+fn cpu_secs(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) in parentheses.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}
+
+fn args_pid_cpu(pid: Option<u32>) -> Option<f64> {
+    cpu_secs(&pid?.to_string())
+}
+
 async fn run(args: Args) -> anyhow::Result<()> {
+    let server_pid = args.server_pid;
     let token = match &args.token {
         Some(t) => t.clone(),
         None => std::fs::read_to_string(args.data_dir.join("admin.token"))
@@ -428,9 +519,29 @@ async fn run(args: Args) -> anyhow::Result<()> {
         "balance" => FlowKind::Balance,
         other => bail!("--flow must be full, purchase or balance, not {other}"),
     };
+    let streams = match args.transport.as_str() {
+        "unary" => None,
+        "stream" => {
+            if args.store_secret.is_empty() {
+                bail!("--transport stream needs --store-secret (or LOYALTY_STORE_SECRET)");
+            }
+            Some(
+                Streams::open(
+                    &route.servers[leader],
+                    &args.store_server,
+                    &args.store_secret,
+                    args.streams,
+                )
+                .await?,
+            )
+        }
+        other => bail!("--transport must be unary or stream, not {other}"),
+    };
     let ctx = Arc::new(Ctx {
         kind,
         tills,
+        tills_per_store: args.tills_per_store.max(1),
+        streams,
         route: Some(route),
         run,
         cards: args.cards,
@@ -440,6 +551,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
     });
     let steady_from = ctx.latencies.lock().expect("lock").steady_from();
     let deadline = steady_from + Duration::from_secs(args.duration_secs);
+    // CPU time of the server and of the generator over the steady state.
+    let cpu_from = tokio::spawn(async move {
+        tokio::time::sleep_until(steady_from.into()).await;
+        (cpu_secs("self"), args_pid_cpu(server_pid))
+    });
     let errors = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut tasks = tokio::task::JoinSet::new();
     match args.rate {
@@ -494,6 +610,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     // Flows still in flight at the deadline finish their operations: the steady state
     // lasts until the last answer.
     let secs = steady_from.elapsed().as_secs_f64();
+    let (own_from, server_from) = cpu_from.await?;
+    let cpu = |from: Option<f64>, now: Option<f64>| from.zip(now).map(|(a, b)| b - a);
+    let own_cpu = cpu(own_from, cpu_secs("self"));
+    let server_cpu = cpu(server_from, args_pid_cpu(server_pid));
     let latencies = ctx.latencies.lock().expect("lock");
     let hists = latencies.steady();
     let total: u64 = hists.values().map(|h| h.len()).sum();
@@ -508,6 +628,20 @@ async fn run(args: Args) -> anyhow::Result<()> {
         flows as f64 / secs,
         errors.load(std::sync::atomic::Ordering::Relaxed)
     );
+    if let Some(c) = server_cpu {
+        println!(
+            "server CPU (pid {}, /proc): {:.2} cores, {:.1} µs per operation, {:.1} µs per purchase",
+            server_pid.unwrap_or(0),
+            c / secs,
+            c * 1e6 / total.max(1) as f64,
+            c * 1e6 / flows.max(1) as f64
+        );
+    } else if server_pid.is_some() {
+        println!("server CPU: /proc/<pid>/stat unreadable");
+    }
+    if let Some(c) = own_cpu {
+        println!("generator CPU: {:.2} cores", c / secs);
+    }
     if let Some(r) = ctx.route.as_ref().filter(|r| r.servers.len() > 1) {
         use std::sync::atomic::Ordering::Relaxed;
         println!(

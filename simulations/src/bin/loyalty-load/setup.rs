@@ -160,7 +160,7 @@ pub(super) async fn setup(
                 pb::RegisterCashboxRequest {
                     operation_id: op(),
                     cashbox_id: base + i,
-                    store_id: 1 + i / 10,
+                    store_id: 1 + i / args.tills_per_store.max(1),
                     kind: pb::CashboxKind::Pos.into(),
                     public_key: String::new(),
                     loymax_login: xml_login(run, base + i),
@@ -177,6 +177,8 @@ pub(super) async fn setup(
     let ctx = Ctx {
         kind: FlowKind::Full,
         tills: vec![],
+        tills_per_store: 1,
+        streams: None,
         route: None,
         run,
         cards: args.cards,
