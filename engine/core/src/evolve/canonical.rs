@@ -1,8 +1,10 @@
 //! The canonical encoding of requests: postcard through a serializer adapter that leaves
 //! out appended fields at their default.
 
-use super::{is_appended, APPENDED};
+use super::APPENDED;
 use serde::ser::{self, Serialize, Serializer};
+use std::collections::HashMap;
+use std::sync::OnceLock;
 
 pub(super) struct Canonical<S>(pub(super) S);
 
@@ -193,29 +195,38 @@ impl<S: ser::SerializeMap> ser::SerializeMap for Canonical<S> {
 
 pub(super) struct CanonicalStruct<S> {
     s: S,
-    container: &'static str,
-    variant: &'static str,
-    /// Whether the shape has appended fields at all: looked up once per struct, not per
-    /// field (fingerprints are computed for every request).
-    appended: bool,
+    /// The shape's appended fields: looked up once per struct, not per field
+    /// (fingerprints are computed for every request).
+    appended: &'static [&'static str],
+}
+
+/// The appended fields of every shape (container and variant), from [`APPENDED`].
+fn appended_of(container: &'static str, variant: &'static str) -> &'static [&'static str] {
+    type ByShape = HashMap<(&'static str, &'static str), Vec<&'static str>>;
+    static BY_SHAPE: OnceLock<ByShape> = OnceLock::new();
+    BY_SHAPE
+        .get_or_init(|| {
+            let mut m = ByShape::new();
+            for a in APPENDED {
+                m.entry((a.container, a.variant)).or_default().push(a.field);
+            }
+            m
+        })
+        .get(&(container, variant))
+        .map_or(&[], Vec::as_slice)
 }
 
 impl<S> CanonicalStruct<S> {
     fn new(s: S, container: &'static str, variant: &'static str) -> Self {
-        let appended = APPENDED
-            .iter()
-            .any(|a| a.container == container && a.variant == variant);
         CanonicalStruct {
             s,
-            container,
-            variant,
-            appended,
+            appended: appended_of(container, variant),
         }
     }
 
     /// An appended field at its default is not part of the content.
     fn left_out<T: Serialize + ?Sized>(&self, key: &str, v: &T) -> bool {
-        self.appended && is_appended(0, self.container, self.variant, key) && at_default(v)
+        !self.appended.is_empty() && self.appended.contains(&key) && at_default(v)
     }
 }
 
