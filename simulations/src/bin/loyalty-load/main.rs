@@ -83,7 +83,8 @@ struct Args {
     threads: usize,
     /// `unary`: each operation a call of the cash service, as a till makes it; `stream`: the
     /// tills' operations on store servers' streams (the server needs a store-servers file
-    /// naming --store-server for every store the tills are in).
+    /// naming --store-server for every store the tills are in). The streams go to the
+    /// leader found at the start and do not follow a failover.
     #[arg(long, default_value = "unary")]
     transport: String,
     /// With `--transport stream`: streams opened (store servers); a store's tills go on
