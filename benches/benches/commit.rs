@@ -99,17 +99,7 @@ fn bench(c: &mut Criterion) {
                     let done = commit_batch(&capture, &program, seq, &refs, UnixMillis(0), true)
                         .expect("capture");
                     seq = done.seq;
-                    let b = capture.take();
-                    for (sp, k, v) in b.writes.iter().take(12) {
-                        eprintln!(
-                            "DBG {:?} k{} v{}",
-                            sp,
-                            k.len(),
-                            v.as_ref().map_or(0, |v| v.len())
-                        );
-                    }
-                    eprintln!("DBG total {} writes", b.writes.len());
-                    b
+                    capture.take()
                 },
                 |records| store.commit(&records, true).expect("commit"),
                 BatchSize::PerIteration,
