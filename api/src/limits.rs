@@ -16,6 +16,9 @@ pub const STREAM_BURST_MAX: usize = 256;
 pub const STREAM_CASHBOX_WRITES_MAX: u32 = 32;
 /// Answers of a stream buffered for a client that reads slowly.
 pub const STREAM_ANSWERS_BUFFERED: usize = 64;
+/// How long calls in flight may go on after the shutdown signal before their connections
+/// are dropped (what was acknowledged is durable either way).
+pub const SHUTDOWN_GRACE_SECS: u64 = 10;
 /// Items per offline upload call.
 pub const OFFLINE_BATCH_ITEMS_MAX: usize = 1000;
 /// Products per import request.

@@ -384,6 +384,38 @@ async fn a_client_that_does_not_read_its_answers_is_held_by_flow_control() {
 }
 
 #[tokio::test]
+async fn a_server_stops_although_a_client_never_reads_its_answers() {
+    let (server, mut admin, _files) = store_world().await;
+    let tills = tills(&server, &mut admin, 70, 1).await;
+    let link = link(&server.url()).await;
+    let lines: Vec<pb::Line> = (0..20).map(|_| line("milk", "1", "80")).collect();
+    let (tx, cashbox) = (link.tx.clone(), tills[0].id);
+    let sender = tokio::spawn(async move {
+        for tag in 0..20_000u64 {
+            let r = pb::StoreRequest {
+                tag,
+                cashbox_id: cashbox,
+                operation: Some(Operation::Calculate(pb::CalculateRequest {
+                    cheque: Some(cheque("C-1", &card_of(cashbox), lines.clone())),
+                    slip_width: 0,
+                })),
+                ..Default::default()
+            };
+            if tx.send(r).await.is_err() {
+                return;
+            }
+        }
+    });
+    // Held by flow control, the client never reads; the server still stops.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    tokio::time::timeout(Duration::from_secs(30), server.stop())
+        .await
+        .expect("the server stops within 30 s");
+    sender.abort();
+    drop(link);
+}
+
+#[tokio::test]
 async fn a_store_server_acts_only_for_its_own_stores_cashboxes() {
     let (server, mut admin, _files) = store_world().await;
     let ch = channel(&server.url()).await;

@@ -7,7 +7,7 @@ mod config;
 pub use config::{ServeError, ServerConfig};
 
 use crate::cluster::{ClusterApi, Gate, ReplicationApi};
-use crate::limits::{CONNECTION_STREAMS_MAX, REQUEST_BYTES_MAX};
+use crate::limits::{CONNECTION_STREAMS_MAX, REQUEST_BYTES_MAX, SHUTDOWN_GRACE_SECS};
 use crate::pb;
 use crate::service::{AdminApi, CashApi, Named, Signatures, StoreApi};
 use loyalty_engine::rocks::RocksStore;
@@ -235,7 +235,7 @@ pub async fn serve(
             })
         },
     );
-    let result = builder
+    let serving = builder
         .max_concurrent_streams(Some(CONNECTION_STREAMS_MAX))
         .add_service(health_service)
         .add_service(reflection_v1)
@@ -245,8 +245,19 @@ pub async fn serve(
         .add_service(Named(admin))
         .add_service(Named(cluster_api))
         .add_optional_service(replication)
-        .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
-        .await;
+        .serve_with_incoming_shutdown(incoming, shutdown.clone().cancelled_owned());
+    // Calls in flight finish after the shutdown signal, for a while: a client that reads
+    // nothing (its answers held by flow control) must not keep the server from stopping.
+    let result = tokio::select! {
+        r = serving => r,
+        () = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(Duration::from_secs(SHUTDOWN_GRACE_SECS)).await;
+        } => {
+            tracing::warn!(grace_secs = SHUTDOWN_GRACE_SECS, "connections still open after the grace period are dropped");
+            Ok(())
+        }
+    };
     let _ = sweeper.await;
     if let Some(w) = watcher {
         let _ = w.await;

@@ -241,8 +241,13 @@ impl Driver {
                 else => break,
             };
             for r in replies {
-                if self.tx.send(Ok(r)).await.is_err() {
-                    return;
+                // A client that reads nothing must not hold the server's shutdown: once it
+                // begins, an answer that cannot leave ends the stream.
+                tokio::select! {
+                    sent = self.tx.send(Ok(r)) => if sent.is_err() {
+                        return;
+                    },
+                    () = self.api.shutdown.cancelled() => return,
                 }
             }
             if !open && running.is_empty() {
