@@ -25,13 +25,23 @@ async fn store_world() -> (
     pb::admin_service_client::AdminServiceClient<tonic::transport::Channel>,
     tempfile::TempDir,
 ) {
+    store_world_with(test_config()).await
+}
+
+async fn store_world_with(
+    config: ServerConfig,
+) -> (
+    TestServer,
+    pb::admin_service_client::AdminServiceClient<tonic::transport::Channel>,
+    tempfile::TempDir,
+) {
     let files = tempfile::tempdir().unwrap();
     let path = files.path().join("store-servers");
     let hash = hex::encode(loyalty_api::service::secret_hash(SECRET));
     std::fs::write(&path, format!("shop-1 {hash} 1\n")).unwrap();
     let (server, admin, _till) = world_with(ServerConfig {
         store_servers_file: Some(path),
-        ..test_config()
+        ..config
     })
     .await;
     (server, admin, files)
@@ -413,6 +423,45 @@ async fn a_server_stops_although_a_client_never_reads_its_answers() {
         .expect("the server stops within 30 s");
     sender.abort();
     drop(link);
+}
+
+#[tokio::test]
+async fn an_operation_over_its_cashboxs_rate_is_refused_with_a_retry_hint_and_the_stream_goes_on() {
+    let (server, mut admin, _files) = store_world_with(ServerConfig {
+        cashbox_requests_per_sec_max: 5,
+        ..test_config()
+    })
+    .await;
+    let till = tills(&server, &mut admin, 80, 1).await.remove(0);
+    let mut link = link(&server.url()).await;
+    for tag in 0..40 {
+        link.send(tag, till.id, balance(&card_of(till.id))).await;
+    }
+    let answers = link.answers(40).await;
+    let refused: Vec<&pb::OperationStatus> = answers
+        .values()
+        .filter_map(|r| match &r.answer {
+            Some(Answer::Refused(s)) => Some(s),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        !refused.is_empty() && refused.len() < 40,
+        "{} refused",
+        refused.len()
+    );
+    for s in &refused {
+        assert_eq!(s.code, Code::ResourceExhausted as i32, "{}", s.message);
+        assert!(s.retry_after_ms > 0);
+    }
+    // After the hint, the cashbox is served again on the same stream.
+    let wait = refused.iter().map(|s| s.retry_after_ms).max().unwrap();
+    tokio::time::sleep(Duration::from_millis(wait + 200)).await;
+    link.send(99, till.id, balance(&card_of(till.id))).await;
+    let r = link.next().await;
+    assert_eq!(cheque_reply(&r).outcome, pb::Outcome::Ok as i32);
+    drop(link);
+    server.stop().await;
 }
 
 #[tokio::test]

@@ -213,10 +213,15 @@ pub(super) fn confirm(
     let shortfall = p.paid.minus(debited);
     let late = p.status == PurchaseStatus::Expired;
     let (lots, taken) = match &account {
-        Some(a) => (
-            accrual_lots(a, program, &p, now, now),
-            if late { a.take(debited) } else { Vec::new() },
-        ),
+        Some(a) if late => {
+            // The accrual is credited after the points are taken again: it joins the lots
+            // as they are then (a lot the retake emptied is gone, so it makes a new one).
+            let taken = a.take(debited);
+            let mut after = a.clone();
+            after.debit(&taken, debited);
+            (accrual_lots(&after, program, &p, now, now), taken)
+        }
+        Some(a) => (accrual_lots(a, program, &p, now, now), Vec::new()),
         None => (Vec::new(), Vec::new()),
     };
     // What of the accrual is spendable at once (none while it is pending).

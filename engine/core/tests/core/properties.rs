@@ -641,6 +641,64 @@ proptest! {
     }
 }
 
+/// Found by `debts_settle_exactly_after_refunds_and_late_confirms`: a return without the
+/// receipt takes back accrual (a debt), then a late confirm credits a new lot.
+#[test]
+fn a_late_confirm_after_a_return_without_the_receipt_credits_its_lot_in_order() {
+    let steps = [
+        Step::Register {
+            cashbox: 2,
+            card: Some(0),
+            cheque: 1,
+            lines: vec![(0, 1, 10500)],
+            coupon: None,
+        },
+        Step::Adjust {
+            card: 0,
+            delta: 1133,
+        },
+        Step::Pay {
+            cashbox: 2,
+            card: 0,
+            cheque: 2,
+            lines: vec![(1, 1000, 50000)],
+            points: 1,
+            coupon: None,
+        },
+        Step::Register {
+            cashbox: 2,
+            card: Some(0),
+            cheque: 2,
+            lines: vec![(0, 1, 11500)],
+            coupon: None,
+        },
+        Step::Advance { secs: 900 },
+        Step::Pay {
+            cashbox: 0,
+            card: 0,
+            cheque: 0,
+            lines: vec![(1, 1000, 50000)],
+            points: 1132,
+            coupon: None,
+        },
+        Step::Confirm {
+            cashbox: 2,
+            cheque: 1,
+        },
+        Step::Expire,
+        Step::ReturnWithoutReceipt {
+            cashbox: 0,
+            number: 0,
+            lines: vec![(0, 202, 50770), (2, 1009, 47268)],
+        },
+        Step::Confirm {
+            cashbox: 2,
+            cheque: 2,
+        },
+    ];
+    run_history(&steps).unwrap();
+}
+
 /// Runs a history step by step, checking the invariants after each.
 fn run_history(steps: &[Step]) -> Result<(), TestCaseError> {
     let terms = World::new().program.lots;
