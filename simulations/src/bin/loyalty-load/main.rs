@@ -22,11 +22,13 @@ use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 use tonic::codegen::http;
 
+mod cpu;
 mod route;
 mod setup;
 mod stream;
 mod xml;
 
+use cpu::{cpu_secs, listener_pid};
 use loyalty_proto::pb::store_reply::Answer;
 use loyalty_proto::pb::store_request::Operation;
 use route::{Conn, Route, FAILOVER_WAIT_MAX};
@@ -104,7 +106,8 @@ struct Args {
     /// Cashboxes per store when setting them up (stores are numbered from 1).
     #[arg(long, default_value_t = 10)]
     tills_per_store: u32,
-    /// The server's process id, to report its CPU time per operation (from /proc).
+    /// The server's process id, to report its CPU time per operation (from /proc); by
+    /// default the process listening on the server's port, when it runs on this machine.
     #[arg(long)]
     server_pid: Option<u32>,
     /// `full`: calculate → (pay) → register → confirm/cancel (+ balance); `purchase`:
@@ -452,23 +455,7 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(run(args))
 }
 
-/// CPU time (user + system) a process has used, in seconds, from `/proc/<pid>/stat`
-/// (clock ticks of 1/100 s, Linux's `USER_HZ`).
-fn cpu_secs(pid: &str) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name (which may hold spaces) in parentheses.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    Some(ticks as f64 / 100.0)
-}
-
-fn args_pid_cpu(pid: Option<u32>) -> Option<f64> {
-    cpu_secs(&pid?.to_string())
-}
-
 async fn run(args: Args) -> anyhow::Result<()> {
-    let server_pid = args.server_pid;
     let token = match &args.token {
         Some(t) => t.clone(),
         None => std::fs::read_to_string(args.data_dir.join("admin.token"))
@@ -482,6 +469,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .map(|s| s.trim().parse::<http::Uri>().context("--server"))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let leader = leader(&servers, &token).await?;
+    let server_pid = args.server_pid.or_else(|| {
+        let local = matches!(
+            servers[leader].host(),
+            Some("127.0.0.1" | "localhost" | "[::1]")
+        );
+        servers[leader]
+            .port_u16()
+            .filter(|_| local)
+            .and_then(listener_pid)
+    });
     let (run, tills) = match args.reuse.as_deref().map(|f| (f, read_setup(f, &args))) {
         Some((file, Ok(Some(kept)))) => {
             eprintln!(
@@ -555,7 +552,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     // CPU time of the server and of the generator over the steady state.
     let cpu_from = tokio::spawn(async move {
         tokio::time::sleep_until(steady_from.into()).await;
-        (cpu_secs("self"), args_pid_cpu(server_pid))
+        (
+            cpu_secs("self"),
+            server_pid.and_then(|p| cpu_secs(&p.to_string())),
+        )
     });
     let errors = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut tasks = tokio::task::JoinSet::new();
@@ -614,7 +614,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let (own_from, server_from) = cpu_from.await?;
     let cpu = |from: Option<f64>, now: Option<f64>| from.zip(now).map(|(a, b)| b - a);
     let own_cpu = cpu(own_from, cpu_secs("self"));
-    let server_cpu = cpu(server_from, args_pid_cpu(server_pid));
+    let server_cpu = cpu(
+        server_from,
+        server_pid.and_then(|p| cpu_secs(&p.to_string())),
+    );
     let latencies = ctx.latencies.lock().expect("lock");
     let hists = latencies.steady();
     let total: u64 = hists.values().map(|h| h.len()).sum();
