@@ -334,37 +334,48 @@ async fn one_operation_sent_on_unary_and_on_the_stream_is_done_once() {
     server.stop().await;
 }
 
+/// Sends `total` previews of a 20-line cheque (large requests, larger answers) on the
+/// link, round robin over `cashboxes`, as fast as the stream takes them; counts those sent.
+fn flood(
+    link: &Link,
+    cashboxes: Vec<u32>,
+    total: u64,
+) -> (
+    tokio::task::JoinHandle<()>,
+    std::sync::Arc<std::sync::atomic::AtomicU64>,
+) {
+    let lines: Vec<pb::Line> = (0..20).map(|_| line("milk", "1", "80")).collect();
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let (tx, counter) = (link.tx.clone(), sent.clone());
+    let task = tokio::spawn(async move {
+        for tag in 0..total {
+            let cashbox = cashboxes[(tag % cashboxes.len() as u64) as usize];
+            let r = pb::StoreRequest {
+                tag,
+                cashbox_id: cashbox,
+                operation: Some(Operation::Calculate(pb::CalculateRequest {
+                    cheque: Some(cheque("C-1", &card_of(cashbox), lines.clone())),
+                    slip_width: 0,
+                })),
+                ..Default::default()
+            };
+            if tx.send(r).await.is_err() {
+                return;
+            }
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    (task, sent)
+}
+
 #[tokio::test]
 async fn a_client_that_does_not_read_its_answers_is_held_by_flow_control() {
     let (server, mut admin, _files) = store_world().await;
     let tills = tills(&server, &mut admin, 40, 4).await;
     let link = link(&server.url()).await;
-    // Previews of a 20-line cheque: large requests and larger answers.
-    let lines: Vec<pb::Line> = (0..20).map(|_| line("milk", "1", "80")).collect();
     let total = 20_000u64;
-    let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let sender = {
-        let (tx, sent) = (link.tx.clone(), sent.clone());
-        let cashboxes: Vec<u32> = tills.iter().map(|t| t.id).collect();
-        tokio::spawn(async move {
-            for tag in 0..total {
-                let cashbox = cashboxes[(tag % 4) as usize];
-                let r = pb::StoreRequest {
-                    tag,
-                    cashbox_id: cashbox,
-                    operation: Some(Operation::Calculate(pb::CalculateRequest {
-                        cheque: Some(cheque("C-1", &card_of(cashbox), lines.clone())),
-                        slip_width: 0,
-                    })),
-                    ..Default::default()
-                };
-                if tx.send(r).await.is_err() {
-                    return;
-                }
-                sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            }
-        })
-    };
+    let cashboxes: Vec<u32> = tills.iter().map(|t| t.id).collect();
+    let (sender, sent) = flood(&link, cashboxes, total);
     // Nobody reads: the sender stalls well short of everything, and stays stalled.
     let mut stalled_at = 0;
     for _ in 0..100 {
@@ -398,24 +409,7 @@ async fn a_server_stops_although_a_client_never_reads_its_answers() {
     let (server, mut admin, _files) = store_world().await;
     let tills = tills(&server, &mut admin, 70, 1).await;
     let link = link(&server.url()).await;
-    let lines: Vec<pb::Line> = (0..20).map(|_| line("milk", "1", "80")).collect();
-    let (tx, cashbox) = (link.tx.clone(), tills[0].id);
-    let sender = tokio::spawn(async move {
-        for tag in 0..20_000u64 {
-            let r = pb::StoreRequest {
-                tag,
-                cashbox_id: cashbox,
-                operation: Some(Operation::Calculate(pb::CalculateRequest {
-                    cheque: Some(cheque("C-1", &card_of(cashbox), lines.clone())),
-                    slip_width: 0,
-                })),
-                ..Default::default()
-            };
-            if tx.send(r).await.is_err() {
-                return;
-            }
-        }
-    });
+    let (sender, _sent) = flood(&link, vec![tills[0].id], 20_000);
     // Held by flow control, the client never reads; the server still stops.
     tokio::time::sleep(Duration::from_secs(2)).await;
     tokio::time::timeout(Duration::from_secs(30), server.stop())
