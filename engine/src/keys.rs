@@ -6,7 +6,7 @@
 //! shard (DESIGN §6), so that a shard's accounts are one contiguous range.
 
 use loyalty_core::ids::*;
-use loyalty_core::model::UnixMillis;
+use loyalty_core::model::{BonusKind, UnixMillis};
 
 pub const TAG_CASHBOX: u8 = 0x01;
 pub const TAG_ACCOUNT: u8 = 0x02;
@@ -27,6 +27,7 @@ pub const TAG_ORDER_DUE: u8 = 0x10;
 pub const TAG_ACCOUNT_CARD: u8 = 0x11;
 pub const TAG_ACCOUNT_DUE: u8 = 0x12;
 pub const TAG_LOGIN: u8 = 0x13;
+pub const TAG_BONUS_RULE: u8 = 0x14;
 
 /// Why a key could not be decoded: stored keys that do not decode are corruption.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -157,6 +158,11 @@ pub fn coupon_series(id: CouponSeriesId) -> Vec<u8> {
 
 pub fn order(number: &OrderNo) -> Vec<u8> {
     key(TAG_ORDER, &[number.as_str().as_bytes()])
+}
+
+/// The bonus rule of a kind of customer event, under the kind's name.
+pub fn bonus_rule(kind: BonusKind) -> Vec<u8> {
+    key(TAG_BONUS_RULE, &[kind.name().as_bytes()])
 }
 
 /// A registered phone (value: the card it identifies).
@@ -477,6 +483,7 @@ mod tests {
                 meta(Meta::LogSeq),
                 meta(Meta::AccountsOpened),
                 meta(Meta::IdentifierPolicy),
+                bonus_rule(BonusKind::FirstPurchase),
                 coupon(&CouponCode::new(&text).unwrap()),
                 order(&OrderNo::new(&text).unwrap()),
                 order_due(UnixMillis(t), &OrderNo::new(&text).unwrap()),

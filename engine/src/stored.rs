@@ -298,6 +298,11 @@ impl<'s> StoredState<'s> {
                     checked_key(&k, keys::coupon_series(s.id))?;
                     p.coupon_series.insert(s.id, s);
                 }
+                Some(&keys::TAG_BONUS_RULE) => {
+                    let r: BonusRule = decode(Space::State, &v)?;
+                    checked_key(&k, keys::bonus_rule(r.kind))?;
+                    p.bonus_rules.insert(r.kind, r);
+                }
                 Some(&keys::TAG_LOGIN) => {
                     let id: CashboxId = decode(Space::State, &v)?;
                     p.logins
@@ -460,6 +465,9 @@ impl StateView for StoredState<'_> {
             })
             .collect()
     }
+    fn bonus_rule(&self, kind: BonusKind) -> Option<BonusRule> {
+        self.get(Space::State, &keys::bonus_rule(kind))
+    }
     fn pending_due(&self, now: UnixMillis, limit: usize) -> Vec<PurchaseKey> {
         let from = [keys::TAG_PENDING];
         let to = keys::pending_end(now);
@@ -565,6 +573,9 @@ impl StateStore for StoredState<'_> {
     fn set_accounts_opened(&mut self, n: u64) {
         self.put_owned(Space::State, keys::meta(Meta::AccountsOpened), n);
     }
+    fn put_bonus_rule(&mut self, rule: BonusRule) {
+        self.put_owned(Space::State, keys::bonus_rule(rule.kind), rule);
+    }
 }
 
 /// A record must sit under the key its own id gives.
@@ -633,7 +644,7 @@ mod tests {
 
         #[test]
         fn records_round_trip(balance in 0i64..1_000_000_000, held in 0i64..1_000_000) {
-            let a = Account { id: AccountId(7), status: AccountStatus::Active, balance: loyalty_core::amount::Points(balance + held), held: loyalty_core::amount::Points(held), name: "n".into(), phone: String::new(), consent: true, favourites: vec![ProductCode::new("milk").unwrap()], debt: loyalty_core::amount::Points(held / 2), earned: loyalty_core::amount::Points(balance), pending: loyalty_core::amount::Points(held), lots: vec![Lot { id: 1, source: LotSource::Adjustment, points: loyalty_core::amount::Points(balance), left: loyalty_core::amount::Points(balance), activates_at: UnixMillis(1), expires_at: None, pending: false }], lots_made: 1, due: Some(UnixMillis(held)) };
+            let a = Account { id: AccountId(7), status: AccountStatus::Active, balance: loyalty_core::amount::Points(balance + held), held: loyalty_core::amount::Points(held), name: "n".into(), phone: String::new(), consent: true, favourites: vec![ProductCode::new("milk").unwrap()], debt: loyalty_core::amount::Points(held / 2), earned: loyalty_core::amount::Points(balance), pending: loyalty_core::amount::Points(held), lots: vec![Lot { id: 1, source: LotSource::Adjustment, points: loyalty_core::amount::Points(balance), left: loyalty_core::amount::Points(balance), activates_at: UnixMillis(1), expires_at: None, pending: false }], lots_made: 1, due: Some(UnixMillis(held)), purchases: 3, bonuses: vec![BonusKind::Welcome] };
             prop_assert_eq!(decode::<Account>(Space::State, &encode(&a)).unwrap(), a);
         }
     }

@@ -27,9 +27,10 @@ pub struct VerifyReport {
 /// The layout of the derived state (indexes) this build writes: raised whenever an index
 /// is added or changed (2: the index of an account's cards; 3: the accrual each account has
 /// kept, `Account::earned`; 4: lots, and the index of accounts by the time their lots are
-/// due). A store of an older layout has its state rebuilt from the log
-/// once, when the engine starts on it.
-pub const STATE_LAYOUT: u8 = 4;
+/// due; 5: each account's count of final purchases, `Account::purchases`, which the
+/// first-purchase bonus reads). A store of an older layout has its state rebuilt from the
+/// log once, when the engine starts on it.
+pub const STATE_LAYOUT: u8 = 5;
 
 /// Brings a store's derived state to [`STATE_LAYOUT`]: a store with history and an older
 /// layout is rebuilt from its log (as `verify --rewrite` does); a new one is just marked.
@@ -106,7 +107,8 @@ pub fn verify_store(store: &dyn Store, rewrite: bool) -> Result<VerifyReport, St
         coupon_series,
         orders,
         orders_due,
-        accounts_due
+        accounts_due,
+        bonus_rules
     );
     if live.identifier_policy != r.identifier_policy {
         differences.push("identifier_policy".into());
@@ -273,6 +275,9 @@ fn write_projection(state: &mut StoredState<'_>, p: &loyalty_core::state::Projec
     }
     if let Some(policy) = &p.identifier_policy {
         state.put_identifier_policy(policy.clone());
+    }
+    for r in p.bonus_rules.values() {
+        state.put_bonus_rule(*r);
     }
     for x in p.purchases.values() {
         state.put_purchase(x, None);

@@ -6,7 +6,7 @@ use crate::pb;
 use loyalty_core::amount::{Money, Points};
 use loyalty_core::command::Actor;
 use loyalty_core::event::{Event, EventRecord, EVENT_SCHEMA_VERSION};
-use loyalty_core::ids::{AccountId, CashboxId, PurchaseKey};
+use loyalty_core::ids::{AccountId, CardNo, CashboxId, PurchaseKey};
 use loyalty_core::model::{Lot, LotSource, Purchase, Take};
 use loyalty_core::state::StateView;
 
@@ -37,6 +37,7 @@ pub fn lot_source(s: &LotSource) -> String {
         LotSource::Purchase => "purchase".into(),
         LotSource::Adjustment => "adjustment".into(),
         LotSource::Returned => "returned".into(),
+        LotSource::Bonus => "bonus".into(),
     }
 }
 
@@ -350,6 +351,19 @@ pub fn envelope(rec: &EventRecord, view: &impl StateView) -> (String, pb::EventE
             env.cheque_id = purchase.cheque.to_string();
             env.cashbox_id = purchase.cashbox.0;
         }
+        Event::BonusGranted {
+            card,
+            kind,
+            points: p,
+            lot: l,
+            ..
+        } => {
+            env.card = card.as_ref().map_or_else(String::new, CardNo::masked);
+            env.bonus = kind.name().into();
+            env.points_bonus = points(*p);
+            env.lots_credited = vec![lot(l)];
+        }
+        Event::BonusRuleSet { rule } => env.bonus = rule.kind.name().into(),
         Event::CouponSeriesSet { .. }
         | Event::CardRangeSet { .. }
         | Event::IdentifierPolicySet { .. }
@@ -446,6 +460,46 @@ mod tests {
             event,
         };
         envelope(&rec, &state())
+    }
+
+    #[test]
+    fn an_event_bonus_names_its_kind_points_and_lot() {
+        let lot = Lot {
+            id: 3,
+            source: LotSource::Bonus,
+            points: Points(10000),
+            left: Points(10000),
+            activates_at: UnixMillis(1_800_000_000_000),
+            expires_at: None,
+            pending: false,
+        };
+        let (key, e) = env(
+            Event::BonusGranted {
+                account: AccountId(1),
+                card: Some(CardNo::new("2770000000017").unwrap()),
+                kind: BonusKind::FirstPurchase,
+                points: Points(10000),
+                lot,
+            },
+            Actor::Cashbox(TILL),
+        );
+        assert_eq!(key, "account-1");
+        assert_eq!(
+            (
+                e.event_type.as_str(),
+                e.bonus.as_str(),
+                e.points_bonus.as_str()
+            ),
+            ("BonusGranted", "first_purchase", "100.00")
+        );
+        assert_eq!(e.card, CardNo::new("2770000000017").unwrap().masked());
+        assert_eq!(e.lots_credited.len(), 1);
+        assert_eq!(
+            (e.lots_credited[0].id, e.lots_credited[0].source.as_str()),
+            (3, "bonus")
+        );
+        // Nothing of a purchase or an adjustment.
+        assert!(e.points_accrued.is_empty() && e.points_adjusted.is_empty());
     }
 
     /// The fields schema 5 added: lots credited, points maturing, burning and dated.

@@ -471,17 +471,7 @@ async fn magnetic_stripe_phone_and_auto_identify_the_customer() {
 }
 
 async fn issue_sold(till: &mut Till) {
-    let issued = till
-        .client
-        .issue_card(till.req(pb::IssueCardAtTillRequest {
-            operation_id: op(),
-            card: SOLD.into(),
-            card_type: "Silver".into(),
-        }))
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(issued.outcome, pb::Outcome::Ok as i32, "{}", issued.message);
+    sell_card(till, SOLD).await;
 }
 
 /// A self-checkout kiosk: points plus two bank cards and a fast-payment QR, recorded with

@@ -518,3 +518,18 @@ pub async fn register_xml_till(
     ok(&r);
     r.cashbox_secret
 }
+
+/// A card sold at the till (Issued, on a new account).
+pub async fn sell_card(till: &mut Till, card: &str) {
+    let issued = till
+        .client
+        .issue_card(till.req(pb::IssueCardAtTillRequest {
+            operation_id: op(),
+            card: card.into(),
+            card_type: "Silver".into(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(issued.outcome, pb::Outcome::Ok as i32, "{}", issued.message);
+}

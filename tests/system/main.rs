@@ -4,6 +4,7 @@
 //! deterministic simulator, and the documentation's command tours run as written.
 
 mod backup;
+mod bonuses;
 mod cluster;
 mod contract;
 mod crash;

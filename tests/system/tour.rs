@@ -107,6 +107,12 @@ async fn the_readme_and_cli_tours_run_as_written_in_their_order() {
     // state, and the status shows the outbox backlog (no broker: every event waits).
     assert!(two.contains("applied 2, duplicates 0, refused 0"), "{two}");
     assert!(two.contains("equal=true"), "{two}");
+    // The event bonuses as set, read back.
+    assert!(
+        two.contains("welcome points=100.00 pending 0 days, lives 90 days, on")
+            && two.contains("first-purchase points=50.00 pending 7 days, lives 365 days, on"),
+        "{two}"
+    );
     assert!(two.contains("outbox: "), "{two}");
     // The backup taken through the server restores into a new data directory whose rebuild
     // equals its state, at the backup's sequence.

@@ -242,7 +242,6 @@ pub fn offer(o: Option<pb::Offer>) -> Wire<Offer> {
         )),
         _ => return Err(bad("offer.daily_to", "give both ends of the daily window")),
     };
-    const CENTURY: u64 = 100 * 366 * 24 * 3600;
     let lots = match points_terms {
         None => None,
         Some(_) if !matches!(effect, OfferEffect::Accrual(_)) => {
@@ -251,13 +250,7 @@ pub fn offer(o: Option<pb::Offer>) -> Wire<Offer> {
                 "only an accrual offer credits points",
             ))
         }
-        Some(t) if t.pending_secs > CENTURY || t.lifetime_secs > CENTURY => {
-            return Err(bad("offer.points_terms", "at most a hundred years"))
-        }
-        Some(t) => Some(LotTerms {
-            pending_secs: t.pending_secs,
-            lifetime_secs: (t.lifetime_secs > 0).then_some(t.lifetime_secs),
-        }),
+        Some(t) => Some(lot_terms("offer.points_terms", t)?),
     };
     let card_types = card_types
         .into_iter()
@@ -355,4 +348,61 @@ pub fn order_lines(lines: Vec<pb::OrderLine>, lines_max: usize) -> Wire<Vec<Orde
             },
         )
         .collect()
+}
+
+/// How long credited points wait and live: each at most a hundred years (lifetime 0: they
+/// never expire).
+fn lot_terms(field: &str, t: pb::PointsTerms) -> Wire<LotTerms> {
+    const CENTURY: u64 = 100 * 366 * 24 * 3600;
+    if t.pending_secs > CENTURY || t.lifetime_secs > CENTURY {
+        return Err(bad(field, "at most a hundred years"));
+    }
+    Ok(LotTerms {
+        pending_secs: t.pending_secs,
+        lifetime_secs: (t.lifetime_secs > 0).then_some(t.lifetime_secs),
+    })
+}
+
+/// An event bonus: its kind, points above zero, and its terms (required: a bonus has its
+/// own pending period and lifetime).
+pub fn bonus_rule(r: Option<pb::BonusRule>) -> Wire<BonusRule> {
+    let pb::BonusRule {
+        kind,
+        points,
+        terms,
+        enabled,
+    } = r.ok_or_else(|| bad("rule", "missing"))?;
+    let kind = match pb::BonusKind::try_from(kind) {
+        Ok(pb::BonusKind::Welcome) => BonusKind::Welcome,
+        Ok(pb::BonusKind::FirstPurchase) => BonusKind::FirstPurchase,
+        _ => return Err(bad("rule.kind", "WELCOME or FIRST_PURCHASE")),
+    };
+    let points = super::points("rule.points", &points)?;
+    if points.0 == 0 {
+        return Err(bad("rule.points", "above zero"));
+    }
+    let terms = terms.ok_or_else(|| bad("rule.terms", "required: pending and lifetime"))?;
+    Ok(BonusRule {
+        kind,
+        points,
+        lots: lot_terms("rule.terms", terms)?,
+        enabled,
+    })
+}
+
+/// An event bonus as administrators read it back.
+pub fn bonus_rule_to_pb(r: &BonusRule) -> pb::BonusRule {
+    pb::BonusRule {
+        kind: match r.kind {
+            BonusKind::Welcome => pb::BonusKind::Welcome,
+            BonusKind::FirstPurchase => pb::BonusKind::FirstPurchase,
+        }
+        .into(),
+        points: r.points.to_string(),
+        terms: Some(pb::PointsTerms {
+            pending_secs: r.lots.pending_secs,
+            lifetime_secs: r.lots.lifetime_secs.unwrap_or(0),
+        }),
+        enabled: r.enabled,
+    }
 }

@@ -14,7 +14,7 @@ use crate::signing::{self, ServerKey};
 use loyalty_core::checkout::generated_codes;
 use loyalty_core::command::{Actor, Command, Request};
 use loyalty_core::ids::*;
-use loyalty_core::model::UnixMillis;
+use loyalty_core::model::{BonusKind, UnixMillis};
 use loyalty_core::state::StateView;
 use loyalty_engine::Engine;
 use loyalty_proto::events::actor_label;
@@ -749,5 +749,36 @@ impl pb::admin_service_server::AdminService for AdminApi {
             backup_seq: newest.map_or(0, |b| b.digests.seq),
             backup_failures: self.backups.failures.load(Relaxed),
         }))
+    }
+
+    async fn set_bonus_rule(
+        &self,
+        req: tonic::Request<pb::SetBonusRuleRequest>,
+    ) -> Rpc<pb::AdminReply> {
+        let operator = self.authorize(req.metadata())?;
+        let pb::SetBonusRuleRequest { operation_id, rule } = req.into_inner();
+        let rule = cv::bonus_rule(rule).map_err(invalid)?;
+        let command = Command::SetBonusRule { rule };
+        Ok(Response::new(
+            self.run(operator, &operation_id, command).await?,
+        ))
+    }
+
+    async fn bonus_rules(
+        &self,
+        req: tonic::Request<pb::BonusRulesRequest>,
+    ) -> Rpc<pb::BonusRulesReply> {
+        self.authorize(req.metadata())?;
+        let rules = self
+            .engine
+            .read(|v| {
+                BonusKind::ALL
+                    .iter()
+                    .filter_map(|k| v.bonus_rule(*k))
+                    .map(|r| cv::bonus_rule_to_pb(&r))
+                    .collect()
+            })
+            .map_err(status)?;
+        Ok(Response::new(pb::BonusRulesReply { rules }))
     }
 }

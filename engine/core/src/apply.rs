@@ -128,6 +128,8 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
                 lots: Vec::new(),
                 lots_made: 0,
                 due: None,
+                purchases: 0,
+                bonuses: Vec::new(),
             });
             let opened = state.accounts_opened().max(account.0);
             state.set_accounts_opened(opened);
@@ -249,6 +251,19 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
             }
             put_checked(state, a);
         }
+        Event::BonusRuleSet { rule } => state.put_bonus_rule(*rule),
+        Event::BonusGranted {
+            account,
+            kind,
+            points,
+            lot,
+            ..
+        } => {
+            let mut a = account_of(state, *account, event);
+            a.credit(std::slice::from_ref(lot), *points);
+            a.bonuses.push(*kind);
+            put_checked(state, a);
+        }
         Event::PointsActivated {
             account,
             lot,
@@ -313,6 +328,7 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
                 let mut a = account_of(state, id, event);
                 a.credit(lots, purchase.accrual);
                 a.earned = a.earned.plus(purchase.accrual);
+                a.purchases = a.purchases.saturating_add(1);
                 put_checked(state, a);
             }
             state.put_purchase(purchase, None);
@@ -354,6 +370,7 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
                 }
                 a.credit(lots, *points_credited);
                 a.earned = a.earned.plus(*points_credited);
+                a.purchases = a.purchases.saturating_add(1);
                 put_checked(state, a);
             }
             p.lots = lots.iter().map(|l| l.id).collect();

@@ -195,6 +195,8 @@ pub enum Command {
     /// card; the accrual such goods earn today is taken back, never more than the customer
     /// has earned.
     RefundWithoutReceipt { cheque: Cheque },
+    /// Admin: create, change or switch off the bonus for a kind of customer event.
+    SetBonusRule { rule: BonusRule },
 }
 
 impl Command {
@@ -231,6 +233,7 @@ impl Command {
             Command::CancelOrder { .. } => "CancelOrder",
             Command::ResolvePurchase { .. } => "ResolvePurchase",
             Command::RefundWithoutReceipt { .. } => "RefundWithoutReceipt",
+            Command::SetBonusRule { .. } => "SetBonusRule",
         }
     }
 }

@@ -269,6 +269,19 @@ pub enum Event {
         lot: u32,
         expires_at: Option<UnixMillis>,
     },
+    /// An administrator set an event bonus.
+    BonusRuleSet {
+        rule: BonusRule,
+    },
+    /// The programme credited a bonus for a customer's event: a lot of its own (the card is
+    /// the one registered, or the purchase's).
+    BonusGranted {
+        account: AccountId,
+        card: Option<CardNo>,
+        kind: BonusKind,
+        points: Points,
+        lot: Lot,
+    },
 }
 
 /// Why a customer owes points.
@@ -334,6 +347,8 @@ impl Event {
             Event::PointsActivated { .. } => "PointsActivated",
             Event::PointsExpired { .. } => "PointsExpired",
             Event::LotDated { .. } => "LotDated",
+            Event::BonusRuleSet { .. } => "BonusRuleSet",
+            Event::BonusGranted { .. } => "BonusGranted",
         }
     }
 
@@ -361,7 +376,8 @@ impl Event {
             | Event::PinAccepted { account, .. }
             | Event::PointsActivated { account, .. }
             | Event::PointsExpired { account, .. }
-            | Event::LotDated { account, .. } => Some(*account),
+            | Event::LotDated { account, .. }
+            | Event::BonusGranted { account, .. } => Some(*account),
             Event::CouponIssued { coupon } => coupon.account,
             Event::OrderCreated { order } => Some(order.account),
             Event::BonusHeld { purchase }
@@ -378,8 +394,8 @@ impl Event {
     }
 
     /// The change this event makes to the sum of all points on accounts, pending ones
-    /// included: points enter only by accrual and refunds of paid points, and leave only
-    /// by redemption, reversal, recovered debt and expiry.
+    /// included: points enter only by accrual, event bonuses, adjustments and refunds of
+    /// paid points, and leave only by redemption, reversal, recovered debt and expiry.
     pub fn balance_delta(&self) -> i64 {
         match self {
             Event::PurchaseConfirmed {
@@ -395,6 +411,7 @@ impl Event {
                 ..
             } => points_returned.0 - accrual_reversed.0,
             Event::PointsAdjusted { delta, .. } => delta.0,
+            Event::BonusGranted { points, .. } => points.0,
             Event::DebtRecovered { points, .. } => -points.0,
             Event::ReturnedWithoutReceipt { purchase } => -purchase.accrual_reversed.0,
             _ => 0,

@@ -46,6 +46,8 @@ pub enum LotSource {
     Adjustment,
     /// Points given back to a lot that had been used up and dropped meanwhile.
     Returned,
+    /// A bonus for a customer's event (the `BonusGranted` event names which).
+    Bonus,
 }
 
 /// Points credited together.

@@ -85,6 +85,44 @@ pub struct Account {
     /// was last stored).
     #[serde(default)]
     pub due: Option<UnixMillis>,
+    /// How many of its purchases became final (confirmed, or uploaded offline).
+    #[serde(default)]
+    pub purchases: u32,
+    /// The event bonuses this account was given, each once.
+    #[serde(default)]
+    pub bonuses: Vec<BonusKind>,
+}
+
+/// A customer's event the programme gives a bonus for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum BonusKind {
+    /// The customer registered at a till or with an administrator (`RegisterCustomer`).
+    Welcome,
+    /// The account's first purchase became final: confirmed online (also late, or by an
+    /// administrator) or uploaded offline.
+    FirstPurchase,
+}
+
+impl BonusKind {
+    pub const ALL: [BonusKind; 2] = [BonusKind::Welcome, BonusKind::FirstPurchase];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            BonusKind::Welcome => "welcome",
+            BonusKind::FirstPurchase => "first_purchase",
+        }
+    }
+}
+
+/// An event bonus as an administrator set it: points credited as a lot of their own, with
+/// their own pending period and lifetime, once per account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BonusRule {
+    pub kind: BonusKind,
+    pub points: Points,
+    pub lots: LotTerms,
+    /// Off: nothing more is granted (what was granted stays).
+    pub enabled: bool,
 }
 
 impl Account {

@@ -39,6 +39,8 @@ pub trait StateView {
     fn orders_due(&self, now: UnixMillis, limit: usize) -> Vec<OrderNo>;
     /// Accounts with lots to date, activate or burn at or before `now`, earliest first.
     fn accounts_due(&self, now: UnixMillis, limit: usize) -> Vec<AccountId>;
+    /// The bonus rule of a kind of customer event, if one was ever set.
+    fn bonus_rule(&self, kind: BonusKind) -> Option<BonusRule>;
 }
 
 /// Writes made by applying events (and by recording operations).
@@ -67,6 +69,7 @@ pub trait StateStore: StateView {
     /// Records an operation (by reference: a store that encodes it need not copy it).
     fn put_operation(&mut self, record: &OperationRecord);
     fn set_accounts_opened(&mut self, n: u64);
+    fn put_bonus_rule(&mut self, rule: BonusRule);
 }
 
 /// The projection: everything that is rebuilt from the event log.
@@ -92,6 +95,7 @@ pub struct Projection {
     pub expired: BTreeSet<(UnixMillis, PurchaseKey)>,
     pub accounts_due: BTreeSet<(UnixMillis, AccountId)>,
     pub accounts_opened: u64,
+    pub bonus_rules: BTreeMap<BonusKind, BonusRule>,
 }
 
 /// In-memory state: the projection plus operation records (which are not events and so
@@ -204,6 +208,9 @@ impl StateView for MemState {
             .map(|(_, k)| k.clone())
             .collect()
     }
+    fn bonus_rule(&self, kind: BonusKind) -> Option<BonusRule> {
+        self.projection.bonus_rules.get(&kind).copied()
+    }
 }
 
 impl StateStore for MemState {
@@ -298,5 +305,8 @@ impl StateStore for MemState {
     }
     fn set_accounts_opened(&mut self, n: u64) {
         self.projection.accounts_opened = n;
+    }
+    fn put_bonus_rule(&mut self, rule: BonusRule) {
+        self.projection.bonus_rules.insert(rule.kind, rule);
     }
 }

@@ -16,7 +16,7 @@ pub struct Admin {
 }
 
 impl Admin {
-    fn req<T>(&self, body: T) -> anyhow::Result<tonic::Request<T>> {
+    pub fn req<T>(&self, body: T) -> anyhow::Result<tonic::Request<T>> {
         let mut r = tonic::Request::new(body);
         r.metadata_mut()
             .insert(ADMIN_TOKEN_HEADER, self.token.parse()?);
@@ -24,11 +24,11 @@ impl Admin {
     }
 }
 
-fn op() -> String {
+pub fn op() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-fn show(r: pb::AdminReply) -> anyhow::Result<()> {
+pub fn show(r: pb::AdminReply) -> anyhow::Result<()> {
     let outcome = pb::Outcome::try_from(r.outcome)
         .map(|o| o.as_str_name())
         .unwrap_or("UNKNOWN");

@@ -117,3 +117,11 @@ pub struct OfferArgs {
     #[arg(long, requires = "points_pending_secs")]
     pub points_lifetime_secs: Option<u64>,
 }
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Bonus {
+    /// The customer registered.
+    Welcome,
+    /// The account's first purchase became final.
+    FirstPurchase,
+}

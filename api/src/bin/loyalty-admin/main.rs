@@ -5,12 +5,13 @@
 
 mod admin;
 mod args;
+mod bonus;
 mod local;
 mod till;
 
 use admin::Admin;
 use anyhow::Context;
-use args::{Check, Kind, OfferArgs, Status, Via};
+use args::{Bonus, Check, Kind, OfferArgs, Status, Via};
 use clap::{Parser, Subcommand};
 use loyalty_api::signing::CashboxSigner;
 use loyalty_proto::pb::admin_service_client::AdminServiceClient;
@@ -222,6 +223,25 @@ enum AdminCmd {
         #[arg(long, value_enum, value_delimiter = ',')]
         redeem_via: Vec<Via>,
     },
+    /// The bonus for a customer event, once per account: `--kind welcome --points 100
+    /// --lifetime-days 90`; `--off` switches it off (what was granted stays).
+    SetBonus {
+        #[arg(long, value_enum)]
+        kind: Bonus,
+        /// Required unless switching off.
+        #[arg(long)]
+        points: Option<String>,
+        /// Days the bonus is pending before it can be spent.
+        #[arg(long, default_value_t = 0)]
+        pending_days: u64,
+        /// Days it can be spent, then it burns (0: never).
+        #[arg(long, default_value_t = 0)]
+        lifetime_days: u64,
+        #[arg(long)]
+        off: bool,
+    },
+    /// The event bonuses as set.
+    Bonuses,
     /// Issue a card's secret for dynamic QR codes; prints it once (for the customer's app).
     IssueQrSecret {
         #[arg(long)]
@@ -542,6 +562,23 @@ async fn run_admin(a: &mut Admin, command: AdminCmd) -> anyhow::Result<()> {
             remove,
         } => set_card_range(a, prefix, length, check, card_type, remove).await,
         AdminCmd::SetIdentifierPolicy { redeem_via } => set_identifier_policy(a, redeem_via).await,
+        AdminCmd::SetBonus {
+            kind,
+            points,
+            pending_days,
+            lifetime_days,
+            off,
+        } => {
+            let args = bonus::BonusArgs {
+                kind,
+                points,
+                pending_days,
+                lifetime_days,
+                off,
+            };
+            bonus::set_bonus(a, args).await
+        }
+        AdminCmd::Bonuses => bonus::list_bonuses(a).await,
         AdminCmd::IssueQrSecret { card } => issue_qr_secret(a, card).await,
         AdminCmd::BlockAccount { card } => block_account(a, card).await,
         AdminCmd::UnblockAccount { card } => unblock_account(a, card).await,

@@ -95,6 +95,8 @@ pub(super) fn find_card(view: &impl StateView, number: &CardNo) -> Result<Found,
         lots: Vec::new(),
         lots_made: 0,
         due: None,
+        purchases: 0,
+        bonuses: Vec::new(),
     };
     Ok(Found {
         opened: vec![

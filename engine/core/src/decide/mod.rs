@@ -13,11 +13,14 @@
 //! - `refund`, `offline`, `expiry`: refunds, offline uploads, the hold sweep;
 //! - `customer`: customer service a till may do as well as an administrator (cards,
 //!   registration, PINs, favourites) and an administrator's points adjustment;
-//! - `admin`: cashboxes, the catalogue, offers, coupons, card ranges, the policy.
+//! - `admin`: cashboxes, the catalogue, offers, coupons, card ranges, the policy;
+//! - `bonus`: event bonuses (welcome, first purchase), set by an administrator and granted
+//!   after the events that earn them.
 //!
 //! Nothing here reads a clock or writes: `now` comes in, events and an answer go out.
 
 mod admin;
+mod bonus;
 mod cheque;
 mod customer;
 mod expiry;
@@ -121,6 +124,7 @@ pub fn execute_fingerprinted(
     for e in &events {
         apply(state, e);
     }
+    bonus::grant(state, &mut events, now);
     settle_debts(state, &mut events);
     reply.events = events.len() as u32;
     if let Some(h) = &reply.holder {
@@ -214,6 +218,7 @@ impl Role {
             | Command::IssueQrSecret { .. }
             | Command::SetCardRange { .. }
             | Command::SetIdentifierPolicy { .. }
+            | Command::SetBonusRule { .. }
             | Command::ActivateCard { .. }
             | Command::BlockCard { .. }
             | Command::ResolvePurchase { .. } => Role::Admin,
@@ -360,6 +365,7 @@ fn decide_service(
         } => admin::issue_coupons(view, *series, codes, card.as_ref(), *expires),
         Command::SetCardRange { range, active } => admin::set_card_range(range, *active),
         Command::SetIdentifierPolicy { policy } => admin::set_identifier_policy(policy),
+        Command::SetBonusRule { rule } => bonus::set_rule(rule),
         Command::CreateOrder {
             number,
             card,

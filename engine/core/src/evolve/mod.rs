@@ -22,7 +22,7 @@ use older::Older;
 use serde::{de, Serialize};
 
 /// The format byte of every record written now.
-pub const RECORD_FORMAT: u8 = 6;
+pub const RECORD_FORMAT: u8 = 7;
 /// The oldest record format still read.
 pub const OLDEST_FORMAT: u8 = 4;
 
@@ -119,6 +119,9 @@ pub const APPENDED: &[Appended] = &[
     // Tills that speak the Loymax protocol log in by name.
     field(6, "Cashbox", "login"),
     variant_field(6, "Command", "RegisterCashbox", "login"),
+    // Event bonuses: the account's final purchases counted, and the bonuses it was given.
+    field(7, "Account", "purchases"),
+    field(7, "Account", "bonuses"),
 ];
 
 pub(crate) fn is_appended(format: u8, container: &str, variant: &str, name: &str) -> bool {

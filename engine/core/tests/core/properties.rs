@@ -83,6 +83,15 @@ enum Step {
         card: u8,
         delta: i32,
     },
+    /// An administrator sets an event bonus (welcome or first purchase), on or off.
+    Bonus {
+        first_purchase: bool,
+        points: u16,
+        pending_mins: u16,
+        enabled: bool,
+    },
+    /// The customer of the issued card registers at a till.
+    Enrol,
     Expire,
     Advance {
         secs: u32,
@@ -202,6 +211,15 @@ fn step() -> impl Strategy<Value = Step> {
         (0u8..4, -20_000i32..20_000).prop_map(|(card, delta)| Step::Adjust { card, delta }),
         (0u8..4).prop_map(|card| Step::Drain { card }),
         (0u8..4).prop_map(|card| Step::Replace { card }),
+        (any::<bool>(), 1u16..5000, 0u16..30, any::<bool>()).prop_map(
+            |(first_purchase, points, pending_mins, enabled)| Step::Bonus {
+                first_purchase,
+                points,
+                pending_mins,
+                enabled,
+            }
+        ),
+        Just(Step::Enrol),
         Just(Step::Expire),
         (0u32..1200).prop_map(|secs| Step::Advance { secs }),
         any::<usize>().prop_map(|index| Step::Resend { index }),
@@ -448,6 +466,38 @@ fn request(w: &mut World, step: &Step, sent: &[Request]) -> Option<Request> {
                 },
             });
         }
+        Step::Bonus {
+            first_purchase,
+            points,
+            pending_mins,
+            enabled,
+        } => (
+            operator(),
+            Command::SetBonusRule {
+                rule: BonusRule {
+                    kind: if first_purchase {
+                        BonusKind::FirstPurchase
+                    } else {
+                        BonusKind::Welcome
+                    },
+                    points: Points(i64::from(points)),
+                    lots: LotTerms {
+                        pending_secs: u64::from(pending_mins) * 60,
+                        lifetime_secs: Some(3600),
+                    },
+                    enabled,
+                },
+            },
+        ),
+        Step::Enrol => (
+            Actor::Cashbox(cashbox(0)),
+            Command::RegisterCustomer {
+                card: card(ISSUED),
+                name: "Anna".into(),
+                phone: String::new(),
+                consent: true,
+            },
+        ),
         Step::Expire => (Actor::System, Command::ExpireHolds),
         Step::Advance { secs } => {
             w.now = w.now.plus_secs(u64::from(secs));
@@ -532,6 +582,34 @@ pub fn check_invariants(w: &World) {
                 _ => None,
             })
             .sum();
+        let bonuses: Vec<(BonusKind, i64)> = w
+            .history
+            .iter()
+            .filter_map(|e| match e {
+                Event::BonusGranted {
+                    account,
+                    kind,
+                    points,
+                    ..
+                } if *account == a.id => Some((*kind, points.0)),
+                _ => None,
+            })
+            .collect();
+        // Each event bonus at most once per account, and the first-purchase bonus only
+        // after a purchase became final.
+        for kind in BonusKind::ALL {
+            let n = bonuses.iter().filter(|(k, _)| *k == kind).count();
+            assert!(n <= 1, "{:?} got {kind:?} {n} times", a.id);
+            assert_eq!(a.bonuses.contains(&kind), n == 1, "{:?} {kind:?}", a.id);
+        }
+        if a.bonuses.contains(&BonusKind::FirstPurchase) {
+            assert!(
+                a.purchases >= 1,
+                "{:?}: a first-purchase bonus without one",
+                a.id
+            );
+        }
+        let bonus: i64 = bonuses.iter().map(|(_, p)| p).sum();
         let burnt: i64 = w
             .history
             .iter()
@@ -544,7 +622,7 @@ pub fn check_invariants(w: &World) {
             .sum();
         assert_eq!(
             a.balance.0 + a.pending.0 + burnt - a.debt.0,
-            kept + adjusted,
+            kept + adjusted + bonus,
             "{:?}: balance less debt vs earned on kept goods",
             a.id
         );

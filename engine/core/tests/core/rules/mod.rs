@@ -3,6 +3,7 @@
 //! as `decide` is split; the givens, the whens and `check` are shared from here.
 
 mod admin;
+mod bonus;
 mod customer;
 mod identify;
 mod lots;

@@ -1,0 +1,136 @@
+//! Event bonuses through the real server: an administrator sets the welcome and the
+//! first-purchase bonus (bad rules refused with the field named, nothing recorded), lists
+//! them, and a customer registered at the till gets each once.
+
+use crate::harness::*;
+use loyalty_proto::pb;
+use loyalty_proto::pb::admin_service_client::AdminServiceClient;
+use tonic::transport::Channel;
+
+const SOLD: &str = "2770000000703";
+
+fn rule(kind: pb::BonusKind, points: &str, lifetime_days: u64) -> pb::BonusRule {
+    pb::BonusRule {
+        kind: kind.into(),
+        points: points.into(),
+        terms: Some(pb::PointsTerms {
+            pending_secs: 0,
+            lifetime_secs: lifetime_days * 24 * 3600,
+        }),
+        enabled: true,
+    }
+}
+
+async fn set(
+    admin: &mut AdminServiceClient<Channel>,
+    rule: pb::BonusRule,
+) -> Result<pb::AdminReply, tonic::Status> {
+    admin
+        .set_bonus_rule(admin_req(pb::SetBonusRuleRequest {
+            operation_id: op(),
+            rule: Some(rule),
+        }))
+        .await
+        .map(|r| r.into_inner())
+}
+
+async fn rules(admin: &mut AdminServiceClient<Channel>) -> Vec<pb::BonusRule> {
+    admin
+        .bonus_rules(admin_req(pb::BonusRulesRequest {}))
+        .await
+        .unwrap()
+        .into_inner()
+        .rules
+}
+
+#[tokio::test]
+async fn a_registered_customer_gets_the_welcome_and_the_first_purchase_bonus_once() {
+    let (_server, mut admin, mut till) = world_with(test_config()).await;
+    // Bad rules are refused, naming the field, and record nothing.
+    let refused = [
+        (rule(pb::BonusKind::Welcome, "0", 90), "rule.points"),
+        (rule(pb::BonusKind::Unspecified, "100", 90), "rule.kind"),
+        (
+            pb::BonusRule {
+                terms: None,
+                ..rule(pb::BonusKind::Welcome, "100", 90)
+            },
+            "rule.terms",
+        ),
+    ];
+    for (bad, field) in refused {
+        let e = set(&mut admin, bad).await.unwrap_err();
+        assert_eq!(e.code(), tonic::Code::InvalidArgument, "{field}");
+        assert!(e.message().contains(field), "{field}: {}", e.message());
+    }
+    assert!(rules(&mut admin).await.is_empty());
+    let welcome = rule(pb::BonusKind::Welcome, "100", 90);
+    let first = rule(pb::BonusKind::FirstPurchase, "50", 0);
+    for r in [welcome.clone(), first.clone()] {
+        let reply = set(&mut admin, r).await.unwrap();
+        assert_eq!(reply.outcome, pb::Outcome::Ok as i32, "{}", reply.message);
+    }
+    let listed = rules(&mut admin).await;
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0].points, "100.00");
+    assert_eq!(listed[1].terms.unwrap().lifetime_secs, 0);
+
+    // A card sold at the till, its customer registered: the welcome bonus.
+    sell_card(&mut till, SOLD).await;
+    let registration = pb::RegisterCustomerRequest {
+        operation_id: op(),
+        card: SOLD.into(),
+        name: "Olga".into(),
+        phone: String::new(),
+        consent: true,
+    };
+    let registered = till
+        .client
+        .register_customer(till.req(registration.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        registered.outcome,
+        pb::Outcome::Ok as i32,
+        "{}",
+        registered.message
+    );
+    assert_eq!(registered.balance.unwrap().balance, "100.00");
+    // The registration resent: its original answer, no second bonus.
+    let again = till
+        .client
+        .register_customer(till.req(registration))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(again.replayed);
+    assert_eq!(
+        balance_of(&mut till, SOLD).await.balance.unwrap().balance,
+        "100.00"
+    );
+
+    // The first purchase: its accrual (5 % of 2000.00) and the bonus; the second: only its
+    // accrual.
+    buy(&mut till, SOLD, "B-1", vec![line("bread", "1", "2000")]).await;
+    assert_eq!(
+        balance_of(&mut till, SOLD).await.balance.unwrap().balance,
+        "250.00"
+    );
+    buy(&mut till, SOLD, "B-2", vec![line("bread", "1", "2000")]).await;
+    assert_eq!(
+        balance_of(&mut till, SOLD).await.balance.unwrap().balance,
+        "350.00"
+    );
+
+    // Switched off, the rule is listed as off.
+    let off = pb::BonusRule {
+        enabled: false,
+        ..welcome
+    };
+    assert_eq!(
+        set(&mut admin, off).await.unwrap().outcome,
+        pb::Outcome::Ok as i32
+    );
+    assert!(!rules(&mut admin).await[0].enabled);
+}
