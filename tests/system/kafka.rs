@@ -129,6 +129,21 @@ async fn a_purchase_flow_produces_its_events_in_order_with_exact_amounts() {
     })
     .await;
     let run = |r: pb::ChequeReply| assert_eq!(r.outcome, pb::Outcome::Ok as i32, "{}", r.message);
+    // The account's first purchase earns a bonus, streamed after the confirm that earned it.
+    let bonus = admin
+        .set_bonus_rule(admin_req(pb::SetBonusRuleRequest {
+            operation_id: op(),
+            rule: Some(pb::BonusRule {
+                kind: pb::BonusKind::FirstPurchase.into(),
+                points: "25".into(),
+                terms: Some(pb::PointsTerms::default()),
+                enabled: true,
+            }),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(bonus.outcome, pb::Outcome::Ok as i32, "{}", bonus.message);
     buy(&mut till, CARD, "seed", vec![line("bread", "1", "2000")]).await;
     let c = cheque(
         "c1",
@@ -183,7 +198,7 @@ async fn a_purchase_flow_produces_its_events_in_order_with_exact_amounts() {
         .into_inner());
 
     let got = consume(&brokers, &topic, Duration::from_secs(60), |m| {
-        dedupe(m).iter().filter(|c| c.key == "account-1").count() >= 8
+        dedupe(m).iter().filter(|c| c.key == "account-1").count() >= 9
     })
     .await;
     let account: Vec<_> = dedupe(&got)
@@ -201,6 +216,7 @@ async fn a_purchase_flow_produces_its_events_in_order_with_exact_amounts() {
             "CardIssued",
             "PurchaseRegistered",
             "PurchaseConfirmed",
+            "BonusGranted",
             "BonusHeld",
             "PurchaseRegistered",
             "PurchaseConfirmed",
@@ -214,41 +230,51 @@ async fn a_purchase_flow_produces_its_events_in_order_with_exact_amounts() {
     );
     assert_eq!(
         (
-            e(4).points_held.as_str(),
-            e(4).cheque_id.as_str(),
-            e(4).store_id,
-            e(4).cashbox_id
+            e(4).bonus.as_str(),
+            e(4).points_bonus.as_str(),
+            e(4).actor.as_str(),
+            e(4).card.as_str()
+        ),
+        ("first_purchase", "25.00", "cashbox:1", "*********0017")
+    );
+    assert_eq!(e(4).lots_credited[0].source, "bonus");
+    assert_eq!(
+        (
+            e(5).points_held.as_str(),
+            e(5).cheque_id.as_str(),
+            e(5).store_id,
+            e(5).cashbox_id
         ),
         ("11.00", "c1", 1, 1)
     );
     assert_eq!(
         (
-            e(6).points_redeemed.as_str(),
-            e(6).points_accrued.as_str(),
-            e(6).discount.as_str()
+            e(7).points_redeemed.as_str(),
+            e(7).points_accrued.as_str(),
+            e(7).discount.as_str()
         ),
         ("11.00", "4.95", "10.00")
     );
     assert_eq!(
         (
-            e(7).money_returned.as_str(),
-            e(7).points_returned.as_str(),
-            e(7).accrual_reversed.as_str()
+            e(8).money_returned.as_str(),
+            e(8).points_returned.as_str(),
+            e(8).accrual_reversed.as_str()
         ),
         ("45.00", "4.50", "2.03")
     );
-    assert_eq!(e(7).money_to_pay_out, "40.50");
+    assert_eq!(e(8).money_to_pay_out, "40.50");
     // Refunded at the selling till: the purchase id, and the refunding till and store.
     assert_eq!(
         (
-            e(7).purchase_id.as_str(),
-            e(7).refund_cashbox_id,
-            e(7).refund_store_id
+            e(8).purchase_id.as_str(),
+            e(8).refund_cashbox_id,
+            e(8).refund_store_id
         ),
         ("1/c1", 1, 1)
     );
-    assert_eq!(e(7).cashbox_local_time, "2026-11-23T12:00:00");
-    assert_eq!(e(6).card, "*********0017");
+    assert_eq!(e(8).cashbox_local_time, "2026-11-23T12:00:00");
+    assert_eq!(e(7).card, "*********0017");
     // Event ids increase along the key and are repeated in the header.
     assert!(account
         .windows(2)
