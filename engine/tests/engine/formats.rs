@@ -67,6 +67,26 @@ fn a_format_4_store_is_rebuilt_once_for_the_new_state_layout_and_then_verifies_e
     assert!(after.equal, "{:?}", after.differences);
     assert_eq!(after.log_sha256, before.log_sha256, "the log is untouched");
     assert!(!upgrade_state(&store).unwrap(), "and only once");
+    // The rebuild counted each account's final purchases from its history, so the purchases
+    // made before the first-purchase bonus existed still count as its first.
+    let view = StoredState::new(&store);
+    let p = view.projection().unwrap();
+    let mut counted = std::collections::BTreeMap::new();
+    for x in p.purchases.values() {
+        let confirmed = matches!(x.status, loyalty_core::model::PurchaseStatus::Confirmed);
+        if let (Some(a), true) = (x.account, confirmed) {
+            *counted.entry(a).or_insert(0u32) += 1;
+        }
+    }
+    assert!(!counted.is_empty(), "the fixture has confirmed purchases");
+    for a in p.accounts.values() {
+        assert_eq!(
+            a.purchases,
+            counted.get(&a.id).copied().unwrap_or(0),
+            "{:?}",
+            a.id
+        );
+    }
 }
 
 #[test]
