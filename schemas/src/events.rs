@@ -364,7 +364,9 @@ pub fn envelope(rec: &EventRecord, view: &impl StateView) -> (String, pb::EventE
             env.lots_credited = vec![lot(l)];
         }
         Event::BonusRuleSet { rule } => env.bonus = rule.kind.name().into(),
-        Event::CouponSeriesSet { .. }
+        // The account's schedule only (its key names the account; no dates of birth leave).
+        Event::BirthdayScheduled { .. }
+        | Event::CouponSeriesSet { .. }
         | Event::CardRangeSet { .. }
         | Event::IdentifierPolicySet { .. }
         | Event::ProductUpserted { .. }
@@ -500,6 +502,34 @@ mod tests {
         );
         // Nothing of a purchase or an adjustment.
         assert!(e.points_accrued.is_empty() && e.points_adjusted.is_empty());
+        // A birthday's schedule names the account and nothing else: no date leaves.
+        let day = chrono::NaiveDate::from_ymd_opt(2027, 1, 20).unwrap();
+        let (key, e) = env(
+            Event::BirthdayScheduled {
+                account: AccountId(1),
+                reached: Some(day),
+                next: day,
+                from: UnixMillis(0),
+            },
+            Actor::System,
+        );
+        assert_eq!(
+            (key.as_str(), e.event_type.as_str(), e.account_id),
+            ("account-1", "BirthdayScheduled", 1)
+        );
+        assert_eq!(
+            pb::EventEnvelope {
+                event_id: e.event_id,
+                event_type: e.event_type.clone(),
+                schema_version: e.schema_version,
+                server_time_unix_ms: e.server_time_unix_ms,
+                account_id: e.account_id,
+                actor: e.actor.clone(),
+                operation_id: e.operation_id.clone(),
+                ..Default::default()
+            },
+            e
+        );
     }
 
     /// The fields schema 5 added: lots credited, points maturing, burning and dated.

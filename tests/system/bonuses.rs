@@ -3,6 +3,8 @@
 //! them, and a customer registered at the till gets each once.
 
 use crate::harness::*;
+use chrono::Datelike;
+use loyalty_api::server::ServerConfig;
 use loyalty_proto::pb;
 use loyalty_proto::pb::admin_service_client::AdminServiceClient;
 use tonic::transport::Channel;
@@ -18,6 +20,7 @@ fn rule(kind: pb::BonusKind, points: &str, lifetime_days: u64) -> pb::BonusRule 
             lifetime_secs: lifetime_days * 24 * 3600,
         }),
         enabled: true,
+        ..Default::default()
     }
 }
 
@@ -32,6 +35,18 @@ async fn set(
         }))
         .await
         .map(|r| r.into_inner())
+}
+
+/// A registration the till sees accepted.
+async fn register(till: &mut Till, r: pb::RegisterCustomerRequest) -> pb::ChequeReply {
+    let reply = till
+        .client
+        .register_customer(till.req(r))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(reply.outcome, pb::Outcome::Ok as i32, "{}", reply.message);
+    reply
 }
 
 async fn rules(admin: &mut AdminServiceClient<Channel>) -> Vec<pb::BonusRule> {
@@ -83,19 +98,9 @@ async fn a_registered_customer_gets_the_welcome_and_the_first_purchase_bonus_onc
         name: "Olga".into(),
         phone: String::new(),
         consent: true,
+        birth_date: String::new(),
     };
-    let registered = till
-        .client
-        .register_customer(till.req(registration.clone()))
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(
-        registered.outcome,
-        pb::Outcome::Ok as i32,
-        "{}",
-        registered.message
-    );
+    let registered = register(&mut till, registration.clone()).await;
     assert_eq!(registered.balance.unwrap().balance, "100.00");
     // The registration resent: its original answer, no second bonus.
     let again = till
@@ -126,6 +131,8 @@ async fn a_registered_customer_gets_the_welcome_and_the_first_purchase_bonus_onc
     // Switched off, the rule is listed as off.
     let off = pb::BonusRule {
         enabled: false,
+        days_before: 0,
+        days_after: 0,
         ..welcome
     };
     assert_eq!(
@@ -133,4 +140,63 @@ async fn a_registered_customer_gets_the_welcome_and_the_first_purchase_bonus_onc
         pb::Outcome::Ok as i32
     );
     assert!(!rules(&mut admin).await[0].enabled);
+}
+
+/// A customer whose birthday is today gets the birthday bonus from the server's own sweep
+/// (the window opens at the first sweep after registration schedules this year's
+/// birthday); a date of birth in the future or malformed is refused, recording nothing.
+#[tokio::test]
+async fn a_birthday_bonus_arrives_from_the_sweep() {
+    let config = ServerConfig {
+        expiry_sweep_secs: 1,
+        ..test_config()
+    };
+    let (_server, mut admin, mut till) = world_with(config).await;
+    let birthday = pb::BonusRule {
+        days_before: 1,
+        days_after: 1,
+        ..rule(pb::BonusKind::Birthday, "200", 30)
+    };
+    assert_eq!(
+        set(&mut admin, birthday).await.unwrap().outcome,
+        pb::Outcome::Ok as i32
+    );
+    sell_card(&mut till, SOLD).await;
+    let today = chrono::Utc::now().date_naive();
+    let registration = |birth_date: String| pb::RegisterCustomerRequest {
+        operation_id: op(),
+        card: SOLD.into(),
+        name: "Olga".into(),
+        phone: String::new(),
+        consent: true,
+        birth_date,
+    };
+    let tomorrow_but_one = today + chrono::Days::new(2);
+    for bad in [
+        "1990-13-01".to_owned(),
+        "1899-12-31".to_owned(),
+        tomorrow_but_one.to_string(),
+    ] {
+        let e = till
+            .client
+            .register_customer(till.req(registration(bad.clone())))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::InvalidArgument, "{bad}");
+        assert!(e.message().contains("birth_date"), "{bad}: {}", e.message());
+    }
+    let born = today
+        .with_year(1990)
+        .unwrap_or(today - chrono::Days::new(365 * 30));
+    register(&mut till, registration(born.to_string())).await;
+    // Two sweeps a second apart: the first schedules, the second grants.
+    let mut balance = String::new();
+    for _ in 0..100 {
+        balance = balance_of(&mut till, SOLD).await.balance.unwrap().balance;
+        if balance != "0.00" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(balance, "200.00");
 }

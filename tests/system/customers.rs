@@ -23,6 +23,7 @@ async fn registration_accrual_replacement_and_redemption_with_the_new_card() {
             name: "Olga".into(),
             phone: "+79990002233".into(),
             consent: true,
+            birth_date: String::new(),
         }))
         .await
         .unwrap()
@@ -176,6 +177,7 @@ async fn magnetic_stripe_phone_and_auto_identify_the_customer() {
             name: "Olga".into(),
             phone: "8 (999) 000-22-33".into(),
             consent: true,
+            birth_date: String::new(),
         }))
         .await
         .unwrap()
@@ -191,6 +193,7 @@ async fn magnetic_stripe_phone_and_auto_identify_the_customer() {
             name: "Olga".into(),
             phone: "8 (999) 000-22-33".into(),
             consent: true,
+            birth_date: String::new(),
         }))
         .await
         .unwrap()

@@ -662,6 +662,7 @@ async fn hostile(t: &Target, seed: u64) -> Got {
                     name: "x".repeat(rng.random_range(0..300)),
                     phone: pick(&mut rng, &["", "123", "+79990001122"]).into(),
                     consent: true,
+                    birth_date: String::new(),
                 };
                 outcome(till.client.register_customer(till.req(body)).await)
             }

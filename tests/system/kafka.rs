@@ -138,6 +138,8 @@ async fn a_purchase_flow_produces_its_events_in_order_with_exact_amounts() {
                 points: "25".into(),
                 terms: Some(pb::PointsTerms::default()),
                 enabled: true,
+                days_before: 0,
+                days_after: 0,
             }),
         }))
         .await

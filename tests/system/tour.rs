@@ -110,7 +110,10 @@ async fn the_readme_and_cli_tours_run_as_written_in_their_order() {
     // The event bonuses as set, read back.
     assert!(
         two.contains("welcome points=100.00 pending 0 days, lives 90 days, on")
-            && two.contains("first-purchase points=50.00 pending 7 days, lives 365 days, on"),
+            && two.contains("first-purchase points=50.00 pending 7 days, lives 365 days, on")
+            && two.contains(
+                "birthday points=200.00 pending 0 days, lives 30 days, from 3 days before to 3 days after, on"
+            ),
         "{two}"
     );
     assert!(two.contains("outbox: "), "{two}");

@@ -9,6 +9,7 @@ use crate::limits::{
 };
 use crate::pb;
 use loyalty_core::amount::{Money, Percent, Qty};
+use loyalty_core::decide::BIRTHDAY_WINDOW_DAYS_MAX;
 use loyalty_core::ids::*;
 use loyalty_core::model::*;
 
@@ -371,12 +372,31 @@ pub fn bonus_rule(r: Option<pb::BonusRule>) -> Wire<BonusRule> {
         points,
         terms,
         enabled,
+        days_before,
+        days_after,
     } = r.ok_or_else(|| bad("rule", "missing"))?;
     let kind = match pb::BonusKind::try_from(kind) {
         Ok(pb::BonusKind::Welcome) => BonusKind::Welcome,
         Ok(pb::BonusKind::FirstPurchase) => BonusKind::FirstPurchase,
-        _ => return Err(bad("rule.kind", "WELCOME or FIRST_PURCHASE")),
+        Ok(pb::BonusKind::Birthday) => BonusKind::Birthday,
+        _ => return Err(bad("rule.kind", "WELCOME, FIRST_PURCHASE or BIRTHDAY")),
     };
+    let days = |field: &str, d: u32| {
+        u16::try_from(d)
+            .ok()
+            .filter(|d| *d <= BIRTHDAY_WINDOW_DAYS_MAX)
+            .ok_or_else(|| bad(field, format!("at most {BIRTHDAY_WINDOW_DAYS_MAX} days")))
+    };
+    let (days_before, days_after) = (
+        days("rule.days_before", days_before)?,
+        days("rule.days_after", days_after)?,
+    );
+    if kind != BonusKind::Birthday && days_before.max(days_after) > 0 {
+        return Err(bad(
+            "rule.days_before",
+            "only a birthday bonus has a window",
+        ));
+    }
     let points = super::points("rule.points", &points)?;
     if points.0 == 0 {
         return Err(bad("rule.points", "above zero"));
@@ -387,6 +407,8 @@ pub fn bonus_rule(r: Option<pb::BonusRule>) -> Wire<BonusRule> {
         points,
         lots: lot_terms("rule.terms", terms)?,
         enabled,
+        days_before,
+        days_after,
     })
 }
 
@@ -396,6 +418,7 @@ pub fn bonus_rule_to_pb(r: &BonusRule) -> pb::BonusRule {
         kind: match r.kind {
             BonusKind::Welcome => pb::BonusKind::Welcome,
             BonusKind::FirstPurchase => pb::BonusKind::FirstPurchase,
+            BonusKind::Birthday => pb::BonusKind::Birthday,
         }
         .into(),
         points: r.points.to_string(),
@@ -404,5 +427,7 @@ pub fn bonus_rule_to_pb(r: &BonusRule) -> pb::BonusRule {
             lifetime_secs: r.lots.lifetime_secs.unwrap_or(0),
         }),
         enabled: r.enabled,
+        days_before: r.days_before.into(),
+        days_after: r.days_after.into(),
     }
 }

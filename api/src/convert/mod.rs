@@ -170,6 +170,26 @@ pub fn optional_phone(field: impl Display, s: &str) -> Wire<String> {
         .map_err(|e| bad(&field, e))
 }
 
+/// A date of birth, `YYYY-MM-DD`, or empty: from 1900 on and not after `today` (with a
+/// day's grace for the time zones).
+pub fn birth_date(
+    field: impl Display,
+    s: &str,
+    today: chrono::NaiveDate,
+) -> Wire<Option<chrono::NaiveDate>> {
+    use chrono::Datelike;
+    if s.trim().is_empty() {
+        return Ok(None);
+    }
+    let d = chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+        .map_err(|e| bad(&field, format!("YYYY-MM-DD: {e}")))?;
+    let latest = today.succ_opt().unwrap_or(today);
+    if d.year() < 1900 || d > latest {
+        return Err(bad(&field, "from 1900 on, not in the future"));
+    }
+    Ok(Some(d))
+}
+
 fn zero_or(field: impl Display, s: &str) -> Wire<i64> {
     if s.is_empty() {
         return Ok(0);

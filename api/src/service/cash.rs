@@ -158,6 +158,12 @@ impl CashApi {
             name: cv::profile_text("name", &msg.name, NAME_BYTES_MAX).map_err(invalid)?,
             phone: cv::optional_phone("phone", &msg.phone).map_err(invalid)?,
             consent: msg.consent,
+            birth_date: cv::birth_date(
+                "birth_date",
+                &msg.birth_date,
+                chrono::Utc::now().date_naive(),
+            )
+            .map_err(invalid)?,
         };
         self.write(cashbox, &msg.operation_id, command, 0)
     }

@@ -130,6 +130,9 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
                 due: None,
                 purchases: 0,
                 bonuses: Vec::new(),
+                birth_date: None,
+                birthday: None,
+                birthday_from: None,
             });
             let opened = state.accounts_opened().max(account.0);
             state.set_accounts_opened(opened);
@@ -150,12 +153,19 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
             name,
             phone,
             consent,
+            birth_date,
             ..
         } => {
             let mut a = account_of(state, *account, event);
             a.name = name.clone();
             a.phone = phone.clone();
             a.consent = *consent;
+            if birth_date.is_some() {
+                // The sweep looks at it at once and schedules the birthday to come.
+                a.birth_date = *birth_date;
+                a.birthday = *birth_date;
+                a.birthday_from = Some(UnixMillis(0));
+            }
             state.put_account(a);
             if let (Ok(p), Event::CustomerRegistered { card, .. }) =
                 (crate::ids::Phone::parse(phone), event)
@@ -261,7 +271,20 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
         } => {
             let mut a = account_of(state, *account, event);
             a.credit(std::slice::from_ref(lot), *points);
-            a.bonuses.push(*kind);
+            if kind.once() {
+                a.bonuses.push(*kind);
+            }
+            put_checked(state, a);
+        }
+        Event::BirthdayScheduled {
+            account,
+            next,
+            from,
+            ..
+        } => {
+            let mut a = account_of(state, *account, event);
+            a.birthday = Some(*next);
+            a.birthday_from = Some(*from);
             put_checked(state, a);
         }
         Event::PointsActivated {

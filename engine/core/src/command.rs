@@ -125,6 +125,9 @@ pub enum Command {
         name: String,
         phone: String,
         consent: bool,
+        /// For the birthday bonus; validated at the edge (not in the future).
+        #[serde(default)]
+        birth_date: Option<chrono::NaiveDate>,
     },
     /// At the till (or by an administrator): a new card takes over the old card's account —
     /// balance, holds, history and profile; the old card becomes Replaced.

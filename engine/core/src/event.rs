@@ -115,6 +115,8 @@ pub enum Event {
         name: String,
         phone: String,
         consent: bool,
+        #[serde(default)]
+        birth_date: Option<chrono::NaiveDate>,
     },
     /// `new` took over `old`'s account; `old` is Replaced.
     CardReplaced {
@@ -269,6 +271,15 @@ pub enum Event {
         lot: u32,
         expires_at: Option<UnixMillis>,
     },
+    /// The sweep moved on from a customer's birthday: `reached` is the birthday whose
+    /// window is open now (its bonus follows, when the rule is on), and `next` the birthday
+    /// it looks at from `from` (server time).
+    BirthdayScheduled {
+        account: AccountId,
+        reached: Option<chrono::NaiveDate>,
+        next: chrono::NaiveDate,
+        from: UnixMillis,
+    },
     /// An administrator set an event bonus.
     BonusRuleSet {
         rule: BonusRule,
@@ -348,6 +359,7 @@ impl Event {
             Event::PointsExpired { .. } => "PointsExpired",
             Event::LotDated { .. } => "LotDated",
             Event::BonusRuleSet { .. } => "BonusRuleSet",
+            Event::BirthdayScheduled { .. } => "BirthdayScheduled",
             Event::BonusGranted { .. } => "BonusGranted",
         }
     }
@@ -377,7 +389,8 @@ impl Event {
             | Event::PointsActivated { account, .. }
             | Event::PointsExpired { account, .. }
             | Event::LotDated { account, .. }
-            | Event::BonusGranted { account, .. } => Some(*account),
+            | Event::BonusGranted { account, .. }
+            | Event::BirthdayScheduled { account, .. } => Some(*account),
             Event::CouponIssued { coupon } => coupon.account,
             Event::OrderCreated { order } => Some(order.account),
             Event::BonusHeld { purchase }

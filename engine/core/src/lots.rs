@@ -343,7 +343,7 @@ impl Account {
     }
 
     /// When the sweep next has something to do for this account: a carried lot to date
-    /// (at once), a pending lot to activate, an active lot to burn.
+    /// (at once), a pending lot to activate, an active lot to burn, a birthday to look at.
     pub fn next_due(&self) -> Option<UnixMillis> {
         self.lots
             .iter()
@@ -352,6 +352,7 @@ impl Account {
                 (_, true) => Some(l.activates_at),
                 (_, false) => l.expires_at,
             })
+            .chain(self.birthday_from)
             .min()
     }
 

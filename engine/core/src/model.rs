@@ -3,7 +3,7 @@
 
 use crate::amount::{Money, Percent, Points, Qty};
 use crate::ids::*;
-use chrono::NaiveDateTime;
+use chrono::{NaiveDate, NaiveDateTime};
 use serde::{Deserialize, Serialize};
 
 pub use crate::lots::{Lot, LotSource, LotTerms, Take};
@@ -88,9 +88,18 @@ pub struct Account {
     /// How many of its purchases became final (confirmed, or uploaded offline).
     #[serde(default)]
     pub purchases: u32,
-    /// The event bonuses this account was given, each once.
+    /// The event bonuses this account was given once (a birthday's is yearly: `birthday`).
     #[serde(default)]
     pub bonuses: Vec<BonusKind>,
+    /// The customer's date of birth, as given at registration.
+    #[serde(default)]
+    pub birth_date: Option<NaiveDate>,
+    /// The birthday the sweep looks at next (see `decide::bonus::birthday`), and the server
+    /// time from which it does (the account is due then).
+    #[serde(default)]
+    pub birthday: Option<NaiveDate>,
+    #[serde(default)]
+    pub birthday_from: Option<UnixMillis>,
 }
 
 /// A customer's event the programme gives a bonus for.
@@ -101,16 +110,29 @@ pub enum BonusKind {
     /// The account's first purchase became final: confirmed online (also late, or by an
     /// administrator) or uploaded offline.
     FirstPurchase,
+    /// The customer's birthday (date of birth given at registration): once a year, by the
+    /// sweep, in a window around the day.
+    Birthday,
 }
 
 impl BonusKind {
-    pub const ALL: [BonusKind; 2] = [BonusKind::Welcome, BonusKind::FirstPurchase];
+    pub const ALL: [BonusKind; 3] = [
+        BonusKind::Welcome,
+        BonusKind::FirstPurchase,
+        BonusKind::Birthday,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             BonusKind::Welcome => "welcome",
             BonusKind::FirstPurchase => "first_purchase",
+            BonusKind::Birthday => "birthday",
         }
+    }
+
+    /// Granted at most once per account (a birthday's once a year).
+    pub fn once(self) -> bool {
+        self != BonusKind::Birthday
     }
 }
 
@@ -123,6 +145,12 @@ pub struct BonusRule {
     pub lots: LotTerms,
     /// Off: nothing more is granted (what was granted stays).
     pub enabled: bool,
+    /// Birthday: the window the bonus is granted in, days before and after the day (the
+    /// other kinds have none).
+    #[serde(default)]
+    pub days_before: u16,
+    #[serde(default)]
+    pub days_after: u16,
 }
 
 impl Account {

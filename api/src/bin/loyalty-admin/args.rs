@@ -124,4 +124,6 @@ pub enum Bonus {
     Welcome,
     /// The account's first purchase became final.
     FirstPurchase,
+    /// The customer's birthday, once a year (the window: --days-before, --days-after).
+    Birthday,
 }

@@ -13,6 +13,9 @@ pub struct BonusArgs {
     pub points: Option<String>,
     pub pending_days: u64,
     pub lifetime_days: u64,
+    /// Birthday: the window around the day.
+    pub days_before: u32,
+    pub days_after: u32,
     pub off: bool,
 }
 
@@ -26,6 +29,7 @@ pub async fn set_bonus(a: &mut Admin, args: BonusArgs) -> anyhow::Result<()> {
     let kind = match args.kind {
         Bonus::Welcome => pb::BonusKind::Welcome,
         Bonus::FirstPurchase => pb::BonusKind::FirstPurchase,
+        Bonus::Birthday => pb::BonusKind::Birthday,
     };
     let rule = match args.points {
         Some(points) => pb::BonusRule {
@@ -36,6 +40,8 @@ pub async fn set_bonus(a: &mut Admin, args: BonusArgs) -> anyhow::Result<()> {
                 lifetime_secs: args.lifetime_days.saturating_mul(DAY_SECS),
             }),
             enabled: !args.off,
+            days_before: args.days_before,
+            days_after: args.days_after,
         },
         None if args.off => pb::BonusRule {
             enabled: false,
@@ -61,6 +67,7 @@ pub async fn list_bonuses(a: &mut Admin) -> anyhow::Result<()> {
         let kind = match pb::BonusKind::try_from(r.kind) {
             Ok(pb::BonusKind::Welcome) => "welcome",
             Ok(pb::BonusKind::FirstPurchase) => "first-purchase",
+            Ok(pb::BonusKind::Birthday) => "birthday",
             _ => "unknown",
         };
         let t = r.terms.unwrap_or_default();
@@ -68,8 +75,12 @@ pub async fn list_bonuses(a: &mut Admin) -> anyhow::Result<()> {
             0 => "never expires".to_owned(),
             s => format!("lives {}", span(s)),
         };
+        let window = match (r.days_before, r.days_after) {
+            (0, 0) => String::new(),
+            (before, after) => format!(", from {before} days before to {after} days after"),
+        };
         println!(
-            "{kind} points={} pending {}, {lifetime}, {}",
+            "{kind} points={} pending {}, {lifetime}{window}, {}",
             r.points,
             span(t.pending_secs),
             if r.enabled { "on" } else { "off" }

@@ -223,8 +223,9 @@ enum AdminCmd {
         #[arg(long, value_enum, value_delimiter = ',')]
         redeem_via: Vec<Via>,
     },
-    /// The bonus for a customer event, once per account: `--kind welcome --points 100
-    /// --lifetime-days 90`; `--off` switches it off (what was granted stays).
+    /// The bonus for a customer event: `--kind welcome --points 100 --lifetime-days 90`
+    /// (welcome and first purchase once per account, birthday once a year in its window);
+    /// `--off` switches it off (what was granted stays).
     SetBonus {
         #[arg(long, value_enum)]
         kind: Bonus,
@@ -237,6 +238,12 @@ enum AdminCmd {
         /// Days it can be spent, then it burns (0: never).
         #[arg(long, default_value_t = 0)]
         lifetime_days: u64,
+        /// Birthday: granted from this many days before the day ...
+        #[arg(long, default_value_t = 0)]
+        days_before: u32,
+        /// ... to this many after (at most 31 each).
+        #[arg(long, default_value_t = 0)]
+        days_after: u32,
         #[arg(long)]
         off: bool,
     },
@@ -567,6 +574,8 @@ async fn run_admin(a: &mut Admin, command: AdminCmd) -> anyhow::Result<()> {
             points,
             pending_days,
             lifetime_days,
+            days_before,
+            days_after,
             off,
         } => {
             let args = bonus::BonusArgs {
@@ -574,6 +583,8 @@ async fn run_admin(a: &mut Admin, command: AdminCmd) -> anyhow::Result<()> {
                 points,
                 pending_days,
                 lifetime_days,
+                days_before,
+                days_after,
                 off,
             };
             bonus::set_bonus(a, args).await

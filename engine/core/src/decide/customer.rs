@@ -135,9 +135,9 @@ pub(super) fn issue_card(
 pub(super) fn register(
     view: &impl StateView,
     card: &CardNo,
-    name: &str,
-    phone: &str,
+    (name, phone): (&str, &str),
     consent: bool,
+    birth_date: Option<chrono::NaiveDate>,
 ) -> Decided {
     let Found {
         card: found,
@@ -170,6 +170,7 @@ pub(super) fn register(
             name: name.to_owned(),
             phone: phone.to_owned(),
             consent,
+            birth_date,
         },
         Event::CardActivated {
             card: card.clone(),

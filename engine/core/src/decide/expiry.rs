@@ -1,5 +1,5 @@
 //! The sweep the engine runs on its own: unconfirmed purchases and open orders whose
-//! lifetime ended release their points, then lots mature and burn. Each sweep decides at
+//! lifetime ended release their points, then lots mature and burn and birthdays come. Each sweep decides at
 //! most `expire_batch_max` events, so a sweep that fell behind (a server down for a week)
 //! catches up in bounded steps between the tills' requests.
 
@@ -11,9 +11,9 @@ use crate::outcome::Reply;
 use crate::state::StateView;
 
 /// Purchases whose lifetime ended release their holds, then open orders whose lifetime
-/// ended release their points, then accounts' lots due are dated, activated or burnt; at
-/// most `expire_batch_max` events in all (an account's lots are never split across
-/// sweeps).
+/// ended release their points, then accounts' lots due are dated, activated or burnt and
+/// their birthdays due are looked at (`bonus::birthday`); at most `expire_batch_max`
+/// events in all (an account's are never split across sweeps).
 pub(super) fn expire_holds(view: &impl StateView, program: &Program, now: UnixMillis) -> Decided {
     let mut events: Vec<Event> = view
         .pending_due(now, program.expire_batch_max)
@@ -44,7 +44,8 @@ pub(super) fn expire_holds(view: &impl StateView, program: &Program, now: UnixMi
         let a = view
             .account(account)
             .unwrap_or_else(|| panic!("corrupt: lot index names unknown {account:?}"));
-        let due = lots_due(&a, program, now);
+        let mut due = lots_due(&a, program, now);
+        due.extend(super::bonus::birthday(view, &a, program, now));
         if !events.is_empty() && events.len() + due.len() > program.expire_batch_max {
             break;
         }

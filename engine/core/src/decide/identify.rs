@@ -97,6 +97,9 @@ pub(super) fn find_card(view: &impl StateView, number: &CardNo) -> Result<Found,
         due: None,
         purchases: 0,
         bonuses: Vec::new(),
+        birth_date: None,
+        birthday: None,
+        birthday_from: None,
     };
     Ok(Found {
         opened: vec![

@@ -31,6 +31,7 @@ mod purchase;
 mod queries;
 mod refund;
 
+pub use bonus::{birthday_in, BIRTHDAY_WINDOW_DAYS_MAX};
 pub use queries::{balance, calculate, fetch_order, operation_status};
 
 use crate::apply::apply;
@@ -403,7 +404,8 @@ fn decide_service(
             name,
             phone,
             consent,
-        } => customer::register(view, card, name, phone, *consent),
+            birth_date,
+        } => customer::register(view, card, (name, phone), *consent, *birth_date),
         Command::ReplaceCard { old, new } => customer::replace_card(view, old, new),
         Command::SetAccountBlocked { card, blocked } => {
             customer::set_account_blocked(view, card, *blocked)

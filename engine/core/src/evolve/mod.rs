@@ -22,7 +22,7 @@ use older::Older;
 use serde::{de, Serialize};
 
 /// The format byte of every record written now.
-pub const RECORD_FORMAT: u8 = 7;
+pub const RECORD_FORMAT: u8 = 8;
 /// The oldest record format still read.
 pub const OLDEST_FORMAT: u8 = 4;
 
@@ -122,6 +122,15 @@ pub const APPENDED: &[Appended] = &[
     // Event bonuses: the account's final purchases counted, and the bonuses it was given.
     field(7, "Account", "purchases"),
     field(7, "Account", "bonuses"),
+    // Birthday bonuses: the date of birth given at registration, the birthday the sweep
+    // looks at next, and the rule's window.
+    field(8, "Account", "birth_date"),
+    field(8, "Account", "birthday"),
+    field(8, "Account", "birthday_from"),
+    field(8, "BonusRule", "days_before"),
+    field(8, "BonusRule", "days_after"),
+    variant_field(8, "Command", "RegisterCustomer", "birth_date"),
+    variant_field(8, "Event", "CustomerRegistered", "birth_date"),
 ];
 
 pub(crate) fn is_appended(format: u8, container: &str, variant: &str, name: &str) -> bool {

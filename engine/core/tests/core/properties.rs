@@ -83,15 +83,20 @@ enum Step {
         card: u8,
         delta: i32,
     },
-    /// An administrator sets an event bonus (welcome or first purchase), on or off.
+    /// An administrator sets an event bonus (welcome, first purchase or birthday with a
+    /// window of `window` days each side), on or off.
     Bonus {
-        first_purchase: bool,
+        kind: u8,
         points: u16,
         pending_mins: u16,
         enabled: bool,
+        window: u16,
     },
-    /// The customer of the issued card registers at a till.
-    Enrol,
+    /// The customer of the issued card registers at a till, born on the 15th of January
+    /// 1990 moved by `birth` days (the histories start on the 15th of January 2027).
+    Enrol {
+        birth: Option<i8>,
+    },
     Expire,
     Advance {
         secs: u32,
@@ -211,15 +216,16 @@ fn step() -> impl Strategy<Value = Step> {
         (0u8..4, -20_000i32..20_000).prop_map(|(card, delta)| Step::Adjust { card, delta }),
         (0u8..4).prop_map(|card| Step::Drain { card }),
         (0u8..4).prop_map(|card| Step::Replace { card }),
-        (any::<bool>(), 1u16..5000, 0u16..30, any::<bool>()).prop_map(
-            |(first_purchase, points, pending_mins, enabled)| Step::Bonus {
-                first_purchase,
+        (0u8..3, 1u16..5000, 0u16..30, any::<bool>(), 0u16..3).prop_map(
+            |(kind, points, pending_mins, enabled, window)| Step::Bonus {
+                kind,
                 points,
                 pending_mins,
                 enabled,
+                window,
             }
         ),
-        Just(Step::Enrol),
+        prop::option::of(-3i8..=3).prop_map(|birth| Step::Enrol { birth }),
         Just(Step::Expire),
         (0u32..1200).prop_map(|secs| Step::Advance { secs }),
         any::<usize>().prop_map(|index| Step::Resend { index }),
@@ -467,35 +473,46 @@ fn request(w: &mut World, step: &Step, sent: &[Request]) -> Option<Request> {
             });
         }
         Step::Bonus {
-            first_purchase,
+            kind,
             points,
             pending_mins,
             enabled,
-        } => (
-            operator(),
-            Command::SetBonusRule {
-                rule: BonusRule {
-                    kind: if first_purchase {
-                        BonusKind::FirstPurchase
-                    } else {
-                        BonusKind::Welcome
+            window,
+        } => {
+            let kind = BonusKind::ALL[usize::from(kind) % BonusKind::ALL.len()];
+            let window = if kind == BonusKind::Birthday {
+                window
+            } else {
+                0
+            };
+            (
+                operator(),
+                Command::SetBonusRule {
+                    rule: BonusRule {
+                        kind,
+                        points: Points(i64::from(points)),
+                        lots: LotTerms {
+                            pending_secs: u64::from(pending_mins) * 60,
+                            lifetime_secs: Some(3600),
+                        },
+                        enabled,
+                        days_before: window,
+                        days_after: window,
                     },
-                    points: Points(i64::from(points)),
-                    lots: LotTerms {
-                        pending_secs: u64::from(pending_mins) * 60,
-                        lifetime_secs: Some(3600),
-                    },
-                    enabled,
                 },
-            },
-        ),
-        Step::Enrol => (
+            )
+        }
+        Step::Enrol { birth } => (
             Actor::Cashbox(cashbox(0)),
             Command::RegisterCustomer {
                 card: card(ISSUED),
                 name: "Anna".into(),
                 phone: String::new(),
                 consent: true,
+                birth_date: birth.map(|d| {
+                    chrono::NaiveDate::from_ymd_opt(1990, 1, 15).unwrap()
+                        + chrono::Duration::days(i64::from(d))
+                }),
             },
         ),
         Step::Expire => (Actor::System, Command::ExpireHolds),
@@ -595,13 +612,44 @@ pub fn check_invariants(w: &World) {
                 _ => None,
             })
             .collect();
-        // Each event bonus at most once per account, and the first-purchase bonus only
-        // after a purchase became final.
+        // Each event bonus at most once per account (a birthday's once a year: these
+        // histories last less than one), and the first-purchase bonus only after a purchase
+        // became final; a birthday bonus only for a birthday the sweep reached and left.
         for kind in BonusKind::ALL {
             let n = bonuses.iter().filter(|(k, _)| *k == kind).count();
             assert!(n <= 1, "{:?} got {kind:?} {n} times", a.id);
-            assert_eq!(a.bonuses.contains(&kind), n == 1, "{:?} {kind:?}", a.id);
+            if kind.once() {
+                assert_eq!(a.bonuses.contains(&kind), n == 1, "{:?} {kind:?}", a.id);
+            }
         }
+        let reached: Vec<_> = w
+            .history
+            .iter()
+            .filter_map(|e| match e {
+                Event::BirthdayScheduled {
+                    account,
+                    reached: Some(day),
+                    ..
+                } if *account == a.id => Some(*day),
+                _ => None,
+            })
+            .collect();
+        let birthdays = bonuses
+            .iter()
+            .filter(|(k, _)| *k == BonusKind::Birthday)
+            .count();
+        assert!(
+            birthdays <= reached.len(),
+            "{:?}: a birthday bonus not reached",
+            a.id
+        );
+        assert!(
+            reached
+                .iter()
+                .all(|d| a.birthday.is_some_and(|next| next > *d)),
+            "{:?}: a reached birthday is still the next one",
+            a.id
+        );
         if a.bonuses.contains(&BonusKind::FirstPurchase) {
             assert!(
                 a.purchases >= 1,

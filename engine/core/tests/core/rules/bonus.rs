@@ -16,6 +16,8 @@ fn rule(kind: BonusKind, points: &str, pending_days: u64, lifetime_days: Option<
             lifetime_secs: lifetime_days.map(|d| d * DAY),
         },
         enabled: true,
+        days_before: 0,
+        days_after: 0,
     }
 }
 
@@ -45,6 +47,7 @@ fn register(card_no: &str) -> Command {
         name: "Anna".into(),
         phone: String::new(),
         consent: true,
+        birth_date: None,
     }
 }
 
@@ -369,4 +372,227 @@ fn a_bonus_pays_back_debt_first() {
         .any(|e| matches!(e, Event::DebtRecovered { points, .. } if *points == pts("5"))));
     let a = w.account(EMPTY);
     assert_eq!((a.balance, a.debt), (pts("45"), Points::ZERO));
+}
+
+/// The stores' day `(y, m, d)` at 09:00 (the fixture's stores run on UTC).
+fn day(y: i32, m: u32, d: u32) -> UnixMillis {
+    let t = chrono::NaiveDate::from_ymd_opt(y, m, d)
+        .unwrap()
+        .and_hms_opt(9, 0, 0)
+        .unwrap();
+    UnixMillis(t.and_utc().timestamp_millis())
+}
+
+fn date(y: i32, m: u32, d: u32) -> chrono::NaiveDate {
+    chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap()
+}
+
+fn birthday_rule(days_before: u16, days_after: u16) -> BonusRule {
+    BonusRule {
+        days_before,
+        days_after,
+        ..rule(BonusKind::Birthday, "200", 0, Some(30))
+    }
+}
+
+/// ISSUED's customer registers at `now`, born on `born`.
+fn born(w: &mut World, born: chrono::NaiveDate) {
+    let out = w.run(
+        Actor::Cashbox(POS),
+        Command::RegisterCustomer {
+            card: card(ISSUED),
+            name: "Anna".into(),
+            phone: String::new(),
+            consent: true,
+            birth_date: Some(born),
+        },
+    );
+    assert!(out.reply.is_ok(), "{}", out.reply.message);
+}
+
+/// The sweep at `at`: the birthday bonuses it granted.
+fn sweep_at(w: &mut World, at: UnixMillis) -> Vec<(BonusKind, Points)> {
+    w.now = at;
+    let events = w.run(Actor::System, Command::ExpireHolds).events;
+    granted(&events)
+}
+
+#[test]
+fn a_birthday_bonus_comes_once_a_year_when_its_window_opens() {
+    // Given a birthday bonus of 200 from 3 days before to 3 after, a customer born on the
+    // 20th of January registers on the 15th (the fixture's day);
+    let mut w = World::new();
+    set(&mut w, birthday_rule(3, 3));
+    born(&mut w, date(1990, 1, 20));
+    let birthday = |w: &World| w.account(ISSUED).birthday;
+    // the sweep that day schedules this year's birthday, the window opens on the 17th:
+    assert!(sweep_at(&mut w, day(2027, 1, 15)).is_empty());
+    assert_eq!(birthday(&w), Some(date(2027, 1, 20)));
+    assert!(sweep_at(&mut w, day(2027, 1, 16)).is_empty());
+    // the first sweep in the window grants it, and the next year's is scheduled;
+    assert_eq!(
+        sweep_at(&mut w, day(2027, 1, 17)),
+        [(BonusKind::Birthday, pts("200"))]
+    );
+    assert_eq!(birthday(&w), Some(date(2028, 1, 20)));
+    assert_eq!(w.balance(ISSUED), pts("200"));
+    // no second one in the same window;
+    assert!(sweep_at(&mut w, day(2027, 1, 20)).is_empty());
+    assert!(sweep_at(&mut w, day(2027, 1, 23)).is_empty());
+    // a year later, again.
+    assert!(sweep_at(&mut w, day(2028, 1, 16)).is_empty());
+    assert_eq!(
+        sweep_at(&mut w, day(2028, 1, 17)),
+        [(BonusKind::Birthday, pts("200"))]
+    );
+    // The account's welcome bonus list is for once-only bonuses.
+    assert!(w.account(ISSUED).bonuses.is_empty());
+}
+
+/// A row of the birthday windows' table.
+struct Window {
+    case: &'static str,
+    /// Days before and after the day.
+    window: (u16, u16),
+    born: Day,
+    registered: Day,
+    sweeps: &'static [Day],
+    /// The sweeps (by day) that grant the bonus.
+    grants: &'static [Day],
+}
+
+type Day = (i32, u32, u32);
+
+#[test]
+fn birthday_windows_table() {
+    let cases = [
+        Window {
+            case: "registered inside the window: granted at the next sweep",
+            window: (3, 3),
+            born: (1990, 1, 14),
+            registered: (2027, 1, 15),
+            sweeps: &[(2027, 1, 15), (2027, 1, 15), (2027, 1, 16)],
+            grants: &[(2027, 1, 15)],
+        },
+        Window {
+            case: "the day alone, swept on the day",
+            window: (0, 0),
+            born: (1985, 1, 18),
+            registered: (2027, 1, 15),
+            sweeps: &[(2027, 1, 15), (2027, 1, 17), (2027, 1, 18), (2027, 1, 19)],
+            grants: &[(2027, 1, 18)],
+        },
+        Window {
+            case: "the window missed (no sweep in it): nothing, next year's scheduled",
+            window: (0, 1),
+            born: (1985, 1, 18),
+            registered: (2027, 1, 15),
+            sweeps: &[(2027, 1, 15), (2027, 1, 21), (2028, 1, 18)],
+            grants: &[(2028, 1, 18)],
+        },
+        Window {
+            case: "born on the 29th of February: the 28th in a common year",
+            window: (0, 0),
+            born: (1988, 2, 29),
+            registered: (2027, 1, 15),
+            sweeps: &[(2027, 1, 15), (2027, 2, 27), (2027, 2, 28), (2027, 3, 1)],
+            grants: &[(2027, 2, 28)],
+        },
+        Window {
+            case: "over the new year: the window opens in December for the 1st of January",
+            window: (3, 0),
+            born: (1979, 1, 1),
+            registered: (2027, 1, 15),
+            sweeps: &[(2027, 1, 15), (2027, 12, 28), (2027, 12, 29), (2028, 1, 1)],
+            grants: &[(2027, 12, 29)],
+        },
+    ];
+    for c in cases {
+        let mut w = World::new();
+        set(&mut w, birthday_rule(c.window.0, c.window.1));
+        let (r, b) = (c.registered, c.born);
+        w.now = day(r.0, r.1, r.2);
+        born(&mut w, date(b.0, b.1, b.2));
+        let mut got = Vec::new();
+        for s in c.sweeps {
+            for g in sweep_at(&mut w, day(s.0, s.1, s.2)) {
+                assert_eq!(g, (BonusKind::Birthday, pts("200")), "{}", c.case);
+                got.push(*s);
+            }
+        }
+        assert_eq!(got, c.grants, "{}", c.case);
+    }
+}
+
+#[test]
+fn no_birthday_bonus_without_a_date_an_enabled_rule_or_an_unblocked_account() {
+    // Without a date of birth the sweep has nothing to schedule.
+    let mut w = World::new();
+    set(&mut w, birthday_rule(3, 3));
+    assert!(w.cash(POS, register(ISSUED)).is_ok());
+    w.now = day(2027, 1, 15);
+    let events = w.run(Actor::System, Command::ExpireHolds).events;
+    assert!(!events
+        .iter()
+        .any(|e| matches!(e, Event::BirthdayScheduled { .. })));
+    assert_eq!(w.account(ISSUED).birthday, None);
+    // Switched off on the day: the birthday passes without a bonus, next year's is
+    // scheduled all the same (and granted if the rule is on then).
+    let mut w = World::new();
+    born(&mut w, date(1990, 1, 15));
+    set(
+        &mut w,
+        BonusRule {
+            enabled: false,
+            ..birthday_rule(0, 0)
+        },
+    );
+    for _ in 0..2 {
+        assert!(sweep_at(&mut w, day(2027, 1, 15)).is_empty());
+    }
+    assert_eq!(w.account(ISSUED).birthday, Some(date(2028, 1, 15)));
+    set(&mut w, birthday_rule(0, 0));
+    assert_eq!(sweep_at(&mut w, day(2028, 1, 15)).len(), 1);
+    // A blocked account's birthday passes without one.
+    let mut w = World::new();
+    set(&mut w, birthday_rule(0, 0));
+    born(&mut w, date(1990, 1, 15));
+    w.admin_ok(Command::SetAccountBlocked {
+        card: card(ISSUED),
+        blocked: true,
+    });
+    for _ in 0..2 {
+        assert!(sweep_at(&mut w, day(2027, 1, 15)).is_empty());
+    }
+    assert_eq!(w.account(ISSUED).birthday, Some(date(2028, 1, 15)));
+}
+
+#[test]
+fn only_a_birthday_bonus_has_a_window_of_at_most_a_month() {
+    let cases: &[(&str, BonusRule, Code)] = &[
+        (
+            "a birthday, a week each side",
+            birthday_rule(7, 7),
+            Code::Ok,
+        ),
+        ("a birthday, 31 days before", birthday_rule(31, 0), Code::Ok),
+        (
+            "a birthday, 32 days after",
+            birthday_rule(0, 32),
+            Code::AmountInvalid,
+        ),
+        (
+            "a welcome bonus with a window",
+            BonusRule {
+                days_before: 1,
+                ..rule(BonusKind::Welcome, "100", 0, None)
+            },
+            Code::AmountInvalid,
+        ),
+    ];
+    for (name, r, then) in cases {
+        let mut w = World::new();
+        let out = w.run(operator(), Command::SetBonusRule { rule: *r });
+        assert_eq!(out.reply.code, *then, "{name}: {}", out.reply.message);
+    }
 }

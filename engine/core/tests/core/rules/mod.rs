@@ -270,6 +270,7 @@ fn register_customer(card_no: &str) -> Command {
         name: "Ivan".into(),
         phone: Phone::parse(PHONE).unwrap().to_string(),
         consent: true,
+        birth_date: None,
     }
 }
 
