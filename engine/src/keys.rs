@@ -340,6 +340,8 @@ pub enum Meta {
     IdentifierPolicy,
     /// The layout of the derived state (indexes) the store was written with.
     StateLayout,
+    /// The programme's status levels.
+    Tiers,
 }
 
 impl Meta {
@@ -350,6 +352,7 @@ impl Meta {
             Meta::AccountsOpened => "accounts_opened",
             Meta::IdentifierPolicy => "identifier_policy",
             Meta::StateLayout => "state_layout",
+            Meta::Tiers => "tiers",
         }
     }
 }

@@ -332,6 +332,8 @@ impl<'s> StoredState<'s> {
                         p.accounts_opened = decode(Space::State, &v)?;
                     } else if k == keys::meta(Meta::IdentifierPolicy) {
                         p.identifier_policy = Some(decode(Space::State, &v)?);
+                    } else if k == keys::meta(Meta::Tiers) {
+                        p.tiers = Some(decode(Space::State, &v)?);
                     }
                 }
                 _ => {
@@ -468,6 +470,9 @@ impl StateView for StoredState<'_> {
     fn bonus_rule(&self, kind: BonusKind) -> Option<BonusRule> {
         self.get(Space::State, &keys::bonus_rule(kind))
     }
+    fn tiers(&self) -> Option<Tiers> {
+        self.get(Space::State, &keys::meta(Meta::Tiers))
+    }
     fn pending_due(&self, now: UnixMillis, limit: usize) -> Vec<PurchaseKey> {
         let from = [keys::TAG_PENDING];
         let to = keys::pending_end(now);
@@ -576,6 +581,9 @@ impl StateStore for StoredState<'_> {
     fn put_bonus_rule(&mut self, rule: BonusRule) {
         self.put_owned(Space::State, keys::bonus_rule(rule.kind), rule);
     }
+    fn put_tiers(&mut self, tiers: Tiers) {
+        self.put_owned(Space::State, keys::meta(Meta::Tiers), tiers);
+    }
 }
 
 /// A record must sit under the key its own id gives.
@@ -644,7 +652,7 @@ mod tests {
 
         #[test]
         fn records_round_trip(balance in 0i64..1_000_000_000, held in 0i64..1_000_000) {
-            let a = Account { id: AccountId(7), status: AccountStatus::Active, balance: loyalty_core::amount::Points(balance + held), held: loyalty_core::amount::Points(held), name: "n".into(), phone: String::new(), consent: true, favourites: vec![ProductCode::new("milk").unwrap()], debt: loyalty_core::amount::Points(held / 2), earned: loyalty_core::amount::Points(balance), pending: loyalty_core::amount::Points(held), lots: vec![Lot { id: 1, source: LotSource::Adjustment, points: loyalty_core::amount::Points(balance), left: loyalty_core::amount::Points(balance), activates_at: UnixMillis(1), expires_at: None, pending: false }], lots_made: 1, due: Some(UnixMillis(held)), purchases: 3, bonuses: vec![BonusKind::Welcome], birth_date: chrono::NaiveDate::from_ymd_opt(1990, 2, 28), birthday: chrono::NaiveDate::from_ymd_opt(2027, 2, 28), birthday_from: Some(UnixMillis(held)) };
+            let a = Account { id: AccountId(7), status: AccountStatus::Active, balance: loyalty_core::amount::Points(balance + held), held: loyalty_core::amount::Points(held), name: "n".into(), phone: String::new(), consent: true, favourites: vec![ProductCode::new("milk").unwrap()], debt: loyalty_core::amount::Points(held / 2), earned: loyalty_core::amount::Points(balance), pending: loyalty_core::amount::Points(held), lots: vec![Lot { id: 1, source: LotSource::Adjustment, points: loyalty_core::amount::Points(balance), left: loyalty_core::amount::Points(balance), activates_at: UnixMillis(1), expires_at: None, pending: false }], lots_made: 1, due: Some(UnixMillis(held)), purchases: 3, bonuses: vec![BonusKind::Welcome], birth_date: chrono::NaiveDate::from_ymd_opt(1990, 2, 28), birthday: chrono::NaiveDate::from_ymd_opt(2027, 2, 28), birthday_from: Some(UnixMillis(held)), tier: Some("Gold".into()), tier_floor: Some("Silver".into()), spend: vec![(24_315, loyalty_core::amount::Money(balance))], tier_review: Some(UnixMillis(held)) };
             prop_assert_eq!(decode::<Account>(Space::State, &encode(&a)).unwrap(), a);
         }
     }

@@ -28,9 +28,10 @@ pub struct VerifyReport {
 /// is added or changed (2: the index of an account's cards; 3: the accrual each account has
 /// kept, `Account::earned`; 4: lots, and the index of accounts by the time their lots are
 /// due; 5: each account's count of final purchases, `Account::purchases`, which the
-/// first-purchase bonus reads). A store of an older layout has its state rebuilt from the
-/// log once, when the engine starts on it.
-pub const STATE_LAYOUT: u8 = 5;
+/// first-purchase bonus reads; 6: what each account spent by month, `Account::spend`, which
+/// status levels read). A store of an older layout has its state rebuilt from the log once,
+/// when the engine starts on it.
+pub const STATE_LAYOUT: u8 = 6;
 
 /// Brings a store's derived state to [`STATE_LAYOUT`]: a store with history and an older
 /// layout is rebuilt from its log (as `verify --rewrite` does); a new one is just marked.
@@ -112,6 +113,9 @@ pub fn verify_store(store: &dyn Store, rewrite: bool) -> Result<VerifyReport, St
     );
     if live.identifier_policy != r.identifier_policy {
         differences.push("identifier_policy".into());
+    }
+    if live.tiers != r.tiers {
+        differences.push("tiers".into());
     }
     if live.accounts_opened != r.accounts_opened {
         differences.push("accounts_opened".into());
@@ -278,6 +282,9 @@ fn write_projection(state: &mut StoredState<'_>, p: &loyalty_core::state::Projec
     }
     for r in p.bonus_rules.values() {
         state.put_bonus_rule(*r);
+    }
+    if let Some(t) = &p.tiers {
+        state.put_tiers(t.clone());
     }
     for x in p.purchases.values() {
         state.put_purchase(x, None);

@@ -7,7 +7,7 @@ use loyalty_core::amount::{Money, Points};
 use loyalty_core::command::Actor;
 use loyalty_core::event::{Event, EventRecord, EVENT_SCHEMA_VERSION};
 use loyalty_core::ids::{AccountId, CardNo, CashboxId, PurchaseKey};
-use loyalty_core::model::{Lot, LotSource, Purchase, Take};
+use loyalty_core::model::{Lot, LotSource, Purchase, Take, TierCause};
 use loyalty_core::state::StateView;
 
 fn amount(m: Money) -> String {
@@ -364,8 +364,29 @@ pub fn envelope(rec: &EventRecord, view: &impl StateView) -> (String, pb::EventE
             env.lots_credited = vec![lot(l)];
         }
         Event::BonusRuleSet { rule } => env.bonus = rule.kind.name().into(),
+        Event::TierChanged {
+            from, to, cause, ..
+        } => {
+            env.tier = to.clone().unwrap_or_default();
+            let name = |t: &Option<String>| t.clone().unwrap_or_else(|| "none".into());
+            let cause = match cause {
+                TierCause::Spend => "spend",
+                TierCause::Review => "review",
+                TierCause::Floor => "floor",
+                TierCause::Levels => "levels",
+            };
+            env.reason = format!("{} -> {} ({cause})", name(from), name(to));
+        }
+        Event::TierFloorSet { floor, .. } => {
+            env.reason = match floor {
+                Some(f) => format!("floor {f}"),
+                None => "floor cleared".into(),
+            }
+        }
         // The account's schedule only (its key names the account; no dates of birth leave).
         Event::BirthdayScheduled { .. }
+        | Event::TierKept { .. }
+        | Event::TiersSet { .. }
         | Event::CouponSeriesSet { .. }
         | Event::CardRangeSet { .. }
         | Event::IdentifierPolicySet { .. }
@@ -502,6 +523,21 @@ mod tests {
         );
         // Nothing of a purchase or an adjustment.
         assert!(e.points_accrued.is_empty() && e.points_adjusted.is_empty());
+        // A level's change names the level and why.
+        let (_, e) = env(
+            Event::TierChanged {
+                account: AccountId(1),
+                from: Some("Silver".into()),
+                to: Some("Gold".into()),
+                cause: TierCause::Spend,
+                review: None,
+            },
+            Actor::Cashbox(TILL),
+        );
+        assert_eq!(
+            (e.tier.as_str(), e.reason.as_str()),
+            ("Gold", "Silver -> Gold (spend)")
+        );
         // A birthday's schedule names the account and nothing else: no date leaves.
         let day = chrono::NaiveDate::from_ymd_opt(2027, 1, 20).unwrap();
         let (key, e) = env(

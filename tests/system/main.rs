@@ -20,4 +20,5 @@ mod operations;
 mod security;
 mod simulation;
 mod stream;
+mod tiers;
 mod tour;

@@ -107,6 +107,12 @@ async fn the_readme_and_cli_tours_run_as_written_in_their_order() {
     // state, and the status shows the outbox backlog (no broker: every event waits).
     assert!(two.contains("applied 2, duplicates 0, refused 0"), "{two}");
     assert!(two.contains("equal=true"), "{two}");
+    // The levels as set, read back.
+    assert!(
+        two.contains("spend over a calendar period of 12 months")
+            && two.contains("Platinum from 100000.00"),
+        "{two}"
+    );
     // The event bonuses as set, read back.
     assert!(
         two.contains("welcome points=100.00 pending 0 days, lives 90 days, on")

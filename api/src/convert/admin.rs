@@ -431,3 +431,47 @@ pub fn bonus_rule_to_pb(r: &BonusRule) -> pb::BonusRule {
         days_after: r.days_after.into(),
     }
 }
+
+/// A status level's name: as a card type is written (offers' card-type conditions see it).
+pub fn tier_name(field: &str, s: &str) -> Wire<Option<String>> {
+    let name = profile_text(field, s.trim(), CARD_TYPE_BYTES_MAX)?;
+    Ok((!name.is_empty()).then_some(name))
+}
+
+/// The programme's status levels; their order and spends are the engine's to check.
+pub fn tiers(levels: Vec<pb::TierLevel>, months: u32, rolling: bool) -> Wire<Tiers> {
+    let levels = levels
+        .into_iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let name = tier_name(&format!("levels[{i}].name"), &l.name)?
+                .ok_or_else(|| bad(format!("levels[{i}].name"), "required"))?;
+            let spend = money(format!("levels[{i}].spend"), &l.spend)?;
+            Ok(TierLevel { name, spend })
+        })
+        .collect::<Wire<Vec<_>>>()?;
+    let months = u8::try_from(months)
+        .ok()
+        .filter(|m| (1..=12).contains(m))
+        .ok_or_else(|| bad("months", "1 to 12"))?;
+    Ok(Tiers {
+        levels,
+        months,
+        rolling,
+    })
+}
+
+pub fn tiers_to_pb(t: &Tiers) -> pb::TiersReply {
+    pb::TiersReply {
+        levels: t
+            .levels
+            .iter()
+            .map(|l| pb::TierLevel {
+                name: l.name.clone(),
+                spend: l.spend.to_string(),
+            })
+            .collect(),
+        months: t.months.into(),
+        rolling: t.rolling,
+    }
+}

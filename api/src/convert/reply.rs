@@ -58,6 +58,7 @@ pub fn outcome(code: Code) -> pb::Outcome {
         Code::OrderMismatch => O::OrderMismatch,
         Code::CouponExists => O::CouponExists,
         Code::CouponSeriesUnknown => O::CouponSeriesUnknown,
+        Code::TierUnknown => O::TierUnknown,
         Code::PinLocked => O::PinLocked,
     }
 }
@@ -111,6 +112,7 @@ fn holder(h: Holder) -> pb::Holder {
         masked_card,
         card_status,
         favourites,
+        tier,
     } = h;
     pb::Holder {
         account: account.0,
@@ -119,6 +121,7 @@ fn holder(h: Holder) -> pb::Holder {
         masked_card,
         favourites: favourites.iter().map(ToString::to_string).collect(),
         card_status: card_status_to_wire(card_status).into(),
+        tier: tier.unwrap_or_default(),
     }
 }
 

@@ -14,7 +14,7 @@ use crate::signing::{self, ServerKey};
 use loyalty_core::checkout::generated_codes;
 use loyalty_core::command::{Actor, Command, Request};
 use loyalty_core::ids::*;
-use loyalty_core::model::{BonusKind, UnixMillis};
+use loyalty_core::model::UnixMillis;
 use loyalty_core::state::StateView;
 use loyalty_engine::Engine;
 use loyalty_proto::events::actor_label;
@@ -42,7 +42,7 @@ fn redacted(mut event: loyalty_core::event::Event) -> loyalty_core::event::Event
 }
 
 impl AdminApi {
-    async fn run(
+    pub(super) async fn run(
         &self,
         operator: OperatorName,
         op: &str,
@@ -755,30 +755,28 @@ impl pb::admin_service_server::AdminService for AdminApi {
         &self,
         req: tonic::Request<pb::SetBonusRuleRequest>,
     ) -> Rpc<pb::AdminReply> {
-        let operator = self.authorize(req.metadata())?;
-        let pb::SetBonusRuleRequest { operation_id, rule } = req.into_inner();
-        let rule = cv::bonus_rule(rule).map_err(invalid)?;
-        let command = Command::SetBonusRule { rule };
-        Ok(Response::new(
-            self.run(operator, &operation_id, command).await?,
-        ))
+        self.set_bonus_rule_call(req).await
     }
 
     async fn bonus_rules(
         &self,
         req: tonic::Request<pb::BonusRulesRequest>,
     ) -> Rpc<pb::BonusRulesReply> {
-        self.authorize(req.metadata())?;
-        let rules = self
-            .engine
-            .read(|v| {
-                BonusKind::ALL
-                    .iter()
-                    .filter_map(|k| v.bonus_rule(*k))
-                    .map(|r| cv::bonus_rule_to_pb(&r))
-                    .collect()
-            })
-            .map_err(status)?;
-        Ok(Response::new(pb::BonusRulesReply { rules }))
+        self.bonus_rules_call(req).await
+    }
+
+    async fn set_tiers(&self, req: tonic::Request<pb::SetTiersRequest>) -> Rpc<pb::AdminReply> {
+        self.set_tiers_call(req).await
+    }
+
+    async fn set_tier_floor(
+        &self,
+        req: tonic::Request<pb::SetTierFloorRequest>,
+    ) -> Rpc<pb::AdminReply> {
+        self.set_tier_floor_call(req).await
+    }
+
+    async fn tiers(&self, req: tonic::Request<pb::TiersRequest>) -> Rpc<pb::TiersReply> {
+        self.tiers_call(req).await
     }
 }

@@ -17,6 +17,7 @@ mod cash;
 mod find;
 mod method;
 mod order;
+mod programme;
 mod store;
 
 pub use admin::AdminApi;

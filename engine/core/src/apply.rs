@@ -2,9 +2,15 @@
 //! the state is corrupt, and the process stops loudly rather than guess.
 
 use crate::amount::Points;
+use crate::decide::{add_spend, month_of};
 use crate::event::Event;
 use crate::model::*;
 use crate::state::StateStore;
+
+/// A final purchase's spend: its goods' value after discounts.
+fn spent(p: &Purchase) -> crate::amount::Money {
+    crate::amount::Money(p.lines.iter().map(|l| l.net().0).sum())
+}
 
 fn account_of(state: &impl StateStore, id: crate::ids::AccountId, event: &Event) -> Account {
     state
@@ -133,6 +139,10 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
                 birth_date: None,
                 birthday: None,
                 birthday_from: None,
+                tier: None,
+                tier_floor: None,
+                spend: Vec::new(),
+                tier_review: None,
             });
             let opened = state.accounts_opened().max(account.0);
             state.set_accounts_opened(opened);
@@ -262,6 +272,28 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
             put_checked(state, a);
         }
         Event::BonusRuleSet { rule } => state.put_bonus_rule(*rule),
+        Event::TiersSet { tiers } => state.put_tiers(tiers.clone()),
+        Event::TierFloorSet { account, floor } => {
+            let mut a = account_of(state, *account, event);
+            a.tier_floor = floor.clone();
+            put_checked(state, a);
+        }
+        Event::TierChanged {
+            account,
+            to,
+            review,
+            ..
+        } => {
+            let mut a = account_of(state, *account, event);
+            a.tier = to.clone();
+            a.tier_review = *review;
+            put_checked(state, a);
+        }
+        Event::TierKept { account, review } => {
+            let mut a = account_of(state, *account, event);
+            a.tier_review = *review;
+            put_checked(state, a);
+        }
         Event::BonusGranted {
             account,
             kind,
@@ -352,6 +384,11 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
                 a.credit(lots, purchase.accrual);
                 a.earned = a.earned.plus(purchase.accrual);
                 a.purchases = a.purchases.saturating_add(1);
+                add_spend(
+                    &mut a,
+                    month_of(purchase.local_time.date()),
+                    spent(purchase),
+                );
                 put_checked(state, a);
             }
             state.put_purchase(purchase, None);
@@ -365,6 +402,8 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
                 let mut a = account_of(state, id, event);
                 a.debit(&purchase.taken, purchase.accrual_reversed);
                 a.earned = a.earned.minus(purchase.accrual);
+                let back = crate::amount::Money(-purchase.refunded_money.0);
+                add_spend(&mut a, month_of(purchase.local_time.date()), back);
                 put_checked(state, a);
             }
             state.put_purchase(purchase, None);
@@ -394,6 +433,7 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
                 a.credit(lots, *points_credited);
                 a.earned = a.earned.plus(*points_credited);
                 a.purchases = a.purchases.saturating_add(1);
+                add_spend(&mut a, month_of(p.local_time.date()), spent(&p));
                 put_checked(state, a);
             }
             p.lots = lots.iter().map(|l| l.id).collect();
@@ -579,6 +619,8 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
                     .earned
                     .minus(*accrual_reversed)
                     .minus(*accrual_unrecovered);
+                let back = crate::amount::Money(-money_returned.0);
+                add_spend(&mut a, month_of(p.local_time.date()), back);
                 put_checked(state, a);
             }
             forget_taken(&mut p.taken, returned);

@@ -141,7 +141,9 @@ pub(crate) fn quote(
         occasion: Occasion {
             at: cheque.local_time,
             store: terms.cashbox.store,
-            card_type: terms.who.map(|(c, _)| c.card_type.as_str()),
+            card_type: terms
+                .who
+                .map(|(c, a)| a.tier.as_deref().unwrap_or(&c.card_type)),
             card_status: terms.who.map(|(c, _)| c.status),
             coupons: &series,
         },
@@ -382,7 +384,7 @@ pub(crate) fn pickup_price(
         occasion: Occasion {
             at: cheque.local_time,
             store: cashbox.store,
-            card_type: Some(who.0.card_type.as_str()),
+            card_type: Some(who.1.tier.as_deref().unwrap_or(&who.0.card_type)),
             card_status: Some(who.0.status),
             coupons: &[],
         },

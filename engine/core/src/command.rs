@@ -200,6 +200,10 @@ pub enum Command {
     RefundWithoutReceipt { cheque: Cheque },
     /// Admin: create, change or switch off the bonus for a kind of customer event.
     SetBonusRule { rule: BonusRule },
+    /// Admin: the programme's status levels (replacing the earlier ones).
+    SetTiers { tiers: Tiers },
+    /// Admin: the least level a card's account has (`None`: no floor).
+    SetTierFloor { card: CardNo, floor: Option<String> },
 }
 
 impl Command {
@@ -237,6 +241,8 @@ impl Command {
             Command::ResolvePurchase { .. } => "ResolvePurchase",
             Command::RefundWithoutReceipt { .. } => "RefundWithoutReceipt",
             Command::SetBonusRule { .. } => "SetBonusRule",
+            Command::SetTiers { .. } => "SetTiers",
+            Command::SetTierFloor { .. } => "SetTierFloor",
         }
     }
 }

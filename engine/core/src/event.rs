@@ -280,6 +280,28 @@ pub enum Event {
         next: chrono::NaiveDate,
         from: UnixMillis,
     },
+    /// An administrator set the programme's status levels.
+    TiersSet {
+        tiers: Tiers,
+    },
+    /// An administrator set (or with `None` cleared) an account's least level.
+    TierFloorSet {
+        account: AccountId,
+        floor: Option<String>,
+    },
+    /// An account's level changed (`to` `None`: it has none), and when it is next reviewed.
+    TierChanged {
+        account: AccountId,
+        from: Option<String>,
+        to: Option<String>,
+        cause: TierCause,
+        review: Option<UnixMillis>,
+    },
+    /// The period's review kept the account's level; the next review.
+    TierKept {
+        account: AccountId,
+        review: Option<UnixMillis>,
+    },
     /// An administrator set an event bonus.
     BonusRuleSet {
         rule: BonusRule,
@@ -360,6 +382,10 @@ impl Event {
             Event::LotDated { .. } => "LotDated",
             Event::BonusRuleSet { .. } => "BonusRuleSet",
             Event::BirthdayScheduled { .. } => "BirthdayScheduled",
+            Event::TiersSet { .. } => "TiersSet",
+            Event::TierFloorSet { .. } => "TierFloorSet",
+            Event::TierChanged { .. } => "TierChanged",
+            Event::TierKept { .. } => "TierKept",
             Event::BonusGranted { .. } => "BonusGranted",
         }
     }
@@ -390,7 +416,10 @@ impl Event {
             | Event::PointsExpired { account, .. }
             | Event::LotDated { account, .. }
             | Event::BonusGranted { account, .. }
-            | Event::BirthdayScheduled { account, .. } => Some(*account),
+            | Event::BirthdayScheduled { account, .. }
+            | Event::TierFloorSet { account, .. }
+            | Event::TierChanged { account, .. }
+            | Event::TierKept { account, .. } => Some(*account),
             Event::CouponIssued { coupon } => coupon.account,
             Event::OrderCreated { order } => Some(order.account),
             Event::BonusHeld { purchase }

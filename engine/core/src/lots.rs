@@ -343,7 +343,8 @@ impl Account {
     }
 
     /// When the sweep next has something to do for this account: a carried lot to date
-    /// (at once), a pending lot to activate, an active lot to burn, a birthday to look at.
+    /// (at once), a pending lot to activate, an active lot to burn, a birthday to look at,
+    /// a level to review.
     pub fn next_due(&self) -> Option<UnixMillis> {
         self.lots
             .iter()
@@ -353,6 +354,7 @@ impl Account {
                 (_, false) => l.expires_at,
             })
             .chain(self.birthday_from)
+            .chain(self.tier_review)
             .min()
     }
 

@@ -100,6 +100,51 @@ pub struct Account {
     pub birthday: Option<NaiveDate>,
     #[serde(default)]
     pub birthday_from: Option<UnixMillis>,
+    /// The account's status level (a name of the programme's `Tiers`), if it has one.
+    #[serde(default)]
+    pub tier: Option<String>,
+    /// A level an administrator set as the least the account has, whatever it spends.
+    #[serde(default)]
+    pub tier_floor: Option<String>,
+    /// What the customer spent (goods' value after discounts, less refunds) by month of the
+    /// cheques' local time (`Tiers::month`), the last 13 months.
+    #[serde(default)]
+    pub spend: Vec<(u32, Money)>,
+    /// When the account's level is next reviewed (a downgrade can only happen then).
+    #[serde(default)]
+    pub tier_review: Option<UnixMillis>,
+}
+
+/// The programme's status levels, set by an administrator: a customer's level follows what
+/// they spent over a period, up at once and down only when the period is reviewed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tiers {
+    /// From the lowest to the highest, each with the spend it needs in the period.
+    pub levels: Vec<TierLevel>,
+    /// The period's length in months (1 to 12).
+    pub months: u8,
+    /// The last `months` months up to now; otherwise calendar periods from January (then
+    /// `months` divides 12: a month, a quarter, a half, a year).
+    pub rolling: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TierLevel {
+    pub name: String,
+    pub spend: Money,
+}
+
+/// Why an account's level changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TierCause {
+    /// Its spend reached a higher level (at once).
+    Spend,
+    /// The period's review (down, or up to the floor or the spend).
+    Review,
+    /// An administrator's floor.
+    Floor,
+    /// The levels changed.
+    Levels,
 }
 
 /// A customer's event the programme gives a bonus for.

@@ -80,6 +80,8 @@ pub enum Code {
     OrderMismatch = 93,
     CouponExists = 94,
     CouponSeriesUnknown = 95,
+    /// A status level the programme does not have (or no levels at all).
+    TierUnknown = 96,
     PinLocked = 89,
 }
 
@@ -141,6 +143,7 @@ impl Code {
             Code::OrderMismatch => "the cheque differs from the order",
             Code::CouponExists => "coupon already exists",
             Code::CouponSeriesUnknown => "coupon series is unknown",
+            Code::TierUnknown => "no such status level",
             Code::PinLocked => "too many wrong PINs: redemption by PIN is locked for now",
         }
     }
@@ -156,6 +159,9 @@ pub struct Holder {
     /// The customer's favourite goods, to show at the till.
     pub favourites: Vec<ProductCode>,
     pub card_status: CardStatus,
+    /// The account's status level, if the programme has levels and it has one.
+    #[serde(default)]
+    pub tier: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

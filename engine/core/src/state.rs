@@ -41,6 +41,8 @@ pub trait StateView {
     fn accounts_due(&self, now: UnixMillis, limit: usize) -> Vec<AccountId>;
     /// The bonus rule of a kind of customer event, if one was ever set.
     fn bonus_rule(&self, kind: BonusKind) -> Option<BonusRule>;
+    /// The programme's status levels, if set.
+    fn tiers(&self) -> Option<Tiers>;
 }
 
 /// Writes made by applying events (and by recording operations).
@@ -70,6 +72,7 @@ pub trait StateStore: StateView {
     fn put_operation(&mut self, record: &OperationRecord);
     fn set_accounts_opened(&mut self, n: u64);
     fn put_bonus_rule(&mut self, rule: BonusRule);
+    fn put_tiers(&mut self, tiers: Tiers);
 }
 
 /// The projection: everything that is rebuilt from the event log.
@@ -96,6 +99,7 @@ pub struct Projection {
     pub accounts_due: BTreeSet<(UnixMillis, AccountId)>,
     pub accounts_opened: u64,
     pub bonus_rules: BTreeMap<BonusKind, BonusRule>,
+    pub tiers: Option<Tiers>,
 }
 
 /// In-memory state: the projection plus operation records (which are not events and so
@@ -211,6 +215,9 @@ impl StateView for MemState {
     fn bonus_rule(&self, kind: BonusKind) -> Option<BonusRule> {
         self.projection.bonus_rules.get(&kind).copied()
     }
+    fn tiers(&self) -> Option<Tiers> {
+        self.projection.tiers.clone()
+    }
 }
 
 impl StateStore for MemState {
@@ -308,5 +315,8 @@ impl StateStore for MemState {
     }
     fn put_bonus_rule(&mut self, rule: BonusRule) {
         self.projection.bonus_rules.insert(rule.kind, rule);
+    }
+    fn put_tiers(&mut self, tiers: Tiers) {
+        self.projection.tiers = Some(tiers);
     }
 }

@@ -7,6 +7,7 @@ mod admin;
 mod args;
 mod bonus;
 mod local;
+mod tiers;
 mod till;
 
 use admin::Admin;
@@ -249,6 +250,28 @@ enum AdminCmd {
     },
     /// The event bonuses as set.
     Bonuses,
+    /// Status levels, lowest first, with the spend each needs over the period:
+    /// `--level Silver:0 --level Gold:30000 --months 12` (calendar years; `--rolling`: the
+    /// last 12 months).
+    SetTiers {
+        #[arg(long = "level", required = true)]
+        levels: Vec<String>,
+        #[arg(long)]
+        months: u32,
+        #[arg(long)]
+        rolling: bool,
+    },
+    /// The least level of a card's account (`--clear`: none).
+    SetTierFloor {
+        #[arg(long)]
+        card: String,
+        #[arg(long, required_unless_present = "clear")]
+        tier: Option<String>,
+        #[arg(long, conflicts_with = "tier")]
+        clear: bool,
+    },
+    /// The status levels as set.
+    Tiers,
     /// Issue a card's secret for dynamic QR codes; prints it once (for the customer's app).
     IssueQrSecret {
         #[arg(long)]
@@ -590,6 +613,13 @@ async fn run_admin(a: &mut Admin, command: AdminCmd) -> anyhow::Result<()> {
             bonus::set_bonus(a, args).await
         }
         AdminCmd::Bonuses => bonus::list_bonuses(a).await,
+        AdminCmd::SetTiers {
+            levels,
+            months,
+            rolling,
+        } => tiers::set_tiers(a, levels, months, rolling).await,
+        AdminCmd::SetTierFloor { card, tier, .. } => tiers::set_tier_floor(a, card, tier).await,
+        AdminCmd::Tiers => tiers::list_tiers(a).await,
         AdminCmd::IssueQrSecret { card } => issue_qr_secret(a, card).await,
         AdminCmd::BlockAccount { card } => block_account(a, card).await,
         AdminCmd::UnblockAccount { card } => unblock_account(a, card).await,

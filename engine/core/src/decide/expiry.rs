@@ -11,8 +11,9 @@ use crate::outcome::Reply;
 use crate::state::StateView;
 
 /// Purchases whose lifetime ended release their holds, then open orders whose lifetime
-/// ended release their points, then accounts' lots due are dated, activated or burnt and
-/// their birthdays due are looked at (`bonus::birthday`); at most `expire_batch_max`
+/// ended release their points, then accounts' lots due are dated, activated or burnt,
+/// their birthdays due looked at (`bonus::birthday`) and their levels due reviewed
+/// (`tiers::review_due`); at most `expire_batch_max`
 /// events in all (an account's are never split across sweeps).
 pub(super) fn expire_holds(view: &impl StateView, program: &Program, now: UnixMillis) -> Decided {
     let mut events: Vec<Event> = view
@@ -46,6 +47,7 @@ pub(super) fn expire_holds(view: &impl StateView, program: &Program, now: UnixMi
             .unwrap_or_else(|| panic!("corrupt: lot index names unknown {account:?}"));
         let mut due = lots_due(&a, program, now);
         due.extend(super::bonus::birthday(view, &a, program, now));
+        due.extend(super::tiers::review_due(view, &a, program, now));
         if !events.is_empty() && events.len() + due.len() > program.expire_batch_max {
             break;
         }

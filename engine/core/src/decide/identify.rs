@@ -100,6 +100,10 @@ pub(super) fn find_card(view: &impl StateView, number: &CardNo) -> Result<Found,
         birth_date: None,
         birthday: None,
         birthday_from: None,
+        tier: None,
+        tier_floor: None,
+        spend: Vec::new(),
+        tier_review: None,
     };
     Ok(Found {
         opened: vec![
@@ -141,6 +145,7 @@ pub(super) fn holder(card: &Card, account: &Account) -> Holder {
         masked_card: card.number.masked(),
         card_status: card.status,
         favourites: account.favourites.clone(),
+        tier: account.tier.clone(),
     }
 }
 

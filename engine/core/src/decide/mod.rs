@@ -14,8 +14,9 @@
 //! - `customer`: customer service a till may do as well as an administrator (cards,
 //!   registration, PINs, favourites) and an administrator's points adjustment;
 //! - `admin`: cashboxes, the catalogue, offers, coupons, card ranges, the policy;
-//! - `bonus`: event bonuses (welcome, first purchase), set by an administrator and granted
-//!   after the events that earn them.
+//! - `bonus`: event bonuses (welcome, first purchase, birthday), set by an administrator
+//!   and granted after the events that earn them;
+//! - `tiers`: status levels, reached at once by spend and reviewed at the period's end.
 //!
 //! Nothing here reads a clock or writes: `now` comes in, events and an answer go out.
 
@@ -30,9 +31,11 @@ mod orders;
 mod purchase;
 mod queries;
 mod refund;
+mod tiers;
 
 pub use bonus::{birthday_in, BIRTHDAY_WINDOW_DAYS_MAX};
 pub use queries::{balance, calculate, fetch_order, operation_status};
+pub use tiers::{add_spend, month_of, LEVELS_MAX};
 
 use crate::apply::apply;
 use crate::command::{Actor, Command, Request};
@@ -126,10 +129,15 @@ pub fn execute_fingerprinted(
         apply(state, e);
     }
     bonus::grant(state, &mut events, now);
+    tiers::follow(state, program, &mut events, now);
     settle_debts(state, &mut events);
     reply.events = events.len() as u32;
-    if let Some(h) = &reply.holder {
-        reply.balance = state.account(h.account).as_ref().map(BalanceInfo::from);
+    // The account as the events left it: its balance, and its level (a purchase may have
+    // raised it).
+    if let Some(h) = &mut reply.holder {
+        let account = state.account(h.account);
+        reply.balance = account.as_ref().map(BalanceInfo::from);
+        h.tier = account.and_then(|a| a.tier);
     }
     let record = OperationRecord {
         op: req.op,
@@ -220,6 +228,8 @@ impl Role {
             | Command::SetCardRange { .. }
             | Command::SetIdentifierPolicy { .. }
             | Command::SetBonusRule { .. }
+            | Command::SetTiers { .. }
+            | Command::SetTierFloor { .. }
             | Command::ActivateCard { .. }
             | Command::BlockCard { .. }
             | Command::ResolvePurchase { .. } => Role::Admin,
@@ -367,6 +377,10 @@ fn decide_service(
         Command::SetCardRange { range, active } => admin::set_card_range(range, *active),
         Command::SetIdentifierPolicy { policy } => admin::set_identifier_policy(policy),
         Command::SetBonusRule { rule } => bonus::set_rule(rule),
+        Command::SetTiers { tiers } => tiers::set_tiers(tiers),
+        Command::SetTierFloor { card, floor } => {
+            tiers::set_floor(view, program, card, floor.as_deref(), now)
+        }
         Command::CreateOrder {
             number,
             card,

@@ -22,7 +22,7 @@ use older::Older;
 use serde::{de, Serialize};
 
 /// The format byte of every record written now.
-pub const RECORD_FORMAT: u8 = 8;
+pub const RECORD_FORMAT: u8 = 9;
 /// The oldest record format still read.
 pub const OLDEST_FORMAT: u8 = 4;
 
@@ -131,6 +131,13 @@ pub const APPENDED: &[Appended] = &[
     field(8, "BonusRule", "days_after"),
     variant_field(8, "Command", "RegisterCustomer", "birth_date"),
     variant_field(8, "Event", "CustomerRegistered", "birth_date"),
+    // Status levels: the account's level, floor, spend by month and next review, and the
+    // level answers show.
+    field(9, "Account", "tier"),
+    field(9, "Account", "tier_floor"),
+    field(9, "Account", "spend"),
+    field(9, "Account", "tier_review"),
+    field(9, "Holder", "tier"),
 ];
 
 pub(crate) fn is_appended(format: u8, container: &str, variant: &str, name: &str) -> bool {

@@ -97,6 +97,17 @@ enum Step {
     Enrol {
         birth: Option<i8>,
     },
+    /// An administrator sets the status levels (Silver from 0, Gold from `gold` units).
+    Tiers {
+        gold: u16,
+        months: u8,
+        rolling: bool,
+    },
+    /// An administrator sets (or clears) a card's floor.
+    Floor {
+        card: u8,
+        gold: Option<bool>,
+    },
     Expire,
     Advance {
         secs: u32,
@@ -226,6 +237,13 @@ fn step() -> impl Strategy<Value = Step> {
             }
         ),
         prop::option::of(-3i8..=3).prop_map(|birth| Step::Enrol { birth }),
+        (1u16..3000, 1u8..=12, any::<bool>()).prop_map(|(gold, months, rolling)| Step::Tiers {
+            gold,
+            months,
+            rolling
+        }),
+        (0u8..4, prop::option::of(any::<bool>()))
+            .prop_map(|(card, gold)| Step::Floor { card, gold }),
         Just(Step::Expire),
         (0u32..1200).prop_map(|secs| Step::Advance { secs }),
         any::<usize>().prop_map(|index| Step::Resend { index }),
@@ -515,6 +533,36 @@ fn request(w: &mut World, step: &Step, sent: &[Request]) -> Option<Request> {
                 }),
             },
         ),
+        Step::Tiers {
+            gold,
+            months,
+            rolling,
+        } => (
+            operator(),
+            Command::SetTiers {
+                tiers: Tiers {
+                    levels: vec![
+                        TierLevel {
+                            name: "Silver".into(),
+                            spend: Money::ZERO,
+                        },
+                        TierLevel {
+                            name: "Gold".into(),
+                            spend: Money(i64::from(gold) * 100),
+                        },
+                    ],
+                    months,
+                    rolling,
+                },
+            },
+        ),
+        Step::Floor { card: c, gold } => (
+            operator(),
+            Command::SetTierFloor {
+                card: card(CARDS[usize::from(c) % CARDS.len()]),
+                floor: gold.map(|g| if g { "Gold" } else { "Silver" }.to_owned()),
+            },
+        ),
         Step::Expire => (Actor::System, Command::ExpireHolds),
         Step::Advance { secs } => {
             w.now = w.now.plus_secs(u64::from(secs));
@@ -658,6 +706,42 @@ pub fn check_invariants(w: &World) {
             );
         }
         let bonus: i64 = bonuses.iter().map(|(_, p)| p).sum();
+        // Spend is the goods' value after discounts of the final purchases, less what came
+        // back (with or without the receipt); the level is one the programme has, never
+        // below the floor.
+        let spend: i64 = p
+            .purchases
+            .values()
+            .filter(|x| x.account == Some(a.id))
+            .map(|x| match x.status {
+                PurchaseStatus::Confirmed => {
+                    x.lines.iter().map(|l| l.net().0).sum::<i64>() - x.refunded_money.0
+                }
+                PurchaseStatus::ReturnedWithoutReceipt => -x.refunded_money.0,
+                _ => 0,
+            })
+            .sum();
+        assert_eq!(
+            a.spend.iter().map(|(_, v)| v.0).sum::<i64>(),
+            spend,
+            "{:?}: spend",
+            a.id
+        );
+        if let Some(t) = &p.tiers {
+            let rank = |n: &Option<String>| {
+                n.as_ref().map(|n| {
+                    t.levels
+                        .iter()
+                        .position(|l| &l.name == n)
+                        .expect("a known level")
+                })
+            };
+            assert!(
+                rank(&a.tier) >= rank(&a.tier_floor),
+                "{:?}: below its floor",
+                a.id
+            );
+        }
         let burnt: i64 = w
             .history
             .iter()

@@ -374,15 +374,6 @@ fn a_bonus_pays_back_debt_first() {
     assert_eq!((a.balance, a.debt), (pts("45"), Points::ZERO));
 }
 
-/// The stores' day `(y, m, d)` at 09:00 (the fixture's stores run on UTC).
-fn day(y: i32, m: u32, d: u32) -> UnixMillis {
-    let t = chrono::NaiveDate::from_ymd_opt(y, m, d)
-        .unwrap()
-        .and_hms_opt(9, 0, 0)
-        .unwrap();
-    UnixMillis(t.and_utc().timestamp_millis())
-}
-
 fn date(y: i32, m: u32, d: u32) -> chrono::NaiveDate {
     chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap()
 }
@@ -426,23 +417,23 @@ fn a_birthday_bonus_comes_once_a_year_when_its_window_opens() {
     born(&mut w, date(1990, 1, 20));
     let birthday = |w: &World| w.account(ISSUED).birthday;
     // the sweep that day schedules this year's birthday, the window opens on the 17th:
-    assert!(sweep_at(&mut w, day(2027, 1, 15)).is_empty());
+    assert!(sweep_at(&mut w, morning(2027, 1, 15)).is_empty());
     assert_eq!(birthday(&w), Some(date(2027, 1, 20)));
-    assert!(sweep_at(&mut w, day(2027, 1, 16)).is_empty());
+    assert!(sweep_at(&mut w, morning(2027, 1, 16)).is_empty());
     // the first sweep in the window grants it, and the next year's is scheduled;
     assert_eq!(
-        sweep_at(&mut w, day(2027, 1, 17)),
+        sweep_at(&mut w, morning(2027, 1, 17)),
         [(BonusKind::Birthday, pts("200"))]
     );
     assert_eq!(birthday(&w), Some(date(2028, 1, 20)));
     assert_eq!(w.balance(ISSUED), pts("200"));
     // no second one in the same window;
-    assert!(sweep_at(&mut w, day(2027, 1, 20)).is_empty());
-    assert!(sweep_at(&mut w, day(2027, 1, 23)).is_empty());
+    assert!(sweep_at(&mut w, morning(2027, 1, 20)).is_empty());
+    assert!(sweep_at(&mut w, morning(2027, 1, 23)).is_empty());
     // a year later, again.
-    assert!(sweep_at(&mut w, day(2028, 1, 16)).is_empty());
+    assert!(sweep_at(&mut w, morning(2028, 1, 16)).is_empty());
     assert_eq!(
-        sweep_at(&mut w, day(2028, 1, 17)),
+        sweep_at(&mut w, morning(2028, 1, 17)),
         [(BonusKind::Birthday, pts("200"))]
     );
     // The account's welcome bonus list is for once-only bonuses.
@@ -511,11 +502,11 @@ fn birthday_windows_table() {
         let mut w = World::new();
         set(&mut w, birthday_rule(c.window.0, c.window.1));
         let (r, b) = (c.registered, c.born);
-        w.now = day(r.0, r.1, r.2);
+        w.now = morning(r.0, r.1, r.2);
         born(&mut w, date(b.0, b.1, b.2));
         let mut got = Vec::new();
         for s in c.sweeps {
-            for g in sweep_at(&mut w, day(s.0, s.1, s.2)) {
+            for g in sweep_at(&mut w, morning(s.0, s.1, s.2)) {
                 assert_eq!(g, (BonusKind::Birthday, pts("200")), "{}", c.case);
                 got.push(*s);
             }
@@ -530,7 +521,7 @@ fn no_birthday_bonus_without_a_date_an_enabled_rule_or_an_unblocked_account() {
     let mut w = World::new();
     set(&mut w, birthday_rule(3, 3));
     assert!(w.cash(POS, register(ISSUED)).is_ok());
-    w.now = day(2027, 1, 15);
+    w.now = morning(2027, 1, 15);
     let events = w.run(Actor::System, Command::ExpireHolds).events;
     assert!(!events
         .iter()
@@ -548,11 +539,11 @@ fn no_birthday_bonus_without_a_date_an_enabled_rule_or_an_unblocked_account() {
         },
     );
     for _ in 0..2 {
-        assert!(sweep_at(&mut w, day(2027, 1, 15)).is_empty());
+        assert!(sweep_at(&mut w, morning(2027, 1, 15)).is_empty());
     }
     assert_eq!(w.account(ISSUED).birthday, Some(date(2028, 1, 15)));
     set(&mut w, birthday_rule(0, 0));
-    assert_eq!(sweep_at(&mut w, day(2028, 1, 15)).len(), 1);
+    assert_eq!(sweep_at(&mut w, morning(2028, 1, 15)).len(), 1);
     // A blocked account's birthday passes without one.
     let mut w = World::new();
     set(&mut w, birthday_rule(0, 0));
@@ -562,7 +553,7 @@ fn no_birthday_bonus_without_a_date_an_enabled_rule_or_an_unblocked_account() {
         blocked: true,
     });
     for _ in 0..2 {
-        assert!(sweep_at(&mut w, day(2027, 1, 15)).is_empty());
+        assert!(sweep_at(&mut w, morning(2027, 1, 15)).is_empty());
     }
     assert_eq!(w.account(ISSUED).birthday, Some(date(2028, 1, 15)));
 }

@@ -10,6 +10,7 @@ mod lots;
 mod offline;
 mod purchase;
 mod refund;
+mod tiers;
 
 use crate::fixture::*;
 use loyalty_core::amount::*;
@@ -31,6 +32,15 @@ struct Case {
 }
 
 fn nothing(_: &mut World) {}
+
+/// The stores' day `(y, m, d)` at 09:00 (the fixture's stores run on UTC).
+fn morning(y: i32, m: u32, d: u32) -> UnixMillis {
+    let t = chrono::NaiveDate::from_ymd_opt(y, m, d)
+        .unwrap()
+        .and_hms_opt(9, 0, 0)
+        .unwrap();
+    UnixMillis(t.and_utc().timestamp_millis())
+}
 
 fn milk(card_no: Option<&str>, id: &str) -> Cheque {
     World::cheque(card_no, id, &[("milk", "1", "100")])
