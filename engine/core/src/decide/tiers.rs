@@ -27,7 +27,7 @@ pub fn month_of(date: NaiveDate) -> u32 {
 }
 
 /// Adds `value` (negative: returned goods) to the account's spend of `month`, keeping the
-/// last [`MONTHS_KEPT`] months.
+/// last 13 months.
 pub fn add_spend(a: &mut Account, month: u32, value: Money) {
     match a.spend.iter_mut().find(|(m, _)| *m == month) {
         Some((_, v)) => *v = Money(v.0 + value.0),
