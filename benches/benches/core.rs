@@ -61,6 +61,15 @@ fn bench(c: &mut Criterion) {
     let ch = cheque("calc", 7, 50);
     let r = calculate(&campaign, &program, CashboxId(1), &ch, UnixMillis(0));
     assert!(r.is_ok() && !r.messages.is_empty(), "{}", r.message);
+    // The campaign's "N + M" offers and bundles take part (ids 1000 + i).
+    let applied = |every: u32, kind: u32| {
+        r.lines
+            .iter()
+            .flat_map(|l| &l.offers)
+            .any(|o| o.0 >= 1000 && (o.0 - 1000) % every == kind)
+    };
+    assert!(applied(10, 4), "no N + M offer applied");
+    assert!(applied(20, 9), "no bundle applied");
     g.bench_function("calculate_50_lines_100_offers", |b| {
         b.iter(|| calculate(&campaign, &program, CashboxId(1), &ch, UnixMillis(0)))
     });

@@ -89,8 +89,9 @@ pub fn setup(cashboxes: u32) -> Vec<Request> {
 
 /// A marketing campaign of `n` offers of every kind, as a chain would run them: discounts
 /// and accruals (percent, per line, per target) on groups, products and the whole
-/// cheque, with weekday, hour, card-type and minimum-total conditions, priorities and
-/// exclusivity, and messages. All open at the benches' local time.
+/// cheque, "N + M" offers and bundles, with weekday, hour, card-type and minimum-total
+/// conditions, priorities and exclusivity, and messages. All open at the benches' local
+/// time.
 pub fn campaign(n: u32) -> Vec<Command> {
     use chrono::NaiveTime;
     (0..n)
@@ -101,14 +102,28 @@ pub fn campaign(n: u32) -> Vec<Command> {
                 _ => Rate::Total(500 + 10 * i64::from(i)),
             };
             let effect = match i % 10 {
-                0..=4 => OfferEffect::Discount(rate),
+                0..=3 => OfferEffect::Discount(rate),
+                4 => OfferEffect::Multibuy {
+                    buy: 1 + i % 3,
+                    get: 1,
+                    percent: Percent::parse("50").expect("pct"),
+                },
                 5..=8 => OfferEffect::Accrual(rate),
+                _ if i % 20 == 9 => OfferEffect::Bundle {
+                    price: loyalty_core::amount::Money(1000 + i64::from(i)),
+                },
                 _ => OfferEffect::Message {
                     to: MessageTo::Cheque,
                     template: format!("offer {i}: saved {{discount}}, earned {{accrued}}"),
                 },
             };
-            let scope =
+            let product = |k: u32| ProductCode::new(&format!("p{k}")).expect("code");
+            let bundle = matches!(effect, OfferEffect::Bundle { .. });
+            let scope = if bundle {
+                // Two goods the benches' cheques sell by the piece.
+                let first = 10 + i % 40;
+                OfferScope::Products(vec![product(first), product(first + 3)])
+            } else {
                 match i % 4 {
                     0 => OfferScope::Cheque,
                     1 => OfferScope::Groups(vec![
@@ -126,7 +141,8 @@ pub fn campaign(n: u32) -> Vec<Command> {
                         GroupCode::new(&format!("g{}", i % 10)).expect("group"),
                         GroupCode::new(&format!("g{}", (i + 3) % 10)).expect("group"),
                     ]),
-                };
+                }
+            };
             let when = Conditions {
                 weekdays: if i % 5 == 0 { 0b001_1111 } else { 0 },
                 hours: (i % 6 == 0).then(|| {

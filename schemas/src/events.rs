@@ -373,7 +373,6 @@ pub fn envelope(rec: &EventRecord, view: &impl StateView) -> (String, pb::EventE
                 TierCause::Spend => "spend",
                 TierCause::Review => "review",
                 TierCause::Floor => "floor",
-                TierCause::Levels => "levels",
             };
             env.reason = format!("{} -> {} ({cause})", name(from), name(to));
         }

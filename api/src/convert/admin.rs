@@ -161,6 +161,9 @@ pub fn offer(o: Option<pb::Offer>) -> Wire<Offer> {
         message,
         card_statuses,
         points_terms,
+        buy,
+        get,
+        bundle_price,
     } = o.ok_or_else(|| bad("offer", "missing"))?;
     if name.len() > NAME_BYTES_MAX {
         return Err(bad(
@@ -203,6 +206,17 @@ pub fn offer(o: Option<pb::Offer>) -> Wire<Offer> {
         Ok(pb::OfferEffect::MessageCheque) => OfferEffect::Message {
             to: MessageTo::Cheque,
             template: message,
+        },
+        Ok(pb::OfferEffect::Multibuy) => OfferEffect::Multibuy {
+            buy,
+            get,
+            percent: match percent.as_str() {
+                "" => Percent::parse("100").map_err(|e| bad("offer.percent", e))?,
+                p => Percent::parse(p).map_err(|e| bad("offer.percent", e))?,
+            },
+        },
+        Ok(pb::OfferEffect::Bundle) => OfferEffect::Bundle {
+            price: Money::parse(&bundle_price).map_err(|e| bad("offer.bundle_price", e))?,
         },
         _ => return Err(bad("offer.effect", "unknown effect")),
     };

@@ -190,6 +190,11 @@ impl Percent {
     pub fn decimal(self) -> Decimal {
         self.0
     }
+
+    /// Above zero and at most 100, as `parse` makes them.
+    pub fn is_share(self) -> bool {
+        !self.0.is_sign_negative() && !self.0.is_zero() && self.0 <= Decimal::ONE_HUNDRED
+    }
 }
 
 impl fmt::Display for Percent {

@@ -143,8 +143,6 @@ pub enum TierCause {
     Review,
     /// An administrator's floor.
     Floor,
-    /// The levels changed.
-    Levels,
 }
 
 /// A customer's event the programme gives a bonus for.
@@ -311,12 +309,30 @@ pub enum OfferEffect {
     /// A message; the template may use `{discount}`, `{paid}`, `{accrued}`, `{balance}`,
     /// `{to_pay}` and `{total}`.
     Message { to: MessageTo, template: String },
+    /// "N + M": of every `buy + get` whole units among the target lines, the `get` cheapest
+    /// get `percent` off (100: free). "The cheapest of a set free" is `buy` = the set's size
+    /// less one and `get` = 1. Goods sold by weight do not take part.
+    Multibuy {
+        buy: u32,
+        get: u32,
+        percent: Percent,
+    },
+    /// A fixed price for a set: one whole unit of each target product (the scope's
+    /// products) makes a set, and each set costs `price`; the discount is split over the
+    /// set's lines by their value.
+    Bundle { price: Money },
 }
 
 impl OfferEffect {
     /// Whether the effect changes prices or points (and so takes part in priorities).
     pub fn is_monetary(&self) -> bool {
-        matches!(self, OfferEffect::Discount(_) | OfferEffect::Accrual(_))
+        matches!(
+            self,
+            OfferEffect::Discount(_)
+                | OfferEffect::Accrual(_)
+                | OfferEffect::Multibuy { .. }
+                | OfferEffect::Bundle { .. }
+        )
     }
 }
 

@@ -16,6 +16,10 @@
 //!   total amount is split across the target lines in proportion to their room above the
 //!   minimal price (largest remainder, ties to the earlier line). Promotional lines get no
 //!   discount, and no line goes below its minimal price × quantity.
+//! - "N + M" and bundles are discounts too (same stacking, promotional lines and minimal
+//!   prices), over whole units only: of every N + M units the M cheapest by value left get
+//!   their percent off; a bundle takes a unit of each of its products per set and splits
+//!   the difference to its price over the set's lines by value (largest remainder).
 //! - The redeemable cap of a line is the program's share of its net, never below the
 //!   minimal price; points paid are split across lines in proportion to their caps.
 //! - Accrual is computed after points: a percent of the money left to pay on the line
@@ -171,6 +175,36 @@ impl<'f> LineIndex<'f> {
     }
 }
 
+/// The target lines that `take` admits and that hold whole units, with their units (goods
+/// sold by weight hold none).
+fn whole_units(
+    facts: &[Facts],
+    targets: &[usize],
+    take: impl Fn(usize) -> bool,
+) -> Vec<(usize, i64)> {
+    targets
+        .iter()
+        .copied()
+        .filter(|&i| take(i))
+        .filter_map(|i| {
+            let q = facts[i].qty.0;
+            (q > 0 && q % 1000 == 0).then_some((i, q / 1000))
+        })
+        .collect()
+}
+
+/// `k` of a line's `u` units of value `value`: `value × k / u`, rounded half away from zero.
+fn part(value: i64, k: i64, u: i64) -> i64 {
+    let (num, den) = (i128::from(value) * i128::from(k), i128::from(u));
+    let (q, r) = (num / den, num % den);
+    let q = if 2 * r.abs() >= den {
+        q + num.signum()
+    } else {
+        q
+    };
+    i64::try_from(q).unwrap_or(i64::MAX)
+}
+
 /// Prices every line of the cheque. `paid` must not exceed the sum of the caps (callers
 /// check that first).
 pub fn price(
@@ -258,6 +292,80 @@ pub fn price(
                     Rate::Total(x) => allocate(x.min(rooms.iter().sum()), &rooms),
                 };
                 for (&i, g) in lines.iter().zip(given) {
+                    if g > 0 {
+                        discount[i] += g;
+                        applied[i].push(o.id);
+                        d_stack.mark(i, o.exclusive);
+                    }
+                }
+            }
+            OfferEffect::Multibuy { buy, get, percent }
+                if grants.discounts && grants.promised.is_none() =>
+            {
+                let lines = whole_units(&facts, &targets, |i| {
+                    !facts[i].promotional && d_stack.eligible(i, o.exclusive)
+                });
+                let set = i64::from(*buy) + i64::from(*get);
+                let mut free = lines.iter().map(|(_, u)| u).sum::<i64>() / set * i64::from(*get);
+                // The cheapest units first: by a unit's value after earlier discounts, ties to
+                // the earlier line.
+                let mut cheapest = lines;
+                cheapest.sort_by_key(|&(i, u)| ((facts[i].amount - discount[i]) / u, i));
+                for (i, u) in cheapest {
+                    let k = u.min(free);
+                    if k == 0 {
+                        break;
+                    }
+                    free -= k;
+                    let value = part(facts[i].amount - discount[i], k, u);
+                    let g = percent_of(value, *percent).min(room(i, &discount));
+                    if g > 0 {
+                        discount[i] += g;
+                        applied[i].push(o.id);
+                        d_stack.mark(i, o.exclusive);
+                    }
+                }
+            }
+            OfferEffect::Bundle { price } if grants.discounts && grants.promised.is_none() => {
+                let OfferScope::Products(products) = &o.scope else {
+                    continue;
+                };
+                let lines = whole_units(&facts, &targets, |i| {
+                    !facts[i].promotional && d_stack.eligible(i, o.exclusive)
+                });
+                let of = |p: &ProductCode| -> Vec<(usize, i64)> {
+                    lines
+                        .iter()
+                        .copied()
+                        .filter(|&(i, _)| &facts[i].code == p)
+                        .collect()
+                };
+                let per: Vec<Vec<(usize, i64)>> = products.iter().map(of).collect();
+                let sets = per
+                    .iter()
+                    .map(|ls| ls.iter().map(|(_, u)| u).sum::<i64>())
+                    .min()
+                    .unwrap_or(0);
+                if sets == 0 {
+                    continue;
+                }
+                // `sets` units of each product, line by line in cheque order, at their value.
+                let mut chosen: Vec<(usize, i64)> = Vec::new();
+                for ls in &per {
+                    let mut need = sets;
+                    for &(i, u) in ls {
+                        let k = u.min(need);
+                        need -= k;
+                        if k > 0 {
+                            chosen.push((i, part(facts[i].amount - discount[i], k, u)));
+                        }
+                    }
+                }
+                let value: i64 = chosen.iter().map(|(_, v)| v).sum();
+                let off = (value - sets.saturating_mul(price.0)).max(0);
+                let weights: Vec<i64> = chosen.iter().map(|(_, v)| *v).collect();
+                for (&(i, _), g) in chosen.iter().zip(allocate(off, &weights)) {
+                    let g = g.min(room(i, &discount));
                     if g > 0 {
                         discount[i] += g;
                         applied[i].push(o.id);

@@ -345,6 +345,9 @@ pub async fn upsert_offer(a: &mut Admin, o: Box<OfferArgs>) -> anyhow::Result<()
         message,
         points_pending_secs,
         points_lifetime_secs,
+        buy,
+        get,
+        bundle_price,
     } = *o;
     let effect = match effect {
         Effect::Discount => pb::OfferEffect::Discount,
@@ -352,6 +355,8 @@ pub async fn upsert_offer(a: &mut Admin, o: Box<OfferArgs>) -> anyhow::Result<()
         Effect::IssueCoupon => pb::OfferEffect::IssueCoupon,
         Effect::MessageCashier => pb::OfferEffect::MessageCashier,
         Effect::MessageCheque => pb::OfferEffect::MessageCheque,
+        Effect::Multibuy => pb::OfferEffect::Multibuy,
+        Effect::Bundle => pb::OfferEffect::Bundle,
     };
     let (daily_from, daily_to) = match hours.as_deref().map(|h| h.split_once('-')) {
         None => (String::new(), String::new()),
@@ -399,6 +404,9 @@ pub async fn upsert_offer(a: &mut Admin, o: Box<OfferArgs>) -> anyhow::Result<()
                 lifetime_secs,
             },
         ),
+        buy,
+        get,
+        bundle_price,
     };
     let r = a.req(pb::UpsertOfferRequest {
         operation_id: op(),

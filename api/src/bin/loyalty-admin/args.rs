@@ -37,6 +37,10 @@ pub enum Effect {
     IssueCoupon,
     MessageCashier,
     MessageCheque,
+    /// "N + M": --buy N --get M [--percent, default 100].
+    Multibuy,
+    /// A set of --product ... for --bundle-price.
+    Bundle,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -116,6 +120,15 @@ pub struct OfferArgs {
     /// accrual: then spendable this long (0: never expire).
     #[arg(long, requires = "points_pending_secs")]
     pub points_lifetime_secs: Option<u64>,
+    /// Multibuy: units bought ...
+    #[arg(long, default_value_t = 0)]
+    pub buy: u32,
+    /// ... and units given (at --percent off, free by default).
+    #[arg(long, default_value_t = 0)]
+    pub get: u32,
+    /// Bundle: the price of one set of the --product goods.
+    #[arg(long, default_value = "")]
+    pub bundle_price: String,
 }
 
 #[derive(Clone, Copy, ValueEnum)]

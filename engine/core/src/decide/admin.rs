@@ -87,6 +87,20 @@ fn check_offer(view: &impl StateView, offer: &Offer) -> Result<(), Rejection> {
         {
             return bad("a fixed amount must be positive");
         }
+        OfferEffect::Multibuy { buy, get, percent }
+            if *buy == 0 || *get == 0 || buy + get > 100 || !percent.is_share() =>
+        {
+            return bad("N + M: buy and get at least 1, 100 units at most, a percent up to 100");
+        }
+        OfferEffect::Bundle { price }
+            if price.0 <= 0 || price.0 > crate::amount::AMOUNT_MINOR_MAX =>
+        {
+            return bad("a bundle's price must be positive");
+        }
+        OfferEffect::Bundle { .. } if !matches!(&offer.scope, OfferScope::Products(v) if v.len() >= 2) =>
+        {
+            return bad("a bundle is two products or more");
+        }
         OfferEffect::Message { template, .. } if template.trim().is_empty() => {
             return bad("a message needs its text");
         }

@@ -490,6 +490,11 @@ fn each_condition_and_effect() {
             then: &[("10", "9")],
         },
     ];
+    run_cases(cases);
+}
+
+/// Runs a table of cases: each on the bare fixture with its offers, calculated.
+fn run_cases(cases: Vec<Case>) {
     for case in cases {
         let mut w = bare();
         w.admin_ok(Command::IssueCoupons {
@@ -510,6 +515,182 @@ fn each_condition_and_effect() {
         let want: Vec<(Money, Points)> =
             case.then.iter().map(|(d, a)| (money(d), pts(a))).collect();
         assert_eq!(got, want, "{}", case.name);
+    }
+}
+
+fn multibuy(id: u32, buy: u32, get: u32, percent: &str) -> Offer {
+    all_day(
+        id,
+        OfferEffect::Multibuy {
+            buy,
+            get,
+            percent: Percent::parse(percent).unwrap(),
+        },
+    )
+}
+
+fn bundle(id: u32, price: &str, products: &[&str]) -> Offer {
+    Offer {
+        scope: OfferScope::Products(
+            products
+                .iter()
+                .map(|p| ProductCode::new(p).unwrap())
+                .collect(),
+        ),
+        ..all_day(
+            id,
+            OfferEffect::Bundle {
+                price: money(price),
+            },
+        )
+    }
+}
+
+#[test]
+fn multibuy_and_bundles() {
+    let case = |name, offers, lines, then| Case {
+        name,
+        offers,
+        card: Some(GOLD),
+        hour: 12,
+        lines,
+        coupons: &[],
+        then,
+    };
+    run_cases(vec![
+        case(
+            "2 + 1: the cheapest of three free",
+            vec![multibuy(60, 2, 1, "100")],
+            &[
+                ("bread", "1", "100"),
+                ("milk", "1", "50"),
+                ("kefir", "1", "80"),
+            ],
+            &[("0", "0"), ("50", "0"), ("0", "0")],
+        ),
+        case(
+            "2 + 1 on seven units: two free, the cheapest line's first",
+            vec![multibuy(60, 2, 1, "100")],
+            &[("bread", "4", "100"), ("milk", "3", "50")],
+            &[("0", "0"), ("100", "0")],
+        ),
+        case(
+            "2 + 1 on eight units of two lines: two free units, split by cheapness",
+            vec![multibuy(60, 2, 1, "100")],
+            &[
+                ("bread", "6", "100"),
+                ("milk", "1", "50"),
+                ("kefir", "1", "80"),
+            ],
+            &[("0", "0"), ("50", "0"), ("80", "0")],
+        ),
+        case(
+            "3 + 1 at half price: not enough units, nothing",
+            vec![multibuy(60, 3, 1, "50")],
+            &[("bread", "2", "100"), ("milk", "1", "50")],
+            &[("0", "0"), ("0", "0")],
+        ),
+        case(
+            "1 + 1 at half price",
+            vec![multibuy(60, 1, 1, "50")],
+            &[("bread", "1", "100"), ("kefir", "1", "80")],
+            &[("0", "0"), ("40", "0")],
+        ),
+        case(
+            "the minimal price holds: wine free only down to 90",
+            vec![multibuy(60, 1, 1, "100")],
+            &[("wine", "1", "100"), ("bread", "1", "200")],
+            &[("10", "0"), ("0", "0")],
+        ),
+        case(
+            "promotional lines neither count nor get anything",
+            vec![multibuy(60, 1, 1, "100")],
+            &[("promo", "1", "10"), ("bread", "1", "200")],
+            &[("0", "0"), ("0", "0")],
+        ),
+        case(
+            "goods by weight do not count",
+            vec![multibuy(60, 1, 1, "100")],
+            &[("bread", "1.5", "100"), ("milk", "1", "50")],
+            &[("0", "0"), ("0", "0")],
+        ),
+        case(
+            "after an earlier percent: the cheapest by what is left",
+            vec![
+                Offer {
+                    priority: 5,
+                    scope: OfferScope::Products(vec![ProductCode::new("bread").unwrap()]),
+                    ..discount(50, pct("20"))
+                },
+                multibuy(60, 1, 1, "100"),
+            ],
+            &[("bread", "1", "100"), ("kefir", "1", "90")],
+            &[("100", "0"), ("0", "0")],
+        ),
+        case(
+            "a bundle of bread and milk for 120: 30 off split by value",
+            vec![bundle(70, "120", &["bread", "milk"])],
+            &[("bread", "1", "100"), ("milk", "1", "50")],
+            &[("20", "0"), ("10", "0")],
+        ),
+        case(
+            "two sets and a spare bread",
+            vec![bundle(70, "120", &["bread", "milk"])],
+            &[("bread", "3", "100"), ("milk", "2", "50")],
+            &[("40", "0"), ("20", "0")],
+        ),
+        case(
+            "no set without each product",
+            vec![bundle(70, "120", &["bread", "milk"])],
+            &[("bread", "2", "100"), ("kefir", "1", "50")],
+            &[("0", "0"), ("0", "0")],
+        ),
+        case(
+            "a bundle dearer than its goods gives nothing",
+            vec![bundle(70, "200", &["bread", "milk"])],
+            &[("bread", "1", "100"), ("milk", "1", "50")],
+            &[("0", "0"), ("0", "0")],
+        ),
+        case(
+            "an exclusive bundle keeps a later 2 + 1 off its lines",
+            vec![
+                Offer {
+                    priority: 5,
+                    exclusive: true,
+                    ..bundle(70, "120", &["bread", "milk"])
+                },
+                multibuy(60, 1, 1, "100"),
+            ],
+            &[
+                ("bread", "1", "100"),
+                ("milk", "1", "50"),
+                ("kefir", "2", "80"),
+            ],
+            &[("20", "0"), ("10", "0"), ("80", "0")],
+        ),
+    ]);
+}
+
+#[test]
+fn multibuy_and_bundle_offers_must_make_sense() {
+    let cases: Vec<(&str, Offer)> = vec![
+        ("buy nothing", multibuy(60, 0, 1, "100")),
+        ("get nothing", multibuy(60, 2, 0, "100")),
+        ("sets over 100 units", multibuy(60, 90, 11, "100")),
+        ("a bundle of one product", bundle(70, "10", &["bread"])),
+        (
+            "a bundle of the whole cheque",
+            Offer {
+                scope: OfferScope::Cheque,
+                ..bundle(70, "10", &["bread", "milk"])
+            },
+        ),
+        ("a bundle for nothing", bundle(70, "0", &["bread", "milk"])),
+    ];
+    for (name, offer) in cases {
+        let mut w = bare();
+        let r = w.run(operator(), Command::UpsertOffer { offer });
+        assert_eq!(r.reply.code, Code::OfferInvalid, "{name}");
     }
 }
 
@@ -643,7 +824,7 @@ pub(crate) struct RandomOffer {
 }
 
 pub(crate) fn arb_offer() -> impl Strategy<Value = RandomOffer> {
-    (0u8..2, 0u8..3, 1i64..20_000, 0u8..4, 0u32..3, any::<bool>()).prop_map(
+    (0u8..4, 0u8..3, 1i64..20_000, 0u8..4, 0u32..3, any::<bool>()).prop_map(
         |(kind, rate, value, scope, priority, exclusive)| RandomOffer {
             kind,
             rate,
@@ -667,20 +848,33 @@ pub(crate) fn to_offer(i: usize, r: &RandomOffer) -> Offer {
         2 => groups(&["g1"]),
         _ => OfferScope::Products(vec![ProductCode::new("p3").unwrap()]),
     };
+    let (effect, scope) = match r.kind {
+        0 => (OfferEffect::Discount(rate), scope),
+        1 => (OfferEffect::Accrual(rate), scope),
+        // "N + M" at some percent off, on the same scopes.
+        2 => (
+            OfferEffect::Multibuy {
+                buy: 1 + (r.value % 3) as u32,
+                get: 1 + (r.value % 2) as u32,
+                percent: Percent::parse(&format!("{}", 1 + r.value % 100)).unwrap(),
+            },
+            scope,
+        ),
+        // A bundle of the first two products.
+        _ => (
+            OfferEffect::Bundle {
+                price: Money(r.value),
+            },
+            OfferScope::Products(vec![
+                ProductCode::new("p0").unwrap(),
+                ProductCode::new("p1").unwrap(),
+            ]),
+        ),
+    };
     Offer {
         priority: r.priority,
         exclusive: r.exclusive,
-        ..Offer::new(
-            OfferId(i as u32 + 1),
-            if r.kind == 0 {
-                OfferEffect::Discount(rate)
-            } else {
-                OfferEffect::Accrual(rate)
-            },
-            scope,
-            local(0),
-            local(23),
-        )
+        ..Offer::new(OfferId(i as u32 + 1), effect, scope, local(0), local(23))
     }
 }
 
@@ -901,4 +1095,30 @@ fn an_unknown_placeholder_is_refused_by_name() {
     );
     assert_eq!(r.reply.code, Code::OfferInvalid);
     assert!(r.reply.message.contains("{bonus}"), "{}", r.reply.message);
+}
+
+/// The sample cheque of the rules page, as it says.
+#[test]
+fn the_rules_pages_sample_cheque() {
+    let case = |name, offers, then| Case {
+        name,
+        offers,
+        card: Some(GOLD),
+        hour: 12,
+        lines: &[("bread", "4", "100"), ("milk", "3", "50")],
+        coupons: &[],
+        then,
+    };
+    run_cases(vec![
+        case(
+            "2 + 1: two milks free",
+            vec![multibuy(60, 2, 1, "100")],
+            &[("0", "0"), ("100", "0")],
+        ),
+        case(
+            "bread and milk for 120: three sets",
+            vec![bundle(70, "120", &["bread", "milk"])],
+            &[("60", "0"), ("30", "0")],
+        ),
+    ]);
 }
