@@ -108,7 +108,11 @@ async fn the_readme_and_cli_tours_run_as_written_in_their_order() {
     assert!(two.contains("applied 2, duplicates 0, refused 0"), "{two}");
     assert!(two.contains("equal=true"), "{two}");
     // The mechanics' preview.
-    assert!(two.contains("amount 362.50 discount 112.00"), "{two}");
+    assert!(
+        two.contains("amount 362.50 discount 112.00")
+            && two.contains("gift: add 1 × Kefir 1% 0.9 l at no charge"),
+        "{two}"
+    );
     // The levels as set, read back.
     assert!(
         two.contains("spend over a calendar period of 12 months")

@@ -164,6 +164,8 @@ pub fn offer(o: Option<pb::Offer>) -> Wire<Offer> {
         buy,
         get,
         bundle_price,
+        gift_product,
+        gift_quantity,
     } = o.ok_or_else(|| bad("offer", "missing"))?;
     if name.len() > NAME_BYTES_MAX {
         return Err(bad(
@@ -217,6 +219,13 @@ pub fn offer(o: Option<pb::Offer>) -> Wire<Offer> {
         },
         Ok(pb::OfferEffect::Bundle) => OfferEffect::Bundle {
             price: Money::parse(&bundle_price).map_err(|e| bad("offer.bundle_price", e))?,
+        },
+        Ok(pb::OfferEffect::Gift) => OfferEffect::Gift {
+            product: ProductCode::new(&gift_product).map_err(|e| bad("offer.gift_product", e))?,
+            qty: match gift_quantity.as_str() {
+                "" => Qty(1000),
+                q => positive_qty("offer.gift_quantity", q)?,
+            },
         },
         _ => return Err(bad("offer.effect", "unknown effect")),
     };

@@ -201,6 +201,7 @@ pub fn reply(r: Reply, replayed: bool) -> pb::ChequeReply {
         order_status,
         events,
         purchase,
+        gifts,
     } = r;
     let said = |to: MessageTo| {
         messages
@@ -216,6 +217,15 @@ pub fn reply(r: Reply, replayed: bool) -> pb::ChequeReply {
         cashier_messages: said(MessageTo::Cashier),
         coupons_issued: coupons_issued.iter().map(crate::receipt::coupon).collect(),
         coupons_used: coupons_used.iter().map(ToString::to_string).collect(),
+        gifts: gifts
+            .into_iter()
+            .map(|g| pb::Gift {
+                offer: g.offer.0,
+                product: g.product.to_string(),
+                name: g.name,
+                quantity: g.qty.to_string(),
+            })
+            .collect(),
         order_status: order_status
             .map_or(pb::OrderStatus::Unspecified, |s| match s {
                 OrderStatus::Open => pb::OrderStatus::Open,

@@ -7,7 +7,7 @@ use crate::command::{Cheque, Totals};
 use crate::event::Event;
 use crate::ids::*;
 use crate::model::*;
-use crate::outcome::{IssuedCoupon, Message};
+use crate::outcome::{GiftItem, IssuedCoupon, Message};
 use crate::pricing::{price, render, After, Grants, Perk, Priced};
 use crate::state::StateView;
 use sha2::{Digest, Sha256};
@@ -158,7 +158,9 @@ pub(crate) fn quote(
             .iter()
             .flat_map(|l| l.offers.iter().copied())
             .chain(priced.perks.iter().map(|p| match p {
-                Perk::Coupon { offer, .. } | Perk::Message { offer, .. } => *offer,
+                Perk::Coupon { offer, .. }
+                | Perk::Message { offer, .. }
+                | Perk::Gift { offer, .. } => *offer,
             }))
             .collect();
         let wanted: Vec<CouponSeriesId> = view
@@ -263,6 +265,7 @@ pub(crate) struct PerksOut {
     pub(crate) messages: Vec<Message>,
     pub(crate) issued: Vec<IssuedCoupon>,
     pub(crate) events: Vec<Event>,
+    pub(crate) gifts: Vec<GiftItem>,
 }
 
 /// The customer's points once the purchase these totals describe is confirmed: its points
@@ -301,7 +304,7 @@ pub(crate) fn message_templates(perks: &[Perk]) -> Vec<Message> {
                 to: *to,
                 text: template.clone(),
             }),
-            Perk::Coupon { .. } => None,
+            Perk::Coupon { .. } | Perk::Gift { .. } => None,
         })
         .collect()
 }
@@ -323,10 +326,33 @@ pub(crate) fn perks(
         ),
         issued: Vec::new(),
         events: Vec::new(),
+        gifts: Vec::new(),
     };
     for p in perks {
         match p {
             Perk::Message { .. } => {}
+            Perk::Gift {
+                offer,
+                product,
+                qty,
+            } => {
+                let name = view.product(product).map_or_else(String::new, |p| p.name);
+                // Whole units as a count, goods by weight as weighed.
+                let n = match qty.0 % 1000 {
+                    0 => (qty.0 / 1000).to_string(),
+                    _ => qty.to_string(),
+                };
+                out.messages.push(Message {
+                    to: MessageTo::Cashier,
+                    text: format!("gift: add {n} × {} at no charge", name_or(&name, product)),
+                });
+                out.gifts.push(GiftItem {
+                    offer: *offer,
+                    product: product.clone(),
+                    name,
+                    qty: *qty,
+                });
+            }
             Perk::Coupon { offer, series } => {
                 let Some(series) = view.coupon_series(*series) else {
                     continue;
@@ -391,4 +417,13 @@ pub(crate) fn pickup_price(
         promised: Some(&promised),
     };
     price(view, program, cheque, order.points, grants)
+}
+
+/// A product's name, or its code when the catalogue has none.
+fn name_or<'a>(name: &'a str, code: &'a ProductCode) -> &'a str {
+    if name.is_empty() {
+        code.as_str()
+    } else {
+        name
+    }
 }

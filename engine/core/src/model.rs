@@ -321,6 +321,9 @@ pub enum OfferEffect {
     /// products) makes a set, and each set costs `price`; the discount is split over the
     /// set's lines by their value.
     Bundle { price: Money },
+    /// A gift: the till adds `qty` of `product` to the cheque at no charge (once per cheque
+    /// the offer is open for).
+    Gift { product: ProductCode, qty: Qty },
 }
 
 impl OfferEffect {

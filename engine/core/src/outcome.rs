@@ -258,6 +258,18 @@ pub struct Reply {
     /// The purchase the answer is about (its id for the slip and for refunds elsewhere).
     #[serde(default)]
     pub purchase: Option<PurchaseKey>,
+    /// Gifts offers give with the cheque: the till adds them at no charge.
+    #[serde(default)]
+    pub gifts: Vec<GiftItem>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GiftItem {
+    pub offer: OfferId,
+    pub product: ProductCode,
+    /// The catalogue's name, for the cashier.
+    pub name: String,
+    pub qty: crate::amount::Qty,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -318,6 +330,7 @@ impl Reply {
             order_status: None,
             events: 0,
             purchase: None,
+            gifts: Vec::new(),
         }
     }
 

@@ -60,6 +60,11 @@ pub enum Perk {
         to: MessageTo,
         template: String,
     },
+    Gift {
+        offer: OfferId,
+        product: ProductCode,
+        qty: Qty,
+    },
 }
 
 /// A priced cheque.
@@ -399,6 +404,11 @@ pub fn price(
                 offer: o.id,
                 to: *to,
                 template: template.clone(),
+            }),
+            OfferEffect::Gift { product, qty } if grants.discounts => perks.push(Perk::Gift {
+                offer: o.id,
+                product: product.clone(),
+                qty: *qty,
             }),
             _ => {}
         }

@@ -348,6 +348,8 @@ pub async fn upsert_offer(a: &mut Admin, o: Box<OfferArgs>) -> anyhow::Result<()
         buy,
         get,
         bundle_price,
+        gift_product,
+        gift_quantity,
     } = *o;
     let effect = match effect {
         Effect::Discount => pb::OfferEffect::Discount,
@@ -357,6 +359,7 @@ pub async fn upsert_offer(a: &mut Admin, o: Box<OfferArgs>) -> anyhow::Result<()
         Effect::MessageCheque => pb::OfferEffect::MessageCheque,
         Effect::Multibuy => pb::OfferEffect::Multibuy,
         Effect::Bundle => pb::OfferEffect::Bundle,
+        Effect::Gift => pb::OfferEffect::Gift,
     };
     let (daily_from, daily_to) = match hours.as_deref().map(|h| h.split_once('-')) {
         None => (String::new(), String::new()),
@@ -407,6 +410,8 @@ pub async fn upsert_offer(a: &mut Admin, o: Box<OfferArgs>) -> anyhow::Result<()
         buy,
         get,
         bundle_price,
+        gift_product,
+        gift_quantity,
     };
     let r = a.req(pb::UpsertOfferRequest {
         operation_id: op(),

@@ -41,6 +41,8 @@ pub enum Effect {
     Multibuy,
     /// A set of --product ... for --bundle-price.
     Bundle,
+    /// --gift-product (and --gift-quantity, 1 by default) for the till to add free.
+    Gift,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -129,6 +131,12 @@ pub struct OfferArgs {
     /// Bundle: the price of one set of the --product goods.
     #[arg(long, default_value = "")]
     pub bundle_price: String,
+    /// Gift: the product given ...
+    #[arg(long, default_value = "")]
+    pub gift_product: String,
+    /// ... and how many (1 by default).
+    #[arg(long, default_value = "")]
+    pub gift_quantity: String,
 }
 
 #[derive(Clone, Copy, ValueEnum)]

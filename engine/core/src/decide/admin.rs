@@ -101,6 +101,12 @@ fn check_offer(view: &impl StateView, offer: &Offer) -> Result<(), Rejection> {
         {
             return bad("a bundle is two products or more");
         }
+        OfferEffect::Gift { qty, .. } if qty.0 <= 0 || qty.0 > 100_000 => {
+            return bad("a gift of 0.001 to 100 units");
+        }
+        OfferEffect::Gift { product, .. } if view.product(product).is_none() => {
+            return bad("the gift is not in the catalogue");
+        }
         OfferEffect::Message { template, .. } if template.trim().is_empty() => {
             return bad("a message needs its text");
         }

@@ -176,6 +176,7 @@ pub(super) fn recorded(
         coupons_issued: out.issued,
         coupons_used: q.used,
         purchase: Some(purchase.key.clone()),
+        gifts: out.gifts,
         ..Reply::ok()
     };
     (purchase, reply)

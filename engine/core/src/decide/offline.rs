@@ -57,11 +57,12 @@ pub(super) fn import(
     };
     let priced = price_cheque(view, program, cheque, Points::ZERO, &terms, None)?;
     check_tenders(cheque, &priced.t)?;
-    // Nor messages: nobody reads the screen of an upload.
+    // Nor messages or gifts: nobody reads the screen of an upload.
     let out = PerksOut {
         messages: Vec::new(),
         issued: Vec::new(),
         events: Vec::new(),
+        gifts: Vec::new(),
     };
     let times = Times {
         expires_at: now,

@@ -56,6 +56,7 @@ pub fn calculate(
             balance: who.as_ref().map(|(_, a)| BalanceInfo::from(a)),
             messages: [q.notes, out.messages].concat(),
             coupons_used: q.used,
+            gifts: out.gifts,
             ..Reply::ok()
         })
     };

@@ -22,7 +22,7 @@ use older::Older;
 use serde::{de, Serialize};
 
 /// The format byte of every record written now.
-pub const RECORD_FORMAT: u8 = 9;
+pub const RECORD_FORMAT: u8 = 10;
 /// The oldest record format still read.
 pub const OLDEST_FORMAT: u8 = 4;
 
@@ -138,6 +138,8 @@ pub const APPENDED: &[Appended] = &[
     field(9, "Account", "spend"),
     field(9, "Account", "tier_review"),
     field(9, "Holder", "tier"),
+    // Gifts offers give, in the answer.
+    field(10, "Reply", "gifts"),
 ];
 
 pub(crate) fn is_appended(format: u8, container: &str, variant: &str, name: &str) -> bool {

@@ -1122,3 +1122,70 @@ fn the_rules_pages_sample_cheque() {
         ),
     ]);
 }
+
+#[test]
+fn a_gift_is_named_in_the_answer_for_the_till_to_add() {
+    // Given a kefir for every cheque of 300.00 or more,
+    let mut w = bare();
+    let gift = Offer {
+        when: Conditions {
+            min_total: money("300"),
+            ..Conditions::default()
+        },
+        ..all_day(
+            80,
+            OfferEffect::Gift {
+                product: ProductCode::new("kefir").unwrap(),
+                qty: Qty::parse("1").unwrap(),
+            },
+        )
+    };
+    w.admin_ok(Command::UpsertOffer { offer: gift });
+    let gifts = |r: &Reply| -> Vec<(String, Qty)> {
+        r.gifts
+            .iter()
+            .map(|g| (g.product.to_string(), g.qty))
+            .collect()
+    };
+    // a smaller cheque gets none;
+    let small = World::cheque(Some(GOLD), "s", &[("bread", "1", "100")]);
+    let r = calculate(&w.state, &w.program, POS, &small, w.now);
+    assert!(r.gifts.is_empty());
+    // a large one gets it in the preview and in the registration, with a note to the
+    // cashier, and the offer among the ones applied;
+    let large = World::cheque(Some(GOLD), "l", &[("bread", "3", "100")]);
+    let r = calculate(&w.state, &w.program, POS, &large, w.now);
+    assert_eq!(gifts(&r), [("kefir".to_owned(), Qty::parse("1").unwrap())]);
+    assert_eq!(r.gifts[0].name, "kefir");
+    assert!(r
+        .messages
+        .iter()
+        .any(|m| m.to == MessageTo::Cashier && m.text.contains("gift: add 1 × kefir")));
+    let registered = w.cash(POS, Command::RegisterPurchase { cheque: large });
+    assert_eq!(
+        gifts(&registered),
+        [("kefir".to_owned(), Qty::parse("1").unwrap())]
+    );
+    // an offline upload, paid long ago, gets none.
+    let offline = w.run(
+        Actor::Cashbox(POS),
+        Command::ImportOfflinePurchase {
+            cheque: World::cheque(Some(GOLD), "o", &[("bread", "3", "100")]),
+            points_paid: Points::ZERO,
+            local_discount: Money::ZERO,
+        },
+    );
+    assert!(offline.reply.is_ok() && offline.reply.gifts.is_empty());
+    // A gift must be in the catalogue and at least a thousandth of a unit.
+    for (name, product, qty) in [("unknown", "caviar", "1"), ("nothing", "kefir", "0.000")] {
+        let offer = all_day(
+            81,
+            OfferEffect::Gift {
+                product: ProductCode::new(product).unwrap(),
+                qty: Qty(Qty::parse(qty).map_or(0, |q| q.0)),
+            },
+        );
+        let r = w.run(operator(), Command::UpsertOffer { offer });
+        assert_eq!(r.reply.code, Code::OfferInvalid, "{name}");
+    }
+}
