@@ -28,6 +28,8 @@ pub const TAG_ACCOUNT_CARD: u8 = 0x11;
 pub const TAG_ACCOUNT_DUE: u8 = 0x12;
 pub const TAG_LOGIN: u8 = 0x13;
 pub const TAG_BONUS_RULE: u8 = 0x14;
+pub const TAG_OFFER_GIVEN: u8 = 0x15;
+pub const TAG_OFFER_USE: u8 = 0x16;
 
 /// Why a key could not be decoded: stored keys that do not decode are corruption.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -158,6 +160,38 @@ pub fn coupon_series(id: CouponSeriesId) -> Vec<u8> {
 
 pub fn order(number: &OrderNo) -> Vec<u8> {
     key(TAG_ORDER, &[number.as_str().as_bytes()])
+}
+
+/// What a limited offer has given in all.
+pub fn offer_given(offer: OfferId) -> Vec<u8> {
+    key(TAG_OFFER_GIVEN, &[&offer.0.to_be_bytes()])
+}
+
+pub fn decode_offer_given(k: &[u8]) -> Result<OfferId, KeyError> {
+    match k {
+        [TAG_OFFER_GIVEN, rest @ ..] if rest.len() == 4 => {
+            Ok(OfferId(u32::from_be_bytes(be("offer given", rest)?)))
+        }
+        _ => Err(err("offer given", k)),
+    }
+}
+
+/// What a limited offer has given a customer: the offer, then the account.
+pub fn offer_use(offer: OfferId, account: AccountId) -> Vec<u8> {
+    key(
+        TAG_OFFER_USE,
+        &[&offer.0.to_be_bytes(), &account.0.to_be_bytes()],
+    )
+}
+
+pub fn decode_offer_use(k: &[u8]) -> Result<(OfferId, AccountId), KeyError> {
+    match k {
+        [TAG_OFFER_USE, rest @ ..] if rest.len() == 12 => Ok((
+            OfferId(u32::from_be_bytes(be("offer use", rest)?)),
+            AccountId(u64::from_be_bytes(be("offer use", &rest[4..])?)),
+        )),
+        _ => Err(err("offer use", k)),
+    }
 }
 
 /// The bonus rule of a kind of customer event, under the kind's name.
@@ -509,6 +543,8 @@ mod tests {
             let _ = decode_operation(&bytes);
             let _ = decode_account_due(&bytes);
             let _ = decode_login(&bytes);
+            let _ = decode_offer_given(&bytes);
+            let _ = decode_offer_use(&bytes);
         }
     }
 

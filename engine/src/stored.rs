@@ -298,6 +298,14 @@ impl<'s> StoredState<'s> {
                     checked_key(&k, keys::coupon_series(s.id))?;
                     p.coupon_series.insert(s.id, s);
                 }
+                Some(&keys::TAG_OFFER_GIVEN) => {
+                    let id = keys::decode_offer_given(&k).map_err(corrupt)?;
+                    p.offer_given.insert(id, decode(Space::State, &v)?);
+                }
+                Some(&keys::TAG_OFFER_USE) => {
+                    let id = keys::decode_offer_use(&k).map_err(corrupt)?;
+                    p.offer_uses.insert(id, decode(Space::State, &v)?);
+                }
                 Some(&keys::TAG_BONUS_RULE) => {
                     let r: BonusRule = decode(Space::State, &v)?;
                     checked_key(&k, keys::bonus_rule(r.kind))?;
@@ -473,6 +481,13 @@ impl StateView for StoredState<'_> {
     fn tiers(&self) -> Option<Tiers> {
         self.get(Space::State, &keys::meta(Meta::Tiers))
     }
+    fn offer_given(&self, offer: OfferId) -> i64 {
+        self.get(Space::State, &keys::offer_given(offer))
+            .unwrap_or(0)
+    }
+    fn offer_use(&self, offer: OfferId, account: AccountId) -> Option<OfferUse> {
+        self.get(Space::State, &keys::offer_use(offer, account))
+    }
     fn pending_due(&self, now: UnixMillis, limit: usize) -> Vec<PurchaseKey> {
         let from = [keys::TAG_PENDING];
         let to = keys::pending_end(now);
@@ -583,6 +598,12 @@ impl StateStore for StoredState<'_> {
     }
     fn put_tiers(&mut self, tiers: Tiers) {
         self.put_owned(Space::State, keys::meta(Meta::Tiers), tiers);
+    }
+    fn put_offer_given(&mut self, offer: OfferId, given: i64) {
+        self.put_owned(Space::State, keys::offer_given(offer), given);
+    }
+    fn put_offer_use(&mut self, offer: OfferId, account: AccountId, used: OfferUse) {
+        self.put_owned(Space::State, keys::offer_use(offer, account), used);
     }
 }
 

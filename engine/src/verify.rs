@@ -29,8 +29,9 @@ pub struct VerifyReport {
 /// kept, `Account::earned`; 4: lots, and the index of accounts by the time their lots are
 /// due; 5: each account's count of final purchases, `Account::purchases`, which the
 /// first-purchase bonus reads; 6: what each account spent by month, `Account::spend`, which
-/// status levels read). A store of an older layout has its state rebuilt from the log once,
-/// when the engine starts on it.
+/// status levels read; what limited offers gave needs none: no purchase before them had
+/// any). A store of an older layout has its state rebuilt from the log once, when the
+/// engine starts on it.
 pub const STATE_LAYOUT: u8 = 6;
 
 /// Brings a store's derived state to [`STATE_LAYOUT`]: a store with history and an older
@@ -109,7 +110,9 @@ pub fn verify_store(store: &dyn Store, rewrite: bool) -> Result<VerifyReport, St
         orders,
         orders_due,
         accounts_due,
-        bonus_rules
+        bonus_rules,
+        offer_given,
+        offer_uses
     );
     if live.identifier_policy != r.identifier_policy {
         differences.push("identifier_policy".into());
@@ -285,6 +288,12 @@ fn write_projection(state: &mut StoredState<'_>, p: &loyalty_core::state::Projec
     }
     if let Some(t) = &p.tiers {
         state.put_tiers(t.clone());
+    }
+    for (o, g) in &p.offer_given {
+        state.put_offer_given(*o, *g);
+    }
+    for ((o, a), u) in &p.offer_uses {
+        state.put_offer_use(*o, *a, *u);
     }
     for x in p.purchases.values() {
         state.put_purchase(x, None);

@@ -84,6 +84,14 @@ fn fill_purchase(env: &mut pb::EventEnvelope, p: &Purchase) {
         .collect::<Vec<_>>()
         .join(",");
     env.order = p.order.as_ref().map(|o| o.to_string()).unwrap_or_default();
+    env.budget = p
+        .budget
+        .iter()
+        .map(|(o, x)| pb::BudgetShare {
+            offer: o.0,
+            amount: amount(Money(*x)),
+        })
+        .collect();
     env.cashier = p
         .cashier
         .as_ref()
@@ -469,6 +477,7 @@ mod tests {
             messages: Vec::new(),
             taken: Vec::new(),
             lots: Vec::new(),
+            budget: Vec::new(),
         }
     }
 

@@ -113,6 +113,11 @@ async fn the_readme_and_cli_tours_run_as_written_in_their_order() {
             && two.contains("gift: add 1 × Kefir 1% 0.9 l at no charge"),
         "{two}"
     );
+    // The limited offer's budget, used by the registered cheque.
+    assert!(
+        two.contains("offer 8: given 65.25 of 500.00 (434.75 left)"),
+        "{two}"
+    );
     // The levels as set, read back.
     assert!(
         two.contains("spend over a calendar period of 12 months")

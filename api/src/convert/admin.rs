@@ -166,6 +166,9 @@ pub fn offer(o: Option<pb::Offer>) -> Wire<Offer> {
         bundle_price,
         gift_product,
         gift_quantity,
+        budget_total,
+        budget_per_customer_day,
+        uses_per_customer,
     } = o.ok_or_else(|| bad("offer", "missing"))?;
     if name.len() > NAME_BYTES_MAX {
         return Err(bad(
@@ -280,6 +283,19 @@ pub fn offer(o: Option<pb::Offer>) -> Wire<Offer> {
         .into_iter()
         .map(|t| profile_text("offer.card_types", &t, CARD_TYPE_BYTES_MAX))
         .collect::<Wire<_>>()?;
+    let amount = |field: &str, s: &str| -> Wire<Option<i64>> {
+        match s.trim() {
+            "" => Ok(None),
+            s => Money::parse(s)
+                .map(|m| Some(m.0))
+                .map_err(|e| bad(field, e)),
+        }
+    };
+    let limits = OfferLimits {
+        total: amount("offer.budget_total", &budget_total)?,
+        per_customer_day: amount("offer.budget_per_customer_day", &budget_per_customer_day)?,
+        uses_per_customer: (uses_per_customer > 0).then_some(uses_per_customer),
+    };
     Ok(Offer {
         id: OfferId(id),
         name,
@@ -308,6 +324,7 @@ pub fn offer(o: Option<pb::Offer>) -> Wire<Offer> {
         valid_to: local_time("offer.valid_to", &valid_to)?,
         enabled,
         lots,
+        limits: (limits != OfferLimits::default()).then_some(limits),
     })
 }
 
@@ -496,5 +513,19 @@ pub fn tiers_to_pb(t: &Tiers) -> pb::TiersReply {
             .collect(),
         months: t.months.into(),
         rolling: t.rolling,
+    }
+}
+
+/// A limited offer's budget as administrators read it.
+pub fn offer_budget(o: &Offer, l: OfferLimits, given: i64) -> pb::OfferBudget {
+    let shown = |x: Option<i64>| x.map_or_else(String::new, |x| Money(x).to_string());
+    pb::OfferBudget {
+        offer: o.id.0,
+        name: o.name.clone(),
+        given: Money(given).to_string(),
+        total: shown(l.total),
+        remaining: shown(l.total.map(|t| (t - given).max(0))),
+        per_customer_day: shown(l.per_customer_day),
+        uses_per_customer: l.uses_per_customer.unwrap_or(0),
     }
 }

@@ -779,4 +779,11 @@ impl pb::admin_service_server::AdminService for AdminApi {
     async fn tiers(&self, req: tonic::Request<pb::TiersRequest>) -> Rpc<pb::TiersReply> {
         self.tiers_call(req).await
     }
+
+    async fn offer_budgets(
+        &self,
+        req: tonic::Request<pb::OfferBudgetsRequest>,
+    ) -> Rpc<pb::OfferBudgetsReply> {
+        self.offer_budgets_call(req).await
+    }
 }

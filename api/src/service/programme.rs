@@ -89,4 +89,22 @@ impl AdminApi {
             tiers.map(|t| cv::tiers_to_pb(&t)).unwrap_or_default(),
         ))
     }
+
+    pub(super) async fn offer_budgets_call(
+        &self,
+        req: tonic::Request<pb::OfferBudgetsRequest>,
+    ) -> Rpc<pb::OfferBudgetsReply> {
+        self.authorize(req.metadata())?;
+        let offers = self
+            .engine
+            .read(|v| {
+                v.offers()
+                    .iter()
+                    .filter_map(|o| Some((o, o.limits?)))
+                    .map(|(o, l)| cv::offer_budget(o, l, v.offer_given(o.id)))
+                    .collect()
+            })
+            .map_err(status)?;
+        Ok(Response::new(pb::OfferBudgetsReply { offers }))
+    }
 }

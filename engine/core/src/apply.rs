@@ -362,6 +362,7 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
                 put_checked(state, a);
             }
             use_coupons(state, None, purchase, event);
+            crate::budget::count(state, purchase, 1);
             state.put_purchase(purchase, None);
         }
         Event::PurchaseRegistered { purchase } => {
@@ -371,6 +372,10 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
                 .then(|| state.purchase(&purchase.key))
                 .flatten();
             use_coupons(state, before.as_ref(), purchase, event);
+            if let Some(held) = &before {
+                crate::budget::count(state, held, -1);
+            }
+            crate::budget::count(state, purchase, 1);
             state.put_purchase(purchase, before.map(|p| p.status));
         }
         Event::PurchaseImported { purchase, lots } => {
@@ -379,6 +384,7 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
                 PurchaseStatus::Confirmed,
                 "corrupt: imported purchase not confirmed"
             );
+            crate::budget::count(state, purchase, 1);
             if let Some(id) = purchase.account {
                 let mut a = account_of(state, id, event);
                 a.credit(lots, purchase.accrual);
@@ -466,6 +472,12 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
             }
             if points_released.0 > 0 {
                 p.taken.clear();
+            }
+            // A cancel, or a hold that expired before it was registered, gives the offers'
+            // budgets back; a registered purchase keeps its share (it may still be
+            // confirmed late).
+            if matches!(event, Event::PurchaseCancelled { .. }) || !p.registered {
+                crate::budget::count(state, &p, -1);
             }
             let was = p.status;
             p.status = if matches!(event, Event::HoldExpired { .. }) {

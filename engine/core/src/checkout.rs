@@ -134,6 +134,13 @@ pub(crate) fn quote(
         (Vec::new(), Vec::new())
     };
     let series: Vec<CouponSeriesId> = good.iter().map(|c| c.series).collect();
+    let budgets = crate::budget::room(
+        view,
+        &view.offers(),
+        terms.who.map(|(_, a)| a.id),
+        cheque.local_time.date(),
+        terms.existing,
+    );
     let grants = Grants {
         discounts: terms.discounts,
         accrual: terms.who.is_some(),
@@ -148,6 +155,7 @@ pub(crate) fn quote(
             coupons: &series,
         },
         promised: None,
+        budgets: &budgets,
     };
     let priced = price(view, program, cheque, paid, grants);
     let used = if good.is_empty() {
@@ -205,6 +213,8 @@ pub(crate) fn potential_accrual(
             coupons: &[],
         },
         promised: None,
+        // A prompt, not a promise: the offers as if unlimited.
+        budgets: &[],
     };
     price(view, program, cheque, Points::ZERO, grants)
         .lines
@@ -403,6 +413,13 @@ pub(crate) fn pickup_price(
     who: &(Card, Account),
 ) -> Priced {
     let promised: Vec<crate::amount::Money> = order.lines.iter().map(|l| l.discount).collect();
+    let budgets = crate::budget::room(
+        view,
+        &view.offers(),
+        Some(who.1.id),
+        cheque.local_time.date(),
+        None,
+    );
     let grants = Grants {
         discounts: false,
         accrual: true,
@@ -415,6 +432,7 @@ pub(crate) fn pickup_price(
             coupons: &[],
         },
         promised: Some(&promised),
+        budgets: &budgets,
     };
     price(view, program, cheque, order.points, grants)
 }

@@ -10,6 +10,7 @@
 
 pub mod amount;
 pub mod apply;
+pub mod budget;
 pub mod checkout;
 pub mod command;
 pub mod decide;

@@ -397,6 +397,30 @@ pub struct Offer {
     /// How long what this offer accrues is pending and lives, when not the programme's.
     #[serde(default)]
     pub lots: Option<LotTerms>,
+    /// What the offer may give at most (discount money, or points for an accrual).
+    #[serde(default)]
+    pub limits: Option<OfferLimits>,
+}
+
+/// An offer's budget and limits (see `crate::budget`). Amounts are in minor units of what
+/// the offer gives: discount money, or points for an accrual.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct OfferLimits {
+    /// What it may give in all.
+    pub total: Option<i64>,
+    /// What it may give one customer in a day (the cheques' local day).
+    pub per_customer_day: Option<i64>,
+    /// The cheques of one customer it may apply to.
+    pub uses_per_customer: Option<u32>,
+}
+
+/// What a limited offer gave one customer: on how many cheques, and on the last day it did,
+/// how much.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OfferUse {
+    pub uses: u32,
+    pub day: NaiveDate,
+    pub day_given: i64,
 }
 
 /// What an offer's conditions are checked against.
@@ -431,6 +455,7 @@ impl Offer {
             valid_to,
             enabled: true,
             lots: None,
+            limits: None,
         }
     }
 
@@ -695,6 +720,10 @@ pub struct Purchase {
     /// The lots its accrual joined.
     #[serde(default)]
     pub lots: Vec<u32>,
+    /// What the offers with limits gave this purchase, by offer (discount money or points):
+    /// counted against their budgets while the purchase stands.
+    #[serde(default)]
+    pub budget: Vec<(OfferId, i64)>,
 }
 
 impl Purchase {

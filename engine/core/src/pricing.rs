@@ -46,6 +46,9 @@ pub struct Grants<'a> {
     /// An e-commerce order being picked up: the discount promised for each line, which
     /// replaces the discount offers; its points may pay the whole net of each line.
     pub promised: Option<&'a [Money]>,
+    /// What each offer with limits may still give this cheque (`crate::budget::room`);
+    /// offers not listed have none.
+    pub budgets: &'a [(OfferId, i64)],
 }
 
 /// Something an offer gives besides prices and points.
@@ -72,6 +75,16 @@ pub enum Perk {
 pub struct Priced {
     pub lines: Vec<PricedLine>,
     pub perks: Vec<Perk>,
+    /// What the offers with limits gave (discount money or points), by offer.
+    pub budget: Vec<(OfferId, i64)>,
+}
+
+/// `given` as it is, or — when it is more than `room` — `room` split in proportion to it.
+fn capped(room: Option<i64>, given: Vec<i64>) -> Vec<i64> {
+    match room {
+        Some(r) if given.iter().sum::<i64>() > r => allocate(r, &given),
+        _ => given,
+    }
 }
 
 /// What pricing knows of one line.
@@ -272,6 +285,16 @@ pub fn price(
     let mut accrual_totals: Vec<(i64, Vec<usize>, Option<LotTerms>)> = Vec::new();
     let mut perks = Vec::new();
     let (mut d_stack, mut a_stack) = (Stacking::new(n), Stacking::new(n));
+    let budget_of = |id: OfferId| {
+        grants
+            .budgets
+            .iter()
+            .find(|(o, _)| *o == id)
+            .map(|(_, r)| *r)
+    };
+    let mut budget: Vec<(OfferId, i64)> = Vec::new();
+    // Accrual offers with limits: (offer, rate, lines, own lot terms).
+    let mut limited: Vec<(OfferId, Rate, Vec<usize>, Option<LotTerms>)> = Vec::new();
 
     let index = LineIndex::new(&facts);
     for &o in &offers {
@@ -296,11 +319,13 @@ pub fn price(
                     Rate::PerLine(x) => rooms.iter().map(|&r| x.min(r)).collect(),
                     Rate::Total(x) => allocate(x.min(rooms.iter().sum()), &rooms),
                 };
+                let given = capped(budget_of(o.id), given);
                 for (&i, g) in lines.iter().zip(given) {
                     if g > 0 {
                         discount[i] += g;
                         applied[i].push(o.id);
                         d_stack.mark(i, o.exclusive);
+                        spend(&mut budget, o.id, g);
                     }
                 }
             }
@@ -316,6 +341,7 @@ pub fn price(
                 // the earlier line.
                 let mut cheapest = lines;
                 cheapest.sort_by_key(|&(i, u)| ((facts[i].amount - discount[i]) / u, i));
+                let mut given: Vec<(usize, i64)> = Vec::new();
                 for (i, u) in cheapest {
                     let k = u.min(free);
                     if k == 0 {
@@ -323,11 +349,15 @@ pub fn price(
                     }
                     free -= k;
                     let value = part(facts[i].amount - discount[i], k, u);
-                    let g = percent_of(value, *percent).min(room(i, &discount));
+                    given.push((i, percent_of(value, *percent).min(room(i, &discount))));
+                }
+                let amounts = capped(budget_of(o.id), given.iter().map(|(_, g)| *g).collect());
+                for (&(i, _), g) in given.iter().zip(amounts) {
                     if g > 0 {
                         discount[i] += g;
                         applied[i].push(o.id);
                         d_stack.mark(i, o.exclusive);
+                        spend(&mut budget, o.id, g);
                     }
                 }
             }
@@ -369,12 +399,17 @@ pub fn price(
                 let value: i64 = chosen.iter().map(|(_, v)| v).sum();
                 let off = (value - sets.saturating_mul(price.0)).max(0);
                 let weights: Vec<i64> = chosen.iter().map(|(_, v)| *v).collect();
-                for (&(i, _), g) in chosen.iter().zip(allocate(off, &weights)) {
-                    let g = g.min(room(i, &discount));
+                let given: Vec<i64> = chosen
+                    .iter()
+                    .zip(allocate(off, &weights))
+                    .map(|(&(i, _), g)| g.min(room(i, &discount)))
+                    .collect();
+                for (&(i, _), g) in chosen.iter().zip(capped(budget_of(o.id), given)) {
                     if g > 0 {
                         discount[i] += g;
                         applied[i].push(o.id);
                         d_stack.mark(i, o.exclusive);
+                        spend(&mut budget, o.id, g);
                     }
                 }
             }
@@ -383,6 +418,14 @@ pub fn price(
                     .into_iter()
                     .filter(|&i| a_stack.eligible(i, o.exclusive))
                     .collect();
+                if budget_of(o.id).is_some() {
+                    // Reckoned once the points paid are known, then held to its room.
+                    for &i in &lines {
+                        a_stack.mark(i, o.exclusive);
+                    }
+                    limited.push((o.id, *rate, lines, o.lots));
+                    continue;
+                }
                 match *rate {
                     Rate::Percent(p) => lines.iter().for_each(|&i| rates[i].push((p, o.lots))),
                     Rate::PerLine(x) => lines.iter().for_each(|&i| match o.lots {
@@ -431,6 +474,26 @@ pub fn price(
         })
         .collect();
     let parts = allocate(paid.0, &caps);
+    for (id, rate, lines, terms) in limited {
+        let due = |i: usize| net[i] - parts[i];
+        let wanted: Vec<i64> = match rate {
+            Rate::Percent(p) => lines.iter().map(|&i| percent_of(due(i), p)).collect(),
+            Rate::PerLine(x) => vec![x; lines.len()],
+            Rate::Total(x) => {
+                allocate(x, &lines.iter().map(|&i| net[i].max(0)).collect::<Vec<_>>())
+            }
+        };
+        for (&i, x) in lines.iter().zip(capped(budget_of(id), wanted)) {
+            if x > 0 {
+                match terms {
+                    Some(t) => fixed_own[i].push((t, x)),
+                    None => fixed_accrual[i] = fixed_accrual[i].saturating_add(x),
+                }
+                applied[i].push(id);
+                spend(&mut budget, id, x);
+            }
+        }
+    }
     let lines = cheque
         .lines
         .iter()
@@ -476,7 +539,21 @@ pub fn price(
             }
         })
         .collect();
-    Priced { lines, perks }
+    // Only the limited offers' shares count against anything.
+    budget.retain(|(o, _)| budget_of(*o).is_some());
+    Priced {
+        lines,
+        perks,
+        budget,
+    }
+}
+
+/// Adds `x` to what offer `id` gave.
+fn spend(budget: &mut Vec<(OfferId, i64)>, id: OfferId, x: i64) {
+    match budget.iter_mut().find(|(o, _)| *o == id) {
+        Some((_, v)) => *v += x,
+        None => budget.push((id, x)),
+    }
 }
 
 /// Cheque totals; `redeem_max` is the cap limited by what the customer may spend.

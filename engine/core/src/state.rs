@@ -43,6 +43,10 @@ pub trait StateView {
     fn bonus_rule(&self, kind: BonusKind) -> Option<BonusRule>;
     /// The programme's status levels, if set.
     fn tiers(&self) -> Option<Tiers>;
+    /// What a limited offer has given in all.
+    fn offer_given(&self, offer: OfferId) -> i64;
+    /// What a limited offer has given a customer.
+    fn offer_use(&self, offer: OfferId, account: AccountId) -> Option<OfferUse>;
 }
 
 /// Writes made by applying events (and by recording operations).
@@ -73,6 +77,8 @@ pub trait StateStore: StateView {
     fn set_accounts_opened(&mut self, n: u64);
     fn put_bonus_rule(&mut self, rule: BonusRule);
     fn put_tiers(&mut self, tiers: Tiers);
+    fn put_offer_given(&mut self, offer: OfferId, given: i64);
+    fn put_offer_use(&mut self, offer: OfferId, account: AccountId, used: OfferUse);
 }
 
 /// The projection: everything that is rebuilt from the event log.
@@ -100,6 +106,8 @@ pub struct Projection {
     pub accounts_opened: u64,
     pub bonus_rules: BTreeMap<BonusKind, BonusRule>,
     pub tiers: Option<Tiers>,
+    pub offer_given: BTreeMap<OfferId, i64>,
+    pub offer_uses: BTreeMap<(OfferId, AccountId), OfferUse>,
 }
 
 /// In-memory state: the projection plus operation records (which are not events and so
@@ -218,6 +226,16 @@ impl StateView for MemState {
     fn tiers(&self) -> Option<Tiers> {
         self.projection.tiers.clone()
     }
+    fn offer_given(&self, offer: OfferId) -> i64 {
+        self.projection
+            .offer_given
+            .get(&offer)
+            .copied()
+            .unwrap_or(0)
+    }
+    fn offer_use(&self, offer: OfferId, account: AccountId) -> Option<OfferUse> {
+        self.projection.offer_uses.get(&(offer, account)).copied()
+    }
 }
 
 impl StateStore for MemState {
@@ -318,5 +336,11 @@ impl StateStore for MemState {
     }
     fn put_tiers(&mut self, tiers: Tiers) {
         self.projection.tiers = Some(tiers);
+    }
+    fn put_offer_given(&mut self, offer: OfferId, given: i64) {
+        self.projection.offer_given.insert(offer, given);
+    }
+    fn put_offer_use(&mut self, offer: OfferId, account: AccountId, used: OfferUse) {
+        self.projection.offer_uses.insert((offer, account), used);
     }
 }

@@ -246,6 +246,59 @@ async fn two_cashboxes_paying_with_one_card_never_hold_more_than_the_balance() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_tills_racing_for_the_last_of_an_offers_budget_never_overspend_it() {
+    let h = setup("100").await;
+    let admin = Actor::Admin(OperatorName::new("ops").expect("operator name"));
+    // 10 % off, 25.00 in all: 2 × 20 cheques of 100.00 at once would want 400.00.
+    let offer = Offer {
+        id: OfferId(2),
+        limits: Some(OfferLimits {
+            total: Some(2500),
+            ..OfferLimits::default()
+        }),
+        ..Offer::new(
+            OfferId(2),
+            OfferEffect::Discount(Rate::Percent(Percent::parse("10").unwrap())),
+            OfferScope::Cheque,
+            accrual_offer("1").valid_from,
+            accrual_offer("1").valid_to,
+        )
+    };
+    let set = run(&h.engine, admin, Command::UpsertOffer { offer }).await;
+    assert!(set.reply.is_ok(), "{}", set.reply.message);
+    let mut tasks = Vec::new();
+    for cashbox in [1u32, 2] {
+        for i in 0..20 {
+            let engine = h.engine.clone();
+            tasks.push(tokio::spawn(async move {
+                let r = run(
+                    &engine,
+                    Actor::Cashbox(CashboxId(cashbox)),
+                    Command::RegisterPurchase {
+                        cheque: cheque("100", &format!("b{cashbox}-{i}"), "100"),
+                    },
+                )
+                .await
+                .reply;
+                assert!(r.is_ok(), "{}", r.message);
+                r.totals.unwrap().discount.0
+            }));
+        }
+    }
+    let mut given = Vec::new();
+    for t in tasks {
+        given.push(t.await.unwrap());
+    }
+    // Exactly the budget went out: two full discounts, one of the last 5.00, the rest none.
+    given.sort_unstable();
+    assert_eq!(given.iter().sum::<i64>(), 2500);
+    assert_eq!(given[37..], [500, 1000, 1000]);
+    assert_eq!(h.engine.read(|v| v.offer_given(OfferId(2))).unwrap(), 2500);
+    let report = h.engine.verify(false).await.unwrap();
+    assert!(report.equal, "{:?}", report.differences);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_tills_refunding_one_line_at_once_never_refund_more_than_it() {
     let h = setup("100").await;
     // 2 × 20 concurrent refunds of 0.1 of the one line cashbox 1 sold: 10 can succeed.

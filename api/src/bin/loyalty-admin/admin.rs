@@ -350,6 +350,9 @@ pub async fn upsert_offer(a: &mut Admin, o: Box<OfferArgs>) -> anyhow::Result<()
         bundle_price,
         gift_product,
         gift_quantity,
+        budget_total,
+        budget_per_customer_day,
+        uses_per_customer,
     } = *o;
     let effect = match effect {
         Effect::Discount => pb::OfferEffect::Discount,
@@ -412,6 +415,9 @@ pub async fn upsert_offer(a: &mut Admin, o: Box<OfferArgs>) -> anyhow::Result<()
         bundle_price,
         gift_product,
         gift_quantity,
+        budget_total,
+        budget_per_customer_day,
+        uses_per_customer,
     };
     let r = a.req(pb::UpsertOfferRequest {
         operation_id: op(),

@@ -137,6 +137,15 @@ pub struct OfferArgs {
     /// ... and how many (1 by default).
     #[arg(long, default_value = "")]
     pub gift_quantity: String,
+    /// Limits (discounts and accruals): what the offer may give in all ...
+    #[arg(long, default_value = "")]
+    pub budget_total: String,
+    /// ... to one customer in a day ...
+    #[arg(long, default_value = "")]
+    pub budget_per_customer_day: String,
+    /// ... and on how many of one customer's cheques.
+    #[arg(long, default_value_t = 0)]
+    pub uses_per_customer: u32,
 }
 
 #[derive(Clone, Copy, ValueEnum)]

@@ -6,6 +6,7 @@
 mod admin;
 mod args;
 mod bonus;
+mod budgets;
 mod local;
 mod tiers;
 mod till;
@@ -272,6 +273,8 @@ enum AdminCmd {
     },
     /// The status levels as set.
     Tiers,
+    /// The offers with limits: what each has given and may still give.
+    OfferBudgets,
     /// Issue a card's secret for dynamic QR codes; prints it once (for the customer's app).
     IssueQrSecret {
         #[arg(long)]
@@ -620,6 +623,7 @@ async fn run_admin(a: &mut Admin, command: AdminCmd) -> anyhow::Result<()> {
         } => tiers::set_tiers(a, levels, months, rolling).await,
         AdminCmd::SetTierFloor { card, tier, .. } => tiers::set_tier_floor(a, card, tier).await,
         AdminCmd::Tiers => tiers::list_tiers(a).await,
+        AdminCmd::OfferBudgets => budgets::list_budgets(a).await,
         AdminCmd::IssueQrSecret { card } => issue_qr_secret(a, card).await,
         AdminCmd::BlockAccount { card } => block_account(a, card).await,
         AdminCmd::UnblockAccount { card } => unblock_account(a, card).await,

@@ -101,6 +101,19 @@ fn check_offer(view: &impl StateView, offer: &Offer) -> Result<(), Rejection> {
         {
             return bad("a bundle is two products or more");
         }
+        _ if offer.limits.is_some() && !offer.effect.is_monetary() => {
+            return bad("only discounts and accruals have limits");
+        }
+        _ if offer.limits.is_some_and(|l| {
+            l.total
+                .is_some_and(|x| x <= 0 || x > crate::amount::AMOUNT_MINOR_MAX)
+                || l.per_customer_day
+                    .is_some_and(|x| x <= 0 || x > crate::amount::AMOUNT_MINOR_MAX)
+                || l.uses_per_customer == Some(0)
+        }) =>
+        {
+            return bad("limits above zero");
+        }
         OfferEffect::Gift { qty, .. } if qty.0 <= 0 || qty.0 > 100_000 => {
             return bad("a gift of 0.001 to 100 units");
         }

@@ -166,6 +166,7 @@ pub(super) fn recorded(
         refund_keys: Vec::new(),
         registered: status == PurchaseStatus::Registered,
         messages: crate::checkout::message_templates(&q.priced.perks),
+        budget: q.priced.budget.clone(),
     };
     let reply = Reply {
         holder: who.map(|(c, a)| holder(c, a)),

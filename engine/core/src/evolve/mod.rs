@@ -22,7 +22,7 @@ use older::Older;
 use serde::{de, Serialize};
 
 /// The format byte of every record written now.
-pub const RECORD_FORMAT: u8 = 10;
+pub const RECORD_FORMAT: u8 = 11;
 /// The oldest record format still read.
 pub const OLDEST_FORMAT: u8 = 4;
 
@@ -140,6 +140,9 @@ pub const APPENDED: &[Appended] = &[
     field(9, "Holder", "tier"),
     // Gifts offers give, in the answer.
     field(10, "Reply", "gifts"),
+    // Offer budgets: an offer's limits, and what the limited offers gave a purchase.
+    field(11, "Offer", "limits"),
+    field(11, "Purchase", "budget"),
 ];
 
 pub(crate) fn is_appended(format: u8, container: &str, variant: &str, name: &str) -> bool {

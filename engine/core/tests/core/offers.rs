@@ -889,7 +889,14 @@ proptest! {
         lines in prop::collection::vec((0usize..6, 1i64..5, 1i64..50_000, 0i64..30_000, 0i64..60, any::<bool>(), 0i64..30_000, prop::bool::weighted(0.1)), 1..12),
         paid_share in 0i64..=100,
         share in 1u32..=100,
+        // What each offer may still give, if it is limited.
+        rooms in prop::collection::vec(prop::option::of(0i64..5_000), 8),
     ) {
+        let budgets: Vec<(OfferId, i64)> = rooms
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| r.map(|r| (OfferId(i as u32 + 1), r)))
+            .collect();
         let mut state = MemState::default();
         for (i, &(_, _, _, min, _, promo, _, _)) in lines.iter().enumerate() {
             state.put_product(Product {
@@ -930,12 +937,18 @@ proptest! {
             favourites: &[],
             occasion: Occasion { at: local(12), store: StoreId(1), card_type: Some("Gold"), card_status: Some(CardStatus::Activated), coupons: &[] },
             promised: None,
+            budgets: &budgets,
         };
         let caps: i64 = price(&state, &program, &cheque, Points::ZERO, grants).lines.iter().map(|l| l.redeem_cap.0).sum();
         let paid = caps * paid_share / 100;
         let priced = price(&state, &program, &cheque, Points(paid), grants);
         // Points paid are allocated exactly.
         prop_assert_eq!(priced.lines.iter().map(|l| l.paid.0).sum::<i64>(), paid);
+        // A limited offer never gives more than its room, and what it gives is recorded.
+        for &(id, given) in &priced.budget {
+            let room = budgets.iter().find(|(o, _)| *o == id).map(|(_, r)| *r);
+            prop_assert!(room.is_some_and(|r| given > 0 && given <= r), "offer {id:?} gave {given} of {room:?}");
+        }
         for (l, &(_, q, price_, min, _, promo, till_min, till_promo)) in priced.lines.iter().zip(&lines) {
             // The stricter of the catalogue and the till.
             let (floor, promo) = (min.max(till_min) * q, promo || till_promo);
@@ -990,6 +1003,7 @@ proptest! {
             favourites: &[],
             occasion: Occasion { at: local(12), store: StoreId(1), card_type: None, card_status: None, coupons: &[] },
             promised: None,
+            budgets: &[],
         };
         let priced = price(&state, &Program::default(), &cheque, Points::ZERO, grants);
         let room: i64 = lines.iter().map(|&(p, m)| (p - m).max(0)).sum();

@@ -307,6 +307,76 @@ fn with_coupons(w: &mut World) {
         offer.when.coupon = Some(CouponSeriesId(series));
         w.admin_ok(Command::UpsertOffer { offer });
     }
+    // A limited offer: 7 % off and 3 % more accrual, each within its budget.
+    for (id, effect) in [
+        (62, OfferEffect::Discount as fn(Rate) -> OfferEffect),
+        (63, OfferEffect::Accrual),
+    ] {
+        let mut offer = Offer::new(
+            OfferId(id),
+            effect(Rate::Percent(
+                loyalty_core::amount::Percent::parse(if id == 62 { "7" } else { "3" }).unwrap(),
+            )),
+            OfferScope::Cheque,
+            local(0),
+            local(23),
+        );
+        offer.limits = Some(LIMITS);
+        w.admin_ok(Command::UpsertOffer { offer });
+    }
+}
+
+/// The limits of the histories' limited offers (62, 63).
+const LIMITS: OfferLimits = OfferLimits {
+    total: Some(60_00),
+    per_customer_day: Some(25_00),
+    uses_per_customer: Some(4),
+};
+
+/// What the limited offers gave is the sum of the shares of the purchases that keep theirs,
+/// and never more than their limits.
+fn check_budgets(w: &World) {
+    let p = &w.state.projection;
+    for id in [OfferId(62), OfferId(63)] {
+        let standing: Vec<&Purchase> = p
+            .purchases
+            .values()
+            .filter(|x| match x.status {
+                PurchaseStatus::Cancelled | PurchaseStatus::ReturnedWithoutReceipt => false,
+                PurchaseStatus::Expired => x.registered,
+                _ => true,
+            })
+            .collect();
+        let share = |x: &Purchase| -> i64 {
+            x.budget
+                .iter()
+                .filter(|(o, _)| *o == id)
+                .map(|(_, v)| v)
+                .sum()
+        };
+        let given: i64 = standing.iter().map(|x| share(x)).sum();
+        assert_eq!(w.state.offer_given(id), given, "{id:?}: given");
+        assert!(given <= LIMITS.total.unwrap(), "{id:?} overspent: {given}");
+        for ((o, a), u) in &p.offer_uses {
+            if *o != id {
+                continue;
+            }
+            let mine = standing
+                .iter()
+                .filter(|x| x.account == Some(*a) && share(x) > 0);
+            let day: i64 = mine
+                .clone()
+                .filter(|x| x.local_time.date() == u.day)
+                .map(|x| share(x))
+                .sum();
+            assert_eq!(u.uses as usize, mine.count(), "{id:?} {a:?}: uses");
+            assert!(u.uses <= LIMITS.uses_per_customer.unwrap());
+            assert!(
+                day <= LIMITS.per_customer_day.unwrap(),
+                "{id:?} {a:?}: {day} in a day"
+            );
+        }
+    }
 }
 
 fn shown(mut c: Cheque, coupon: Option<u8>) -> Cheque {
@@ -986,6 +1056,7 @@ fn run_history_with(steps: &[Step], terms: LotTerms) -> Result<(), TestCaseError
                 prop_assert_eq!(lot_events(&third.events), 0);
             }
             check_invariants(&w);
+            check_budgets(&w);
         }
     }
     Ok(())
