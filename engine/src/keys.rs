@@ -30,6 +30,7 @@ pub const TAG_LOGIN: u8 = 0x13;
 pub const TAG_BONUS_RULE: u8 = 0x14;
 pub const TAG_OFFER_GIVEN: u8 = 0x15;
 pub const TAG_OFFER_USE: u8 = 0x16;
+pub const TAG_STAMPS: u8 = 0x17;
 
 /// Why a key could not be decoded: stored keys that do not decode are corruption.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -178,19 +179,37 @@ pub fn decode_offer_given(k: &[u8]) -> Result<OfferId, KeyError> {
 
 /// What a limited offer has given a customer: the offer, then the account.
 pub fn offer_use(offer: OfferId, account: AccountId) -> Vec<u8> {
-    key(
-        TAG_OFFER_USE,
-        &[&offer.0.to_be_bytes(), &account.0.to_be_bytes()],
-    )
+    offer_account(TAG_OFFER_USE, offer, account)
 }
 
 pub fn decode_offer_use(k: &[u8]) -> Result<(OfferId, AccountId), KeyError> {
+    decode_offer_account(TAG_OFFER_USE, "offer use", k)
+}
+
+/// The stamps a customer collected with a stamps offer: the offer, then the account.
+pub fn stamps(offer: OfferId, account: AccountId) -> Vec<u8> {
+    offer_account(TAG_STAMPS, offer, account)
+}
+
+pub fn decode_stamps(k: &[u8]) -> Result<(OfferId, AccountId), KeyError> {
+    decode_offer_account(TAG_STAMPS, "stamps", k)
+}
+
+fn offer_account(tag: u8, offer: OfferId, account: AccountId) -> Vec<u8> {
+    key(tag, &[&offer.0.to_be_bytes(), &account.0.to_be_bytes()])
+}
+
+fn decode_offer_account(
+    tag: u8,
+    kind: &'static str,
+    k: &[u8],
+) -> Result<(OfferId, AccountId), KeyError> {
     match k {
-        [TAG_OFFER_USE, rest @ ..] if rest.len() == 12 => Ok((
-            OfferId(u32::from_be_bytes(be("offer use", rest)?)),
-            AccountId(u64::from_be_bytes(be("offer use", &rest[4..])?)),
+        [t, rest @ ..] if *t == tag && rest.len() == 12 => Ok((
+            OfferId(u32::from_be_bytes(be(kind, rest)?)),
+            AccountId(u64::from_be_bytes(be(kind, &rest[4..])?)),
         )),
-        _ => Err(err("offer use", k)),
+        _ => Err(err(kind, k)),
     }
 }
 
@@ -545,6 +564,7 @@ mod tests {
             let _ = decode_login(&bytes);
             let _ = decode_offer_given(&bytes);
             let _ = decode_offer_use(&bytes);
+            let _ = decode_stamps(&bytes);
         }
     }
 

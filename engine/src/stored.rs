@@ -302,6 +302,10 @@ impl<'s> StoredState<'s> {
                     let id = keys::decode_offer_given(&k).map_err(corrupt)?;
                     p.offer_given.insert(id, decode(Space::State, &v)?);
                 }
+                Some(&keys::TAG_STAMPS) => {
+                    let id = keys::decode_stamps(&k).map_err(corrupt)?;
+                    p.stamps.insert(id, decode(Space::State, &v)?);
+                }
                 Some(&keys::TAG_OFFER_USE) => {
                     let id = keys::decode_offer_use(&k).map_err(corrupt)?;
                     p.offer_uses.insert(id, decode(Space::State, &v)?);
@@ -488,6 +492,10 @@ impl StateView for StoredState<'_> {
     fn offer_use(&self, offer: OfferId, account: AccountId) -> Option<OfferUse> {
         self.get(Space::State, &keys::offer_use(offer, account))
     }
+    fn stamps(&self, offer: OfferId, account: AccountId) -> u32 {
+        self.get(Space::State, &keys::stamps(offer, account))
+            .unwrap_or(0)
+    }
     fn pending_due(&self, now: UnixMillis, limit: usize) -> Vec<PurchaseKey> {
         let from = [keys::TAG_PENDING];
         let to = keys::pending_end(now);
@@ -604,6 +612,9 @@ impl StateStore for StoredState<'_> {
     }
     fn put_offer_use(&mut self, offer: OfferId, account: AccountId, used: OfferUse) {
         self.put_owned(Space::State, keys::offer_use(offer, account), used);
+    }
+    fn put_stamps(&mut self, offer: OfferId, account: AccountId, stamps: u32) {
+        self.put_owned(Space::State, keys::stamps(offer, account), stamps);
     }
 }
 

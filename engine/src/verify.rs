@@ -112,7 +112,8 @@ pub fn verify_store(store: &dyn Store, rewrite: bool) -> Result<VerifyReport, St
         accounts_due,
         bonus_rules,
         offer_given,
-        offer_uses
+        offer_uses,
+        stamps
     );
     if live.identifier_policy != r.identifier_policy {
         differences.push("identifier_policy".into());
@@ -294,6 +295,9 @@ fn write_projection(state: &mut StoredState<'_>, p: &loyalty_core::state::Projec
     }
     for ((o, a), u) in &p.offer_uses {
         state.put_offer_use(*o, *a, *u);
+    }
+    for ((o, a), n) in &p.stamps {
+        state.put_stamps(*o, *a, *n);
     }
     for x in p.purchases.values() {
         state.put_purchase(x, None);

@@ -478,6 +478,7 @@ mod tests {
             taken: Vec::new(),
             lots: Vec::new(),
             budget: Vec::new(),
+            stamps: Vec::new(),
         }
     }
 

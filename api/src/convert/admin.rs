@@ -169,6 +169,7 @@ pub fn offer(o: Option<pb::Offer>) -> Wire<Offer> {
         budget_total,
         budget_per_customer_day,
         uses_per_customer,
+        stamps_every,
     } = o.ok_or_else(|| bad("offer", "missing"))?;
     if name.len() > NAME_BYTES_MAX {
         return Err(bad(
@@ -215,10 +216,11 @@ pub fn offer(o: Option<pb::Offer>) -> Wire<Offer> {
         Ok(pb::OfferEffect::Multibuy) => OfferEffect::Multibuy {
             buy,
             get,
-            percent: match percent.as_str() {
-                "" => Percent::parse("100").map_err(|e| bad("offer.percent", e))?,
-                p => Percent::parse(p).map_err(|e| bad("offer.percent", e))?,
-            },
+            percent: share_or_all(&percent)?,
+        },
+        Ok(pb::OfferEffect::Stamps) => OfferEffect::Stamps {
+            every: stamps_every,
+            percent: share_or_all(&percent)?,
         },
         Ok(pb::OfferEffect::Bundle) => OfferEffect::Bundle {
             price: Money::parse(&bundle_price).map_err(|e| bad("offer.bundle_price", e))?,
@@ -528,4 +530,10 @@ pub fn offer_budget(o: &Offer, l: OfferLimits, given: i64) -> pb::OfferBudget {
         per_customer_day: shown(l.per_customer_day),
         uses_per_customer: l.uses_per_customer.unwrap_or(0),
     }
+}
+
+/// A percent given, or 100 when empty (a unit given away).
+fn share_or_all(percent: &str) -> Wire<Percent> {
+    let p = if percent.is_empty() { "100" } else { percent };
+    Percent::parse(p).map_err(|e| bad("offer.percent", e))
 }

@@ -502,4 +502,83 @@ mod tests {
         let e = admin::offer(Some(offer(pb::OfferEffect::Accrual, forever))).unwrap_err();
         assert!(e.reason.contains("hundred years"), "{}", e.reason);
     }
+
+    /// The mechanics and limits as the wire gives them: defaults filled in, bad values
+    /// named.
+    #[test]
+    fn mechanics_and_limits_from_the_wire() {
+        let offer = |effect: pb::OfferEffect, f: fn(&mut pb::Offer)| {
+            let mut o = pb::Offer {
+                id: 9,
+                effect: effect.into(),
+                valid_from: "2026-01-01T00:00:00".into(),
+                valid_to: "2027-01-01T00:00:00".into(),
+                enabled: true,
+                ..Default::default()
+            };
+            f(&mut o);
+            admin::offer(Some(o))
+        };
+        let all = loyalty_core::amount::Percent::parse("100").unwrap();
+        let o = offer(pb::OfferEffect::Stamps, |o| o.stamps_every = 6).unwrap();
+        assert_eq!(
+            o.effect,
+            OfferEffect::Stamps {
+                every: 6,
+                percent: all
+            }
+        );
+        let o = offer(pb::OfferEffect::Multibuy, |o| (o.buy, o.get) = (2, 1)).unwrap();
+        assert_eq!(
+            o.effect,
+            OfferEffect::Multibuy {
+                buy: 2,
+                get: 1,
+                percent: all
+            }
+        );
+        let o = offer(pb::OfferEffect::Bundle, |o| o.bundle_price = "120".into()).unwrap();
+        assert_eq!(
+            o.effect,
+            OfferEffect::Bundle {
+                price: Money(12000)
+            }
+        );
+        let o = offer(pb::OfferEffect::Gift, |o| o.gift_product = "kefir".into()).unwrap();
+        assert_eq!(
+            o.effect,
+            OfferEffect::Gift {
+                product: ProductCode::new("kefir").unwrap(),
+                qty: Qty(1000)
+            }
+        );
+        let o = offer(pb::OfferEffect::Discount, |o| {
+            o.percent = "10".into();
+            o.budget_total = "500".into();
+            o.uses_per_customer = 2;
+        })
+        .unwrap();
+        assert_eq!(
+            o.limits,
+            Some(OfferLimits {
+                total: Some(50000),
+                per_customer_day: None,
+                uses_per_customer: Some(2)
+            })
+        );
+        let e = offer(pb::OfferEffect::Bundle, |o| o.bundle_price = "x".into()).unwrap_err();
+        assert_eq!(e.field, "offer.bundle_price");
+        let e = offer(pb::OfferEffect::Gift, |o| {
+            o.gift_product = "kefir".into();
+            o.gift_quantity = "0".into();
+        })
+        .unwrap_err();
+        assert_eq!(e.field, "offer.gift_quantity");
+        let e = offer(pb::OfferEffect::Discount, |o| {
+            o.percent = "10".into();
+            o.budget_per_customer_day = "-1".into();
+        })
+        .unwrap_err();
+        assert_eq!(e.field, "offer.budget_per_customer_day");
+    }
 }

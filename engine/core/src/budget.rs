@@ -10,6 +10,9 @@
 //! still be confirmed late, and its discount was given at the till); a refund gives
 //! nothing back. An offer with a per-customer limit gives nothing to a cheque without a
 //! customer.
+//!
+//! Stamps follow the same life: a stamps offer's units are counted for the customer when
+//! the purchase is recorded (`Purchase::stamps`) and taken back with it.
 
 use crate::ids::{AccountId, OfferId};
 use crate::model::{Offer, OfferUse, Purchase};
@@ -64,8 +67,46 @@ pub fn room(
         .collect()
 }
 
-/// Counts (`sign` 1) or gives back (`sign` −1) what a purchase's limited offers gave.
+/// The stamps the customer `account` has with each stamps offer, less those of the
+/// purchase `existing` this cheque continues (they are counted again with it).
+pub fn stamps(
+    view: &impl StateView,
+    offers: &[Offer],
+    account: Option<AccountId>,
+    existing: Option<&Purchase>,
+) -> Vec<(OfferId, u32)> {
+    let Some(account) = account else {
+        return Vec::new();
+    };
+    offers
+        .iter()
+        .filter(|o| matches!(o.effect, crate::model::OfferEffect::Stamps { .. }))
+        .map(|o| {
+            let own: u32 = existing
+                .iter()
+                .flat_map(|p| &p.stamps)
+                .filter(|(s, _)| *s == o.id)
+                .map(|(_, n)| n)
+                .sum();
+            (o.id, view.stamps(o.id, account).saturating_sub(own))
+        })
+        .collect()
+}
+
+/// Counts (`sign` 1) or gives back (`sign` −1) what a purchase's limited offers gave and
+/// the stamps it collected.
 pub fn count(state: &mut impl StateStore, p: &Purchase, sign: i64) {
+    if let Some(account) = p.account {
+        for &(offer, n) in &p.stamps {
+            let had = state.stamps(offer, account);
+            let now = if sign > 0 {
+                had.saturating_add(n)
+            } else {
+                had.saturating_sub(n)
+            };
+            state.put_stamps(offer, account, now);
+        }
+    }
     let day = p.local_time.date();
     for &(offer, x) in &p.budget {
         let given = state.offer_given(offer) + sign * x;

@@ -141,6 +141,12 @@ pub(crate) fn quote(
         cheque.local_time.date(),
         terms.existing,
     );
+    let stamps = crate::budget::stamps(
+        view,
+        &view.offers(),
+        terms.who.map(|(_, a)| a.id),
+        terms.existing,
+    );
     let grants = Grants {
         discounts: terms.discounts,
         accrual: terms.who.is_some(),
@@ -156,6 +162,7 @@ pub(crate) fn quote(
         },
         promised: None,
         budgets: &budgets,
+        stamps: &stamps,
     };
     let priced = price(view, program, cheque, paid, grants);
     let used = if good.is_empty() {
@@ -213,8 +220,9 @@ pub(crate) fn potential_accrual(
             coupons: &[],
         },
         promised: None,
-        // A prompt, not a promise: the offers as if unlimited.
+        // A prompt, not a promise: the offers as if unlimited, and no stamps.
         budgets: &[],
+        stamps: &[],
     };
     price(view, program, cheque, Points::ZERO, grants)
         .lines
@@ -433,6 +441,7 @@ pub(crate) fn pickup_price(
         },
         promised: Some(&promised),
         budgets: &budgets,
+        stamps: &[],
     };
     price(view, program, cheque, order.points, grants)
 }

@@ -324,6 +324,9 @@ pub enum OfferEffect {
     /// A gift: the till adds `qty` of `product` to the cheque at no charge (once per cheque
     /// the offer is open for).
     Gift { product: ProductCode, qty: Qty },
+    /// Stamps ("every 6th coffee free"): each whole unit of the target lines a customer
+    /// buys is a stamp, and every `every`-th gets `percent` off (100: free).
+    Stamps { every: u32, percent: Percent },
 }
 
 impl OfferEffect {
@@ -335,6 +338,7 @@ impl OfferEffect {
                 | OfferEffect::Accrual(_)
                 | OfferEffect::Multibuy { .. }
                 | OfferEffect::Bundle { .. }
+                | OfferEffect::Stamps { .. }
         )
     }
 }
@@ -724,6 +728,9 @@ pub struct Purchase {
     /// counted against their budgets while the purchase stands.
     #[serde(default)]
     pub budget: Vec<(OfferId, i64)>,
+    /// The stamps this purchase collected, by stamps offer (whole units of its lines).
+    #[serde(default)]
+    pub stamps: Vec<(OfferId, u32)>,
 }
 
 impl Purchase {

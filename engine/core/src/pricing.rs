@@ -49,6 +49,9 @@ pub struct Grants<'a> {
     /// What each offer with limits may still give this cheque (`crate::budget::room`);
     /// offers not listed have none.
     pub budgets: &'a [(OfferId, i64)],
+    /// The customer's stamps with each stamps offer before this cheque
+    /// (`crate::budget::stamps`); none listed: no customer, no stamps.
+    pub stamps: &'a [(OfferId, u32)],
 }
 
 /// Something an offer gives besides prices and points.
@@ -77,6 +80,8 @@ pub struct Priced {
     pub perks: Vec<Perk>,
     /// What the offers with limits gave (discount money or points), by offer.
     pub budget: Vec<(OfferId, i64)>,
+    /// The stamps the cheque collects, by stamps offer.
+    pub stamps: Vec<(OfferId, u32)>,
 }
 
 /// `given` as it is, or — when it is more than `room` — `room` split in proportion to it.
@@ -293,6 +298,7 @@ pub fn price(
             .map(|(_, r)| *r)
     };
     let mut budget: Vec<(OfferId, i64)> = Vec::new();
+    let mut stamps: Vec<(OfferId, u32)> = Vec::new();
     // Accrual offers with limits: (offer, rate, lines, own lot terms).
     let mut limited: Vec<(OfferId, Rate, Vec<usize>, Option<LotTerms>)> = Vec::new();
 
@@ -339,6 +345,46 @@ pub fn price(
                 let mut free = lines.iter().map(|(_, u)| u).sum::<i64>() / set * i64::from(*get);
                 // The cheapest units first: by a unit's value after earlier discounts, ties to
                 // the earlier line.
+                let mut cheapest = lines;
+                cheapest.sort_by_key(|&(i, u)| ((facts[i].amount - discount[i]) / u, i));
+                let mut given: Vec<(usize, i64)> = Vec::new();
+                for (i, u) in cheapest {
+                    let k = u.min(free);
+                    if k == 0 {
+                        break;
+                    }
+                    free -= k;
+                    let value = part(facts[i].amount - discount[i], k, u);
+                    given.push((i, percent_of(value, *percent).min(room(i, &discount))));
+                }
+                let amounts = capped(budget_of(o.id), given.iter().map(|(_, g)| *g).collect());
+                for (&(i, _), g) in given.iter().zip(amounts) {
+                    if g > 0 {
+                        discount[i] += g;
+                        applied[i].push(o.id);
+                        d_stack.mark(i, o.exclusive);
+                        spend(&mut budget, o.id, g);
+                    }
+                }
+            }
+            OfferEffect::Stamps { every, percent } if grants.promised.is_none() => {
+                let Some(&(_, had)) = grants.stamps.iter().find(|(s, _)| *s == o.id) else {
+                    continue;
+                };
+                let lines = whole_units(&facts, &targets, |i| {
+                    !facts[i].promotional && d_stack.eligible(i, o.exclusive)
+                });
+                let units: i64 = lines.iter().map(|(_, u)| u).sum();
+                let every = i64::from((*every).max(1));
+                let had = i64::from(had);
+                if units > 0 {
+                    stamps.push((o.id, u32::try_from(units).unwrap_or(u32::MAX)));
+                }
+                if !grants.discounts {
+                    continue;
+                }
+                // The units that complete a card of `every` stamps, the cheapest first.
+                let mut free = (had + units) / every - had / every;
                 let mut cheapest = lines;
                 cheapest.sort_by_key(|&(i, u)| ((facts[i].amount - discount[i]) / u, i));
                 let mut given: Vec<(usize, i64)> = Vec::new();
@@ -545,6 +591,7 @@ pub fn price(
         lines,
         perks,
         budget,
+        stamps,
     }
 }
 

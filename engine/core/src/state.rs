@@ -47,6 +47,8 @@ pub trait StateView {
     fn offer_given(&self, offer: OfferId) -> i64;
     /// What a limited offer has given a customer.
     fn offer_use(&self, offer: OfferId, account: AccountId) -> Option<OfferUse>;
+    /// The stamps a customer has collected with a stamps offer.
+    fn stamps(&self, offer: OfferId, account: AccountId) -> u32;
 }
 
 /// Writes made by applying events (and by recording operations).
@@ -79,6 +81,7 @@ pub trait StateStore: StateView {
     fn put_tiers(&mut self, tiers: Tiers);
     fn put_offer_given(&mut self, offer: OfferId, given: i64);
     fn put_offer_use(&mut self, offer: OfferId, account: AccountId, used: OfferUse);
+    fn put_stamps(&mut self, offer: OfferId, account: AccountId, stamps: u32);
 }
 
 /// The projection: everything that is rebuilt from the event log.
@@ -108,6 +111,7 @@ pub struct Projection {
     pub tiers: Option<Tiers>,
     pub offer_given: BTreeMap<OfferId, i64>,
     pub offer_uses: BTreeMap<(OfferId, AccountId), OfferUse>,
+    pub stamps: BTreeMap<(OfferId, AccountId), u32>,
 }
 
 /// In-memory state: the projection plus operation records (which are not events and so
@@ -236,6 +240,13 @@ impl StateView for MemState {
     fn offer_use(&self, offer: OfferId, account: AccountId) -> Option<OfferUse> {
         self.projection.offer_uses.get(&(offer, account)).copied()
     }
+    fn stamps(&self, offer: OfferId, account: AccountId) -> u32 {
+        self.projection
+            .stamps
+            .get(&(offer, account))
+            .copied()
+            .unwrap_or(0)
+    }
 }
 
 impl StateStore for MemState {
@@ -342,5 +353,8 @@ impl StateStore for MemState {
     }
     fn put_offer_use(&mut self, offer: OfferId, account: AccountId, used: OfferUse) {
         self.projection.offer_uses.insert((offer, account), used);
+    }
+    fn put_stamps(&mut self, offer: OfferId, account: AccountId, stamps: u32) {
+        self.projection.stamps.insert((offer, account), stamps);
     }
 }

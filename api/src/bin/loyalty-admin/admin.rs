@@ -353,6 +353,7 @@ pub async fn upsert_offer(a: &mut Admin, o: Box<OfferArgs>) -> anyhow::Result<()
         budget_total,
         budget_per_customer_day,
         uses_per_customer,
+        stamps_every,
     } = *o;
     let effect = match effect {
         Effect::Discount => pb::OfferEffect::Discount,
@@ -363,6 +364,7 @@ pub async fn upsert_offer(a: &mut Admin, o: Box<OfferArgs>) -> anyhow::Result<()
         Effect::Multibuy => pb::OfferEffect::Multibuy,
         Effect::Bundle => pb::OfferEffect::Bundle,
         Effect::Gift => pb::OfferEffect::Gift,
+        Effect::Stamps => pb::OfferEffect::Stamps,
     };
     let (daily_from, daily_to) = match hours.as_deref().map(|h| h.split_once('-')) {
         None => (String::new(), String::new()),
@@ -418,6 +420,7 @@ pub async fn upsert_offer(a: &mut Admin, o: Box<OfferArgs>) -> anyhow::Result<()
         budget_total,
         budget_per_customer_day,
         uses_per_customer,
+        stamps_every,
     };
     let r = a.req(pb::UpsertOfferRequest {
         operation_id: op(),

@@ -43,6 +43,8 @@ pub enum Effect {
     Bundle,
     /// --gift-product (and --gift-quantity, 1 by default) for the till to add free.
     Gift,
+    /// Every --stamps-every-th unit a customer buys at --percent off (free by default).
+    Stamps,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -146,6 +148,9 @@ pub struct OfferArgs {
     /// ... and on how many of one customer's cheques.
     #[arg(long, default_value_t = 0)]
     pub uses_per_customer: u32,
+    /// Stamps: every how many units one is given.
+    #[arg(long, default_value_t = 0)]
+    pub stamps_every: u32,
 }
 
 #[derive(Clone, Copy, ValueEnum)]

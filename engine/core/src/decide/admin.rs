@@ -92,6 +92,11 @@ fn check_offer(view: &impl StateView, offer: &Offer) -> Result<(), Rejection> {
         {
             return bad("N + M: buy and get at least 1, 100 units at most, a percent up to 100");
         }
+        OfferEffect::Stamps { every, percent }
+            if *every < 2 || *every > 100 || !percent.is_share() =>
+        {
+            return bad("stamps: every 2nd to every 100th unit, a percent up to 100");
+        }
         OfferEffect::Bundle { price }
             if price.0 <= 0 || price.0 > crate::amount::AMOUNT_MINOR_MAX =>
         {

@@ -167,6 +167,7 @@ pub(super) fn recorded(
         registered: status == PurchaseStatus::Registered,
         messages: crate::checkout::message_templates(&q.priced.perks),
         budget: q.priced.budget.clone(),
+        stamps: q.priced.stamps.clone(),
     };
     let reply = Reply {
         holder: who.map(|(c, a)| holder(c, a)),

@@ -22,7 +22,7 @@ use older::Older;
 use serde::{de, Serialize};
 
 /// The format byte of every record written now.
-pub const RECORD_FORMAT: u8 = 11;
+pub const RECORD_FORMAT: u8 = 12;
 /// The oldest record format still read.
 pub const OLDEST_FORMAT: u8 = 4;
 
@@ -143,6 +143,8 @@ pub const APPENDED: &[Appended] = &[
     // Offer budgets: an offer's limits, and what the limited offers gave a purchase.
     field(11, "Offer", "limits"),
     field(11, "Purchase", "budget"),
+    // Stamps a purchase collected.
+    field(12, "Purchase", "stamps"),
 ];
 
 pub(crate) fn is_appended(format: u8, container: &str, variant: &str, name: &str) -> bool {

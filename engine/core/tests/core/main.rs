@@ -10,3 +10,4 @@ mod orders;
 mod properties;
 mod purity;
 mod rules;
+mod stamps;

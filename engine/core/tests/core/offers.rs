@@ -938,6 +938,7 @@ proptest! {
             occasion: Occasion { at: local(12), store: StoreId(1), card_type: Some("Gold"), card_status: Some(CardStatus::Activated), coupons: &[] },
             promised: None,
             budgets: &budgets,
+            stamps: &[],
         };
         let caps: i64 = price(&state, &program, &cheque, Points::ZERO, grants).lines.iter().map(|l| l.redeem_cap.0).sum();
         let paid = caps * paid_share / 100;
@@ -1004,6 +1005,7 @@ proptest! {
             occasion: Occasion { at: local(12), store: StoreId(1), card_type: None, card_status: None, coupons: &[] },
             promised: None,
             budgets: &[],
+            stamps: &[],
         };
         let priced = price(&state, &Program::default(), &cheque, Points::ZERO, grants);
         let room: i64 = lines.iter().map(|&(p, m)| (p - m).max(0)).sum();

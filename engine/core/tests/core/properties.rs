@@ -324,6 +324,19 @@ fn with_coupons(w: &mut World) {
         offer.limits = Some(LIMITS);
         w.admin_ok(Command::UpsertOffer { offer });
     }
+    // Stamps: every 3rd unit at half price.
+    w.admin_ok(Command::UpsertOffer {
+        offer: Offer::new(
+            OfferId(64),
+            OfferEffect::Stamps {
+                every: 3,
+                percent: loyalty_core::amount::Percent::parse("50").unwrap(),
+            },
+            OfferScope::Cheque,
+            local(0),
+            local(23),
+        ),
+    });
 }
 
 /// The limits of the histories' limited offers (62, 63).
@@ -334,9 +347,26 @@ const LIMITS: OfferLimits = OfferLimits {
 };
 
 /// What the limited offers gave is the sum of the shares of the purchases that keep theirs,
-/// and never more than their limits.
+/// and never more than their limits; a customer's stamps are those their standing
+/// purchases collected.
 fn check_budgets(w: &World) {
     let p = &w.state.projection;
+    let keeps = |x: &Purchase| match x.status {
+        PurchaseStatus::Cancelled | PurchaseStatus::ReturnedWithoutReceipt => false,
+        PurchaseStatus::Expired => x.registered,
+        _ => true,
+    };
+    for a in p.accounts.keys() {
+        let collected: u32 = p
+            .purchases
+            .values()
+            .filter(|x| x.account == Some(*a) && keeps(x))
+            .flat_map(|x| &x.stamps)
+            .filter(|(o, _)| *o == OfferId(64))
+            .map(|(_, n)| n)
+            .sum();
+        assert_eq!(w.state.stamps(OfferId(64), *a), collected, "{a:?}: stamps");
+    }
     for id in [OfferId(62), OfferId(63)] {
         let standing: Vec<&Purchase> = p
             .purchases
