@@ -216,6 +216,30 @@ fn whole_units(
         .collect()
 }
 
+/// `percent` off the `free` cheapest of the units of `lines` (line, units) — by a unit's
+/// value after earlier discounts, ties to the earlier line — each line within its room.
+fn cheapest_units(
+    facts: &[Facts],
+    discount: &[i64],
+    mut lines: Vec<(usize, i64)>,
+    mut free: i64,
+    percent: Percent,
+    rooms: &[i64],
+) -> Vec<(usize, i64)> {
+    lines.sort_by_key(|&(i, u)| ((facts[i].amount - discount[i]) / u, i));
+    let mut given = Vec::new();
+    for (i, u) in lines {
+        let k = u.min(free);
+        if k == 0 {
+            break;
+        }
+        free -= k;
+        let value = part(facts[i].amount - discount[i], k, u);
+        given.push((i, percent_of(value, percent).min(rooms[i])));
+    }
+    given
+}
+
 /// `k` of a line's `u` units of value `value`: `value × k / u`, rounded half away from zero.
 fn part(value: i64, k: i64, u: i64) -> i64 {
     let (num, den) = (i128::from(value) * i128::from(k), i128::from(u));
@@ -342,21 +366,9 @@ pub fn price(
                     !facts[i].promotional && d_stack.eligible(i, o.exclusive)
                 });
                 let set = i64::from(*buy) + i64::from(*get);
-                let mut free = lines.iter().map(|(_, u)| u).sum::<i64>() / set * i64::from(*get);
-                // The cheapest units first: by a unit's value after earlier discounts, ties to
-                // the earlier line.
-                let mut cheapest = lines;
-                cheapest.sort_by_key(|&(i, u)| ((facts[i].amount - discount[i]) / u, i));
-                let mut given: Vec<(usize, i64)> = Vec::new();
-                for (i, u) in cheapest {
-                    let k = u.min(free);
-                    if k == 0 {
-                        break;
-                    }
-                    free -= k;
-                    let value = part(facts[i].amount - discount[i], k, u);
-                    given.push((i, percent_of(value, *percent).min(room(i, &discount))));
-                }
+                let free = lines.iter().map(|(_, u)| u).sum::<i64>() / set * i64::from(*get);
+                let rooms: Vec<i64> = (0..n).map(|i| room(i, &discount)).collect();
+                let given = cheapest_units(&facts, &discount, lines, free, *percent, &rooms);
                 let amounts = capped(budget_of(o.id), given.iter().map(|(_, g)| *g).collect());
                 for (&(i, _), g) in given.iter().zip(amounts) {
                     if g > 0 {
@@ -383,20 +395,10 @@ pub fn price(
                 if !grants.discounts {
                     continue;
                 }
-                // The units that complete a card of `every` stamps, the cheapest first.
-                let mut free = (had + units) / every - had / every;
-                let mut cheapest = lines;
-                cheapest.sort_by_key(|&(i, u)| ((facts[i].amount - discount[i]) / u, i));
-                let mut given: Vec<(usize, i64)> = Vec::new();
-                for (i, u) in cheapest {
-                    let k = u.min(free);
-                    if k == 0 {
-                        break;
-                    }
-                    free -= k;
-                    let value = part(facts[i].amount - discount[i], k, u);
-                    given.push((i, percent_of(value, *percent).min(room(i, &discount))));
-                }
+                // The units that complete a card of `every` stamps.
+                let free = (had + units) / every - had / every;
+                let rooms: Vec<i64> = (0..n).map(|i| room(i, &discount)).collect();
+                let given = cheapest_units(&facts, &discount, lines, free, *percent, &rooms);
                 let amounts = capped(budget_of(o.id), given.iter().map(|(_, g)| *g).collect());
                 for (&(i, _), g) in given.iter().zip(amounts) {
                     if g > 0 {
