@@ -454,10 +454,16 @@ impl Store for CachedStore {
         }
         // Not staged now, so no batch in flight writes it: the store has the truth.
         let v = self.inner.get(space, key)?;
-        // Absent keys are mostly new ones (a purchase about to be written): not kept.
-        if let (Space::State, Some(found)) = (space, &v) {
+        // Absent keys are mostly new ones (a purchase about to be written): not kept —
+        // except the programme's settings, which every cheque looks up whether or not an
+        // administrator ever set them (levels, bonus rules).
+        let setting = matches!(
+            key.first(),
+            Some(&crate::keys::TAG_META | &crate::keys::TAG_BONUS_RULE)
+        );
+        if space == Space::State && (v.is_some() || setting) {
             self.memory()
-                .remember(self.capacity, key.to_vec(), Some(found.clone()));
+                .remember(self.capacity, key.to_vec(), v.clone());
         }
         Ok(v)
     }

@@ -355,7 +355,9 @@ pub fn price(
                         discount[i] += g;
                         applied[i].push(o.id);
                         d_stack.mark(i, o.exclusive);
-                        spend(&mut budget, o.id, g);
+                        if budget_of(o.id).is_some() {
+                            spend(&mut budget, o.id, g);
+                        }
                     }
                 }
             }
@@ -375,7 +377,9 @@ pub fn price(
                         discount[i] += g;
                         applied[i].push(o.id);
                         d_stack.mark(i, o.exclusive);
-                        spend(&mut budget, o.id, g);
+                        if budget_of(o.id).is_some() {
+                            spend(&mut budget, o.id, g);
+                        }
                     }
                 }
             }
@@ -405,7 +409,9 @@ pub fn price(
                         discount[i] += g;
                         applied[i].push(o.id);
                         d_stack.mark(i, o.exclusive);
-                        spend(&mut budget, o.id, g);
+                        if budget_of(o.id).is_some() {
+                            spend(&mut budget, o.id, g);
+                        }
                     }
                 }
             }
@@ -457,7 +463,9 @@ pub fn price(
                         discount[i] += g;
                         applied[i].push(o.id);
                         d_stack.mark(i, o.exclusive);
-                        spend(&mut budget, o.id, g);
+                        if budget_of(o.id).is_some() {
+                            spend(&mut budget, o.id, g);
+                        }
                     }
                 }
             }
@@ -587,8 +595,6 @@ pub fn price(
             }
         })
         .collect();
-    // Only the limited offers' shares count against anything.
-    budget.retain(|(o, _)| budget_of(*o).is_some());
     Priced {
         lines,
         perks,

@@ -157,6 +157,21 @@ fn occasion(state: &impl StateStore, e: &Event) -> Option<(AccountId, Option<Car
 /// bonus. Each needs its rule enabled now, an account that is not blocked (and has not had
 /// that bonus, for the once-only ones), and room under the largest amount.
 pub(super) fn grant(state: &mut impl StateStore, events: &mut Vec<Event>, now: UnixMillis) {
+    let earns = |e: &Event| match e {
+        Event::CustomerRegistered { .. } => Some(BonusKind::Welcome),
+        Event::PurchaseConfirmed { .. } | Event::PurchaseImported { .. } => {
+            Some(BonusKind::FirstPurchase)
+        }
+        Event::BirthdayScheduled {
+            reached: Some(_), ..
+        } => Some(BonusKind::Birthday),
+        _ => None,
+    };
+    // Most events earn nothing, and most programmes have few rules: look the rule up first.
+    let on = |kind: BonusKind| state.bonus_rule(kind).is_some_and(|r| r.enabled);
+    if !events.iter().filter_map(earns).any(on) {
+        return;
+    }
     let occasions: Vec<_> = events.iter().filter_map(|e| occasion(state, e)).collect();
     for (account, card, kind) in occasions {
         let Some(rule) = state.bonus_rule(kind).filter(|r| r.enabled) else {
