@@ -144,3 +144,12 @@ fn a_stamp_card_is_two_units_or_more() {
         assert_eq!(r.reply.code, Code::OfferInvalid, "every {every}");
     }
 }
+
+/// The rules page's sample: 2 stamps held, 4 breads bought.
+#[test]
+fn the_rules_pages_sample_cheque() {
+    let mut w = world();
+    register(&mut w, breads(Some(GOLD), "a", "2"));
+    assert_eq!(register(&mut w, breads(Some(GOLD), "b", "4")), money("200"));
+    assert_eq!(stamps(&w, GOLD), 6);
+}
