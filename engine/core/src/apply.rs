@@ -119,31 +119,7 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
                 state.account(*account).is_none(),
                 "corrupt: account reopened"
             );
-            state.put_account(Account {
-                id: *account,
-                status: AccountStatus::Active,
-                balance: crate::amount::Points::ZERO,
-                held: crate::amount::Points::ZERO,
-                name: name.clone(),
-                phone: phone.clone(),
-                consent: false,
-                favourites: Vec::new(),
-                debt: crate::amount::Points::ZERO,
-                earned: crate::amount::Points::ZERO,
-                pending: crate::amount::Points::ZERO,
-                lots: Vec::new(),
-                lots_made: 0,
-                due: None,
-                purchases: 0,
-                bonuses: Vec::new(),
-                birth_date: None,
-                birthday: None,
-                birthday_from: None,
-                tier: None,
-                tier_floor: None,
-                spend: Vec::new(),
-                tier_review: None,
-            });
+            state.put_account(Account::opened(*account, name.clone(), phone.clone()));
             let opened = state.accounts_opened().max(account.0);
             state.set_accounts_opened(opened);
         }

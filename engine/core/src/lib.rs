@@ -17,10 +17,13 @@ pub mod decide;
 pub mod event;
 pub mod evolve;
 pub mod ids;
+pub mod local_time;
 pub mod lots;
 pub mod model;
+pub mod offer;
 pub mod outcome;
 pub mod pricing;
+pub mod programme;
 pub mod qr;
 pub mod state;
 

@@ -6,7 +6,11 @@ use crate::ids::*;
 use chrono::{NaiveDate, NaiveDateTime};
 use serde::{Deserialize, Serialize};
 
+/// Kept here too: records name it `crate::model::local_time`.
+pub use crate::local_time;
 pub use crate::lots::{Lot, LotSource, LotTerms, Take};
+pub use crate::offer::*;
+pub use crate::programme::*;
 
 /// Server time in milliseconds since the Unix epoch. Always passed in, never read.
 #[derive(
@@ -115,88 +119,36 @@ pub struct Account {
     pub tier_review: Option<UnixMillis>,
 }
 
-/// The programme's status levels, set by an administrator: a customer's level follows what
-/// they spent over a period, up at once and down only when the period is reviewed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Tiers {
-    /// From the lowest to the highest, each with the spend it needs in the period.
-    pub levels: Vec<TierLevel>,
-    /// The period's length in months (1 to 12).
-    pub months: u8,
-    /// The last `months` months up to now; otherwise calendar periods from January (then
-    /// `months` divides 12: a month, a quarter, a half, a year).
-    pub rolling: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TierLevel {
-    pub name: String,
-    pub spend: Money,
-}
-
-/// Why an account's level changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum TierCause {
-    /// Its spend reached a higher level (at once).
-    Spend,
-    /// The period's review (down, or up to the floor or the spend).
-    Review,
-    /// An administrator's floor.
-    Floor,
-}
-
-/// A customer's event the programme gives a bonus for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum BonusKind {
-    /// The customer registered at a till or with an administrator (`RegisterCustomer`).
-    Welcome,
-    /// The account's first purchase became final: confirmed online (also late, or by an
-    /// administrator) or uploaded offline.
-    FirstPurchase,
-    /// The customer's birthday (date of birth given at registration): once a year, by the
-    /// sweep, in a window around the day.
-    Birthday,
-}
-
-impl BonusKind {
-    pub const ALL: [BonusKind; 3] = [
-        BonusKind::Welcome,
-        BonusKind::FirstPurchase,
-        BonusKind::Birthday,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            BonusKind::Welcome => "welcome",
-            BonusKind::FirstPurchase => "first_purchase",
-            BonusKind::Birthday => "birthday",
+impl Account {
+    /// A new account: active, no points, no history.
+    pub fn opened(id: AccountId, name: String, phone: String) -> Account {
+        Account {
+            id,
+            status: AccountStatus::Active,
+            balance: Points::ZERO,
+            held: Points::ZERO,
+            name,
+            phone,
+            consent: false,
+            favourites: Vec::new(),
+            debt: Points::ZERO,
+            earned: Points::ZERO,
+            pending: Points::ZERO,
+            lots: Vec::new(),
+            lots_made: 0,
+            due: None,
+            purchases: 0,
+            bonuses: Vec::new(),
+            birth_date: None,
+            birthday: None,
+            birthday_from: None,
+            tier: None,
+            tier_floor: None,
+            spend: Vec::new(),
+            tier_review: None,
         }
     }
 
-    /// Granted at most once per account (a birthday's once a year).
-    pub fn once(self) -> bool {
-        self != BonusKind::Birthday
-    }
-}
-
-/// An event bonus as an administrator set it: points credited as a lot of their own, with
-/// their own pending period and lifetime, once per account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BonusRule {
-    pub kind: BonusKind,
-    pub points: Points,
-    pub lots: LotTerms,
-    /// Off: nothing more is granted (what was granted stays).
-    pub enabled: bool,
-    /// Birthday: the window the bonus is granted in, days before and after the day (the
-    /// other kinds have none).
-    #[serde(default)]
-    pub days_before: u16,
-    #[serde(default)]
-    pub days_after: u16,
-}
-
-impl Account {
     /// What may be spent now: balance less holds.
     pub fn spendable(&self) -> Points {
         self.balance.minus(self.held)
@@ -277,246 +229,6 @@ pub struct Product {
     pub min_price: Money,
     /// Already promotional: no further discount.
     pub promotional: bool,
-}
-
-/// How much an offer grants: a percent of each target line, a fixed amount for each
-/// target line, or a fixed amount for the target lines together (allocated across them).
-/// Fixed amounts are minor units: money for discounts, points for accrual.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Rate {
-    Percent(Percent),
-    PerLine(i64),
-    Total(i64),
-}
-
-/// Where an offer's message goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum MessageTo {
-    /// The cashier's screen.
-    Cashier,
-    /// Printed on the cheque.
-    Cheque,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum OfferEffect {
-    /// A direct discount off the target lines.
-    Discount(Rate),
-    /// Bonus points credited on confirmation.
-    Accrual(Rate),
-    /// A coupon of the series, issued to the customer's account with the purchase.
-    IssueCoupon(CouponSeriesId),
-    /// A message; the template may use `{discount}`, `{paid}`, `{accrued}`, `{balance}`,
-    /// `{to_pay}` and `{total}`.
-    Message { to: MessageTo, template: String },
-    /// "N + M": of every `buy + get` whole units among the target lines, the `get` cheapest
-    /// get `percent` off (100: free). "The cheapest of a set free" is `buy` = the set's size
-    /// less one and `get` = 1. Goods sold by weight do not take part.
-    Multibuy {
-        buy: u32,
-        get: u32,
-        percent: Percent,
-    },
-    /// A fixed price for a set: one whole unit of each target product (the scope's
-    /// products) makes a set, and each set costs `price`; the discount is split over the
-    /// set's lines by their value.
-    Bundle { price: Money },
-    /// A gift: the till adds `qty` of `product` to the cheque at no charge (once per cheque
-    /// the offer is open for).
-    Gift { product: ProductCode, qty: Qty },
-    /// Stamps ("every 6th coffee free"): each whole unit of the target lines a customer
-    /// buys is a stamp, and every `every`-th gets `percent` off (100: free).
-    Stamps { every: u32, percent: Percent },
-}
-
-impl OfferEffect {
-    /// Whether the effect changes prices or points (and so takes part in priorities).
-    pub fn is_monetary(&self) -> bool {
-        matches!(
-            self,
-            OfferEffect::Discount(_)
-                | OfferEffect::Accrual(_)
-                | OfferEffect::Multibuy { .. }
-                | OfferEffect::Bundle { .. }
-                | OfferEffect::Stamps { .. }
-        )
-    }
-}
-
-/// The lines an offer looks at.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum OfferScope {
-    Cheque,
-    /// Lines of products in any of these groups or groups inside them.
-    Groups(Vec<GroupCode>),
-    /// Lines of these products (codes; a line may name a barcode), kept sorted.
-    Products(Vec<ProductCode>),
-    /// The lines of goods the customer chose as favourites.
-    Favourites,
-}
-
-/// Conditions on the cheque besides the validity window; empty lists and zeros mean
-/// "any". Times are the cashbox's local time.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Conditions {
-    /// Days of the week, bit 0 = Monday … bit 6 = Sunday; 0 = every day.
-    pub weekdays: u8,
-    /// A daily time window `[from, to)`; `from > to` spans midnight.
-    pub hours: Option<(chrono::NaiveTime, chrono::NaiveTime)>,
-    pub stores: Vec<StoreId>,
-    /// Card types (a cheque without a card then never qualifies).
-    pub card_types: Vec<String>,
-    /// The cheque's amount before discounts must be at least this.
-    pub min_total: Money,
-    /// The target lines' quantity together must be at least this.
-    pub min_qty: Qty,
-    /// A valid coupon of this series must be presented with the cheque.
-    pub coupon: Option<CouponSeriesId>,
-    /// Statuses of the card (a cheque without a card then never qualifies): e.g. accrue
-    /// only on activated cards.
-    #[serde(default)]
-    pub card_statuses: Vec<CardStatus>,
-}
-
-/// An offer valid in a window of the cashbox's local time, `[valid_from, valid_to)`.
-///
-/// Monetary offers (discounts and accruals) are taken in priority order (higher first,
-/// then lower id). A stackable offer applies on top of those before it; an exclusive one
-/// applies only to target lines no earlier offer of the same kind (discount or accrual)
-/// has touched, and then no later offer of that kind touches them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Offer {
-    pub id: OfferId,
-    pub name: String,
-    pub effect: OfferEffect,
-    pub scope: OfferScope,
-    pub when: Conditions,
-    pub priority: u32,
-    pub exclusive: bool,
-    #[serde(with = "crate::model::local_time")]
-    pub valid_from: NaiveDateTime,
-    #[serde(with = "crate::model::local_time")]
-    pub valid_to: NaiveDateTime,
-    pub enabled: bool,
-    /// How long what this offer accrues is pending and lives, when not the programme's.
-    #[serde(default)]
-    pub lots: Option<LotTerms>,
-    /// What the offer may give at most (discount money, or points for an accrual).
-    #[serde(default)]
-    pub limits: Option<OfferLimits>,
-}
-
-/// An offer's budget and limits (see `crate::budget`). Amounts are in minor units of what
-/// the offer gives: discount money, or points for an accrual.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct OfferLimits {
-    /// What it may give in all.
-    pub total: Option<i64>,
-    /// What it may give one customer in a day (the cheques' local day).
-    pub per_customer_day: Option<i64>,
-    /// The cheques of one customer it may apply to.
-    pub uses_per_customer: Option<u32>,
-}
-
-/// What a limited offer gave one customer: on how many cheques, and on the last day it did,
-/// how much.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OfferUse {
-    pub uses: u32,
-    pub day: NaiveDate,
-    pub day_given: i64,
-}
-
-/// What an offer's conditions are checked against.
-#[derive(Debug, Clone, Copy)]
-pub struct Occasion<'a> {
-    pub at: NaiveDateTime,
-    pub store: StoreId,
-    pub card_type: Option<&'a str>,
-    pub card_status: Option<CardStatus>,
-    /// Coupon series presented (and valid) with the cheque.
-    pub coupons: &'a [CouponSeriesId],
-}
-
-impl Offer {
-    /// An enabled offer with no conditions beyond its window, priority 0, stackable.
-    pub fn new(
-        id: OfferId,
-        effect: OfferEffect,
-        scope: OfferScope,
-        valid_from: NaiveDateTime,
-        valid_to: NaiveDateTime,
-    ) -> Offer {
-        Offer {
-            id,
-            name: format!("offer {}", id.0),
-            effect,
-            scope,
-            when: Conditions::default(),
-            priority: 0,
-            exclusive: false,
-            valid_from,
-            valid_to,
-            enabled: true,
-            lots: None,
-            limits: None,
-        }
-    }
-
-    /// The offer with its lists sorted and without repeats (products are then found by
-    /// binary search).
-    pub fn normalized(mut self) -> Offer {
-        fn tidy<T: Ord>(v: &mut Vec<T>) {
-            v.sort();
-            v.dedup();
-        }
-        match &mut self.scope {
-            OfferScope::Groups(g) => tidy(g),
-            OfferScope::Products(p) => tidy(p),
-            OfferScope::Cheque | OfferScope::Favourites => {}
-        }
-        tidy(&mut self.when.stores);
-        tidy(&mut self.when.card_types);
-        tidy(&mut self.when.card_statuses);
-        self
-    }
-
-    /// Whether the offer's time, store, card and coupon conditions hold (the line
-    /// conditions — scope, quantity, total — are for the pricer).
-    pub fn open_for(&self, o: &Occasion<'_>) -> bool {
-        use chrono::{Datelike, Timelike};
-        let w = &self.when;
-        let weekday = o.at.weekday().num_days_from_monday();
-        let time = o.at.time().with_nanosecond(0).unwrap_or(o.at.time());
-        self.enabled
-            && self.valid_from <= o.at
-            && o.at < self.valid_to
-            && (w.weekdays == 0 || w.weekdays & (1 << weekday) != 0)
-            && w.hours.is_none_or(|(from, to)| {
-                if from <= to {
-                    from <= time && time < to
-                } else {
-                    time >= from || time < to
-                }
-            })
-            && (w.stores.is_empty() || w.stores.contains(&o.store))
-            && (w.card_types.is_empty()
-                || o.card_type
-                    .is_some_and(|t| w.card_types.iter().any(|c| c == t)))
-            && (w.card_statuses.is_empty()
-                || o.card_status.is_some_and(|s| w.card_statuses.contains(&s)))
-            && w.coupon.is_none_or(|s| o.coupons.contains(&s))
-    }
-
-    /// Whether a line of `product` (its code and group) is one of the offer's targets.
-    pub fn targets(&self, code: &ProductCode, group: Option<&GroupCode>, favourite: bool) -> bool {
-        match &self.scope {
-            OfferScope::Cheque => true,
-            OfferScope::Groups(gs) => group.is_some_and(|g| gs.iter().any(|o| g.within(o))),
-            OfferScope::Products(ps) => ps.binary_search(code).is_ok(),
-            OfferScope::Favourites => favourite,
-        }
-    }
 }
 
 /// A series of coupons: how often one may be used and how long it lives once issued.
@@ -880,34 +592,6 @@ impl Default for Program {
             pin_key: [0; 32],
             lots: LotTerms::default(),
             utc_offset_secs: 0,
-        }
-    }
-}
-
-/// How local times are stored: the calendar text for readable formats (JSON history
-/// details), and seconds plus nanoseconds for binary records, where formatting and parsing
-/// text on every record cost more than the rest of the encoding.
-pub mod local_time {
-    use chrono::NaiveDateTime;
-    use serde::{de::Error, Deserialize, Deserializer, Serialize, Serializer};
-
-    pub fn serialize<S: Serializer>(t: &NaiveDateTime, s: S) -> Result<S::Ok, S::Error> {
-        if s.is_human_readable() {
-            t.serialize(s)
-        } else {
-            let utc = t.and_utc();
-            (utc.timestamp(), utc.timestamp_subsec_nanos()).serialize(s)
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveDateTime, D::Error> {
-        if d.is_human_readable() {
-            NaiveDateTime::deserialize(d)
-        } else {
-            let (secs, nanos) = <(i64, u32)>::deserialize(d)?;
-            chrono::DateTime::from_timestamp(secs, nanos)
-                .map(|t| t.naive_utc())
-                .ok_or_else(|| D::Error::custom("local time out of range"))
         }
     }
 }

@@ -326,6 +326,22 @@ pub fn price(
     // Accrual offers with limits: (offer, rate, lines, own lot terms).
     let mut limited: Vec<(OfferId, Rate, Vec<usize>, Option<LotTerms>)> = Vec::new();
 
+    // A discount offer's amounts, by line, given: on the line, named on it, marked for
+    // stacking, and counted when the offer is limited.
+    macro_rules! give {
+        ($o:expr, $pairs:expr) => {
+            for (i, g) in $pairs {
+                if g > 0 {
+                    discount[i] += g;
+                    applied[i].push($o.id);
+                    d_stack.mark(i, $o.exclusive);
+                    if budget_of($o.id).is_some() {
+                        spend(&mut budget, $o.id, g);
+                    }
+                }
+            }
+        };
+    }
     let index = LineIndex::new(&facts);
     for &o in &offers {
         let targets = index.targets(o);
@@ -350,16 +366,7 @@ pub fn price(
                     Rate::Total(x) => allocate(x.min(rooms.iter().sum()), &rooms),
                 };
                 let given = capped(budget_of(o.id), given);
-                for (&i, g) in lines.iter().zip(given) {
-                    if g > 0 {
-                        discount[i] += g;
-                        applied[i].push(o.id);
-                        d_stack.mark(i, o.exclusive);
-                        if budget_of(o.id).is_some() {
-                            spend(&mut budget, o.id, g);
-                        }
-                    }
-                }
+                give!(o, lines.iter().copied().zip(given));
             }
             OfferEffect::Multibuy { buy, get, percent }
                 if grants.discounts && grants.promised.is_none() =>
@@ -372,16 +379,7 @@ pub fn price(
                 let rooms: Vec<i64> = (0..n).map(|i| room(i, &discount)).collect();
                 let given = cheapest_units(&facts, &discount, lines, free, *percent, &rooms);
                 let amounts = capped(budget_of(o.id), given.iter().map(|(_, g)| *g).collect());
-                for (&(i, _), g) in given.iter().zip(amounts) {
-                    if g > 0 {
-                        discount[i] += g;
-                        applied[i].push(o.id);
-                        d_stack.mark(i, o.exclusive);
-                        if budget_of(o.id).is_some() {
-                            spend(&mut budget, o.id, g);
-                        }
-                    }
-                }
+                give!(o, given.iter().map(|(i, _)| *i).zip(amounts));
             }
             OfferEffect::Stamps { every, percent } if grants.promised.is_none() => {
                 let Some(&(_, had)) = grants.stamps.iter().find(|(s, _)| *s == o.id) else {
@@ -404,16 +402,7 @@ pub fn price(
                 let rooms: Vec<i64> = (0..n).map(|i| room(i, &discount)).collect();
                 let given = cheapest_units(&facts, &discount, lines, free, *percent, &rooms);
                 let amounts = capped(budget_of(o.id), given.iter().map(|(_, g)| *g).collect());
-                for (&(i, _), g) in given.iter().zip(amounts) {
-                    if g > 0 {
-                        discount[i] += g;
-                        applied[i].push(o.id);
-                        d_stack.mark(i, o.exclusive);
-                        if budget_of(o.id).is_some() {
-                            spend(&mut budget, o.id, g);
-                        }
-                    }
-                }
+                give!(o, given.iter().map(|(i, _)| *i).zip(amounts));
             }
             OfferEffect::Bundle { price } if grants.discounts && grants.promised.is_none() => {
                 let OfferScope::Products(products) = &o.scope else {
@@ -458,16 +447,8 @@ pub fn price(
                     .zip(allocate(off, &weights))
                     .map(|(&(i, _), g)| g.min(room(i, &discount)))
                     .collect();
-                for (&(i, _), g) in chosen.iter().zip(capped(budget_of(o.id), given)) {
-                    if g > 0 {
-                        discount[i] += g;
-                        applied[i].push(o.id);
-                        d_stack.mark(i, o.exclusive);
-                        if budget_of(o.id).is_some() {
-                            spend(&mut budget, o.id, g);
-                        }
-                    }
-                }
+                let amounts = capped(budget_of(o.id), given);
+                give!(o, chosen.iter().map(|(i, _)| *i).zip(amounts));
             }
             OfferEffect::Accrual(rate) if grants.accrual => {
                 let lines: Vec<usize> = targets

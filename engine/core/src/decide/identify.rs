@@ -3,7 +3,6 @@
 //! and, for a purchase, recorded), and whether the way they were presented may redeem.
 
 use super::{reject, Rejection};
-use crate::amount::Points;
 use crate::command::{Cheque, Presented};
 use crate::event::Event;
 use crate::ids::*;
@@ -80,31 +79,7 @@ pub(super) fn find_card(view: &impl StateView, number: &CardNo) -> Result<Found,
         pin_locks: 0,
         pin_of: None,
     };
-    let account = Account {
-        id,
-        status: AccountStatus::Active,
-        balance: Points::ZERO,
-        held: Points::ZERO,
-        name: String::new(),
-        phone: String::new(),
-        consent: false,
-        favourites: Vec::new(),
-        debt: Points::ZERO,
-        earned: Points::ZERO,
-        pending: Points::ZERO,
-        lots: Vec::new(),
-        lots_made: 0,
-        due: None,
-        purchases: 0,
-        bonuses: Vec::new(),
-        birth_date: None,
-        birthday: None,
-        birthday_from: None,
-        tier: None,
-        tier_floor: None,
-        spend: Vec::new(),
-        tier_review: None,
-    };
+    let account = Account::opened(id, String::new(), String::new());
     Ok(Found {
         opened: vec![
             Event::AccountOpened {
