@@ -824,7 +824,7 @@ pub(crate) struct RandomOffer {
 }
 
 pub(crate) fn arb_offer() -> impl Strategy<Value = RandomOffer> {
-    (0u8..4, 0u8..3, 1i64..20_000, 0u8..4, 0u32..3, any::<bool>()).prop_map(
+    (0u8..5, 0u8..3, 1i64..20_000, 0u8..4, 0u32..3, any::<bool>()).prop_map(
         |(kind, rate, value, scope, priority, exclusive)| RandomOffer {
             kind,
             rate,
@@ -860,6 +860,14 @@ pub(crate) fn to_offer(i: usize, r: &RandomOffer) -> Offer {
             },
             scope,
         ),
+        // Every 2nd to 4th unit a customer buys at some percent off.
+        4 => (
+            OfferEffect::Stamps {
+                every: 2 + (r.value % 3) as u32,
+                percent: Percent::parse(&format!("{}", 1 + r.value % 100)).unwrap(),
+            },
+            scope,
+        ),
         // A bundle of the first two products.
         _ => (
             OfferEffect::Bundle {
@@ -891,7 +899,14 @@ proptest! {
         share in 1u32..=100,
         // What each offer may still give, if it is limited.
         rooms in prop::collection::vec(prop::option::of(0i64..5_000), 8),
+        // The customer's stamps with each offer before the cheque.
+        had in prop::collection::vec(0u32..10, 8),
     ) {
+        let stamps: Vec<(OfferId, u32)> = had
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (OfferId(i as u32 + 1), *n))
+            .collect();
         let budgets: Vec<(OfferId, i64)> = rooms
             .iter()
             .enumerate()
@@ -938,7 +953,7 @@ proptest! {
             occasion: Occasion { at: local(12), store: StoreId(1), card_type: Some("Gold"), card_status: Some(CardStatus::Activated), coupons: &[] },
             promised: None,
             budgets: &budgets,
-            stamps: &[],
+            stamps: &stamps,
         };
         let caps: i64 = price(&state, &program, &cheque, Points::ZERO, grants).lines.iter().map(|l| l.redeem_cap.0).sum();
         let paid = caps * paid_share / 100;
