@@ -62,17 +62,6 @@ fn granted(events: &[Event]) -> Vec<(BonusKind, Points)> {
         .collect()
 }
 
-fn confirm(w: &mut World, id: &str) -> Vec<Event> {
-    let out = w.run(
-        Actor::Cashbox(POS),
-        Command::Confirm {
-            cheque: cheque_id(id),
-        },
-    );
-    assert!(out.reply.is_ok(), "{}", out.reply.message);
-    out.events
-}
-
 fn register_purchase(w: &mut World, card_no: &str, id: &str) {
     let cheque = World::cheque(Some(card_no), id, &[("bread", "1", "100")]);
     let r = w.cash(POS, Command::RegisterPurchase { cheque });
@@ -269,12 +258,12 @@ fn the_first_final_purchase_earns_the_first_purchase_bonus() {
     assert_eq!(w.account(EMPTY).purchases, 0);
     // the first confirmed one earns the bonus next to its accrual (5 points);
     register_purchase(&mut w, EMPTY, "p2");
-    let events = confirm(&mut w, "p2");
+    let events = confirm_events(&mut w, "p2");
     assert_eq!(granted(&events), [(BonusKind::FirstPurchase, pts("50"))]);
     assert_eq!(w.balance(EMPTY), pts("55"));
     // the second earns only its accrual.
     register_purchase(&mut w, EMPTY, "p3");
-    assert!(granted(&confirm(&mut w, "p3")).is_empty());
+    assert!(granted(&confirm_events(&mut w, "p3")).is_empty());
     assert_eq!(
         (w.balance(EMPTY), w.account(EMPTY).purchases),
         (pts("60"), 2)
@@ -288,7 +277,7 @@ fn a_customer_who_bought_before_the_rule_gets_no_first_purchase_bonus() {
     let mut w = World::new();
     set(&mut w, rule(BonusKind::FirstPurchase, "50", 0, None));
     register_purchase(&mut w, GOLD, "g1");
-    assert!(granted(&confirm(&mut w, "g1")).is_empty());
+    assert!(granted(&confirm_events(&mut w, "g1")).is_empty());
     // Nor does a rule switched on after EMPTY's first purchase.
     let mut w = World::new();
     set(
@@ -301,7 +290,7 @@ fn a_customer_who_bought_before_the_rule_gets_no_first_purchase_bonus() {
     w.buy(EMPTY, "e1", &[("bread", "1", "100")]);
     set(&mut w, rule(BonusKind::FirstPurchase, "50", 0, None));
     register_purchase(&mut w, EMPTY, "e2");
-    assert!(granted(&confirm(&mut w, "e2")).is_empty());
+    assert!(granted(&confirm_events(&mut w, "e2")).is_empty());
     assert!(w.account(EMPTY).bonuses.is_empty());
 }
 
@@ -330,7 +319,7 @@ fn an_offline_upload_and_a_late_confirm_count_as_the_first_purchase() {
     w.run(Actor::System, Command::ExpireHolds);
     assert_eq!(w.balance(EMPTY), Points::ZERO);
     assert_eq!(
-        granted(&confirm(&mut w, "late")),
+        granted(&confirm_events(&mut w, "late")),
         [(BonusKind::FirstPurchase, pts("50"))]
     );
 }

@@ -33,6 +33,18 @@ struct Case {
 
 fn nothing(_: &mut World) {}
 
+/// Confirms cheque `id` at POS, which must succeed; the events it made.
+fn confirm_events(w: &mut World, id: &str) -> Vec<loyalty_core::event::Event> {
+    let out = w.run(
+        Actor::Cashbox(POS),
+        Command::Confirm {
+            cheque: cheque_id(id),
+        },
+    );
+    assert!(out.reply.is_ok(), "{}", out.reply.message);
+    out.events
+}
+
 /// The stores' day `(y, m, d)` at 09:00 (the fixture's stores run on UTC).
 fn morning(y: i32, m: u32, d: u32) -> UnixMillis {
     let t = chrono::NaiveDate::from_ymd_opt(y, m, d)

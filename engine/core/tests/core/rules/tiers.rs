@@ -30,14 +30,7 @@ fn buy(w: &mut World, id: &str, price: &str) -> Vec<Event> {
         .unwrap()
         .naive_utc();
     assert!(w.cash(POS, Command::RegisterPurchase { cheque }).is_ok());
-    let out = w.run(
-        Actor::Cashbox(POS),
-        Command::Confirm {
-            cheque: cheque_id(id),
-        },
-    );
-    assert!(out.reply.is_ok(), "{}", out.reply.message);
-    out.events
+    confirm_events(w, id)
 }
 
 fn refund(w: &mut World, id: &str, of: &str) {
