@@ -34,6 +34,8 @@ pub const CHEQUE_COUPONS_MAX: usize = 16;
 pub const COUPON_TEXT_BYTES_MAX: usize = 256;
 /// Parts of a cheque's payment.
 pub const CHEQUE_TENDERS_MAX: usize = 16;
+/// The largest gift certificate, in minor units (1,000,000.00).
+pub const CERTIFICATE_AMOUNT_MAX: i64 = 100_000_000;
 /// Favourite goods a customer may choose.
 pub const FAVOURITES_MAX: usize = 10;
 /// Coupon codes given in one issue call, or made up by the engine for it.

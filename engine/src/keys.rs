@@ -31,6 +31,7 @@ pub const TAG_BONUS_RULE: u8 = 0x14;
 pub const TAG_OFFER_GIVEN: u8 = 0x15;
 pub const TAG_OFFER_USE: u8 = 0x16;
 pub const TAG_STAMPS: u8 = 0x17;
+pub const TAG_CERTIFICATE: u8 = 0x18;
 
 /// Why a key could not be decoded: stored keys that do not decode are corruption.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -153,6 +154,10 @@ pub fn card_range(prefix: &str, length: u8) -> Vec<u8> {
 
 pub fn coupon(code: &CouponCode) -> Vec<u8> {
     key(TAG_COUPON, &[code.as_str().as_bytes()])
+}
+
+pub fn certificate(code: &CertificateCode) -> Vec<u8> {
+    key(TAG_CERTIFICATE, &[code.as_str().as_bytes()])
 }
 
 pub fn coupon_series(id: CouponSeriesId) -> Vec<u8> {
@@ -541,6 +546,7 @@ mod tests {
                 meta(Meta::IdentifierPolicy),
                 bonus_rule(BonusKind::FirstPurchase),
                 coupon(&CouponCode::new(&text).unwrap()),
+                certificate(&CertificateCode::new(&text).unwrap()),
                 order(&OrderNo::new(&text).unwrap()),
                 order_due(UnixMillis(t), &OrderNo::new(&text).unwrap()),
                 account_due(UnixMillis(t), AccountId(a)),

@@ -293,6 +293,11 @@ impl<'s> StoredState<'s> {
                     checked_key(&k, keys::coupon(&c.code))?;
                     p.coupons.insert(c.code.clone(), c);
                 }
+                Some(&keys::TAG_CERTIFICATE) => {
+                    let c: Certificate = decode(Space::State, &v)?;
+                    checked_key(&k, keys::certificate(&c.code))?;
+                    p.certificates.insert(c.code.clone(), c);
+                }
                 Some(&keys::TAG_COUPON_SERIES) => {
                     let s: CouponSeries = decode(Space::State, &v)?;
                     checked_key(&k, keys::coupon_series(s.id))?;
@@ -413,6 +418,9 @@ impl StateView for StoredState<'_> {
     }
     fn coupon(&self, code: &CouponCode) -> Option<Coupon> {
         self.get(Space::State, &keys::coupon(code))
+    }
+    fn certificate(&self, code: &CertificateCode) -> Option<Certificate> {
+        self.get(Space::State, &keys::certificate(code))
     }
     fn coupon_series(&self, id: CouponSeriesId) -> Option<CouponSeries> {
         self.get(Space::State, &keys::coupon_series(id))
@@ -582,6 +590,13 @@ impl StateStore for StoredState<'_> {
     }
     fn put_coupon(&mut self, coupon: Coupon) {
         self.put_owned(Space::State, keys::coupon(&coupon.code), coupon);
+    }
+    fn put_certificate(&mut self, certificate: Certificate) {
+        self.put_owned(
+            Space::State,
+            keys::certificate(&certificate.code),
+            certificate,
+        );
     }
     fn put_coupon_series(&mut self, series: CouponSeries) {
         self.put_owned(Space::State, keys::coupon_series(series.id), series);

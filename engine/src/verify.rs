@@ -113,7 +113,8 @@ pub fn verify_store(store: &dyn Store, rewrite: bool) -> Result<VerifyReport, St
         bonus_rules,
         offer_given,
         offer_uses,
-        stamps
+        stamps,
+        certificates
     );
     if live.identifier_policy != r.identifier_policy {
         differences.push("identifier_policy".into());
@@ -310,6 +311,9 @@ fn write_projection(state: &mut StoredState<'_>, p: &loyalty_core::state::Projec
     }
     for s in p.coupon_series.values() {
         state.put_coupon_series(s.clone());
+    }
+    for c in p.certificates.values() {
+        state.put_certificate(c.clone());
     }
     for c in p.coupons.values() {
         state.put_coupon(c.clone());

@@ -6,7 +6,7 @@ use crate::pb;
 use loyalty_core::amount::{Money, Points};
 use loyalty_core::command::Actor;
 use loyalty_core::event::{Event, EventRecord, EVENT_SCHEMA_VERSION};
-use loyalty_core::ids::{AccountId, CardNo, CashboxId, PurchaseKey};
+use loyalty_core::ids::{AccountId, CardNo, CashboxId, CertificateCode, PurchaseKey};
 use loyalty_core::model::{Lot, LotSource, Purchase, Take, TierCause};
 use loyalty_core::state::StateView;
 
@@ -97,6 +97,17 @@ fn fill_purchase(env: &mut pb::EventEnvelope, p: &Purchase) {
         .as_ref()
         .map(|c| c.to_string())
         .unwrap_or_default();
+    env.certificates = certificate_amounts(&loyalty_core::certificate::uses(&p.tenders));
+}
+
+fn certificate_amounts(parts: &[(CertificateCode, Money)]) -> Vec<pb::CertificateAmount> {
+    parts
+        .iter()
+        .map(|(code, x)| pb::CertificateAmount {
+            code: code.to_string(),
+            amount: amount(*x),
+        })
+        .collect()
 }
 
 /// The envelope and key of one committed event.
@@ -176,6 +187,7 @@ pub fn envelope(rec: &EventRecord, view: &impl StateView) -> (String, pb::EventE
             returned,
             returned_lots,
             reversed_from,
+            certificates,
             ..
         } => {
             env.lots_returned = takes(returned);
@@ -188,9 +200,14 @@ pub fn envelope(rec: &EventRecord, view: &impl StateView) -> (String, pb::EventE
             }
             env.refund_cheque_id = refund.to_string();
             env.money_returned = amount(*money_returned);
+            env.certificates = certificate_amounts(certificates);
+            let onto = certificates
+                .iter()
+                .fold(Money::ZERO, |s, (_, x)| s.plus(*x));
             env.money_to_pay_out = amount(loyalty_core::outcome::money_to_pay_out(
                 *money_returned,
                 *points_returned,
+                onto,
             ));
             env.points_returned = points(*points_returned);
             env.accrual_reversed = points(*accrual_reversed);
@@ -372,6 +389,11 @@ pub fn envelope(rec: &EventRecord, view: &impl StateView) -> (String, pb::EventE
             env.lots_credited = vec![lot(l)];
         }
         Event::BonusRuleSet { rule } => env.bonus = rule.kind.name().into(),
+        Event::CertificateIssued { certificate: c } => {
+            env.certificates = certificate_amounts(&[(c.code.clone(), c.amount)]);
+            env.certificate_expires_at_unix_ms = c.expires_at.0;
+            env.cashbox_id = c.sold_at.map_or(0, |s| s.0);
+        }
         Event::TierChanged {
             from, to, cause, ..
         } => {
@@ -671,7 +693,7 @@ mod tests {
                 e.purchase_id.as_str(),
                 e.schema_version
             ),
-            ("7.00", "1/c1", 5)
+            ("7.00", "1/c1", 6)
         );
         assert!(e.reason.starts_with("late confirm"));
         let (_, e) = env(
@@ -709,6 +731,10 @@ mod tests {
                 returned: Vec::new(),
                 returned_lots: Vec::new(),
                 reversed_from: Vec::new(),
+                certificates: vec![(
+                    loyalty_core::ids::CertificateCode::new("GC-1").unwrap(),
+                    Money(2000),
+                )],
             },
             Actor::Cashbox(DESK),
         );
@@ -721,7 +747,15 @@ mod tests {
             ),
             (1, 1, 21, 2)
         );
-        assert_eq!(e.money_to_pay_out, "90.00");
+        // Of 100.00 returned, 10.00 come back as points and 20.00 onto the certificate.
+        assert_eq!(e.money_to_pay_out, "70.00");
+        assert_eq!(
+            (
+                e.certificates[0].code.as_str(),
+                e.certificates[0].amount.as_str()
+            ),
+            ("GC-1", "20.00")
+        );
         let mut returned = purchase(DESK, "rx", PurchaseStatus::ReturnedWithoutReceipt);
         returned.refunded_money = Money(100_000);
         returned.accrual_reversed = Points(1000);

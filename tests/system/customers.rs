@@ -486,6 +486,7 @@ async fn mixed_tender_at_a_self_checkout_kiosk() {
     let ch = channel(&server.url()).await;
     let mut kiosk = register_till(&mut admin, ch, 7, pb::CashboxKind::SelfCheckout).await;
     let tender = |kind: pb::TenderKind, amount: &str| pb::Tender {
+        certificate: String::new(),
         kind: kind.into(),
         amount: amount.into(),
     };

@@ -86,6 +86,34 @@ pub fn profile_text(field: impl Display, s: &str, max: usize) -> Wire<String> {
     Ok(s.trim().to_owned())
 }
 
+pub fn certificate_code(field: impl Display, s: &str) -> Wire<CertificateCode> {
+    CertificateCode::new(s).map_err(|e| bad(&field, e))
+}
+
+/// A gift certificate to issue, as a till sells it or an administrator issues it: its code,
+/// an amount up to [`crate::limits::CERTIFICATE_AMOUNT_MAX`] and its validity in days.
+pub fn issue_certificate(
+    code: &str,
+    amount: &str,
+    valid_days: u32,
+) -> Wire<loyalty_core::command::Command> {
+    let amount = money("amount", amount)?;
+    if amount.0 <= 0 || amount.0 > crate::limits::CERTIFICATE_AMOUNT_MAX {
+        return Err(bad(
+            "amount",
+            format!(
+                "more than 0, at most {}",
+                Money(crate::limits::CERTIFICATE_AMOUNT_MAX)
+            ),
+        ));
+    }
+    Ok(loyalty_core::command::Command::IssueCertificate {
+        code: certificate_code("code", code)?,
+        amount,
+        valid_days,
+    })
+}
+
 pub fn money(field: impl Display, s: &str) -> Wire<Money> {
     Money::parse(s).map_err(|e| bad(&field, e))
 }

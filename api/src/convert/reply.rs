@@ -60,6 +60,11 @@ pub fn outcome(code: Code) -> pb::Outcome {
         Code::CouponSeriesUnknown => O::CouponSeriesUnknown,
         Code::TierUnknown => O::TierUnknown,
         Code::PinLocked => O::PinLocked,
+        Code::OfflineCertificateRefused => O::OfflineCertificateRefused,
+        Code::CertificateUnknown => O::CertificateUnknown,
+        Code::CertificateExpired => O::CertificateExpired,
+        Code::CertificateInsufficient => O::CertificateInsufficient,
+        Code::CertificateExists => O::CertificateExists,
     }
 }
 
@@ -202,6 +207,7 @@ pub fn reply(r: Reply, replayed: bool) -> pb::ChequeReply {
         events,
         purchase,
         gifts,
+        certificate: c,
     } = r;
     let said = |to: MessageTo| {
         messages
@@ -252,12 +258,15 @@ pub fn reply(r: Reply, replayed: bool) -> pb::ChequeReply {
                  points_returned,
                  accrual_reversed,
                  accrual_unrecovered,
+                 certificates_returned,
              }| pb::RefundSummary {
                 money_to_pay_out: loyalty_core::outcome::money_to_pay_out(
                     money_returned,
                     points_returned,
+                    certificates_returned,
                 )
                 .to_string(),
+                certificates_returned: certificates_returned.to_string(),
                 money_returned: money_returned.to_string(),
                 points_returned: points_returned.to_string(),
                 accrual_reversed: accrual_reversed.to_string(),
@@ -267,5 +276,29 @@ pub fn reply(r: Reply, replayed: bool) -> pb::ChequeReply {
         replayed,
         events,
         purchase_id: purchase.map(|p| p.to_string()).unwrap_or_default(),
+        certificate: c.map(certificate),
+    }
+}
+
+/// A gift certificate as it stands.
+pub fn certificate(c: Certificate) -> pb::Certificate {
+    let Certificate {
+        code,
+        amount,
+        balance,
+        held,
+        issued_at,
+        expires_at,
+        sold_at,
+    } = c;
+    pb::Certificate {
+        code: code.to_string(),
+        amount: amount.to_string(),
+        balance: balance.to_string(),
+        held: held.to_string(),
+        spendable: balance.minus(held).to_string(),
+        issued_at_unix_ms: issued_at.0,
+        expires_at_unix_ms: expires_at.0,
+        sold_at: sold_at.map_or(0, |s| s.0),
     }
 }

@@ -105,17 +105,39 @@ fn cheque_tenders(tenders: Vec<pb::Tender>) -> Wire<Vec<Tender>> {
     tenders
         .into_iter()
         .enumerate()
-        .map(|(i, pb::Tender { kind, amount })| {
-            Ok(Tender {
-                kind: match pb::TenderKind::try_from(kind) {
-                    Ok(pb::TenderKind::Cash) => TenderKind::Cash,
-                    Ok(pb::TenderKind::BankCard) => TenderKind::BankCard,
-                    Ok(pb::TenderKind::FastPayment) => TenderKind::FastPayment,
-                    _ => return Err(bad(format!("cheque.tenders[{i}].kind"), "unknown")),
+        .map(
+            |(
+                i,
+                pb::Tender {
+                    kind,
+                    amount,
+                    certificate,
                 },
-                amount: money(format_args!("cheque.tenders[{i}].amount"), &amount)?,
-            })
-        })
+            )| {
+                let kind = pb::TenderKind::try_from(kind);
+                if kind != Ok(pb::TenderKind::GiftCertificate) && !certificate.is_empty() {
+                    return Err(bad(
+                        format!("cheque.tenders[{i}].certificate"),
+                        "only for TENDER_KIND_GIFT_CERTIFICATE",
+                    ));
+                }
+                Ok(Tender {
+                    kind: match kind {
+                        Ok(pb::TenderKind::Cash) => TenderKind::Cash,
+                        Ok(pb::TenderKind::BankCard) => TenderKind::BankCard,
+                        Ok(pb::TenderKind::FastPayment) => TenderKind::FastPayment,
+                        Ok(pb::TenderKind::GiftCertificate) => {
+                            TenderKind::Certificate(super::certificate_code(
+                                format_args!("cheque.tenders[{i}].certificate"),
+                                &certificate,
+                            )?)
+                        }
+                        _ => return Err(bad(format!("cheque.tenders[{i}].kind"), "unknown")),
+                    },
+                    amount: money(format_args!("cheque.tenders[{i}].amount"), &amount)?,
+                })
+            },
+        )
         .collect()
 }
 

@@ -65,6 +65,7 @@ impl AdminApi {
             events: out.events.len() as u32,
             replayed: out.replayed,
             balance: out.reply.balance.map(cv::balance),
+            certificate: out.reply.certificate.map(cv::certificate),
             ..Default::default()
         })
     }
@@ -785,5 +786,19 @@ impl pb::admin_service_server::AdminService for AdminApi {
         req: tonic::Request<pb::OfferBudgetsRequest>,
     ) -> Rpc<pb::OfferBudgetsReply> {
         self.offer_budgets_call(req).await
+    }
+
+    async fn issue_certificate(
+        &self,
+        req: tonic::Request<pb::IssueCertificateRequest>,
+    ) -> Rpc<pb::AdminReply> {
+        self.issue_certificate_call(req).await
+    }
+
+    async fn certificate(
+        &self,
+        req: tonic::Request<pb::CertificateStatusRequest>,
+    ) -> Rpc<pb::AdminReply> {
+        self.certificate_call(req).await
     }
 }

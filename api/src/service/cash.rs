@@ -205,7 +205,31 @@ impl CashApi {
         self.write(cashbox, &msg.operation_id, command, 0)
     }
 
+    pub(super) fn issue_certificate_op(
+        &self,
+        cashbox: CashboxId,
+        msg: pb::IssueCertificateRequest,
+    ) -> Result<Write, Status> {
+        let command =
+            cv::issue_certificate(&msg.code, &msg.amount, msg.valid_days).map_err(invalid)?;
+        self.write(cashbox, &msg.operation_id, command, 0)
+    }
+
     // Reads: answered from committed state at once.
+
+    /// A certificate as it stands, asked by a till (`Some`) or an administrator.
+    pub(super) fn certificate_now(
+        &self,
+        cashbox: Option<CashboxId>,
+        msg: pb::CertificateStatusRequest,
+    ) -> Result<pb::ChequeReply, Status> {
+        let code = cv::certificate_code("code", &msg.code).map_err(invalid)?;
+        let reply = self
+            .engine
+            .read(|v| decide::certificate_status(v, cashbox, &code))
+            .map_err(status)?;
+        Ok(cv::reply(reply, false))
+    }
 
     pub(super) fn calculate_now(
         &self,
@@ -477,6 +501,24 @@ impl pb::cash_service_server::CashService for CashApi {
         let (call, msg) = self.open(req)?;
         self.run(&call, self.set_card_pin_op(call.cashbox, msg))
             .await
+    }
+
+    async fn issue_certificate(
+        &self,
+        req: tonic::Request<pb::IssueCertificateRequest>,
+    ) -> Rpc<pb::ChequeReply> {
+        let (call, msg) = self.open(req)?;
+        self.run(&call, self.issue_certificate_op(call.cashbox, msg))
+            .await
+    }
+
+    async fn certificate_status(
+        &self,
+        req: tonic::Request<pb::CertificateStatusRequest>,
+    ) -> Rpc<pb::ChequeReply> {
+        let (call, msg) = self.open(req)?;
+        let reply = self.certificate_now(Some(call.cashbox), msg)?;
+        self.seal(&call, reply)
     }
 
     async fn get_operation(

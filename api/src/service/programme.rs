@@ -1,5 +1,5 @@
-//! What administrators set of the programme's mechanics: event bonuses and status levels
-//! (the admin service's calls, kept here).
+//! What administrators set of the programme's mechanics: event bonuses, status levels,
+//! offers' budgets and gift certificates (the admin service's calls, kept here).
 
 use super::admin::AdminApi;
 use super::{invalid, status, Rpc};
@@ -106,5 +106,40 @@ impl AdminApi {
             })
             .map_err(status)?;
         Ok(Response::new(pb::OfferBudgetsReply { offers }))
+    }
+
+    pub(super) async fn issue_certificate_call(
+        &self,
+        req: tonic::Request<pb::IssueCertificateRequest>,
+    ) -> Rpc<pb::AdminReply> {
+        let operator = self.authorize(req.metadata())?;
+        let pb::IssueCertificateRequest {
+            operation_id,
+            code,
+            amount,
+            valid_days,
+        } = req.into_inner();
+        let command = cv::issue_certificate(&code, &amount, valid_days).map_err(invalid)?;
+        Ok(Response::new(
+            self.run(operator, &operation_id, command).await?,
+        ))
+    }
+
+    pub(super) async fn certificate_call(
+        &self,
+        req: tonic::Request<pb::CertificateStatusRequest>,
+    ) -> Rpc<pb::AdminReply> {
+        self.authorize(req.metadata())?;
+        let code = cv::certificate_code("code", &req.into_inner().code).map_err(invalid)?;
+        let r = self
+            .engine
+            .read(|v| loyalty_core::decide::certificate_status(v, None, &code))
+            .map_err(status)?;
+        Ok(Response::new(pb::AdminReply {
+            outcome: cv::outcome(r.code).into(),
+            message: r.message,
+            certificate: r.certificate.map(cv::certificate),
+            ..Default::default()
+        }))
     }
 }

@@ -368,6 +368,9 @@ impl Driver {
                 Operation::Balance(m) => Answer::Cheque(cash.balance_now(cashbox, m)?),
                 Operation::GetOperation(m) => Answer::Operation(cash.operation_now(cashbox, m)?),
                 Operation::FetchOrder(m) => Answer::Cheque(cash.fetch_order_now(cashbox, m)?),
+                Operation::CertificateStatus(m) => {
+                    Answer::Cheque(cash.certificate_now(Some(cashbox), m)?)
+                }
                 _ => return Err(Status::internal("a write taken for a read")),
             })
         });
@@ -423,6 +426,7 @@ impl Driver {
             Operation::ReplaceCard(m) => Work::Write(cash.replace_card_op(id, m)?),
             Operation::SetCardPin(m) => Work::Write(cash.set_card_pin_op(id, m)?),
             Operation::ChooseFavourites(m) => Work::Write(cash.choose_favourites_op(id, m)?),
+            Operation::IssueCertificate(m) => Work::Write(cash.issue_certificate_op(id, m)?),
             read => Work::Read(read),
         };
         Ok(Item {
@@ -473,6 +477,8 @@ fn path(op: &Operation) -> &'static str {
         Operation::ReplaceCard(_) => "/loyalty.v1.CashService/ReplaceCard",
         Operation::SetCardPin(_) => "/loyalty.v1.CashService/SetCardPin",
         Operation::ChooseFavourites(_) => "/loyalty.v1.CashService/ChooseFavourites",
+        Operation::IssueCertificate(_) => "/loyalty.v1.CashService/IssueCertificate",
+        Operation::CertificateStatus(_) => "/loyalty.v1.CashService/CertificateStatus",
     }
 }
 
@@ -492,6 +498,8 @@ fn body(op: &Operation) -> Vec<u8> {
         Operation::ReplaceCard(m) => m.encode_to_vec(),
         Operation::SetCardPin(m) => m.encode_to_vec(),
         Operation::ChooseFavourites(m) => m.encode_to_vec(),
+        Operation::IssueCertificate(m) => m.encode_to_vec(),
+        Operation::CertificateStatus(m) => m.encode_to_vec(),
     }
 }
 

@@ -248,6 +248,14 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
             put_checked(state, a);
         }
         Event::BonusRuleSet { rule } => state.put_bonus_rule(*rule),
+        Event::CertificateIssued { certificate } => {
+            assert!(
+                state.certificate(&certificate.code).is_none(),
+                "corrupt: certificate {} issued twice",
+                certificate.code
+            );
+            state.put_certificate(certificate.clone());
+        }
         Event::TiersSet { tiers } => state.put_tiers(tiers.clone()),
         Event::TierFloorSet { account, floor } => {
             let mut a = account_of(state, *account, event);
@@ -339,6 +347,7 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
             }
             use_coupons(state, None, purchase, event);
             crate::budget::count(state, purchase, 1);
+            crate::certificate::hold(state, purchase, 1);
             state.put_purchase(purchase, None);
         }
         Event::PurchaseRegistered { purchase } => {
@@ -350,8 +359,10 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
             use_coupons(state, before.as_ref(), purchase, event);
             if let Some(held) = &before {
                 crate::budget::count(state, held, -1);
+                crate::certificate::hold(state, held, -1);
             }
             crate::budget::count(state, purchase, 1);
+            crate::certificate::hold(state, purchase, 1);
             state.put_purchase(purchase, before.map(|p| p.status));
         }
         Event::PurchaseImported { purchase, lots } => {
@@ -419,6 +430,12 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
                 put_checked(state, a);
             }
             p.lots = lots.iter().map(|l| l.id).collect();
+            // A purchase paid with a certificate is not confirmed late: its hold is there.
+            assert!(
+                !late || !crate::certificate::pays_with_certificate(&p.tenders),
+                "corrupt: a late confirm of a purchase paid with a gift certificate"
+            );
+            crate::certificate::post(state, &p);
             if late {
                 for code in &p.issued {
                     let mut c = coupon_of(state, code, event);
@@ -455,6 +472,7 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
             if matches!(event, Event::PurchaseCancelled { .. }) || !p.registered {
                 crate::budget::count(state, &p, -1);
             }
+            crate::certificate::hold(state, &p, -1);
             let was = p.status;
             p.status = if matches!(event, Event::HoldExpired { .. }) {
                 PurchaseStatus::Expired
@@ -586,8 +604,10 @@ pub fn apply(state: &mut impl StateStore, event: &Event) {
             returned,
             returned_lots,
             reversed_from,
+            certificates,
             ..
         } => {
+            crate::certificate::credit(state, certificates);
             let mut p = purchase_of(state, purchase, event);
             if let Some(id) = account {
                 let mut a = account_of(state, *id, event);

@@ -204,6 +204,13 @@ pub enum Command {
     SetTiers { tiers: Tiers },
     /// Admin: the least level a card's account has (`None`: no floor).
     SetTierFloor { card: CardNo, floor: Option<String> },
+    /// Customer service: a gift certificate with this code and amount, valid for
+    /// `valid_days` from now (sold at a till, or issued by an administrator).
+    IssueCertificate {
+        code: CertificateCode,
+        amount: Money,
+        valid_days: u32,
+    },
 }
 
 impl Command {
@@ -243,6 +250,7 @@ impl Command {
             Command::SetBonusRule { .. } => "SetBonusRule",
             Command::SetTiers { .. } => "SetTiers",
             Command::SetTierFloor { .. } => "SetTierFloor",
+            Command::IssueCertificate { .. } => "IssueCertificate",
         }
     }
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// Version of the event encoding. Bump when a variant's fields change; new variants are
 /// appended at the end so older records keep decoding.
-pub const EVENT_SCHEMA_VERSION: u16 = 5;
+pub const EVENT_SCHEMA_VERSION: u16 = 6;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Event {
@@ -102,6 +102,9 @@ pub enum Event {
         returned_lots: Vec<Lot>,
         #[serde(default)]
         reversed_from: Vec<Take>,
+        /// The money that goes back onto the purchase's gift certificates, by certificate.
+        #[serde(default)]
+        certificates: Vec<(CertificateCode, Money)>,
     },
     /// A cashbox's request-signing key was registered, replaced or removed.
     CashboxKeySet {
@@ -315,6 +318,10 @@ pub enum Event {
         points: Points,
         lot: Lot,
     },
+    /// A gift certificate was issued by an administrator or sold at a till.
+    CertificateIssued {
+        certificate: Certificate,
+    },
 }
 
 /// Why a customer owes points.
@@ -387,6 +394,7 @@ impl Event {
             Event::TierChanged { .. } => "TierChanged",
             Event::TierKept { .. } => "TierKept",
             Event::BonusGranted { .. } => "BonusGranted",
+            Event::CertificateIssued { .. } => "CertificateIssued",
         }
     }
 

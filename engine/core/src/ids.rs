@@ -150,6 +150,10 @@ text_id!(
     CouponCode, "coupon code", 32, |c: char| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-'
 );
 text_id!(
+    /// A gift certificate's code as printed on it: upper-case letters, digits and dashes.
+    CertificateCode, "certificate code", 32, |c: char| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-'
+);
+text_id!(
     /// An e-commerce order number.
     OrderNo, "order number", 32, |c: char| c.is_ascii_alphanumeric() || c == '-'
 );

@@ -11,6 +11,7 @@
 pub mod amount;
 pub mod apply;
 pub mod budget;
+pub mod certificate;
 pub mod checkout;
 pub mod command;
 pub mod decide;

@@ -6,6 +6,7 @@ use crate::ids::*;
 use chrono::{NaiveDate, NaiveDateTime};
 use serde::{Deserialize, Serialize};
 
+pub use crate::certificate::Certificate;
 /// Kept here too: records name it `crate::model::local_time`.
 pub use crate::local_time;
 pub use crate::lots::{Lot, LotSource, LotTerms, Take};
@@ -350,16 +351,19 @@ impl PricedLine {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum TenderKind {
     Cash,
     BankCard,
     /// A fast-payment QR (bank transfer by QR code).
     FastPayment,
+    /// A gift certificate: held on it while the purchase is pending, taken from it when
+    /// the purchase is confirmed (see [`crate::certificate`]).
+    Certificate(CertificateCode),
 }
 
 /// One part of how the money was paid.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Tender {
     pub kind: TenderKind,
     pub amount: Money,

@@ -83,6 +83,15 @@ pub enum Code {
     /// A status level the programme does not have (or no levels at all).
     TierUnknown = 96,
     PinLocked = 89,
+    /// Offline cheques cannot be paid with a gift certificate (its balance is known online
+    /// only).
+    OfflineCertificateRefused = 72,
+    CertificateUnknown = 100,
+    /// The certificate's validity has ended.
+    CertificateExpired = 101,
+    /// The certificate has less left than the tender names.
+    CertificateInsufficient = 102,
+    CertificateExists = 103,
 }
 
 impl Code {
@@ -145,6 +154,13 @@ impl Code {
             Code::CouponSeriesUnknown => "coupon series is unknown",
             Code::TierUnknown => "no such status level",
             Code::PinLocked => "too many wrong PINs: redemption by PIN is locked for now",
+            Code::OfflineCertificateRefused => {
+                "offline cheques cannot be paid with a gift certificate"
+            }
+            Code::CertificateUnknown => "gift certificate is unknown",
+            Code::CertificateExpired => "the gift certificate has expired",
+            Code::CertificateInsufficient => "not enough left on the gift certificate",
+            Code::CertificateExists => "gift certificate already exists",
         }
     }
 }
@@ -261,6 +277,9 @@ pub struct Reply {
     /// Gifts offers give with the cheque: the till adds them at no charge.
     #[serde(default)]
     pub gifts: Vec<GiftItem>,
+    /// A gift certificate as it stands after the operation (issued, or asked about).
+    #[serde(default)]
+    pub certificate: Option<Certificate>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -297,20 +316,34 @@ pub struct RefundSummary {
     pub points_returned: Points,
     pub accrual_reversed: Points,
     pub accrual_unrecovered: Points,
+    /// The money that went back onto the purchase's gift certificates.
+    #[serde(default)]
+    pub certificates_returned: crate::amount::Money,
 }
 
 impl RefundSummary {
     /// The money the till pays out: see [`money_to_pay_out`].
     pub fn money_to_pay_out(&self) -> crate::amount::Money {
-        money_to_pay_out(self.money_returned, self.points_returned)
+        money_to_pay_out(
+            self.money_returned,
+            self.points_returned,
+            self.certificates_returned,
+        )
     }
 }
 
 /// The money a till pays out for returned goods worth `value`, of which `points` were paid
-/// with points (those come back as points, one point for one unit of money). Summed over
-/// every refund of a purchase it is exactly what the customer paid in money.
-pub fn money_to_pay_out(value: crate::amount::Money, points: Points) -> crate::amount::Money {
-    value.minus(crate::amount::Money(points.0))
+/// with points (those come back as points, one point for one unit of money) and
+/// `certificates` go back onto gift certificates. Summed over every refund of a purchase
+/// it is exactly what the customer paid in money and is not back on a certificate.
+pub fn money_to_pay_out(
+    value: crate::amount::Money,
+    points: Points,
+    certificates: crate::amount::Money,
+) -> crate::amount::Money {
+    value
+        .minus(crate::amount::Money(points.0))
+        .minus(certificates)
 }
 
 impl Reply {
@@ -331,6 +364,7 @@ impl Reply {
             events: 0,
             purchase: None,
             gifts: Vec::new(),
+            certificate: None,
         }
     }
 

@@ -49,6 +49,7 @@ pub trait StateView {
     fn offer_use(&self, offer: OfferId, account: AccountId) -> Option<OfferUse>;
     /// The stamps a customer has collected with a stamps offer.
     fn stamps(&self, offer: OfferId, account: AccountId) -> u32;
+    fn certificate(&self, code: &CertificateCode) -> Option<Certificate>;
 }
 
 /// Writes made by applying events (and by recording operations).
@@ -82,6 +83,7 @@ pub trait StateStore: StateView {
     fn put_offer_given(&mut self, offer: OfferId, given: i64);
     fn put_offer_use(&mut self, offer: OfferId, account: AccountId, used: OfferUse);
     fn put_stamps(&mut self, offer: OfferId, account: AccountId, stamps: u32);
+    fn put_certificate(&mut self, certificate: Certificate);
 }
 
 /// The projection: everything that is rebuilt from the event log.
@@ -112,6 +114,7 @@ pub struct Projection {
     pub offer_given: BTreeMap<OfferId, i64>,
     pub offer_uses: BTreeMap<(OfferId, AccountId), OfferUse>,
     pub stamps: BTreeMap<(OfferId, AccountId), u32>,
+    pub certificates: BTreeMap<CertificateCode, Certificate>,
 }
 
 /// In-memory state: the projection plus operation records (which are not events and so
@@ -247,6 +250,9 @@ impl StateView for MemState {
             .copied()
             .unwrap_or(0)
     }
+    fn certificate(&self, code: &CertificateCode) -> Option<Certificate> {
+        self.projection.certificates.get(code).cloned()
+    }
 }
 
 impl StateStore for MemState {
@@ -356,5 +362,10 @@ impl StateStore for MemState {
     }
     fn put_stamps(&mut self, offer: OfferId, account: AccountId, stamps: u32) {
         self.projection.stamps.insert((offer, account), stamps);
+    }
+    fn put_certificate(&mut self, certificate: Certificate) {
+        self.projection
+            .certificates
+            .insert(certificate.code.clone(), certificate);
     }
 }

@@ -16,12 +16,15 @@
 //! - `admin`: cashboxes, the catalogue, offers, coupons, card ranges, the policy;
 //! - `bonus`: event bonuses (welcome, first purchase, birthday), set by an administrator
 //!   and granted after the events that earn them;
-//! - `tiers`: status levels, reached at once by spend and reviewed at the period's end.
+//! - `tiers`: status levels, reached at once by spend and reviewed at the period's end;
+//! - `certificate`: gift certificates issued or sold, the checks of a cheque paying with
+//!   them and a refund's part that goes back onto them.
 //!
 //! Nothing here reads a clock or writes: `now` comes in, events and an answer go out.
 
 mod admin;
 mod bonus;
+mod certificate;
 mod cheque;
 mod customer;
 mod expiry;
@@ -34,6 +37,7 @@ mod refund;
 mod tiers;
 
 pub use bonus::{birthday_in, BIRTHDAY_WINDOW_DAYS_MAX};
+pub use certificate::{certificate_status, CERTIFICATE_DAYS_MAX};
 pub use queries::{balance, calculate, fetch_order, operation_status};
 pub use tiers::{add_spend, month_of, LEVELS_MAX};
 
@@ -212,7 +216,8 @@ impl Role {
             | Command::RegisterCustomer { .. }
             | Command::ReplaceCard { .. }
             | Command::SetCardPin { .. }
-            | Command::ChooseFavourites { .. } => Role::CustomerService,
+            | Command::ChooseFavourites { .. }
+            | Command::IssueCertificate { .. } => Role::CustomerService,
             Command::RegisterCashbox { .. }
             | Command::SetCashboxKey { .. }
             | Command::SetCashboxEnabled { .. }
@@ -265,10 +270,10 @@ pub(crate) fn decide(
                     ));
                 }
             }
-            decide_service(view, program, cmd, now, ByTill(true))
+            decide_service(view, program, cmd, now, ByTill(Some(*id)))
         }
         (Actor::Admin(_), Role::CustomerService | Role::Admin) => {
-            decide_service(view, program, cmd, now, ByTill(false))
+            decide_service(view, program, cmd, now, ByTill(None))
         }
         (Actor::Admin(_), Role::Sweep) => Ok((Vec::new(), Reply::ok())),
         (Actor::System, Role::Sweep) => expiry::expire_holds(view, program, now),
@@ -329,10 +334,11 @@ fn decide_cash(
     }
 }
 
-/// Customer service and administration.
-/// Whether a customer-service command comes from a till (or from an administrator).
+/// Which till a customer-service command comes from (none: an administrator).
 #[derive(Debug, Clone, Copy)]
-struct ByTill(bool);
+struct ByTill(Option<crate::ids::CashboxId>);
+
+/// Customer service and administration.
 
 fn decide_service(
     view: &impl StateView,
@@ -429,7 +435,7 @@ fn decide_service(
         }
         Command::IssueQrSecret { card, secret } => customer::issue_qr_secret(view, card, *secret),
         Command::SetCardPin { card, pin, old_pin } => {
-            let old = by.0.then_some(old_pin.as_ref());
+            let old = by.0.map(|_| old_pin.as_ref());
             customer::set_card_pin(view, program, card, pin.as_ref(), old, now)
         }
         Command::ActivateCard { number } => {
@@ -438,6 +444,11 @@ fn decide_service(
         Command::BlockCard { number } => {
             customer::set_card_status(view, number, CardStatus::Blocked)
         }
+        Command::IssueCertificate {
+            code,
+            amount,
+            valid_days,
+        } => certificate::issue(view, by.0, code, *amount, *valid_days, now),
         _ => Err(reject(Code::Forbidden, "")),
     }
 }

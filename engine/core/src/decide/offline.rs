@@ -26,6 +26,7 @@ pub(super) fn import(
     now: UnixMillis,
 ) -> Decided {
     check_lines(program, cheque)?;
+    super::certificate::refuse_offline(cheque)?;
     if points_paid.0 > 0 {
         return Err(reject(
             Code::OfflineRedemptionRefused,

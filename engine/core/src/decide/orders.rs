@@ -91,6 +91,7 @@ pub(super) fn pickup(
     let priced = pickup_price(view, program, cheque, &order, cashbox, &who);
     let t = totals(&priced.lines, None);
     check_tenders(cheque, &t)?;
+    super::certificate::check_certificates(view, cheque, None, now)?;
     let mut out = perks(
         view,
         &priced.perks,

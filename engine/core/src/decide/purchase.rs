@@ -1,6 +1,7 @@
 //! The purchase life cycle at an online till: pay with bonus (a hold), register (the
 //! cheque and its pending accrual), confirm (post both), cancel (release both).
 
+use super::certificate::check_certificates;
 use super::cheque::{
     check_lines, check_tenders, online, price_cheque, purchase_key, recorded,
     spendable_if_redeemable, Times,
@@ -68,6 +69,7 @@ pub(super) fn pay_with_bonus(
     let left = Some(who.1.spendable().minus(points));
     let priced = price_cheque(view, program, cheque, points, &terms, left)?;
     check_tenders(cheque, &priced.t)?;
+    check_certificates(view, cheque, None, now)?;
     let out = perks(view, &priced.q.priced.perks, &priced.t, Some(&who.1), None);
     let times = Times {
         expires_at: now.plus_secs(program.hold_lifetime_secs),
@@ -147,6 +149,7 @@ pub(super) fn register(
         .and_then(|(c, a)| spendable_if_redeemable(c, a));
     let priced = price_cheque(view, program, cheque, paid, &terms, spendable)?;
     check_tenders(cheque, &priced.t)?;
+    check_certificates(view, cheque, existing.as_ref(), now)?;
     let issue = who.as_ref().map(|(_, a)| (&key, a.id, cheque.local_time));
     let customer = who.as_ref().map(|(_, a)| a);
     let mut out = perks(view, &priced.q.priced.perks, &priced.t, customer, issue);
@@ -187,9 +190,14 @@ pub(super) fn confirm(
     match p.status {
         PurchaseStatus::Registered if now < late_until => {}
         // Expired after registration. Not one that picked up an order (its hold went back
-        // to the order) or used coupons (given back at expiry, perhaps used up since).
+        // to the order), used coupons (given back at expiry, perhaps used up since) or
+        // paid with a gift certificate (released at expiry, perhaps spent since).
         PurchaseStatus::Expired
-            if p.registered && p.order.is_none() && p.coupons.is_empty() && now < late_until => {}
+            if p.registered
+                && p.order.is_none()
+                && p.coupons.is_empty()
+                && !crate::certificate::pays_with_certificate(&p.tenders)
+                && now < late_until => {}
         PurchaseStatus::Registered | PurchaseStatus::Expired => {
             return Err(reject(Code::HoldExpired, cheque))
         }

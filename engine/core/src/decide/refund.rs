@@ -106,11 +106,15 @@ pub(super) fn refund(
         }
         _ => Vec::new(),
     };
+    let certificates = super::certificate::refund_credits(view, &p, Money(money - paid), now);
     let summary = RefundSummary {
         money_returned: Money(money),
         points_returned: Points(paid),
         accrual_reversed: Points(reversed),
         accrual_unrecovered: Points(accrual - reversed),
+        certificates_returned: certificates
+            .iter()
+            .fold(Money::ZERO, |s, (_, x)| s.plus(*x)),
     };
     let event = Event::RefundRecorded {
         purchase: p.key.clone(),
@@ -129,6 +133,7 @@ pub(super) fn refund(
         returned,
         returned_lots,
         reversed_from,
+        certificates,
     };
     let mut events = vec![event];
     if let (Some(account), true) = (p.account, summary.accrual_unrecovered.0 > 0) {
@@ -187,6 +192,7 @@ pub(super) fn without_receipt(
         return Err(reject(Code::RefundAtKiosk, ""));
     }
     check_lines(program, cheque)?;
+    super::certificate::refuse_in_return(cheque)?;
     let key = purchase_key(cashbox, &cheque.cheque);
     if view.purchase(&key).is_some() {
         return Err(reject(Code::RefundExists, cheque.cheque.as_str()));
@@ -244,6 +250,7 @@ pub(super) fn without_receipt(
             points_returned: Points::ZERO,
             accrual_reversed: reversed,
             accrual_unrecovered: unrecovered,
+            certificates_returned: Money::ZERO,
         }),
         coupons_issued: Vec::new(),
         messages: Vec::new(),

@@ -22,7 +22,7 @@ use older::Older;
 use serde::{de, Serialize};
 
 /// The format byte of every record written now.
-pub const RECORD_FORMAT: u8 = 12;
+pub const RECORD_FORMAT: u8 = 13;
 /// The oldest record format still read.
 pub const OLDEST_FORMAT: u8 = 4;
 
@@ -145,6 +145,11 @@ pub const APPENDED: &[Appended] = &[
     field(11, "Purchase", "budget"),
     // Stamps a purchase collected.
     field(12, "Purchase", "stamps"),
+    // Gift certificates: a refund's money back onto them, and the certificate an answer
+    // shows.
+    variant_field(13, "Event", "RefundRecorded", "certificates"),
+    field(13, "RefundSummary", "certificates_returned"),
+    field(13, "Reply", "certificate"),
 ];
 
 pub(crate) fn is_appended(format: u8, container: &str, variant: &str, name: &str) -> bool {

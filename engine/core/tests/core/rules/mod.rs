@@ -4,6 +4,7 @@
 
 mod admin;
 mod bonus;
+mod certificates;
 mod customer;
 mod identify;
 mod lots;
