@@ -339,7 +339,6 @@ fn decide_cash(
 struct ByTill(Option<crate::ids::CashboxId>);
 
 /// Customer service and administration.
-
 fn decide_service(
     view: &impl StateView,
     program: &Program,
