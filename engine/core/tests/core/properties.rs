@@ -108,6 +108,24 @@ enum Step {
         card: u8,
         gold: Option<bool>,
     },
+    /// Gift certificate GC`code` of `amount` minor units, valid `days`, issued by an
+    /// administrator or sold at the till.
+    Certificate {
+        code: u8,
+        amount: u32,
+        days: u8,
+        sold: bool,
+    },
+    /// A registration paid with certificate GC`code` for `amount` (at most what is due, as
+    /// the preview prices it), the rest in cash.
+    PayByCertificate {
+        cashbox: u8,
+        card: Option<u8>,
+        cheque: u8,
+        lines: Vec<(u8, u16, u32)>,
+        code: u8,
+        amount: u32,
+    },
     Expire,
     Advance {
         secs: u32,
@@ -143,6 +161,16 @@ fn money_step() -> impl Strategy<Value = Step> {
             lines,
             coupon: None,
         }),
+        2 => (pos.clone(), 0u8..3, lines(), 0u8..3, 1u32..8000).prop_map(
+            |(cashbox, cheque, lines, code, amount)| Step::PayByCertificate {
+                cashbox,
+                card: Some(0),
+                cheque,
+                lines,
+                code,
+                amount,
+            }
+        ),
         3 => (pos.clone(), 0u8..3).prop_map(|(cashbox, cheque)| Step::Confirm { cashbox, cheque }),
         1 => (pos.clone(), 0u8..3).prop_map(|(cashbox, cheque)| Step::Cancel { cashbox, cheque }),
         3 => (pos.clone(), 0u8..3, 0u8..4, 0u8..2, 1u16..1500, pos.clone()).prop_map(
@@ -244,6 +272,32 @@ fn step() -> impl Strategy<Value = Step> {
         }),
         (0u8..4, prop::option::of(any::<bool>()))
             .prop_map(|(card, gold)| Step::Floor { card, gold }),
+        (3u8..5, 1u32..20_000, 0u8..3, any::<bool>()).prop_map(|(code, amount, days, sold)| {
+            Step::Certificate {
+                code,
+                amount,
+                days,
+                sold,
+            }
+        }),
+        (
+            0u8..3,
+            prop::option::of(0u8..4),
+            0u8..6,
+            lines(),
+            prop_oneof![4 => 0u8..3, 1 => 3u8..5],
+            prop_oneof![1u32..6000, 1u32..20_000]
+        )
+            .prop_map(|(cashbox, card, cheque, lines, code, amount)| {
+                Step::PayByCertificate {
+                    cashbox,
+                    card,
+                    cheque,
+                    lines,
+                    code,
+                    amount,
+                }
+            }),
         Just(Step::Expire),
         (0u32..1200).prop_map(|secs| Step::Advance { secs }),
         any::<usize>().prop_map(|index| Step::Resend { index }),
@@ -349,6 +403,77 @@ const LIMITS: OfferLimits = OfferLimits {
 /// What the limited offers gave is the sum of the shares of the purchases that keep theirs,
 /// and never more than their limits; a customer's stamps are those their standing
 /// purchases collected.
+fn certificate_code(i: u8) -> CertificateCode {
+    CertificateCode::new(&format!("GC{i}")).unwrap()
+}
+
+/// Certificates GC0 (50.00 for a day), GC1 (200.00 for a month) and GC2 (0.50, sold at a
+/// till, for a day); the histories may issue GC3 and GC4.
+fn with_certificates(w: &mut World) {
+    for (code, amount, days, by) in [
+        (0, 5000, 1, operator()),
+        (1, 20000, 30, operator()),
+        (2, 50, 1, Actor::Cashbox(POS)),
+    ] {
+        let out = w.run(
+            by,
+            Command::IssueCertificate {
+                code: certificate_code(code),
+                amount: Money(amount),
+                valid_days: days,
+            },
+        );
+        assert!(out.reply.is_ok(), "{}", out.reply.message);
+    }
+}
+
+/// Every certificate's books: held = what pending purchases' tenders name of it; balance =
+/// its amount less what confirmed purchases took, plus what refunds put back; and
+/// 0 ≤ held ≤ balance ≤ amount.
+fn check_certificates(w: &World) {
+    let p = &w.state.projection;
+    for c in p.certificates.values() {
+        c.check();
+        let named = |x: &Purchase| -> i64 {
+            loyalty_core::certificate::uses(&x.tenders)
+                .iter()
+                .filter(|(code, _)| *code == c.code)
+                .map(|(_, m)| m.0)
+                .sum()
+        };
+        let held: i64 = p
+            .purchases
+            .values()
+            .filter(|x| x.status.is_pending())
+            .map(named)
+            .sum();
+        let taken: i64 = p
+            .purchases
+            .values()
+            .filter(|x| x.status == PurchaseStatus::Confirmed)
+            .map(named)
+            .sum();
+        let back: i64 = w
+            .history
+            .iter()
+            .filter_map(|e| match e {
+                Event::RefundRecorded { certificates, .. } => Some(certificates),
+                _ => None,
+            })
+            .flatten()
+            .filter(|(code, _)| *code == c.code)
+            .map(|(_, m)| m.0)
+            .sum();
+        assert_eq!(c.held.0, held, "{}: held", c.code);
+        assert_eq!(
+            c.balance.0,
+            c.amount.0 - taken + back,
+            "{}: balance",
+            c.code
+        );
+    }
+}
+
 fn check_budgets(w: &World) {
     let p = &w.state.projection;
     let keeps = |x: &Purchase| match x.status {
@@ -451,6 +576,55 @@ fn request(w: &mut World, step: &Step, sent: &[Request]) -> Option<Request> {
                 points: loyalty_core::amount::Points(i64::from(points)),
             },
         ),
+        Step::Certificate {
+            code,
+            amount,
+            days,
+            sold,
+        } => (
+            if sold {
+                Actor::Cashbox(POS)
+            } else {
+                operator()
+            },
+            Command::IssueCertificate {
+                code: certificate_code(code),
+                amount: Money(i64::from(amount)),
+                valid_days: u32::from(days),
+            },
+        ),
+        Step::PayByCertificate {
+            cashbox: c,
+            card,
+            cheque: id,
+            lines,
+            code,
+            amount,
+        } => {
+            let mut ch = cheque(card, id, &lines);
+            let preview =
+                loyalty_core::decide::calculate(&w.state, &w.program, cashbox(c), &ch, w.now);
+            let due = preview.totals.map_or(0, |t| t.amount.minus(t.discount).0);
+            let by_certificate = i64::from(amount).min(due);
+            ch.tenders = [
+                (
+                    TenderKind::Certificate(certificate_code(code)),
+                    by_certificate,
+                ),
+                (TenderKind::Cash, due - by_certificate),
+            ]
+            .into_iter()
+            .filter(|(_, x)| *x > 0)
+            .map(|(kind, x)| Tender {
+                kind,
+                amount: Money(x),
+            })
+            .collect();
+            (
+                Actor::Cashbox(cashbox(c)),
+                Command::RegisterPurchase { cheque: ch },
+            )
+        }
         Step::Register {
             cashbox: c,
             card,
@@ -1021,6 +1195,7 @@ fn run_history_with(steps: &[Step], terms: LotTerms) -> Result<(), TestCaseError
     w.program.receiptless_refunds = true;
     {
         with_coupons(&mut w);
+        with_certificates(&mut w);
         // Orders live ten minutes here, so that histories see them expire.
         w.program.order_lifetime_secs = 600;
         let mut sent: Vec<Request> = Vec::new();
@@ -1087,6 +1262,7 @@ fn run_history_with(steps: &[Step], terms: LotTerms) -> Result<(), TestCaseError
             }
             check_invariants(&w);
             check_budgets(&w);
+            check_certificates(&w);
         }
     }
     Ok(())
