@@ -299,6 +299,87 @@ async fn two_tills_racing_for_the_last_of_an_offers_budget_never_overspend_it() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_tills_paying_with_one_gift_certificate_never_take_it_below_zero() {
+    let h = setup("100").await;
+    let admin = Actor::Admin(OperatorName::new("ops").expect("operator name"));
+    let code = CertificateCode::new("GC-RACE").unwrap();
+    let issued = run(
+        &h.engine,
+        admin,
+        Command::IssueCertificate {
+            code: code.clone(),
+            amount: Money::parse("100").unwrap(),
+            valid_days: 30,
+        },
+    )
+    .await;
+    assert!(issued.reply.is_ok(), "{}", issued.reply.message);
+    // 2 × 20 cheques of 100.00 at once, each paying 30.00 with it: three fit.
+    let mut tasks = Vec::new();
+    for cashbox in [1u32, 2] {
+        for i in 0..20 {
+            let engine = h.engine.clone();
+            let code = code.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut c = cheque("100", &format!("g{cashbox}-{i}"), "100");
+                c.tenders = vec![
+                    Tender {
+                        kind: TenderKind::Certificate(code),
+                        amount: Money::parse("30").unwrap(),
+                    },
+                    Tender {
+                        kind: TenderKind::Cash,
+                        amount: Money::parse("70").unwrap(),
+                    },
+                ];
+                let r = run(
+                    &engine,
+                    Actor::Cashbox(CashboxId(cashbox)),
+                    Command::RegisterPurchase { cheque: c },
+                )
+                .await
+                .reply;
+                (cashbox, i, r.code)
+            }));
+        }
+    }
+    let mut held = Vec::new();
+    for t in tasks {
+        match t.await.unwrap() {
+            (cashbox, i, Code::Ok) => held.push((cashbox, i)),
+            (_, _, Code::CertificateInsufficient) => {}
+            (_, _, other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(held.len(), 3);
+    let certificate = |engine: &Engine| engine.read(|v| v.certificate(&code).unwrap()).unwrap();
+    let c = certificate(&h.engine);
+    assert_eq!(
+        (c.balance, c.held),
+        (Money::parse("100").unwrap(), Money::parse("90").unwrap())
+    );
+    // Each confirmed: 10.00 left, nothing held.
+    for (cashbox, i) in held {
+        let r = run(
+            &h.engine,
+            Actor::Cashbox(CashboxId(cashbox)),
+            Command::Confirm {
+                cheque: ChequeId::new(&format!("g{cashbox}-{i}")).unwrap(),
+            },
+        )
+        .await;
+        assert!(r.reply.is_ok(), "{}", r.reply.message);
+    }
+    let c = certificate(&h.engine);
+    assert_eq!(
+        (c.balance, c.held),
+        (Money::parse("10").unwrap(), Money::ZERO)
+    );
+    let report = h.engine.verify(false).await.unwrap();
+    assert!(report.equal, "{:?}", report.differences);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_tills_refunding_one_line_at_once_never_refund_more_than_it() {
     let h = setup("100").await;
     // 2 × 20 concurrent refunds of 0.1 of the one line cashbox 1 sold: 10 can succeed.
