@@ -118,6 +118,15 @@ async fn the_readme_and_cli_tours_run_as_written_in_their_order() {
         two.contains("offer 8: given 65.25 of 500.00 (434.75 left)"),
         "{two}"
     );
+    // Gift certificates: 60.00 of the bread held on GC-1001, taken by the confirm; one
+    // bread back goes onto it (45.00), nothing paid out.
+    assert!(
+        two.contains("certificate GC-1002: 50.00 of 50.00 left, 0.00 held, 50.00 payable")
+            && two.contains("certificate GC-1001: 100.00 of 100.00 left, 60.00 held, 40.00 payable")
+            && two.contains("pay out 0.00 points back 0.00 onto certificates 45.00")
+            && two.contains("certificate GC-1001: 85.00 of 100.00 left, 0.00 held"),
+        "{two}"
+    );
     // The levels as set, read back.
     assert!(
         two.contains("spend over a calendar period of 12 months")

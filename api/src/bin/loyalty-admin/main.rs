@@ -7,6 +7,7 @@ mod admin;
 mod args;
 mod bonus;
 mod budgets;
+mod certificates;
 mod local;
 mod tiers;
 mod till;
@@ -275,6 +276,21 @@ enum AdminCmd {
     Tiers,
     /// The offers with limits: what each has given and may still give.
     OfferBudgets,
+    /// Issue a gift certificate: its code (upper-case letters, digits, dashes), amount and
+    /// the days it pays for.
+    IssueCertificate {
+        #[arg(long)]
+        code: String,
+        #[arg(long)]
+        amount: String,
+        #[arg(long)]
+        days: u32,
+    },
+    /// A gift certificate as it stands.
+    Certificate {
+        #[arg(long)]
+        code: String,
+    },
     /// Issue a card's secret for dynamic QR codes; prints it once (for the customer's app).
     IssueQrSecret {
         #[arg(long)]
@@ -624,6 +640,10 @@ async fn run_admin(a: &mut Admin, command: AdminCmd) -> anyhow::Result<()> {
         AdminCmd::SetTierFloor { card, tier, .. } => tiers::set_tier_floor(a, card, tier).await,
         AdminCmd::Tiers => tiers::list_tiers(a).await,
         AdminCmd::OfferBudgets => budgets::list_budgets(a).await,
+        AdminCmd::IssueCertificate { code, amount, days } => {
+            certificates::issue_certificate(a, code, amount, days).await
+        }
+        AdminCmd::Certificate { code } => certificates::certificate(a, code).await,
         AdminCmd::IssueQrSecret { card } => issue_qr_secret(a, card).await,
         AdminCmd::BlockAccount { card } => block_account(a, card).await,
         AdminCmd::UnblockAccount { card } => unblock_account(a, card).await,

@@ -56,6 +56,20 @@ pub enum TillCmd {
         #[arg(long = "line", required = true)]
         lines: Vec<String>,
     },
+    /// Sell a gift certificate: its code, amount and the days it pays for.
+    SellCertificate {
+        #[arg(long)]
+        code: String,
+        #[arg(long)]
+        amount: String,
+        #[arg(long)]
+        days: u32,
+    },
+    /// A gift certificate as it stands.
+    Certificate {
+        #[arg(long)]
+        code: String,
+    },
 }
 
 /// A cheque as the till sends it.
@@ -76,6 +90,10 @@ pub struct ChequeArgs {
     /// Print the receipt slip, this many characters wide (24 to 80).
     #[arg(long, default_value_t = 0)]
     slip_width: u32,
+    /// How the money part is paid (repeat; together exactly what is left to pay): "cash:50",
+    /// "card:50", "fast:50" or "certificate:CODE:50".
+    #[arg(long = "tender")]
+    tenders: Vec<String>,
 }
 
 impl ChequeArgs {
@@ -101,11 +119,32 @@ impl ChequeArgs {
                 .format("%Y-%m-%dT%H:%M:%S")
                 .to_string(),
         };
+        let tenders = self
+            .tenders
+            .iter()
+            .map(|t| {
+                let (kind, certificate, amount) = match t.split(':').collect::<Vec<_>>()[..] {
+                    ["cash", x] => (pb::TenderKind::Cash, "", x),
+                    ["card", x] => (pb::TenderKind::BankCard, "", x),
+                    ["fast", x] => (pb::TenderKind::FastPayment, "", x),
+                    ["certificate", code, x] => (pb::TenderKind::GiftCertificate, code, x),
+                    _ => bail!(
+                        "--tender {t}: expected cash|card|fast:AMOUNT or certificate:CODE:AMOUNT"
+                    ),
+                };
+                Ok(pb::Tender {
+                    kind: kind.into(),
+                    amount: amount.into(),
+                    certificate: certificate.into(),
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
         Ok(pb::Cheque {
             cheque_id: self.cheque.clone(),
             card: self.card.clone(),
             local_time,
             lines,
+            tenders,
             ..Default::default()
         })
     }
@@ -237,6 +276,20 @@ impl Till {
                 let r = self.req(body, "Balance")?;
                 self.client.balance(r).await?
             }
+            TillCmd::SellCertificate { code, amount, days } => {
+                let body = pb::IssueCertificateRequest {
+                    operation_id: op(),
+                    code,
+                    amount,
+                    valid_days: days,
+                };
+                let r = self.req(body, "IssueCertificate")?;
+                self.client.issue_certificate(r).await?
+            }
+            TillCmd::Certificate { code } => {
+                let r = self.req(pb::CertificateStatusRequest { code }, "CertificateStatus")?;
+                self.client.certificate_status(r).await?
+            }
         };
         show(&reply.into_inner())
     }
@@ -272,9 +325,16 @@ fn show(r: &pb::ChequeReply) -> anyhow::Result<()> {
     }
     if let Some(f) = &r.refund {
         println!(
-            "pay out {} points back {} accrual taken back {} owed {}",
-            f.money_to_pay_out, f.points_returned, f.accrual_reversed, f.accrual_unrecovered
+            "pay out {} points back {} onto certificates {} accrual taken back {} owed {}",
+            f.money_to_pay_out,
+            f.points_returned,
+            f.certificates_returned,
+            f.accrual_reversed,
+            f.accrual_unrecovered
         );
+    }
+    if let Some(c) = &r.certificate {
+        crate::certificates::print_certificate(c);
     }
     if !r.purchase_id.is_empty() {
         println!("purchase {}", r.purchase_id);
