@@ -5,6 +5,7 @@
 
 mod backup;
 mod bonuses;
+mod certificates;
 mod cluster;
 mod contract;
 mod crash;

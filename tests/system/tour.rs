@@ -122,7 +122,8 @@ async fn the_readme_and_cli_tours_run_as_written_in_their_order() {
     // bread back goes onto it (45.00), nothing paid out.
     assert!(
         two.contains("certificate GC-1002: 50.00 of 50.00 left, 0.00 held, 50.00 payable")
-            && two.contains("certificate GC-1001: 100.00 of 100.00 left, 60.00 held, 40.00 payable")
+            && two
+                .contains("certificate GC-1001: 100.00 of 100.00 left, 60.00 held, 40.00 payable")
             && two.contains("pay out 0.00 points back 0.00 onto certificates 45.00")
             && two.contains("certificate GC-1001: 85.00 of 100.00 left, 0.00 held"),
         "{two}"
