@@ -670,6 +670,42 @@ mod tests {
         assert_eq!((e.lot, e.lot_expires_at_unix_ms), (0, 1_900_000_000_000));
     }
 
+    /// Schema 6: a certificate sold at a till names its code, amount, expiry and till.
+    #[test]
+    fn a_sold_certificate_is_in_the_envelope() {
+        let certificate = loyalty_core::model::Certificate {
+            code: loyalty_core::ids::CertificateCode::new("GC-7").unwrap(),
+            amount: Money(5000),
+            balance: Money(5000),
+            held: Money::ZERO,
+            issued_at: UnixMillis(1_800_000_000_000),
+            expires_at: UnixMillis(1_831_536_000_000),
+            sold_at: Some(TILL),
+        };
+        let (_, e) = env(
+            Event::CertificateIssued { certificate },
+            Actor::Cashbox(TILL),
+        );
+        assert_eq!(
+            (
+                e.event_type.as_str(),
+                e.certificates[0].code.as_str(),
+                e.certificates[0].amount.as_str(),
+                e.certificate_expires_at_unix_ms,
+                e.cashbox_id,
+                e.store_id
+            ),
+            (
+                "CertificateIssued",
+                "GC-7",
+                "50.00",
+                1_831_536_000_000,
+                1,
+                1
+            )
+        );
+    }
+
     /// The fields schema 4 added, each where its event puts it.
     #[test]
     fn debts_refunds_elsewhere_returns_and_pins_are_in_the_envelope() {
