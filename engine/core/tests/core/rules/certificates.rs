@@ -402,6 +402,12 @@ fn an_expired_hold_releases_it_and_is_not_confirmed_late() {
     assert_eq!(stands(&w, "GC-1"), (money("50"), money("50")));
 }
 
+/// Registers and confirms cheque `id` at POS, paid with these tenders.
+fn sold(w: &mut World, id: &str, tenders: Vec<Tender>) {
+    ok(w.cash(POS, register_paid(id, tenders)));
+    confirm(w, id);
+}
+
 fn refund_one(w: &mut World, number: &str) -> RefundSummary {
     let (a, c) = refund_at(POS, POS, number, "1");
     let r = w.run(a, c).reply;
@@ -413,14 +419,11 @@ fn refund_one(w: &mut World, number: &str) -> RefundSummary {
 fn refunds_go_back_onto_the_certificate_first() {
     let mut w = World::new();
     gc1(&mut w);
-    ok(w.cash(
-        POS,
-        register_paid(
-            "c1",
-            vec![cert("GC-1", "30"), tender(TenderKind::Cash, "70")],
-        ),
-    ));
-    confirm(&mut w, "c1");
+    sold(
+        &mut w,
+        "c1",
+        vec![cert("GC-1", "30"), tender(TenderKind::Cash, "70")],
+    );
     assert_eq!(stands(&w, "GC-1"), (money("20"), Money::ZERO));
     // Given a purchase of 100.00, 30.00 of it by certificate: when one of its two 50.00
     // units comes back, then 30.00 go onto the certificate and 20.00 are paid out.
@@ -443,14 +446,11 @@ fn refunds_go_back_onto_the_certificate_first() {
 fn a_refund_after_the_certificate_expired_is_paid_out() {
     let mut w = World::new();
     gc1(&mut w);
-    ok(w.cash(
-        POS,
-        register_paid(
-            "c1",
-            vec![cert("GC-1", "30"), tender(TenderKind::Cash, "70")],
-        ),
-    ));
-    confirm(&mut w, "c1");
+    sold(
+        &mut w,
+        "c1",
+        vec![cert("GC-1", "30"), tender(TenderKind::Cash, "70")],
+    );
     w.now = UnixMillis(T0.0 + 31 * DAY_MS);
     let r = refund_one(&mut w, "r1");
     assert_eq!(
@@ -465,18 +465,12 @@ fn two_certificates_fill_in_the_order_of_the_tenders() {
     let mut w = World::new();
     gc1(&mut w);
     w.admin_ok(issue("GC-2", "50", 30));
-    ok(w.cash(
-        POS,
-        register_paid(
-            "c1",
-            vec![
-                tender(TenderKind::Cash, "40"),
-                cert("GC-2", "20"),
-                cert("GC-1", "40"),
-            ],
-        ),
-    ));
-    confirm(&mut w, "c1");
+    let tenders = vec![
+        tender(TenderKind::Cash, "40"),
+        cert("GC-2", "20"),
+        cert("GC-1", "40"),
+    ];
+    sold(&mut w, "c1", tenders);
     let r = refund_one(&mut w, "r1");
     // 50.00 back: GC-2's 20.00 first (named first), then 30.00 of GC-1's 40.00.
     assert_eq!(r.certificates_returned, money("50"));
