@@ -60,10 +60,16 @@ impl RocksStore {
                 rocksdb::DBCompressionType::Lz4,
             ]);
             o.set_write_buffer_size(128 << 20);
-            // A Bloom filter over the memtables' keys too: a key that is not there (every
-            // new operation id) is answered without a walk down each memtable's skip list.
-            o.set_memtable_prefix_bloom_ratio(0.05);
-            o.set_memtable_whole_key_filtering(true);
+            // A Bloom filter over the memtables' keys too, where keys are looked up that are
+            // not there (every new operation id, every new purchase): answered without a
+            // walk down each memtable's skip list. Not for the spaces only ever read in
+            // ranges or by keys that exist (the log, the history, the relay's cursor, the
+            // replicas' consensus state): there each insert's cache miss on the filter
+            // bought nothing.
+            if matches!(s, Space::State | Space::Ops) {
+                o.set_memtable_prefix_bloom_ratio(0.05);
+                o.set_memtable_whole_key_filtering(true);
+            }
             ColumnFamilyDescriptor::new(s.name(), o)
         });
         let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(io)?;
