@@ -51,10 +51,13 @@ fn must<T: DeserializeOwned>(space: Space, bytes: &[u8]) -> T {
 /// because the writer is the only writer: every write of a batch updates or drops its
 /// entry. The writer clears it whenever a decided batch is not handed over for writing
 /// (its writes never happen) and whenever the store's memory starts a new epoch.
-/// Bounded: when full, it starts afresh.
+/// Bounded: when full, it starts afresh. It also keeps the offers every cheque is priced
+/// with, as one list, until a batch writes an offer: scanning and decoding them for every
+/// batch cost each small batch as much as a whole campaign's offers take to decode.
 pub struct Memo {
     records: RefCell<HashMap<Vec<u8>, Rc<dyn Any>>>,
     capacity: usize,
+    offers: RefCell<Option<std::sync::Arc<[Offer]>>>,
 }
 
 impl Memo {
@@ -62,11 +65,13 @@ impl Memo {
         Memo {
             records: RefCell::new(bounded_map(capacity)),
             capacity,
+            offers: RefCell::new(None),
         }
     }
 
     pub fn clear(&self) {
         self.records.borrow_mut().clear();
+        self.offers.borrow_mut().take();
     }
 
     fn get<T: Clone + 'static>(&self, key: &[u8]) -> Option<T> {
@@ -406,6 +411,10 @@ impl StateView for StoredState<'_> {
         if let Some(cached) = self.offers.borrow().as_ref() {
             return cached.clone();
         }
+        if let Some(kept) = self.memo.and_then(|m| m.offers.borrow().clone()) {
+            *self.offers.borrow_mut() = Some(kept.clone());
+            return kept;
+        }
         let from = [keys::TAG_OFFER];
         let to = [keys::TAG_OFFER + 1];
         let offers = self
@@ -414,6 +423,9 @@ impl StateView for StoredState<'_> {
             .map(|(_, v)| must(Space::State, &v))
             .collect::<std::sync::Arc<[Offer]>>();
         *self.offers.borrow_mut() = Some(offers.clone());
+        if let Some(m) = self.memo {
+            *m.offers.borrow_mut() = Some(offers.clone());
+        }
         offers
     }
     fn coupon(&self, code: &CouponCode) -> Option<Coupon> {
@@ -586,6 +598,7 @@ impl StateStore for StoredState<'_> {
     }
     fn put_offer(&mut self, offer: Offer) {
         self.offers.borrow_mut().take();
+
         self.put(Space::State, keys::offer(offer.id), &offer);
     }
     fn put_coupon(&mut self, coupon: Coupon) {

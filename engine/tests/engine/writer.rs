@@ -674,6 +674,49 @@ async fn previews_see_an_offer_change_at_once() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registrations_see_an_offer_change_at_once() {
+    let h = setup("100").await;
+    let mut n = 0;
+    let mut register = || {
+        n += 1;
+        let engine = h.engine.clone();
+        async move {
+            let r = run(
+                &engine,
+                Actor::Cashbox(CashboxId(1)),
+                Command::RegisterPurchase {
+                    cheque: cheque("100", &format!("o{n}"), "50"),
+                },
+            )
+            .await
+            .reply;
+            assert!(r.is_ok(), "{}", r.message);
+            r.totals.unwrap().accrual
+        }
+    };
+    // The writer keeps the offers between batches; a batch that writes one drops them.
+    assert_eq!(register().await, Points::ZERO);
+    assert_eq!(register().await, Points::ZERO);
+    for (percent, enabled, want) in [("10", true, "5"), ("20", true, "10"), ("20", false, "0")] {
+        let offer = Offer {
+            enabled,
+            ..accrual_offer(percent)
+        };
+        let ops = Actor::Admin(OperatorName::new("ops").expect("operator name"));
+        assert!(run(&h.engine, ops, Command::UpsertOffer { offer })
+            .await
+            .reply
+            .is_ok());
+        assert_eq!(
+            register().await,
+            Points::parse(want).unwrap(),
+            "{percent}% {enabled}"
+        );
+        assert_eq!(register().await, Points::parse(want).unwrap());
+    }
+}
+
 /// RocksDB, except that once armed, the next write waits until the test lets it go, and
 /// then fails (a full disk, say).
 struct Gated {
