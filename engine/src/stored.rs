@@ -598,7 +598,9 @@ impl StateStore for StoredState<'_> {
     }
     fn put_offer(&mut self, offer: Offer) {
         self.offers.borrow_mut().take();
-
+        if let Some(m) = self.memo {
+            m.offers.borrow_mut().take();
+        }
         self.put(Space::State, keys::offer(offer.id), &offer);
     }
     fn put_coupon(&mut self, coupon: Coupon) {

@@ -201,13 +201,10 @@ pub fn envelope(rec: &EventRecord, view: &impl StateView) -> (String, pb::EventE
             env.refund_cheque_id = refund.to_string();
             env.money_returned = amount(*money_returned);
             env.certificates = certificate_amounts(certificates);
-            let onto = certificates
-                .iter()
-                .fold(Money::ZERO, |s, (_, x)| s.plus(*x));
             env.money_to_pay_out = amount(loyalty_core::outcome::money_to_pay_out(
                 *money_returned,
                 *points_returned,
-                onto,
+                loyalty_core::certificate::total(certificates),
             ));
             env.points_returned = points(*points_returned);
             env.accrual_reversed = points(*accrual_reversed);

@@ -73,6 +73,11 @@ pub fn uses(tenders: &[Tender]) -> Vec<(CertificateCode, Money)> {
     out
 }
 
+/// What certificate amounts add up to.
+pub fn total(parts: &[(CertificateCode, Money)]) -> Money {
+    parts.iter().fold(Money::ZERO, |s, (_, x)| s.plus(*x))
+}
+
 /// Whether any tender is a certificate.
 pub fn pays_with_certificate(tenders: &[Tender]) -> bool {
     tenders

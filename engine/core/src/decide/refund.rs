@@ -112,9 +112,7 @@ pub(super) fn refund(
         points_returned: Points(paid),
         accrual_reversed: Points(reversed),
         accrual_unrecovered: Points(accrual - reversed),
-        certificates_returned: certificates
-            .iter()
-            .fold(Money::ZERO, |s, (_, x)| s.plus(*x)),
+        certificates_returned: crate::certificate::total(&certificates),
     };
     let event = Event::RefundRecorded {
         purchase: p.key.clone(),
