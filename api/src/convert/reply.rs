@@ -99,13 +99,13 @@ pub fn balance(b: BalanceInfo) -> pb::Balance {
         next_expiry,
     } = b;
     pb::Balance {
-        balance: balance.to_string(),
-        held: held.to_string(),
-        spendable: spendable.to_string(),
-        debt: debt.to_string(),
-        pending: pending.to_string(),
+        balance: balance.text(),
+        held: held.text(),
+        spendable: spendable.text(),
+        debt: debt.text(),
+        pending: pending.text(),
         next_expiry: next_expiry.map_or_else(String::new, |(at, _)| super::rfc3339(at)),
-        next_expiry_points: next_expiry.map_or_else(String::new, |(_, p)| p.to_string()),
+        next_expiry_points: next_expiry.map_or_else(String::new, |(_, p)| p.text()),
     }
 }
 
@@ -152,15 +152,15 @@ fn line(index: usize, l: PricedLine) -> pb::PricedLine {
     pb::PricedLine {
         index: index as u32,
         product: product.to_string(),
-        quantity: qty.to_string(),
-        price: price.to_string(),
-        amount: amount.to_string(),
-        discount: discount.to_string(),
-        redeem_cap: redeem_cap.to_string(),
-        paid: paid.to_string(),
-        accrual: accrual.to_string(),
+        quantity: qty.text(),
+        price: price.text(),
+        amount: amount.text(),
+        discount: discount.text(),
+        redeem_cap: redeem_cap.text(),
+        paid: paid.text(),
+        accrual: accrual.text(),
         offers: offers.into_iter().map(|o| o.0).collect(),
-        refunded_quantity: refunded_qty.to_string(),
+        refunded_quantity: refunded_qty.text(),
     }
 }
 
@@ -175,14 +175,14 @@ fn totals(t: Totals) -> pb::Totals {
         pending_accrual,
     } = t;
     pb::Totals {
-        amount: amount.to_string(),
-        discount: discount.to_string(),
-        paid: paid.to_string(),
-        accrual: accrual.to_string(),
-        redeem_max: redeem_max.to_string(),
-        to_pay: Money(amount.0 - discount.0 - paid.0).to_string(),
+        amount: amount.text(),
+        discount: discount.text(),
+        paid: paid.text(),
+        accrual: accrual.text(),
+        redeem_max: redeem_max.text(),
+        to_pay: Money(amount.0 - discount.0 - paid.0).text(),
         potential_accrual: if potential_accrual.0 > 0 {
-            potential_accrual.to_string()
+            potential_accrual.text()
         } else {
             String::new()
         },
@@ -229,7 +229,7 @@ pub fn reply(r: Reply, replayed: bool) -> pb::ChequeReply {
                 offer: g.offer.0,
                 product: g.product.to_string(),
                 name: g.name,
-                quantity: g.qty.to_string(),
+                quantity: g.qty.text(),
             })
             .collect(),
         order_status: order_status
@@ -265,12 +265,12 @@ pub fn reply(r: Reply, replayed: bool) -> pb::ChequeReply {
                     points_returned,
                     certificates_returned,
                 )
-                .to_string(),
-                certificates_returned: certificates_returned.to_string(),
-                money_returned: money_returned.to_string(),
-                points_returned: points_returned.to_string(),
-                accrual_reversed: accrual_reversed.to_string(),
-                accrual_unrecovered: accrual_unrecovered.to_string(),
+                .text(),
+                certificates_returned: certificates_returned.text(),
+                money_returned: money_returned.text(),
+                points_returned: points_returned.text(),
+                accrual_reversed: accrual_reversed.text(),
+                accrual_unrecovered: accrual_unrecovered.text(),
             },
         ),
         replayed,
@@ -293,10 +293,10 @@ pub fn certificate(c: Certificate) -> pb::Certificate {
     } = c;
     pb::Certificate {
         code: code.to_string(),
-        amount: amount.to_string(),
-        balance: balance.to_string(),
-        held: held.to_string(),
-        spendable: balance.minus(held).to_string(),
+        amount: amount.text(),
+        balance: balance.text(),
+        held: held.text(),
+        spendable: balance.minus(held).text(),
         issued_at_unix_ms: issued_at.0,
         expires_at_unix_ms: expires_at.0,
         sold_at: sold_at.map_or(0, |s| s.0),

@@ -62,8 +62,14 @@ fn parse_scaled(s: &str, places: u32, max: i64) -> Result<i64, AmountError> {
 /// Digits are laid right to left into a stack buffer and written once: replies carry
 /// dozens of amounts, and `write!` with width arguments costs several times as much.
 fn write_scaled(f: &mut fmt::Formatter<'_>, v: i64, places: u32) -> fmt::Result {
+    f.write_str(scaled(v, places, &mut [0u8; 24]))
+}
+
+/// `v` laid out as [`write_scaled`] writes it, in `buf`. `to_string` goes through the
+/// formatting machinery and grows its string; answers convert dozens of amounts each, so
+/// `text` makes the string from this at its exact size.
+fn scaled(v: i64, places: u32, buf: &mut [u8; 24]) -> &str {
     // i64::MIN has 19 digits; with the point, a leading zero and the sign: at most 22.
-    let mut buf = [0u8; 24];
     let mut at = buf.len();
     let mut rest = v.unsigned_abs();
     let mut digits = 0;
@@ -84,7 +90,7 @@ fn write_scaled(f: &mut fmt::Formatter<'_>, v: i64, places: u32) -> fmt::Result 
         at -= 1;
         buf[at] = b'-';
     }
-    f.write_str(std::str::from_utf8(&buf[at..]).expect("ASCII digits"))
+    std::str::from_utf8(&buf[at..]).expect("ASCII digits")
 }
 
 macro_rules! minor_amount {
@@ -123,6 +129,10 @@ macro_rules! minor_amount {
             pub fn is_zero(self) -> bool {
                 self.0 == 0
             }
+            /// As `to_string`, made at its exact size without the formatting machinery.
+            pub fn text(self) -> String {
+                scaled(self.0, 2, &mut [0u8; 24]).to_owned()
+            }
         }
 
         impl fmt::Display for $name {
@@ -157,6 +167,10 @@ impl Qty {
     }
     pub fn to_decimal(self) -> Decimal {
         Decimal::new(self.0, 3)
+    }
+    /// As `to_string`, made at its exact size without the formatting machinery.
+    pub fn text(self) -> String {
+        scaled(self.0, 3, &mut [0u8; 24]).to_owned()
     }
 }
 
@@ -302,6 +316,12 @@ mod tests {
         assert_eq!(Money(0).to_string(), "0.00");
         assert_eq!(Qty(1000).to_string(), "1.000");
         assert_eq!(Money(i64::MIN).to_string(), "-92233720368547758.08");
+        // `text` is the same string, made directly.
+        for v in [0, 5, -5, 1050, 99, -100_000, i64::MIN, i64::MAX] {
+            assert_eq!(Money(v).text(), Money(v).to_string());
+            assert_eq!(Points(v).text(), Points(v).to_string());
+            assert_eq!(Qty(v).text(), Qty(v).to_string());
+        }
         assert_eq!(Qty::parse("0.5").unwrap(), Qty(500));
         assert!(matches!(
             Points::parse("1.001"),
