@@ -3,7 +3,8 @@
 //! - `auth`: who calls (a cashbox by its secret, an administrator by a token), the
 //!   signature policy of the cash service, and signed answers;
 //! - `cash`: the cash service the tills call;
-//! - `admin`: the admin service; `find`: its purchase lookup for support;
+//! - `admin`: the admin service; `find`: its purchase lookup for support; `operator`: its
+//!   histories and lists of pending purchases; `programme`: its programme mechanics;
 //! - `store`: the store-server channel (many tills on one stream), with `order`, each
 //!   cashbox's order on it;
 //! - `method`: names every call by its gRPC path, once, for metrics, logs and signatures.
@@ -16,6 +17,7 @@ mod auth;
 mod cash;
 mod find;
 mod method;
+mod operator;
 mod order;
 mod programme;
 mod store;
