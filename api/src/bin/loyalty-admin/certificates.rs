@@ -4,18 +4,32 @@
 use crate::admin::{show, Admin};
 use loyalty_proto::pb;
 
-pub async fn issue_certificate(
-    a: &mut Admin,
+/// A gift certificate to issue (or sell at a till): its code (upper-case letters, digits,
+/// dashes), amount and the days it pays for.
+#[derive(clap::Args)]
+pub struct NewCertificate {
+    #[arg(long)]
     code: String,
+    #[arg(long)]
     amount: String,
+    #[arg(long)]
     days: u32,
-) -> anyhow::Result<()> {
-    let r = a.req(pb::IssueCertificateRequest {
-        operation_id: uuid::Uuid::new_v4().to_string(),
-        code,
-        amount,
-        valid_days: days,
-    })?;
+}
+
+impl NewCertificate {
+    /// The request that issues it, as a new operation.
+    pub fn request(self) -> pb::IssueCertificateRequest {
+        pb::IssueCertificateRequest {
+            operation_id: uuid::Uuid::new_v4().to_string(),
+            code: self.code,
+            amount: self.amount,
+            valid_days: self.days,
+        }
+    }
+}
+
+pub async fn issue_certificate(a: &mut Admin, c: NewCertificate) -> anyhow::Result<()> {
+    let r = a.req(c.request())?;
     let reply = a.client.issue_certificate(r).await?.into_inner();
     let shown = reply.certificate.clone();
     show(reply)?;

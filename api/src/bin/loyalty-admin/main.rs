@@ -278,14 +278,7 @@ enum AdminCmd {
     OfferBudgets,
     /// Issue a gift certificate: its code (upper-case letters, digits, dashes), amount and
     /// the days it pays for.
-    IssueCertificate {
-        #[arg(long)]
-        code: String,
-        #[arg(long)]
-        amount: String,
-        #[arg(long)]
-        days: u32,
-    },
+    IssueCertificate(certificates::NewCertificate),
     /// A gift certificate as it stands.
     Certificate {
         #[arg(long)]
@@ -640,9 +633,7 @@ async fn run_admin(a: &mut Admin, command: AdminCmd) -> anyhow::Result<()> {
         AdminCmd::SetTierFloor { card, tier, .. } => tiers::set_tier_floor(a, card, tier).await,
         AdminCmd::Tiers => tiers::list_tiers(a).await,
         AdminCmd::OfferBudgets => budgets::list_budgets(a).await,
-        AdminCmd::IssueCertificate { code, amount, days } => {
-            certificates::issue_certificate(a, code, amount, days).await
-        }
+        AdminCmd::IssueCertificate(c) => certificates::issue_certificate(a, c).await,
         AdminCmd::Certificate { code } => certificates::certificate(a, code).await,
         AdminCmd::IssueQrSecret { card } => issue_qr_secret(a, card).await,
         AdminCmd::BlockAccount { card } => block_account(a, card).await,

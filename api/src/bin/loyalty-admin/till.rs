@@ -57,14 +57,7 @@ pub enum TillCmd {
         lines: Vec<String>,
     },
     /// Sell a gift certificate: its code, amount and the days it pays for.
-    SellCertificate {
-        #[arg(long)]
-        code: String,
-        #[arg(long)]
-        amount: String,
-        #[arg(long)]
-        days: u32,
-    },
+    SellCertificate(crate::certificates::NewCertificate),
     /// A gift certificate as it stands.
     Certificate {
         #[arg(long)]
@@ -276,14 +269,8 @@ impl Till {
                 let r = self.req(body, "Balance")?;
                 self.client.balance(r).await?
             }
-            TillCmd::SellCertificate { code, amount, days } => {
-                let body = pb::IssueCertificateRequest {
-                    operation_id: op(),
-                    code,
-                    amount,
-                    valid_days: days,
-                };
-                let r = self.req(body, "IssueCertificate")?;
+            TillCmd::SellCertificate(c) => {
+                let r = self.req(c.request(), "IssueCertificate")?;
                 self.client.issue_certificate(r).await?
             }
             TillCmd::Certificate { code } => {
