@@ -41,9 +41,36 @@ fn listening_inode(row: &str, port: u16) -> Option<u64> {
     (local_port == port && *f.get(3)? == "0A").then(|| f.get(9)?.parse().ok())?
 }
 
+/// The report's line of the server's CPU: `cpu` seconds over `secs` of `ops` operations,
+/// of which `purchases` purchases (a flow without purchases — reads only — has no figure
+/// per purchase).
+pub(super) fn server_cpu_line(pid: u32, cpu: f64, secs: f64, ops: u64, purchases: u64) -> String {
+    let mut line = format!(
+        "server CPU (pid {pid}, /proc): {:.2} cores, {:.1} µs per operation",
+        cpu / secs,
+        cpu * 1e6 / ops.max(1) as f64
+    );
+    if purchases > 0 {
+        line += &format!(", {:.1} µs per purchase", cpu * 1e6 / purchases as f64);
+    }
+    line
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_is_given_per_purchase_only_where_there_were_purchases() {
+        assert_eq!(
+            server_cpu_line(7, 2.0, 10.0, 20_000, 10_000),
+            "server CPU (pid 7, /proc): 0.20 cores, 100.0 µs per operation, 200.0 µs per purchase"
+        );
+        assert_eq!(
+            server_cpu_line(7, 2.0, 10.0, 40_000, 0),
+            "server CPU (pid 7, /proc): 0.20 cores, 50.0 µs per operation"
+        );
+    }
 
     #[test]
     fn a_listening_row_names_its_inode() {

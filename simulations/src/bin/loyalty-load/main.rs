@@ -28,7 +28,7 @@ mod setup;
 mod stream;
 mod xml;
 
-use cpu::{cpu_secs, listener_pid};
+use cpu::{cpu_secs, listener_pid, server_cpu_line};
 use loyalty_proto::pb::store_reply::Answer;
 use loyalty_proto::pb::store_request::Operation;
 use route::{Conn, Route, FAILOVER_WAIT_MAX};
@@ -634,11 +634,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     );
     if let Some(c) = server_cpu {
         println!(
-            "server CPU (pid {}, /proc): {:.2} cores, {:.1} µs per operation, {:.1} µs per purchase",
-            server_pid.unwrap_or(0),
-            c / secs,
-            c * 1e6 / total.max(1) as f64,
-            c * 1e6 / flows.max(1) as f64
+            "{}",
+            server_cpu_line(server_pid.unwrap_or(0), c, secs, total, flows as u64)
         );
     } else if server_pid.is_some() {
         println!("server CPU: /proc/<pid>/stat unreadable");
