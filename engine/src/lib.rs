@@ -13,6 +13,7 @@
 
 pub mod backup;
 mod batch;
+mod bounded;
 pub mod disk;
 mod handle;
 pub mod histogram;

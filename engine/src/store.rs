@@ -2,6 +2,7 @@
 //! [`crate::rocks::RocksStore`] implements the same trait over RocksDB; one contract test
 //! suite runs against both.
 
+use crate::bounded::Bounded;
 use crate::keys;
 use std::collections::BTreeMap;
 use std::sync::RwLock;
@@ -160,19 +161,18 @@ impl Store for MemStore {
 /// kept copies of the keys it wrote are replaced before the writer answers, so a read
 /// after an acknowledged change sees it. A read that misses loads from the store and
 /// keeps what it loaded only if no write of a kept kind landed meanwhile (a version
-/// count), so an older value can never replace a newer one. Bounded: when full, it starts
-/// afresh.
+/// count), so an older value can never replace a newer one. Bounded (`Bounded`: what is in
+/// use stays).
 pub struct SharedReads {
     inner: std::sync::Arc<dyn Store>,
     kept: std::sync::Mutex<Kept>,
-    capacity: usize,
 }
 
 struct Kept {
     /// Bumped by every landed write of a kept kind.
     version: u64,
     /// `state` records by key (`None`: known absent).
-    records: HashMap<Vec<u8>, Option<Vec<u8>>>,
+    records: Bounded<Option<Vec<u8>>>,
 }
 
 /// Record kinds kept by [`SharedReads`], by their key's tag.
@@ -197,9 +197,8 @@ impl SharedReads {
             inner,
             kept: std::sync::Mutex::new(Kept {
                 version: 0,
-                records: bounded_map(capacity),
+                records: Bounded::new(capacity),
             }),
-            capacity,
         }
     }
 
@@ -214,7 +213,7 @@ impl Store for SharedReads {
             return self.inner.get(space, key);
         }
         let version = {
-            let kept = self.kept();
+            let mut kept = self.kept();
             if let Some(found) = kept.records.get(key) {
                 return Ok(found.clone());
             }
@@ -223,12 +222,7 @@ impl Store for SharedReads {
         let loaded = self.inner.get(space, key)?;
         let mut kept = self.kept();
         if kept.version == version {
-            keep_bounded(
-                &mut kept.records,
-                self.capacity,
-                key.to_vec(),
-                loaded.clone(),
-            );
+            kept.records.insert(key.to_vec(), loaded.clone());
         }
         Ok(loaded)
     }
@@ -256,7 +250,7 @@ impl Store for SharedReads {
         for (space, key, value) in &batch.writes {
             if kept_kind(*space, key) {
                 touched = true;
-                if let Some(slot) = kept.records.get_mut(key.as_slice()) {
+                if let Some(slot) = kept.records.get_mut(key) {
                     slot.clone_from(value);
                 }
             }
@@ -286,12 +280,11 @@ impl Store for SharedReads {
 /// Only the writer writes, so what it caches is what the store holds. A failed write, and
 /// anything that writes past the cache (`clear`), drops the cache and every staged batch and
 /// starts a new *epoch*: a batch decided in an earlier epoch may have seen writes that never
-/// landed, so it is refused instead of written. Bounded: when the cache of committed
-/// records is full, it starts afresh (staged writes stay until they land).
+/// landed, so it is refused instead of written. Bounded: the committed records it keeps
+/// are a `Bounded` memory (staged writes stay until they land).
 pub struct CachedStore {
     inner: std::sync::Arc<dyn Store>,
     memory: std::sync::Mutex<Memory>,
-    capacity: usize,
 }
 
 /// One staged batch's writes, per space: key → value (`None`: deleted).
@@ -299,7 +292,7 @@ type StagedWrites = [HashMap<Vec<u8>, Option<Vec<u8>>>; Space::ALL.len()];
 
 struct Memory {
     /// Committed `state` records by key (`None`: known absent after a delete).
-    committed: HashMap<Vec<u8>, Option<Vec<u8>>>,
+    committed: Bounded<Option<Vec<u8>>>,
     /// Staged batches, oldest first: their number and writes.
     staged: std::collections::VecDeque<(u64, StagedWrites)>,
     epoch: u64,
@@ -327,19 +320,7 @@ pub fn space_maps<V>(
     counts.map(bounded_map)
 }
 
-/// Inserts into a memory bounded at `capacity` entries: when full, it starts afresh.
-pub fn keep_bounded<V>(map: &mut HashMap<Vec<u8>, V>, capacity: usize, key: Vec<u8>, value: V) {
-    if map.len() >= capacity && !map.contains_key(&key) {
-        map.clear();
-    }
-    map.insert(key, value);
-}
-
 impl Memory {
-    fn remember(&mut self, capacity: usize, key: Vec<u8>, value: Option<Vec<u8>>) {
-        keep_bounded(&mut self.committed, capacity, key, value);
-    }
-
     /// The newest staged write of `key`, if a staged batch writes it.
     fn staged(&self, space: Space, key: &[u8]) -> Option<&Option<Vec<u8>>> {
         self.staged
@@ -354,11 +335,10 @@ impl CachedStore {
         CachedStore {
             inner,
             memory: std::sync::Mutex::new(Memory {
-                committed: bounded_map(capacity),
+                committed: Bounded::new(capacity),
                 staged: Default::default(),
                 epoch: 0,
             }),
-            capacity,
         }
     }
 
@@ -419,7 +399,7 @@ impl CachedStore {
         };
         let [state, ..] = staged.unwrap_or_default();
         for (key, value) in state {
-            m.remember(self.capacity, key, value);
+            m.committed.insert(key, value);
         }
         Ok(())
     }
@@ -436,7 +416,7 @@ impl CachedStore {
     }
 
     fn remembered(&self, space: Space, key: &[u8]) -> Option<Option<Vec<u8>>> {
-        let m = self.memory();
+        let mut m = self.memory();
         if let Some(v) = m.staged(space, key) {
             return Some(v.clone());
         }
@@ -462,8 +442,7 @@ impl Store for CachedStore {
             Some(&crate::keys::TAG_META | &crate::keys::TAG_BONUS_RULE)
         );
         if space == Space::State && (v.is_some() || setting) {
-            self.memory()
-                .remember(self.capacity, key.to_vec(), v.clone());
+            self.memory().committed.insert(key.to_vec(), v.clone());
         }
         Ok(v)
     }
@@ -521,29 +500,4 @@ pub fn overlay(
         };
     }
     merged.into_iter().take(limit).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A bounded memory never grows (a rehash of every key at once) and never holds more
-    /// than its capacity: it starts afresh instead.
-    #[test]
-    fn a_bounded_memory_fills_and_starts_afresh_without_growing() {
-        let capacity = 1000;
-        let mut map = bounded_map::<u32>(capacity);
-        let room = map.capacity();
-        assert!(room >= capacity);
-        for i in 0..capacity as u32 * 3 {
-            keep_bounded(&mut map, capacity, i.to_be_bytes().to_vec(), i);
-            assert!(map.len() <= capacity);
-            assert_eq!(map.capacity(), room, "grew at {i}");
-        }
-        // A key already there is replaced in place, even when full.
-        let full_at = map.len();
-        let last = (capacity as u32 * 3 - 1).to_be_bytes().to_vec();
-        keep_bounded(&mut map, capacity, last.clone(), 7);
-        assert_eq!((map.len(), map.get(&last)), (full_at, Some(&7)));
-    }
 }

@@ -3,8 +3,9 @@
 //! format byte and are checked right after decoding; one that does not decode is
 //! corruption and stops the process.
 
+use crate::bounded::Bounded;
 use crate::keys::{self, Meta};
-use crate::store::{bounded_map, keep_bounded, HashMap};
+use crate::store::HashMap;
 use crate::store::{Batch, Space, Store, StoreError};
 use loyalty_core::ids::*;
 use loyalty_core::model::*;
@@ -13,7 +14,6 @@ use loyalty_core::state::{Projection, StateStore, StateView};
 use serde::{de::DeserializeOwned, Serialize};
 use std::any::Any;
 use std::cell::RefCell;
-use std::rc::Rc;
 
 pub use loyalty_core::evolve::RECORD_FORMAT;
 use loyalty_core::evolve::{decode_older, OLDEST_FORMAT};
@@ -51,20 +51,18 @@ fn must<T: DeserializeOwned>(space: Space, bytes: &[u8]) -> T {
 /// because the writer is the only writer: every write of a batch updates or drops its
 /// entry. The writer clears it whenever a decided batch is not handed over for writing
 /// (its writes never happen) and whenever the store's memory starts a new epoch.
-/// Bounded: when full, it starts afresh. It also keeps the offers every cheque is priced
+/// Bounded (`Bounded`: what is in use stays). It also keeps the offers every cheque is priced
 /// with, as one list, until a batch writes an offer: scanning and decoding them for every
 /// batch cost each small batch as much as a whole campaign's offers take to decode.
 pub struct Memo {
-    records: RefCell<HashMap<Vec<u8>, Rc<dyn Any>>>,
-    capacity: usize,
+    records: RefCell<Bounded<Box<dyn Any + Send>>>,
     offers: RefCell<Option<std::sync::Arc<[Offer]>>>,
 }
 
 impl Memo {
     pub fn new(capacity: usize) -> Memo {
         Memo {
-            records: RefCell::new(bounded_map(capacity)),
-            capacity,
+            records: RefCell::new(Bounded::new(capacity)),
             offers: RefCell::new(None),
         }
     }
@@ -75,12 +73,15 @@ impl Memo {
     }
 
     fn get<T: Clone + 'static>(&self, key: &[u8]) -> Option<T> {
-        self.records.borrow().get(key)?.downcast_ref::<T>().cloned()
+        self.records
+            .borrow_mut()
+            .get(key)?
+            .downcast_ref::<T>()
+            .cloned()
     }
 
-    fn keep<T: 'static>(&self, key: Vec<u8>, value: T) {
-        let records = &mut *self.records.borrow_mut();
-        keep_bounded(records, self.capacity, key, Rc::new(value) as Rc<dyn Any>);
+    fn keep<T: Send + 'static>(&self, key: Vec<u8>, value: T) {
+        self.records.borrow_mut().insert(key, Box::new(value));
     }
 
     fn forget(&self, key: &[u8]) {
@@ -150,7 +151,11 @@ impl<'s> StoredState<'s> {
         b
     }
 
-    fn get<T: DeserializeOwned + Clone + 'static>(&self, space: Space, key: &[u8]) -> Option<T> {
+    fn get<T: DeserializeOwned + Clone + Send + 'static>(
+        &self,
+        space: Space,
+        key: &[u8],
+    ) -> Option<T> {
         let memo = self.memo.filter(|_| space == Space::State);
         if let Some(found) = memo.and_then(|m| m.get::<T>(key)) {
             return Some(found);
@@ -189,7 +194,7 @@ impl<'s> StoredState<'s> {
     }
 
     /// Writes a record the caller is done with: the memo keeps it as the decoded value.
-    fn put_owned<T: Serialize + 'static>(&mut self, space: Space, key: Vec<u8>, value: T) {
+    fn put_owned<T: Serialize + Send + 'static>(&mut self, space: Space, key: Vec<u8>, value: T) {
         let bytes = encode(&value);
         if let Some(m) = self.memo {
             m.keep(key.clone(), value);
