@@ -633,11 +633,37 @@ async fn a_small_batch_gathers_the_requests_that_follow_it_while_they_stream_in(
     }
 }
 
+/// Given no offer, then each offer change in turn: `probe` (a cheque of 100.00 at cashbox 1,
+/// its accrual) sees each change at once, asked twice after each.
+async fn each_offer_change_is_seen<F>(engine: &Engine, mut probe: impl FnMut() -> F)
+where
+    F: std::future::Future<Output = Points>,
+{
+    assert_eq!(probe().await, Points::ZERO);
+    assert_eq!(probe().await, Points::ZERO);
+    for (percent, enabled, want) in [("10", true, "5"), ("20", true, "10"), ("20", false, "0")] {
+        let offer = Offer {
+            enabled,
+            ..accrual_offer(percent)
+        };
+        let ops = Actor::Admin(OperatorName::new("ops").expect("operator name"));
+        assert!(run(engine, ops, Command::UpsertOffer { offer })
+            .await
+            .reply
+            .is_ok());
+        let want = Points::parse(want).unwrap();
+        assert_eq!(probe().await, want, "{percent}% {enabled}");
+        assert_eq!(probe().await, want, "{percent}% {enabled}, again");
+    }
+}
+
+/// Read queries keep the offers they loaded; a committed change replaces them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn previews_see_an_offer_change_at_once() {
     let h = setup("100").await;
-    let preview = |engine: &Engine| {
-        engine
+    let engine = &h.engine;
+    each_offer_change_is_seen(engine, || {
+        let accrual = engine
             .read(|v| {
                 loyalty_core::decide::calculate(
                     v,
@@ -650,35 +676,18 @@ async fn previews_see_an_offer_change_at_once() {
             .unwrap()
             .totals
             .unwrap()
-            .accrual
-    };
-    // Read queries keep the offers they loaded; a committed change replaces them.
-    assert_eq!(preview(&h.engine), Points::ZERO);
-    assert_eq!(preview(&h.engine), Points::ZERO);
-    for (percent, enabled, want) in [("10", true, "5"), ("20", true, "10"), ("20", false, "0")] {
-        let offer = Offer {
-            enabled,
-            ..accrual_offer(percent)
-        };
-        let ops = Actor::Admin(OperatorName::new("ops").expect("operator name"));
-        assert!(run(&h.engine, ops, Command::UpsertOffer { offer })
-            .await
-            .reply
-            .is_ok());
-        assert_eq!(
-            preview(&h.engine),
-            Points::parse(want).unwrap(),
-            "{percent}% {enabled}"
-        );
-        assert_eq!(preview(&h.engine), Points::parse(want).unwrap());
-    }
+            .accrual;
+        std::future::ready(accrual)
+    })
+    .await;
 }
 
+/// The writer keeps the offers between batches; a batch that writes one drops them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registrations_see_an_offer_change_at_once() {
     let h = setup("100").await;
     let mut n = 0;
-    let mut register = || {
+    each_offer_change_is_seen(&h.engine, || {
         n += 1;
         let engine = h.engine.clone();
         async move {
@@ -694,27 +703,8 @@ async fn registrations_see_an_offer_change_at_once() {
             assert!(r.is_ok(), "{}", r.message);
             r.totals.unwrap().accrual
         }
-    };
-    // The writer keeps the offers between batches; a batch that writes one drops them.
-    assert_eq!(register().await, Points::ZERO);
-    assert_eq!(register().await, Points::ZERO);
-    for (percent, enabled, want) in [("10", true, "5"), ("20", true, "10"), ("20", false, "0")] {
-        let offer = Offer {
-            enabled,
-            ..accrual_offer(percent)
-        };
-        let ops = Actor::Admin(OperatorName::new("ops").expect("operator name"));
-        assert!(run(&h.engine, ops, Command::UpsertOffer { offer })
-            .await
-            .reply
-            .is_ok());
-        assert_eq!(
-            register().await,
-            Points::parse(want).unwrap(),
-            "{percent}% {enabled}"
-        );
-        assert_eq!(register().await, Points::parse(want).unwrap());
-    }
+    })
+    .await;
 }
 
 /// RocksDB, except that once armed, the next write waits until the test lets it go, and

@@ -415,8 +415,8 @@ fn refund_one(w: &mut World, number: &str) -> RefundSummary {
     r.refund.unwrap()
 }
 
-#[test]
-fn refunds_go_back_onto_the_certificate_first() {
+/// GC-1 issued, and cheque c1 of 100.00 sold: 30.00 of it paid from GC-1, 70.00 in cash.
+fn sold_partly_by_gc1() -> World {
     let mut w = World::new();
     gc1(&mut w);
     sold(
@@ -424,6 +424,12 @@ fn refunds_go_back_onto_the_certificate_first() {
         "c1",
         vec![cert("GC-1", "30"), tender(TenderKind::Cash, "70")],
     );
+    w
+}
+
+#[test]
+fn refunds_go_back_onto_the_certificate_first() {
+    let mut w = sold_partly_by_gc1();
     assert_eq!(stands(&w, "GC-1"), (money("20"), Money::ZERO));
     // Given a purchase of 100.00, 30.00 of it by certificate: when one of its two 50.00
     // units comes back, then 30.00 go onto the certificate and 20.00 are paid out.
@@ -444,13 +450,7 @@ fn refunds_go_back_onto_the_certificate_first() {
 
 #[test]
 fn a_refund_after_the_certificate_expired_is_paid_out() {
-    let mut w = World::new();
-    gc1(&mut w);
-    sold(
-        &mut w,
-        "c1",
-        vec![cert("GC-1", "30"), tender(TenderKind::Cash, "70")],
-    );
+    let mut w = sold_partly_by_gc1();
     w.now = UnixMillis(T0.0 + 31 * DAY_MS);
     let r = refund_one(&mut w, "r1");
     assert_eq!(
